@@ -1,0 +1,111 @@
+//! Every admin API error becomes a DRF-shaped response here, and only here.
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Response};
+use serde_json::{json, Map, Value};
+
+use super::CONTENT_TYPE;
+use crate::auth::{AuthError, Failure};
+use crate::http;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    NotAuthenticated(AuthError),
+    #[error("{0}")]
+    PermissionDenied(&'static str),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("Method \"{0}\" not allowed.")]
+    MethodNotAllowed(String, &'static str),
+    #[error("{0}")]
+    NotAcceptable(&'static str),
+    #[error("Unsupported media type \"{0}\" in request.")]
+    UnsupportedMediaType(String),
+    #[error("JSON parse error - {0}")]
+    Parse(String),
+    /// Serializer errors: field → messages, in field order.
+    #[error("invalid fields")]
+    Fields(Vec<(String, Vec<String>)>),
+    /// A bare validation error: a JSON array of messages.
+    #[error("invalid request")]
+    List(Vec<String>),
+    #[error("Request body is larger than 1 MiB.")]
+    TooLarge,
+    #[error("A server error occurred.")]
+    Internal(String),
+}
+
+pub const NO_PERMISSION: &str = "You do not have permission to perform this action.";
+pub const UNKNOWN_FIELD: &str = "Attempted to update an unknown field";
+
+impl ApiError {
+    pub fn not_found() -> ApiError {
+        ApiError::NotFound("Not found.".into())
+    }
+
+    pub fn field(name: &str, message: &str) -> ApiError {
+        ApiError::Fields(vec![(name.to_string(), vec![message.to_string()])])
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotAuthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::PermissionDenied(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Parse(_) | ApiError::Fields(_) | ApiError::List(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = %cause, "server fault");
+        }
+        let body = match &self {
+            ApiError::Fields(fields) => {
+                let map: Map<String, Value> = fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(v)))
+                    .collect();
+                Value::Object(map)
+            }
+            ApiError::List(messages) => json!(messages),
+            other => json!({ "detail": other.to_string() }),
+        };
+        let mut resp = http::json(self.status(), CONTENT_TYPE, &body);
+        match self {
+            ApiError::NotAuthenticated(_) => {
+                resp.headers_mut()
+                    .insert("www-authenticate", HeaderValue::from_static("Token"));
+            }
+            ApiError::MethodNotAllowed(_, allow) => {
+                resp.headers_mut()
+                    .insert("allow", HeaderValue::from_static(allow));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Unauthenticated(e) => ApiError::NotAuthenticated(e),
+            Failure::Store(e) => e.into(),
+        }
+    }
+}

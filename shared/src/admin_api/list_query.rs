@@ -1,0 +1,1028 @@
+//! The query of `GET /api/users`, parsed into a typed plan.
+//!
+//! One small unit per CVAT filter backend, applied in CVAT's order: simple
+//! filters (django-filter), search (DRF `SearchFilter`), sort (DRF
+//! `OrderingFilter`), JSON Logic filter ([`json_logic`]); then the page (DRF
+//! `PageNumberPagination` over Django's `Paginator`). Org context comes from
+//! CVAT's IAM middleware. Where a parameter is repeated, the last value wins
+//! (Django's `QueryDict.get`).
+use std::cmp::Ordering;
+
+use super::json_logic;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Username,
+    FirstName,
+    LastName,
+    Id,
+    IsActive,
+}
+
+impl Field {
+    pub fn parse(name: &str) -> Option<Field> {
+        Some(match name {
+            "username" => Field::Username,
+            "first_name" => Field::FirstName,
+            "last_name" => Field::LastName,
+            "id" => Field::Id,
+            "is_active" => Field::IsActive,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Username => "username",
+            Field::FirstName => "first_name",
+            Field::LastName => "last_name",
+            Field::Id => "id",
+            Field::IsActive => "is_active",
+        }
+    }
+}
+
+/// The value of one field on a user, as the filters see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldValue<'a> {
+    Str(&'a str),
+    Int(u64),
+    Bool(bool),
+}
+
+impl FieldValue<'_> {
+    fn cmp_same_type(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (FieldValue::Str(a), FieldValue::Str(b)) => a.cmp(b),
+            (FieldValue::Int(a), FieldValue::Int(b)) => a.cmp(b),
+            (FieldValue::Bool(a), FieldValue::Bool(b)) => a.cmp(b),
+            // One field always has one type; never reached.
+            _ => Ordering::Equal,
+        }
+    }
+}
+
+/// Implemented by the user record (elsewhere) so queries can evaluate against it.
+pub trait UserFields {
+    fn field(&self, field: Field) -> FieldValue<'_>;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PageRequest {
+    Number(u64),
+    Last,
+    /// Not an integer, or below 1: always 404 "Invalid page.".
+    Invalid,
+}
+
+impl PageRequest {
+    /// `request.query_params.get("page") or 1`, then Django's `validate_number`.
+    fn parse(value: Option<&str>) -> PageRequest {
+        match value {
+            None | Some("") => PageRequest::Number(1),
+            Some("last") => PageRequest::Last,
+            Some(v) => match python_int(v) {
+                Some(n) if n >= 1 => {
+                    u64::try_from(n).map_or(PageRequest::Invalid, PageRequest::Number)
+                }
+                _ => PageRequest::Invalid,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrgSelector {
+    None,
+    Slug(String),
+    Id(u64),
+    /// `org=` present and empty: users with no memberships.
+    NoOrg,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub page: PageRequest,
+    /// None = "all"; default 10; <=0 or junk → 10
+    pub page_size: Option<usize>,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub is_active: Option<bool>,
+    /// Terms, already lower-cased.
+    pub search: Vec<String>,
+    /// (field, descending); default `-id`.
+    pub sort: Vec<(Field, bool)>,
+    pub filter: Option<json_logic::Rule>,
+    pub org: OrgSelector,
+}
+
+/// 400 errors are a JSON array of messages (DRF ValidationError as a list).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ListQueryError {
+    /// `filter` (JSON Logic) and `search` errors.
+    #[error("{0}")]
+    Filter(String),
+    #[error("{0}")]
+    Org(String),
+}
+
+const DEFAULT_PAGE_SIZE: usize = 10;
+
+const ORG_ID_CONFLICT: &str = "You cannot specify \"org_id\" query parameter with \"org\" query parameter or \"X-Organization\" HTTP header at the same time.";
+const ORG_HEADER_CONFLICT: &str = "You cannot specify \"org\" query parameter and \"X-Organization\" HTTP header with different values.";
+const ORG_ID_INVALID: &str = "org_id: A valid integer is required.";
+/// DRF's `CharField` (used by `SearchFilter`) rejects NUL characters.
+const NULL_CHARACTERS: &str = "Null characters are not allowed.";
+
+impl ListQuery {
+    /// `params`: the decoded query string pairs in request order; `x_organization`: the header value if present.
+    ///
+    /// Errors come in CVAT's order: org context (checked with the permissions),
+    /// then search, then the JSON Logic filter. A bad `page` is not an error
+    /// here: it becomes [`PageRequest::Invalid`] and a 404 from [`paginate`].
+    pub fn parse(
+        params: &[(String, String)],
+        x_organization: Option<&str>,
+    ) -> Result<ListQuery, ListQueryError> {
+        let get = |key: &str| {
+            params
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let org = parse_org(get("org"), get("org_id"), x_organization)?;
+        let search = parse_search(get("search").unwrap_or(""))?;
+        let filter = match get("filter") {
+            None | Some("") => None,
+            Some(f) => Some(json_logic::parse(f).map_err(ListQueryError::Filter)?),
+        };
+        Ok(ListQuery {
+            page: PageRequest::parse(get("page")),
+            page_size: parse_page_size(get("page_size")),
+            username: simple_text(get("username")),
+            first_name: simple_text(get("first_name")),
+            last_name: simple_text(get("last_name")),
+            is_active: simple_bool(get("is_active")),
+            search,
+            sort: parse_sort(get("sort")),
+            filter,
+            org,
+        })
+    }
+
+    /// simple filters AND search AND json-logic filter (org scoping is done by the caller)
+    pub fn matches(&self, user: &impl UserFields) -> bool {
+        let text_filters = [
+            (Field::Username, &self.username),
+            (Field::FirstName, &self.first_name),
+            (Field::LastName, &self.last_name),
+        ];
+        let simple = text_filters.iter().all(|(field, want)| match want {
+            Some(w) => user.field(*field) == FieldValue::Str(w),
+            None => true,
+        }) && self
+            .is_active
+            .is_none_or(|b| user.field(Field::IsActive) == FieldValue::Bool(b));
+        simple
+            && search_matches(&self.search, user)
+            && self.filter.as_ref().is_none_or(|rule| rule.matches(user))
+    }
+
+    /// sorts by self.sort, ties broken by id ascending
+    pub fn sort<T: UserFields>(&self, users: &mut [T]) {
+        users.sort_by(|a, b| {
+            self.sort
+                .iter()
+                .map(|&(field, descending)| {
+                    let ord = a.field(field).cmp_same_type(&b.field(field));
+                    if descending {
+                        ord.reverse()
+                    } else {
+                        ord
+                    }
+                })
+                .find(|ord| ord.is_ne())
+                .unwrap_or_else(|| a.field(Field::Id).cmp_same_type(&b.field(Field::Id)))
+        });
+    }
+}
+
+/// CVAT's `get_organization` (iam/middleware.py), with an empty header taken as absent.
+fn parse_org(
+    org: Option<&str>,
+    org_id: Option<&str>,
+    header: Option<&str>,
+) -> Result<OrgSelector, ListQueryError> {
+    let header = header.filter(|h| !h.is_empty());
+    if org_id.is_some() && (org.is_some() || header.is_some()) {
+        return Err(ListQueryError::Org(ORG_ID_CONFLICT.to_string()));
+    }
+    if let (Some(o), Some(h)) = (org, header) {
+        if o != h {
+            return Err(ListQueryError::Org(ORG_HEADER_CONFLICT.to_string()));
+        }
+    }
+    Ok(match (org.or(header), org_id) {
+        (Some(""), _) => OrgSelector::NoOrg,
+        (Some(slug), _) => OrgSelector::Slug(slug.to_string()),
+        // `org_id=` (empty) means no org context, like no parameter.
+        (None, None | Some("")) => OrgSelector::None,
+        // CVAT crashes on a non-integer (`int(org_id)`); a negative id cannot exist.
+        (None, Some(id)) => python_int(id)
+            .and_then(|n| u64::try_from(n).ok())
+            .map(OrgSelector::Id)
+            .ok_or_else(|| ListQueryError::Org(ORG_ID_INVALID.to_string()))?,
+    })
+}
+
+/// `CustomPagination.get_page_size`.
+fn parse_page_size(value: Option<&str>) -> Option<usize> {
+    match value {
+        Some("all") => None,
+        Some(v) => match python_int(v) {
+            // Larger than any list can be: the same as "all".
+            Some(n) if n > 0 => usize::try_from(n).ok(),
+            _ => Some(DEFAULT_PAGE_SIZE),
+        },
+        None => Some(DEFAULT_PAGE_SIZE),
+    }
+}
+
+/// django-filter `CharFilter`: the form field strips whitespace; empty means no filter.
+fn simple_text(value: Option<&str>) -> Option<String> {
+    value
+        .map(|v| v.trim_matches(python_isspace))
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// django-filter `BooleanFilter`, whose `NullBooleanSelect` widget also maps
+/// "2"/"3" (its option values) to true/false; anything else is no filter.
+fn simple_bool(value: Option<&str>) -> Option<bool> {
+    match value? {
+        "true" | "True" | "2" => Some(true),
+        "false" | "False" | "3" => Some(false),
+        _ => None,
+    }
+}
+
+/// DRF `OrderingFilter.get_ordering`: unknown fields dropped, default `-id`.
+fn parse_sort(value: Option<&str>) -> Vec<(Field, bool)> {
+    let sort: Vec<(Field, bool)> = value
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|term| {
+            let term = term.trim_matches(python_isspace);
+            let (name, descending) = match term.strip_prefix('-') {
+                Some(name) => (name, true),
+                None => (term, false),
+            };
+            Field::parse(name).map(|f| (f, descending))
+        })
+        .collect();
+    if sort.is_empty() {
+        vec![(Field::Id, true)]
+    } else {
+        sort
+    }
+}
+
+/// DRF `SearchFilter.get_search_terms`: `CharField` validation, then `search_smart_split`.
+fn parse_search(value: &str) -> Result<Vec<String>, ListQueryError> {
+    if value.contains('\0') {
+        return Err(ListQueryError::Filter(NULL_CHARACTERS.to_string()));
+    }
+    Ok(search_smart_split(value)
+        .into_iter()
+        .map(|t| t.to_lowercase())
+        .collect())
+}
+
+/// Every term is contained, case-insensitively, in one of the search fields.
+fn search_matches(terms: &[String], user: &impl UserFields) -> bool {
+    if terms.is_empty() {
+        return true;
+    }
+    let fields: Vec<String> = [Field::Username, Field::FirstName, Field::LastName]
+        .into_iter()
+        .filter_map(|f| match user.field(f) {
+            FieldValue::Str(s) => Some(s.to_lowercase()),
+            _ => None,
+        })
+        .collect();
+    terms
+        .iter()
+        .all(|term| fields.iter().any(|f| f.contains(term.as_str())))
+}
+
+/// DRF's `search_smart_split`: Django `smart_split` tokens; a token quoted at
+/// both ends is one phrase (unescaped), other tokens split on commas.
+fn search_smart_split(text: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    for token in smart_split(text) {
+        let term = token.trim_matches(',');
+        let first = term.chars().next();
+        match first {
+            Some(q @ ('"' | '\'')) if term.ends_with(q) => {
+                // unescape_string_literal; a lone quote is `s[1:-1] == ""`
+                let inner = if term.len() >= 2 {
+                    &term[1..term.len() - 1]
+                } else {
+                    ""
+                };
+                terms.push(
+                    inner
+                        .replace(&format!("\\{q}"), &q.to_string())
+                        .replace("\\\\", "\\"),
+                );
+            }
+            _ => terms.extend(
+                term.split(',')
+                    .filter(|sub| !sub.is_empty())
+                    .map(|sub| sub.trim_matches(python_isspace).to_string()),
+            ),
+        }
+    }
+    terms
+}
+
+/// Django's `smart_split`, i.e. `finditer` of
+/// `((?:[^\s'"]*(?:(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')[^\s'"]*)+)|\S+)`.
+fn smart_split(text: &str) -> Vec<&str> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let byte_at = |i: usize| chars.get(i).map_or(text.len(), |&(b, _)| b);
+    let is_plain = |c: char| !python_isspace(c) && c != '"' && c != '\'';
+    let skip_plain = |mut i: usize| {
+        while i < chars.len() && is_plain(chars[i].1) {
+            i += 1;
+        }
+        i
+    };
+    // Index of the closing quote of the quoted string opening at `i`.
+    let closing_quote = |i: usize| {
+        let quote = chars[i].1;
+        let mut k = i + 1;
+        while k < chars.len() {
+            match chars[k].1 {
+                c if c == quote => return Some(k),
+                // `\\.`: `.` matches anything but a newline
+                '\\' if k + 1 < chars.len() && chars[k + 1].1 != '\n' => k += 2,
+                '\\' => return None,
+                _ => k += 1,
+            }
+        }
+        None
+    };
+
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if python_isspace(chars[i].1) {
+            i += 1;
+            continue;
+        }
+        // First alternative: plain runs around one or more complete quoted strings.
+        let mut end = None;
+        let mut j = skip_plain(i);
+        while j < chars.len() && matches!(chars[j].1, '"' | '\'') {
+            match closing_quote(j) {
+                Some(close) => {
+                    j = skip_plain(close + 1);
+                    end = Some(j);
+                }
+                None => break,
+            }
+        }
+        // Otherwise `\S+`.
+        let end = end.unwrap_or_else(|| {
+            let mut j = i;
+            while j < chars.len() && !python_isspace(chars[j].1) {
+                j += 1;
+            }
+            j
+        });
+        tokens.push(&text[byte_at(i)..byte_at(end)]);
+        i = end;
+    }
+    tokens
+}
+
+/// `str.isspace()`: Unicode White_Space plus the ASCII information separators.
+fn python_isspace(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Python's `int(str)` for ASCII digits: surrounding whitespace, an optional
+/// sign, and single underscores between digits.
+fn python_int(s: &str) -> Option<i128> {
+    let s = s.trim_matches(python_isspace);
+    let (negative, digits) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
+        return None;
+    }
+    let mut n: i128 = 0;
+    for c in digits.chars().filter(|&c| c != '_') {
+        let d = c.to_digit(10)?;
+        n = n.checked_mul(10)?.checked_add(i128::from(d))?;
+    }
+    Some(if negative { -n } else { n })
+}
+
+/// One page of the sorted results: `start..end`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub number: u64,
+    pub num_pages: u64,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Django Paginator semantics: page 1 of 0 results is valid (num_pages 1); Last → last page; out of range / Invalid → Err(())
+#[allow(clippy::result_unit_err)]
+pub fn paginate(total: usize, page: &PageRequest, page_size: Option<usize>) -> Result<Page, ()> {
+    let per_page = page_size.filter(|&n| n > 0).unwrap_or(usize::MAX);
+    // allow_empty_first_page: at least one page
+    let num_pages = total.max(1).div_ceil(per_page) as u64;
+    let number = match *page {
+        PageRequest::Number(n) if (1..=num_pages).contains(&n) => n,
+        PageRequest::Last => num_pages,
+        _ => return Err(()),
+    };
+    // (number - 1) * per_page < total here, so no overflow.
+    let start = (number - 1) as usize * per_page;
+    let end = start.saturating_add(per_page).min(total);
+    Ok(Page {
+        number,
+        num_pages,
+        start: start.min(end),
+        end,
+    })
+}
+
+/// next/previous links as CVAT builds them: `base` is the absolute URL without query (e.g. "http://h/api/users");
+/// all query params re-encoded (application/x-www-form-urlencoded, like Python urlencode) and sorted by key (stable);
+/// `page` replaced; `previous` of page 2 drops `page` entirely; None at the ends.
+pub fn page_links(
+    base: &str,
+    params: &[(String, String)],
+    page: &Page,
+) -> (Option<String>, Option<String>) {
+    let link = |number: Option<u64>| {
+        // DRF's replace_query_param / remove_query_param: parse_qs, set or
+        // drop `page`, urlencode(sorted(...), doseq=True).
+        let page_value = number.map(|n| n.to_string());
+        let mut pairs: Vec<(&str, &str)> = params
+            .iter()
+            .filter(|(k, _)| k != "page")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        if let Some(n) = &page_value {
+            pairs.push(("page", n));
+        }
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        let query = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", quote_plus(k), quote_plus(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        if query.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{query}")
+        }
+    };
+    let next = (page.number < page.num_pages).then(|| link(Some(page.number + 1)));
+    let previous = match page.number {
+        0 | 1 => None,
+        2 => Some(link(None)),
+        n => Some(link(Some(n - 1))),
+    };
+    (next, previous)
+}
+
+/// Python's `urllib.parse.quote_plus`: UTF-8, unreserved `A-Za-z0-9_.-~`, space as `+`.
+fn quote_plus(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Field::*;
+
+    type Params = Vec<(&'static str, &'static str)>;
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn query(items: &[(&str, &str)]) -> ListQuery {
+        ListQuery::parse(&pairs(items), None).unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let q = query(&[]);
+        assert_eq!(q.page, PageRequest::Number(1));
+        assert_eq!(q.page_size, Some(10));
+        assert_eq!(
+            (q.username, q.first_name, q.last_name, q.is_active),
+            (None, None, None, None)
+        );
+        assert!(q.search.is_empty());
+        assert_eq!(q.sort, vec![(Id, true)]);
+        assert_eq!(q.filter, None);
+        assert_eq!(q.org, OrgSelector::None);
+    }
+
+    #[test]
+    fn page_param() {
+        let cases: [(&str, PageRequest); 14] = [
+            ("", PageRequest::Number(1)),
+            ("1", PageRequest::Number(1)),
+            ("3", PageRequest::Number(3)),
+            (" 3 ", PageRequest::Number(3)),
+            ("+3", PageRequest::Number(3)),
+            ("1_0", PageRequest::Number(10)),
+            ("last", PageRequest::Last),
+            ("Last", PageRequest::Invalid),
+            ("0", PageRequest::Invalid),
+            ("-1", PageRequest::Invalid),
+            ("2.0", PageRequest::Invalid),
+            ("abc", PageRequest::Invalid),
+            ("1__0", PageRequest::Invalid),
+            (
+                "99999999999999999999999999999999999999999",
+                PageRequest::Invalid,
+            ),
+        ];
+        for (value, want) in cases {
+            assert_eq!(query(&[("page", value)]).page, want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn page_size_param() {
+        let cases: [(&str, Option<usize>); 10] = [
+            ("2", Some(2)),
+            (" 25 ", Some(25)),
+            ("all", None),
+            ("ALL", Some(10)),
+            ("0", Some(10)),
+            ("-1", Some(10)),
+            ("abc", Some(10)),
+            ("5.5", Some(10)),
+            ("", Some(10)),
+            ("99999999999999999999999999999999999999", None),
+        ];
+        for (value, want) in cases {
+            assert_eq!(query(&[("page_size", value)]).page_size, want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn simple_filter_params() {
+        let cases: [(&str, &str, Option<&str>); 6] = [
+            ("username", "user1", Some("user1")),
+            ("username", "User1", Some("User1")),
+            ("first_name", " Anne ", Some("Anne")),
+            ("last_name", "", None),
+            ("last_name", "   ", None),
+            ("username", "a b", Some("a b")),
+        ];
+        for (key, value, want) in cases {
+            let q = query(&[(key, value)]);
+            let got = match key {
+                "username" => q.username,
+                "first_name" => q.first_name,
+                _ => q.last_name,
+            };
+            assert_eq!(got.as_deref(), want, "{key}={value:?}");
+        }
+        // the last of repeated parameters wins, like Django's QueryDict.get
+        assert_eq!(
+            query(&[("username", "a"), ("username", "b")])
+                .username
+                .as_deref(),
+            Some("b")
+        );
+    }
+
+    #[test]
+    fn is_active_param() {
+        let cases: [(&str, Option<bool>); 11] = [
+            ("true", Some(true)),
+            ("True", Some(true)),
+            ("2", Some(true)),
+            ("false", Some(false)),
+            ("False", Some(false)),
+            ("3", Some(false)),
+            ("TRUE", None),
+            ("1", None),
+            ("0", None),
+            ("no", None),
+            ("", None),
+        ];
+        for (value, want) in cases {
+            assert_eq!(query(&[("is_active", value)]).is_active, want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn search_param() {
+        let cases: Vec<(&str, Vec<&str>)> = vec![
+            ("", vec![]),
+            ("   ", vec![]),
+            ("FIRST1 smith", vec!["first1", "smith"]),
+            ("a,b  c", vec!["a", "b", "c"]),
+            (",a,,b,", vec!["a", "b"]),
+            ("\"John Smith\" x", vec!["john smith", "x"]),
+            ("'John Smith',", vec!["john smith"]),
+            ("\"a,b\"", vec!["a,b"]),
+            (r#""say \"hi\"""#, vec![r#"say "hi""#]),
+            (r#"'it\'s' "back\\slash""#, vec!["it's", "back\\slash"]),
+            ("\"unterminated phrase", vec!["\"unterminated", "phrase"]),
+            ("a\"b c\"d", vec!["a\"b c\"d"]),
+            ("\"a\"b", vec!["\"a\"b"]),
+            ("\"\"", vec![""]),
+            ("\"", vec![""]),
+            ("ÄÖÜ\tß", vec!["äöü", "ß"]),
+        ];
+        for (value, want) in cases {
+            assert_eq!(query(&[("search", value)]).search, want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn sort_param() {
+        let cases: Vec<(&str, Vec<(Field, bool)>)> = vec![
+            ("", vec![(Id, true)]),
+            ("username", vec![(Username, false)]),
+            (
+                "-last_name,username",
+                vec![(LastName, true), (Username, false)],
+            ),
+            (
+                " first_name , -is_active ",
+                vec![(FirstName, false), (IsActive, true)],
+            ),
+            ("email,id", vec![(Id, false)]),
+            ("email,--id,-", vec![(Id, true)]),
+            ("Username", vec![(Id, true)]),
+        ];
+        for (value, want) in cases {
+            assert_eq!(query(&[("sort", value)]).sort, want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn org_context() {
+        use OrgSelector as O;
+        let id_conflict = ListQueryError::Org(ORG_ID_CONFLICT.into());
+        let header_conflict = ListQueryError::Org(ORG_HEADER_CONFLICT.into());
+        let bad_id = ListQueryError::Org(ORG_ID_INVALID.into());
+        let cases: Vec<(Params, Option<&str>, Result<O, ListQueryError>)> = vec![
+            (vec![], None, Ok(O::None)),
+            (vec![("org", "acme")], None, Ok(O::Slug("acme".into()))),
+            (vec![], Some("acme"), Ok(O::Slug("acme".into()))),
+            (vec![], Some(""), Ok(O::None)),
+            (
+                vec![("org", "acme")],
+                Some("acme"),
+                Ok(O::Slug("acme".into())),
+            ),
+            (vec![("org", "acme")], Some(""), Ok(O::Slug("acme".into()))),
+            (vec![("org", "")], None, Ok(O::NoOrg)),
+            (vec![("org", "")], Some(""), Ok(O::NoOrg)),
+            (vec![("org_id", "7")], None, Ok(O::Id(7))),
+            (vec![("org_id", " 7")], Some(""), Ok(O::Id(7))),
+            (vec![("org_id", "")], None, Ok(O::None)),
+            (
+                vec![("org", "acme")],
+                Some("other"),
+                Err(header_conflict.clone()),
+            ),
+            (vec![("org", "")], Some("acme"), Err(header_conflict)),
+            (
+                vec![("org_id", "7"), ("org", "acme")],
+                None,
+                Err(id_conflict.clone()),
+            ),
+            (
+                vec![("org_id", "7")],
+                Some("acme"),
+                Err(id_conflict.clone()),
+            ),
+            (vec![("org_id", ""), ("org", "")], None, Err(id_conflict)),
+            (vec![("org_id", "abc")], None, Err(bad_id.clone())),
+            (vec![("org_id", "-1")], None, Err(bad_id.clone())),
+            (vec![("org_id", "1.0")], None, Err(bad_id)),
+        ];
+        for (params, header, want) in cases {
+            let got = ListQuery::parse(&pairs(&params), header).map(|q| q.org);
+            assert_eq!(got, want, "{params:?} {header:?}");
+        }
+    }
+
+    #[test]
+    fn parse_errors() {
+        let cases: Vec<(Params, ListQueryError)> = vec![
+            (
+                vec![("filter", "notjson")],
+                ListQueryError::Filter(
+                    "filter: can't parse filter expression: expected ident at line 1 column 2"
+                        .into(),
+                ),
+            ),
+            (
+                vec![("filter", "{}")],
+                ListQueryError::Filter("filter shouldn't be empty".into()),
+            ),
+            (
+                vec![("filter", r#"{"==":[{"var":"email"},"x"]}"#)],
+                ListQueryError::Filter("filter: term 'email' is not supported".into()),
+            ),
+            (
+                vec![("search", "a\0b")],
+                ListQueryError::Filter("Null characters are not allowed.".into()),
+            ),
+            // the org context is checked first
+            (
+                vec![("filter", "{}"), ("org_id", "1"), ("org", "x")],
+                ListQueryError::Org(ORG_ID_CONFLICT.into()),
+            ),
+        ];
+        for (params, want) in cases {
+            assert_eq!(
+                ListQuery::parse(&pairs(&params), None).unwrap_err(),
+                want,
+                "{params:?}"
+            );
+        }
+        // an empty filter is no filter; the last of repeated filters wins
+        assert_eq!(query(&[("filter", "")]).filter, None);
+        assert!(query(&[("filter", "{}"), ("filter", r#"{"var":"id"}"#)])
+            .filter
+            .is_some());
+    }
+
+    #[derive(Debug)]
+    struct U {
+        id: u64,
+        username: &'static str,
+        first_name: &'static str,
+        last_name: &'static str,
+        is_active: bool,
+    }
+
+    impl UserFields for U {
+        fn field(&self, field: Field) -> FieldValue<'_> {
+            match field {
+                Username => FieldValue::Str(self.username),
+                FirstName => FieldValue::Str(self.first_name),
+                LastName => FieldValue::Str(self.last_name),
+                Id => FieldValue::Int(self.id),
+                IsActive => FieldValue::Bool(self.is_active),
+            }
+        }
+    }
+
+    fn users() -> Vec<U> {
+        vec![
+            U {
+                id: 1,
+                username: "admin1",
+                first_name: "Admin",
+                last_name: "First",
+                is_active: true,
+            },
+            U {
+                id: 2,
+                username: "user1",
+                first_name: "First1",
+                last_name: "Smith",
+                is_active: true,
+            },
+            U {
+                id: 3,
+                username: "user2",
+                first_name: "First2",
+                last_name: "Jones",
+                is_active: false,
+            },
+            U {
+                id: 4,
+                username: "worker",
+                first_name: "Zoë",
+                last_name: "Smith",
+                is_active: true,
+            },
+            U {
+                id: 5,
+                username: "b",
+                first_name: "",
+                last_name: "Smith",
+                is_active: false,
+            },
+        ]
+    }
+
+    #[test]
+    fn matches_users() {
+        let cases: Vec<(Params, Vec<u64>)> = vec![
+            (vec![], vec![1, 2, 3, 4, 5]),
+            (vec![("username", "user1")], vec![2]),
+            (vec![("username", "USER1")], vec![]),
+            (
+                vec![("last_name", "Smith"), ("is_active", "false")],
+                vec![5],
+            ),
+            (vec![("first_name", "")], vec![1, 2, 3, 4, 5]),
+            (vec![("is_active", "False")], vec![3, 5]),
+            (vec![("is_active", "yes")], vec![1, 2, 3, 4, 5]),
+            (vec![("search", "FIRST1 smith")], vec![2]),
+            (vec![("search", "first")], vec![1, 2, 3]),
+            (vec![("search", "ZOË")], vec![4]),
+            (vec![("search", "user,smith")], vec![2]),
+            (vec![("search", "\"in1 s\"")], vec![]),
+            (vec![("search", "1")], vec![1, 2]),
+            (
+                vec![
+                    ("filter", r#"{"<=":[2,{"var":"id"},4]}"#),
+                    ("search", "smith"),
+                ],
+                vec![2, 4],
+            ),
+            (
+                vec![
+                    ("filter", r#"{"in":["ser",{"var":"username"}]}"#),
+                    ("is_active", "true"),
+                ],
+                vec![2],
+            ),
+        ];
+        for (params, want) in cases {
+            let q = query(&params);
+            let got: Vec<u64> = users()
+                .iter()
+                .filter(|u| q.matches(*u))
+                .map(|u| u.id)
+                .collect();
+            assert_eq!(got, want, "{params:?}");
+        }
+    }
+
+    #[test]
+    fn sorts_users() {
+        let cases: Vec<(&str, Vec<u64>)> = vec![
+            ("", vec![5, 4, 3, 2, 1]),
+            ("id", vec![1, 2, 3, 4, 5]),
+            ("username", vec![1, 5, 2, 3, 4]),
+            ("-username", vec![4, 3, 2, 5, 1]),
+            // ties by id ascending
+            ("last_name", vec![1, 3, 2, 4, 5]),
+            ("-last_name", vec![2, 4, 5, 3, 1]),
+            ("-last_name,-id", vec![5, 4, 2, 3, 1]),
+            // str order: "" < "Admin" < "First1" < ... < "Zoë"
+            ("first_name", vec![5, 1, 2, 3, 4]),
+            ("is_active", vec![3, 5, 1, 2, 4]),
+            ("-is_active,username", vec![1, 2, 4, 5, 3]),
+        ];
+        for (sort, want) in cases {
+            let q = query(&[("sort", sort)]);
+            let mut list = users();
+            q.sort(&mut list);
+            assert_eq!(
+                list.iter().map(|u| u.id).collect::<Vec<_>>(),
+                want,
+                "{sort:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn paginates() {
+        use PageRequest::*;
+        let page = |number, num_pages, start, end| {
+            Ok(Page {
+                number,
+                num_pages,
+                start,
+                end,
+            })
+        };
+        type Want = Result<Page, ()>;
+        let cases: Vec<(usize, PageRequest, Option<usize>, Want)> = vec![
+            (0, Number(1), Some(10), page(1, 1, 0, 0)),
+            (0, Last, Some(10), page(1, 1, 0, 0)),
+            (0, Number(2), Some(10), Err(())),
+            (13, Number(1), Some(2), page(1, 7, 0, 2)),
+            (13, Number(7), Some(2), page(7, 7, 12, 13)),
+            (13, Last, Some(2), page(7, 7, 12, 13)),
+            (13, Number(8), Some(2), Err(())),
+            (13, Number(0), Some(2), Err(())),
+            (13, Invalid, Some(2), Err(())),
+            (14, Last, Some(2), page(7, 7, 12, 14)),
+            (13, Number(1), None, page(1, 1, 0, 13)),
+            (13, Last, None, page(1, 1, 0, 13)),
+            (13, Number(2), None, Err(())),
+            (10, Number(1), Some(10), page(1, 1, 0, 10)),
+            (11, Number(2), Some(10), page(2, 2, 10, 11)),
+            (13, Number(u64::MAX), Some(2), Err(())),
+            (3, Number(1), Some(usize::MAX), page(1, 1, 0, 3)),
+        ];
+        for (total, request, size, want) in cases {
+            assert_eq!(
+                paginate(total, &request, size),
+                want,
+                "{total} {request:?} {size:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn builds_page_links() {
+        let base = "http://h/api/users";
+        let page = |number, num_pages| Page {
+            number,
+            num_pages,
+            start: 0,
+            end: 0,
+        };
+        type Link = Option<&'static str>;
+        let cases: Vec<(Params, Page, Link, Link)> = vec![
+            (
+                vec![("sort", "username"), ("page_size", "2")],
+                page(1, 3),
+                Some("http://h/api/users?page=2&page_size=2&sort=username"),
+                None,
+            ),
+            (
+                vec![("sort", "username"), ("page_size", "2"), ("page", "2")],
+                page(2, 3),
+                Some("http://h/api/users?page=3&page_size=2&sort=username"),
+                Some("http://h/api/users?page_size=2&sort=username"),
+            ),
+            (
+                vec![("page", "3"), ("page_size", "2")],
+                page(3, 3),
+                None,
+                Some("http://h/api/users?page=2&page_size=2"),
+            ),
+            (vec![("page", "2")], page(2, 2), None, Some("http://h/api/users")),
+            (vec![], page(1, 1), None, None),
+            (vec![], page(1, 2), Some("http://h/api/users?page=2"), None),
+            (
+                // Python's quote_plus: `~` kept, `*` encoded, space as `+`, UTF-8
+                vec![("search", "a b~*&=é"), ("filter", r#"{"var":"id"}"#)],
+                page(1, 2),
+                Some("http://h/api/users?filter=%7B%22var%22%3A%22id%22%7D&page=2&search=a+b~%2A%26%3D%C3%A9"),
+                None,
+            ),
+            (
+                // repeated keys stay together in request order; every `page` replaced
+                vec![("username", "b"), ("page", "last"), ("a", "2"), ("username", "a"), ("page", "x")],
+                page(3, 5),
+                Some("http://h/api/users?a=2&page=4&username=b&username=a"),
+                Some("http://h/api/users?a=2&page=2&username=b&username=a"),
+            ),
+            (
+                vec![("Z", ""), ("_", "1")],
+                page(1, 2),
+                Some("http://h/api/users?Z=&_=1&page=2"),
+                None,
+            ),
+        ];
+        for (params, page, next, previous) in cases {
+            let got = page_links(base, &pairs(&params), &page);
+            assert_eq!(
+                got,
+                (next.map(String::from), previous.map(String::from)),
+                "{params:?} {page:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The CVAT view of the directory (`/api/users`).
+mod error;
+pub mod json_logic;
+pub mod list_query;
+mod render;
+mod update;
+mod views;
+
+pub use error::ApiError;
+pub use views::{destroy, fallback, list, partial_update, retrieve, retrieve_self};
+
+pub const CONTENT_TYPE: &str = "application/vnd.cvat+json";

@@ -1,0 +1,444 @@
+//! The five operations of `/api/users` and the fallback for everything else.
+use std::collections::HashMap;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{json, Value};
+
+use super::error::{ApiError, NO_PERMISSION, UNKNOWN_FIELD};
+use super::list_query::{self, ListQuery, OrgSelector};
+use super::update::{self, Scope};
+use super::{render, CONTENT_TYPE};
+use crate::auth::{self, Caller};
+use crate::http;
+use crate::runtime::Ctx;
+use crate::store::item::{self, key, Item};
+use crate::store::{keys, StoreError, UniqueField};
+use crate::user::{rules, User};
+
+/// How often a write that lost an optimistic-lock race is retried on a fresh read.
+const WRITE_ATTEMPTS: usize = 3;
+
+type Found = HashMap<(String, String), Item>;
+
+fn respond(result: Result<Response<Body>, ApiError>) -> Response<Body> {
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+fn ok(body: &Value) -> Response<Body> {
+    http::json(StatusCode::OK, CONTENT_TYPE, body)
+}
+
+/// `Accept` must allow our media type (`*/*`, `application/json` or
+/// `application/vnd.cvat+json`, optionally `; version=2.0`). Checked before auth, as DRF does.
+fn negotiate(req: &Request) -> Result<(), ApiError> {
+    let Some(accept) = http::header_str(req.headers(), "accept") else {
+        return Ok(());
+    };
+    let mut bad_version = false;
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+        if !matches!(
+            media.as_str(),
+            "*/*" | "application/*" | "application/json" | "application/vnd.cvat+json"
+        ) {
+            continue;
+        }
+        let version = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("version"))
+            .map(|(_, v)| v.trim().trim_matches('"'));
+        match version {
+            None | Some("2.0") => return Ok(()),
+            Some(_) => bad_version = true,
+        }
+    }
+    if bad_version {
+        Err(ApiError::NotAcceptable("Invalid version in \"Accept\" header."))
+    } else {
+        Err(ApiError::NotAcceptable(
+            "Could not satisfy the request Accept header.",
+        ))
+    }
+}
+
+/// The `{id}` of a detail route: from the route parameters, else the last path segment.
+fn path_id(req: &Request) -> Option<u64> {
+    let params = req.path_parameters();
+    let raw = match params.first("id") {
+        Some(id) => id.to_string(),
+        None => req.uri().path().rsplit('/').next()?.to_string(),
+    };
+    raw.parse().ok()
+}
+
+fn user_key(id: u64) -> Item {
+    let (pk, sk) = keys::user(id);
+    key(pk, sk)
+}
+
+fn found_user(found: &Found, id: u64) -> Result<Option<User>, ApiError> {
+    let (pk, sk) = keys::user(id);
+    found
+        .get(&(pk, sk.to_string()))
+        .map(|item| {
+            item::user_from_item(item)
+                .ok_or_else(|| ApiError::Internal(format!("malformed user item {id}")))
+        })
+        .transpose()
+}
+
+/// The organisation a request is scoped to.
+#[derive(Debug, Clone, PartialEq)]
+enum Scoping {
+    /// No org context: the sandbox.
+    None,
+    /// `org=` given empty: users with no memberships.
+    NoOrg,
+    Org { slug: String, id: u64 },
+}
+
+fn org_key(selector: &OrgSelector) -> Option<Item> {
+    match selector {
+        OrgSelector::Slug(slug) => {
+            let (pk, sk) = keys::org(slug);
+            Some(key(pk, sk))
+        }
+        OrgSelector::Id(id) => {
+            let (pk, sk) = keys::org_by_id(*id);
+            Some(key(pk, sk))
+        }
+        OrgSelector::None | OrgSelector::NoOrg => None,
+    }
+}
+
+fn resolve_org(selector: &OrgSelector, found: &Found) -> Result<Scoping, ApiError> {
+    let missing = |name: String| ApiError::NotFound(format!("{name} organization does not exist."));
+    match selector {
+        OrgSelector::None => Ok(Scoping::None),
+        OrgSelector::NoOrg => Ok(Scoping::NoOrg),
+        OrgSelector::Slug(slug) => {
+            let (pk, sk) = keys::org(slug);
+            let org = found
+                .get(&(pk, sk.to_string()))
+                .and_then(crate::store::Org::from_item)
+                .ok_or_else(|| missing(slug.clone()))?;
+            Ok(Scoping::Org {
+                slug: org.slug,
+                id: org.id,
+            })
+        }
+        OrgSelector::Id(id) => {
+            let (pk, sk) = keys::org_by_id(*id);
+            let slug = found
+                .get(&(pk, sk.to_string()))
+                .and_then(|i| item::get_s(i, "slug"))
+                .ok_or_else(|| missing(id.to_string()))?;
+            Ok(Scoping::Org {
+                slug: slug.to_string(),
+                id: *id,
+            })
+        }
+    }
+}
+
+fn is_active_member(user: &User, org_id: u64) -> bool {
+    user.memberships
+        .iter()
+        .any(|m| m.org_id == org_id && m.is_active)
+}
+
+/// Parses the query and authenticates, fetching the org and `extra` items in
+/// the auth read. Query errors are raised after authentication.
+async fn prepare(
+    ctx: &Ctx,
+    req: &Request,
+    extra: Vec<Item>,
+) -> Result<(Caller, ListQuery, Scoping, Found), ApiError> {
+    negotiate(req)?;
+    let params = http::query_pairs(req);
+    let header_org = http::header_str(req.headers(), "x-organization");
+    let query = ListQuery::parse(&params, header_org);
+    let mut wanted = extra;
+    if let Ok(q) = &query {
+        wanted.extend(org_key(&q.org));
+    }
+    let (caller, found) = auth::authenticate(&ctx.store, req.headers(), wanted).await?;
+    let query = query.map_err(|e| ApiError::List(vec![e.to_string()]))?;
+    let scoping = resolve_org(&query.org, &found)?;
+    Ok((caller, query, scoping, found))
+}
+
+/// `GET /api/users`
+pub async fn list(ctx: Ctx, req: Request) -> Response<Body> {
+    respond(list_users(&ctx, &req).await)
+}
+
+async fn list_users(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (caller, query, scoping, _) = prepare(ctx, req, Vec::new()).await?;
+    let me = &caller.user;
+    let admin = me.is_admin();
+    let candidates: Vec<User> = match &scoping {
+        // A non-admin without an org sees only themselves: no read needed.
+        Scoping::None if !admin => vec![me.clone()],
+        Scoping::NoOrg if !admin => [me.clone()]
+            .into_iter()
+            .filter(|u| u.memberships.is_empty())
+            .collect(),
+        Scoping::Org { id, .. } if !admin && !is_active_member(me, *id) => {
+            return Err(ApiError::PermissionDenied(NO_PERMISSION))
+        }
+        Scoping::None => ctx.store.all_users().await?,
+        Scoping::NoOrg => {
+            let mut all = ctx.store.all_users().await?;
+            all.retain(|u| u.memberships.is_empty());
+            all
+        }
+        Scoping::Org { id, .. } => {
+            let mut all = ctx.store.all_users().await?;
+            all.retain(|u| u.memberships.iter().any(|m| m.org_id == *id));
+            all
+        }
+    };
+    let mut users: Vec<User> = candidates
+        .into_iter()
+        .filter(|u| query.matches(u))
+        .collect();
+    query.sort(&mut users);
+    let page = list_query::paginate(users.len(), &query.page, query.page_size)
+        .map_err(|_| ApiError::NotFound("Invalid page.".into()))?;
+    let origin = http::origin(req.headers());
+    let base = format!("{origin}/api/users");
+    let (next, previous) = list_query::page_links(&base, &http::query_pairs(req), &page);
+    let results: Vec<Value> = users[page.start..page.end]
+        .iter()
+        .map(|u| render::shaped(u, &origin, me.is_superuser))
+        .collect();
+    Ok(ok(&json!({
+        "count": users.len(),
+        "next": next,
+        "previous": previous,
+        "results": results,
+    })))
+}
+
+/// `GET /api/users/self`
+pub async fn retrieve_self(ctx: Ctx, req: Request) -> Response<Body> {
+    respond(self_user(&ctx, &req).await)
+}
+
+async fn self_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    negotiate(req)?;
+    let (caller, _) = auth::authenticate(&ctx.store, req.headers(), Vec::new()).await?;
+    Ok(ok(&render::full(&caller.user, &http::origin(req.headers()))))
+}
+
+/// `GET /api/users/{id}`
+pub async fn retrieve(ctx: Ctx, req: Request) -> Response<Body> {
+    respond(retrieve_user(&ctx, &req).await)
+}
+
+async fn retrieve_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    let id = path_id(req);
+    let (caller, query, scoping, found) = prepare(ctx, req, id.map(user_key).into_iter().collect()).await?;
+    let id = id.ok_or_else(ApiError::not_found)?;
+    // DRF applies the list filters inside get_object: a target they exclude is 404.
+    let target = found_user(&found, id)?
+        .filter(|u| query.matches(u))
+        .ok_or_else(ApiError::not_found)?;
+    let me = &caller.user;
+    let org_member = matches!(&scoping, Scoping::Org { id, .. } if is_active_member(me, *id));
+    if !(me.id == id || me.is_admin() || org_member) {
+        return Err(ApiError::PermissionDenied(NO_PERMISSION));
+    }
+    let full_shape = me.id == id || me.is_superuser;
+    Ok(ok(&render::shaped(
+        &target,
+        &http::origin(req.headers()),
+        full_shape,
+    )))
+}
+
+/// `PATCH /api/users/{id}`
+pub async fn partial_update(ctx: Ctx, req: Request) -> Response<Body> {
+    respond(update_user(&ctx, &req).await)
+}
+
+fn json_body(req: &Request) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let bytes = http::body_bytes(req).map_err(|_| ApiError::TooLarge)?;
+    if bytes.is_empty() {
+        return Ok(serde_json::Map::new());
+    }
+    match http::content_type(req.headers()) {
+        Some(ct) if ct == "application/json" || ct.ends_with("+json") => {}
+        other => return Err(ApiError::UnsupportedMediaType(other.unwrap_or_default())),
+    }
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::Parse(e.to_string()))?;
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(ApiError::Fields(vec![(
+            "non_field_errors".into(),
+            vec![format!(
+                "Invalid data. Expected a dictionary, but got {}.",
+                match other {
+                    Value::Array(_) => "list",
+                    Value::String(_) => "str",
+                    Value::Number(_) => "int",
+                    Value::Bool(_) => "bool",
+                    _ => "NoneType",
+                }
+            )],
+        )])),
+    }
+}
+
+async fn update_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    let id = path_id(req);
+    let (caller, _, scoping, found) =
+        prepare(ctx, req, id.map(user_key).into_iter().collect()).await?;
+    let id = id.ok_or_else(ApiError::not_found)?;
+    let mut target = found_user(&found, id)?.ok_or_else(ApiError::not_found)?;
+    let me = &caller.user;
+    let is_self = me.id == id;
+    let org_member = matches!(&scoping, Scoping::Org { id, .. } if is_active_member(me, *id));
+    if !(is_self || me.is_admin() || org_member) {
+        return Err(ApiError::PermissionDenied(NO_PERMISSION));
+    }
+    if caller.read_only {
+        return Err(ApiError::PermissionDenied(NO_PERMISSION));
+    }
+    let body = json_body(req)?;
+    let mut scopes = Vec::new();
+    for key in body.keys() {
+        scopes.push(scope_for(key)?);
+    }
+    for scope in scopes {
+        let allowed = me.is_admin() || (scope == Scope::PersonalData && is_self);
+        if !allowed {
+            return Err(ApiError::PermissionDenied(NO_PERMISSION));
+        }
+    }
+    let changes = update::validate(&body)?;
+    let mut attempt = 0;
+    let updated = loop {
+        attempt += 1;
+        let mut changed = target.clone();
+        changes.apply(&mut changed);
+        if changed == target {
+            break target;
+        }
+        match ctx.store.update_user(&target, changed).await {
+            Ok(user) => break user,
+            Err(StoreError::Taken(field)) => return Err(taken(field)),
+            Err(StoreError::Conflict) if attempt < WRITE_ATTEMPTS => {
+                target = ctx.store.get_user(id).await?.ok_or_else(ApiError::not_found)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let full_shape = is_self || me.is_superuser;
+    Ok(ok(&render::shaped(
+        &updated,
+        &http::origin(req.headers()),
+        full_shape,
+    )))
+}
+
+fn scope_for(key: &str) -> Result<Scope, ApiError> {
+    update::scope_of(key).ok_or(ApiError::PermissionDenied(UNKNOWN_FIELD))
+}
+
+fn taken(field: UniqueField) -> ApiError {
+    match field {
+        UniqueField::Username => ApiError::field("username", rules::USERNAME_TAKEN),
+        UniqueField::Email => ApiError::field("email", rules::EMAIL_TAKEN),
+        UniqueField::ExternalId => ApiError::field("external_id", "A user with that external id already exists."),
+    }
+}
+
+/// `DELETE /api/users/{id}`
+pub async fn destroy(ctx: Ctx, req: Request) -> Response<Body> {
+    respond(destroy_user(&ctx, &req).await)
+}
+
+async fn destroy_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    let id = path_id(req);
+    let (caller, _, _, found) = prepare(ctx, req, id.map(user_key).into_iter().collect()).await?;
+    let id = id.ok_or_else(ApiError::not_found)?;
+    let mut target = found_user(&found, id)?.ok_or_else(ApiError::not_found)?;
+    let me = &caller.user;
+    if !(me.id == id || me.is_admin()) || caller.read_only {
+        return Err(ApiError::PermissionDenied(NO_PERMISSION));
+    }
+    for attempt in 1..=WRITE_ATTEMPTS {
+        match ctx.store.delete_user(&target).await {
+            Ok(()) => break,
+            // The user changed since it was read (a new token, a rename): delete what is there now.
+            Err(StoreError::Conflict) if attempt < WRITE_ATTEMPTS => {
+                match ctx.store.get_user(id).await? {
+                    Some(fresh) => target = fresh,
+                    None => return Err(ApiError::not_found()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(http::empty(StatusCode::NO_CONTENT))
+}
+
+/// Any other method or path under `/api`: 405 on our routes (after
+/// authentication, as DRF does), 404 elsewhere, in DRF's shape.
+pub async fn fallback(ctx: Ctx, req: Request) -> Response<Body> {
+    respond(fallback_response(&ctx, &req).await)
+}
+
+/// The methods each route allows; `None` for paths that are not ours.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    let rest = path.strip_prefix("/api/users")?;
+    match rest {
+        "" | "/self" => Some("GET"),
+        _ => {
+            let id = rest.strip_prefix('/')?;
+            let is_id = !id.is_empty() && !id.contains('/') && !id.contains('.');
+            is_id.then_some("GET, PATCH, DELETE")
+        }
+    }
+}
+
+async fn fallback_response(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    let Some(allow) = allowed_methods(req.uri().path()) else {
+        return Err(ApiError::not_found());
+    };
+    negotiate(req)?;
+    auth::authenticate(&ctx.store, req.headers(), Vec::new()).await?;
+    let method = req.method();
+    if allow.split(", ").any(|m| m == method.as_str()) && method != Method::HEAD {
+        // A routed method reaching the fallback means the router is out of date.
+        return Err(ApiError::Internal(format!("{method} {} is not routed", req.uri().path())));
+    }
+    Err(ApiError::MethodNotAllowed(method.to_string(), allow))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_and_their_methods() {
+        let cases = [
+            ("/api/users", Some("GET")),
+            ("/api/users/self", Some("GET")),
+            ("/api/users/12", Some("GET, PATCH, DELETE")),
+            ("/api/users/abc", Some("GET, PATCH, DELETE")),
+            ("/api/users/", None),
+            ("/api/users/1/", None),
+            ("/api/users/1.json", None),
+            ("/api/nothing", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(allowed_methods(path), want, "{path}");
+        }
+    }
+}

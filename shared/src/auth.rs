@@ -1,0 +1,354 @@
+//! Credentials → caller. Tokens are `<user_id>.<secret>` and stored only as
+//! SHA-256 hashes; passwords are Argon2id hashes.
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use lambda_http::http::HeaderMap;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::store::item::key;
+use crate::store::{keys, Item, Store, StoreError, StoredToken, UniqueField};
+use crate::user::User;
+
+/// How long a verified password stays verified in this container, so a client
+/// sending Basic on every call does not pay Argon2 every time.
+const PASSWORD_CACHE_TTL: Duration = Duration::from_secs(300);
+/// `last_login` is refreshed at most this often: a write on a read path costs.
+const LAST_LOGIN_REFRESH: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    None,
+    Token(String),
+    Basic { username: String, password: String },
+    /// A credentials header that cannot be read; the message says why.
+    Malformed(&'static str),
+}
+
+/// Why a request is not authenticated. The messages are DRF's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("Authentication credentials were not provided.")]
+    Missing,
+    #[error("{0}")]
+    Malformed(&'static str),
+    #[error("Invalid token.")]
+    InvalidToken,
+    #[error("Invalid username/password.")]
+    InvalidPassword,
+    #[error("User inactive or deleted.")]
+    Inactive,
+}
+
+#[derive(Debug)]
+pub enum Failure {
+    Unauthenticated(AuthError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+/// The authenticated user of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    /// A read-only token: every write is refused.
+    pub read_only: bool,
+}
+
+/// Reads `Authorization: Token|Bearer|Basic …` (scheme case-insensitive) or
+/// `Genestack-API-Token: …`.
+pub fn credentials(headers: &HeaderMap) -> Credentials {
+    if let Some(value) = headers.get("genestack-api-token") {
+        return match value.to_str().map(str::trim) {
+            Ok(t) if !t.is_empty() => Credentials::Token(t.to_string()),
+            _ => Credentials::Malformed("Invalid token header. No credentials provided."),
+        };
+    }
+    let Some(value) = headers.get("authorization") else {
+        return Credentials::None;
+    };
+    let Ok(value) = value.to_str() else {
+        return Credentials::Malformed(
+            "Invalid token header. Token string should not contain invalid characters.",
+        );
+    };
+    let mut parts = value.split_whitespace();
+    let scheme = parts.next().unwrap_or_default().to_ascii_lowercase();
+    let rest: Vec<&str> = parts.collect();
+    match scheme.as_str() {
+        "token" | "bearer" => match rest.as_slice() {
+            [] => Credentials::Malformed("Invalid token header. No credentials provided."),
+            [token] => Credentials::Token(token.to_string()),
+            _ => Credentials::Malformed(
+                "Invalid token header. Token string should not contain spaces.",
+            ),
+        },
+        "basic" => {
+            let [encoded] = rest.as_slice() else {
+                return Credentials::Malformed("Invalid basic header. No credentials provided.");
+            };
+            let decoded = STANDARD
+                .decode(encoded)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok());
+            match decoded.as_deref().and_then(|d| d.split_once(':')) {
+                Some((u, p)) => Credentials::Basic {
+                    username: u.to_string(),
+                    password: p.to_string(),
+                },
+                None => Credentials::Malformed(
+                    "Invalid basic header. Credentials not correctly base64 encoded.",
+                ),
+            }
+        }
+        _ => Credentials::None,
+    }
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new token for `user_id`: 32 random bytes, URL-safe.
+pub fn generate_token(user_id: u64) -> String {
+    let mut secret = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut secret);
+    format!("{user_id}.{}", URL_SAFE_NO_PAD.encode(secret))
+}
+
+/// The user id a token claims to belong to, if it has the right shape.
+pub fn token_user_id(token: &str) -> Option<u64> {
+    let (id, secret) = token.split_once('.')?;
+    (!secret.is_empty()).then_some(())?;
+    id.parse().ok()
+}
+
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut rand::thread_rng());
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters hashes any input")
+        .to_string()
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Verified (username, password digest) → the stored hash it matched, and when.
+static VERIFIED: Mutex<Option<HashMap<(u64, String), (String, Instant)>>> = Mutex::new(None);
+
+fn verify_cached(user: &User, password: &str) -> bool {
+    let Some(hash) = &user.password_hash else {
+        return false;
+    };
+    let cache_key = (user.id, hash_token(password));
+    {
+        let cache = VERIFIED.lock().expect("password cache lock");
+        if let Some((stored, at)) = cache.as_ref().and_then(|c| c.get(&cache_key)) {
+            if stored == hash && at.elapsed() < PASSWORD_CACHE_TTL {
+                return true;
+            }
+        }
+    }
+    if !verify_password(password, hash) {
+        return false;
+    }
+    let mut cache = VERIFIED.lock().expect("password cache lock");
+    let cache = cache.get_or_insert_with(HashMap::new);
+    cache.retain(|_, (_, at)| at.elapsed() < PASSWORD_CACHE_TTL);
+    cache.insert(cache_key, (hash.clone(), Instant::now()));
+    true
+}
+
+/// Authenticates the request and, in the same strongly consistent read when
+/// the credentials are a token, fetches `extra` items the handler needs.
+/// Returns the caller and every extra item that exists, by `(pk, sk)`.
+pub async fn authenticate(
+    store: &Store,
+    headers: &HeaderMap,
+    extra: Vec<Item>,
+) -> Result<(Caller, HashMap<(String, String), Item>), Failure> {
+    match credentials(headers) {
+        Credentials::None => Err(Failure::Unauthenticated(AuthError::Missing)),
+        Credentials::Malformed(why) => Err(Failure::Unauthenticated(AuthError::Malformed(why))),
+        Credentials::Token(token) => {
+            let invalid = || Failure::Unauthenticated(AuthError::InvalidToken);
+            let user_id = token_user_id(&token).ok_or_else(invalid)?;
+            let hash = hash_token(&token);
+            let (tpk, tsk) = keys::token(&hash);
+            let (upk, usk) = keys::user(user_id);
+            let mut wanted = vec![key(tpk.clone(), tsk), key(upk.clone(), usk)];
+            wanted.extend(extra);
+            let mut found = store.batch_get(wanted).await?;
+            let stored = found
+                .get(&(tpk, tsk.to_string()))
+                .and_then(StoredToken::from_item)
+                .filter(|t| t.user_id == user_id)
+                .ok_or_else(invalid)?;
+            if stored.is_expired(chrono::Utc::now().timestamp()) {
+                return Err(invalid());
+            }
+            let user = found
+                .get(&(upk, usk.to_string()))
+                .map(crate::store::item::user_from_item)
+                .ok_or(Failure::Unauthenticated(AuthError::Inactive))?
+                .ok_or_else(|| StoreError::Corrupt(format!("USER#{user_id}")))?;
+            if !user.is_active {
+                return Err(Failure::Unauthenticated(AuthError::Inactive));
+            }
+            found.retain(|k, _| k.0 != format!("TOKEN#{hash}"));
+            Ok((
+                Caller {
+                    user,
+                    read_only: stored.read_only,
+                },
+                found,
+            ))
+        }
+        Credentials::Basic { username, password } => {
+            let invalid = || Failure::Unauthenticated(AuthError::InvalidPassword);
+            let id = store
+                .claim_owner(UniqueField::Username, &username)
+                .await?
+                .ok_or_else(invalid)?;
+            let mut wanted = vec![{
+                let (pk, sk) = keys::user(id);
+                key(pk, sk)
+            }];
+            wanted.extend(extra);
+            let found = store.batch_get(wanted).await?;
+            let (pk, sk) = keys::user(id);
+            let mut user = found
+                .get(&(pk, sk.to_string()))
+                .and_then(crate::store::item::user_from_item)
+                .ok_or_else(invalid)?;
+            if !verify_cached(&user, &password) {
+                return Err(invalid());
+            }
+            if !user.is_active {
+                return Err(Failure::Unauthenticated(AuthError::Inactive));
+            }
+            let stale = user
+                .last_login
+                .is_none_or(|t| chrono::Utc::now() - t > LAST_LOGIN_REFRESH);
+            if stale {
+                user.last_login = Some(store.touch_last_login(user.id).await?);
+            }
+            Ok((
+                Caller {
+                    user,
+                    read_only: false,
+                },
+                found,
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn reads_every_credential_form() {
+        let basic = format!("Basic {}", STANDARD.encode("bob:s3:cret"));
+        let cases: Vec<(HeaderMap, Credentials)> = vec![
+            (headers(&[]), Credentials::None),
+            (
+                headers(&[("authorization", "Token 1.abc")]),
+                Credentials::Token("1.abc".into()),
+            ),
+            (
+                headers(&[("authorization", "bearer 1.abc")]),
+                Credentials::Token("1.abc".into()),
+            ),
+            (
+                headers(&[("authorization", "BEARER 1.abc")]),
+                Credentials::Token("1.abc".into()),
+            ),
+            (
+                headers(&[("genestack-api-token", "1.abc")]),
+                Credentials::Token("1.abc".into()),
+            ),
+            (
+                headers(&[("authorization", "Token")]),
+                Credentials::Malformed("Invalid token header. No credentials provided."),
+            ),
+            (
+                headers(&[("authorization", "Token a b")]),
+                Credentials::Malformed(
+                    "Invalid token header. Token string should not contain spaces.",
+                ),
+            ),
+            (
+                headers(&[("authorization", basic.as_str())]),
+                Credentials::Basic {
+                    username: "bob".into(),
+                    password: "s3:cret".into(),
+                },
+            ),
+            (
+                headers(&[("authorization", "Basic !!!")]),
+                Credentials::Malformed(
+                    "Invalid basic header. Credentials not correctly base64 encoded.",
+                ),
+            ),
+            (
+                headers(&[("authorization", "Digest x")]),
+                Credentials::None,
+            ),
+        ];
+        for (h, want) in cases {
+            assert_eq!(credentials(&h), want, "{h:?}");
+        }
+    }
+
+    #[test]
+    fn tokens_carry_their_user_and_hash_stably() {
+        let t = generate_token(42);
+        assert_eq!(token_user_id(&t), Some(42));
+        assert!(t.len() > 40, "{t}");
+        assert_ne!(generate_token(42), t);
+        assert_eq!(hash_token(&t), hash_token(&t));
+        assert_eq!(hash_token(&t).len(), 64);
+        for bad in ["", "abc", "x.abc", "42.", ".abc"] {
+            assert_eq!(token_user_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let h = hash_password("correct horse");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+}

@@ -1,0 +1,99 @@
+//! HTTP plumbing both APIs share: request ids, absolute URLs, query strings,
+//! bodies and JSON responses.
+use lambda_http::http::{header, HeaderMap, HeaderValue, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+
+/// Bodies larger than this are refused with 413 (SPEC §5).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// The query string as ordered, decoded pairs. Taken from the URI when it has
+/// one (it keeps order and repeats); else from the API Gateway parameters.
+pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
+    if let Some(q) = req.uri().query().filter(|q| !q.is_empty()) {
+        return form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+    }
+    let params = req.query_string_parameters();
+    let mut pairs: Vec<(String, String)> = params
+        .iter()
+        .flat_map(|(k, _)| {
+            params
+                .all(k)
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |v| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    pairs
+}
+
+pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `scheme://host` of the request as the client saw it (Host and X-Forwarded-*).
+pub fn origin(headers: &HeaderMap) -> String {
+    let first = |name| header_str(headers, name).and_then(|v| v.split(',').next()).map(str::trim);
+    let scheme = first("x-forwarded-proto").filter(|s| !s.is_empty()).unwrap_or("http");
+    let host = first("x-forwarded-host")
+        .filter(|h| !h.is_empty())
+        .or_else(|| first("host"))
+        .unwrap_or("localhost");
+    format!("{scheme}://{host}")
+}
+
+/// The request body as bytes, or `Err(())` when it is over [`MAX_BODY`].
+pub fn body_bytes(req: &Request) -> Result<&[u8], ()> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    if bytes.len() > MAX_BODY {
+        Err(())
+    } else {
+        Ok(bytes)
+    }
+}
+
+/// The media type of the request body, lower-cased, without parameters.
+pub fn content_type(headers: &HeaderMap) -> Option<String> {
+    header_str(headers, "content-type").map(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    })
+}
+
+pub fn json(status: StatusCode, content_type: &'static str, body: &serde_json::Value) -> Response<Body> {
+    let mut resp = Response::new(Body::Text(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+pub fn empty(status: StatusCode) -> Response<Body> {
+    let mut resp = Response::new(Body::Empty);
+    *resp.status_mut() = status;
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_follows_forwarding_headers() {
+        let mut h = HeaderMap::new();
+        assert_eq!(origin(&h), "http://localhost");
+        h.insert("host", HeaderValue::from_static("api.local:9000"));
+        assert_eq!(origin(&h), "http://api.local:9000");
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        h.insert("x-forwarded-host", HeaderValue::from_static("users.example.org, proxy"));
+        assert_eq!(origin(&h), "https://users.example.org");
+    }
+}

@@ -1,0 +1,89 @@
+//! What every Lambda binary does: set up logging, build the store once, and
+//! wrap each request with its request id and its log line.
+use std::future::Future;
+use std::time::Instant;
+
+use lambda_http::http::HeaderValue;
+use lambda_http::{service_fn, Body, Request, RequestExt, Response};
+
+use crate::store::Store;
+
+/// What a handler gets: the store (with per-request counters) and the request id.
+#[derive(Clone)]
+pub struct Ctx {
+    pub store: Store,
+    pub request_id: String,
+}
+
+impl Ctx {
+    /// A context for one request over `store`'s table.
+    pub fn for_request(store: &Store, request_id: impl Into<String>) -> Ctx {
+        Ctx {
+            store: store.for_request(),
+            request_id: request_id.into(),
+        }
+    }
+}
+
+/// JSON logs, level from `RUST_LOG` (default `info`), no ANSI colours.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Runs one handler as a Lambda function.
+pub async fn serve<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Ctx, Request) -> Fut + Sync,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    init_logging();
+    let store = Store::from_env().await;
+    let handler = &handler;
+    let store = &store;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, std::convert::Infallible>(dispatch(store, req, handler).await)
+    }))
+    .await
+}
+
+/// One request: assigns its id, runs the handler, stamps `X-Request-Id` and
+/// writes the request's log line (never its body or credentials).
+pub async fn dispatch<F, Fut>(store: &Store, req: Request, handler: F) -> Response<Body>
+where
+    F: Fn(Ctx, Request) -> Fut + Sync,
+    Fut: Future<Output = Response<Body>>,
+{
+    let started = Instant::now();
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let ctx = Ctx::for_request(store, request_id.clone());
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let mut resp = handler(ctx.clone(), req).await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    let metrics = ctx.store.metrics();
+    tracing::info!(
+        request_id = %request_id,
+        route = %format!("{method} {path}"),
+        status = resp.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        dynamodb_calls = metrics.calls(),
+        consumed_capacity = metrics.capacity_units(),
+        "request"
+    );
+    resp
+}

@@ -1,0 +1,132 @@
+//! The key schema, in one place: the table definition, `usersctl table create`
+//! and the deployment template all follow what is written here.
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_dynamodb::Client;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+/// The token expiry, also the table's TTL attribute (epoch seconds).
+pub const TTL: &str = "expires_at";
+
+pub const USERS_PARTITION: &str = "USERS";
+
+pub fn user(id: u64) -> (String, &'static str) {
+    (format!("USER#{id}"), "USER")
+}
+
+/// GSI1 sort key: zero-padded so that string order is id order.
+pub fn user_order(id: u64) -> String {
+    format!("{id:020}")
+}
+
+pub fn username_claim(username: &str) -> (String, &'static str) {
+    (format!("USERNAME#{}", username.to_lowercase()), "CLAIM")
+}
+
+pub fn email_claim(email: &str) -> (String, &'static str) {
+    (format!("EMAIL#{}", email.to_lowercase()), "CLAIM")
+}
+
+/// External ids are case-exact (SPEC §1).
+pub fn external_id_claim(external_id: &str) -> (String, &'static str) {
+    (format!("EXTID#{external_id}"), "CLAIM")
+}
+
+pub fn user_id_counter() -> (&'static str, &'static str) {
+    ("COUNTER", "USER_ID")
+}
+
+pub fn org_id_counter() -> (&'static str, &'static str) {
+    ("COUNTER", "ORG_ID")
+}
+
+pub fn user_counts() -> (&'static str, &'static str) {
+    ("COUNTER", "USERS")
+}
+
+pub fn token(hash_hex: &str) -> (String, &'static str) {
+    (format!("TOKEN#{hash_hex}"), "TOKEN")
+}
+
+pub fn org(slug: &str) -> (String, &'static str) {
+    (format!("ORG#{slug}"), "ORG")
+}
+
+pub fn org_by_id(id: u64) -> (String, &'static str) {
+    (format!("ORGID#{id}"), "CLAIM")
+}
+
+pub fn membership(slug: &str, user_id: u64) -> (String, String) {
+    (format!("ORG#{slug}"), format!("MEMBER#{user_id}"))
+}
+
+/// Creates the table with its GSI and TTL. Returns `false` when it already existed.
+pub async fn create_table(client: &Client, table: &str) -> Result<bool, aws_sdk_dynamodb::Error> {
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("name and type are set")
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("name and type are set")
+    };
+    let gsi = GlobalSecondaryIndex::builder()
+        .index_name(GSI1)
+        .key_schema(key(GSI1_PK, KeyType::Hash))
+        .key_schema(key(GSI1_SK, KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .expect("index fields are set");
+    let created = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(PK))
+        .attribute_definitions(attr(SK))
+        .attribute_definitions(attr(GSI1_PK))
+        .attribute_definitions(attr(GSI1_SK))
+        .key_schema(key(PK, KeyType::Hash))
+        .key_schema(key(SK, KeyType::Range))
+        .global_secondary_indexes(gsi)
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(err) => {
+            let err = aws_sdk_dynamodb::Error::from(err);
+            return match err {
+                aws_sdk_dynamodb::Error::ResourceInUseException(_) => Ok(false),
+                other => Err(other),
+            };
+        }
+    }
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(TTL)
+                .enabled(true)
+                .build()
+                .expect("ttl fields are set"),
+        )
+        .send()
+        .await?;
+    Ok(true)
+}

@@ -1,0 +1,199 @@
+//! DynamoDB: the only code that talks to the table.
+//!
+//! Every call goes through [`Store`], which counts round trips and consumed
+//! capacity per request, so the request log shows what each operation costs.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::types::{ConsumedCapacity, KeysAndAttributes, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::Client;
+
+pub mod item;
+pub mod keys;
+mod orgs;
+mod tokens;
+mod users;
+
+pub use item::Item;
+pub use orgs::Org;
+pub use tokens::{StoredToken, TokenSpec};
+
+/// A unique attribute whose claim a write could not take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueField {
+    Username,
+    Email,
+    ExternalId,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0:?} is already taken by another user")]
+    Taken(UniqueField),
+    /// The item changed (or vanished) since it was read: an optimistic-lock loss.
+    #[error("the record was changed by another request")]
+    Conflict,
+    #[error("not found")]
+    NotFound,
+    #[error("DynamoDB: {0}")]
+    Dynamo(String),
+    #[error("malformed item {0}")]
+    Corrupt(String),
+}
+
+impl<E, R> From<aws_sdk_dynamodb::error::SdkError<E, R>> for StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn from(err: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self {
+        StoreError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Round trips and capacity of one request.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    calls: AtomicU32,
+    capacity: Mutex<f64>,
+}
+
+impl Metrics {
+    pub fn calls(&self) -> u32 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    pub fn capacity_units(&self) -> f64 {
+        *self.capacity.lock().expect("metrics lock")
+    }
+
+    fn record(&self, consumed: &[ConsumedCapacity]) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let units: f64 = consumed.iter().filter_map(|c| c.capacity_units()).sum();
+        *self.capacity.lock().expect("metrics lock") += units;
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+    metrics: Arc<Metrics>,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Store {
+        Store {
+            client,
+            table: table.into(),
+            metrics: Arc::default(),
+        }
+    }
+
+    /// The client the environment describes: `TABLE_NAME` (default `users`),
+    /// `DYNAMODB_ENDPOINT` for DynamoDB Local, AWS region and credentials as usual.
+    pub async fn from_env() -> Store {
+        let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "users".to_string());
+        Store::new(client_from_env().await, table)
+    }
+
+    /// The same table with fresh counters, for one request.
+    pub fn for_request(&self) -> Store {
+        Store {
+            client: self.client.clone(),
+            table: self.table.clone(),
+            metrics: Arc::default(),
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Strongly consistent reads of up to 100 keys in one round trip (more only
+    /// when DynamoDB hands back unprocessed keys). Missing items are absent from the map.
+    pub async fn batch_get(&self, keys: Vec<Item>) -> Result<HashMap<(String, String), Item>> {
+        let mut found = HashMap::new();
+        let mut pending = dedup_keys(keys);
+        while !pending.is_empty() {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await?;
+            self.metrics.record(out.consumed_capacity());
+            for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                found.insert(item_key(item), item.clone());
+            }
+            pending = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.table))
+                .map(|k| k.keys().to_vec())
+                .unwrap_or_default();
+        }
+        Ok(found)
+    }
+
+    pub async fn get(&self, key: Item) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await?;
+        self.metrics
+            .record(out.consumed_capacity().map(std::slice::from_ref).unwrap_or_default());
+        Ok(out.item().cloned())
+    }
+}
+
+/// The `(pk, sk)` of an item or key.
+pub fn item_key(item: &Item) -> (String, String) {
+    let part = |name| item::get_s(item, name).unwrap_or_default().to_string();
+    (part(keys::PK), part(keys::SK))
+}
+
+fn dedup_keys(keys: Vec<Item>) -> Vec<Item> {
+    let mut seen = std::collections::HashSet::new();
+    keys.into_iter().filter(|k| seen.insert(item_key(k))).collect()
+}
+
+pub async fn client_from_env() -> Client {
+    let config = aws_config::load_from_env().await;
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(&config);
+    // DynamoDB Local accepts any credentials and region; default them so that a
+    // developer's shell needs nothing but the endpoint.
+    if let Some(endpoint) = std::env::var("DYNAMODB_ENDPOINT").ok().filter(|e| !e.is_empty()) {
+        builder = builder.endpoint_url(endpoint);
+        if config.region().is_none() {
+            builder = builder.region(aws_sdk_dynamodb::config::Region::new("us-east-1"));
+        }
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none() {
+            builder = builder.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "local", "local", None, None, "dynamodb-local",
+            ));
+        }
+    }
+    Client::from_conf(builder.build())
+}

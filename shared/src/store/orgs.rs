@@ -1,0 +1,104 @@
+//! Organisations and memberships. A membership is written twice in one
+//! transaction: as its own item under the org, and on the member's user item
+//! (so the caller's memberships come with the caller in the auth read).
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+
+use super::item::{self, key, n, s, Item};
+use super::{keys, Result, Store, StoreError};
+use crate::user::{Membership, User};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Org {
+    pub id: u64,
+    pub slug: String,
+    pub name: String,
+}
+
+impl Org {
+    pub fn from_item(item: &Item) -> Option<Org> {
+        Some(Org {
+            id: item::get_n(item, "org_id")?,
+            slug: item::get_s(item, "slug")?.to_string(),
+            name: item::get_s(item, "name").unwrap_or_default().to_string(),
+        })
+    }
+}
+
+fn put(table: &str, item: Item, condition: Option<&str>) -> Result<Put> {
+    Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_string))
+        .build()
+        .map_err(|e| StoreError::Dynamo(e.to_string()))
+}
+
+impl Store {
+    /// Creates an org; `Conflict` when the slug is taken.
+    pub async fn create_org(&self, slug: &str, name: &str) -> Result<Org> {
+        let id = self.next_id(keys::org_id_counter()).await?;
+        let (pk, sk) = keys::org(slug);
+        let mut org = key(pk, sk);
+        org.insert("org_id".into(), n(id));
+        org.insert("slug".into(), s(slug));
+        org.insert("name".into(), s(name));
+        let (pk, sk) = keys::org_by_id(id);
+        let mut by_id = key(pk, sk);
+        by_id.insert("slug".into(), s(slug));
+        self.commit_items(vec![
+            (
+                TransactWriteItem::builder()
+                    .put(put(self.table(), org, Some("attribute_not_exists(pk)"))?)
+                    .build(),
+                true,
+            ),
+            (
+                TransactWriteItem::builder()
+                    .put(put(self.table(), by_id, Some("attribute_not_exists(pk)"))?)
+                    .build(),
+                false,
+            ),
+        ])
+        .await?;
+        Ok(Org {
+            id,
+            slug: slug.to_string(),
+            name: name.to_string(),
+        })
+    }
+
+    pub async fn get_org(&self, slug: &str) -> Result<Option<Org>> {
+        let (pk, sk) = keys::org(slug);
+        Ok(self.get(key(pk, sk)).await?.as_ref().and_then(Org::from_item))
+    }
+
+    /// Adds (or updates the role of) a member.
+    pub async fn add_member(&self, org: &Org, user: &User, role: &str) -> Result<User> {
+        let (pk, sk) = keys::membership(&org.slug, user.id);
+        let mut member = key(pk, sk);
+        member.insert("user_id".into(), n(user.id));
+        member.insert("role".into(), s(role));
+        member.insert("is_active".into(), AttributeValue::Bool(true));
+        let mut updated = user.clone();
+        updated.memberships.retain(|m| m.org_slug != org.slug);
+        updated.memberships.push(Membership {
+            org_slug: org.slug.clone(),
+            org_id: org.id,
+            role: role.to_string(),
+            is_active: true,
+        });
+        updated.version = user.version + 1;
+        let user_put = self.versioned_put(&updated, user.version)?;
+        self.commit_items(vec![
+            (TransactWriteItem::builder().put(user_put).build(), true),
+            (
+                TransactWriteItem::builder()
+                    .put(put(self.table(), member, None)?)
+                    .build(),
+                false,
+            ),
+        ])
+        .await?;
+        Ok(updated)
+    }
+}

@@ -1,0 +1,89 @@
+//! API tokens: stored only as SHA-256 hashes, listed on their user so that a
+//! delete can remove them with it.
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+
+use super::item::{self, key, n, s, Item};
+use super::{keys, Result, Store, StoreError};
+use crate::user::{format_time, now, User};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenSpec {
+    pub read_only: bool,
+    /// Epoch seconds; `None` = never expires.
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredToken {
+    pub user_id: u64,
+    pub read_only: bool,
+    pub expires_at: Option<i64>,
+}
+
+impl StoredToken {
+    pub fn from_item(item: &Item) -> Option<StoredToken> {
+        Some(StoredToken {
+            user_id: item::get_n(item, "user_id")?,
+            read_only: item::get_bool(item, "read_only").unwrap_or(false),
+            expires_at: item::get_n(item, keys::TTL),
+        })
+    }
+
+    pub fn is_expired(&self, now_epoch: i64) -> bool {
+        self.expires_at.is_some_and(|t| t <= now_epoch)
+    }
+}
+
+impl Store {
+    /// Stores a token hash for `user` (re-read by the caller) in one transaction
+    /// with the user's token list.
+    pub async fn add_token(&self, user: &User, hash: &str, spec: &TokenSpec) -> Result<()> {
+        let (pk, sk) = keys::token(hash);
+        let mut token = key(pk, sk);
+        token.insert("user_id".into(), n(user.id));
+        token.insert("read_only".into(), aws_sdk_dynamodb::types::AttributeValue::Bool(spec.read_only));
+        token.insert("created".into(), s(format_time(&now())));
+        if let Some(t) = spec.expires_at {
+            token.insert(keys::TTL.into(), n(t));
+        }
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(token))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+        let mut updated = user.clone();
+        updated.token_hashes.push(hash.to_string());
+        updated.version = user.version + 1;
+        let user_put = self.versioned_put(&updated, user.version)?;
+        self.commit_items(vec![
+            (TransactWriteItem::builder().put(user_put).build(), true),
+            (TransactWriteItem::builder().put(put).build(), false),
+        ])
+        .await
+    }
+
+    pub async fn get_token(&self, hash: &str) -> Result<Option<StoredToken>> {
+        let (pk, sk) = keys::token(hash);
+        Ok(self
+            .get(key(pk, sk))
+            .await?
+            .as_ref()
+            .and_then(StoredToken::from_item))
+    }
+
+    /// Deletes the token and drops it from its user's list.
+    pub async fn revoke_token(&self, user: &User, hash: &str) -> Result<()> {
+        let (pk, sk) = keys::token(hash);
+        let delete: Delete = self.plain_delete(pk, sk)?;
+        let mut updated = user.clone();
+        updated.token_hashes.retain(|h| h != hash);
+        updated.version = user.version + 1;
+        let user_put = self.versioned_put(&updated, user.version)?;
+        self.commit_items(vec![
+            (TransactWriteItem::builder().put(user_put).build(), true),
+            (TransactWriteItem::builder().delete(delete).build(), false),
+        ])
+        .await
+    }
+}

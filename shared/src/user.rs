@@ -1,0 +1,258 @@
+//! The one user record both APIs share, and the rules every write obeys.
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+
+use crate::admin_api::list_query::{Field, FieldValue, UserFields};
+
+/// The groups a user can belong to, highest privilege first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Group {
+    Admin,
+    User,
+    Worker,
+}
+
+impl Group {
+    pub const ALL: [Group; 3] = [Group::Admin, Group::User, Group::Worker];
+
+    pub fn parse(name: &str) -> Option<Group> {
+        Group::ALL.into_iter().find(|g| g.name() == name)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Admin => "admin",
+            Group::User => "user",
+            Group::Worker => "worker",
+        }
+    }
+}
+
+/// One organisation the user belongs to, kept on the user item so that the
+/// caller's memberships arrive with the caller in the auth read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub org_slug: String,
+    pub org_id: u64,
+    pub role: String,
+    pub is_active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: u64,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// Set only through SCIM; `None` means "derive it from the names".
+    pub display_name: Option<String>,
+    /// Empty when the user has no email.
+    pub email: String,
+    pub external_id: Option<String>,
+    pub is_active: bool,
+    pub groups: Vec<Group>,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    pub has_analytics_access: bool,
+    pub date_joined: DateTime<Utc>,
+    pub last_modified: DateTime<Utc>,
+    pub last_login: Option<DateTime<Utc>>,
+    /// +1 per write; the optimistic-concurrency guard of every update.
+    pub version: u64,
+    pub password_hash: Option<String>,
+    /// SHA-256 hashes of the user's API tokens, so a delete can remove them.
+    pub token_hashes: Vec<String>,
+    pub memberships: Vec<Membership>,
+}
+
+impl User {
+    /// A new, active user with no password; `id` and times are filled in by the store.
+    pub fn new(username: impl Into<String>) -> User {
+        let now = now();
+        User {
+            id: 0,
+            username: username.into(),
+            first_name: String::new(),
+            last_name: String::new(),
+            display_name: None,
+            email: String::new(),
+            external_id: None,
+            is_active: true,
+            groups: Vec::new(),
+            is_staff: false,
+            is_superuser: false,
+            has_analytics_access: false,
+            date_joined: now,
+            last_modified: now,
+            last_login: None,
+            version: 0,
+            password_hash: None,
+            token_hashes: Vec::new(),
+            memberships: Vec::new(),
+        }
+    }
+
+    /// Highest group wins: admin > user > worker.
+    pub fn privilege(&self) -> Option<Group> {
+        self.groups.iter().copied().min()
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.privilege() == Some(Group::Admin)
+    }
+
+    pub fn membership(&self, org_slug: &str) -> Option<&Membership> {
+        self.memberships.iter().find(|m| m.org_slug == org_slug)
+    }
+
+    /// CVAT's post-save rules: superuser + staff joins `admin`, and analytics
+    /// access is granted (never revoked) to superusers and admins.
+    pub fn apply_derived_rules(&mut self) {
+        if self.is_superuser && self.is_staff && !self.groups.contains(&Group::Admin) {
+            self.groups.push(Group::Admin);
+        }
+        self.groups.sort();
+        self.groups.dedup();
+        if self.is_superuser || self.is_admin() {
+            self.has_analytics_access = true;
+        }
+    }
+}
+
+impl UserFields for User {
+    fn field(&self, field: Field) -> FieldValue<'_> {
+        match field {
+            Field::Username => FieldValue::Str(&self.username),
+            Field::FirstName => FieldValue::Str(&self.first_name),
+            Field::LastName => FieldValue::Str(&self.last_name),
+            Field::Id => FieldValue::Int(self.id),
+            Field::IsActive => FieldValue::Bool(self.is_active),
+        }
+    }
+}
+
+/// The current time at the precision the store keeps (microseconds).
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// ISO-8601 in UTC with `Z`; fractional seconds only when non-zero (as DRF prints them).
+pub fn format_time(t: &DateTime<Utc>) -> String {
+    if t.timestamp_subsec_micros() == 0 {
+        t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    } else {
+        t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+}
+
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Field rules shared by both APIs. Messages are Django's.
+pub mod rules {
+    pub const MAX_NAME: usize = 150;
+    pub const MAX_EMAIL: usize = 254;
+
+    pub const USERNAME_INVALID: &str = "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.";
+    pub const TOO_LONG_150: &str = "Ensure this field has no more than 150 characters.";
+    pub const TOO_LONG_254: &str = "Ensure this field has no more than 254 characters.";
+    pub const BLANK: &str = "This field may not be blank.";
+    pub const NULL: &str = "This field may not be null.";
+    pub const EMAIL_INVALID: &str = "Enter a valid email address.";
+    pub const USERNAME_TAKEN: &str = "A user with that username already exists.";
+    pub const EMAIL_TAKEN: &str = "A user with that email already exists.";
+
+    /// Django's `^[\w.@+-]+\Z`, `\w` being Unicode letters, digits and `_`.
+    pub fn username_error(username: &str) -> Option<&'static str> {
+        if username.is_empty() {
+            Some(BLANK)
+        } else if username.chars().count() > MAX_NAME {
+            Some(TOO_LONG_150)
+        } else if !username
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_.@+-".contains(c))
+        {
+            Some(USERNAME_INVALID)
+        } else {
+            None
+        }
+    }
+
+    pub fn name_error(name: &str) -> Option<&'static str> {
+        (name.chars().count() > MAX_NAME).then_some(TOO_LONG_150)
+    }
+
+    /// Blank is allowed (no email); anything else must be a valid address.
+    pub fn email_error(email: &str) -> Option<&'static str> {
+        if email.is_empty() {
+            None
+        } else if email.chars().count() > MAX_EMAIL {
+            Some(TOO_LONG_254)
+        } else if !email_address::EmailAddress::is_valid(email) || !email.contains('.') {
+            Some(EMAIL_INVALID)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn usernames() {
+        let long = "a".repeat(151);
+        let cases: &[(&str, Option<&str>)] = &[
+            ("bob", None),
+            ("Bob.Smith+x@y-z_1", None),
+            ("Zoë", None),
+            ("", Some(rules::BLANK)),
+            ("has space", Some(rules::USERNAME_INVALID)),
+            ("semi;colon", Some(rules::USERNAME_INVALID)),
+            (&long, Some(rules::TOO_LONG_150)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(rules::username_error(input), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn emails() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("", None),
+            ("a@b.org", None),
+            ("not-an-email", Some(rules::EMAIL_INVALID)),
+            ("a@b", Some(rules::EMAIL_INVALID)),
+            ("a b@c.org", Some(rules::EMAIL_INVALID)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(rules::email_error(input), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn times_print_like_drf() {
+        let t = Utc.with_ymd_and_hms(2022, 2, 24, 20, 45, 19).unwrap();
+        assert_eq!(format_time(&t), "2022-02-24T20:45:19Z");
+        let t = t + chrono::Duration::microseconds(615_000);
+        assert_eq!(format_time(&t), "2022-02-24T20:45:19.615000Z");
+        assert_eq!(parse_time(&format_time(&t)), Some(t));
+    }
+
+    #[test]
+    fn privilege_is_the_highest_group() {
+        let mut u = User::new("x");
+        assert_eq!(u.privilege(), None);
+        u.groups = vec![Group::Worker, Group::User];
+        assert_eq!(u.privilege(), Some(Group::User));
+        u.is_superuser = true;
+        u.is_staff = true;
+        u.apply_derived_rules();
+        assert!(u.is_admin());
+        assert!(u.has_analytics_access);
+    }
+}

@@ -1,0 +1,251 @@
+//! Test support: a fresh table on the DynamoDB Local at `DYNAMODB_ENDPOINT`
+//! per test, users and tokens made through the real store, and requests
+//! shaped the way API Gateway hands them to a function.
+use std::collections::HashMap;
+use std::future::Future;
+
+use base64::Engine;
+use directory::auth;
+use directory::runtime::{self, Ctx};
+use directory::store::{keys, Store, TokenSpec};
+use directory::user::{Group, User};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::Value;
+
+pub struct TestTable {
+    pub store: Store,
+}
+
+impl TestTable {
+    /// A new, empty table with a unique name.
+    pub async fn new() -> TestTable {
+        let endpoint = std::env::var("DYNAMODB_ENDPOINT").unwrap_or_default();
+        assert!(
+            !endpoint.is_empty(),
+            "integration tests need DynamoDB Local: run them with `make test`, \
+             or set DYNAMODB_ENDPOINT=http://localhost:8000"
+        );
+        let client = directory::store::client_from_env().await;
+        let table = format!("test-{}", uuid::Uuid::new_v4());
+        keys::create_table(&client, &table)
+            .await
+            .expect("create the test table");
+        TestTable {
+            store: Store::new(client, table),
+        }
+    }
+
+    /// A stored, active user in group `user`.
+    pub async fn user(&self, username: &str) -> User {
+        let mut u = User::new(username);
+        u.email = format!("{}@example.org", username.to_lowercase());
+        u.first_name = format!("First {username}");
+        u.last_name = "Tester".into();
+        u.groups = vec![Group::User];
+        self.store.create_user(u).await.expect("create user")
+    }
+
+    /// A stored superuser admin.
+    pub async fn admin(&self, username: &str) -> User {
+        let mut u = User::new(username);
+        u.groups = vec![Group::Admin];
+        u.is_staff = true;
+        u.is_superuser = true;
+        self.store.create_user(u).await.expect("create admin")
+    }
+
+    pub async fn with_password(&self, user: &User, password: &str) -> User {
+        let fresh = self.fresh(user.id).await;
+        let mut changed = fresh.clone();
+        changed.password_hash = Some(auth::hash_password(password));
+        self.store.update_user(&fresh, changed).await.unwrap()
+    }
+
+    pub async fn token_with(&self, user: &User, spec: TokenSpec) -> String {
+        let fresh = self.fresh(user.id).await;
+        let token = auth::generate_token(user.id);
+        self.store
+            .add_token(&fresh, &auth::hash_token(&token), &spec)
+            .await
+            .expect("store token");
+        token
+    }
+
+    pub async fn token(&self, user: &User) -> String {
+        self.token_with(
+            user,
+            TokenSpec {
+                read_only: false,
+                expires_at: None,
+            },
+        )
+        .await
+    }
+
+    pub async fn fresh(&self, id: u64) -> User {
+        self.store
+            .get_user(id)
+            .await
+            .unwrap()
+            .expect("user exists")
+    }
+
+    /// Every item whose partition key starts with `prefix` (a test-only scan).
+    pub async fn items_with_prefix(&self, prefix: &str) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let out = self
+            .store
+            .client()
+            .scan()
+            .table_name(self.store.table())
+            .filter_expression("begins_with(pk, :p)")
+            .expression_attribute_values(
+                ":p",
+                aws_sdk_dynamodb::types::AttributeValue::S(prefix.into()),
+            )
+            .send()
+            .await
+            .unwrap();
+        out.items().to_vec()
+    }
+
+    /// Runs `handler` on `req` as the Lambda runtime would, returning the response
+    /// and how many DynamoDB round trips it made.
+    pub async fn call<F, Fut>(&self, handler: F, req: Request) -> Reply
+    where
+        F: Fn(Ctx, Request) -> Fut + Sync,
+        Fut: Future<Output = Response<Body>>,
+    {
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let seen = calls.clone();
+        let resp = runtime::dispatch(&self.store, req, |ctx: Ctx, req| {
+            let seen = seen.clone();
+            let fut = handler(ctx.clone(), req);
+            async move {
+                let resp = fut.await;
+                seen.store(ctx.store.metrics().calls(), std::sync::atomic::Ordering::SeqCst);
+                resp
+            }
+        })
+        .await;
+        Reply::new(resp, calls.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+/// A request as API Gateway (HTTP API, payload 2.0) delivers it.
+pub struct Req {
+    method: Method,
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+    id_param: Option<String>,
+}
+
+pub fn get(path: &str) -> Req {
+    Req::new(Method::GET, path)
+}
+
+pub fn patch(path: &str, body: &Value) -> Req {
+    Req::new(Method::PATCH, path)
+        .header("content-type", "application/json")
+        .raw_body(&body.to_string())
+}
+
+pub fn delete(path: &str) -> Req {
+    Req::new(Method::DELETE, path)
+}
+
+impl Req {
+    pub fn new(method: Method, path: &str) -> Req {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        // Detail routes carry `{id}` as a path parameter, as the router sets it.
+        let id_param = path
+            .strip_prefix("/api/users/")
+            .filter(|rest| *rest != "self" && !rest.contains('/'))
+            .map(str::to_string);
+        Req {
+            method,
+            path: path.to_string(),
+            query: query.to_string(),
+            headers: vec![("host".into(), "testserver".into())],
+            body: None,
+            id_param,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Req {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn token(self, token: &str) -> Req {
+        self.header("authorization", &format!("Token {token}"))
+    }
+
+    pub fn basic(self, username: &str, password: &str) -> Req {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        self.header("authorization", &format!("Basic {encoded}"))
+    }
+
+    pub fn raw_body(mut self, body: &str) -> Req {
+        self.body = Some(body.to_string());
+        self
+    }
+
+    pub fn build(self) -> Request {
+        let uri = if self.query.is_empty() {
+            format!("http://testserver{}", self.path)
+        } else {
+            format!("http://testserver{}?{}", self.path, self.query)
+        };
+        let mut builder = lambda_http::http::Request::builder()
+            .method(self.method)
+            .uri(uri);
+        for (k, v) in &self.headers {
+            builder = builder.header(k, v);
+        }
+        let body = self.body.map(Body::Text).unwrap_or(Body::Empty);
+        let req: Request = builder.body(body).unwrap();
+        match self.id_param {
+            Some(id) => req.with_path_parameters(HashMap::from([("id".to_string(), id)])),
+            None => req,
+        }
+    }
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: lambda_http::http::HeaderMap,
+    pub body: Value,
+    pub raw: String,
+    pub dynamodb_calls: u32,
+}
+
+impl Reply {
+    fn new(resp: Response<Body>, calls: u32) -> Reply {
+        let (parts, body) = resp.into_parts();
+        let raw = match body {
+            Body::Text(t) => t,
+            Body::Binary(b) => String::from_utf8(b).unwrap(),
+            _ => String::new(),
+        };
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: serde_json::from_str(&raw).unwrap_or(Value::Null),
+            raw,
+            dynamodb_calls: calls,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Fails with the body in the message, so a wrong status explains itself.
+    pub fn expect(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.raw);
+        &self.body
+    }
+}
