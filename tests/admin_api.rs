@@ -19,17 +19,38 @@ async fn self_returns_the_full_caller_in_one_round_trip() {
     let t = TestTable::new().await;
     let bob = t.user("bob").await;
     let token = t.token(&bob).await;
-    let r = t.call(retrieve_self, get("/api/users/self").token(&token).build()).await;
+    let r = t
+        .call(retrieve_self, get("/api/users/self").token(&token).build())
+        .await;
     let body = r.expect(200);
-    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
         [
-            "url", "id", "username", "first_name", "last_name", "email", "groups", "is_staff",
-            "is_superuser", "is_active", "last_login", "date_joined", "has_analytics_access"
+            "url",
+            "id",
+            "username",
+            "first_name",
+            "last_name",
+            "email",
+            "groups",
+            "is_staff",
+            "is_superuser",
+            "is_active",
+            "last_login",
+            "date_joined",
+            "has_analytics_access"
         ]
     );
-    assert_eq!(body["url"], format!("http://testserver/api/users/{}", bob.id));
+    assert_eq!(
+        body["url"],
+        format!("http://testserver/api/users/{}", bob.id)
+    );
     assert_eq!(body["username"], "bob");
     assert_eq!(body["groups"], json!(["user"]));
     assert_eq!(body["last_login"], Value::Null);
@@ -58,15 +79,24 @@ async fn every_credential_form_is_accepted_and_bad_ones_get_401() {
     }
 
     let cases: Vec<(Req, &str)> = vec![
-        (get("/api/users/self"), "Authentication credentials were not provided."),
+        (
+            get("/api/users/self"),
+            "Authentication credentials were not provided.",
+        ),
         (get("/api/users/self").token("1.nope"), "Invalid token."),
         (get("/api/users/self").token("garbage"), "Invalid token."),
         (
             get("/api/users/self").token(&format!("{}.{}", bob.id + 1, &token[2..])),
             "Invalid token.",
         ),
-        (get("/api/users/self").basic("bob", "wrong"), "Invalid username/password."),
-        (get("/api/users/self").basic("nobody", "x"), "Invalid username/password."),
+        (
+            get("/api/users/self").basic("bob", "wrong"),
+            "Invalid username/password.",
+        ),
+        (
+            get("/api/users/self").basic("nobody", "x"),
+            "Invalid username/password.",
+        ),
         (
             get("/api/users/self").header("authorization", "Token"),
             "Invalid token header. No credentials provided.",
@@ -84,7 +114,12 @@ async fn basic_auth_records_last_login() {
     let t = TestTable::new().await;
     let bob = t.user("bob").await;
     t.with_password(&bob, "pw-123456").await;
-    let r = t.call(retrieve_self, get("/api/users/self").basic("bob", "pw-123456").build()).await;
+    let r = t
+        .call(
+            retrieve_self,
+            get("/api/users/self").basic("bob", "pw-123456").build(),
+        )
+        .await;
     assert!(r.expect(200)["last_login"].is_string());
     assert!(t.fresh(bob.id).await.last_login.is_some());
 }
@@ -97,17 +132,35 @@ async fn inactive_users_and_expired_tokens_are_refused() {
     let bob = t.user("bob").await;
     let token = t.token(&bob).await;
     let expired = t
-        .token_with(&bob, TokenSpec { read_only: false, expires_at: Some(1) })
+        .token_with(
+            &bob,
+            TokenSpec {
+                read_only: false,
+                expires_at: Some(1),
+            },
+        )
         .await;
-    let r = t.call(retrieve_self, get("/api/users/self").token(&expired).build()).await;
+    let r = t
+        .call(
+            retrieve_self,
+            get("/api/users/self").token(&expired).build(),
+        )
+        .await;
     assert_eq!(r.expect(401)["detail"], "Invalid token.");
 
     let path = format!("/api/users/{}", bob.id);
     let r = t
-        .call(partial_update, patch(&path, &json!({"is_active": false})).token(&admin_token).build())
+        .call(
+            partial_update,
+            patch(&path, &json!({"is_active": false}))
+                .token(&admin_token)
+                .build(),
+        )
         .await;
     assert_eq!(r.expect(200)["is_active"], false);
-    let r = t.call(retrieve_self, get("/api/users/self").token(&token).build()).await;
+    let r = t
+        .call(retrieve_self, get("/api/users/self").token(&token).build())
+        .await;
     assert_eq!(r.expect(401)["detail"], "User inactive or deleted.");
 }
 
@@ -123,7 +176,10 @@ async fn retrieve_applies_permissions_and_shapes() {
 
     let own = t.call(retrieve, get(&bob_path).token(&bt).build()).await;
     assert_eq!(own.expect(200)["email"], "bob@example.org");
-    assert_eq!(own.dynamodb_calls, 1, "token auth + target is one BatchGetItem");
+    assert_eq!(
+        own.dynamodb_calls, 1,
+        "token auth + target is one BatchGetItem"
+    );
 
     let other = t.call(retrieve, get(&alice_path).token(&bt).build()).await;
     assert_eq!(
@@ -140,7 +196,12 @@ async fn retrieve_applies_permissions_and_shapes() {
         assert_eq!(r.expect(404), &json!({"detail": "Not found."}));
     }
     let filtered = t
-        .call(retrieve, get(&format!("{alice_path}?username=nomatch")).token(&at).build())
+        .call(
+            retrieve,
+            get(&format!("{alice_path}?username=nomatch"))
+                .token(&at)
+                .build(),
+        )
         .await;
     filtered.expect(404);
 }
@@ -153,35 +214,74 @@ async fn admins_list_everyone_with_cvat_paging() {
     for name in ["carol", "alice", "dave", "bob"] {
         t.user(name).await;
     }
-    let r = t.call(list, get("/api/users?page_size=2&sort=username").token(&token).build()).await;
+    let r = t
+        .call(
+            list,
+            get("/api/users?page_size=2&sort=username")
+                .token(&token)
+                .build(),
+        )
+        .await;
     let body = r.expect(200);
     assert_eq!(body["count"], 5);
     assert_eq!(usernames(body), ["alice", "bob"]);
-    assert_eq!(body["next"], "http://testserver/api/users?page=2&page_size=2&sort=username");
+    assert_eq!(
+        body["next"],
+        "http://testserver/api/users?page=2&page_size=2&sort=username"
+    );
     assert_eq!(body["previous"], Value::Null);
     // Full rows for a superuser.
     assert!(body["results"][0]["email"].is_string());
 
-    let r = t.call(list, get("/api/users?page=2&page_size=2&sort=username").token(&token).build()).await;
+    let r = t
+        .call(
+            list,
+            get("/api/users?page=2&page_size=2&sort=username")
+                .token(&token)
+                .build(),
+        )
+        .await;
     let body = r.expect(200);
     assert_eq!(usernames(body), ["carol", "dave"]);
-    assert_eq!(body["previous"], "http://testserver/api/users?page_size=2&sort=username");
+    assert_eq!(
+        body["previous"],
+        "http://testserver/api/users?page_size=2&sort=username"
+    );
 
-    let r = t.call(list, get("/api/users?page=last&page_size=2&sort=username").token(&token).build()).await;
+    let r = t
+        .call(
+            list,
+            get("/api/users?page=last&page_size=2&sort=username")
+                .token(&token)
+                .build(),
+        )
+        .await;
     let body = r.expect(200);
     assert_eq!(usernames(body), ["root"]);
     assert_eq!(body["next"], Value::Null);
 
     for bad in ["4", "0", "x", "2.0"] {
         let r = t
-            .call(list, get(&format!("/api/users?page={bad}&page_size=2")).token(&token).build())
+            .call(
+                list,
+                get(&format!("/api/users?page={bad}&page_size=2"))
+                    .token(&token)
+                    .build(),
+            )
             .await;
-        assert_eq!(r.expect(404), &json!({"detail": "Invalid page."}), "page={bad}");
+        assert_eq!(
+            r.expect(404),
+            &json!({"detail": "Invalid page."}),
+            "page={bad}"
+        );
     }
 
     // Default order is -id.
     let r = t.call(list, get("/api/users").token(&token).build()).await;
-    assert_eq!(usernames(r.expect(200)), ["bob", "dave", "alice", "carol", "root"]);
+    assert_eq!(
+        usernames(r.expect(200)),
+        ["bob", "dave", "alice", "carol", "root"]
+    );
 }
 
 #[tokio::test]
@@ -201,7 +301,10 @@ async fn list_filters_search_and_json_logic() {
         ("search=first%20bob".into(), vec!["bob"]),
         ("sort=-username&search=ali".into(), vec!["alicia", "alice"]),
         (
-            format!("filter={}", enc(&json!({"==": [{"var": "username"}, "bob"]}).to_string())),
+            format!(
+                "filter={}",
+                enc(&json!({"==": [{"var": "username"}, "bob"]}).to_string())
+            ),
             vec!["bob"],
         ),
         (
@@ -212,30 +315,51 @@ async fn list_filters_search_and_json_logic() {
             vec!["alice", "bob"],
         ),
         (
-            format!("sort=username&filter={}", enc(&json!({"in": ["lic", {"var": "username"}]}).to_string())),
+            format!(
+                "sort=username&filter={}",
+                enc(&json!({"in": ["lic", {"var": "username"}]}).to_string())
+            ),
             vec!["alice", "alicia"],
         ),
         ("is_active=false".into(), vec![]),
         ("is_active=junk&username=bob".into(), vec!["bob"]),
     ];
     for (query, want) in cases {
-        let r = t.call(list, get(&format!("/api/users?{query}")).token(&token).build()).await;
+        let r = t
+            .call(
+                list,
+                get(&format!("/api/users?{query}")).token(&token).build(),
+            )
+            .await;
         assert_eq!(usernames(r.expect(200)), want, "{query}");
     }
 
     let bad: Vec<(String, &str)> = vec![
         ("notjson".into(), "filter: can't parse filter expression"),
         ("{}".into(), "filter shouldn't be empty"),
-        (json!({"==": [{"var": "email"}, "x"]}).to_string(), "filter: term 'email' is not supported"),
-        (json!({"and": []}).to_string(), "filter: expected a non-empty list value"),
+        (
+            json!({"==": [{"var": "email"}, "x"]}).to_string(),
+            "filter: term 'email' is not supported",
+        ),
+        (
+            json!({"and": []}).to_string(),
+            "filter: expected a non-empty list value",
+        ),
         (json!({"==": [{"var": "id"}, "abc"]}).to_string(), "filter:"),
     ];
     for (filter, prefix) in bad {
         let r = t
-            .call(list, get(&format!("/api/users?filter={}", enc(&filter))).token(&token).build())
+            .call(
+                list,
+                get(&format!("/api/users?filter={}", enc(&filter)))
+                    .token(&token)
+                    .build(),
+            )
             .await;
         let body = r.expect(400);
-        let message = body[0].as_str().unwrap_or_else(|| panic!("{filter}: {body}"));
+        let message = body[0]
+            .as_str()
+            .unwrap_or_else(|| panic!("{filter}: {body}"));
         assert!(message.starts_with(prefix), "{filter}: {message}");
         assert_eq!(body.as_array().unwrap().len(), 1);
     }
@@ -266,39 +390,85 @@ async fn non_admins_see_themselves_or_their_org() {
     assert_eq!(r.dynamodb_calls, 1);
 
     let org = t.store.create_org("acme", "Acme").await.unwrap();
-    t.store.add_member(&org, &t.fresh(bob.id).await, "worker").await.unwrap();
-    t.store.add_member(&org, &t.fresh(alice.id).await, "maintainer").await.unwrap();
+    t.store
+        .add_member(&org, &t.fresh(bob.id).await, "worker")
+        .await
+        .unwrap();
+    t.store
+        .add_member(&org, &t.fresh(alice.id).await, "maintainer")
+        .await
+        .unwrap();
 
     for query in ["org=acme", &format!("org_id={}", org.id)] {
-        let r = t.call(list, get(&format!("/api/users?{query}&sort=username")).token(&token).build()).await;
+        let r = t
+            .call(
+                list,
+                get(&format!("/api/users?{query}&sort=username"))
+                    .token(&token)
+                    .build(),
+            )
+            .await;
         assert_eq!(usernames(r.expect(200)), ["alice", "bob"], "{query}");
     }
     let r = t
-        .call(list, get("/api/users?sort=username").header("x-organization", "acme").token(&token).build())
+        .call(
+            list,
+            get("/api/users?sort=username")
+                .header("x-organization", "acme")
+                .token(&token)
+                .build(),
+        )
         .await;
     assert_eq!(usernames(r.expect(200)), ["alice", "bob"]);
 
     // An org member may view any user in that context, in the basic shape.
     let r = t
-        .call(retrieve, get(&format!("/api/users/{}?org=acme", carol.id)).token(&token).build())
+        .call(
+            retrieve,
+            get(&format!("/api/users/{}?org=acme", carol.id))
+                .token(&token)
+                .build(),
+        )
         .await;
     let body = r.expect(200);
     assert_eq!(body["username"], "carol");
     assert!(body.get("email").is_none());
 
     let carol_token = t.token(&carol).await;
-    let r = t.call(list, get("/api/users?org=acme").token(&carol_token).build()).await;
+    let r = t
+        .call(list, get("/api/users?org=acme").token(&carol_token).build())
+        .await;
     r.expect(403);
-    let r = t.call(list, get("/api/users?org=nope").token(&carol_token).build()).await;
-    assert_eq!(r.expect(404), &json!({"detail": "nope organization does not exist."}));
-    let r = t.call(list, get("/api/users?org=acme&org_id=1").token(&carol_token).build()).await;
+    let r = t
+        .call(list, get("/api/users?org=nope").token(&carol_token).build())
+        .await;
+    assert_eq!(
+        r.expect(404),
+        &json!({"detail": "nope organization does not exist."})
+    );
+    let r = t
+        .call(
+            list,
+            get("/api/users?org=acme&org_id=1")
+                .token(&carol_token)
+                .build(),
+        )
+        .await;
     assert!(r.expect(400)[0].as_str().unwrap().contains("org_id"));
     let r = t
-        .call(list, get("/api/users?org=acme").header("x-organization", "other").token(&carol_token).build())
+        .call(
+            list,
+            get("/api/users?org=acme")
+                .header("x-organization", "other")
+                .token(&carol_token)
+                .build(),
+        )
         .await;
     r.expect(400);
     // `org=` (empty): users with no memberships; carol has none.
-    let r = t.call(list, get("/api/users?org=").token(&carol_token).build()).await;
+    let r = t
+        .call(list, get("/api/users?org=").token(&carol_token).build())
+        .await;
     assert_eq!(usernames(r.expect(200)), ["carol"]);
 }
 
@@ -314,55 +484,145 @@ async fn patch_checks_each_key_and_validates_like_drf() {
     let alice_path = format!("/api/users/{}", alice.id);
 
     let r = t
-        .call(partial_update, patch(&bob_path, &json!({"first_name": "Robert", "username": "rob"})).token(&bt).build())
+        .call(
+            partial_update,
+            patch(
+                &bob_path,
+                &json!({"first_name": "Robert", "username": "rob"}),
+            )
+            .token(&bt)
+            .build(),
+        )
         .await;
     let body = r.expect(200);
     assert_eq!(body["first_name"], "Robert");
     assert_eq!(body["username"], "rob");
     let stored = t.fresh(bob.id).await;
-    assert_eq!((stored.username.as_str(), stored.version), ("rob", bob.version + 2));
+    assert_eq!(
+        (stored.username.as_str(), stored.version),
+        ("rob", bob.version + 2)
+    );
     // The old name is free again, the new one is claimed.
-    assert_eq!(t.store.claim_owner(UniqueField::Username, "bob").await.unwrap(), None);
-    assert_eq!(t.store.claim_owner(UniqueField::Username, "ROB").await.unwrap(), Some(bob.id));
+    assert_eq!(
+        t.store
+            .claim_owner(UniqueField::Username, "bob")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        t.store
+            .claim_owner(UniqueField::Username, "ROB")
+            .await
+            .unwrap(),
+        Some(bob.id)
+    );
 
     let denied: Vec<(String, Value, &str)> = vec![
-        (bob_path.clone(), json!({"email": "x@example.org"}), "You do not have permission to perform this action."),
-        (bob_path.clone(), json!({"is_staff": true}), "You do not have permission to perform this action."),
-        (bob_path.clone(), json!({"password": "x"}), "Attempted to update an unknown field"),
-        (alice_path.clone(), json!({"first_name": "x"}), "You do not have permission to perform this action."),
+        (
+            bob_path.clone(),
+            json!({"email": "x@example.org"}),
+            "You do not have permission to perform this action.",
+        ),
+        (
+            bob_path.clone(),
+            json!({"is_staff": true}),
+            "You do not have permission to perform this action.",
+        ),
+        (
+            bob_path.clone(),
+            json!({"password": "x"}),
+            "Attempted to update an unknown field",
+        ),
+        (
+            alice_path.clone(),
+            json!({"first_name": "x"}),
+            "You do not have permission to perform this action.",
+        ),
     ];
     for (path, body, detail) in denied {
-        let r = t.call(partial_update, patch(&path, &body).token(&bt).build()).await;
+        let r = t
+            .call(partial_update, patch(&path, &body).token(&bt).build())
+            .await;
         assert_eq!(r.expect(403), &json!({ "detail": detail }), "{body}");
     }
-    let r = t.call(partial_update, patch(&alice_path, &json!({"id": 5})).token(&at).build()).await;
-    assert_eq!(r.expect(403)["detail"], "Attempted to update an unknown field");
+    let r = t
+        .call(
+            partial_update,
+            patch(&alice_path, &json!({"id": 5})).token(&at).build(),
+        )
+        .await;
+    assert_eq!(
+        r.expect(403)["detail"],
+        "Attempted to update an unknown field"
+    );
 
     let invalid: Vec<(Value, Value)> = vec![
-        (json!({"username": "Rob"}), json!({"username": ["A user with that username already exists."]})),
-        (json!({"username": "a b"}), json!({"username": ["Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."]})),
-        (json!({"email": "BOB@example.org"}), json!({"email": ["A user with that email already exists."]})),
-        (json!({"email": "nope"}), json!({"email": ["Enter a valid email address."]})),
-        (json!({"groups": ["nosuch"]}), json!({"groups": ["Object with name=nosuch does not exist."]})),
-        (json!({"is_active": "maybe"}), json!({"is_active": ["Must be a valid boolean."]})),
+        (
+            json!({"username": "Rob"}),
+            json!({"username": ["A user with that username already exists."]}),
+        ),
+        (
+            json!({"username": "a b"}),
+            json!({"username": ["Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."]}),
+        ),
+        (
+            json!({"email": "BOB@example.org"}),
+            json!({"email": ["A user with that email already exists."]}),
+        ),
+        (
+            json!({"email": "nope"}),
+            json!({"email": ["Enter a valid email address."]}),
+        ),
+        (
+            json!({"groups": ["nosuch"]}),
+            json!({"groups": ["Object with name=nosuch does not exist."]}),
+        ),
+        (
+            json!({"is_active": "maybe"}),
+            json!({"is_active": ["Must be a valid boolean."]}),
+        ),
     ];
     for (body, errors) in invalid {
-        let r = t.call(partial_update, patch(&alice_path, &body).token(&at).build()).await;
+        let r = t
+            .call(partial_update, patch(&alice_path, &body).token(&at).build())
+            .await;
         assert_eq!(r.expect(400), &errors, "{body}");
     }
-    assert_eq!(t.fresh(alice.id).await, alice, "failed PATCHes write nothing");
+    assert_eq!(
+        t.fresh(alice.id).await,
+        alice,
+        "failed PATCHes write nothing"
+    );
 
     let r = t
         .call(
             partial_update,
-            patch(&alice_path, &json!({"email": "Alice@New.org", "groups": ["worker"], "is_active": false})).token(&at).build(),
+            patch(
+                &alice_path,
+                &json!({"email": "Alice@New.org", "groups": ["worker"], "is_active": false}),
+            )
+            .token(&at)
+            .build(),
         )
         .await;
     let body = r.expect(200);
     assert_eq!(body["email"], "Alice@New.org");
     assert_eq!(body["groups"], json!(["worker"]));
-    assert_eq!(t.store.claim_owner(UniqueField::Email, "alice@new.org").await.unwrap(), Some(alice.id));
-    assert_eq!(t.store.claim_owner(UniqueField::Email, "alice@example.org").await.unwrap(), None);
+    assert_eq!(
+        t.store
+            .claim_owner(UniqueField::Email, "alice@new.org")
+            .await
+            .unwrap(),
+        Some(alice.id)
+    );
+    assert_eq!(
+        t.store
+            .claim_owner(UniqueField::Email, "alice@example.org")
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -373,39 +633,109 @@ async fn malformed_requests_get_drf_errors() {
     let path = format!("/api/users/{}", bob.id);
 
     let r = t
-        .call(partial_update, Req::new(Method::PATCH, &path).header("content-type", "application/json").raw_body("notjson").token(&bt).build())
+        .call(
+            partial_update,
+            Req::new(Method::PATCH, &path)
+                .header("content-type", "application/json")
+                .raw_body("notjson")
+                .token(&bt)
+                .build(),
+        )
         .await;
-    assert!(r.expect(400)["detail"].as_str().unwrap().starts_with("JSON parse error - "));
+    assert!(r.expect(400)["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("JSON parse error - "));
 
     let r = t
-        .call(partial_update, Req::new(Method::PATCH, &path).header("content-type", "text/plain").raw_body("x").token(&bt).build())
+        .call(
+            partial_update,
+            Req::new(Method::PATCH, &path)
+                .header("content-type", "text/plain")
+                .raw_body("x")
+                .token(&bt)
+                .build(),
+        )
         .await;
-    assert_eq!(r.expect(415), &json!({"detail": "Unsupported media type \"text/plain\" in request."}));
+    assert_eq!(
+        r.expect(415),
+        &json!({"detail": "Unsupported media type \"text/plain\" in request."})
+    );
 
     let big = format!("{{\"first_name\": \"{}\"}}", "x".repeat(1024 * 1024));
     let r = t
-        .call(partial_update, Req::new(Method::PATCH, &path).header("content-type", "application/json").raw_body(&big).token(&bt).build())
+        .call(
+            partial_update,
+            Req::new(Method::PATCH, &path)
+                .header("content-type", "application/json")
+                .raw_body(&big)
+                .token(&bt)
+                .build(),
+        )
         .await;
     r.expect(413);
 
     let r = t
-        .call(retrieve_self, get("/api/users/self").header("accept", "text/html").token(&bt).build())
+        .call(
+            retrieve_self,
+            get("/api/users/self")
+                .header("accept", "text/html")
+                .token(&bt)
+                .build(),
+        )
         .await;
-    assert_eq!(r.expect(406), &json!({"detail": "Could not satisfy the request Accept header."}));
+    assert_eq!(
+        r.expect(406),
+        &json!({"detail": "Could not satisfy the request Accept header."})
+    );
     let r = t
-        .call(retrieve_self, get("/api/users/self").header("accept", "application/vnd.cvat+json; version=3.0").token(&bt).build())
+        .call(
+            retrieve_self,
+            get("/api/users/self")
+                .header("accept", "application/vnd.cvat+json; version=3.0")
+                .token(&bt)
+                .build(),
+        )
         .await;
-    assert_eq!(r.expect(406), &json!({"detail": "Invalid version in \"Accept\" header."}));
-    for accept in ["application/vnd.cvat+json; version=2.0", "application/json", "*/*"] {
-        let r = t.call(retrieve_self, get("/api/users/self").header("accept", accept).token(&bt).build()).await;
+    assert_eq!(
+        r.expect(406),
+        &json!({"detail": "Invalid version in \"Accept\" header."})
+    );
+    for accept in [
+        "application/vnd.cvat+json; version=2.0",
+        "application/json",
+        "*/*",
+    ] {
+        let r = t
+            .call(
+                retrieve_self,
+                get("/api/users/self")
+                    .header("accept", accept)
+                    .token(&bt)
+                    .build(),
+            )
+            .await;
         r.expect(200);
     }
 
-    let r = t.call(fallback, Req::new(Method::PUT, &path).token(&bt).build()).await;
-    assert_eq!(r.expect(405), &json!({"detail": "Method \"PUT\" not allowed."}));
+    let r = t
+        .call(fallback, Req::new(Method::PUT, &path).token(&bt).build())
+        .await;
+    assert_eq!(
+        r.expect(405),
+        &json!({"detail": "Method \"PUT\" not allowed."})
+    );
     assert_eq!(r.header("allow"), Some("GET, PATCH, DELETE"));
-    let r = t.call(fallback, Req::new(Method::POST, "/api/users").token(&bt).build()).await;
-    assert_eq!(r.expect(405), &json!({"detail": "Method \"POST\" not allowed."}));
+    let r = t
+        .call(
+            fallback,
+            Req::new(Method::POST, "/api/users").token(&bt).build(),
+        )
+        .await;
+    assert_eq!(
+        r.expect(405),
+        &json!({"detail": "Method \"POST\" not allowed."})
+    );
     let r = t.call(fallback, Req::new(Method::PUT, &path).build()).await;
     r.expect(401);
     let r = t.call(fallback, get("/api/nothing/here").build()).await;
@@ -416,11 +746,28 @@ async fn malformed_requests_get_drf_errors() {
 async fn read_only_tokens_cannot_write() {
     let t = TestTable::new().await;
     let bob = t.user("bob").await;
-    let ro = t.token_with(&bob, TokenSpec { read_only: true, expires_at: None }).await;
+    let ro = t
+        .token_with(
+            &bob,
+            TokenSpec {
+                read_only: true,
+                expires_at: None,
+            },
+        )
+        .await;
     let path = format!("/api/users/{}", bob.id);
-    t.call(retrieve, get(&path).token(&ro).build()).await.expect(200);
-    t.call(partial_update, patch(&path, &json!({"first_name": "x"})).token(&ro).build()).await.expect(403);
-    t.call(destroy, delete(&path).token(&ro).build()).await.expect(403);
+    t.call(retrieve, get(&path).token(&ro).build())
+        .await
+        .expect(200);
+    t.call(
+        partial_update,
+        patch(&path, &json!({"first_name": "x"})).token(&ro).build(),
+    )
+    .await
+    .expect(403);
+    t.call(destroy, delete(&path).token(&ro).build())
+        .await
+        .expect(403);
     assert_eq!(t.fresh(bob.id).await.first_name, "First bob");
 }
 
@@ -432,13 +779,18 @@ async fn delete_cascades_to_claims_tokens_and_memberships() {
     let bob = t.user("bob").await;
     let bt = t.token(&bob).await;
     let org = t.store.create_org("acme", "Acme").await.unwrap();
-    t.store.add_member(&org, &t.fresh(bob.id).await, "worker").await.unwrap();
+    t.store
+        .add_member(&org, &t.fresh(bob.id).await, "worker")
+        .await
+        .unwrap();
     let alice = t.user("alice").await;
     let alice_token = t.token(&alice).await;
     let path = format!("/api/users/{}", bob.id);
 
     // Another user may not delete bob; bob may delete himself, admins anyone.
-    t.call(destroy, delete(&path).token(&alice_token).build()).await.expect(403);
+    t.call(destroy, delete(&path).token(&alice_token).build())
+        .await
+        .expect(403);
     let r = t.call(destroy, delete(&path).token(&at).build()).await;
     r.expect(204);
     assert!(r.raw.is_empty());
@@ -446,16 +798,37 @@ async fn delete_cascades_to_claims_tokens_and_memberships() {
     assert!(t.store.get_user(bob.id).await.unwrap().is_none());
     assert!(t.items_with_prefix("USERNAME#bob").await.is_empty());
     assert!(t.items_with_prefix("EMAIL#bob@").await.is_empty());
-    assert_eq!(t.items_with_prefix("TOKEN#").await.len(), 2, "only root's and alice's tokens remain");
-    assert!(t.items_with_prefix("ORG#acme").await.iter().all(|i| i["sk"].as_s().unwrap() == "ORG"));
-    t.call(retrieve_self, get("/api/users/self").token(&bt).build()).await.expect(401);
-    t.call(retrieve, get(&path).token(&at).build()).await.expect(404);
-    t.call(destroy, delete(&path).token(&at).build()).await.expect(404);
+    assert_eq!(
+        t.items_with_prefix("TOKEN#").await.len(),
+        2,
+        "only root's and alice's tokens remain"
+    );
+    assert!(t
+        .items_with_prefix("ORG#acme")
+        .await
+        .iter()
+        .all(|i| i["sk"].as_s().unwrap() == "ORG"));
+    t.call(retrieve_self, get("/api/users/self").token(&bt).build())
+        .await
+        .expect(401);
+    t.call(retrieve, get(&path).token(&at).build())
+        .await
+        .expect(404);
+    t.call(destroy, delete(&path).token(&at).build())
+        .await
+        .expect(404);
     assert_eq!(t.store.user_counts().await.unwrap(), (2, 2));
 
     // The name can be taken again.
     t.user("bob").await;
-    let r = t.call(destroy, delete(&format!("/api/users/{}", alice.id)).token(&alice_token).build()).await;
+    let r = t
+        .call(
+            destroy,
+            delete(&format!("/api/users/{}", alice.id))
+                .token(&alice_token)
+                .build(),
+        )
+        .await;
     r.expect(204);
 }
 
@@ -469,7 +842,9 @@ async fn concurrent_renames_to_one_username_have_one_winner() {
     let requests = [one.id, two.id].map(|id| {
         t.call(
             partial_update,
-            patch(&format!("/api/users/{id}"), &json!({"username": "Winner"})).token(&at).build(),
+            patch(&format!("/api/users/{id}"), &json!({"username": "Winner"}))
+                .token(&at)
+                .build(),
         )
     });
     let [a, b] = requests;
@@ -478,9 +853,17 @@ async fn concurrent_renames_to_one_username_have_one_winner() {
     statuses.sort();
     assert_eq!(statuses, [200, 400], "{} / {}", a.raw, b.raw);
     let loser = if a.status == 400 { &a } else { &b };
-    assert_eq!(loser.body, json!({"username": ["A user with that username already exists."]}));
+    assert_eq!(
+        loser.body,
+        json!({"username": ["A user with that username already exists."]})
+    );
 
-    let winner_id = t.store.claim_owner(UniqueField::Username, "winner").await.unwrap().unwrap();
+    let winner_id = t
+        .store
+        .claim_owner(UniqueField::Username, "winner")
+        .await
+        .unwrap()
+        .unwrap();
     let users = t.store.all_users().await.unwrap();
     let winners: Vec<_> = users.iter().filter(|u| u.username == "Winner").collect();
     assert_eq!(winners.len(), 1);
@@ -488,7 +871,12 @@ async fn concurrent_renames_to_one_username_have_one_winner() {
     // Exactly one claim per user: nothing orphaned, nothing missing.
     assert_eq!(t.items_with_prefix("USERNAME#").await.len(), users.len());
     for u in &users {
-        assert_eq!(t.store.claim_owner(UniqueField::Username, &u.username).await.unwrap(), Some(u.id));
+        assert_eq!(
+            t.store
+                .claim_owner(UniqueField::Username, &u.username)
+                .await
+                .unwrap(),
+            Some(u.id)
+        );
     }
 }
-

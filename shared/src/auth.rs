@@ -26,7 +26,10 @@ const LAST_LOGIN_REFRESH: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 pub enum Credentials {
     None,
     Token(String),
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// A credentials header that cannot be read; the message says why.
     Malformed(&'static str),
 }
@@ -152,8 +155,9 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Verified (username, password digest) → the stored hash it matched, and when.
-static VERIFIED: Mutex<Option<HashMap<(u64, String), (String, Instant)>>> = Mutex::new(None);
+/// (user id, SHA-256 of the password) → the stored hash it matched, and when.
+type VerifiedPasswords = HashMap<(u64, String), (String, Instant)>;
+static VERIFIED: Mutex<Option<VerifiedPasswords>> = Mutex::new(None);
 
 fn verify_cached(user: &User, password: &str) -> bool {
     let Some(hash) = &user.password_hash else {
@@ -320,10 +324,7 @@ mod tests {
                     "Invalid basic header. Credentials not correctly base64 encoded.",
                 ),
             ),
-            (
-                headers(&[("authorization", "Digest x")]),
-                Credentials::None,
-            ),
+            (headers(&[("authorization", "Digest x")]), Credentials::None),
         ];
         for (h, want) in cases {
             assert_eq!(credentials(&h), want, "{h:?}");

@@ -33,8 +33,14 @@ pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// `scheme://host` of the request as the client saw it (Host and X-Forwarded-*).
 pub fn origin(headers: &HeaderMap) -> String {
-    let first = |name| header_str(headers, name).and_then(|v| v.split(',').next()).map(str::trim);
-    let scheme = first("x-forwarded-proto").filter(|s| !s.is_empty()).unwrap_or("http");
+    let first = |name| {
+        header_str(headers, name)
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+    };
+    let scheme = first("x-forwarded-proto")
+        .filter(|s| !s.is_empty())
+        .unwrap_or("http");
     let host = first("x-forwarded-host")
         .filter(|h| !h.is_empty())
         .or_else(|| first("host"))
@@ -42,8 +48,12 @@ pub fn origin(headers: &HeaderMap) -> String {
     format!("{scheme}://{host}")
 }
 
-/// The request body as bytes, or `Err(())` when it is over [`MAX_BODY`].
-pub fn body_bytes(req: &Request) -> Result<&[u8], ()> {
+/// A body over [`MAX_BODY`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge;
+
+/// The request body as bytes, refused when it is over [`MAX_BODY`].
+pub fn body_bytes(req: &Request) -> Result<&[u8], TooLarge> {
     let bytes: &[u8] = match req.body() {
         Body::Empty => &[],
         Body::Text(t) => t.as_bytes(),
@@ -51,7 +61,7 @@ pub fn body_bytes(req: &Request) -> Result<&[u8], ()> {
         _ => &[],
     };
     if bytes.len() > MAX_BODY {
-        Err(())
+        Err(TooLarge)
     } else {
         Ok(bytes)
     }
@@ -68,7 +78,11 @@ pub fn content_type(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-pub fn json(status: StatusCode, content_type: &'static str, body: &serde_json::Value) -> Response<Body> {
+pub fn json(
+    status: StatusCode,
+    content_type: &'static str,
+    body: &serde_json::Value,
+) -> Response<Body> {
     let mut resp = Response::new(Body::Text(body.to_string()));
     *resp.status_mut() = status;
     resp.headers_mut()
@@ -93,7 +107,10 @@ mod tests {
         h.insert("host", HeaderValue::from_static("api.local:9000"));
         assert_eq!(origin(&h), "http://api.local:9000");
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        h.insert("x-forwarded-host", HeaderValue::from_static("users.example.org, proxy"));
+        h.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("users.example.org, proxy"),
+        );
         assert_eq!(origin(&h), "https://users.example.org");
     }
 }

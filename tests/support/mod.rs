@@ -84,15 +84,14 @@ impl TestTable {
     }
 
     pub async fn fresh(&self, id: u64) -> User {
-        self.store
-            .get_user(id)
-            .await
-            .unwrap()
-            .expect("user exists")
+        self.store.get_user(id).await.unwrap().expect("user exists")
     }
 
     /// Every item whose partition key starts with `prefix` (a test-only scan).
-    pub async fn items_with_prefix(&self, prefix: &str) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    pub async fn items_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         let out = self
             .store
             .client()
@@ -123,7 +122,10 @@ impl TestTable {
             let fut = handler(ctx.clone(), req);
             async move {
                 let resp = fut.await;
-                seen.store(ctx.store.metrics().calls(), std::sync::atomic::Ordering::SeqCst);
+                seen.store(
+                    ctx.store.metrics().calls(),
+                    std::sync::atomic::Ordering::SeqCst,
+                );
                 resp
             }
         })
@@ -184,7 +186,8 @@ impl Req {
     }
 
     pub fn basic(self, username: &str, password: &str) -> Req {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
         self.header("authorization", &format!("Basic {encoded}"))
     }
 

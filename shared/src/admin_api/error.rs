@@ -56,9 +56,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Parse(_) | ApiError::Fields(_) | ApiError::List(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::Parse(_) | ApiError::Fields(_) | ApiError::List(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -70,10 +68,8 @@ impl ApiError {
         }
         let body = match &self {
             ApiError::Fields(fields) => {
-                let map: Map<String, Value> = fields
-                    .iter()
-                    .map(|(k, v)| (k.clone(), json!(v)))
-                    .collect();
+                let map: Map<String, Value> =
+                    fields.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
                 Value::Object(map)
             }
             ApiError::List(messages) => json!(messages),

@@ -78,8 +78,9 @@ fn groups(v: &Value) -> Result<Vec<Group>, String> {
     items
         .iter()
         .map(|item| match item {
-            Value::String(name) => Group::parse(name)
-                .ok_or_else(|| format!("Object with name={name} does not exist.")),
+            Value::String(name) => {
+                Group::parse(name).ok_or_else(|| format!("Object with name={name} does not exist."))
+            }
             _ => Err("Invalid value.".to_string()),
         })
         .collect()
@@ -102,7 +103,9 @@ pub fn validate(body: &Map<String, Value>) -> Result<Changes, ApiError> {
     let mut changes = Changes::default();
     let mut errors: Vec<(String, Vec<String>)> = Vec::new();
     for name in ORDER {
-        let Some(value) = body.get(name) else { continue };
+        let Some(value) = body.get(name) else {
+            continue;
+        };
         let problem: Option<String> = match name {
             "username" => match string(value) {
                 Ok(s) => match rules::username_error(&s) {
@@ -216,15 +219,43 @@ mod tests {
         let cases: Vec<(Value, &str, &str)> = vec![
             (json!({"username": ""}), "username", rules::BLANK),
             (json!({"username": null}), "username", rules::NULL),
-            (json!({"username": "a b"}), "username", rules::USERNAME_INVALID),
-            (json!({"username": "x".repeat(151)}), "username", rules::TOO_LONG_150),
+            (
+                json!({"username": "a b"}),
+                "username",
+                rules::USERNAME_INVALID,
+            ),
+            (
+                json!({"username": "x".repeat(151)}),
+                "username",
+                rules::TOO_LONG_150,
+            ),
             (json!({"first_name": null}), "first_name", rules::NULL),
-            (json!({"last_name": "y".repeat(151)}), "last_name", rules::TOO_LONG_150),
+            (
+                json!({"last_name": "y".repeat(151)}),
+                "last_name",
+                rules::TOO_LONG_150,
+            ),
             (json!({"email": "nope"}), "email", rules::EMAIL_INVALID),
-            (json!({"groups": ["nosuch"]}), "groups", "Object with name=nosuch does not exist."),
-            (json!({"groups": "admin"}), "groups", "Expected a list of items but got type \"str\"."),
-            (json!({"is_active": "yes"}), "is_active", "Must be a valid boolean."),
-            (json!({"is_staff": 1}), "is_staff", "Must be a valid boolean."),
+            (
+                json!({"groups": ["nosuch"]}),
+                "groups",
+                "Object with name=nosuch does not exist.",
+            ),
+            (
+                json!({"groups": "admin"}),
+                "groups",
+                "Expected a list of items but got type \"str\".",
+            ),
+            (
+                json!({"is_active": "yes"}),
+                "is_active",
+                "Must be a valid boolean.",
+            ),
+            (
+                json!({"is_staff": 1}),
+                "is_staff",
+                "Must be a valid boolean.",
+            ),
         ];
         for (body, field, message) in cases {
             assert_eq!(
@@ -237,7 +268,8 @@ mod tests {
 
     #[test]
     fn valid_changes_apply() {
-        let body = json!({"username": " neo ", "email": "", "groups": ["worker"], "is_active": false});
+        let body =
+            json!({"username": " neo ", "email": "", "groups": ["worker"], "is_active": false});
         let changes = validate(body.as_object().unwrap()).unwrap();
         let mut u = User::new("old");
         u.email = "old@example.org".into();

@@ -55,7 +55,9 @@ fn negotiate(req: &Request) -> Result<(), ApiError> {
         }
     }
     if bad_version {
-        Err(ApiError::NotAcceptable("Invalid version in \"Accept\" header."))
+        Err(ApiError::NotAcceptable(
+            "Invalid version in \"Accept\" header.",
+        ))
     } else {
         Err(ApiError::NotAcceptable(
             "Could not satisfy the request Accept header.",
@@ -96,7 +98,10 @@ enum Scoping {
     None,
     /// `org=` given empty: users with no memberships.
     NoOrg,
-    Org { slug: String, id: u64 },
+    Org {
+        slug: String,
+        id: u64,
+    },
 }
 
 fn org_key(selector: &OrgSelector) -> Option<Item> {
@@ -231,7 +236,10 @@ pub async fn retrieve_self(ctx: Ctx, req: Request) -> Response<Body> {
 async fn self_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     negotiate(req)?;
     let (caller, _) = auth::authenticate(&ctx.store, req.headers(), Vec::new()).await?;
-    Ok(ok(&render::full(&caller.user, &http::origin(req.headers()))))
+    Ok(ok(&render::full(
+        &caller.user,
+        &http::origin(req.headers()),
+    )))
 }
 
 /// `GET /api/users/{id}`
@@ -241,7 +249,8 @@ pub async fn retrieve(ctx: Ctx, req: Request) -> Response<Body> {
 
 async fn retrieve_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     let id = path_id(req);
-    let (caller, query, scoping, found) = prepare(ctx, req, id.map(user_key).into_iter().collect()).await?;
+    let (caller, query, scoping, found) =
+        prepare(ctx, req, id.map(user_key).into_iter().collect()).await?;
     let id = id.ok_or_else(ApiError::not_found)?;
     // DRF applies the list filters inside get_object: a target they exclude is 404.
     let target = found_user(&found, id)?
@@ -274,8 +283,7 @@ fn json_body(req: &Request) -> Result<serde_json::Map<String, Value>, ApiError> 
         Some(ct) if ct == "application/json" || ct.ends_with("+json") => {}
         other => return Err(ApiError::UnsupportedMediaType(other.unwrap_or_default())),
     }
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::Parse(e.to_string()))?;
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::Parse(e.to_string()))?;
     match value {
         Value::Object(map) => Ok(map),
         other => Err(ApiError::Fields(vec![(
@@ -333,7 +341,11 @@ async fn update_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiErro
             Ok(user) => break user,
             Err(StoreError::Taken(field)) => return Err(taken(field)),
             Err(StoreError::Conflict) if attempt < WRITE_ATTEMPTS => {
-                target = ctx.store.get_user(id).await?.ok_or_else(ApiError::not_found)?;
+                target = ctx
+                    .store
+                    .get_user(id)
+                    .await?
+                    .ok_or_else(ApiError::not_found)?;
             }
             Err(e) => return Err(e.into()),
         }
@@ -354,7 +366,10 @@ fn taken(field: UniqueField) -> ApiError {
     match field {
         UniqueField::Username => ApiError::field("username", rules::USERNAME_TAKEN),
         UniqueField::Email => ApiError::field("email", rules::EMAIL_TAKEN),
-        UniqueField::ExternalId => ApiError::field("external_id", "A user with that external id already exists."),
+        UniqueField::ExternalId => ApiError::field(
+            "external_id",
+            "A user with that external id already exists.",
+        ),
     }
 }
 
@@ -416,7 +431,10 @@ async fn fallback_response(ctx: &Ctx, req: &Request) -> Result<Response<Body>, A
     let method = req.method();
     if allow.split(", ").any(|m| m == method.as_str()) && method != Method::HEAD {
         // A routed method reaching the fallback means the router is out of date.
-        return Err(ApiError::Internal(format!("{method} {} is not routed", req.uri().path())));
+        return Err(ApiError::Internal(format!(
+            "{method} {} is not routed",
+            req.uri().path()
+        )));
     }
     Err(ApiError::MethodNotAllowed(method.to_string(), allow))
 }

@@ -24,7 +24,9 @@ pub fn n(v: impl ToString) -> AttributeValue {
 }
 
 pub fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 pub fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {

@@ -140,7 +140,12 @@ impl Store {
                 .send()
                 .await?;
             self.metrics.record(out.consumed_capacity());
-            for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+            for item in out
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
                 found.insert(item_key(item), item.clone());
             }
             pending = out
@@ -162,8 +167,11 @@ impl Store {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await?;
-        self.metrics
-            .record(out.consumed_capacity().map(std::slice::from_ref).unwrap_or_default());
+        self.metrics.record(
+            out.consumed_capacity()
+                .map(std::slice::from_ref)
+                .unwrap_or_default(),
+        );
         Ok(out.item().cloned())
     }
 }
@@ -176,7 +184,9 @@ pub fn item_key(item: &Item) -> (String, String) {
 
 fn dedup_keys(keys: Vec<Item>) -> Vec<Item> {
     let mut seen = std::collections::HashSet::new();
-    keys.into_iter().filter(|k| seen.insert(item_key(k))).collect()
+    keys.into_iter()
+        .filter(|k| seen.insert(item_key(k)))
+        .collect()
 }
 
 pub async fn client_from_env() -> Client {
@@ -184,14 +194,23 @@ pub async fn client_from_env() -> Client {
     let mut builder = aws_sdk_dynamodb::config::Builder::from(&config);
     // DynamoDB Local accepts any credentials and region; default them so that a
     // developer's shell needs nothing but the endpoint.
-    if let Some(endpoint) = std::env::var("DYNAMODB_ENDPOINT").ok().filter(|e| !e.is_empty()) {
+    if let Some(endpoint) = std::env::var("DYNAMODB_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty())
+    {
         builder = builder.endpoint_url(endpoint);
         if config.region().is_none() {
             builder = builder.region(aws_sdk_dynamodb::config::Region::new("us-east-1"));
         }
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none() {
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+            && std::env::var_os("AWS_PROFILE").is_none()
+        {
             builder = builder.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "local", "local", None, None, "dynamodb-local",
+                "local",
+                "local",
+                None,
+                None,
+                "dynamodb-local",
             ));
         }
     }

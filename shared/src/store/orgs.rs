@@ -69,7 +69,11 @@ impl Store {
 
     pub async fn get_org(&self, slug: &str) -> Result<Option<Org>> {
         let (pk, sk) = keys::org(slug);
-        Ok(self.get(key(pk, sk)).await?.as_ref().and_then(Org::from_item))
+        Ok(self
+            .get(key(pk, sk))
+            .await?
+            .as_ref()
+            .and_then(Org::from_item))
     }
 
     /// Adds (or updates the role of) a member.

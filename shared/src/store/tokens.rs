@@ -41,7 +41,10 @@ impl Store {
         let (pk, sk) = keys::token(hash);
         let mut token = key(pk, sk);
         token.insert("user_id".into(), n(user.id));
-        token.insert("read_only".into(), aws_sdk_dynamodb::types::AttributeValue::Bool(spec.read_only));
+        token.insert(
+            "read_only".into(),
+            aws_sdk_dynamodb::types::AttributeValue::Bool(spec.read_only),
+        );
         token.insert("created".into(), s(format_time(&now())));
         if let Some(t) = spec.expires_at {
             token.insert(keys::TTL.into(), n(t));

@@ -25,7 +25,8 @@ struct Transaction {
 
 impl Transaction {
     fn put(&mut self, slot: Slot, put: Put) {
-        self.items.push(TransactWriteItem::builder().put(put).build());
+        self.items
+            .push(TransactWriteItem::builder().put(put).build());
         self.slots.push(slot);
     }
 
@@ -104,7 +105,10 @@ impl Store {
         for (field, (pk, sk)) in claims(&user) {
             tx.put(Slot::Claim(field), self.claim_put(pk, sk, user.id)?);
         }
-        tx.update(Slot::Other, self.counts_update(1, i64::from(user.is_active))?);
+        tx.update(
+            Slot::Other,
+            self.counts_update(1, i64::from(user.is_active))?,
+        );
         self.commit(tx).await?;
         Ok(user)
     }
@@ -188,8 +192,11 @@ impl Store {
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await?;
-            self.metrics()
-                .record(out.consumed_capacity().map(std::slice::from_ref).unwrap_or_default());
+            self.metrics().record(
+                out.consumed_capacity()
+                    .map(std::slice::from_ref)
+                    .unwrap_or_default(),
+            );
             for item in out.items() {
                 users.push(parse_user(item)?);
             }
@@ -216,8 +223,11 @@ impl Store {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await?;
-        self.metrics()
-            .record(out.consumed_capacity().map(std::slice::from_ref).unwrap_or_default());
+        self.metrics().record(
+            out.consumed_capacity()
+                .map(std::slice::from_ref)
+                .unwrap_or_default(),
+        );
         Ok(at)
     }
 
@@ -233,8 +243,11 @@ impl Store {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await?;
-        self.metrics()
-            .record(out.consumed_capacity().map(std::slice::from_ref).unwrap_or_default());
+        self.metrics().record(
+            out.consumed_capacity()
+                .map(std::slice::from_ref)
+                .unwrap_or_default(),
+        );
         out.attributes()
             .and_then(|a| item::get_n(a, "next_id"))
             .ok_or_else(|| StoreError::Corrupt(format!("{pk}/{sk}")))
@@ -305,7 +318,12 @@ impl Store {
         let (pk, sk) = keys::user_counts();
         let item = self.get(key(pk, sk)).await?;
         Ok(item
-            .map(|i| (item::get_n(&i, "users_total").unwrap_or(0), item::get_n(&i, "users_active").unwrap_or(0)))
+            .map(|i| {
+                (
+                    item::get_n(&i, "users_total").unwrap_or(0),
+                    item::get_n(&i, "users_active").unwrap_or(0),
+                )
+            })
             .unwrap_or((0, 0)))
     }
 
@@ -362,7 +380,8 @@ impl Store {
         let mut tx = Transaction::default();
         for (item, is_user) in items {
             tx.items.push(item);
-            tx.slots.push(if is_user { Slot::User } else { Slot::Other });
+            tx.slots
+                .push(if is_user { Slot::User } else { Slot::Other });
         }
         self.commit(tx).await
     }

@@ -11,7 +11,11 @@ use directory::user::{rules, Group, User};
 /// Environment: TABLE_NAME (default `users`), DYNAMODB_ENDPOINT (DynamoDB Local),
 /// AWS region and credentials as usual.
 #[derive(Parser)]
-#[command(name = "usersctl", version, about = "Operate the user directory's table")]
+#[command(
+    name = "usersctl",
+    version,
+    about = "Operate the user directory's table"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -219,7 +223,9 @@ async fn run(store: &Store, command: Command) -> Outcome {
                     )));
                 }
                 if token.len() < user.id.to_string().len() + 33 {
-                    return Err(Fail("the token's secret must be at least 32 characters".into()));
+                    return Err(Fail(
+                        "the token's secret must be at least 32 characters".into(),
+                    ));
                 }
                 token
             } else {
@@ -256,13 +262,18 @@ async fn run(store: &Store, command: Command) -> Outcome {
         Command::Org(OrgCmd::Create { slug, name }) => {
             let valid = !slug.is_empty()
                 && slug.len() <= 16
-                && slug.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                && slug
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !valid {
                 return Err(Fail(
                     "slug: 1-16 characters of letters, digits, '-' and '_'".into(),
                 ));
             }
-            match store.create_org(&slug, name.as_deref().unwrap_or(&slug)).await {
+            match store
+                .create_org(&slug, name.as_deref().unwrap_or(&slug))
+                .await
+            {
                 Ok(org) => {
                     println!("{}", org.id);
                     Ok(())
