@@ -8,19 +8,60 @@ use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 
 use crate::store::Store;
 
-/// What a handler gets: the store (with per-request counters) and the request id.
+/// How the SCIM API resolves the three places where ODM and RFC 7644 disagree
+/// (SPEC §4 "Profiles"). Set per deployment with `SCIM_PROFILE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// POST of an existing userName updates it; inactive users are hidden; DELETE deactivates.
+    #[default]
+    Odm,
+    /// 409 on an existing userName; inactive users shown; DELETE removes.
+    Rfc,
+}
+
+impl Profile {
+    pub fn parse(value: &str) -> Option<Profile> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "odm" => Some(Profile::Odm),
+            "rfc" => Some(Profile::Rfc),
+            _ => None,
+        }
+    }
+}
+
+/// What a handler gets: the store (with per-request counters), the request id
+/// and the deployment's SCIM profile.
 #[derive(Clone)]
 pub struct Ctx {
     pub store: Store,
     pub request_id: String,
+    pub profile: Profile,
 }
 
 impl Ctx {
-    /// A context for one request over `store`'s table.
-    pub fn for_request(store: &Store, request_id: impl Into<String>) -> Ctx {
+    pub fn new(store: Store, profile: Profile) -> Ctx {
         Ctx {
-            store: store.for_request(),
+            store,
+            request_id: String::new(),
+            profile,
+        }
+    }
+
+    /// The configuration the environment describes (see [`Store::from_env`]); an
+    /// unknown `SCIM_PROFILE` stops the function at start rather than serving wrongly.
+    pub async fn from_env() -> Result<Ctx, lambda_http::Error> {
+        let raw = std::env::var("SCIM_PROFILE").unwrap_or_default();
+        let profile = Profile::parse(&raw)
+            .ok_or_else(|| format!("SCIM_PROFILE must be odm or rfc, not {raw:?}"))?;
+        Ok(Ctx::new(Store::from_env().await, profile))
+    }
+
+    /// A context for one request: fresh DynamoDB counters, its own id.
+    pub fn for_request(&self, request_id: impl Into<String>) -> Ctx {
+        Ctx {
+            store: self.store.for_request(),
             request_id: request_id.into(),
+            profile: self.profile,
         }
     }
 }
@@ -46,18 +87,18 @@ where
     Fut: Future<Output = Response<Body>> + Send,
 {
     init_logging();
-    let store = Store::from_env().await;
+    let base = Ctx::from_env().await?;
     let handler = &handler;
-    let store = &store;
+    let base = &base;
     lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, std::convert::Infallible>(dispatch(store, req, handler).await)
+        Ok::<_, std::convert::Infallible>(dispatch(base, req, handler).await)
     }))
     .await
 }
 
 /// One request: assigns its id, runs the handler, stamps `X-Request-Id` and
 /// writes the request's log line (never its body or credentials).
-pub async fn dispatch<F, Fut>(store: &Store, req: Request, handler: F) -> Response<Body>
+pub async fn dispatch<F, Fut>(base: &Ctx, req: Request, handler: F) -> Response<Body>
 where
     F: Fn(Ctx, Request) -> Fut + Sync,
     Fut: Future<Output = Response<Body>>,
@@ -68,7 +109,7 @@ where
         .map(|c| c.request_id.clone())
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let ctx = Ctx::for_request(store, request_id.clone());
+    let ctx = base.for_request(request_id.clone());
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     let mut resp = handler(ctx.clone(), req).await;

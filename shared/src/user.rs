@@ -47,6 +47,8 @@ pub struct User {
     pub display_name: Option<String>,
     /// Empty when the user has no email.
     pub email: String,
+    /// SCIM's `emails[0].primary`, kept as sent (default true).
+    pub email_primary: bool,
     pub external_id: Option<String>,
     pub is_active: bool,
     pub groups: Vec<Group>,
@@ -75,6 +77,7 @@ impl User {
             last_name: String::new(),
             display_name: None,
             email: String::new(),
+            email_primary: true,
             external_id: None,
             is_active: true,
             groups: Vec::new(),

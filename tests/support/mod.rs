@@ -6,7 +6,7 @@ use std::future::Future;
 
 use base64::Engine;
 use directory::auth;
-use directory::runtime::{self, Ctx};
+use directory::runtime::{self, Ctx, Profile};
 use directory::store::{keys, Store, TokenSpec};
 use directory::user::{Group, User};
 use lambda_http::http::{Method, StatusCode};
@@ -15,6 +15,8 @@ use serde_json::Value;
 
 pub struct TestTable {
     pub store: Store,
+    /// The SCIM profile handlers run with (default `odm`).
+    pub profile: Profile,
 }
 
 impl TestTable {
@@ -33,6 +35,15 @@ impl TestTable {
             .expect("create the test table");
         TestTable {
             store: Store::new(client, table),
+            profile: Profile::Odm,
+        }
+    }
+
+    /// The same kind of table, for handlers running in `profile`.
+    pub async fn with_profile(profile: Profile) -> TestTable {
+        TestTable {
+            profile,
+            ..TestTable::new().await
         }
     }
 
@@ -117,7 +128,8 @@ impl TestTable {
     {
         let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
         let seen = calls.clone();
-        let resp = runtime::dispatch(&self.store, req, |ctx: Ctx, req| {
+        let base = Ctx::new(self.store.clone(), self.profile);
+        let resp = runtime::dispatch(&base, req, |ctx: Ctx, req| {
             let seen = seen.clone();
             let fut = handler(ctx.clone(), req);
             async move {
@@ -158,13 +170,21 @@ pub fn delete(path: &str) -> Req {
     Req::new(Method::DELETE, path)
 }
 
+/// A request with a SCIM JSON body.
+pub fn scim(method: Method, path: &str, body: &Value) -> Req {
+    Req::new(method, path)
+        .header("content-type", "application/scim+json")
+        .raw_body(&body.to_string())
+}
+
 impl Req {
     pub fn new(method: Method, path: &str) -> Req {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         // Detail routes carry `{id}` as a path parameter, as the router sets it.
         let id_param = path
             .strip_prefix("/api/users/")
-            .filter(|rest| *rest != "self" && !rest.contains('/'))
+            .or_else(|| path.strip_prefix("/api/v1/scim/Users/"))
+            .filter(|rest| !matches!(*rest, "self" | ".search") && !rest.contains('/'))
             .map(str::to_string);
         Req {
             method,

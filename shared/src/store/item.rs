@@ -52,6 +52,7 @@ pub fn user_to_item(user: &User) -> Item {
     put("first_name", s(&user.first_name));
     put("last_name", s(&user.last_name));
     put("email", s(&user.email));
+    put("email_primary", AttributeValue::Bool(user.email_primary));
     put("is_active", AttributeValue::Bool(user.is_active));
     put(
         "groups",
@@ -130,6 +131,7 @@ pub fn user_from_item(item: &Item) -> Option<User> {
         last_name: text("last_name"),
         display_name: get_s(item, "display_name").map(str::to_string),
         email: text("email"),
+        email_primary: get_bool(item, "email_primary").unwrap_or(true),
         external_id: get_s(item, "external_id").map(str::to_string),
         is_active: flag("is_active"),
         groups: list("groups")
@@ -161,6 +163,7 @@ mod tests {
         let mut u = User::new("Zoë");
         u.id = 42;
         u.email = "z@example.org".into();
+        u.email_primary = false;
         u.groups = vec![Group::Admin, Group::Worker];
         u.external_id = Some("ext-1".into());
         u.last_login = Some(u.date_joined);

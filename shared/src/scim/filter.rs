@@ -1,0 +1,1201 @@
+//! SCIM filters (RFC 7644 §3.4.2.2): the supported subset, parsed into a typed
+//! [`Filter`], evaluated over a [`User`], and reduced to a key lookup when one
+//! equality pins the user down.
+//!
+//! Supported: `eq` joined by `and`, parentheses, the value path
+//! `emails[type eq "work" and value eq "x"]`, and Entra's non-RFC form
+//! `emails[type eq "work"].value eq "x"` (same meaning). Every other operator
+//! is refused by name. Hand-written rather than `scim_v2`, so that the errors
+//! can name the operator and the position, the Entra form needs no rewrite,
+//! and the recursion depth is bounded by construction.
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use serde_json::Number;
+
+use super::resource::display_name;
+use super::ScimError;
+use crate::user::{parse_time, User};
+
+/// Longer filters are refused before lexing.
+pub const MAX_LEN: usize = 4096;
+/// Parentheses and brackets nested deeper than this are refused; the parser
+/// recurses once per level, so this is what keeps the stack small.
+pub const MAX_DEPTH: usize = 32;
+
+const USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:user:";
+const SUPPORTED_ATTRS: &str = "userName, externalId, displayName, active, id, name.givenName, \
+     name.familyName, emails, emails.value, emails.type, meta.created, meta.lastModified";
+const UNSUPPORTED_OPS: [&str; 9] = ["ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attr {
+    UserName,
+    ExternalId,
+    DisplayName,
+    Active,
+    Id,
+    GivenName,
+    FamilyName,
+    EmailValue,
+    EmailType,
+    MetaCreated,
+    MetaLastModified,
+}
+
+impl Attr {
+    /// The SCIM name, as error messages print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Attr::UserName => "userName",
+            Attr::ExternalId => "externalId",
+            Attr::DisplayName => "displayName",
+            Attr::Active => "active",
+            Attr::Id => "id",
+            Attr::GivenName => "name.givenName",
+            Attr::FamilyName => "name.familyName",
+            Attr::EmailValue => "emails.value",
+            Attr::EmailType => "emails.type",
+            Attr::MetaCreated => "meta.created",
+            Attr::MetaLastModified => "meta.lastModified",
+        }
+    }
+
+    /// A top-level attribute path: case-insensitive, optional core-schema URN.
+    fn parse(path: &str) -> Option<Attr> {
+        let lower = path.to_lowercase();
+        let name = lower.strip_prefix(USER_URN).unwrap_or(&lower);
+        Some(match name {
+            "username" => Attr::UserName,
+            "externalid" => Attr::ExternalId,
+            "displayname" => Attr::DisplayName,
+            "active" => Attr::Active,
+            "id" => Attr::Id,
+            "name.givenname" => Attr::GivenName,
+            "name.familyname" => Attr::FamilyName,
+            // RFC 7644 §3.4.2.2: a complex multi-valued attribute alone means its `value`.
+            "emails" | "emails.value" => Attr::EmailValue,
+            "emails.type" => Attr::EmailType,
+            "meta.created" => Attr::MetaCreated,
+            "meta.lastmodified" => Attr::MetaLastModified,
+            _ => return None,
+        })
+    }
+
+    /// A sub-attribute of `emails`, inside `emails[...]` or after `].`.
+    fn parse_email_sub(name: &str) -> Option<Attr> {
+        match name.to_lowercase().as_str() {
+            "value" => Some(Attr::EmailValue),
+            "type" => Some(Attr::EmailType),
+            _ => None,
+        }
+    }
+
+    fn case_exact(self) -> bool {
+        !matches!(self, Attr::UserName | Attr::EmailValue | Attr::EmailType)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(String),
+    Bool(bool),
+    Num(Number),
+    Null,
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Str(s) => write!(f, "{}", serde_json::Value::from(s.as_str())),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Num(n) => write!(f, "{n}"),
+            Value::Null => f.write_str("null"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    Eq(Attr, Value),
+    /// All members hold. The parser flattens nested `and`s, so members are never `And`.
+    And(Vec<Filter>),
+    /// A value path over `emails`: all conditions hold for the same email.
+    /// Members are `Eq(EmailValue | EmailType, _)`.
+    Email(Vec<Filter>),
+}
+
+/// Parses a filter, refusing anything outside the supported subset with a
+/// 400 `invalidFilter` that says what is wrong and where (1-based character position).
+pub fn parse(input: &str) -> Result<Filter, ScimError> {
+    let len = input.chars().count();
+    if len > MAX_LEN {
+        return Err(invalid(format!(
+            "Filter is too long: {len} characters, at most {MAX_LEN} are allowed"
+        )));
+    }
+    if input.trim().is_empty() {
+        return Err(invalid("Filter is empty"));
+    }
+    let mut parser = Parser {
+        tokens: lex(input)?,
+        next: 0,
+        end: len + 1,
+        depth: 0,
+    };
+    let filter = conjoin(parser.conjunction(Scope::Top)?);
+    match parser.peek() {
+        None => Ok(filter),
+        Some(
+            t @ Token {
+                tok: Tok::RParen | Tok::RBrack,
+                ..
+            },
+        ) => Err(invalid(format!(
+            "Unmatched {} at position {}",
+            t.tok.describe(),
+            t.pos
+        ))),
+        Some(t) => Err(invalid(format!(
+            "Expected 'and' or end of filter at position {}, found {}",
+            t.pos,
+            t.tok.describe()
+        ))),
+    }
+}
+
+impl Filter {
+    pub fn matches(&self, user: &User) -> bool {
+        match self {
+            Filter::Eq(attr, value) => attr_eq(*attr, value, user),
+            Filter::And(all) => all.iter().all(|f| f.matches(user)),
+            // The user has at most one email, so "the same email" is that one.
+            Filter::Email(all) => !user.email.is_empty() && all.iter().all(|f| f.matches(user)),
+        }
+    }
+
+    /// An equality the store can answer by key, without scanning: the first top-level
+    /// (or top-level-`and`-member) `userName eq "s"`, `emails.value eq "s"` (also inside an
+    /// emails value path), `externalId eq "s"` or `id eq "s"`. The string is returned as
+    /// written: the caller normalises it as its index does (lower-cases userName and email;
+    /// an `id` that is not a u64 matches no user). The caller fetches that one user and then
+    /// still applies [`Filter::matches`].
+    pub fn lookup(&self) -> Option<(Attr, String)> {
+        match self {
+            Filter::And(all) => all.iter().find_map(Filter::key),
+            one => one.key(),
+        }
+    }
+
+    fn key(&self) -> Option<(Attr, String)> {
+        match self {
+            Filter::Eq(
+                attr @ (Attr::UserName | Attr::EmailValue | Attr::ExternalId | Attr::Id),
+                Value::Str(s),
+            ) => Some((*attr, s.clone())),
+            Filter::Email(all) => all.iter().find_map(|f| match f {
+                Filter::Eq(Attr::EmailValue, Value::Str(s)) => Some((Attr::EmailValue, s.clone())),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+}
+
+fn attr_eq(attr: Attr, value: &Value, user: &User) -> bool {
+    match attr {
+        Attr::Active => *value == Value::Bool(user.is_active),
+        Attr::MetaCreated => time_eq(&user.date_joined, value),
+        Attr::MetaLastModified => time_eq(&user.last_modified, value),
+        _ => {
+            let actual = string_value(attr, user);
+            match value {
+                Value::Null => actual.is_none(),
+                Value::Str(want) => actual.is_some_and(|have| {
+                    if attr.case_exact() {
+                        have == *want
+                    } else {
+                        have.to_lowercase() == want.to_lowercase()
+                    }
+                }),
+                // The parser refuses these; a hand-built filter just does not match.
+                Value::Bool(_) | Value::Num(_) => false,
+            }
+        }
+    }
+}
+
+/// A string attribute as a SCIM response shows it; `None` when unassigned.
+fn string_value(attr: Attr, user: &User) -> Option<Cow<'_, str>> {
+    let non_empty = |s: &str| (!s.is_empty()).then(|| Cow::Owned(s.to_string()));
+    match attr {
+        Attr::UserName => non_empty(&user.username),
+        Attr::ExternalId => user.external_id.as_deref().map(Cow::Borrowed),
+        // Exactly what responses show, so a client can filter on what it read.
+        Attr::DisplayName => Some(Cow::Owned(display_name(user))),
+        Attr::Id => Some(Cow::Owned(user.id.to_string())),
+        Attr::GivenName => non_empty(&user.first_name),
+        Attr::FamilyName => non_empty(&user.last_name),
+        Attr::EmailValue => non_empty(&user.email),
+        // The only email a user has is their work email.
+        Attr::EmailType => (!user.email.is_empty()).then_some(Cow::Borrowed("work")),
+        Attr::Active | Attr::MetaCreated | Attr::MetaLastModified => None,
+    }
+}
+
+fn time_eq(have: &DateTime<Utc>, value: &Value) -> bool {
+    match value {
+        Value::Str(s) => parse_time(s).is_some_and(|want| want == *have),
+        _ => false,
+    }
+}
+
+fn invalid(detail: impl Into<String>) -> ScimError {
+    ScimError::invalid_filter(detail)
+}
+
+fn unsupported_op(op: &str) -> ScimError {
+    invalid(format!(
+        "Unsupported filter operator '{}': only 'eq' and 'and' are supported",
+        op.to_lowercase()
+    ))
+}
+
+/// A conjunction's members as one filter.
+fn conjoin(mut all: Vec<Filter>) -> Filter {
+    if all.len() == 1 {
+        all.remove(0)
+    } else {
+        Filter::And(all)
+    }
+}
+
+// ---- lexer ----
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    LParen,
+    RParen,
+    LBrack,
+    RBrack,
+    /// An attribute path, operator, keyword or number: a run of anything else.
+    Word(String),
+    Str(String),
+}
+
+impl Tok {
+    fn describe(&self) -> String {
+        match self {
+            Tok::LParen => "'('".into(),
+            Tok::RParen => "')'".into(),
+            Tok::LBrack => "'['".into(),
+            Tok::RBrack => "']'".into(),
+            Tok::Word(w) => format!("'{w}'"),
+            Tok::Str(s) => format!("the string {}", Value::Str(s.clone())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Token {
+    tok: Tok,
+    /// 1-based character position of the token's first character.
+    pos: usize,
+}
+
+fn lex(input: &str) -> Result<Vec<Token>, ScimError> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let pos = i + 1;
+        let tok = match chars[i] {
+            c if c.is_whitespace() => {
+                i += 1;
+                continue;
+            }
+            '(' => Tok::LParen,
+            ')' => Tok::RParen,
+            '[' => Tok::LBrack,
+            ']' => Tok::RBrack,
+            '"' => {
+                let (s, next) = lex_string(&chars, i)?;
+                tokens.push(Token {
+                    tok: Tok::Str(s),
+                    pos,
+                });
+                i = next;
+                continue;
+            }
+            _ => {
+                let start = i;
+                while i < chars.len() && !is_delimiter(chars[i]) {
+                    i += 1;
+                }
+                tokens.push(Token {
+                    tok: Tok::Word(chars[start..i].iter().collect()),
+                    pos,
+                });
+                continue;
+            }
+        };
+        tokens.push(Token { tok, pos });
+        i += 1;
+    }
+    Ok(tokens)
+}
+
+fn is_delimiter(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '(' | ')' | '[' | ']' | '"')
+}
+
+/// A JSON string starting at `chars[open]` (the quote); returns it and the index after it.
+fn lex_string(chars: &[char], open: usize) -> Result<(String, usize), ScimError> {
+    let unterminated = || {
+        invalid(format!(
+            "Unterminated string starting at position {}: expected a closing '\"'",
+            open + 1
+        ))
+    };
+    let mut out = String::new();
+    let mut i = open + 1;
+    loop {
+        let c = *chars.get(i).ok_or_else(unterminated)?;
+        i += 1;
+        match c {
+            '"' => return Ok((out, i)),
+            '\\' => {
+                let escape_pos = i;
+                let e = *chars.get(i).ok_or_else(unterminated)?;
+                i += 1;
+                out.push(match e {
+                    '"' => '"',
+                    '\\' => '\\',
+                    '/' => '/',
+                    'b' => '\u{8}',
+                    'f' => '\u{c}',
+                    'n' => '\n',
+                    'r' => '\r',
+                    't' => '\t',
+                    'u' => {
+                        let (c, next) = lex_unicode_escape(chars, i, escape_pos)?;
+                        i = next;
+                        c
+                    }
+                    other => {
+                        return Err(invalid(format!(
+                            "Invalid escape '\\{other}' at position {escape_pos}: \
+                             strings take JSON escapes (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)"
+                        )))
+                    }
+                });
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// The `XXXX` of `\uXXXX` at `chars[i..]`, joining a surrogate pair; returns the char and the
+/// index after it. `escape_pos` is the 1-based position of the backslash, for errors.
+fn lex_unicode_escape(
+    chars: &[char],
+    i: usize,
+    escape_pos: usize,
+) -> Result<(char, usize), ScimError> {
+    let bad = || {
+        invalid(format!(
+            "Invalid \\u escape at position {escape_pos}: expected four hex digits \
+             (a surrogate pair for characters beyond U+FFFF)"
+        ))
+    };
+    let hex4 = |at: usize| -> Option<u32> {
+        let digits: String = chars.get(at..at + 4)?.iter().collect();
+        u32::from_str_radix(&digits, 16)
+            .ok()
+            .filter(|_| digits.chars().all(|c| c.is_ascii_hexdigit()))
+    };
+    let high = hex4(i).ok_or_else(bad)?;
+    if (0xD800..0xDC00).contains(&high) {
+        let low = (chars.get(i + 4) == Some(&'\\') && chars.get(i + 5) == Some(&'u'))
+            .then(|| hex4(i + 6))
+            .flatten()
+            .filter(|low| (0xDC00..0xE000).contains(low))
+            .ok_or_else(bad)?;
+        let c = char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00));
+        return Ok((c.ok_or_else(bad)?, i + 10));
+    }
+    Ok((char::from_u32(high).ok_or_else(bad)?, i + 4))
+}
+
+// ---- parser ----
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Top,
+    /// Inside `emails[...]`: attributes are the sub-attributes `value` and `type`.
+    Emails,
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    next: usize,
+    /// The position just past the input, reported when the input ends too early.
+    end: usize,
+    depth: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.next)
+    }
+
+    fn advance(&mut self) -> Option<Token> {
+        let t = self.tokens.get(self.next).cloned();
+        self.next += 1;
+        t
+    }
+
+    /// "found …" and its position, for the token that was not what we expected.
+    fn found(&self) -> (usize, String) {
+        match self.peek() {
+            Some(t) => (t.pos, t.tok.describe()),
+            None => (self.end, "end of filter".into()),
+        }
+    }
+
+    fn peek_word_is(&self, word: &str) -> bool {
+        matches!(self.peek(), Some(Token { tok: Tok::Word(w), .. }) if w.eq_ignore_ascii_case(word))
+    }
+
+    /// `term *("and" term)`, flattened.
+    fn conjunction(&mut self, scope: Scope) -> Result<Vec<Filter>, ScimError> {
+        let mut all = Vec::new();
+        loop {
+            match self.term(scope)? {
+                Filter::And(inner) => all.extend(inner),
+                one => all.push(one),
+            }
+            if self.peek_word_is("and") {
+                self.next += 1;
+            } else if self.peek_word_is("or") {
+                return Err(unsupported_op("or"));
+            } else {
+                return Ok(all);
+            }
+        }
+    }
+
+    fn term(&mut self, scope: Scope) -> Result<Filter, ScimError> {
+        let (pos, found) = self.found();
+        let Some(token) = self.advance() else {
+            return Err(invalid(format!(
+                "Expected an attribute name or '(' at position {pos}, found {found}"
+            )));
+        };
+        match token.tok {
+            Tok::LParen => {
+                let inner = self.nested(scope, token.pos, Tok::RParen)?;
+                Ok(conjoin(inner))
+            }
+            Tok::Word(w) if w.eq_ignore_ascii_case("not") => Err(unsupported_op("not")),
+            Tok::Word(w) => match scope {
+                Scope::Top => self.top_attr(&w),
+                Scope::Emails => {
+                    if matches!(
+                        self.peek(),
+                        Some(Token {
+                            tok: Tok::LBrack,
+                            ..
+                        })
+                    ) {
+                        return Err(invalid(format!(
+                            "Unexpected '[' after '{w}' at position {}: value paths cannot be nested",
+                            self.peek().map_or(self.end, |t| t.pos)
+                        )));
+                    }
+                    let attr = Attr::parse_email_sub(&w).ok_or_else(|| {
+                        invalid(format!(
+                            "Unknown attribute '{w}' inside emails[...]: supported are value and type"
+                        ))
+                    })?;
+                    self.comparison(attr, &w)
+                }
+            },
+            _ => Err(invalid(format!(
+                "Expected an attribute name or '(' at position {pos}, found {found}"
+            ))),
+        }
+    }
+
+    /// The conjunction inside `(...)` or `emails[...]`, whose opener at `open` was just read.
+    fn nested(&mut self, scope: Scope, open: usize, close: Tok) -> Result<Vec<Filter>, ScimError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(invalid(format!(
+                "Filter nests parentheses or brackets deeper than {MAX_DEPTH} levels \
+                 (at position {open})"
+            )));
+        }
+        let inner = self.conjunction(scope)?;
+        if self.peek().map(|t| &t.tok) != Some(&close) {
+            let (pos, found) = self.found();
+            let (c, o) = if close == Tok::RParen {
+                (')', '(')
+            } else {
+                (']', '[')
+            };
+            return Err(invalid(format!(
+                "Expected 'and' or '{c}' at position {pos} (to close the '{o}' at position \
+                 {open}), found {found}"
+            )));
+        }
+        self.next += 1;
+        self.depth -= 1;
+        Ok(inner)
+    }
+
+    /// An attribute path at the top level: `attr eq value` or a value path over `emails`.
+    fn top_attr(&mut self, path: &str) -> Result<Filter, ScimError> {
+        let attr = Attr::parse(path).ok_or_else(|| {
+            invalid(format!(
+                "Unknown filter attribute '{path}': supported are {SUPPORTED_ATTRS}"
+            ))
+        })?;
+        let Some(Token {
+            tok: Tok::LBrack,
+            pos: open,
+        }) = self.peek().cloned()
+        else {
+            return self.comparison(attr, path);
+        };
+        if !path.to_lowercase().ends_with("emails") {
+            return Err(invalid(format!(
+                "Unexpected '[' after '{path}' at position {open}: only emails[...] takes a value filter"
+            )));
+        }
+        self.next += 1;
+        let mut all = self.nested(Scope::Emails, open, Tok::RBrack)?;
+        // Entra's `emails[type eq "work"].value eq "x"`: one more condition on the same email.
+        if let Some(Token {
+            tok: Tok::Word(w), ..
+        }) = self.peek().cloned()
+        {
+            if let Some(sub) = w.strip_prefix('.') {
+                self.next += 1;
+                let attr = Attr::parse_email_sub(sub).ok_or_else(|| {
+                    invalid(format!(
+                        "Unknown attribute '{w}' after emails[...]: supported are .value and .type"
+                    ))
+                })?;
+                all.push(self.comparison(attr, &w)?);
+            }
+        }
+        Ok(Filter::Email(all))
+    }
+
+    /// The `eq value` after an attribute path `written` (as the client wrote it).
+    fn comparison(&mut self, attr: Attr, written: &str) -> Result<Filter, ScimError> {
+        let (pos, found) = self.found();
+        match self.advance().map(|t| t.tok) {
+            Some(Tok::Word(op)) if op.eq_ignore_ascii_case("eq") => {}
+            Some(Tok::Word(op)) if UNSUPPORTED_OPS.iter().any(|u| op.eq_ignore_ascii_case(u)) => {
+                return Err(unsupported_op(&op));
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "Expected an operator ('eq') after '{written}' at position {pos}, found {found}"
+                )))
+            }
+        }
+        let (pos, found) = self.found();
+        let value = match self.advance().map(|t| t.tok) {
+            Some(Tok::Str(s)) => Value::Str(s),
+            Some(Tok::Word(w)) => literal(&w, pos)?,
+            _ => {
+                return Err(invalid(format!(
+                    "Expected a value (a quoted string, true, false, null or a number) after 'eq' \
+                     at position {pos}, found {found}"
+                )))
+            }
+        };
+        check_type(attr, &value)?;
+        Ok(Filter::Eq(attr, value))
+    }
+}
+
+/// An unquoted value: `true`, `false`, `null` (any case) or a JSON number.
+fn literal(word: &str, pos: usize) -> Result<Value, ScimError> {
+    match word.to_lowercase().as_str() {
+        "true" => return Ok(Value::Bool(true)),
+        "false" => return Ok(Value::Bool(false)),
+        "null" => return Ok(Value::Null),
+        _ => {}
+    }
+    if word.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+        return serde_json::from_str::<Number>(word)
+            .map(Value::Num)
+            .map_err(|_| invalid(format!("Invalid number '{word}' at position {pos}")));
+    }
+    Err(invalid(format!(
+        "Expected a value (a quoted string, true, false, null or a number) after 'eq' at \
+         position {pos}, found '{word}' (strings need double quotes)"
+    )))
+}
+
+/// The value's type must be the attribute's (or null, which matches an unassigned attribute).
+fn check_type(attr: Attr, value: &Value) -> Result<(), ScimError> {
+    let name = attr.name();
+    match (attr, value) {
+        (_, Value::Null) | (Attr::Active, Value::Bool(_)) => Ok(()),
+        (Attr::Active, _) => Err(invalid(format!(
+            "Attribute 'active' is a boolean: compare it with true or false (without quotes), \
+             not {value}"
+        ))),
+        (Attr::MetaCreated | Attr::MetaLastModified, Value::Str(s)) if parse_time(s).is_some() => {
+            Ok(())
+        }
+        (Attr::MetaCreated | Attr::MetaLastModified, _) => Err(invalid(format!(
+            "Attribute '{name}' is a date-time: compare it with a quoted RFC 3339 timestamp such \
+             as \"2026-01-31T12:00:00Z\", not {value}"
+        ))),
+        (_, Value::Str(_)) => Ok(()),
+        (_, _) => Err(invalid(format!(
+            "Attribute '{name}' is a string: compare it with a quoted string, not {value}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::ScimType;
+    use chrono::TimeZone;
+
+    fn s(v: &str) -> Value {
+        Value::Str(v.into())
+    }
+
+    fn eq(attr: Attr, v: Value) -> Filter {
+        Filter::Eq(attr, v)
+    }
+
+    #[test]
+    fn parses() {
+        use Attr::*;
+        let cases: Vec<(&str, Filter)> = vec![
+            (r#"userName eq "bjensen""#, eq(UserName, s("bjensen"))),
+            (r#"USERNAME EQ "BJensen""#, eq(UserName, s("BJensen"))),
+            (r#"userName Eq "x""#, eq(UserName, s("x"))),
+            (
+                r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "x""#,
+                eq(UserName, s("x")),
+            ),
+            (
+                r#"URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER:name.givenName eq "x""#,
+                eq(GivenName, s("x")),
+            ),
+            (r#"userName eq "a\"b""#, eq(UserName, s("a\"b"))),
+            (r#"userName eq "a\\b""#, eq(UserName, s("a\\b"))),
+            (r#"userName eq "caf\u00e9""#, eq(UserName, s("café"))),
+            (r#"userName eq "\ud83d\ude00/\/""#, eq(UserName, s("😀//"))),
+            (r#"userName eq """#, eq(UserName, s(""))),
+            (r#"externalId eq "E1""#, eq(ExternalId, s("E1"))),
+            (
+                r#"displayName eq "Barbara J""#,
+                eq(DisplayName, s("Barbara J")),
+            ),
+            (r#"id eq "42""#, eq(Id, s("42"))),
+            ("active eq true", eq(Active, Value::Bool(true))),
+            ("active eq FALSE", eq(Active, Value::Bool(false))),
+            ("externalId eq null", eq(ExternalId, Value::Null)),
+            ("emails.value eq Null", eq(EmailValue, Value::Null)),
+            (r#"name.familyName eq "J""#, eq(FamilyName, s("J"))),
+            (r#"emails eq "a@b.c""#, eq(EmailValue, s("a@b.c"))),
+            (r#"emails.type eq "work""#, eq(EmailType, s("work"))),
+            (
+                r#"meta.created eq "2026-01-31T12:00:00Z""#,
+                eq(MetaCreated, s("2026-01-31T12:00:00Z")),
+            ),
+            (
+                r#"meta.lastModified eq "2026-01-31T12:00:00.5+01:00""#,
+                eq(MetaLastModified, s("2026-01-31T12:00:00.5+01:00")),
+            ),
+            (
+                r#"emails[type eq "work" and value eq "a@b.c"]"#,
+                Filter::Email(vec![eq(EmailType, s("work")), eq(EmailValue, s("a@b.c"))]),
+            ),
+            (
+                r#"emails[value eq "x"]"#,
+                Filter::Email(vec![eq(EmailValue, s("x"))]),
+            ),
+            (
+                r#"emails[type eq "work"].value eq "a@b.c""#,
+                Filter::Email(vec![eq(EmailType, s("work")), eq(EmailValue, s("a@b.c"))]),
+            ),
+            (
+                r#"urn:ietf:params:scim:schemas:core:2.0:User:emails[TYPE eq "work"] .Value EQ "a""#,
+                Filter::Email(vec![eq(EmailType, s("work")), eq(EmailValue, s("a"))]),
+            ),
+            (
+                r#"emails[(type eq "work") and (value eq "x")]"#,
+                Filter::Email(vec![eq(EmailType, s("work")), eq(EmailValue, s("x"))]),
+            ),
+            (
+                r#"(userName eq "a") and (active eq true)"#,
+                Filter::And(vec![eq(UserName, s("a")), eq(Active, Value::Bool(true))]),
+            ),
+            (
+                r#"userName eq "a" AND (externalId eq "b" and id eq "1")"#,
+                Filter::And(vec![
+                    eq(UserName, s("a")),
+                    eq(ExternalId, s("b")),
+                    eq(Id, s("1")),
+                ]),
+            ),
+            (r#"((userName eq "a"))"#, eq(UserName, s("a"))),
+            (r#"(userName eq "a")"#, eq(UserName, s("a"))),
+            (r#"  userName   eq"a"  "#, eq(UserName, s("a"))),
+            (
+                r#"emails[type eq "work"] and userName eq "u""#,
+                Filter::And(vec![
+                    Filter::Email(vec![eq(EmailType, s("work"))]),
+                    eq(UserName, s("u")),
+                ]),
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse(input), Ok(want), "{input}");
+        }
+    }
+
+    #[test]
+    fn refuses() {
+        let only = "only 'eq' and 'and' are supported";
+        let long = format!(r#"userName eq "{}""#, "a".repeat(5000));
+        let deep_ok = format!(
+            "{}userName eq \"a\"{}",
+            "(".repeat(MAX_DEPTH),
+            ")".repeat(MAX_DEPTH)
+        );
+        let too_deep = format!(
+            "{}userName eq \"a\"{}",
+            "(".repeat(MAX_DEPTH + 1),
+            ")".repeat(MAX_DEPTH + 1)
+        );
+        let many_parens = "(".repeat(100_000);
+        let many_parens_within_limit = "(".repeat(MAX_LEN);
+        assert!(parse(&deep_ok).is_ok());
+        let cases: Vec<(&str, String)> = vec![
+            ("", "Filter is empty".into()),
+            ("   ", "Filter is empty".into()),
+            (
+                &long,
+                "Filter is too long: 5014 characters, at most 4096 are allowed".into(),
+            ),
+            (
+                &many_parens,
+                "Filter is too long: 100000 characters, at most 4096 are allowed".into(),
+            ),
+            (
+                &many_parens_within_limit,
+                "Filter nests parentheses or brackets deeper than 32 levels (at position 33)"
+                    .into(),
+            ),
+            (
+                &too_deep,
+                "Filter nests parentheses or brackets deeper than 32 levels (at position 33)"
+                    .into(),
+            ),
+            (
+                r#"userName ne "x""#,
+                format!("Unsupported filter operator 'ne': {only}"),
+            ),
+            (
+                r#"userName co "x""#,
+                format!("Unsupported filter operator 'co': {only}"),
+            ),
+            (
+                r#"userName CO "x""#,
+                format!("Unsupported filter operator 'co': {only}"),
+            ),
+            (
+                r#"userName sw "x""#,
+                format!("Unsupported filter operator 'sw': {only}"),
+            ),
+            (
+                r#"userName ew "x""#,
+                format!("Unsupported filter operator 'ew': {only}"),
+            ),
+            (
+                r#"meta.created gt "x""#,
+                format!("Unsupported filter operator 'gt': {only}"),
+            ),
+            (
+                r#"meta.created ge "x""#,
+                format!("Unsupported filter operator 'ge': {only}"),
+            ),
+            (
+                r#"meta.created lt "x""#,
+                format!("Unsupported filter operator 'lt': {only}"),
+            ),
+            (
+                r#"meta.created le "x""#,
+                format!("Unsupported filter operator 'le': {only}"),
+            ),
+            (
+                "externalId pr",
+                format!("Unsupported filter operator 'pr': {only}"),
+            ),
+            (
+                r#"userName eq "a" or userName eq "b""#,
+                format!("Unsupported filter operator 'or': {only}"),
+            ),
+            (
+                r#"userName eq "a" OR userName eq "b""#,
+                format!("Unsupported filter operator 'or': {only}"),
+            ),
+            (
+                r#"not (userName eq "a")"#,
+                format!("Unsupported filter operator 'not': {only}"),
+            ),
+            (
+                r#"emails[type eq "work" or value eq "x"]"#,
+                format!("Unsupported filter operator 'or': {only}"),
+            ),
+            (
+                r#"emails[value co "x"]"#,
+                format!("Unsupported filter operator 'co': {only}"),
+            ),
+            (
+                "userName eq",
+                "Expected a value (a quoted string, true, false, null or a number) after 'eq' at \
+                 position 12, found end of filter"
+                    .into(),
+            ),
+            (
+                "userName eq bjensen",
+                "Expected a value (a quoted string, true, false, null or a number) after 'eq' at \
+                 position 13, found 'bjensen' (strings need double quotes)"
+                    .into(),
+            ),
+            (
+                r#"userName eq "x" junk"#,
+                "Expected 'and' or end of filter at position 17, found 'junk'".into(),
+            ),
+            (
+                r#"userName eq "x" and"#,
+                "Expected an attribute name or '(' at position 20, found end of filter".into(),
+            ),
+            (r#"userName eq "x")"#, "Unmatched ')' at position 16".into()),
+            (
+                r#"userName eq "x" "y""#,
+                "Expected 'and' or end of filter at position 17, found the string \"y\"".into(),
+            ),
+            (
+                "userName",
+                "Expected an operator ('eq') after 'userName' at position 9, found end of filter"
+                    .into(),
+            ),
+            (
+                r#"userName is "x""#,
+                "Expected an operator ('eq') after 'userName' at position 10, found 'is'".into(),
+            ),
+            (
+                r#""x" eq userName"#,
+                "Expected an attribute name or '(' at position 1, found the string \"x\"".into(),
+            ),
+            (
+                r#"nosuch eq "x""#,
+                format!("Unknown filter attribute 'nosuch': supported are {SUPPORTED_ATTRS}"),
+            ),
+            (
+                r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "1""#,
+                format!(
+                    "Unknown filter attribute \
+                     'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber': \
+                     supported are {SUPPORTED_ATTRS}"
+                ),
+            ),
+            (
+                r#"emails[type eq "work""#,
+                "Expected 'and' or ']' at position 22 (to close the '[' at position 7), found \
+                 end of filter"
+                    .into(),
+            ),
+            (
+                r#"(userName eq "a""#,
+                "Expected 'and' or ')' at position 17 (to close the '(' at position 1), found \
+                 end of filter"
+                    .into(),
+            ),
+            (
+                r#"emails[primary eq true]"#,
+                "Unknown attribute 'primary' inside emails[...]: supported are value and type"
+                    .into(),
+            ),
+            (
+                r#"emails[type eq "work"].display eq "x""#,
+                "Unknown attribute '.display' after emails[...]: supported are .value and .type"
+                    .into(),
+            ),
+            (
+                r#"emails[type eq "work"].value"#,
+                "Expected an operator ('eq') after '.value' at position 29, found end of filter"
+                    .into(),
+            ),
+            (
+                r#"emails[value[type eq "x"]]"#,
+                "Unexpected '[' after 'value' at position 13: value paths cannot be nested".into(),
+            ),
+            (
+                r#"userName[value eq "x"]"#,
+                "Unexpected '[' after 'userName' at position 9: only emails[...] takes a value \
+                 filter"
+                    .into(),
+            ),
+            (
+                "active eq \"true\"",
+                "Attribute 'active' is a boolean: compare it with true or false (without quotes), \
+                 not \"true\""
+                    .into(),
+            ),
+            (
+                "active eq 1",
+                "Attribute 'active' is a boolean: compare it with true or false (without quotes), \
+                 not 1"
+                    .into(),
+            ),
+            (
+                "userName eq 42",
+                "Attribute 'userName' is a string: compare it with a quoted string, not 42".into(),
+            ),
+            (
+                "id eq 42",
+                "Attribute 'id' is a string: compare it with a quoted string, not 42".into(),
+            ),
+            (
+                "emails[type eq true]",
+                "Attribute 'emails.type' is a string: compare it with a quoted string, not true"
+                    .into(),
+            ),
+            (
+                r#"meta.created eq "yesterday""#,
+                "Attribute 'meta.created' is a date-time: compare it with a quoted RFC 3339 \
+                 timestamp such as \"2026-01-31T12:00:00Z\", not \"yesterday\""
+                    .into(),
+            ),
+            (
+                "userName eq 1x",
+                "Invalid number '1x' at position 13".into(),
+            ),
+            (
+                r#"userName eq "abc"#,
+                "Unterminated string starting at position 13: expected a closing '\"'".into(),
+            ),
+            (
+                r#"userName eq "abc\"#,
+                "Unterminated string starting at position 13: expected a closing '\"'".into(),
+            ),
+            (
+                r#"userName eq "a\qb""#,
+                "Invalid escape '\\q' at position 15: strings take JSON escapes \
+                 (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)"
+                    .into(),
+            ),
+            (
+                r#"userName eq "\u12""#,
+                "Invalid \\u escape at position 14: expected four hex digits (a surrogate pair \
+                 for characters beyond U+FFFF)"
+                    .into(),
+            ),
+            (
+                r#"userName eq "\ud83dx""#,
+                "Invalid \\u escape at position 14: expected four hex digits (a surrogate pair \
+                 for characters beyond U+FFFF)"
+                    .into(),
+            ),
+            (
+                r#"userName eq "\u+123""#,
+                "Invalid \\u escape at position 14: expected four hex digits (a surrogate pair \
+                 for characters beyond U+FFFF)"
+                    .into(),
+            ),
+            (
+                r#"emails[]"#,
+                "Expected an attribute name or '(' at position 8, found ']'".into(),
+            ),
+            (
+                "()",
+                "Expected an attribute name or '(' at position 2, found ')'".into(),
+            ),
+        ];
+        for (input, want) in cases {
+            let err = parse(input).expect_err(input);
+            assert_eq!(err.detail, want, "{input}");
+            assert_eq!(
+                (err.status, err.scim_type),
+                (400, Some(ScimType::InvalidFilter))
+            );
+        }
+    }
+
+    fn bjensen() -> User {
+        let mut u = User::new("bjensen");
+        u.id = 42;
+        u.first_name = "Barbara".into();
+        u.last_name = "Jensen".into();
+        u.email = "bjensen@example.com".into();
+        u.external_id = Some("E1".into());
+        u.date_joined = Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, 0).unwrap();
+        u.last_modified = u.date_joined + chrono::Duration::microseconds(615_000);
+        u
+    }
+
+    fn bare() -> User {
+        let mut u = User::new("Bare");
+        u.id = 7;
+        u.is_active = false;
+        u
+    }
+
+    #[test]
+    fn matches() {
+        let named = || {
+            let mut u = bare();
+            u.display_name = Some("The Boss".into());
+            u
+        };
+        let cases: Vec<(&str, User, bool)> = vec![
+            (r#"userName eq "bjensen""#, bjensen(), true),
+            (r#"USERNAME EQ "BJensen""#, bjensen(), true),
+            (r#"userName eq "bjense""#, bjensen(), false),
+            (r#"userName eq null"#, bjensen(), false),
+            (r#"emails.value eq "BJENSEN@example.COM""#, bjensen(), true),
+            (r#"emails eq "bjensen@example.com""#, bjensen(), true),
+            (r#"emails.value eq "other@example.com""#, bjensen(), false),
+            (r#"emails.value eq null"#, bjensen(), false),
+            (r#"emails.value eq null"#, bare(), true),
+            (r#"emails.type eq "WORK""#, bjensen(), true),
+            (r#"emails.type eq "work""#, bare(), false),
+            (r#"emails.type eq null"#, bare(), true),
+            (
+                r#"emails[type eq "work" and value eq "bjensen@example.com"]"#,
+                bjensen(),
+                true,
+            ),
+            (
+                r#"emails[type eq "home" and value eq "bjensen@example.com"]"#,
+                bjensen(),
+                false,
+            ),
+            (
+                r#"emails[type eq "work"].value eq "BJensen@Example.com""#,
+                bjensen(),
+                true,
+            ),
+            (
+                r#"emails[type eq "work"].value eq "x@example.com""#,
+                bjensen(),
+                false,
+            ),
+            (r#"emails[type eq "work"]"#, bare(), false),
+            (r#"emails[value eq null]"#, bare(), false),
+            (r#"externalId eq "E1""#, bjensen(), true),
+            (r#"externalId eq "e1""#, bjensen(), false),
+            (r#"externalId eq null"#, bjensen(), false),
+            (r#"externalId eq null"#, bare(), true),
+            (r#"id eq "42""#, bjensen(), true),
+            (r#"id eq "042""#, bjensen(), false),
+            (r#"id eq "7""#, bjensen(), false),
+            ("active eq true", bjensen(), true),
+            ("active eq false", bjensen(), false),
+            ("active eq false", bare(), true),
+            ("active eq null", bare(), false),
+            (
+                r#"(userName eq "bjensen") and (active eq true)"#,
+                bjensen(),
+                true,
+            ),
+            (
+                r#"(userName eq "bjensen") and (active eq false)"#,
+                bjensen(),
+                false,
+            ),
+            (r#"displayName eq "Barbara Jensen""#, bjensen(), true),
+            (r#"displayName eq "barbara jensen""#, bjensen(), false),
+            (r#"displayName eq "Bare""#, bare(), true),
+            (r#"displayName eq "The Boss""#, named(), true),
+            (r#"displayName eq "Bare""#, named(), false),
+            (r#"displayName eq null"#, bare(), false),
+            (r#"name.givenName eq "Barbara""#, bjensen(), true),
+            (r#"name.givenName eq "barbara""#, bjensen(), false),
+            (r#"name.familyName eq "Jensen""#, bjensen(), true),
+            (r#"name.familyName eq null"#, bare(), true),
+            (r#"meta.created eq "2026-01-31T12:00:00Z""#, bjensen(), true),
+            (
+                r#"meta.created eq "2026-01-31T13:00:00+01:00""#,
+                bjensen(),
+                true,
+            ),
+            (
+                r#"meta.created eq "2026-01-31T12:00:01Z""#,
+                bjensen(),
+                false,
+            ),
+            (
+                r#"meta.lastModified eq "2026-01-31T12:00:00.615Z""#,
+                bjensen(),
+                true,
+            ),
+            (
+                r#"meta.lastModified eq "2026-01-31T12:00:00Z""#,
+                bjensen(),
+                false,
+            ),
+            (r#"meta.created eq null"#, bjensen(), false),
+        ];
+        for (input, user, want) in cases {
+            let filter = parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(filter.matches(&user), want, "{input} on {}", user.username);
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        use Attr::*;
+        let cases: Vec<(&str, Option<(Attr, &str)>)> = vec![
+            (r#"userName eq "BJensen""#, Some((UserName, "BJensen"))),
+            (r#"externalId eq "E1""#, Some((ExternalId, "E1"))),
+            (r#"id eq "42""#, Some((Id, "42"))),
+            (r#"emails.value eq "a@b.c""#, Some((EmailValue, "a@b.c"))),
+            (r#"emails eq "a@b.c""#, Some((EmailValue, "a@b.c"))),
+            (
+                r#"emails[type eq "work" and value eq "a@b.c"]"#,
+                Some((EmailValue, "a@b.c")),
+            ),
+            (
+                r#"emails[type eq "work"].value eq "a@b.c""#,
+                Some((EmailValue, "a@b.c")),
+            ),
+            (
+                r#"active eq true and externalId eq "E1""#,
+                Some((ExternalId, "E1")),
+            ),
+            (
+                r#"(active eq true) and (userName eq "u" and id eq "1")"#,
+                Some((UserName, "u")),
+            ),
+            (r#"emails[type eq "work"]"#, None),
+            (r#"emails.type eq "work""#, None),
+            (r#"userName eq null"#, None),
+            (r#"displayName eq "x""#, None),
+            (r#"name.givenName eq "x""#, None),
+            ("active eq true", None),
+        ];
+        for (input, want) in cases {
+            let filter = parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            let want = want.map(|(a, v)| (a, v.to_string()));
+            assert_eq!(filter.lookup(), want, "{input}");
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The SCIM 2.0 view of the directory (`/api/v1/scim`).
+pub mod discovery;
+mod error;
+pub mod filter;
+pub mod patch;
+pub mod resource;
+mod views;
+
+pub use error::{ScimError, ScimType, ERROR_SCHEMA};
+pub use views::{create, delete, discover, fallback, get, list, patch, replace, search};
+
+pub const BASE_PATH: &str = "/api/v1/scim";
+pub const CONTENT_TYPE: &str = "application/scim+json";
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+/// The most resources one list page returns (`filter.maxResults`).
+pub const MAX_COUNT: usize = 1000;

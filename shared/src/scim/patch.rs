@@ -1,0 +1,1806 @@
+//! SCIM PATCH (RFC 7644 §3.5.2) applied in memory to one user.
+//!
+//! The whole PatchOp runs against a copy, so one failing operation leaves the
+//! stored user untouched and the caller commits the result as one write.
+//! Values are only type-checked here; lengths, formats and uniqueness are the
+//! caller's, with the same rules as POST/PUT.
+use serde_json::{Map, Value};
+
+use super::{ScimError, USER_SCHEMA};
+use crate::user::User;
+
+pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+/// Applies a PatchOp body (already parsed JSON) to a copy of `user`, all
+/// operations in order. Any failing operation → `Err`, and nothing changes.
+/// A body that changes nothing returns a user equal to `user`.
+pub fn apply(user: &User, body: &Value) -> Result<User, ScimError> {
+    let body = body
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("The PATCH body must be a JSON object."))?;
+    check_schemas(body)?;
+    let ops = match get_ci(body, "Operations") {
+        Some(Value::Array(ops)) if !ops.is_empty() => ops,
+        _ => {
+            return Err(ScimError::invalid_syntax(
+                "Operations must be a non-empty array.",
+            ))
+        }
+    };
+    let mut out = user.clone();
+    for op in ops {
+        apply_op(&mut out, op)?;
+    }
+    // A user without an email keeps the default, so a later email starts primary.
+    if out.email.is_empty() {
+        out.email_primary = true;
+    }
+    Ok(out)
+}
+
+/// A missing `schemas` is tolerated; one that does not name PatchOp is not.
+fn check_schemas(body: &Map<String, Value>) -> Result<(), ScimError> {
+    let names_patch_op = |v: &Value| {
+        v.as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_SCHEMA))
+    };
+    let ok = match get_ci(body, "schemas") {
+        None => true,
+        Some(Value::Array(items)) => items.iter().any(names_patch_op),
+        Some(other) => names_patch_op(other),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ScimError::invalid_syntax(format!(
+            "schemas must contain \"{PATCH_OP_SCHEMA}\"."
+        )))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpKind {
+    Add,
+    Replace,
+    Remove,
+}
+
+impl OpKind {
+    fn parse(op: &str) -> Option<OpKind> {
+        [OpKind::Add, OpKind::Replace, OpKind::Remove]
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(op))
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            OpKind::Add => "add",
+            OpKind::Replace => "replace",
+            OpKind::Remove => "remove",
+        }
+    }
+}
+
+fn apply_op(user: &mut User, op: &Value) -> Result<(), ScimError> {
+    let op = op
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("Each operation must be an object."))?;
+    let kind = match get_ci(op, "op") {
+        Some(Value::String(s)) => OpKind::parse(s).ok_or_else(|| {
+            ScimError::invalid_syntax(format!(
+                "Unknown op \"{s}\"; expected add, replace or remove."
+            ))
+        })?,
+        _ => {
+            return Err(ScimError::invalid_syntax(
+                "Each operation needs an \"op\": add, replace or remove.",
+            ))
+        }
+    };
+    let path = match get_ci(op, "path") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some((s.as_str(), parse_path(s)?)),
+        Some(_) => return Err(ScimError::invalid_path("path must be a string.")),
+    };
+    let value = get_ci(op, "value");
+    match (kind, path) {
+        (OpKind::Remove, None | Some((_, Target::Resource))) => {
+            Err(ScimError::no_target("remove needs a path."))
+        }
+        (OpKind::Remove, Some((_, target))) => remove(user, &target),
+        (_, None | Some((_, Target::Resource))) => match value {
+            Some(value @ Value::Object(_)) => set(user, &Target::Resource, value, kind),
+            _ => Err(ScimError::invalid_syntax(format!(
+                "The {} operation without a path needs an object value.",
+                kind.name()
+            ))),
+        },
+        (_, Some((text, target))) => match value {
+            Some(value) => set(user, &target, value, kind),
+            None => Err(ScimError::invalid_syntax(format!(
+                "The {} operation on \"{text}\" needs a value.",
+                kind.name()
+            ))),
+        },
+    }
+}
+
+/// What a path (or a key of a path-less value) points at.
+#[derive(Debug, Clone, PartialEq)]
+enum Target {
+    /// The whole user: a path-less operation, or the core schema URN itself.
+    Resource,
+    UserName,
+    ExternalId,
+    DisplayName,
+    Active,
+    Name(NamePart),
+    Emails {
+        filter: Option<EmailFilter>,
+        part: EmailPart,
+    },
+    /// `id`, `meta…`, `schemas`, named as the error message shows them.
+    ReadOnly(String),
+    /// `password`, `groups`, extension schemas and anything outside the schema.
+    Ignored,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NamePart {
+    Whole,
+    Given,
+    Family,
+    /// `formatted`, `middleName`, …: not stored.
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EmailPart {
+    Whole,
+    Value,
+    Type,
+    Primary,
+    /// `display`, …: not stored.
+    Other,
+}
+
+/// The `[...]` of an `emails` value path: `eq` comparisons joined by `and`.
+#[derive(Debug, Clone, PartialEq)]
+struct EmailFilter {
+    /// As written between the brackets, for error messages.
+    text: String,
+    /// (lower-cased sub-attribute, compared value)
+    conds: Vec<(String, Literal)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Literal {
+    Str(String),
+    Bool(bool),
+    /// `null` or a number: no stored email sub-attribute equals it.
+    Other,
+}
+
+impl EmailFilter {
+    /// A `type` other than `work` can never select a stored email.
+    fn foreign_type(&self) -> bool {
+        self.conds.iter().any(|(attr, lit)| {
+            attr == "type" && !matches!(lit, Literal::Str(s) if s.eq_ignore_ascii_case("work"))
+        })
+    }
+
+    /// `type eq "work"` alone selects the work email slot, existing or not.
+    fn type_only(&self) -> bool {
+        self.conds.iter().all(|(attr, _)| attr == "type")
+    }
+
+    fn matches(&self, user: &User) -> bool {
+        !user.email.is_empty()
+            && self
+                .conds
+                .iter()
+                .all(|(attr, lit)| match (attr.as_str(), lit) {
+                    ("type", Literal::Str(s)) => s.eq_ignore_ascii_case("work"),
+                    ("value", Literal::Str(s)) => s.eq_ignore_ascii_case(&user.email),
+                    ("primary", Literal::Bool(b)) => *b == user.email_primary,
+                    _ => false,
+                })
+    }
+}
+
+/// `[urn:ietf:params:scim:schemas:core:2.0:User:]attr[\[filter\]][.sub]`, names case-insensitive.
+fn parse_path(path: &str) -> Result<Target, ScimError> {
+    let bad = |why: &str| ScimError::invalid_path(format!("Invalid path \"{path}\": {why}."));
+    let text = path.trim();
+    if text.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    let rest = if starts_with_ci(text, "urn:") {
+        if text.eq_ignore_ascii_case(USER_SCHEMA) {
+            return Ok(Target::Resource);
+        }
+        match text.get(USER_SCHEMA.len()..) {
+            Some(rest) if starts_with_ci(text, USER_SCHEMA) && rest.starts_with(':') => &rest[1..],
+            // Another schema (the enterprise extension, …): not stored.
+            _ => return Ok(Target::Ignored),
+        }
+    } else {
+        text
+    };
+
+    let (attr, mut rest) = split_name(rest);
+    if attr.is_empty() {
+        return Err(bad("expected an attribute name"));
+    }
+    let mut filter = None;
+    if rest.starts_with('[') {
+        let end = closing_bracket(rest).ok_or_else(|| bad("unclosed \"[\""))?;
+        filter = Some(&rest[1..end]);
+        rest = &rest[end + 1..];
+    }
+    let mut sub = None;
+    if let Some(after_dot) = rest.strip_prefix('.') {
+        let (name, after) = split_name(after_dot);
+        if name.is_empty() {
+            return Err(bad("expected a sub-attribute name after \".\""));
+        }
+        sub = Some(name);
+        rest = after;
+    }
+    if !rest.is_empty() {
+        return Err(bad(&format!("unexpected \"{rest}\"")));
+    }
+
+    let lower = attr.to_ascii_lowercase();
+    let simple = |canonical: &str, target: Target| {
+        if filter.is_some() {
+            Err(bad(&format!("{canonical} is not multi-valued")))
+        } else if sub.is_some() {
+            Err(bad(&format!("{canonical} has no sub-attributes")))
+        } else {
+            Ok(target)
+        }
+    };
+    match lower.as_str() {
+        "id" | "meta" | "schemas" => {
+            let canonical = lower.as_str();
+            Ok(Target::ReadOnly(match sub {
+                Some(sub) => format!("{canonical}.{sub}"),
+                None => canonical.to_string(),
+            }))
+        }
+        "username" => simple("userName", Target::UserName),
+        "externalid" => simple("externalId", Target::ExternalId),
+        "displayname" => simple("displayName", Target::DisplayName),
+        "active" => simple("active", Target::Active),
+        "name" => {
+            if filter.is_some() {
+                return Err(bad("name is not multi-valued"));
+            }
+            let part = match sub.map(str::to_ascii_lowercase).as_deref() {
+                None => NamePart::Whole,
+                Some("givenname") => NamePart::Given,
+                Some("familyname") => NamePart::Family,
+                Some(_) => NamePart::Other,
+            };
+            Ok(Target::Name(part))
+        }
+        "emails" => {
+            let filter = filter.map(|f| parse_filter(path, f)).transpose()?;
+            let part = match sub.map(str::to_ascii_lowercase).as_deref() {
+                None => EmailPart::Whole,
+                Some("value") => EmailPart::Value,
+                Some("type") => EmailPart::Type,
+                Some("primary") => EmailPart::Primary,
+                Some(_) => EmailPart::Other,
+            };
+            Ok(Target::Emails { filter, part })
+        }
+        _ => Ok(Target::Ignored),
+    }
+}
+
+/// An attribute name: a letter (or `$`, for `$ref`) then letters, digits, `-`, `_`.
+fn split_name(s: &str) -> (&str, &str) {
+    let mut chars = s.char_indices();
+    match chars.next() {
+        Some((_, c)) if c.is_ascii_alphabetic() || c == '$' => {}
+        _ => return ("", s),
+    }
+    let end = chars
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .map_or(s.len(), |(i, _)| i);
+    s.split_at(end)
+}
+
+/// The index of the `]` closing the `[` at index 0, skipping quoted strings.
+fn closing_bracket(s: &str) -> Option<usize> {
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices().skip(1) {
+        match (in_string, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (_, false, '"') => in_string = !in_string,
+            (false, _, ']') => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+const UNSUPPORTED_OPERATORS: [&str; 11] = [
+    "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr", "or", "not",
+];
+
+fn parse_filter(path: &str, text: &str) -> Result<EmailFilter, ScimError> {
+    let bad = |why: &str| ScimError::invalid_path(format!("Invalid path \"{path}\": {why}."));
+    let unsupported = |op: &str| {
+        ScimError::invalid_filter(format!(
+            "The operator \"{op}\" is not supported in a PATCH path; only eq and and are."
+        ))
+    };
+    let mut conds = Vec::new();
+    let mut rest = text.trim_start();
+    loop {
+        let (attr, after) = filter_word(rest);
+        if attr.eq_ignore_ascii_case("not") {
+            return Err(unsupported(attr));
+        }
+        if attr.is_empty() {
+            return Err(bad("expected an attribute name in the filter"));
+        }
+        let (op, after) = filter_word(after.trim_start());
+        if !op.eq_ignore_ascii_case("eq") {
+            return Err(
+                if UNSUPPORTED_OPERATORS
+                    .iter()
+                    .any(|u| u.eq_ignore_ascii_case(op))
+                {
+                    unsupported(op)
+                } else {
+                    bad(&format!("expected eq after \"{attr}\" in the filter"))
+                },
+            );
+        }
+        let (literal, after) = filter_literal(after.trim_start())
+            .ok_or_else(|| bad(&format!("expected a value after \"{attr} {op}\"")))?;
+        conds.push((attr.to_ascii_lowercase(), literal));
+        rest = after.trim_start();
+        if rest.is_empty() {
+            return Ok(EmailFilter {
+                text: text.to_string(),
+                conds,
+            });
+        }
+        let (joiner, after) = filter_word(rest);
+        if joiner.eq_ignore_ascii_case("and") {
+            rest = after.trim_start();
+        } else if UNSUPPORTED_OPERATORS
+            .iter()
+            .any(|u| u.eq_ignore_ascii_case(joiner))
+        {
+            return Err(unsupported(joiner));
+        } else {
+            return Err(bad(&format!("unexpected \"{rest}\" in the filter")));
+        }
+    }
+}
+
+fn filter_word(s: &str) -> (&str, &str) {
+    let end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || "-_$.:+".contains(c)))
+        .unwrap_or(s.len());
+    s.split_at(end)
+}
+
+/// A JSON string (escapes allowed), `true`, `false`, `null` or a number.
+fn filter_literal(s: &str) -> Option<(Literal, &str)> {
+    if s.starts_with('"') {
+        let mut escaped = false;
+        let end = s.char_indices().skip(1).find_map(|(i, c)| {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => return Some(i),
+                _ => {}
+            }
+            None
+        })?;
+        let decoded: String = serde_json::from_str(&s[..=end]).ok()?;
+        return Some((Literal::Str(decoded), &s[end + 1..]));
+    }
+    let (word, rest) = filter_word(s);
+    let literal = match word.to_ascii_lowercase().as_str() {
+        "true" => Literal::Bool(true),
+        "false" => Literal::Bool(false),
+        "null" => Literal::Other,
+        w if w.parse::<f64>().is_ok() => Literal::Other,
+        _ => return None,
+    };
+    Some((literal, rest))
+}
+
+/// add and replace: both set single-valued attributes and merge into `name`.
+fn set(user: &mut User, target: &Target, value: &Value, kind: OpKind) -> Result<(), ScimError> {
+    match target {
+        Target::Resource => {
+            let attrs = value.as_object().ok_or_else(|| {
+                ScimError::invalid_syntax(format!(
+                    "The {} operation without a path needs an object value.",
+                    kind.name()
+                ))
+            })?;
+            for (key, value) in attrs {
+                set(user, &parse_path(key)?, value, kind)?;
+            }
+        }
+        Target::UserName => {
+            user.username = match value {
+                Value::String(s) if !s.is_empty() => s.clone(),
+                Value::String(_) | Value::Null => {
+                    return Err(ScimError::invalid_value("userName cannot be empty."))
+                }
+                _ => return Err(must_be_string("userName")),
+            }
+        }
+        Target::ExternalId => {
+            user.external_id = match value {
+                Value::String(s) if !s.is_empty() => Some(s.clone()),
+                Value::String(_) | Value::Null => None,
+                _ => return Err(must_be_string("externalId")),
+            }
+        }
+        Target::DisplayName => {
+            user.display_name = match value {
+                Value::String(s) => Some(s.clone()),
+                Value::Null => return Err(ScimError::invalid_value("displayName cannot be null.")),
+                _ => return Err(must_be_string("displayName")),
+            }
+        }
+        Target::Active => user.is_active = boolean(value, "active")?,
+        Target::Name(part) => set_name(user, *part, value)?,
+        Target::Emails { filter, part } => set_emails(user, filter.as_ref(), *part, value, kind)?,
+        Target::ReadOnly(name) => return Err(read_only(name)),
+        Target::Ignored => {}
+    }
+    Ok(())
+}
+
+fn set_name(user: &mut User, part: NamePart, value: &Value) -> Result<(), ScimError> {
+    match part {
+        NamePart::Whole => match value {
+            Value::Null => {
+                user.first_name.clear();
+                user.last_name.clear();
+            }
+            // Replacing a complex attribute sets the sub-attributes given and keeps the rest.
+            Value::Object(name) => {
+                if let Some(v) = get_ci(name, "givenName") {
+                    user.first_name = name_part(v, "name.givenName")?;
+                }
+                if let Some(v) = get_ci(name, "familyName") {
+                    user.last_name = name_part(v, "name.familyName")?;
+                }
+            }
+            _ => return Err(ScimError::invalid_value("name must be an object.")),
+        },
+        NamePart::Given => user.first_name = name_part(value, "name.givenName")?,
+        NamePart::Family => user.last_name = name_part(value, "name.familyName")?,
+        NamePart::Other => {}
+    }
+    Ok(())
+}
+
+fn name_part(value: &Value, attr: &str) -> Result<String, ScimError> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Null => Ok(String::new()),
+        _ => Err(must_be_string(attr)),
+    }
+}
+
+fn set_emails(
+    user: &mut User,
+    filter: Option<&EmailFilter>,
+    part: EmailPart,
+    value: &Value,
+    kind: OpKind,
+) -> Result<(), ScimError> {
+    if let Some(filter) = filter {
+        if filter.foreign_type() {
+            return Err(ScimError::invalid_value(format!(
+                "Only work emails are stored, so emails[{}] cannot be set.",
+                filter.text
+            )));
+        }
+        // Entra replaces `emails[type eq "work"].value` to create the work email.
+        if !filter.matches(user) && !filter.type_only() {
+            return Err(no_match(filter));
+        }
+    }
+    match part {
+        EmailPart::Whole => match email_of(value)? {
+            Some((address, primary)) => {
+                user.email = address;
+                user.email_primary = primary;
+            }
+            // Adding no emails changes nothing; replacing with none removes the email.
+            None if kind == OpKind::Add => {}
+            None => user.email.clear(),
+        },
+        EmailPart::Value => match value {
+            Value::String(s) => user.email = s.clone(),
+            Value::Null => user.email.clear(),
+            _ => return Err(must_be_string("emails.value")),
+        },
+        EmailPart::Type => email_type(value)?,
+        EmailPart::Primary => user.email_primary = boolean(value, "emails.primary")?,
+        EmailPart::Other => {}
+    }
+    Ok(())
+}
+
+/// The one email an `emails` value holds (`None`: no email), as (address, primary).
+fn email_of(value: &Value) -> Result<Option<(String, bool)>, ScimError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Array(items) => match items.as_slice() {
+            [] => Ok(None),
+            [one] => email_object(one).map(Some),
+            many => Err(ScimError::invalid_value(format!(
+                "Only one email per user is stored; emails has {} values.",
+                many.len()
+            ))),
+        },
+        // One email object without the array around it.
+        Value::Object(_) => email_object(value).map(Some),
+        _ => Err(not_email_list()),
+    }
+}
+
+fn email_object(value: &Value) -> Result<(String, bool), ScimError> {
+    let email = value.as_object().ok_or_else(not_email_list)?;
+    let address = match get_ci(email, "value") {
+        Some(Value::String(s)) => s.clone(),
+        None | Some(Value::Null) => {
+            return Err(ScimError::invalid_value("emails.value is required."))
+        }
+        Some(_) => return Err(must_be_string("emails.value")),
+    };
+    if let Some(t) = get_ci(email, "type") {
+        email_type(t)?;
+    }
+    let primary = match get_ci(email, "primary") {
+        None | Some(Value::Null) => true,
+        Some(v) => boolean(v, "emails.primary")?,
+    };
+    Ok((address, primary))
+}
+
+/// Stored emails are all `work`; any other type cannot be kept.
+fn email_type(value: &Value) -> Result<(), ScimError> {
+    match value {
+        Value::Null => Ok(()),
+        Value::String(s) if s.eq_ignore_ascii_case("work") => Ok(()),
+        Value::String(s) => Err(ScimError::invalid_value(format!(
+            "Only work emails are stored; got type \"{s}\"."
+        ))),
+        _ => Err(must_be_string("emails.type")),
+    }
+}
+
+fn remove(user: &mut User, target: &Target) -> Result<(), ScimError> {
+    match target {
+        Target::Resource => return Err(ScimError::no_target("remove needs a path.")),
+        Target::UserName => return Err(required("userName")),
+        Target::DisplayName => return Err(required("displayName")),
+        Target::Active => return Err(required("active")),
+        Target::ExternalId => user.external_id = None,
+        Target::Name(NamePart::Whole) => {
+            user.first_name.clear();
+            user.last_name.clear();
+        }
+        Target::Name(NamePart::Given) => user.first_name.clear(),
+        Target::Name(NamePart::Family) => user.last_name.clear(),
+        Target::Name(NamePart::Other) => {}
+        Target::Emails { filter, part } => {
+            if let Some(filter) = filter {
+                if !filter.matches(user) {
+                    return Err(no_match(filter));
+                }
+            }
+            match part {
+                EmailPart::Whole | EmailPart::Value => user.email.clear(),
+                EmailPart::Primary => user.email_primary = true,
+                EmailPart::Type | EmailPart::Other => {}
+            }
+        }
+        Target::ReadOnly(name) => return Err(read_only(name)),
+        Target::Ignored => {}
+    }
+    Ok(())
+}
+
+/// JSON booleans, and the strings Entra sends ("True", "False") in any case.
+fn boolean(value: &Value, attr: &str) -> Result<bool, ScimError> {
+    match value {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
+        _ => Err(ScimError::invalid_value(format!(
+            "{attr} must be true or false."
+        ))),
+    }
+}
+
+fn must_be_string(attr: &str) -> ScimError {
+    ScimError::invalid_value(format!("{attr} must be a string."))
+}
+
+fn not_email_list() -> ScimError {
+    ScimError::invalid_value("emails must be an array of email objects.")
+}
+
+fn read_only(name: &str) -> ScimError {
+    ScimError::mutability(format!("{name} is read-only."))
+}
+
+fn required(attr: &str) -> ScimError {
+    ScimError::mutability(format!("{attr} is required and cannot be removed."))
+}
+
+fn no_match(filter: &EmailFilter) -> ScimError {
+    ScimError::no_target(format!("No email matches emails[{}].", filter.text))
+}
+
+fn get_ci<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    object.get(key).or_else(|| {
+        object
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+fn starts_with_ci(s: &str, prefix: &str) -> bool {
+    s.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::scim::ScimType::{self, *};
+
+    /// A user with every SCIM attribute set.
+    fn bob() -> User {
+        let mut u = User::new("bob");
+        u.first_name = "Bob".into();
+        u.last_name = "Jensen".into();
+        u.email = "bob@example.com".into();
+        u.external_id = Some("e1".into());
+        u
+    }
+
+    /// A user with only a userName, as scim2-tester creates them.
+    fn bare() -> User {
+        User::new("bare")
+    }
+
+    fn inactive() -> User {
+        User {
+            is_active: false,
+            ..bob()
+        }
+    }
+
+    fn not_primary() -> User {
+        User {
+            email_primary: false,
+            ..bob()
+        }
+    }
+
+    fn body(ops: Value) -> Value {
+        json!({"schemas": [PATCH_OP_SCHEMA], "Operations": ops})
+    }
+
+    fn one(op: Value) -> Value {
+        body(json!([op]))
+    }
+
+    #[test]
+    fn applies() {
+        type Row = (fn() -> User, Value, fn(&mut User));
+        let unchanged: fn(&mut User) = |_| {};
+        let rows: Vec<Row> = vec![
+            // Entra
+            (
+                bob,
+                one(json!({"op":"Replace","path":"active","value":"False"})),
+                |u| u.is_active = false,
+            ),
+            (
+                inactive,
+                one(json!({"op":"replace","path":"active","value":"TRUE"})),
+                |u| u.is_active = true,
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"active","value":"false"})),
+                |u| u.is_active = false,
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","path":"emails[type eq \"work\"].value","value":"x@y.org"}),
+                ),
+                |u| u.email = "x@y.org".into(),
+            ),
+            (
+                bare,
+                one(
+                    json!({"op":"replace","path":"emails[type eq \"work\"].value","value":"x@y.org"}),
+                ),
+                |u| u.email = "x@y.org".into(),
+            ),
+            (
+                not_primary,
+                one(json!({"op":"Add","path":"emails[type eq \"work\"].value","value":"x@y.org"})),
+                |u| u.email = "x@y.org".into(),
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","value":{"displayName":"x","name.givenName":"y"}})),
+                |u| {
+                    u.display_name = Some("x".into());
+                    u.first_name = "y".into();
+                },
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"Add","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber","value":"1"}),
+                ),
+                unchanged,
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"Add","value":{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":"1"}}}),
+                ),
+                unchanged,
+            ),
+            (
+                bob,
+                one(json!({"op":"Replace","path":"name.familyName","value":"Smith"})),
+                |u| u.last_name = "Smith".into(),
+            ),
+            (
+                bob,
+                one(json!({"op":"Replace","path":"externalId","value":"e2"})),
+                |u| u.external_id = Some("e2".into()),
+            ),
+            (
+                bob,
+                one(json!({"op":"Remove","path":"emails[type eq \"work\"].value"})),
+                |u| u.email.clear(),
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"Add","path":"addresses[type eq \"work\"].streetAddress","value":"1 Main St"}),
+                ),
+                unchanged,
+            ),
+            // Okta
+            (
+                bob,
+                one(json!({"op":"replace","value":{"active":false}})),
+                |u| u.is_active = false,
+            ),
+            (
+                inactive,
+                one(json!({"op":"replace","value":{"active":true}})),
+                |u| u.is_active = true,
+            ),
+            // scim2-tester: plain paths
+            (
+                bare,
+                one(json!({"op":"add","path":"externalId","value":"x1"})),
+                |u| u.external_id = Some("x1".into()),
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"externalId","value":"x1"})),
+                |u| u.external_id = Some("x1".into()),
+            ),
+            (bob, one(json!({"op":"remove","path":"externalId"})), |u| {
+                u.external_id = None
+            }),
+            (
+                bare,
+                one(json!({"op":"add","path":"name","value":{"givenName":"g","familyName":"f"}})),
+                |u| {
+                    u.first_name = "g".into();
+                    u.last_name = "f".into();
+                },
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","path":"name","value":{"givenName":"g","familyName":"f"}}),
+                ),
+                |u| {
+                    u.first_name = "g".into();
+                    u.last_name = "f".into();
+                },
+            ),
+            (bob, one(json!({"op":"remove","path":"name"})), |u| {
+                u.first_name.clear();
+                u.last_name.clear();
+            }),
+            (
+                bare,
+                one(
+                    json!({"op":"add","path":"emails","value":[{"value":"n@x.org","type":"work","primary":false}]}),
+                ),
+                |u| {
+                    u.email = "n@x.org".into();
+                    u.email_primary = false;
+                },
+            ),
+            (
+                not_primary,
+                one(
+                    json!({"op":"replace","path":"emails","value":[{"value":"n@x.org","type":"work","primary":true}]}),
+                ),
+                |u| {
+                    u.email = "n@x.org".into();
+                    u.email_primary = true;
+                },
+            ),
+            (
+                bob,
+                one(json!({"op":"add","path":"emails","value":[{"value":"n@x.org"}]})),
+                |u| u.email = "n@x.org".into(),
+            ),
+            (
+                not_primary,
+                one(json!({"op":"remove","path":"emails"})),
+                |u| {
+                    u.email.clear();
+                    u.email_primary = true;
+                },
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"active","value":false})),
+                |u| u.is_active = false,
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"userName","value":"robert"})),
+                |u| u.username = "robert".into(),
+            ),
+            (
+                bob,
+                one(json!({"op":"add","path":"displayName","value":"Babs"})),
+                |u| u.display_name = Some("Babs".into()),
+            ),
+            // complex replace keeps the sub-attributes not given
+            (
+                bob,
+                one(json!({"op":"replace","path":"name","value":{"givenName":"x"}})),
+                |u| u.first_name = "x".into(),
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","path":"name","value":{"formatted":"B J","middleName":"M"}}),
+                ),
+                unchanged,
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"name","value":{"givenName":null}})),
+                |u| u.first_name.clear(),
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"name","value":null})),
+                |u| {
+                    u.first_name.clear();
+                    u.last_name.clear();
+                },
+            ),
+            (
+                bob,
+                one(json!({"op":"remove","path":"name.givenName"})),
+                |u| u.first_name.clear(),
+            ),
+            (
+                bob,
+                one(json!({"op":"remove","path":"name.familyName"})),
+                |u| u.last_name.clear(),
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"name.formatted","value":"B J"})),
+                unchanged,
+            ),
+            (
+                bob,
+                one(json!({"op":"remove","path":"name.middleName"})),
+                unchanged,
+            ),
+            // URN-prefixed paths and keys, names in any case
+            (
+                bob,
+                one(
+                    json!({"op":"replace","path":"urn:ietf:params:scim:schemas:core:2.0:User:userName","value":"r"}),
+                ),
+                |u| u.username = "r".into(),
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","path":"URN:ietf:params:scim:schemas:core:2.0:user:name.givenName","value":"g"}),
+                ),
+                |u| u.first_name = "g".into(),
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","value":{"urn:ietf:params:scim:schemas:core:2.0:User:displayName":"d"}}),
+                ),
+                |u| u.display_name = Some("d".into()),
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","value":{"urn:ietf:params:scim:schemas:core:2.0:User":{"userName":"r","active":"false"}}}),
+                ),
+                |u| {
+                    u.username = "r".into();
+                    u.is_active = false;
+                },
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","path":"urn:ietf:params:scim:schemas:core:2.0:User","value":{"userName":"r"}}),
+                ),
+                |u| u.username = "r".into(),
+            ),
+            (
+                bob,
+                one(json!({"OP":"REPLACE","PATH":"USERNAME","VALUE":"r"})),
+                |u| u.username = "r".into(),
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"Name.GivenName","value":"g"})),
+                |u| u.first_name = "g".into(),
+            ),
+            (
+                bare,
+                one(
+                    json!({"op":"add","path":"EMAILS","value":[{"Value":"n@x.org","Type":"Work","Primary":"False"}]}),
+                ),
+                |u| {
+                    u.email = "n@x.org".into();
+                    u.email_primary = false;
+                },
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","value":{"NAME":{"GIVENNAME":"g"},"ExternalID":"x"}})),
+                |u| {
+                    u.first_name = "g".into();
+                    u.external_id = Some("x".into());
+                },
+            ),
+            // path-less values take the same keys as paths
+            (
+                bob,
+                one(
+                    json!({"op":"add","value":{"emails[type eq \"work\"].value":"n@x.org","name.familyName":"f"}}),
+                ),
+                |u| {
+                    u.email = "n@x.org".into();
+                    u.last_name = "f".into();
+                },
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","value":{"emails":[{"value":"n@x.org","primary":false}]}}),
+                ),
+                |u| {
+                    u.email = "n@x.org".into();
+                    u.email_primary = false;
+                },
+            ),
+            // other email shapes
+            (
+                bob,
+                one(json!({"op":"replace","path":"emails.value","value":"n@x.org"})),
+                |u| u.email = "n@x.org".into(),
+            ),
+            (
+                bob,
+                one(json!({"op":"remove","path":"emails.value"})),
+                |u| u.email.clear(),
+            ),
+            (
+                bob,
+                one(json!({"op":"remove","path":"emails[type eq \"work\"]"})),
+                |u| u.email.clear(),
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","path":"emails[type eq \"work\"]","value":{"value":"n@x.org","primary":false}}),
+                ),
+                |u| {
+                    u.email = "n@x.org".into();
+                    u.email_primary = false;
+                },
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","path":"emails[value eq \"BOB@example.com\"].primary","value":false}),
+                ),
+                |u| u.email_primary = false,
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","path":"emails[type eq \"work\" and primary eq true].value","value":"n@x.org"}),
+                ),
+                |u| u.email = "n@x.org".into(),
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","path":"emails[TYPE EQ \"work\"].value","value":"n@x.org"}),
+                ),
+                |u| u.email = "n@x.org".into(),
+            ),
+            (
+                not_primary,
+                one(json!({"op":"remove","path":"emails.primary"})),
+                |u| u.email_primary = true,
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"emails.type","value":"work"})),
+                unchanged,
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","path":"emails[type eq \"work\"].display","value":"Bob"}),
+                ),
+                unchanged,
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"emails","value":{"value":"n@x.org"}})),
+                |u| u.email = "n@x.org".into(),
+            ),
+            (
+                bob,
+                one(json!({"op":"add","path":"emails","value":[]})),
+                unchanged,
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"emails","value":[]})),
+                |u| u.email.clear(),
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"emails","value":null})),
+                |u| u.email.clear(),
+            ),
+            (bare, one(json!({"op":"remove","path":"emails"})), unchanged),
+            // an email set to "" is no email, so primary goes back to the default
+            (
+                not_primary,
+                one(json!({"op":"replace","path":"emails.value","value":""})),
+                |u| {
+                    u.email.clear();
+                    u.email_primary = true;
+                },
+            ),
+            // externalId: null and "" unassign it
+            (
+                bob,
+                one(json!({"op":"replace","path":"externalId","value":null})),
+                |u| u.external_id = None,
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"externalId","value":""})),
+                |u| u.external_id = None,
+            ),
+            (
+                bare,
+                one(json!({"op":"remove","path":"externalId"})),
+                unchanged,
+            ),
+            // ignored: write-only, read-only-but-tolerated and unknown attributes
+            (
+                bob,
+                one(json!({"op":"add","path":"password","value":"hunter2"})),
+                unchanged,
+            ),
+            (
+                bob,
+                one(json!({"op":"add","path":"groups","value":[]})),
+                unchanged,
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","value":{"title":"Boss","nickName":"B","phoneNumbers":[{"value":"1"}]}}),
+                ),
+                unchanged,
+            ),
+            (bob, one(json!({"op":"remove","path":"title"})), unchanged),
+            (
+                bob,
+                one(json!({"op":"remove","path":"phoneNumbers[type eq \"work\"]"})),
+                unchanged,
+            ),
+            // setting a value it already has
+            (
+                bob,
+                one(json!({"op":"replace","path":"userName","value":"bob"})),
+                unchanged,
+            ),
+            // the envelope: missing schemas, lower-case Operations key, ops in order
+            (
+                bob,
+                json!({"operations":[{"op":"replace","path":"userName","value":"r"}]}),
+                |u| u.username = "r".into(),
+            ),
+            (
+                bob,
+                json!({"schemas": PATCH_OP_SCHEMA, "Operations":[{"op":"remove","path":"externalId"}]}),
+                |u| u.external_id = None,
+            ),
+            (
+                bob,
+                body(json!([
+                    {"op":"replace","path":"userName","value":"a"},
+                    {"op":"replace","path":"userName","value":"b"},
+                    {"op":"remove","path":"name.givenName"},
+                    {"op":"add","path":"name.givenName","value":"g"},
+                ])),
+                |u| {
+                    u.username = "b".into();
+                    u.first_name = "g".into();
+                },
+            ),
+            // remove takes a path and ignores the value
+            (
+                bob,
+                one(json!({"op":"remove","path":"emails","value":[{"value":"bob@example.com"}]})),
+                |u| u.email.clear(),
+            ),
+            // deactivated users can be patched
+            (
+                inactive,
+                one(json!({"op":"replace","path":"displayName","value":"d"})),
+                |u| u.display_name = Some("d".into()),
+            ),
+        ];
+        for (start, body, change) in rows {
+            let user = start();
+            let mut want = user.clone();
+            change(&mut want);
+            assert_eq!(apply(&user, &body), Ok(want), "{body}");
+        }
+    }
+
+    #[test]
+    fn rejects() {
+        let rows: Vec<(fn() -> User, Value, ScimType, &str)> = vec![
+            // the envelope
+            (
+                bob,
+                json!([]),
+                InvalidSyntax,
+                "The PATCH body must be a JSON object.",
+            ),
+            (
+                bob,
+                json!({"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"Operations":[{"op":"remove","path":"title"}]}),
+                InvalidSyntax,
+                "schemas must contain \"urn:ietf:params:scim:api:messages:2.0:PatchOp\".",
+            ),
+            (
+                bob,
+                json!({"schemas":[PATCH_OP_SCHEMA]}),
+                InvalidSyntax,
+                "Operations must be a non-empty array.",
+            ),
+            (
+                bob,
+                body(json!([])),
+                InvalidSyntax,
+                "Operations must be a non-empty array.",
+            ),
+            (
+                bob,
+                body(json!({"op":"remove","path":"title"})),
+                InvalidSyntax,
+                "Operations must be a non-empty array.",
+            ),
+            (
+                bob,
+                body(json!(["remove"])),
+                InvalidSyntax,
+                "Each operation must be an object.",
+            ),
+            (
+                bob,
+                one(json!({"path":"userName","value":"x"})),
+                InvalidSyntax,
+                "Each operation needs an \"op\": add, replace or remove.",
+            ),
+            (
+                bob,
+                one(json!({"op":5,"path":"userName","value":"x"})),
+                InvalidSyntax,
+                "Each operation needs an \"op\": add, replace or remove.",
+            ),
+            (
+                bob,
+                one(json!({"op":"move","path":"userName","value":"x"})),
+                InvalidSyntax,
+                "Unknown op \"move\"; expected add, replace or remove.",
+            ),
+            (
+                bob,
+                one(json!({"op":"","path":"userName","value":"x"})),
+                InvalidSyntax,
+                "Unknown op \"\"; expected add, replace or remove.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"userName"})),
+                InvalidSyntax,
+                "The replace operation on \"userName\" needs a value.",
+            ),
+            (
+                bob,
+                one(json!({"op":"add"})),
+                InvalidSyntax,
+                "The add operation without a path needs an object value.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","value":"x"})),
+                InvalidSyntax,
+                "The replace operation without a path needs an object value.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","value":[{"userName":"x"}]})),
+                InvalidSyntax,
+                "The replace operation without a path needs an object value.",
+            ),
+            // remove
+            (
+                bob,
+                one(json!({"op":"remove"})),
+                NoTarget,
+                "remove needs a path.",
+            ),
+            (
+                bob,
+                one(json!({"op":"Remove","path":null})),
+                NoTarget,
+                "remove needs a path.",
+            ),
+            (
+                bob,
+                one(json!({"op":"remove","path":"urn:ietf:params:scim:schemas:core:2.0:User"})),
+                NoTarget,
+                "remove needs a path.",
+            ),
+            (
+                bob,
+                one(json!({"op":"remove","path":"userName"})),
+                Mutability,
+                "userName is required and cannot be removed.",
+            ),
+            (
+                bob,
+                one(json!({"op":"remove","path":"displayName"})),
+                Mutability,
+                "displayName is required and cannot be removed.",
+            ),
+            (
+                bob,
+                one(json!({"op":"remove","path":"active"})),
+                Mutability,
+                "active is required and cannot be removed.",
+            ),
+            (
+                bob,
+                one(json!({"op":"remove","path":"emails[type eq \"home\"]"})),
+                NoTarget,
+                "No email matches emails[type eq \"home\"].",
+            ),
+            (
+                bare,
+                one(json!({"op":"remove","path":"emails[type eq \"work\"].value"})),
+                NoTarget,
+                "No email matches emails[type eq \"work\"].",
+            ),
+            (
+                bob,
+                one(json!({"op":"remove","path":"emails[value eq \"other@x.org\"]"})),
+                NoTarget,
+                "No email matches emails[value eq \"other@x.org\"].",
+            ),
+            // read-only
+            (
+                bob,
+                one(json!({"op":"replace","path":"id","value":"7"})),
+                Mutability,
+                "id is read-only.",
+            ),
+            (
+                bob,
+                one(json!({"op":"remove","path":"ID"})),
+                Mutability,
+                "id is read-only.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"meta","value":{}})),
+                Mutability,
+                "meta is read-only.",
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","path":"meta.lastModified","value":"2020-01-01T00:00:00Z"}),
+                ),
+                Mutability,
+                "meta.lastModified is read-only.",
+            ),
+            (
+                bob,
+                one(json!({"op":"add","path":"schemas","value":["x"]})),
+                Mutability,
+                "schemas is read-only.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","value":{"userName":"x","id":"7"}})),
+                Mutability,
+                "id is read-only.",
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","path":"urn:ietf:params:scim:schemas:core:2.0:User:id","value":"7"}),
+                ),
+                Mutability,
+                "id is read-only.",
+            ),
+            // wrong JSON types and values
+            (
+                bob,
+                one(json!({"op":"replace","path":"userName","value":null})),
+                InvalidValue,
+                "userName cannot be empty.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"userName","value":""})),
+                InvalidValue,
+                "userName cannot be empty.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"userName","value":5})),
+                InvalidValue,
+                "userName must be a string.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"displayName","value":null})),
+                InvalidValue,
+                "displayName cannot be null.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","value":{"displayName":true}})),
+                InvalidValue,
+                "displayName must be a string.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"externalId","value":7})),
+                InvalidValue,
+                "externalId must be a string.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"active","value":"yes"})),
+                InvalidValue,
+                "active must be true or false.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"active","value":1})),
+                InvalidValue,
+                "active must be true or false.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"active","value":null})),
+                InvalidValue,
+                "active must be true or false.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"name","value":"Bob Jensen"})),
+                InvalidValue,
+                "name must be an object.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"name.givenName","value":5})),
+                InvalidValue,
+                "name.givenName must be a string.",
+            ),
+            (
+                bob,
+                one(json!({"op":"add","path":"name","value":{"familyName":["J"]}})),
+                InvalidValue,
+                "name.familyName must be a string.",
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"add","path":"emails","value":[{"value":"a@x.org"},{"value":"b@x.org","type":"work"}]}),
+                ),
+                InvalidValue,
+                "Only one email per user is stored; emails has 2 values.",
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"add","path":"emails","value":[{"value":"a@x.org","type":"home"}]}),
+                ),
+                InvalidValue,
+                "Only work emails are stored; got type \"home\".",
+            ),
+            (
+                bob,
+                one(json!({"op":"add","path":"emails","value":[{"value":"a@x.org","type":1}]})),
+                InvalidValue,
+                "emails.type must be a string.",
+            ),
+            (
+                bob,
+                one(json!({"op":"add","path":"emails","value":"a@x.org"})),
+                InvalidValue,
+                "emails must be an array of email objects.",
+            ),
+            (
+                bob,
+                one(json!({"op":"add","path":"emails","value":["a@x.org"]})),
+                InvalidValue,
+                "emails must be an array of email objects.",
+            ),
+            (
+                bob,
+                one(json!({"op":"add","path":"emails","value":[{"type":"work"}]})),
+                InvalidValue,
+                "emails.value is required.",
+            ),
+            (
+                bob,
+                one(json!({"op":"add","path":"emails","value":[{"value":5}]})),
+                InvalidValue,
+                "emails.value must be a string.",
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"add","path":"emails","value":[{"value":"a@x.org","primary":"maybe"}]}),
+                ),
+                InvalidValue,
+                "emails.primary must be true or false.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"emails.value","value":false})),
+                InvalidValue,
+                "emails.value must be a string.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"emails.type","value":"other"})),
+                InvalidValue,
+                "Only work emails are stored; got type \"other\".",
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","path":"emails[type eq \"home\"].value","value":"a@x.org"}),
+                ),
+                InvalidValue,
+                "Only work emails are stored, so emails[type eq \"home\"] cannot be set.",
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"add","path":"emails[type eq \"home\"]","value":{"value":"a@x.org"}}),
+                ),
+                InvalidValue,
+                "Only work emails are stored, so emails[type eq \"home\"] cannot be set.",
+            ),
+            (
+                bob,
+                one(
+                    json!({"op":"replace","path":"emails[value eq \"other@x.org\"].value","value":"a@x.org"}),
+                ),
+                NoTarget,
+                "No email matches emails[value eq \"other@x.org\"].",
+            ),
+            // atomic: a later failing operation fails the whole PatchOp
+            (
+                bob,
+                body(json!([
+                    {"op":"replace","path":"userName","value":"robert"},
+                    {"op":"replace","path":"active","value":"nope"},
+                ])),
+                InvalidValue,
+                "active must be true or false.",
+            ),
+            (
+                bob,
+                body(json!([
+                    {"op":"remove","path":"externalId"},
+                    {"op":"remove"},
+                ])),
+                NoTarget,
+                "remove needs a path.",
+            ),
+            // paths
+            (
+                bob,
+                one(json!({"op":"replace","path":5,"value":"x"})),
+                InvalidPath,
+                "path must be a string.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","path":"","value":"x"})),
+                InvalidPath,
+                "Invalid path \"\": it is empty.",
+            ),
+            (
+                bob,
+                one(json!({"op":"replace","value":{"name..givenName":"x"}})),
+                InvalidPath,
+                "Invalid path \"name..givenName\": expected a sub-attribute name after \".\".",
+            ),
+        ];
+        for (start, body, scim_type, detail) in rows {
+            assert_eq!(
+                apply(&start(), &body),
+                Err(ScimError::bad(scim_type, detail)),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn paths() {
+        use EmailPart as E;
+        use NamePart as N;
+        let work = || {
+            Some(EmailFilter {
+                text: "type eq \"work\"".into(),
+                conds: vec![("type".into(), Literal::Str("work".into()))],
+            })
+        };
+        let rows: Vec<(&str, Target)> = vec![
+            ("userName", Target::UserName),
+            ("USERNAME", Target::UserName),
+            (" userName ", Target::UserName),
+            ("externalId", Target::ExternalId),
+            ("displayName", Target::DisplayName),
+            ("active", Target::Active),
+            ("name", Target::Name(N::Whole)),
+            ("name.givenName", Target::Name(N::Given)),
+            ("name.familyname", Target::Name(N::Family)),
+            ("name.middleName", Target::Name(N::Other)),
+            (
+                "emails",
+                Target::Emails {
+                    filter: None,
+                    part: E::Whole,
+                },
+            ),
+            (
+                "emails.value",
+                Target::Emails {
+                    filter: None,
+                    part: E::Value,
+                },
+            ),
+            (
+                "emails.display",
+                Target::Emails {
+                    filter: None,
+                    part: E::Other,
+                },
+            ),
+            (
+                "emails[type eq \"work\"]",
+                Target::Emails {
+                    filter: work(),
+                    part: E::Whole,
+                },
+            ),
+            (
+                "emails[type eq \"work\"].value",
+                Target::Emails {
+                    filter: work(),
+                    part: E::Value,
+                },
+            ),
+            (
+                "emails[type eq \"work\"].Primary",
+                Target::Emails {
+                    filter: work(),
+                    part: E::Primary,
+                },
+            ),
+            (
+                "emails[type eq \"work\"].type",
+                Target::Emails {
+                    filter: work(),
+                    part: E::Type,
+                },
+            ),
+            (
+                "emails[ value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ]",
+                Target::Emails {
+                    filter: Some(EmailFilter {
+                        text: " value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ".into(),
+                        conds: vec![
+                            ("value".into(), Literal::Str("a\"]b@x.org".into())),
+                            ("primary".into(), Literal::Bool(true)),
+                        ],
+                    }),
+                    part: E::Whole,
+                },
+            ),
+            (
+                "emails[display eq null and x eq 1.5]",
+                Target::Emails {
+                    filter: Some(EmailFilter {
+                        text: "display eq null and x eq 1.5".into(),
+                        conds: vec![
+                            ("display".into(), Literal::Other),
+                            ("x".into(), Literal::Other),
+                        ],
+                    }),
+                    part: E::Whole,
+                },
+            ),
+            (
+                "urn:ietf:params:scim:schemas:core:2.0:User:userName",
+                Target::UserName,
+            ),
+            (
+                "urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq \"work\"].value",
+                Target::Emails {
+                    filter: work(),
+                    part: E::Value,
+                },
+            ),
+            (
+                "urn:ietf:params:scim:schemas:core:2.0:User",
+                Target::Resource,
+            ),
+            (
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
+                Target::Ignored,
+            ),
+            (
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+                Target::Ignored,
+            ),
+            ("id", Target::ReadOnly("id".into())),
+            (
+                "Meta.lastModified",
+                Target::ReadOnly("meta.lastModified".into()),
+            ),
+            ("schemas", Target::ReadOnly("schemas".into())),
+            ("password", Target::Ignored),
+            ("groups", Target::Ignored),
+            ("title", Target::Ignored),
+            ("x509Certificates", Target::Ignored),
+            ("$ref", Target::Ignored),
+            ("phoneNumbers[type eq \"work\"].value", Target::Ignored),
+        ];
+        for (path, want) in rows {
+            assert_eq!(parse_path(path), Ok(want), "{path:?}");
+        }
+    }
+
+    #[test]
+    fn bad_paths() {
+        let rows: [(&str, ScimType, &str); 19] = [
+            ("", InvalidPath, "Invalid path \"\": it is empty."),
+            ("  ", InvalidPath, "Invalid path \"  \": it is empty."),
+            ("name..givenName", InvalidPath, "Invalid path \"name..givenName\": expected a sub-attribute name after \".\"."),
+            ("name.givenName.x", InvalidPath, "Invalid path \"name.givenName.x\": unexpected \".x\"."),
+            ("name.", InvalidPath, "Invalid path \"name.\": expected a sub-attribute name after \".\"."),
+            (".name", InvalidPath, "Invalid path \".name\": expected an attribute name."),
+            ("1name", InvalidPath, "Invalid path \"1name\": expected an attribute name."),
+            ("user name", InvalidPath, "Invalid path \"user name\": unexpected \" name\"."),
+            ("urn:ietf:params:scim:schemas:core:2.0:User:", InvalidPath, "Invalid path \"urn:ietf:params:scim:schemas:core:2.0:User:\": expected an attribute name."),
+            ("emails[type eq \"work\"", InvalidPath, "Invalid path \"emails[type eq \"work\"\": unclosed \"[\"."),
+            ("emails[type eq \"work]\"", InvalidPath, "Invalid path \"emails[type eq \"work]\"\": unclosed \"[\"."),
+            ("emails[type eq \"work\"]value", InvalidPath, "Invalid path \"emails[type eq \"work\"]value\": unexpected \"value\"."),
+            ("emails[]", InvalidPath, "Invalid path \"emails[]\": expected an attribute name in the filter."),
+            ("emails[type eq]", InvalidPath, "Invalid path \"emails[type eq]\": expected a value after \"type eq\"."),
+            ("emails[type = \"work\"]", InvalidPath, "Invalid path \"emails[type = \"work\"]\": expected eq after \"type\" in the filter."),
+            ("userName.first", InvalidPath, "Invalid path \"userName.first\": userName has no sub-attributes."),
+            ("name[givenName eq \"x\"]", InvalidPath, "Invalid path \"name[givenName eq \"x\"]\": name is not multi-valued."),
+            ("emails[type co \"wo\"]", InvalidFilter, "The operator \"co\" is not supported in a PATCH path; only eq and and are."),
+            ("emails[type eq \"work\" or type eq \"home\"]", InvalidFilter, "The operator \"or\" is not supported in a PATCH path; only eq and and are."),
+        ];
+        for (path, scim_type, detail) in rows {
+            assert_eq!(
+                parse_path(path),
+                Err(ScimError::bad(scim_type, detail)),
+                "{path:?}"
+            );
+        }
+        assert_eq!(
+            parse_path("emails[not (type eq \"work\")]"),
+            Err(ScimError::invalid_filter(
+                "The operator \"not\" is not supported in a PATCH path; only eq and and are."
+            ))
+        );
+        assert_eq!(
+            parse_path("emails[value pr]"),
+            Err(ScimError::invalid_filter(
+                "The operator \"pr\" is not supported in a PATCH path; only eq and and are."
+            ))
+        );
+    }
+
+    #[test]
+    fn a_failed_patch_changes_nothing() {
+        let user = bob();
+        let before = user.clone();
+        let body = body(json!([
+            {"op":"replace","path":"userName","value":"robert"},
+            {"op":"replace","path":"id","value":"9"},
+        ]));
+        assert!(apply(&user, &body).is_err());
+        assert_eq!(user, before);
+    }
+}

@@ -1,0 +1,537 @@
+//! The SCIM User resource: rendering the shared record, reading POST/PUT
+//! bodies onto it, validating it, and `attributes`/`excludedAttributes`.
+use serde_json::{json, Map, Value};
+
+use super::{ScimError, USER_SCHEMA};
+use crate::user::{format_time, rules, User};
+
+pub const MAX_DISPLAY_NAME: usize = 256;
+pub const MAX_EXTERNAL_ID: usize = 256;
+const URN_PREFIX: &str = "urn:ietf:params:scim:schemas:core:2.0:user:";
+
+/// What responses show as `displayName` when none was ever set.
+pub fn display_name(user: &User) -> String {
+    if let Some(name) = &user.display_name {
+        return name.clone();
+    }
+    let full = format!("{} {}", user.first_name, user.last_name)
+        .trim()
+        .to_string();
+    if full.is_empty() {
+        user.username.clone()
+    } else {
+        full
+    }
+}
+
+pub fn location(user: &User, origin: &str) -> String {
+    format!("{origin}/api/v1/scim/Users/{}", user.id)
+}
+
+/// The weak ETag and `meta.version` of a user's current state.
+pub fn etag(user: &User) -> String {
+    format!("W/\"{}\"", user.version)
+}
+
+/// `If-Match` holds when absent, `*`, or naming the current version (weak or strong form).
+pub fn if_match_holds(header: Option<&str>, user: &User) -> bool {
+    let Some(header) = header else { return true };
+    let current = user.version.to_string();
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == current)
+}
+
+pub fn to_json(user: &User, origin: &str) -> Value {
+    let mut r = Map::new();
+    r.insert("schemas".into(), json!([USER_SCHEMA]));
+    r.insert("id".into(), json!(user.id.to_string()));
+    if let Some(ext) = &user.external_id {
+        r.insert("externalId".into(), json!(ext));
+    }
+    r.insert("userName".into(), json!(user.username));
+    if !user.first_name.is_empty() || !user.last_name.is_empty() {
+        let mut name = Map::new();
+        if !user.first_name.is_empty() {
+            name.insert("givenName".into(), json!(user.first_name));
+        }
+        if !user.last_name.is_empty() {
+            name.insert("familyName".into(), json!(user.last_name));
+        }
+        r.insert("name".into(), Value::Object(name));
+    }
+    r.insert("displayName".into(), json!(display_name(user)));
+    r.insert("active".into(), json!(user.is_active));
+    let emails = if user.email.is_empty() {
+        json!([])
+    } else {
+        json!([{ "value": user.email, "type": "work", "primary": user.email_primary }])
+    };
+    r.insert("emails".into(), emails);
+    r.insert(
+        "meta".into(),
+        json!({
+            "resourceType": "User",
+            "created": format_time(&user.date_joined),
+            "lastModified": format_time(&user.last_modified),
+            "location": location(user, origin),
+            "version": etag(user),
+        }),
+    );
+    Value::Object(r)
+}
+
+/// Lower-cased attribute name without the core schema's URN prefix.
+pub fn normalize_name(name: &str) -> String {
+    let lower = name.trim().to_ascii_lowercase();
+    lower
+        .strip_prefix(URN_PREFIX)
+        .map(str::to_string)
+        .unwrap_or(lower)
+}
+
+/// `active` as a boolean: JSON booleans, or "true"/"false" in any case (Entra).
+pub fn parse_active(v: &Value) -> Result<bool, ScimError> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
+        other => Err(ScimError::invalid_value(format!(
+            "active must be true or false, not {other}"
+        ))),
+    }
+}
+
+fn string_attr(name: &str, v: &Value) -> Result<Option<String>, ScimError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        other => Err(ScimError::invalid_value(format!(
+            "{name} must be a string, not {other}"
+        ))),
+    }
+}
+
+/// The one email a user may have, from a SCIM `emails` value.
+pub fn parse_emails(v: &Value) -> Result<Option<(String, bool)>, ScimError> {
+    let items = match v {
+        Value::Null => return Ok(None),
+        Value::Array(items) => items,
+        other => {
+            return Err(ScimError::invalid_value(format!(
+                "emails must be a list, not {other}"
+            )))
+        }
+    };
+    match items.as_slice() {
+        [] => Ok(None),
+        [email] => {
+            let Value::Object(email) = email else {
+                return Err(ScimError::invalid_value("each email must be an object"));
+            };
+            let field = |key: &str| {
+                email
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                    .map(|(_, v)| v)
+            };
+            let value = match field("value") {
+                Some(Value::String(s)) => s.clone(),
+                _ => return Err(ScimError::invalid_value("emails[0].value must be a string")),
+            };
+            match field("type") {
+                None | Some(Value::Null) => {}
+                Some(Value::String(t)) if t.eq_ignore_ascii_case("work") => {}
+                Some(other) => {
+                    return Err(ScimError::invalid_value(format!(
+                        "emails[0].type must be \"work\", not {other}: only a work email is stored"
+                    )))
+                }
+            }
+            let primary = match field("primary") {
+                None | Some(Value::Null) => true,
+                Some(Value::Bool(b)) => *b,
+                Some(other) => {
+                    return Err(ScimError::invalid_value(format!(
+                        "emails[0].primary must be a boolean, not {other}"
+                    )))
+                }
+            };
+            Ok(Some((value, primary)))
+        }
+        _ => Err(ScimError::invalid_value("only one email can be specified")),
+    }
+}
+
+/// Replaces every writable attribute of `base` with the body's (POST and PUT):
+/// what the body leaves out is cleared, `active` defaults to true. Read-only,
+/// unknown attributes, `password` and `groups` are ignored.
+pub fn from_json(body: &Value, base: &User) -> Result<User, ScimError> {
+    let Value::Object(body) = body else {
+        return Err(ScimError::invalid_syntax(
+            "the request body must be a JSON object",
+        ));
+    };
+    let mut user = base.clone();
+    user.external_id = None;
+    user.display_name = None;
+    user.first_name.clear();
+    user.last_name.clear();
+    user.email.clear();
+    user.email_primary = true;
+    user.is_active = true;
+    let mut username = None;
+    for (key, value) in body {
+        match normalize_name(key).as_str() {
+            "username" => username = string_attr("userName", value)?,
+            "externalid" => user.external_id = string_attr("externalId", value)?,
+            "displayname" => user.display_name = string_attr("displayName", value)?,
+            "active" if !value.is_null() => user.is_active = parse_active(value)?,
+            "name" => match value {
+                Value::Null => {}
+                Value::Object(name) => {
+                    for (k, v) in name {
+                        match k.to_ascii_lowercase().as_str() {
+                            "givenname" => {
+                                user.first_name =
+                                    string_attr("name.givenName", v)?.unwrap_or_default()
+                            }
+                            "familyname" => {
+                                user.last_name =
+                                    string_attr("name.familyName", v)?.unwrap_or_default()
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                other => {
+                    return Err(ScimError::invalid_value(format!(
+                        "name must be an object, not {other}"
+                    )))
+                }
+            },
+            "emails" => {
+                if let Some((value, primary)) = parse_emails(value)? {
+                    user.email = value;
+                    user.email_primary = primary;
+                }
+            }
+            _ => {}
+        }
+    }
+    user.username = username
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ScimError::invalid_value("userName is required"))?;
+    Ok(user)
+}
+
+/// The rules every stored user obeys, as SCIM errors naming the attribute.
+pub fn validate(user: &User) -> Result<(), ScimError> {
+    if let Some(problem) = rules::username_error(&user.username) {
+        return Err(ScimError::invalid_value(format!("userName: {problem}")));
+    }
+    for (name, value) in [
+        ("name.givenName", &user.first_name),
+        ("name.familyName", &user.last_name),
+    ] {
+        if let Some(problem) = rules::name_error(value) {
+            return Err(ScimError::invalid_value(format!("{name}: {problem}")));
+        }
+    }
+    if let Some(problem) = rules::email_error(&user.email) {
+        return Err(ScimError::invalid_value(format!(
+            "emails[0].value: {problem}"
+        )));
+    }
+    if user
+        .display_name
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DISPLAY_NAME)
+    {
+        return Err(ScimError::invalid_value(format!(
+            "displayName: Ensure this field has no more than {MAX_DISPLAY_NAME} characters."
+        )));
+    }
+    if let Some(ext) = &user.external_id {
+        if ext.is_empty() || ext.chars().count() > MAX_EXTERNAL_ID {
+            return Err(ScimError::invalid_value(format!(
+                "externalId must be 1 to {MAX_EXTERNAL_ID} characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Which attributes a response keeps (RFC 7644 §3.9). `id` and `schemas` always stay.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Projection {
+    attributes: Vec<String>,
+    excluded: Vec<String>,
+}
+
+impl Projection {
+    /// From comma-separated lists, as in query strings.
+    pub fn from_lists(attributes: Option<&str>, excluded: Option<&str>) -> Projection {
+        let split = |s: Option<&str>| -> Vec<String> {
+            s.unwrap_or_default()
+                .split(',')
+                .map(normalize_name)
+                .filter(|a| !a.is_empty())
+                .collect()
+        };
+        Projection {
+            attributes: split(attributes),
+            excluded: split(excluded),
+        }
+    }
+
+    /// From a SearchRequest's arrays (or comma-separated strings).
+    pub fn from_json(
+        attributes: Option<&Value>,
+        excluded: Option<&Value>,
+    ) -> Result<Projection, ScimError> {
+        let list = |v: Option<&Value>, name: &str| -> Result<String, ScimError> {
+            match v {
+                None | Some(Value::Null) => Ok(String::new()),
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|i| {
+                        i.as_str().map(str::to_string).ok_or_else(|| {
+                            ScimError::invalid_value(format!("{name} must be a list of strings"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|v| v.join(",")),
+                Some(_) => Err(ScimError::invalid_value(format!(
+                    "{name} must be a list of strings"
+                ))),
+            }
+        };
+        let a = list(attributes, "attributes")?;
+        let e = list(excluded, "excludedAttributes")?;
+        Ok(Projection::from_lists(Some(&a), Some(&e)))
+    }
+
+    pub fn apply(&self, resource: Value) -> Value {
+        let Value::Object(map) = resource else {
+            return resource;
+        };
+        let always = |k: &str| matches!(k.to_ascii_lowercase().as_str(), "id" | "schemas");
+        let mut out = Map::new();
+        for (key, value) in map {
+            let lower = key.to_ascii_lowercase();
+            if always(&key) {
+                out.insert(key, value);
+                continue;
+            }
+            if !self.attributes.is_empty() {
+                if self.attributes.contains(&lower) {
+                    out.insert(key, value);
+                } else {
+                    let subs: Vec<&str> = self
+                        .attributes
+                        .iter()
+                        .filter_map(|a| a.strip_prefix(&format!("{lower}.")))
+                        .collect();
+                    if !subs.is_empty() {
+                        out.insert(key, keep_subs(value, &subs));
+                    }
+                }
+                continue;
+            }
+            if self.excluded.contains(&lower) {
+                continue;
+            }
+            let subs: Vec<&str> = self
+                .excluded
+                .iter()
+                .filter_map(|a| a.strip_prefix(&format!("{lower}.")))
+                .collect();
+            if subs.is_empty() {
+                out.insert(key, value);
+            } else {
+                out.insert(key, drop_subs(value, &subs));
+            }
+        }
+        Value::Object(out)
+    }
+}
+
+fn keep_subs(value: Value, subs: &[&str]) -> Value {
+    match value {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(k, _)| subs.contains(&k.to_ascii_lowercase().as_str()))
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|i| keep_subs(i, subs)).collect())
+        }
+        other => other,
+    }
+}
+
+fn drop_subs(value: Value, subs: &[&str]) -> Value {
+    match value {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(k, _)| !subs.contains(&k.to_ascii_lowercase().as_str()))
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|i| drop_subs(i, subs)).collect())
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> User {
+        let mut u = User::new("bjensen");
+        u.id = 7;
+        u.version = 3;
+        u.first_name = "Barbara".into();
+        u.last_name = "Jensen".into();
+        u.email = "b@example.com".into();
+        u.external_id = Some("E1".into());
+        u
+    }
+
+    #[test]
+    fn renders_the_documented_shape() {
+        let r = to_json(&sample(), "https://h");
+        let keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "schemas",
+                "id",
+                "externalId",
+                "userName",
+                "name",
+                "displayName",
+                "active",
+                "emails",
+                "meta"
+            ]
+        );
+        assert_eq!(r["id"], "7");
+        assert_eq!(r["displayName"], "Barbara Jensen");
+        assert_eq!(
+            r["emails"],
+            json!([{"value": "b@example.com", "type": "work", "primary": true}])
+        );
+        assert_eq!(r["meta"]["location"], "https://h/api/v1/scim/Users/7");
+        assert_eq!(r["meta"]["version"], "W/\"3\"");
+        let mut bare = User::new("solo");
+        bare.id = 1;
+        let r = to_json(&bare, "h");
+        assert!(r.get("name").is_none() && r.get("externalId").is_none());
+        assert_eq!(r["displayName"], "solo");
+        assert_eq!(r["emails"], json!([]));
+    }
+
+    #[test]
+    fn reads_bodies_and_refuses_bad_values() {
+        let base = User::new("x");
+        let ok = from_json(
+            &json!({"schemas": [USER_SCHEMA], "userName": "bob", "password": "p", "groups": [],
+                     "name": {"givenName": "B", "familyName": "J", "middleName": "-"},
+                     "emails": [{"value": "b@x.org", "type": "work", "primary": false}],
+                     "active": "False", "title": "ignored", "id": "999"}),
+            &base,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                ok.username.as_str(),
+                ok.first_name.as_str(),
+                ok.last_name.as_str()
+            ),
+            ("bob", "B", "J")
+        );
+        assert_eq!(
+            (ok.email.as_str(), ok.email_primary, ok.is_active),
+            ("b@x.org", false, false)
+        );
+
+        let cases: Vec<(Value, &str)> = vec![
+            (json!({}), "userName is required"),
+            (json!({"userName": ""}), "userName is required"),
+            (json!({"userName": 5}), "userName must be a string, not 5"),
+            (
+                json!({"userName": "b", "active": "maybe"}),
+                "active must be true or false, not \"maybe\"",
+            ),
+            (
+                json!({"userName": "b", "emails": [{"value": "a@b.org", "type": "home"}]}),
+                "emails[0].type must be \"work\", not \"home\": only a work email is stored",
+            ),
+            (
+                json!({"userName": "b", "emails": [{"value": "a@b.org"}, {"value": "c@d.org"}]}),
+                "only one email can be specified",
+            ),
+            (json!([1]), "the request body must be a JSON object"),
+        ];
+        for (body, detail) in cases {
+            let err = from_json(&body, &base).unwrap_err();
+            assert_eq!(err.detail, detail, "{body}");
+            assert_eq!(err.status, 400);
+        }
+    }
+
+    #[test]
+    fn validation_names_the_attribute() {
+        let mut u = sample();
+        u.username = "has space".into();
+        assert!(validate(&u).unwrap_err().detail.starts_with("userName: "));
+        let mut u = sample();
+        u.email = "nope".into();
+        assert_eq!(
+            validate(&u).unwrap_err().detail,
+            "emails[0].value: Enter a valid email address."
+        );
+        let mut u = sample();
+        u.display_name = Some("d".repeat(257));
+        assert!(validate(&u).is_err());
+        assert!(validate(&sample()).is_ok());
+    }
+
+    #[test]
+    fn projections_keep_id_and_schemas() {
+        let r = to_json(&sample(), "h");
+        let only = Projection::from_lists(Some("userName,name.givenName,emails.value"), None)
+            .apply(r.clone());
+        assert_eq!(
+            only,
+            json!({"schemas": [USER_SCHEMA], "id": "7", "userName": "bjensen",
+                   "name": {"givenName": "Barbara"}, "emails": [{"value": "b@example.com"}]})
+        );
+        let without = Projection::from_lists(
+            None,
+            Some("urn:ietf:params:scim:schemas:core:2.0:User:name,meta,id"),
+        )
+        .apply(r);
+        assert!(without.get("name").is_none() && without.get("meta").is_none());
+        assert_eq!(without["id"], "7");
+    }
+
+    #[test]
+    fn if_match_compares_versions() {
+        let u = sample();
+        for (header, holds) in [
+            (None, true),
+            (Some("*"), true),
+            (Some("W/\"3\""), true),
+            (Some("\"3\""), true),
+            (Some("W/\"2\""), false),
+        ] {
+            assert_eq!(if_match_holds(header, &u), holds, "{header:?}");
+        }
+    }
+}

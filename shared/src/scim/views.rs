@@ -1,0 +1,697 @@
+//! The SCIM operations on `/api/v1/scim`, one public function per Lambda.
+use std::collections::HashMap;
+
+use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{json, Value};
+
+use super::filter::{self, Attr, Filter};
+use super::resource::{self, Projection};
+use super::{discovery, ScimError, CONTENT_TYPE, LIST_SCHEMA, MAX_COUNT, USER_SCHEMA};
+use crate::auth::{self, Caller};
+use crate::http;
+use crate::runtime::{Ctx, Profile};
+use crate::store::item::{self, key, Item};
+use crate::store::{keys, StoreError, UniqueField};
+use crate::user::{Group, User};
+
+const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+/// Items per page when the client does not say (ODM's default).
+const DEFAULT_COUNT: usize = 100;
+/// How often a write that lost an optimistic-lock race is retried on a fresh read
+/// (only when the client sent no `If-Match`; with one, the loss is a 412).
+const WRITE_ATTEMPTS: usize = 3;
+
+type Found = HashMap<(String, String), Item>;
+type Outcome = Result<Response<Body>, ScimError>;
+
+fn respond(result: Outcome) -> Response<Body> {
+    result.unwrap_or_else(ScimError::into_response)
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    http::json(status, CONTENT_TYPE, body)
+}
+
+/// A user resource with its `ETag` (and `Location`, on create).
+fn resource_response(
+    status: StatusCode,
+    user: &User,
+    origin: &str,
+    projection: &Projection,
+) -> Response<Body> {
+    let body = projection.apply(resource::to_json(user, origin));
+    let mut resp = json_response(status, &body);
+    if let Ok(tag) = HeaderValue::from_str(&resource::etag(user)) {
+        resp.headers_mut().insert("etag", tag);
+    }
+    if status == StatusCode::CREATED {
+        if let Ok(loc) = HeaderValue::from_str(&resource::location(user, origin)) {
+            resp.headers_mut().insert("location", loc);
+        }
+    }
+    resp
+}
+
+/// Authenticates (fetching `extra` in the same read for tokens) and requires
+/// the "Manage organization" permission: privilege `admin`.
+async fn admin(ctx: &Ctx, req: &Request, extra: Vec<Item>) -> Result<(Caller, Found), ScimError> {
+    let (caller, found) = auth::authenticate(&ctx.store, req.headers(), extra).await?;
+    if !caller.user.is_admin() {
+        return Err(ScimError::forbidden());
+    }
+    Ok((caller, found))
+}
+
+fn writable(caller: &Caller) -> Result<(), ScimError> {
+    if caller.read_only {
+        Err(ScimError::new(403, None, "This token is read-only."))
+    } else {
+        Ok(())
+    }
+}
+
+/// The JSON body: ≤ 1 MiB, `application/scim+json` or `application/json`.
+fn json_body(req: &Request) -> Result<Value, ScimError> {
+    let bytes = http::body_bytes(req)
+        .map_err(|_| ScimError::new(413, None, "The request body is larger than 1 MiB."))?;
+    match http::content_type(req.headers()) {
+        None => {}
+        Some(ct) if ct == "application/json" || ct == CONTENT_TYPE => {}
+        Some(ct) => return Err(ScimError::new(
+            415,
+            None,
+            format!(
+                "Unsupported media type \"{ct}\": send application/scim+json or application/json."
+            ),
+        )),
+    }
+    if bytes.is_empty() {
+        return Err(ScimError::invalid_syntax("The request body is empty."));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ScimError::invalid_syntax(format!("The request body is not valid JSON: {e}")))
+}
+
+fn path_id(req: &Request) -> Option<u64> {
+    let params = req.path_parameters();
+    let raw = match params.first("id") {
+        Some(id) => id.to_string(),
+        None => req.uri().path().rsplit('/').next()?.to_string(),
+    };
+    // Canonical decimal ids only: "007" is not user 7.
+    if raw.starts_with('0') || raw.is_empty() {
+        return None;
+    }
+    raw.parse().ok()
+}
+
+fn user_key(id: u64) -> Item {
+    let (pk, sk) = keys::user(id);
+    key(pk, sk)
+}
+
+fn found_user(found: &Found, id: u64) -> Result<Option<User>, ScimError> {
+    let (pk, sk) = keys::user(id);
+    found
+        .get(&(pk, sk.to_string()))
+        .map(|i| {
+            item::user_from_item(i).ok_or_else(|| StoreError::Corrupt(format!("USER#{id}")).into())
+        })
+        .transpose()
+}
+
+fn not_found(id: impl std::fmt::Display) -> ScimError {
+    ScimError::not_found(format!("User {id} not found"))
+}
+
+/// Whether the profile shows this user (ODM hides deactivated users).
+fn visible(profile: Profile, user: &User) -> bool {
+    profile == Profile::Rfc || user.is_active
+}
+
+fn taken(field: UniqueField, user: &User) -> ScimError {
+    match field {
+        UniqueField::Username => {
+            ScimError::uniqueness(format!("userName \"{}\" is already taken", user.username))
+        }
+        UniqueField::Email => {
+            ScimError::uniqueness(format!("email \"{}\" belongs to another user", user.email))
+        }
+        UniqueField::ExternalId => ScimError::uniqueness(format!(
+            "externalId \"{}\" belongs to another user",
+            user.external_id.as_deref().unwrap_or_default()
+        )),
+    }
+}
+
+fn query_param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The target user of a detail route, read with authentication; 404 if absent
+/// or hidden by the profile, unless `include_hidden` (ODM lets deactivated users be patched).
+async fn target(
+    ctx: &Ctx,
+    req: &Request,
+    include_hidden: bool,
+) -> Result<(Caller, User), ScimError> {
+    let id = path_id(req);
+    let (caller, found) = admin(ctx, req, id.map(user_key).into_iter().collect()).await?;
+    let raw = req
+        .uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let id = id.ok_or_else(|| not_found(&raw))?;
+    let user = found_user(&found, id)?
+        .filter(|u| include_hidden || visible(ctx.profile, u))
+        .ok_or_else(|| not_found(id))?;
+    Ok((caller, user))
+}
+
+fn check_if_match(req: &Request, user: &User) -> Result<(), ScimError> {
+    if resource::if_match_holds(http::header_str(req.headers(), "if-match"), user) {
+        Ok(())
+    } else {
+        Err(ScimError::new(
+            412,
+            None,
+            format!(
+                "If-Match does not match the current version {}",
+                resource::etag(user)
+            ),
+        ))
+    }
+}
+
+// ---------------------------------------------------------------- queries
+
+/// A parsed list or search request.
+struct Query {
+    filter: Option<Filter>,
+    start_index: usize,
+    count: usize,
+    projection: Projection,
+}
+
+fn parse_index(raw: Option<&str>, name: &str) -> Result<Option<i64>, ScimError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
+            ScimError::invalid_value(format!("{name} must be an integer, not \"{v}\""))
+        }),
+    }
+}
+
+impl Query {
+    fn new(
+        filter: Option<&str>,
+        start_index: Option<i64>,
+        count: Option<i64>,
+        projection: Projection,
+    ) -> Result<Query, ScimError> {
+        let filter = match filter.map(str::trim) {
+            None | Some("") => None,
+            Some(f) => Some(filter::parse(f)?),
+        };
+        Ok(Query {
+            filter,
+            start_index: start_index.unwrap_or(1).max(1) as usize,
+            count: count.map_or(DEFAULT_COUNT, |c| c.clamp(0, MAX_COUNT as i64) as usize),
+            projection,
+        })
+    }
+
+    fn from_params(req: &Request) -> Result<Query, ScimError> {
+        let pairs = http::query_pairs(req);
+        Query::new(
+            query_param(&pairs, "filter"),
+            parse_index(query_param(&pairs, "startIndex"), "startIndex")?,
+            parse_index(query_param(&pairs, "count"), "count")?,
+            Projection::from_lists(
+                query_param(&pairs, "attributes"),
+                query_param(&pairs, "excludedAttributes"),
+            ),
+        )
+    }
+
+    fn from_search_request(body: &Value) -> Result<Query, ScimError> {
+        let Value::Object(map) = body else {
+            return Err(ScimError::invalid_syntax(
+                "A SearchRequest must be a JSON object.",
+            ));
+        };
+        let get = |name: &str| {
+            map.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        };
+        if let Some(schemas) = get("schemas") {
+            let ok = schemas
+                .as_array()
+                .is_some_and(|s| s.iter().any(|v| v == SEARCH_REQUEST));
+            if !ok {
+                return Err(ScimError::invalid_syntax(format!(
+                    "schemas must contain {SEARCH_REQUEST}"
+                )));
+            }
+        }
+        let filter = match get("filter") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(f)) => Some(f.as_str()),
+            Some(_) => return Err(ScimError::invalid_filter("filter must be a string")),
+        };
+        let int = |name: &str| -> Result<Option<i64>, ScimError> {
+            match get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .map(Some)
+                    .ok_or_else(|| ScimError::invalid_value(format!("{name} must be an integer"))),
+                Some(Value::String(s)) => parse_index(Some(s), name),
+                Some(_) => Err(ScimError::invalid_value(format!(
+                    "{name} must be an integer"
+                ))),
+            }
+        };
+        Query::new(
+            filter,
+            int("startIndex")?,
+            int("count")?,
+            Projection::from_json(get("attributes"), get("excludedAttributes"))?,
+        )
+    }
+
+    /// The item that answers an equality lookup, fetched in the auth read.
+    fn lookup_key(&self) -> Option<(Attr, Item)> {
+        let (attr, value) = self.filter.as_ref()?.lookup()?;
+        let (pk, sk) = match attr {
+            Attr::UserName => keys::username_claim(&value),
+            Attr::EmailValue => keys::email_claim(&value),
+            Attr::ExternalId => keys::external_id_claim(&value),
+            Attr::Id => keys::user(value.parse().ok()?),
+            _ => return None,
+        };
+        Some((attr, key(pk, sk)))
+    }
+}
+
+/// Lists users: by key when the filter pins one down (≤ 2 round trips with
+/// the auth read), else one pass over GSI1.
+async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) -> Outcome {
+    let lookup = query.as_ref().ok().and_then(Query::lookup_key);
+    let extra = lookup.iter().map(|(_, k)| k.clone()).collect();
+    let (_, found) = admin(ctx, req, extra).await?;
+    let query = query?;
+    let candidates: Vec<User> = match lookup {
+        Some((attr, k)) => {
+            let item = found.get(&crate::store::item_key(&k));
+            let user = match (attr, item) {
+                (_, None) => None,
+                (Attr::Id, Some(item)) => item::user_from_item(item),
+                (_, Some(claim)) => match item::get_n(claim, "user_id") {
+                    Some(id) => ctx.store.get_user(id).await?,
+                    None => None,
+                },
+            };
+            user.into_iter().collect()
+        }
+        None => ctx.store.all_users().await?,
+    };
+    let matching: Vec<User> = candidates
+        .into_iter()
+        .filter(|u| visible(ctx.profile, u))
+        .filter(|u| query.filter.as_ref().is_none_or(|f| f.matches(u)))
+        .collect();
+    let origin = http::origin(req.headers());
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(query.start_index - 1)
+        .take(query.count)
+        .map(|u| query.projection.apply(resource::to_json(u, &origin)))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "schemas": [LIST_SCHEMA],
+            "totalResults": matching.len(),
+            "startIndex": query.start_index,
+            "itemsPerPage": page.len(),
+            "Resources": page,
+        }),
+    ))
+}
+
+/// `GET /Users`
+pub async fn list(ctx: Ctx, req: Request) -> Response<Body> {
+    let query = Query::from_params(&req);
+    respond(run_query(&ctx, &req, query).await)
+}
+
+/// `POST /Users/.search` (and `POST /.search`: users are the only resource)
+pub async fn search(ctx: Ctx, req: Request) -> Response<Body> {
+    let query = json_body(&req).and_then(|b| Query::from_search_request(&b));
+    respond(run_query(&ctx, &req, query).await)
+}
+
+// ---------------------------------------------------------------- resources
+
+/// `GET /Users/{id}`
+pub async fn get(ctx: Ctx, req: Request) -> Response<Body> {
+    respond(get_user(&ctx, &req).await)
+}
+
+async fn get_user(ctx: &Ctx, req: &Request) -> Outcome {
+    let (_, user) = target(ctx, req, false).await?;
+    let pairs = http::query_pairs(req);
+    let projection = Projection::from_lists(
+        query_param(&pairs, "attributes"),
+        query_param(&pairs, "excludedAttributes"),
+    );
+    Ok(resource_response(
+        StatusCode::OK,
+        &user,
+        &http::origin(req.headers()),
+        &projection,
+    ))
+}
+
+fn projection_of(req: &Request) -> Projection {
+    let pairs = http::query_pairs(req);
+    Projection::from_lists(
+        query_param(&pairs, "attributes"),
+        query_param(&pairs, "excludedAttributes"),
+    )
+}
+
+/// `POST /Users`
+pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
+    respond(create_user(&ctx, &req).await)
+}
+
+async fn create_user(ctx: &Ctx, req: &Request) -> Outcome {
+    let (caller, _) = admin(ctx, req, Vec::new()).await?;
+    writable(&caller)?;
+    let body = json_body(req)?;
+    let mut fresh = User::new("");
+    fresh.groups = vec![Group::User];
+    let user = resource::from_json(&body, &fresh)?;
+    resource::validate(&user)?;
+    let origin = http::origin(req.headers());
+    let projection = projection_of(req);
+    match ctx.store.create_user(user.clone()).await {
+        Ok(created) => Ok(resource_response(
+            StatusCode::CREATED,
+            &created,
+            &origin,
+            &projection,
+        )),
+        // ODM: a POST naming an existing userName updates that user.
+        Err(StoreError::Taken(UniqueField::Username)) if ctx.profile == Profile::Odm => {
+            let updated = update_existing(ctx, &user.username, &body).await?;
+            Ok(resource_response(
+                StatusCode::CREATED,
+                &updated,
+                &origin,
+                &projection,
+            ))
+        }
+        Err(StoreError::Taken(field)) => Err(taken(field, &user)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn update_existing(ctx: &Ctx, username: &str, body: &Value) -> Result<User, ScimError> {
+    for _ in 0..WRITE_ATTEMPTS {
+        let Some(id) = ctx
+            .store
+            .claim_owner(UniqueField::Username, username)
+            .await?
+        else {
+            continue;
+        };
+        let Some(existing) = ctx.store.get_user(id).await? else {
+            continue;
+        };
+        let changed = resource::from_json(body, &existing)?;
+        resource::validate(&changed)?;
+        match ctx.store.update_user(&existing, changed.clone()).await {
+            Ok(u) => return Ok(u),
+            Err(StoreError::Taken(field)) => return Err(taken(field, &changed)),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ScimError::new(
+        409,
+        None,
+        format!("userName \"{username}\" is being changed concurrently; retry"),
+    ))
+}
+
+/// Writes `change(current)` over `current`, retrying on a fresh read when another
+/// write won the race, unless the client pinned a version with `If-Match` (then 412).
+async fn write_with<F>(
+    ctx: &Ctx,
+    req: &Request,
+    mut current: User,
+    change: F,
+) -> Result<User, ScimError>
+where
+    F: Fn(&User) -> Result<User, ScimError>,
+{
+    let pinned = http::header_str(req.headers(), "if-match").is_some();
+    for attempt in 1..=WRITE_ATTEMPTS {
+        check_if_match(req, &current)?;
+        let changed = change(&current)?;
+        resource::validate(&changed)?;
+        if changed == current {
+            return Ok(current);
+        }
+        match ctx.store.update_user(&current, changed.clone()).await {
+            Ok(u) => return Ok(u),
+            Err(StoreError::Taken(field)) => return Err(taken(field, &changed)),
+            Err(StoreError::Conflict) if !pinned && attempt < WRITE_ATTEMPTS => {
+                current = ctx
+                    .store
+                    .get_user(current.id)
+                    .await?
+                    .ok_or_else(|| not_found(current.id))?;
+            }
+            Err(StoreError::Conflict) => {
+                return Err(ScimError::new(
+                    412,
+                    None,
+                    "The user changed while this request was applied; read it again.",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// `PUT /Users/{id}`: replaces every writable attribute.
+pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
+    respond(replace_user(&ctx, &req).await)
+}
+
+async fn replace_user(ctx: &Ctx, req: &Request) -> Outcome {
+    let (caller, current) = target(ctx, req, ctx.profile == Profile::Odm).await?;
+    writable(&caller)?;
+    let body = json_body(req)?;
+    let sends_active = body
+        .as_object()
+        .is_some_and(|m| m.keys().any(|k| resource::normalize_name(k) == "active"));
+    let updated = write_with(ctx, req, current, |cur| {
+        let mut next = resource::from_json(&body, cur)?;
+        if !sends_active {
+            next.is_active = cur.is_active;
+        }
+        Ok(next)
+    })
+    .await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        &updated,
+        &http::origin(req.headers()),
+        &projection_of(req),
+    ))
+}
+
+/// `PATCH /Users/{id}`: all operations applied in memory, committed as one write.
+pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
+    respond(patch_user(&ctx, &req).await)
+}
+
+async fn patch_user(ctx: &Ctx, req: &Request) -> Outcome {
+    let (caller, current) = target(ctx, req, ctx.profile == Profile::Odm).await?;
+    writable(&caller)?;
+    let body = json_body(req)?;
+    let updated = write_with(ctx, req, current, |cur| super::patch::apply(cur, &body)).await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        &updated,
+        &http::origin(req.headers()),
+        &projection_of(req),
+    ))
+}
+
+/// `DELETE /Users/{id}`: deactivates (ODM) or removes (RFC).
+pub async fn delete(ctx: Ctx, req: Request) -> Response<Body> {
+    respond(delete_user(&ctx, &req).await)
+}
+
+async fn delete_user(ctx: &Ctx, req: &Request) -> Outcome {
+    let (caller, mut current) = target(ctx, req, ctx.profile == Profile::Odm).await?;
+    writable(&caller)?;
+    match ctx.profile {
+        Profile::Odm => {
+            write_with(ctx, req, current, |cur| {
+                let mut next = cur.clone();
+                next.is_active = false;
+                Ok(next)
+            })
+            .await?;
+        }
+        Profile::Rfc => {
+            let pinned = http::header_str(req.headers(), "if-match").is_some();
+            for attempt in 1..=WRITE_ATTEMPTS {
+                check_if_match(req, &current)?;
+                match ctx.store.delete_user(&current).await {
+                    Ok(()) => break,
+                    Err(StoreError::Conflict) if !pinned && attempt < WRITE_ATTEMPTS => {
+                        current = ctx
+                            .store
+                            .get_user(current.id)
+                            .await?
+                            .ok_or_else(|| not_found(current.id))?;
+                    }
+                    Err(StoreError::Conflict) => {
+                        return Err(ScimError::new(
+                            412,
+                            None,
+                            "The user changed while this request was applied; read it again.",
+                        ))
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    Ok(http::empty(StatusCode::NO_CONTENT))
+}
+
+// ---------------------------------------------------------------- discovery
+
+/// `GET /ServiceProviderConfig`, `/ResourceTypes[/User]`, `/Schemas[/{urn}]`
+pub async fn discover(ctx: Ctx, req: Request) -> Response<Body> {
+    respond(discovery_document(&ctx, &req).await)
+}
+
+async fn discovery_document(ctx: &Ctx, req: &Request) -> Outcome {
+    admin(ctx, req, Vec::new()).await?;
+    let origin = http::origin(req.headers());
+    let path = req.uri().path();
+    let rest = path.strip_prefix(super::BASE_PATH).unwrap_or(path);
+    let body = match rest {
+        "/ServiceProviderConfig" => discovery::service_provider_config(&origin),
+        "/ResourceTypes" => discovery::list(vec![discovery::user_resource_type(&origin)]),
+        "/ResourceTypes/User" => discovery::user_resource_type(&origin),
+        "/Schemas" => discovery::list(vec![discovery::user_schema(&origin)]),
+        other => match other.strip_prefix("/Schemas/") {
+            Some(USER_SCHEMA) => discovery::user_schema(&origin),
+            _ => return Err(ScimError::not_found(format!("No such resource: {path}"))),
+        },
+    };
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+// ---------------------------------------------------------------- fallback
+
+/// The methods each SCIM route serves; `None` for paths that are not ours.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    let rest = path.strip_prefix(super::BASE_PATH)?;
+    match rest {
+        "/Users" => Some("GET, POST"),
+        "/Users/.search" | "/.search" => Some("POST"),
+        "/ServiceProviderConfig" | "/ResourceTypes" | "/ResourceTypes/User" | "/Schemas" => {
+            Some("GET")
+        }
+        _ => {
+            if let Some(id) = rest.strip_prefix("/Users/") {
+                (!id.is_empty() && !id.contains('/')).then_some("GET, PUT, PATCH, DELETE")
+            } else if let Some(urn) = rest.strip_prefix("/Schemas/") {
+                (urn == USER_SCHEMA).then_some("GET")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Anything else under `/api/v1/scim`: 405 on our routes, 404 elsewhere, as SCIM Errors.
+pub async fn fallback(ctx: Ctx, req: Request) -> Response<Body> {
+    respond(fallback_response(&ctx, &req).await)
+}
+
+async fn fallback_response(ctx: &Ctx, req: &Request) -> Outcome {
+    admin(ctx, req, Vec::new()).await?;
+    let path = req.uri().path();
+    let method = req.method();
+    match allowed_methods(path) {
+        None => Err(ScimError::not_found(format!("No such resource: {path}"))),
+        Some(allow)
+            if allow.split(", ").any(|m| m == method.as_str()) && method != Method::HEAD =>
+        {
+            Err(ScimError::new(
+                500,
+                None,
+                format!("{method} {path} is not routed"),
+            ))
+        }
+        Some(allow) => {
+            let mut resp = ScimError::new(
+                405,
+                None,
+                format!("Method {method} is not allowed on {path}; allowed: {allow}"),
+            )
+            .into_response();
+            resp.headers_mut()
+                .insert("allow", HeaderValue::from_static(allow));
+            Ok(resp)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_and_their_methods() {
+        let cases = [
+            ("/api/v1/scim/Users", Some("GET, POST")),
+            ("/api/v1/scim/Users/12", Some("GET, PUT, PATCH, DELETE")),
+            ("/api/v1/scim/Users/.search", Some("POST")),
+            ("/api/v1/scim/.search", Some("POST")),
+            (
+                "/api/v1/scim/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
+                Some("GET"),
+            ),
+            ("/api/v1/scim/Schemas/urn:nope", None),
+            ("/api/v1/scim/Groups", None),
+            ("/api/v1/scim/Users/1/x", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(allowed_methods(path), want, "{path}");
+        }
+    }
+}
