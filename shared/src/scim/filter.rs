@@ -752,6 +752,13 @@ mod tests {
                     eq(Id, s("1")),
                 ]),
             ),
+            (
+                r#"emails[type eq "work"].value eq "a@b.c" and active eq true"#,
+                Filter::And(vec![
+                    Filter::Email(vec![eq(EmailType, s("work")), eq(EmailValue, s("a@b.c"))]),
+                    eq(Active, Value::Bool(true)),
+                ]),
+            ),
             (r#"((userName eq "a"))"#, eq(UserName, s("a"))),
             (r#"(userName eq "a")"#, eq(UserName, s("a"))),
             (r#"  userName   eq"a"  "#, eq(UserName, s("a"))),
