@@ -78,13 +78,15 @@ fn json_body(req: &Request) -> Result<Value, ScimError> {
     match http::content_type(req.headers()) {
         None => {}
         Some(ct) if ct == "application/json" || ct == CONTENT_TYPE => {}
-        Some(ct) => return Err(ScimError::new(
-            415,
-            None,
-            format!(
+        Some(ct) => {
+            return Err(ScimError::new(
+                415,
+                None,
+                format!(
                 "Unsupported media type \"{ct}\": send application/scim+json or application/json."
             ),
-        )),
+            ))
+        }
     }
     if bytes.is_empty() {
         return Err(ScimError::invalid_syntax("The request body is empty."));
