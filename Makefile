@@ -1,0 +1,49 @@
+# Local developer stack and test orchestration. `make help` lists the targets.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV       := .venv
+VENV_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: help deps tools dev test e2e bench fmt lint clean-data
+
+help: ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+deps: tools $(VENV_STAMP) $(NODE_STAMP) ## install Java, npm packages and the Python venv when missing
+
+tools:
+	@scripts/ensure-tools.sh
+
+$(VENV_STAMP): requirements-dev.txt tests/e2e/requirements.txt | tools
+	[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json | tools
+	npm ci --no-audit --no-fund
+	touch $@
+
+dev: deps ## DynamoDB Local (.data/) + table + admin + cargo lambda watch on PORT (default 9000)
+	scripts/dev.sh
+
+test: deps ## Rust tests + end-to-end suite against an in-memory DynamoDB Local
+	scripts/test.sh
+
+e2e: deps ## only the end-to-end suite (pytest tests/e2e through cargo lambda watch)
+	scripts/e2e.sh
+
+bench: ## DynamoDB calls and capacity per request (not yet)
+	@echo "make bench: not yet"
+
+fmt: ## format the Rust code
+	cargo fmt --all
+
+lint: ## rustfmt check + clippy with warnings as errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+clean-data: ## delete the make dev database and saved credentials (.data/)
+	rm -rf .data

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# make dev: DynamoDB Local (persistent, .data/) + table + admin seed + cargo lambda watch.
+# Env: PORT (9000), DYNAMODB_PORT (8000), DYNAMODB_ENDPOINT (use it, start nothing),
+#      TABLE_NAME (users), SCIM_PROFILE (odm), RUST_LOG, ADMIN_USERNAME/ADMIN_PASSWORD/ADMIN_TOKEN.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+PORT="${PORT:-9000}"
+DATA="$ROOT/.data"
+CREDS="$DATA/dev-credentials"
+export TABLE_NAME="${TABLE_NAME:-users}"
+export SCIM_PROFILE="${SCIM_PROFILE:-odm}"
+export RUST_LOG="${RUST_LOG:-info}"
+aws_defaults
+mkdir -p "$DATA"
+
+trap stop_started EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ -n "${DYNAMODB_ENDPOINT:-}" ]; then
+    log "using DynamoDB at $DYNAMODB_ENDPOINT"
+else
+    ddb_start "${DYNAMODB_PORT:-8000}" "$DATA" "$DATA/dynamodb.log" persist
+fi
+
+build_usersctl
+usersctl table create
+
+# Credentials: environment first, then what an earlier run generated, else new ones.
+saved_user="" saved_password="" saved_token=""
+if [ -f "$CREDS" ]; then
+    saved_user="$(sed -n 's/^ADMIN_USERNAME=//p' "$CREDS")"
+    saved_password="$(sed -n 's/^ADMIN_PASSWORD=//p' "$CREDS")"
+    saved_token="$(sed -n 's/^ADMIN_TOKEN=//p' "$CREDS")"
+fi
+ADMIN_USERNAME="${ADMIN_USERNAME:-${saved_user:-admin}}"
+if [ "$ADMIN_USERNAME" != "$saved_user" ]; then saved_password="" saved_token=""; fi
+ADMIN_PASSWORD="${ADMIN_PASSWORD:-${saved_password:-$(random_secret)}}"
+given_token="${ADMIN_TOKEN:-}"
+ADMIN_TOKEN="${given_token:-$saved_token}"
+
+printf '%s' "$ADMIN_PASSWORD" |
+    usersctl user create --username "$ADMIN_USERNAME" --admin --if-missing --password-stdin >/dev/null
+printf '%s' "$ADMIN_PASSWORD" |
+    usersctl user set-password --username "$ADMIN_USERNAME" --password-stdin >/dev/null
+if [ -z "$ADMIN_TOKEN" ]; then
+    ADMIN_TOKEN="$(usersctl token create --username "$ADMIN_USERNAME" | tail -n 1)"
+elif ! printf '%s' "$ADMIN_TOKEN" |
+    usersctl token create --username "$ADMIN_USERNAME" --token-stdin >/dev/null; then
+    [ -z "$given_token" ] || die "ADMIN_TOKEN was not accepted by usersctl token create --token-stdin"
+    log "the saved token was not accepted (database reset?); issuing a new one"
+    ADMIN_TOKEN="$(usersctl token create --username "$ADMIN_USERNAME" | tail -n 1)"
+fi
+umask 077
+printf 'ADMIN_USERNAME=%s\nADMIN_PASSWORD=%s\nADMIN_TOKEN=%s\n' \
+    "$ADMIN_USERNAME" "$ADMIN_PASSWORD" "$ADMIN_TOKEN" >"$CREDS"
+
+ENVFILE="$DATA/watch.env"
+write_watch_env "$ENVFILE"
+
+watch_start "$PORT" "$ENVFILE" -
+warm_up "http://127.0.0.1:$PORT" soft
+cat <<BANNER
+
+  ready: curl -H 'Authorization: Token $ADMIN_TOKEN' http://localhost:$PORT/api/users/self
+  admin: $ADMIN_USERNAME / $ADMIN_PASSWORD   (saved in .data/dev-credentials)
+  DynamoDB: $DYNAMODB_ENDPOINT, table $TABLE_NAME; Ctrl-C stops everything.
+
+BANNER
+wait "$WATCH_PID"

