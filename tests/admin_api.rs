@@ -276,11 +276,58 @@ async fn admins_list_everyone_with_cvat_paging() {
         );
     }
 
-    // Default order is -id.
+    // Default order is -id, served from the user counts and one short GSI1 read.
     let r = t.call(list, get("/api/users").token(&token).build()).await;
     assert_eq!(
         usernames(r.expect(200)),
         ["bob", "dave", "alice", "carol", "root"]
+    );
+    assert_eq!(
+        r.dynamodb_calls, 2,
+        "auth + counts in one read, then one query"
+    );
+    let r = t
+        .call(
+            list,
+            get("/api/users?page=2&page_size=2").token(&token).build(),
+        )
+        .await;
+    let body = r.expect(200);
+    assert_eq!(
+        (body["count"].as_u64(), usernames(body)),
+        (Some(5), vec!["alice", "carol"])
+    );
+    assert_eq!(
+        body["next"],
+        "http://testserver/api/users?page=3&page_size=2"
+    );
+    let r = t
+        .call(
+            list,
+            get("/api/users?page=last&page_size=2&sort=id")
+                .token(&token)
+                .build(),
+        )
+        .await;
+    assert_eq!(usernames(r.expect(200)), ["bob"]);
+    let r = t
+        .call(
+            list,
+            get("/api/users?page=4&page_size=2").token(&token).build(),
+        )
+        .await;
+    r.expect(404);
+    let r = t
+        .call(
+            list,
+            get("/api/users?page_size=all&sort=id")
+                .token(&token)
+                .build(),
+        )
+        .await;
+    assert_eq!(
+        usernames(r.expect(200)),
+        ["root", "carol", "alice", "dave", "bob"]
     );
 }
 

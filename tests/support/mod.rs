@@ -126,7 +126,7 @@ impl TestTable {
         F: Fn(Ctx, Request) -> Fut + Sync,
         Fut: Future<Output = Response<Body>>,
     {
-        let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let calls = std::sync::Arc::new(std::sync::Mutex::new((0u32, 0f64)));
         let seen = calls.clone();
         let base = Ctx::new(self.store.clone(), self.profile);
         let resp = runtime::dispatch(&base, req, |ctx: Ctx, req| {
@@ -134,15 +134,14 @@ impl TestTable {
             let fut = handler(ctx.clone(), req);
             async move {
                 let resp = fut.await;
-                seen.store(
-                    ctx.store.metrics().calls(),
-                    std::sync::atomic::Ordering::SeqCst,
-                );
+                let m = ctx.store.metrics();
+                *seen.lock().unwrap() = (m.calls(), m.capacity_units());
                 resp
             }
         })
         .await;
-        Reply::new(resp, calls.load(std::sync::atomic::Ordering::SeqCst))
+        let (calls, capacity) = *calls.lock().unwrap();
+        Reply::new(resp, calls, capacity)
     }
 }
 
@@ -243,10 +242,12 @@ pub struct Reply {
     pub body: Value,
     pub raw: String,
     pub dynamodb_calls: u32,
+    /// Capacity units DynamoDB reported for the request (`ReturnConsumedCapacity`).
+    pub capacity_units: f64,
 }
 
 impl Reply {
-    fn new(resp: Response<Body>, calls: u32) -> Reply {
+    fn new(resp: Response<Body>, calls: u32, capacity_units: f64) -> Reply {
         let (parts, body) = resp.into_parts();
         let raw = match body {
             Body::Text(t) => t,
@@ -259,6 +260,7 @@ impl Reply {
             body: serde_json::from_str(&raw).unwrap_or(Value::Null),
             raw,
             dynamodb_calls: calls,
+            capacity_units,
         }
     }
 

@@ -6,7 +6,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Value};
 
 use super::error::{ApiError, NO_PERMISSION, UNKNOWN_FIELD};
-use super::list_query::{self, ListQuery, OrgSelector};
+use super::list_query::{self, Field, ListQuery, OrgSelector};
 use super::update::{self, Scope};
 use super::{render, CONTENT_TYPE};
 use crate::auth::{self, Caller};
@@ -161,6 +161,16 @@ async fn prepare(
     req: &Request,
     extra: Vec<Item>,
 ) -> Result<(Caller, ListQuery, Scoping, Found), ApiError> {
+    prepare_with(ctx, req, extra, |_| None).await
+}
+
+/// [`prepare`], also fetching in the auth read the item `also` names for the query.
+async fn prepare_with(
+    ctx: &Ctx,
+    req: &Request,
+    extra: Vec<Item>,
+    also: impl Fn(&ListQuery) -> Option<Item>,
+) -> Result<(Caller, ListQuery, Scoping, Found), ApiError> {
     negotiate(req)?;
     let params = http::query_pairs(req);
     let header_org = http::header_str(req.headers(), "x-organization");
@@ -168,6 +178,7 @@ async fn prepare(
     let mut wanted = extra;
     if let Ok(q) = &query {
         wanted.extend(org_key(&q.org));
+        wanted.extend(also(q));
     }
     let (caller, found) = auth::authenticate(&ctx.store, req.headers(), wanted).await?;
     let query = query.map_err(|e| ApiError::List(vec![e.to_string()]))?;
@@ -180,10 +191,45 @@ pub async fn list(ctx: Ctx, req: Request) -> Response<Body> {
     respond(list_users(&ctx, &req).await)
 }
 
+/// An admin's unfiltered list in id order can be served from the user counts
+/// and one GSI1 query reading only up to the requested page.
+fn id_order_only(query: &ListQuery) -> Option<bool> {
+    let unfiltered = query.username.is_none()
+        && query.first_name.is_none()
+        && query.last_name.is_none()
+        && query.is_active.is_none()
+        && query.search.is_empty()
+        && query.filter.is_none()
+        && query.org == OrgSelector::None;
+    match query.sort.as_slice() {
+        [(Field::Id, descending)] if unfiltered => Some(*descending),
+        _ => None,
+    }
+}
+
+fn counts_key() -> Item {
+    let (pk, sk) = keys::user_counts();
+    key(pk, sk)
+}
+
 async fn list_users(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
-    let (caller, query, scoping, _) = prepare(ctx, req, Vec::new()).await?;
+    let (caller, query, scoping, found) = prepare_with(ctx, req, Vec::new(), |q| {
+        id_order_only(q).map(|_| counts_key())
+    })
+    .await?;
     let me = &caller.user;
     let admin = me.is_admin();
+    if let (true, Some(descending)) = (admin, id_order_only(&query)) {
+        let counts = found.get(&crate::store::item_key(&counts_key()));
+        let total: usize = counts
+            .and_then(|c| item::get_n(c, "users_total"))
+            .unwrap_or(0);
+        let page = list_query::paginate(total, &query.page, query.page_size)
+            .map_err(|_| ApiError::NotFound("Invalid page.".into()))?;
+        let users = ctx.store.users_in_id_order(descending, page.end).await?;
+        let rows = users.get(page.start.min(users.len())..).unwrap_or_default();
+        return Ok(list_page(req, me, rows, total, &page));
+    }
     let candidates: Vec<User> = match &scoping {
         // A non-admin without an org sees only themselves: no read needed.
         Scoping::None if !admin => vec![me.clone()],
@@ -213,19 +259,35 @@ async fn list_users(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError
     query.sort(&mut users);
     let page = list_query::paginate(users.len(), &query.page, query.page_size)
         .map_err(|_| ApiError::NotFound("Invalid page.".into()))?;
+    Ok(list_page(
+        req,
+        me,
+        &users[page.start..page.end],
+        users.len(),
+        &page,
+    ))
+}
+
+fn list_page(
+    req: &Request,
+    me: &User,
+    rows: &[User],
+    count: usize,
+    page: &list_query::Page,
+) -> Response<Body> {
     let origin = http::origin(req.headers());
     let base = format!("{origin}/api/users");
-    let (next, previous) = list_query::page_links(&base, &http::query_pairs(req), &page);
-    let results: Vec<Value> = users[page.start..page.end]
+    let (next, previous) = list_query::page_links(&base, &http::query_pairs(req), page);
+    let results: Vec<Value> = rows
         .iter()
         .map(|u| render::shaped(u, &origin, me.is_superuser))
         .collect();
-    Ok(ok(&json!({
-        "count": users.len(),
+    ok(&json!({
+        "count": count,
         "next": next,
         "previous": previous,
         "results": results,
-    })))
+    }))
 }
 
 /// `GET /api/users/self`

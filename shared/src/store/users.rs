@@ -207,6 +207,43 @@ impl Store {
         }
     }
 
+    /// The first `limit` users in id order (descending or ascending): one query
+    /// over GSI1 that reads no further than it needs.
+    pub async fn users_in_id_order(&self, descending: bool, limit: usize) -> Result<Vec<User>> {
+        let mut users = Vec::new();
+        let mut start = None;
+        while users.len() < limit {
+            let want = (limit - users.len()).min(1000) as i32;
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(keys::GSI1)
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", s(keys::USERS_PARTITION))
+                .scan_index_forward(!descending)
+                .limit(want)
+                .set_exclusive_start_key(start)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await?;
+            self.metrics().record(
+                out.consumed_capacity()
+                    .map(std::slice::from_ref)
+                    .unwrap_or_default(),
+            );
+            for item in out.items() {
+                users.push(parse_user(item)?);
+            }
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        users.truncate(limit);
+        Ok(users)
+    }
+
     /// Records a password login. Not versioned: a timestamp racing an update
     /// may be lost, which is cheaper than making every login a transaction.
     pub async fn touch_last_login(&self, user_id: u64) -> Result<chrono::DateTime<chrono::Utc>> {
