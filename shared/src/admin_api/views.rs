@@ -226,7 +226,10 @@ async fn list_users(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError
             .unwrap_or(0);
         let page = list_query::paginate(total, &query.page, query.page_size)
             .map_err(|_| ApiError::NotFound("Invalid page.".into()))?;
-        let users = ctx.store.users_in_id_order(descending, page.end).await?;
+        let users = ctx
+            .store
+            .users_in_id_order(descending, page.end, false)
+            .await?;
         let rows = users.get(page.start.min(users.len())..).unwrap_or_default();
         return Ok(list_page(req, me, rows, total, &page));
     }

@@ -309,9 +309,17 @@ impl Query {
 /// the auth read), else one pass over GSI1.
 async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) -> Outcome {
     let lookup = query.as_ref().ok().and_then(Query::lookup_key);
-    let extra = lookup.iter().map(|(_, k)| k.clone()).collect();
+    let unfiltered = query.as_ref().is_ok_and(|q| q.filter.is_none());
+    let mut extra: Vec<Item> = lookup.iter().map(|(_, k)| k.clone()).collect();
+    if unfiltered {
+        let (pk, sk) = keys::user_counts();
+        extra.push(key(pk, sk));
+    }
     let (_, found) = admin(ctx, req, extra).await?;
     let query = query?;
+    if unfiltered {
+        return unfiltered_page(ctx, req, &query, &found).await;
+    }
     let candidates: Vec<User> = match lookup {
         Some((attr, k)) => {
             let item = found.get(&crate::store::item_key(&k));
@@ -339,16 +347,48 @@ async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) ->
         .take(query.count)
         .map(|u| query.projection.apply(resource::to_json(u, &origin)))
         .collect();
-    Ok(json_response(
+    Ok(list_response(matching.len(), query.start_index, page))
+}
+
+/// An unfiltered page: `totalResults` from the user counts (read with auth),
+/// then one GSI1 query reading no further than the page.
+async fn unfiltered_page(ctx: &Ctx, req: &Request, query: &Query, found: &Found) -> Outcome {
+    let (pk, sk) = keys::user_counts();
+    let counts = found.get(&(pk.to_string(), sk.to_string()));
+    let active_only = ctx.profile == Profile::Odm;
+    let counter = if active_only {
+        "users_active"
+    } else {
+        "users_total"
+    };
+    let total: usize = counts.and_then(|c| item::get_n(c, counter)).unwrap_or(0);
+    let skip = query.start_index - 1;
+    let wanted = if skip >= total { 0 } else { skip + query.count };
+    let users = ctx
+        .store
+        .users_in_id_order(false, wanted, active_only)
+        .await?;
+    let origin = http::origin(req.headers());
+    let page: Vec<Value> = users
+        .iter()
+        .skip(skip)
+        .take(query.count)
+        .map(|u| query.projection.apply(resource::to_json(u, &origin)))
+        .collect();
+    Ok(list_response(total, query.start_index, page))
+}
+
+fn list_response(total: usize, start_index: usize, page: Vec<Value>) -> Response<Body> {
+    json_response(
         StatusCode::OK,
         &json!({
             "schemas": [LIST_SCHEMA],
-            "totalResults": matching.len(),
-            "startIndex": query.start_index,
+            "totalResults": total,
+            "startIndex": start_index,
             "itemsPerPage": page.len(),
             "Resources": page,
         }),
-    ))
+    )
 }
 
 /// `GET /Users`

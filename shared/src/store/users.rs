@@ -207,9 +207,14 @@ impl Store {
         }
     }
 
-    /// The first `limit` users in id order (descending or ascending): one query
-    /// over GSI1 that reads no further than it needs.
-    pub async fn users_in_id_order(&self, descending: bool, limit: usize) -> Result<Vec<User>> {
+    /// The first `limit` users in id order (descending or ascending), only active
+    /// ones if asked: one query over GSI1 that reads no further than it needs.
+    pub async fn users_in_id_order(
+        &self,
+        descending: bool,
+        limit: usize,
+        active_only: bool,
+    ) -> Result<Vec<User>> {
         let mut users = Vec::new();
         let mut start = None;
         while users.len() < limit {
@@ -220,8 +225,19 @@ impl Store {
                 .table_name(self.table())
                 .index_name(keys::GSI1)
                 .key_condition_expression("gsi1pk = :p")
-                .expression_attribute_values(":p", s(keys::USERS_PARTITION))
                 .scan_index_forward(!descending)
+                .set_filter_expression(active_only.then(|| "is_active = :active".to_string()))
+                .set_expression_attribute_values(Some(
+                    [(":p".to_string(), s(keys::USERS_PARTITION))]
+                        .into_iter()
+                        .chain(active_only.then(|| {
+                            (
+                                ":active".to_string(),
+                                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+                            )
+                        }))
+                        .collect(),
+                ))
                 .limit(want)
                 .set_exclusive_start_key(start)
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)

@@ -1,0 +1,250 @@
+//! `make bench`: DynamoDB round trips and consumed capacity per operation, on
+//! a real DynamoDB Local, at two table sizes (what scales with the table and
+//! what does not). Prints a Markdown table.
+use directory::admin_api;
+use directory::runtime::Profile;
+use directory::scim;
+use directory_tests::{get, patch, scim as scim_req, Reply, Req, TestTable};
+use lambda_http::http::Method;
+use serde_json::json;
+
+struct Row {
+    operation: String,
+    small: (u32, f64),
+    large: (u32, f64),
+}
+
+/// Runs every measured request against a table of `users` users; returns (name, calls, capacity).
+async fn measure(users: usize) -> Vec<(String, u32, f64)> {
+    let t = TestTable::with_profile(Profile::Odm).await;
+    let admin = t.admin("bench-admin").await;
+    let admin = t.with_password(&admin, "bench-password").await;
+    let token = t.token(&admin).await;
+    let mut ids = Vec::new();
+    for i in 0..users {
+        let mut u = t.user(&format!("user{i:05}")).await;
+        if i == 0 {
+            let mut with_ext = u.clone();
+            with_ext.external_id = Some("ext-0".into());
+            u = t.store.update_user(&u, with_ext).await.unwrap();
+        }
+        ids.push(u.id);
+    }
+    let member = t.fresh(ids[1]).await;
+    let member_token = t.token(&member).await;
+    let target = ids[users / 2];
+    let bearer = format!("Bearer {token}");
+    let s = |method: Method, path: &str| Req::new(method, path).header("authorization", &bearer);
+    let mut out = Vec::new();
+    let mut record = |name: &str, r: Reply| {
+        assert!(r.status.is_success(), "{name}: {} {}", r.status, r.raw);
+        out.push((name.to_string(), r.dynamodb_calls, r.capacity_units));
+    };
+
+    record(
+        "admin GET /api/users/self (token)",
+        t.call(
+            admin_api::retrieve_self,
+            get("/api/users/self").token(&token).build(),
+        )
+        .await,
+    );
+    record(
+        "admin GET /api/users/self (Basic, first)",
+        t.call(
+            admin_api::retrieve_self,
+            get("/api/users/self")
+                .basic("bench-admin", "bench-password")
+                .build(),
+        )
+        .await,
+    );
+    record(
+        "admin GET /api/users/self (Basic, cached)",
+        t.call(
+            admin_api::retrieve_self,
+            get("/api/users/self")
+                .basic("bench-admin", "bench-password")
+                .build(),
+        )
+        .await,
+    );
+    record(
+        "admin GET /api/users/{id}",
+        t.call(
+            admin_api::retrieve,
+            get(&format!("/api/users/{target}")).token(&token).build(),
+        )
+        .await,
+    );
+    record(
+        "admin GET /api/users (non-admin)",
+        t.call(
+            admin_api::list,
+            get("/api/users").token(&member_token).build(),
+        )
+        .await,
+    );
+    record(
+        "admin GET /api/users (page 1)",
+        t.call(admin_api::list, get("/api/users").token(&token).build())
+            .await,
+    );
+    record(
+        "admin GET /api/users (page 3)",
+        t.call(
+            admin_api::list,
+            get("/api/users?page=3").token(&token).build(),
+        )
+        .await,
+    );
+    record(
+        "admin GET /api/users?search=user0001",
+        t.call(
+            admin_api::list,
+            get("/api/users?search=user0001").token(&token).build(),
+        )
+        .await,
+    );
+    record(
+        "admin GET /api/users?sort=username",
+        t.call(
+            admin_api::list,
+            get("/api/users?sort=username").token(&token).build(),
+        )
+        .await,
+    );
+    record(
+        "admin PATCH /api/users/{id}",
+        t.call(
+            admin_api::partial_update,
+            patch(
+                &format!("/api/users/{target}"),
+                &json!({"first_name": "Patched"}),
+            )
+            .token(&token)
+            .build(),
+        )
+        .await,
+    );
+
+    let enc = |f: &str| f.replace(' ', "%20").replace('"', "%22");
+    let base = "/api/v1/scim/Users";
+    record(
+        "SCIM GET /Users/{id}",
+        t.call(
+            scim::get,
+            s(Method::GET, &format!("{base}/{target}")).build(),
+        )
+        .await,
+    );
+    for filter in [
+        "userName eq \"user00003\"".to_string(),
+        "emails.value eq \"user00003@example.org\"".to_string(),
+        "externalId eq \"ext-0\"".to_string(),
+        format!("id eq \"{target}\""),
+        "name.familyName eq \"Tester\"".to_string(),
+    ] {
+        let r = t
+            .call(
+                scim::list,
+                s(
+                    Method::GET,
+                    &format!("{base}?count=10&filter={}", enc(&filter)),
+                )
+                .build(),
+            )
+            .await;
+        record(&format!("SCIM GET /Users?filter={filter}"), r);
+    }
+    record(
+        "SCIM GET /Users (count=100)",
+        t.call(
+            scim::list,
+            s(Method::GET, &format!("{base}?count=100")).build(),
+        )
+        .await,
+    );
+    let created = t
+        .call(
+            scim::create,
+            scim_req(
+                Method::POST,
+                base,
+                &json!({"userName": "bench-new", "emails": [{"value": "new@example.org"}]}),
+            )
+            .header("authorization", &bearer)
+            .build(),
+        )
+        .await;
+    let new_id = created.body["id"].as_str().unwrap().to_string();
+    record("SCIM POST /Users", created);
+    let ops = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "displayName", "value": "Bench"}]});
+    record(
+        "SCIM PATCH /Users/{id}",
+        t.call(
+            scim::patch,
+            scim_req(Method::PATCH, &format!("{base}/{new_id}"), &ops)
+                .header("authorization", &bearer)
+                .build(),
+        )
+        .await,
+    );
+    record(
+        "SCIM PUT /Users/{id}",
+        t.call(
+            scim::replace,
+            scim_req(
+                Method::PUT,
+                &format!("{base}/{new_id}"),
+                &json!({"userName": "bench-new", "displayName": "Put"}),
+            )
+            .header("authorization", &bearer)
+            .build(),
+        )
+        .await,
+    );
+    record(
+        "SCIM DELETE /Users/{id} (odm: deactivate)",
+        t.call(
+            scim::delete,
+            s(Method::DELETE, &format!("{base}/{new_id}")).build(),
+        )
+        .await,
+    );
+    record(
+        "admin DELETE /api/users/{id}",
+        t.call(
+            admin_api::destroy,
+            Req::new(Method::DELETE, &format!("/api/users/{new_id}"))
+                .token(&token)
+                .build(),
+        )
+        .await,
+    );
+    out
+}
+
+#[tokio::main]
+async fn main() {
+    let (small_n, large_n) = (20, 200);
+    let small = measure(small_n).await;
+    let large = measure(large_n).await;
+    let rows: Vec<Row> = small
+        .into_iter()
+        .zip(large)
+        .map(|((name, c1, u1), (_, c2, u2))| Row {
+            operation: name,
+            small: (c1, u1),
+            large: (c2, u2),
+        })
+        .collect();
+    println!("| operation | calls ({small_n} users) | capacity units | calls ({large_n} users) | capacity units |");
+    println!("|---|---|---|---|---|");
+    for r in rows {
+        println!(
+            "| {} | {} | {:.1} | {} | {:.1} |",
+            r.operation, r.small.0, r.small.1, r.large.0, r.large.1
+        );
+    }
+}
