@@ -56,167 +56,133 @@ pub fn user_resource_type(origin: &str) -> Value {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn attribute(
-    name: &str,
-    kind: &str,
-    required: bool,
-    case_exact: bool,
-    mutability: &str,
-    returned: &str,
-    uniqueness: &str,
-    description: &str,
-) -> Value {
-    json!({
-        "name": name,
-        "type": kind,
-        "multiValued": false,
-        "description": description,
-        "required": required,
-        "caseExact": case_exact,
-        "mutability": mutability,
-        "returned": returned,
-        "uniqueness": uniqueness
-    })
-}
+/// One attribute definition of RFC 7643 §7, defaults as the RFC gives them.
+struct Attribute(serde_json::Map<String, Value>);
 
-fn string(name: &str, required: bool, description: &str) -> Value {
-    attribute(
-        name,
-        "string",
-        required,
-        false,
-        "readWrite",
-        "default",
-        "none",
-        description,
-    )
+impl Attribute {
+    fn new(name: &str, kind: &str, description: &str) -> Attribute {
+        let Value::Object(map) = json!({
+            "name": name,
+            "type": kind,
+            "multiValued": false,
+            "description": description,
+            "required": false,
+            "caseExact": false,
+            "mutability": "readWrite",
+            "returned": "default",
+            "uniqueness": "none"
+        }) else {
+            unreachable!("a JSON object literal")
+        };
+        Attribute(map)
+    }
+
+    fn set(mut self, key: &str, value: Value) -> Attribute {
+        self.0.insert(key.to_string(), value);
+        self
+    }
+
+    fn required(self) -> Attribute {
+        self.set("required", json!(true))
+    }
+
+    fn case_exact(self) -> Attribute {
+        self.set("caseExact", json!(true))
+    }
+
+    fn read_only(self) -> Attribute {
+        self.set("mutability", json!("readOnly"))
+    }
+
+    fn unique(self) -> Attribute {
+        self.set("uniqueness", json!("server"))
+    }
+
+    fn sub(self, attributes: Vec<Attribute>) -> Attribute {
+        let subs: Vec<Value> = attributes.into_iter().map(Attribute::json).collect();
+        self.set("subAttributes", json!(subs))
+    }
+
+    fn json(self) -> Value {
+        Value::Object(self.0)
+    }
 }
 
 /// Only the attributes the directory stores; `id` and `meta` are read-only.
 pub fn user_schema(origin: &str) -> Value {
-    let mut emails = attribute(
-        "emails",
-        "complex",
-        false,
-        false,
-        "readWrite",
-        "default",
-        "none",
-        "The user's work email; at most one is stored.",
-    );
-    emails["multiValued"] = json!(true);
-    let mut email_type = string("type", false, "Always \"work\".");
-    email_type["canonicalValues"] = json!(["work"]);
-    emails["subAttributes"] = json!([
+    let string = |name: &str, description: &str| Attribute::new(name, "string", description);
+    let attributes = vec![
+        string("id", "Server-assigned decimal id.")
+            .case_exact()
+            .read_only()
+            .unique()
+            .set("returned", json!("always")),
         string(
-            "value",
-            false,
-            "The email address; unique, compared case-insensitively."
-        ),
-        email_type,
-        attribute(
-            "primary",
+            "userName",
+            "Unique login: 1-150 letters, digits and @.+-_; compared case-insensitively.",
+        )
+        .required()
+        .unique(),
+        string(
+            "externalId",
+            "The provisioning client's id for the user; unique when set.",
+        )
+        .case_exact()
+        .unique(),
+        Attribute::new("name", "complex", "The user's name.").sub(vec![
+            string("givenName", "First name, up to 150 characters."),
+            string("familyName", "Last name, up to 150 characters."),
+        ]),
+        string(
+            "displayName",
+            "Name for display; defaults to \"givenName familyName\" or the userName.",
+        )
+        .required(),
+        Attribute::new(
+            "active",
             "boolean",
-            false,
-            false,
-            "readWrite",
-            "default",
-            "none",
-            "Whether this is the primary email."
-        ),
-    ]);
-    let mut name = attribute(
-        "name",
-        "complex",
-        false,
-        false,
-        "readWrite",
-        "default",
-        "none",
-        "The user's name.",
-    );
-    name["subAttributes"] = json!([
-        string("givenName", false, "First name, up to 150 characters."),
-        string("familyName", false, "Last name, up to 150 characters."),
-    ]);
-    let mut meta = attribute(
-        "meta",
-        "complex",
-        false,
-        true,
-        "readOnly",
-        "default",
-        "none",
-        "Resource metadata.",
-    );
-    meta["subAttributes"] = json!([
-        attribute(
-            "resourceType",
-            "string",
-            false,
-            true,
-            "readOnly",
-            "default",
-            "none",
-            "Always \"User\"."
-        ),
-        attribute(
-            "created",
-            "dateTime",
-            false,
-            false,
-            "readOnly",
-            "default",
-            "none",
-            "When the user was created."
-        ),
-        attribute(
-            "lastModified",
-            "dateTime",
-            false,
-            false,
-            "readOnly",
-            "default",
-            "none",
-            "When the user last changed."
-        ),
-        attribute(
-            "location",
-            "reference",
-            false,
-            true,
-            "readOnly",
-            "default",
-            "none",
-            "The resource's URI."
-        ),
-        attribute(
-            "version",
-            "string",
-            false,
-            true,
-            "readOnly",
-            "default",
-            "none",
-            "The resource's ETag."
-        ),
-    ]);
+            "Whether the user may sign in; defaults to true.",
+        )
+        .required(),
+        Attribute::new(
+            "emails",
+            "complex",
+            "The user's work email; at most one is stored.",
+        )
+        .set("multiValued", json!(true))
+        .sub(vec![
+            string(
+                "value",
+                "The email address; unique, compared case-insensitively.",
+            ),
+            string("type", "Always \"work\".").set("canonicalValues", json!(["work"])),
+            Attribute::new("primary", "boolean", "Whether this is the primary email."),
+        ]),
+        Attribute::new("meta", "complex", "Resource metadata.")
+            .case_exact()
+            .read_only()
+            .sub(vec![
+                string("resourceType", "Always \"User\".")
+                    .case_exact()
+                    .read_only(),
+                Attribute::new("created", "dateTime", "When the user was created.").read_only(),
+                Attribute::new("lastModified", "dateTime", "When the user last changed.")
+                    .read_only(),
+                Attribute::new("location", "reference", "The resource's URI.")
+                    .case_exact()
+                    .read_only()
+                    .set("referenceTypes", json!(["uri"])),
+                string("version", "The resource's ETag.")
+                    .case_exact()
+                    .read_only(),
+            ]),
+    ];
     json!({
         "schemas": [SCHEMA_SCHEMA],
         "id": USER_SCHEMA,
         "name": "User",
         "description": "User Account",
-        "attributes": [
-            attribute("id", "string", false, true, "readOnly", "always", "server", "Server-assigned decimal id."),
-            attribute("userName", "string", true, false, "readWrite", "default", "server", "Unique login: 1-150 letters, digits and @.+-_; compared case-insensitively."),
-            attribute("externalId", "string", false, true, "readWrite", "default", "server", "The provisioning client's id for the user; unique when set."),
-            name,
-            string("displayName", true, "Name for display; defaults to \"givenName familyName\" or the userName."),
-            attribute("active", "boolean", true, false, "readWrite", "default", "none", "Whether the user may sign in; defaults to true."),
-            emails,
-            meta,
-        ],
+        "attributes": attributes.into_iter().map(Attribute::json).collect::<Vec<_>>(),
         "meta": {
             "resourceType": "Schema",
             "location": format!("{}/Schemas/{USER_SCHEMA}", base(origin))
