@@ -27,6 +27,15 @@ pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
     pairs
 }
 
+/// A route parameter (`{id}`), or the last path segment when the request did
+/// not come through a router (a function URL, a direct invoke).
+pub fn path_param(req: &Request, name: &str) -> Option<String> {
+    match req.path_parameters().first(name) {
+        Some(v) => Some(v.to_string()),
+        None => req.uri().path().rsplit('/').next().map(str::to_string),
+    }
+}
+
 pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }

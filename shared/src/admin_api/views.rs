@@ -2,7 +2,7 @@
 use std::collections::HashMap;
 
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::error::{ApiError, NO_PERMISSION, UNKNOWN_FIELD};
@@ -67,12 +67,7 @@ fn negotiate(req: &Request) -> Result<(), ApiError> {
 
 /// The `{id}` of a detail route: from the route parameters, else the last path segment.
 fn path_id(req: &Request) -> Option<u64> {
-    let params = req.path_parameters();
-    let raw = match params.first("id") {
-        Some(id) => id.to_string(),
-        None => req.uri().path().rsplit('/').next()?.to_string(),
-    };
-    raw.parse().ok()
+    http::path_param(req, "id")?.parse().ok()
 }
 
 fn user_key(id: u64) -> Item {

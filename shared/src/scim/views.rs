@@ -2,7 +2,7 @@
 use std::collections::HashMap;
 
 use lambda_http::http::{HeaderValue, Method, StatusCode};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::filter::{self, Attr, Filter};
@@ -96,11 +96,7 @@ fn json_body(req: &Request) -> Result<Value, ScimError> {
 }
 
 fn path_id(req: &Request) -> Option<u64> {
-    let params = req.path_parameters();
-    let raw = match params.first("id") {
-        Some(id) => id.to_string(),
-        None => req.uri().path().rsplit('/').next()?.to_string(),
-    };
+    let raw = http::path_param(req, "id")?;
     // Canonical decimal ids only: "007" is not user 7.
     if raw.starts_with('0') || raw.is_empty() {
         return None;

@@ -178,33 +178,7 @@ impl Store {
 
     /// Every user, in id order: one paginated query over GSI1.
     pub async fn all_users(&self) -> Result<Vec<User>> {
-        let mut users = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(keys::GSI1)
-                .key_condition_expression("gsi1pk = :p")
-                .expression_attribute_values(":p", s(keys::USERS_PARTITION))
-                .set_exclusive_start_key(start)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await?;
-            self.metrics().record(
-                out.consumed_capacity()
-                    .map(std::slice::from_ref)
-                    .unwrap_or_default(),
-            );
-            for item in out.items() {
-                users.push(parse_user(item)?);
-            }
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(users);
-            }
-        }
+        self.users_in_id_order(false, usize::MAX, false).await
     }
 
     /// The first `limit` users in id order (descending or ascending), only active
