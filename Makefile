@@ -7,7 +7,7 @@ VENV       := .venv
 VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help deps tools dev test e2e bench fmt lint clean-data
+.PHONY: help deps tools dev test e2e bench iac fmt lint clean-data
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -17,9 +17,9 @@ deps: tools $(VENV_STAMP) $(NODE_STAMP) ## install Java, npm packages and the Py
 tools:
 	@scripts/ensure-tools.sh
 
-$(VENV_STAMP): requirements-dev.txt tests/e2e/requirements.txt | tools
+$(VENV_STAMP): requirements-dev.txt tests/e2e/requirements.txt requirements-infra.txt | tools
 	[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt -r requirements-infra.txt
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json | tools
@@ -29,7 +29,7 @@ $(NODE_STAMP): package.json package-lock.json | tools
 dev: deps ## DynamoDB Local (.data/) + table + admin + cargo lambda watch on PORT (default 9000)
 	scripts/dev.sh
 
-test: deps ## Rust tests + end-to-end suite against an in-memory DynamoDB Local
+test: deps ## Rust tests + end-to-end suite (in-memory DynamoDB Local) + IaC checks
 	scripts/test.sh
 
 e2e: deps ## only the end-to-end suite (pytest tests/e2e through cargo lambda watch)
@@ -37,6 +37,9 @@ e2e: deps ## only the end-to-end suite (pytest tests/e2e through cargo lambda wa
 
 bench: ## DynamoDB calls and capacity per request (not yet)
 	@echo "make bench: not yet"
+
+iac: deps ## only the IaC checks: cfn-lint + tests/infra (routes, IAM, table vs the code)
+	scripts/iac-check.sh
 
 fmt: ## format the Rust code
 	cargo fmt --all

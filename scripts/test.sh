@@ -27,6 +27,7 @@ stage() {
 
 stage rust cargo test --workspace
 stage e2e "$ROOT/scripts/e2e.sh"
+stage iac "$ROOT/scripts/iac-check.sh"
 
 if [ "${#failed[@]}" -gt 0 ]; then
     log "failed stages: ${failed[*]}"

@@ -1,0 +1,499 @@
+"""What tests/infra reads: the SAM template, the cargo-lambda router, the function
+packages, and which DynamoDB actions each function's code performs.
+
+Everything here is a pure function of file contents, so the tests can feed it
+deliberately broken copies and check that the comparisons notice.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cfnlint.decode import decode_str
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+CARGO_TOML = ROOT / "Cargo.toml"
+FUNCTIONS = ROOT / "functions"
+SHARED_SRC = ROOT / "shared" / "src"
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+ANY = "ANY"
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_template(text: str | None = None) -> dict:
+    """The template with intrinsic tags as dicts (`!Ref X` -> {"Ref": "X"})."""
+    template, matches = decode_str(TEMPLATE.read_text() if text is None else text)
+    if matches:
+        raise ValueError(f"template does not parse: {matches}")
+    return template
+
+
+def load_router(text: str | None = None) -> dict:
+    cargo = tomllib.loads(CARGO_TOML.read_text() if text is None else text)
+    return cargo["workspace"]["metadata"]["lambda"]["watch"]["router"]
+
+
+def function_packages() -> dict[str, str]:
+    """functions/<dir> -> the package (and binary) name in its Cargo.toml."""
+    packages = {}
+    for manifest in sorted(FUNCTIONS.glob("*/Cargo.toml")):
+        packages[manifest.parent.name] = tomllib.loads(manifest.read_text())["package"]["name"]
+    return packages
+
+
+def serverless_functions(template: dict) -> dict[str, dict]:
+    """Logical id -> resource, for every AWS::Serverless::Function."""
+    return {
+        lid: res
+        for lid, res in template["Resources"].items()
+        if res.get("Type") == "AWS::Serverless::Function"
+    }
+
+
+def binary_of(resource: dict) -> str | None:
+    return (resource.get("Metadata") or {}).get("BuildProperties", {}).get("Binary")
+
+
+def effective_properties(template: dict, resource: dict) -> dict:
+    """Function properties with SAM Globals applied (maps merge, the function wins)."""
+    merged = dict(template.get("Globals", {}).get("Function", {}))
+    for key, value in resource.get("Properties", {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+# ---------------------------------------------------------------- routes
+
+# A route is (method, path, function), method one of METHODS or ANY, path in one
+# common syntax: literal segments, "{name}" (one segment), "{name+}" (greedy, last).
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: str
+
+
+def router_routes(router: dict) -> list[Route]:
+    """The cargo-lambda router: a path maps to a function (every method) or to a
+    list of {method, function}. matchit's catch-all "{*rest}" becomes "{rest+}"."""
+    routes = []
+    for path, target in router.items():
+        path = re.sub(r"\{\*(\w+)\}", r"{\1+}", path)
+        if isinstance(target, str):
+            routes.append(Route(ANY, path, target))
+        else:
+            for entry in target:
+                routes.append(Route(entry["method"].upper(), path, entry["function"]))
+    return routes
+
+
+def template_routes(template: dict) -> list[Route]:
+    """Every HttpApi event of every function, named by the function's binary."""
+    routes = []
+    for resource in serverless_functions(template).values():
+        for event in (resource.get("Properties", {}).get("Events") or {}).values():
+            if event.get("Type") != "HttpApi":
+                continue
+            props = event.get("Properties", {})
+            method = str(props.get("Method", ANY)).upper()
+            routes.append(Route(method, props["Path"], binary_of(resource)))
+    return routes
+
+
+def _segments(path: str) -> list[str]:
+    return path.strip("/").split("/")
+
+
+def _match(route_path: str, request_path: str) -> tuple | None:
+    """How specifically `route_path` matches: a tuple per segment, 2 literal,
+    1 parameter, 0 greedy; None when it does not match. Bigger is more specific,
+    compared left to right: the order both matchit (static > parameter >
+    catch-all, with backtracking) and API Gateway (full match > path variable >
+    greedy variable) choose routes in."""
+    pattern, actual = _segments(route_path), _segments(request_path)
+    score = []
+    for i, seg in enumerate(pattern):
+        if seg.startswith("{") and seg.endswith("+}"):
+            return tuple(score + [0]) if i == len(pattern) - 1 and len(actual) > i else None
+        if i >= len(actual) or not actual[i]:
+            return None
+        if seg.startswith("{") and seg.endswith("}"):
+            score.append(1)
+        elif seg == actual[i]:
+            score.append(2)
+        else:
+            return None
+    return tuple(score) if len(actual) == len(pattern) else None
+
+
+def resolve_router(routes: list[Route], method: str, path: str) -> str | None:
+    """cargo lambda watch: the most specific path wins first; then the method is
+    looked up on that path only (a path that lacks the method does not fall
+    through to a catch-all)."""
+    best, best_score = [], None
+    for route in routes:
+        score = _match(route.path, path)
+        if score is None:
+            continue
+        if best_score is None or score > best_score:
+            best, best_score = [route], score
+        elif score == best_score:
+            best.append(route)
+    for route in best:
+        if route.method in (method, ANY):
+            return route.function
+    return None
+
+
+def resolve_api_gateway(routes: list[Route], method: str, path: str) -> str | None:
+    """API Gateway HTTP API: a route is a method and a path; among the routes
+    whose method matches (ANY matches every method), the most specific path
+    wins, and an explicit method beats ANY on the same path."""
+    best, best_key = None, None
+    for route in routes:
+        if route.method not in (method, ANY):
+            continue
+        score = _match(route.path, path)
+        if score is None:
+            continue
+        key = (score, route.method != ANY)
+        if best_key is None or key > best_key:
+            best, best_key = route, key
+    return best.function if best else None
+
+
+# Values substituted for "{id}" and greedy segments when probing both tables:
+# the literal segments of either table too, so that static-versus-parameter
+# choices (`/api/users/self`, `/Users/.search`) are exercised.
+SAMPLE_SEGMENTS = ("7", "abc", "1.json", "urn:ietf:params:scim:schemas:core:2.0:User")
+
+
+def probe_paths(*tables: list[Route]) -> list[str]:
+    literals = {seg for table in tables for r in table for seg in _segments(r.path)
+                if not seg.startswith("{")}
+    samples = sorted(set(SAMPLE_SEGMENTS) | literals)
+    paths = set()
+    for table in tables:
+        for route in table:
+            expansions = [""]
+            for seg in _segments(route.path):
+                if seg.startswith("{") and seg.endswith("+}"):
+                    values = samples + ["x/y", "Users/7/x", "v1/scim/Groups"]
+                elif seg.startswith("{"):
+                    values = samples
+                else:
+                    values = [seg]
+                expansions = [f"{p}/{v}" for p in expansions for v in values]
+            paths.update(expansions)
+    return sorted(paths)
+
+
+def parity_differences(router: list[Route], template: list[Route]) -> list[str]:
+    """Every request either table routes must reach the same function through
+    both: for each probe path and method, the router's choice and API Gateway's."""
+    diffs = []
+    for path in probe_paths(router, template):
+        for method in METHODS:
+            local = resolve_router(router, method, path)
+            deployed = resolve_api_gateway(template, method, path)
+            if local != deployed:
+                diffs.append(f"{method} {path}: router -> {local}, template -> {deployed}")
+    return diffs
+
+
+def missing_explicit_routes(router: list[Route], template: list[Route],
+                            fallbacks: set[str]) -> list[str]:
+    """Operations must be routes of their own in the template, never reached
+    through a greedy route: every router entry for a non-fallback function."""
+    have = {(r.method, r.path, r.function) for r in template}
+    return [f"{r.method} {r.path} -> {r.function}" for r in router
+            if r.function not in fallbacks and (r.method, r.path, r.function) not in have]
+
+
+# ---------------------------------------------------------------- code -> DynamoDB actions
+
+# SDK calls and transaction builders -> the IAM action they need. Transactions
+# need the action of each item (TransactWriteItems has no action of its own).
+SDK_ACTIONS = {
+    r"\.\s*get_item\s*\(\s*\)": "dynamodb:GetItem",
+    r"\.\s*batch_get_item\s*\(\s*\)": "dynamodb:BatchGetItem",
+    r"\.\s*transact_get_items\s*\(\s*\)": "dynamodb:GetItem",
+    r"\.\s*query\s*\(\s*\)": "dynamodb:Query",
+    r"\.\s*scan\s*\(\s*\)": "dynamodb:Scan",
+    r"\.\s*put_item\s*\(\s*\)": "dynamodb:PutItem",
+    r"\.\s*update_item\s*\(\s*\)": "dynamodb:UpdateItem",
+    r"\.\s*delete_item\s*\(\s*\)": "dynamodb:DeleteItem",
+    r"\.\s*batch_write_item\s*\(\s*\)": "dynamodb:BatchWriteItem",
+    r"\bPut::builder\s*\(\s*\)": "dynamodb:PutItem",
+    r"\bUpdate::builder\s*\(\s*\)": "dynamodb:UpdateItem",
+    r"\bDelete::builder\s*\(\s*\)": "dynamodb:DeleteItem",
+    r"\bConditionCheck::builder\s*\(\s*\)": "dynamodb:ConditionCheckItem",
+}
+WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                 "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem"}
+# Basic auth's last_login refresh: the one write a read-only function makes.
+LAST_LOGIN = "touch_last_login"
+
+_FN = re.compile(r"^[ \t]*(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?fn\s+(\w+)", re.M)
+
+
+def rust_functions(source: str) -> dict[str, str]:
+    """fn name -> its text (up to the next fn), test modules left out. Same-named
+    fns (methods of different types) are merged: an over-approximation."""
+    source = source.split("#[cfg(test)]")[0]
+    starts = [(m.start(), m.group(1)) for m in _FN.finditer(source)]
+    fns: dict[str, str] = {}
+    for i, (start, name) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(source)
+        fns[name] = fns.get(name, "") + source[start:end]
+    return fns
+
+
+def read_sources() -> dict[str, str]:
+    """Every Rust file of the shared crate, by path relative to shared/src."""
+    return {str(p.relative_to(SHARED_SRC)): p.read_text() for p in sorted(SHARED_SRC.rglob("*.rs"))}
+
+
+def gsi_name(sources: dict[str, str]) -> str:
+    return re.search(r'pub const GSI1: &str = "([^"]+)"', sources["store/keys.rs"]).group(1)
+
+
+class CodeModel:
+    """The call graph from each function's handler down to DynamoDB calls.
+
+    Store side (shared/src/store): a store method's actions are the SDK calls in
+    its body plus those of the store fns it calls (`self.x(` or `x(`). Handler
+    side (the two views.rs and auth.rs): a handler's store methods are the
+    `store.x(` calls in its body plus those of the view/auth fns it calls
+    (`x(` in the same file, `auth::x(`)."""
+
+    def __init__(self, sources: dict[str, str]):
+        self.sources = sources
+        self.gsi = gsi_name(sources)
+        # Per file: a bare call `x(` names a fn of the same file; `self.x(` a Store
+        # method of any store file.
+        self.store_files = {path: rust_functions(text) for path, text in sources.items()
+                            if path.startswith("store/")}
+        self.store_fns = {name for fns in self.store_files.values() for name in fns}
+        self.view_files = {"admin_api": "admin_api/views.rs", "scim": "scim/views.rs"}
+        self.fns = {module: rust_functions(sources[path]) for module, path in self.view_files.items()}
+        self.fns["auth"] = rust_functions(sources["auth.rs"])
+
+    # -- store
+    def store_actions(self, name: str, skip: frozenset = frozenset()) -> set[tuple[str, str]]:
+        """(action, resource) pairs of store method `name`, resource "table" or
+        "index/<name>"; fns named in `skip` are left out of the call graph."""
+        return self._store_actions([(path, name) for path, fns in self.store_files.items()
+                                    if name in fns], skip, set())
+
+    def _store_actions(self, nodes, skip, seen) -> set[tuple[str, str]]:
+        actions = set()
+        for path, name in nodes:
+            if (path, name) in seen or name in skip:
+                continue
+            seen.add((path, name))
+            body = self.store_files[path][name]
+            for pattern, action in SDK_ACTIONS.items():
+                if re.search(pattern, body):
+                    on_index = action == "dynamodb:Query" and re.search(r"\.\s*index_name\s*\(", body)
+                    actions.add((action, f"index/{self.gsi}" if on_index else "table"))
+            callees = [(path, c) for c in re.findall(r"(?<![\w.:])(\w+)\s*\(", body)
+                       if c in self.store_files[path]]
+            callees += [(p, c) for c in re.findall(r"\bself\s*\.\s*(\w+)\s*\(", body)
+                        for p, fns in self.store_files.items() if c in fns]
+            actions |= self._store_actions(callees, skip, seen)
+        return actions
+
+    def io_store_methods(self) -> set[str]:
+        return {name for name in self.store_fns if self.store_actions(name)}
+
+    # -- handlers
+    def store_calls(self, module: str, name: str, seen=None) -> set[str]:
+        """Store methods a view (or auth) fn calls, directly or through its callees."""
+        seen = set() if seen is None else seen
+        if (module, name) in seen or name not in self.fns[module]:
+            return set()
+        seen.add((module, name))
+        body = self.fns[module][name]
+        calls = set(re.findall(r"\bstore\s*\.\s*(\w+)\s*\(", body))
+        for callee in set(re.findall(r"(?<![\w.:])(\w+)\s*\(", body)):
+            calls |= self.store_calls(module, callee, seen)
+        for callee in set(re.findall(r"\bauth::(\w+)\s*\(", body)):
+            calls |= self.store_calls("auth", callee, seen)
+        return calls
+
+    def handler_actions(self, module: str, handler: str, skip: frozenset = frozenset()) -> set[tuple[str, str]]:
+        actions = set()
+        for method in self.store_calls(module, handler):
+            actions |= self.store_actions(method, skip)
+        return actions
+
+    def unattributed_store_calls(self, handlers: list[tuple[str, str]]) -> list[str]:
+        """Store I/O calls in files or fns the handler analysis never reaches: if
+        any exist, the derived permissions could be missing something."""
+        io = self.io_store_methods()
+        reached: set[tuple[str, str]] = set()
+        for module, handler in handlers:
+            self.store_calls(module, handler, reached)
+        problems = []
+        for module, fns in self.fns.items():
+            for name, body in fns.items():
+                used = set(re.findall(r"\bstore\s*\.\s*(\w+)\s*\(", body)) & io
+                if used and (module, name) not in reached:
+                    problems.append(f"{module}::{name} calls {sorted(used)} but no handler reaches it")
+        analysed = set(self.view_files.values()) | {"auth.rs"}
+        for path, text in self.sources.items():
+            if path.startswith("store/") or path in analysed:
+                continue
+            used = set(re.findall(r"\bstore\s*\.\s*(\w+)\s*\(", text.split("#[cfg(test)]")[0])) & io
+            if used:
+                problems.append(f"{path} calls store methods {sorted(used)} outside the analysed files")
+        return problems
+
+
+def handler_of(main_rs: str) -> tuple[str, str]:
+    """functions/<op>/src/main.rs wires one shared handler: `serve(module::fn)`."""
+    found = re.findall(r"serve\(\s*(\w+)::(\w+)\s*\)", main_rs)
+    if len(found) != 1:
+        raise ValueError(f"expected exactly one runtime::serve(module::handler), found {found}")
+    return found[0]
+
+
+def handlers() -> dict[str, tuple[str, str]]:
+    return {name: handler_of((FUNCTIONS / name / "src" / "main.rs").read_text())
+            for name in function_packages()}
+
+
+# ---------------------------------------------------------------- template -> granted permissions
+
+# The condition that confines UpdateItem to Basic auth's last_login refresh.
+LAST_LOGIN_CONDITION = {
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]},
+    "ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "sk", "last_login"]},
+    "StringEqualsIfExists": {"dynamodb:ReturnValues": ["NONE"]},
+}
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _resource_kind(resource, table_id: str) -> str:
+    if resource == {"Fn::GetAtt": [table_id, "Arn"]}:
+        return "table"
+    if isinstance(resource, dict) and isinstance(resource.get("Fn::Sub"), str):
+        m = re.fullmatch(r"\$\{" + table_id + r"\.Arn\}/(index/[\w.-]+)", resource["Fn::Sub"])
+        if m:
+            return m.group(1)
+    return f"unknown:{resource!r}"
+
+
+def policy_statements(template: dict, resource: dict) -> tuple[list[dict], list[str]]:
+    """Statements a function's role gets from its Policies: inline documents and
+    managed policies of this template. Anything else (SAM policy templates,
+    foreign ARNs) cannot be checked and is reported."""
+    statements, problems = [], []
+    for policy in _as_list(resource.get("Properties", {}).get("Policies", [])):
+        if isinstance(policy, dict) and set(policy) == {"Ref"}:
+            target = template["Resources"].get(policy["Ref"], {})
+            if target.get("Type") != "AWS::IAM::ManagedPolicy":
+                problems.append(f"policy {policy} is not a managed policy of this template")
+                continue
+            statements += _as_list(target["Properties"]["PolicyDocument"]["Statement"])
+        elif isinstance(policy, dict) and "Statement" in policy:
+            statements += _as_list(policy["Statement"])
+        else:
+            problems.append(f"policy {policy!r} cannot be checked (use an inline statement)")
+    return statements, problems
+
+
+def table_id(template: dict) -> str:
+    tables = [lid for lid, r in template["Resources"].items() if r.get("Type") == "AWS::DynamoDB::Table"]
+    assert len(tables) == 1, tables
+    return tables[0]
+
+
+def granted(template: dict, resource: dict) -> tuple[set[tuple[str, str, str]], list[str]]:
+    """(action, resource kind, condition kind) triples; condition kind is "" for
+    none, "last_login" for LAST_LOGIN_CONDITION, else "other"."""
+    statements, problems = policy_statements(template, resource)
+    tid = table_id(template)
+    grants = set()
+    for st in statements:
+        if st.get("Effect") != "Allow" or "NotAction" in st or "NotResource" in st:
+            problems.append(f"statement {st!r}: only Allow with Action and Resource is expected")
+            continue
+        condition = st.get("Condition")
+        kind = "" if not condition else "last_login" if condition == LAST_LOGIN_CONDITION else "other"
+        for action in _as_list(st.get("Action", [])):
+            for res in _as_list(st.get("Resource", [])):
+                grants.add((action, _resource_kind(res, tid), kind))
+    return grants, problems
+
+
+def wildcard_problems(template: dict) -> list[str]:
+    """Wildcard actions or resources in any IAM statement of the template."""
+    problems = []
+
+    def walk(where: str, node):
+        if isinstance(node, dict):
+            if "Effect" in node and ("Action" in node or "NotAction" in node):
+                for action in _as_list(node.get("Action", [])) + _as_list(node.get("NotAction", [])):
+                    if not isinstance(action, str) or "*" in action:
+                        problems.append(f"{where}: action {action!r}")
+                for res in _as_list(node.get("Resource", [])):
+                    if res == "*" or (isinstance(res, str) and res.endswith(":*")):
+                        problems.append(f"{where}: resource {res!r}")
+            for key, value in node.items():
+                walk(where, value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(where, value)
+
+    for lid, res in template["Resources"].items():
+        if res.get("Type", "").startswith("AWS::IAM::") or res.get("Type") == "AWS::Serverless::Function":
+            walk(lid, res.get("Properties", {}))
+    return problems
+
+
+def permission_differences(template: dict, model: CodeModel,
+                           handler_table: dict[str, tuple[str, str]] | None = None) -> list[str]:
+    """What each function's role grants against what its code does: every action
+    it performs is granted, nothing else is; UpdateItem reached only through
+    last_login is granted only under LAST_LOGIN_CONDITION."""
+    diffs = []
+    by_binary = {binary_of(r): r for r in serverless_functions(template).values()}
+    for function, (module, handler) in (handler_table or handlers()).items():
+        resource = by_binary.get(function)
+        if resource is None:
+            diffs.append(f"{function}: not in the template")
+            continue
+        grants, problems = granted(template, resource)
+        diffs += [f"{function}: {p}" for p in problems]
+        uses = model.handler_actions(module, handler)
+        uses_without_login = model.handler_actions(module, handler, skip=frozenset({LAST_LOGIN}))
+        needed = {(a, r, "") for a, r in uses_without_login}
+        allowed_extra = set()
+        if ("dynamodb:UpdateItem", "table") in uses - uses_without_login:
+            needed.add(("dynamodb:UpdateItem", "table", "last_login"))
+        elif ("dynamodb:UpdateItem", "table") in uses:
+            # The shared auth policy's narrow grant is covered by the broad one.
+            allowed_extra.add(("dynamodb:UpdateItem", "table", "last_login"))
+        for grant in sorted(needed - grants):
+            diffs.append(f"{function}: needs {grant} (its code calls it) but is not granted it")
+        for grant in sorted(grants - needed - allowed_extra):
+            diffs.append(f"{function}: is granted {grant} but its code never needs it")
+    return diffs
+

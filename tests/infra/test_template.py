@@ -1,0 +1,101 @@
+"""The template's table, functions, parameters and outputs."""
+
+import re
+
+import pytest
+
+import infra_model as m
+
+KEYS_RS = m.SHARED_SRC / "store" / "keys.rs"
+
+
+@pytest.fixture(scope="module")
+def template():
+    return m.load_template()
+
+
+def key_schema_constants():
+    text = KEYS_RS.read_text()
+    return dict(re.findall(r'pub const (\w+): &str = "([^"]*)";', text)), text
+
+
+def test_table_has_the_key_schema_of_keys_rs(template):
+    """keys.rs is the source of truth (`usersctl table create`, DynamoDB Local)."""
+    consts, text = key_schema_constants()
+    # What create_table builds: pk/sk, gsi1 on gsi1pk/gsi1sk with projection ALL,
+    # every key a string, on-demand, TTL on expires_at.
+    for fragment in ("ScalarAttributeType::S", "ProjectionType::All", "BillingMode::PayPerRequest",
+                     ".attribute_name(TTL)", ".index_name(GSI1)"):
+        assert fragment in text, f"keys.rs::create_table changed ({fragment}); update the template and this test"
+    table = template["Resources"][m.table_id(template)]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} == {
+        (consts[k], "S") for k in ("PK", "SK", "GSI1_PK", "GSI1_SK")}
+    assert table["KeySchema"] == [{"AttributeName": consts["PK"], "KeyType": "HASH"},
+                                  {"AttributeName": consts["SK"], "KeyType": "RANGE"}]
+    (gsi,) = table["GlobalSecondaryIndexes"]
+    assert gsi["IndexName"] == consts["GSI1"]
+    assert gsi["KeySchema"] == [{"AttributeName": consts["GSI1_PK"], "KeyType": "HASH"},
+                                {"AttributeName": consts["GSI1_SK"], "KeyType": "RANGE"}]
+    assert gsi["Projection"] == {"ProjectionType": "ALL"}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": consts["TTL"], "Enabled": True}
+
+
+def test_table_is_protected(template):
+    tid = m.table_id(template)
+    table = template["Resources"][tid]
+    props = table["Properties"]
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert props["DeletionProtectionEnabled"] == {"Ref": "TableDeletionProtection"}
+    assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain"
+
+
+def test_parameters(template):
+    params = template["Parameters"]
+    assert params["ScimProfile"]["AllowedValues"] == ["odm", "rfc"]
+    assert params["ScimProfile"]["Default"] == "odm"
+    assert params["LogLevel"]["Default"] == "info"
+    assert params["TableDeletionProtection"]["Default"] == "true"
+
+
+def test_outputs(template):
+    outputs = template["Outputs"]
+    assert outputs["TableName"]["Value"] == {"Ref": m.table_id(template)}
+    assert "${HttpApi}" in outputs["ApiUrl"]["Value"]["Fn::Sub"]
+    assert outputs["ScimBaseUrl"]["Value"]["Fn::Sub"].endswith("/api/v1/scim")
+
+
+def test_api_is_http_api_v2_with_throttling(template):
+    api = template["Resources"]["HttpApi"]
+    assert api["Type"] == "AWS::Serverless::HttpApi"
+    settings = api["Properties"]["DefaultRouteSettings"]
+    assert settings["ThrottlingRateLimit"] and settings["ThrottlingBurstLimit"]
+    for resource in m.serverless_functions(template).values():
+        for event in resource["Properties"]["Events"].values():
+            assert event["Type"] == "HttpApi"
+            assert event["Properties"]["ApiId"] == {"Ref": "HttpApi"}
+            assert event["Properties"].get("PayloadFormatVersion") == "2.0"
+
+
+@pytest.mark.parametrize("function", sorted(m.function_packages()))
+def test_function_is_a_small_arm64_rust_lambda(template, function):
+    (logical_id, resource), = [(lid, r) for lid, r in m.serverless_functions(template).items()
+                               if m.binary_of(r) == function]
+    assert resource["Metadata"]["BuildMethod"] == "rust-cargolambda"
+    props = m.effective_properties(template, resource)
+    assert props["Runtime"] == "provided.al2023"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Handler"] == "bootstrap"
+    assert 128 <= props["MemorySize"] <= 256
+    assert props["Timeout"] <= 29, "API Gateway gives up after 30 s"
+    assert (m.ROOT / "infra" / props["CodeUri"] / "Cargo.toml").resolve() == m.CARGO_TOML
+    env = props["Environment"]["Variables"]
+    assert env == {"TABLE_NAME": {"Ref": m.table_id(template)}, "SCIM_PROFILE": {"Ref": "ScimProfile"},
+                   "RUST_LOG": {"Ref": "LogLevel"}}
+    logging = props["LoggingConfig"]
+    assert logging["LogFormat"] == "JSON"
+    group = template["Resources"][logging["LogGroup"]["Ref"]]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert group["Properties"]["LogGroupName"]["Fn::Sub"].endswith("/" + function)
