@@ -7,7 +7,7 @@ VENV       := .venv
 VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help deps tools dev test e2e bench iac fmt lint clean-data
+.PHONY: help deps tools dev test e2e bench iac package deploy fmt lint clean-data
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -35,11 +35,18 @@ test: deps ## Rust tests + end-to-end suite (in-memory DynamoDB Local) + IaC che
 e2e: deps ## only the end-to-end suite (pytest tests/e2e through cargo lambda watch)
 	scripts/e2e.sh
 
-bench: ## DynamoDB calls and capacity per request (not yet)
-	@echo "make bench: not yet"
+bench: deps ## init time of two release functions; DynamoDB calls and capacity per request
+	scripts/bench-init.sh
+	if [ -x scripts/bench-dynamodb.sh ]; then scripts/bench-dynamodb.sh; fi
 
 iac: deps ## only the IaC checks: cfn-lint + tests/infra (routes, IAM, table vs the code)
 	scripts/iac-check.sh
+
+package: deps ## cargo lambda build --release --arm64 of every function into target/lambda/*/bootstrap.zip
+	scripts/package.sh
+
+deploy: deps ## sam build + sam deploy --guided (installs aws-sam-cli into .venv-deploy)
+	scripts/deploy.sh
 
 fmt: ## format the Rust code
 	cargo fmt --all
