@@ -45,7 +45,7 @@ iac: deps ## only the IaC checks: cfn-lint + tests/infra (routes, IAM, table vs 
 package: deps ## cargo lambda build --release --arm64 of every function into target/lambda/*/bootstrap.zip
 	scripts/package.sh
 
-deploy: deps ## sam build + sam deploy --guided (installs aws-sam-cli into .venv-deploy)
+deploy: deps ## sam build + sam deploy --guided (the SAM CLI goes into infra/.venv-sam)
 	scripts/deploy.sh
 
 fmt: ## format the Rust code
