@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end: build the workspace, serve every function with cargo lambda watch against a
 # fresh table, seed an admin with usersctl, warm up each route, run pytest tests/e2e.
+# A second cargo lambda watch serves SCIM_PROFILE=rfc against a table of its own, for the
+# RFC 7644 / Okta / Entra ID / scim2-tester suite (tests/e2e/test_scim_rfc.py).
 # Uses DYNAMODB_ENDPOINT when set, else starts an in-memory DynamoDB Local.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -9,11 +11,15 @@ cd "$ROOT"
 
 aws_defaults
 WATCH_LOG="$LOGS/watch.log"
+RFC_WATCH_LOG="$LOGS/watch-rfc.log"
 on_exit() {
-    local status=$?
+    local status=$? logfile
     if [ "$status" -ne 0 ] && [ -n "${WATCH_PID:-}" ]; then
-        log "e2e failed; last lines of $WATCH_LOG:"
-        tail -n 60 "$WATCH_LOG" >&2 || true
+        for logfile in "$WATCH_LOG" "$RFC_WATCH_LOG"; do
+            [ -f "$logfile" ] || continue
+            log "e2e failed; last lines of $logfile:"
+            tail -n 60 "$logfile" >&2 || true
+        done
     fi
     stop_started
 }
@@ -21,6 +27,7 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 mkdir -p "$LOGS"
+rm -f "$RFC_WATCH_LOG"
 
 ddb_for_tests
 
@@ -31,15 +38,24 @@ TABLE_NAME="e2e_$(date +%Y%m%d%H%M%S)_$$"
 export TABLE_NAME
 export SCIM_PROFILE="${SCIM_PROFILE:-odm}"
 export RUST_LOG="${RUST_LOG:-info}"
+export E2E_SCIM_PROFILE="$SCIM_PROFILE"
+# Instances per function, so that parallel requests really run in parallel (race tests).
+export E2E_WATCH_CONCURRENCY="${E2E_WATCH_CONCURRENCY:-8}"
 usersctl table create
+
+# seed_admin PASSWORD: an admin with names and an email (Okta's checks expect the first
+# listed user to have them); prints an API token of it.
+seed_admin() {
+    printf '%s' "$1" |
+        usersctl user create --username "$E2E_ADMIN_USERNAME" --admin --password-stdin \
+            --email e2e-admin@example.com --first-name E2E --last-name Admin >/dev/null
+    usersctl token create --username "$E2E_ADMIN_USERNAME" | tail -n 1
+}
 
 export E2E_ADMIN_USERNAME="e2e-admin"
 E2E_ADMIN_PASSWORD="$(random_secret)"
 export E2E_ADMIN_PASSWORD
-printf '%s' "$E2E_ADMIN_PASSWORD" |
-    usersctl user create --username "$E2E_ADMIN_USERNAME" --admin --password-stdin \
-        --email e2e-admin@example.com --first-name E2E --last-name Admin >/dev/null
-E2E_ADMIN_TOKEN="$(usersctl token create --username "$E2E_ADMIN_USERNAME" | tail -n 1)"
+E2E_ADMIN_TOKEN="$(seed_admin "$E2E_ADMIN_PASSWORD")"
 export E2E_ADMIN_TOKEN
 [ -n "$E2E_ADMIN_TOKEN" ] || die "usersctl token create printed no token"
 
@@ -49,8 +65,29 @@ write_watch_env "$ENVFILE"
 port="$(free_port)"
 export E2E_BASE_URL="http://127.0.0.1:$port"
 export E2E_USERSCTL="$USERSCTL"
-watch_start "$port" "$ENVFILE" "$WATCH_LOG" --ignore-changes
+watch_start "$port" "$ENVFILE" "$WATCH_LOG" --ignore-changes --concurrency "$E2E_WATCH_CONCURRENCY"
 warm_up "$E2E_BASE_URL"
 
-log "pytest tests/e2e against $E2E_BASE_URL (table $TABLE_NAME)"
+# The rfc stack: same binaries (already built, so it starts fast), its own table and admin.
+export E2E_RFC_TABLE_NAME="${TABLE_NAME}_rfc"
+E2E_RFC_ADMIN_TOKEN="$(
+    export TABLE_NAME="$E2E_RFC_TABLE_NAME"
+    usersctl table create >&2
+    seed_admin "$(random_secret)"
+)"
+export E2E_RFC_ADMIN_TOKEN
+[ -n "$E2E_RFC_ADMIN_TOKEN" ] || die "usersctl token create printed no token (rfc table)"
+RFC_ENVFILE="$LOGS/watch-rfc.env"
+(TABLE_NAME="$E2E_RFC_TABLE_NAME" SCIM_PROFILE=rfc write_watch_env "$RFC_ENVFILE")
+port="$(free_port)"
+export E2E_RFC_BASE_URL="http://127.0.0.1:$port"
+watch_start "$port" "$RFC_ENVFILE" "$RFC_WATCH_LOG" --ignore-changes --concurrency "$E2E_WATCH_CONCURRENCY"
+# It is only asked SCIM requests: warm up only the SCIM functions (lib.sh's warm_up, with
+# warm_routes narrowed to /api/v1/scim).
+eval "$(declare -f warm_routes | sed '1s/^warm_routes/all_warm_routes/')"
+warm_routes() { all_warm_routes | grep ' /api/v1/scim'; }
+warm_up "$E2E_RFC_BASE_URL"
+
+log "pytest tests/e2e against $E2E_BASE_URL (table $TABLE_NAME, SCIM_PROFILE=$SCIM_PROFILE)" \
+    "and $E2E_RFC_BASE_URL (table $E2E_RFC_TABLE_NAME, SCIM_PROFILE=rfc)"
 PYTHONDONTWRITEBYTECODE=1 python -m pytest -p no:cacheprovider tests/e2e "$@"
