@@ -1,0 +1,391 @@
+"""The SCIM API under `SCIM_PROFILE=rfc`: scim2-tester (through `scim2 … test`), races, and the
+request shapes Okta and Microsoft Entra ID send (shared/notes/scim.md §8–10).
+
+RFC semantics (SPEC §4 "Profiles"): POST with an existing userName → 409 uniqueness, inactive
+users stay visible with `"active": false`, DELETE deletes (404 afterwards).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from urllib.parse import quote
+
+import pytest
+
+from scim_helpers import (
+    LIST_SCHEMA,
+    RFC_ADMIN_TOKEN,
+    RFC_BASE_URL,
+    SCIM_PATH,
+    WATCH_CONCURRENCY,
+    USER_SCHEMA,
+    assert_scim_error,
+    patch_op,
+    race,
+    race_until,
+    scim,
+)
+
+pytestmark = pytest.mark.skipif(
+    not RFC_BASE_URL, reason="E2E_RFC_BASE_URL is not set: run `make e2e` or `make test`"
+)
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def call(method: str, path: str, body: object = None, *, token: str | None = RFC_ADMIN_TOKEN,
+         headers: dict | None = None):
+    return scim(method, RFC_BASE_URL, path, token=token, body=body, headers=headers)
+
+
+def query(flt: str, extra: str = "") -> str:
+    return f"/Users?filter={quote(flt)}{extra}"
+
+
+def ok(resp, status: int = 200) -> dict:
+    assert resp.status == status, f"expected {status}, got {resp.status}: {resp.body}"
+    if resp.body is not None:
+        assert resp.headers.get("content-type", "").startswith("application/scim+json"), resp.headers
+    return resp.body
+
+
+def find(flt: str, extra: str = "") -> dict:
+    body = ok(call("GET", query(flt, extra)))
+    assert body["schemas"] == [LIST_SCHEMA], body
+    return body
+
+
+def okta_user(username: str, *, given: str = "Test", family: str = "User") -> dict:
+    """The body Okta POSTs (its SPEC test and runtime), password and groups included."""
+    return {
+        "schemas": [USER_SCHEMA],
+        "userName": username,
+        "name": {"givenName": given, "familyName": family},
+        "emails": [{"primary": True, "value": username, "type": "work"}],
+        "displayName": f"{given} {family}",
+        "locale": "en-US",
+        "externalId": "00u" + uuid.uuid4().hex[:17],
+        "groups": [],
+        "password": "1mz050nq",
+        "active": True,
+    }
+
+
+@pytest.fixture
+def tag() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+# --- scim2-tester ---------------------------------------------------------------------------
+
+
+def scim2_executable() -> str:
+    here = os.path.join(os.path.dirname(sys.executable), "scim2")
+    found = here if os.path.exists(here) else shutil.which("scim2")
+    assert found, "the scim2 console script (scim2-cli) is not installed"
+    return found
+
+
+# Checks that fail because of a server bug (reported, not fixed here): each is expected to fail
+# (strict xfail below), so the day the server is fixed the suite says so.
+KNOWN_FAILING_CHECKS = {
+    "object_query_with_attributes": (
+        "server bug: GET /Users/{id}?attributes=externalId answers 200 with the header "
+        "'ETag: W/\"<n>\"' and the body {\"schemas\":[...User],\"id\":\"<id>\"} (no meta); "
+        "scim2-client fills a missing meta.version from the ETag by assigning scim2_models.Meta() "
+        "to a User model whose meta type was generated from /Schemas (which lists `meta` as a User "
+        "attribute), and pydantic rejects it: '1 validation error for User meta: Input should be a "
+        "valid dictionary or instance of Meta'"
+    ),
+}
+STATUSES = "SUCCESS|COMPLIANT|ACCEPTABLE|DEVIATION|ERROR|CRITICAL|SKIPPED"
+
+
+@pytest.fixture(scope="module")
+def scim2_test_run():
+    """One `scim2 --url … test --verbose` run: (exit code, output, [(status, check name)])."""
+    env = dict(os.environ)
+    # The token goes in the environment, not on the command line (scim2 --help).
+    env["SCIM_CLI_HEADERS"] = f"Authorization: Bearer {RFC_ADMIN_TOKEN}"
+    proc = subprocess.run(
+        [scim2_executable(), "--url", RFC_BASE_URL + SCIM_PATH, "test", "--verbose"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    output = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
+    results = re.findall(rf"^({STATUSES}) (\S+)$", output, re.MULTILINE)
+    return proc.returncode, output, results
+
+
+def test_scim2_tester_checks_succeed(scim2_test_run):
+    code, output, results = scim2_test_run
+    print(output)
+    assert len(results) >= 40, f"expected the full list of checks, got {len(results)}:\n{output}"
+    failed = sorted({name for status, name in results if status != "SUCCESS"})
+    unexpected = [name for name in failed if name not in KNOWN_FAILING_CHECKS]
+    assert not unexpected, f"scim2 test exited {code}; not SUCCESS: {failed}\n{output}"
+    assert (code == 0) == (not failed), f"exit code {code} with failed checks {failed}\n{output}"
+
+
+@pytest.mark.parametrize("check", [
+    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
+    for name, reason in sorted(KNOWN_FAILING_CHECKS.items())
+])
+def test_scim2_tester_known_failing_check(scim2_test_run, check):
+    code, output, results = scim2_test_run
+    statuses = [status for status, name in results if name == check]
+    assert statuses and set(statuses) == {"SUCCESS"}, f"{check}: {statuses}\n{output}"
+
+
+# --- races ----------------------------------------------------------------------------------
+
+
+def test_concurrent_creates_of_one_username_one_201_rest_409(tag):
+    name = f"race-{tag}@example.com"
+    n = 24
+    results = race(n, lambda i: call("POST", "/Users", {
+        "schemas": [USER_SCHEMA], "userName": name, "displayName": f"racer {i}",
+        "emails": [{"type": "work", "value": f"racer{i}.{tag}@example.com"}]}))
+    statuses = sorted(r.status for r in results)
+    assert statuses == [201] + [409] * (n - 1), [(r.status, r.body) for r in results]
+    for r in results:
+        if r.status == 409:
+            assert_scim_error(r, 409, "uniqueness")
+    winner = next(r.body for r in results if r.status == 201)
+    listed = find(f'userName eq "{name}"')
+    assert listed["totalResults"] == 1
+    assert [u["id"] for u in listed["Resources"]] == [winner["id"]]
+
+
+def test_concurrent_creates_with_one_email_one_201_rest_409(tag):
+    email = f"shared.{tag}@example.com"
+    n = 12
+    results = race(n, lambda i: call("POST", "/Users", {
+        "schemas": [USER_SCHEMA], "userName": f"email-race-{tag}-{i}",
+        "emails": [{"type": "work", "value": email}]}))
+    assert sorted(r.status for r in results) == [201] + [409] * (n - 1), \
+        [(r.status, r.body) for r in results]
+    listed = find(f'emails[type eq "work" and value eq "{email}"]')
+    assert listed["totalResults"] == 1
+
+
+FALSE_UNIQUENESS_BUG = (
+    "server bug: parallel writes that change one user's email lose a race, and the lost race "
+    "comes back as 409 uniqueness 'email \"<new>\" belongs to another user' although no user has "
+    "that address. Store::commit maps ConditionalCheckFailed on the transaction slot that deletes "
+    "the OLD email claim (already deleted by the winner) to StoreError::Taken(Email) instead of "
+    "Conflict, so the handler neither retries nor answers 412. Seen with 8 parallel "
+    "PATCH /Users/{id} replacing emails[type eq 'work'].value with distinct new addresses: "
+    "5 x 200, 3 x 409 uniqueness, in every round"
+)
+
+
+@pytest.mark.skipif(WATCH_CONCURRENCY < 2, reason="cargo lambda watch serves one request at a time")
+@pytest.mark.xfail(strict=True, reason=FALSE_UNIQUENESS_BUG)
+def test_concurrent_email_changes_never_claim_a_false_uniqueness_conflict(tag):
+    created = ok(call("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": f"emailpatch-{tag}",
+                                         "emails": [{"value": f"emailpatch.{tag}@example.com"}]}), 201)
+    uid = created["id"]
+
+    def change_email(rnd, i):
+        return call("PATCH", f"/Users/{uid}", patch_op({
+            "op": "replace", "path": 'emails[type eq "work"].value',
+            "value": f"emailpatch.{tag}.{rnd}.{i}@example.com"}))
+
+    # Nobody else has any of these addresses: a conflict may only be a retry-later, never 409
+    # uniqueness. Rounds go on until one shows the bug (or 8 rounds do not).
+    false_conflicts = race_until(8, change_email, lambda r: r.status == 409, rounds=8)
+    assert not false_conflicts, [r.body for r in false_conflicts]
+
+
+# --- Okta: the SPEC test and runtime shapes (notes §9) --------------------------------------
+
+
+def assert_okta_user_fields(user: dict):
+    assert user["id"]
+    assert user["name"]["familyName"] and user["name"]["givenName"]
+    assert user["userName"]
+    assert isinstance(user["active"], bool)
+    assert user["emails"][0]["value"]
+
+
+def test_okta_list_first_user_and_get_it():
+    body = ok(call("GET", "/Users?count=1&startIndex=1"))
+    assert body["schemas"] == [LIST_SCHEMA]
+    for key in ("itemsPerPage", "startIndex", "totalResults"):
+        assert isinstance(body[key], int) and not isinstance(body[key], bool), (key, body)
+    assert (body["itemsPerPage"], body["startIndex"]) == (1, 1)
+    assert body["totalResults"] >= 1 and len(body["Resources"]) == 1
+    first = body["Resources"][0]
+    assert_okta_user_fields(first)
+    got = ok(call("GET", f"/Users/{first['id']}"))
+    assert_okta_user_fields(got)
+    assert got["id"] == first["id"]
+
+
+def test_okta_filter_on_absent_username_is_an_empty_list(tag):
+    for flt in (f'userName eq "absent-{tag}"', f'userName eq "absent.{tag}@example.com"',
+                f'emails.value eq "absent.{tag}@example.com"'):
+        body = find(flt, "&startIndex=1&count=100")
+        assert body["totalResults"] == 0, body
+        assert body.get("Resources", []) == []
+
+
+@pytest.mark.parametrize("bad_id", ["00919288221112222", str(uuid.uuid4()), "999999999"])
+def test_okta_unknown_id_is_404(bad_id):
+    assert_scim_error(call("GET", f"/Users/{bad_id}"), 404)
+
+
+def test_okta_bad_token_is_401():
+    resp = call("GET", "/Users?count=1&startIndex=1", token=None, headers={"Authorization": "non-token"})
+    assert_scim_error(resp, 401)
+    assert "www-authenticate" in resp.headers
+    assert_scim_error(call("GET", "/Users", token="1.not-a-real-token"), 401)
+
+
+def test_okta_create_recreate_and_uppercase_lookup(tag):
+    body = okta_user(f"okta.{tag}@example.com", given="Okta", family="Tester")
+    created = ok(call("POST", "/Users", body), 201)
+    assert created["active"] is True and created["id"]
+    assert created["name"] == {"givenName": "Okta", "familyName": "Tester"}
+    assert USER_SCHEMA in created["schemas"]
+    assert created["userName"] == body["userName"]
+    assert "password" not in created and "groups" not in created
+    got = ok(call("GET", f"/Users/{created['id']}"))
+    assert (got["userName"], got["name"]) == (body["userName"], created["name"])
+
+    again = call("POST", "/Users", body)
+    assert_scim_error(again, 409, "uniqueness")
+
+    upper = find(f'userName eq "{body["userName"].upper()}"', "&startIndex=1&count=100")
+    assert upper["totalResults"] == 1
+    assert upper["Resources"][0]["id"] == created["id"]
+
+
+def test_okta_deactivate_and_reactivate_by_pathless_patch_and_put(tag):
+    created = ok(call("POST", "/Users", okta_user(f"okta.deact.{tag}@example.com")), 201)
+    uid = created["id"]
+    off = ok(call("PATCH", f"/Users/{uid}", patch_op({"op": "replace", "value": {"active": False}})))
+    assert off["active"] is False
+    got = ok(call("GET", f"/Users/{uid}"))
+    assert got["active"] is False
+    listed = find(f'userName eq "{created["userName"]}"')
+    assert [(u["id"], u["active"]) for u in listed["Resources"]] == [(uid, False)]
+    # AIW apps: everything by PUT of the full resource read before.
+    got["active"] = True
+    got["name"]["givenName"] = "Renamed"
+    put = ok(call("PUT", f"/Users/{uid}", got))
+    assert (put["active"], put["name"]["givenName"]) == (True, "Renamed")
+    assert ok(call("GET", f"/Users/{uid}"))["name"]["givenName"] == "Renamed"
+
+
+# --- Microsoft Entra ID (notes §10) ---------------------------------------------------------
+
+
+def test_entra_test_connection_query_is_an_empty_list_response():
+    body = find(f'externalId eq "{uuid.uuid4()}"')
+    assert body["totalResults"] == 0
+    assert body.get("Resources", []) == []
+
+
+def test_entra_matching_and_patch_shapes(tag):
+    email = f"entra.{tag}@example.com"
+    external_id = str(uuid.uuid4())
+    created = ok(call("POST", "/Users", {
+        "schemas": [USER_SCHEMA, ENTERPRISE], "externalId": external_id, "userName": email,
+        "active": True, "displayName": "Entra Person",
+        "emails": [{"primary": True, "type": "work", "value": email}],
+        "name": {"givenName": "Entra", "familyName": "Person"},
+        ENTERPRISE: {"employeeNumber": "42"},
+    }), 201)
+    uid = created["id"]
+
+    for flt in (f'userName eq "{email}"', f'externalId eq "{external_id}"',
+                f'emails[type eq "work"].value eq "{email}"'):
+        assert [u["id"] for u in find(flt)["Resources"]] == [uid], flt
+    assert find(f'externalId eq "{external_id.upper()}"')["totalResults"] == 0  # case-exact
+
+    # Disable: capitalised op, string value.
+    ok(call("PATCH", f"/Users/{uid}", patch_op({"op": "Replace", "path": "active", "value": "False"})))
+    got = ok(call("GET", f"/Users/{uid}"))
+    assert got["active"] is False
+    assert find(f'externalId eq "{external_id}"')["Resources"][0]["active"] is False
+
+    new_email = f"entra.moved.{tag}@example.com"
+    ok(call("PATCH", f"/Users/{uid}", patch_op(
+        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": new_email},
+        {"op": "Replace", "path": "name.familyName", "value": "Moved"},
+        {"op": "Add", "path": f"{ENTERPRISE}:employeeNumber", "value": "43"},
+        {"op": "Replace", "path": "active", "value": "True"},
+    )))
+    got = ok(call("GET", f"/Users/{uid}"))
+    assert got["emails"][0]["value"] == new_email and got["emails"][0]["type"] == "work"
+    assert got["name"]["familyName"] == "Moved"
+    assert got["active"] is True
+    assert [u["id"] for u in find(f'emails[type eq "work"].value eq "{new_email}"')["Resources"]] == [uid]
+
+    ok(call("PATCH", f"/Users/{uid}", patch_op(
+        {"op": "replace", "value": {"displayName": "Dotted Keys", "name.givenName": "Dotty",
+                                    "externalId": external_id + "-2"}})))
+    got = ok(call("GET", f"/Users/{uid}"))
+    assert (got["displayName"], got["name"]["givenName"], got["externalId"]) == (
+        "Dotted Keys", "Dotty", external_id + "-2")
+
+    # A PATCH of only attributes outside the schema changes nothing.
+    version = got["meta"]["version"]
+    same = ok(call("PATCH", f"/Users/{uid}", patch_op(
+        {"op": "Replace", "path": f"{ENTERPRISE}:employeeNumber", "value": "44"})))
+    assert same["meta"]["version"] == version
+
+
+def test_patch_errors_are_scim_errors(tag):
+    created = ok(call("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": f"patcherr-{tag}"}), 201)
+    uid = created["id"]
+    assert_scim_error(call("PATCH", f"/Users/{uid}", patch_op({"op": "remove"})), 400, "noTarget")
+    assert_scim_error(call("PATCH", f"/Users/{uid}", patch_op(
+        {"op": "replace", "path": "id", "value": "7"})), 400, "mutability")
+    assert_scim_error(call("PATCH", f"/Users/{uid}", patch_op(
+        {"op": "remove", "path": "userName"})), 400, "mutability")
+    # Atomic: the good first operation did not land either.
+    assert_scim_error(call("PATCH", f"/Users/{uid}", patch_op(
+        {"op": "replace", "path": "displayName", "value": "half"},
+        {"op": "replace", "path": "meta", "value": {}})), 400, "mutability")
+    assert ok(call("GET", f"/Users/{uid}"))["displayName"] != "half"
+
+
+def test_stale_if_match_is_412(tag):
+    created = call("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": f"etag-{tag}"})
+    uid, etag = created.body["id"], created.headers["etag"]
+    ok(call("PATCH", f"/Users/{uid}", patch_op({"op": "replace", "path": "displayName", "value": "v2"}),
+            headers={"If-Match": etag}))
+    assert_scim_error(call("PATCH", f"/Users/{uid}", patch_op(
+        {"op": "replace", "path": "displayName", "value": "v3"}), headers={"If-Match": etag}), 412)
+    assert_scim_error(call("DELETE", f"/Users/{uid}", headers={"If-Match": etag}), 412)
+    assert ok(call("GET", f"/Users/{uid}"))["displayName"] == "v2"
+
+
+# --- DELETE: gone for good ------------------------------------------------------------------
+
+
+def test_delete_is_204_then_404_everywhere(tag):
+    name = f"delete-{tag}"
+    created = ok(call("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": name,
+                                         "emails": [{"value": f"{name}@example.com"}]}), 201)
+    uid = created["id"]
+    resp = call("DELETE", f"/Users/{uid}")
+    assert resp.status == 204 and resp.body is None
+    assert_scim_error(call("GET", f"/Users/{uid}"), 404)
+    assert_scim_error(call("PATCH", f"/Users/{uid}", patch_op(
+        {"op": "replace", "path": "active", "value": True})), 404)
+    assert_scim_error(call("PUT", f"/Users/{uid}", {"schemas": [USER_SCHEMA], "userName": name}), 404)
+    assert_scim_error(call("DELETE", f"/Users/{uid}"), 404)
+    assert find(f'userName eq "{name}"')["totalResults"] == 0
+    assert uid not in [u["id"] for u in find('userName eq "' + name + '"').get("Resources", [])]
+    # The userName and email are free again.
+    again = ok(call("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": name,
+                                       "emails": [{"value": f"{name}@example.com"}]}), 201)
+    assert again["id"] != uid
