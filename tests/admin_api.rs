@@ -927,3 +927,46 @@ async fn concurrent_renames_to_one_username_have_one_winner() {
         );
     }
 }
+
+#[tokio::test]
+async fn concurrent_email_changes_of_one_user_are_never_false_conflicts() {
+    let t = TestTable::new().await;
+    let admin = t.admin("root").await;
+    let at = t.token(&admin).await;
+    let bob = t.user("bob").await;
+    let path = format!("/api/users/{}", bob.id);
+    let requests: Vec<_> = (0..8)
+        .map(|i| {
+            let body = json!({"email": format!("bob{i}@example.org")});
+            t.call(partial_update, patch(&path, &body).token(&at).build())
+        })
+        .collect();
+    let replies = futures::future::join_all(requests).await;
+    for r in &replies {
+        // Lost races are retried on a fresh read; only a retry budget spent is a 409.
+        assert!(
+            matches!(r.status.as_u16(), 200 | 409),
+            "{} {}",
+            r.status,
+            r.raw
+        );
+        assert!(
+            r.body.get("email").is_some() || r.status == 409,
+            "{}",
+            r.raw
+        );
+    }
+    assert!(replies.iter().any(|r| r.status == 200));
+    let stored = t.fresh(bob.id).await;
+    assert!(stored.email.starts_with("bob") && stored.email.ends_with("@example.org"));
+    // Exactly the current email is claimed, by bob.
+    let claims = t.items_with_prefix("EMAIL#bob").await;
+    assert_eq!(claims.len(), 1, "{claims:?}");
+    assert_eq!(
+        t.store
+            .claim_owner(UniqueField::Email, &stored.email)
+            .await
+            .unwrap(),
+        Some(bob.id)
+    );
+}

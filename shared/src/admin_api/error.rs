@@ -32,6 +32,9 @@ pub enum ApiError {
     List(Vec<String>),
     #[error("Request body is larger than 1 MiB.")]
     TooLarge,
+    /// Every retry lost the optimistic-lock race to other writes of the same user.
+    #[error("The user was changed by other requests at the same time; try again.")]
+    Conflict,
     #[error("A server error occurred.")]
     Internal(String),
 }
@@ -58,6 +61,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Parse(_) | ApiError::Fields(_) | ApiError::List(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Conflict => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -93,7 +97,10 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            StoreError::Conflict => ApiError::Conflict,
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 

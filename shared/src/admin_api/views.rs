@@ -17,7 +17,7 @@ use crate::store::{keys, StoreError, UniqueField};
 use crate::user::{rules, User};
 
 /// How often a write that lost an optimistic-lock race is retried on a fresh read.
-const WRITE_ATTEMPTS: usize = 3;
+const WRITE_ATTEMPTS: usize = 5;
 
 type Found = HashMap<(String, String), Item>;
 

@@ -126,7 +126,14 @@ impl ScimError {
 
 impl From<StoreError> for ScimError {
     fn from(e: StoreError) -> Self {
-        ScimError::new(500, None, format!("A server error occurred: {e}"))
+        match e {
+            StoreError::Conflict => ScimError::new(
+                409,
+                None,
+                "The user was changed by other requests at the same time; try again.",
+            ),
+            other => ScimError::new(500, None, format!("A server error occurred: {other}")),
+        }
     }
 }
 

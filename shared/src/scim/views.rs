@@ -20,7 +20,7 @@ const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchReques
 const DEFAULT_COUNT: usize = 100;
 /// How often a write that lost an optimistic-lock race is retried on a fresh read
 /// (only when the client sent no `If-Match`; with one, the loss is a 412).
-const WRITE_ATTEMPTS: usize = 3;
+const WRITE_ATTEMPTS: usize = 5;
 
 type Found = HashMap<(String, String), Item>;
 type Outcome = Result<Response<Body>, ScimError>;
@@ -42,8 +42,12 @@ fn resource_response(
 ) -> Response<Body> {
     let body = projection.apply(resource::to_json(user, origin));
     let mut resp = json_response(status, &body);
-    if let Ok(tag) = HeaderValue::from_str(&resource::etag(user)) {
-        resp.headers_mut().insert("etag", tag);
+    // The ETag repeats meta.version; when `attributes` projected meta away, clients
+    // (scim2-client) rebuild meta from the header and then fail to validate it.
+    if body.get("meta").is_some() {
+        if let Ok(tag) = HeaderValue::from_str(&resource::etag(user)) {
+            resp.headers_mut().insert("etag", tag);
+        }
     }
     if status == StatusCode::CREATED {
         if let Ok(loc) = HeaderValue::from_str(&resource::location(user, origin)) {

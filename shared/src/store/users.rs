@@ -124,9 +124,9 @@ impl Store {
         let mut tx = Transaction::default();
         tx.put(Slot::User, self.versioned_put(&new, old.version)?);
         let (old_claims, new_claims) = (claims(old), claims(&new));
-        for (field, (pk, sk)) in &old_claims {
+        for (_, (pk, sk)) in &old_claims {
             if !new_claims.iter().any(|(_, k)| k.0 == *pk) {
-                tx.delete(Slot::Claim(*field), self.claim_delete(pk, sk, old.id)?);
+                tx.delete(Slot::Other, self.claim_delete(pk, sk, old.id)?);
             }
         }
         for (field, (pk, sk)) in new_claims {
@@ -158,8 +158,8 @@ impl Store {
                     .build(),
             )?,
         );
-        for (field, (pk, sk)) in claims(user) {
-            tx.delete(Slot::Claim(field), self.claim_delete(&pk, sk, user.id)?);
+        for (_, (pk, sk)) in claims(user) {
+            tx.delete(Slot::Other, self.claim_delete(&pk, sk, user.id)?);
         }
         for hash in &user.token_hashes {
             let (pk, sk) = keys::token(hash);
@@ -378,11 +378,16 @@ impl Store {
                             .filter(|(r, _)| r.code() == Some("ConditionalCheckFailed"))
                             .map(|(_, slot)| *slot)
                             .collect();
-                        // A claim conflict names the field; anything else is a lost race.
-                        match failed.iter().find_map(|s| match s {
+                        // A stale version means another write won the race: that is a
+                        // conflict (the caller re-reads and retries) even if a claim failed
+                        // too, since the winner may hold it for this very user. Otherwise a
+                        // failed claim names the taken field; anything else is a lost race.
+                        let claim = failed.iter().find_map(|s| match s {
                             Slot::Claim(f) => Some(*f),
                             _ => None,
-                        }) {
+                        });
+                        match claim {
+                            _ if failed.contains(&Slot::User) => Err(StoreError::Conflict),
                             Some(field) => Err(StoreError::Taken(field)),
                             None if !failed.is_empty() => Err(StoreError::Conflict),
                             None => Err(StoreError::Dynamo(format!(
