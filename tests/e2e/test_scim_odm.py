@@ -384,12 +384,6 @@ def test_concurrent_creates_of_one_username_leave_one_user(admin_token, users, r
 
 
 @pytest.mark.skipif(WATCH_CONCURRENCY < 2, reason="cargo lambda watch serves one request at a time")
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: racing create-again requests (same userName, each with a new email nobody has) "
-    "get 409 uniqueness 'email \"<new>\" belongs to another user': the update that lost the race "
-    "fails its condition on deleting the OLD email claim, which Store::commit reports as "
-    "StoreError::Taken(Email) instead of Conflict, so update_existing does not retry. Seen: 20 "
-    "parallel POST /Users -> 8-16 x 201, the rest 409 uniqueness, in every round"))
 def test_concurrent_creates_with_new_emails_never_claim_a_false_uniqueness_conflict(admin_token, run_id):
     def create(rnd, i):
         name = uname(run_id, f"emailrace{rnd}")

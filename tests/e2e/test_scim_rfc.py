@@ -91,18 +91,6 @@ def scim2_executable() -> str:
     return found
 
 
-# Checks that fail because of a server bug (reported, not fixed here): each is expected to fail
-# (strict xfail below), so the day the server is fixed the suite says so.
-KNOWN_FAILING_CHECKS = {
-    "object_query_with_attributes": (
-        "server bug: GET /Users/{id}?attributes=externalId answers 200 with the header "
-        "'ETag: W/\"<n>\"' and the body {\"schemas\":[...User],\"id\":\"<id>\"} (no meta); "
-        "scim2-client fills a missing meta.version from the ETag by assigning scim2_models.Meta() "
-        "to a User model whose meta type was generated from /Schemas (which lists `meta` as a User "
-        "attribute), and pydantic rejects it: '1 validation error for User meta: Input should be a "
-        "valid dictionary or instance of Meta'"
-    ),
-}
 STATUSES = "SUCCESS|COMPLIANT|ACCEPTABLE|DEVIATION|ERROR|CRITICAL|SKIPPED"
 
 
@@ -126,19 +114,8 @@ def test_scim2_tester_checks_succeed(scim2_test_run):
     print(output)
     assert len(results) >= 40, f"expected the full list of checks, got {len(results)}:\n{output}"
     failed = sorted({name for status, name in results if status != "SUCCESS"})
-    unexpected = [name for name in failed if name not in KNOWN_FAILING_CHECKS]
-    assert not unexpected, f"scim2 test exited {code}; not SUCCESS: {failed}\n{output}"
-    assert (code == 0) == (not failed), f"exit code {code} with failed checks {failed}\n{output}"
-
-
-@pytest.mark.parametrize("check", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
-    for name, reason in sorted(KNOWN_FAILING_CHECKS.items())
-])
-def test_scim2_tester_known_failing_check(scim2_test_run, check):
-    code, output, results = scim2_test_run
-    statuses = [status for status, name in results if name == check]
-    assert statuses and set(statuses) == {"SUCCESS"}, f"{check}: {statuses}\n{output}"
+    assert not failed, f"scim2 test exited {code}; not SUCCESS: {failed}\n{output}"
+    assert code == 0, f"scim2 test exited {code} although every check succeeded\n{output}"
 
 
 # --- races ----------------------------------------------------------------------------------
@@ -173,19 +150,7 @@ def test_concurrent_creates_with_one_email_one_201_rest_409(tag):
     assert listed["totalResults"] == 1
 
 
-FALSE_UNIQUENESS_BUG = (
-    "server bug: parallel writes that change one user's email lose a race, and the lost race "
-    "comes back as 409 uniqueness 'email \"<new>\" belongs to another user' although no user has "
-    "that address. Store::commit maps ConditionalCheckFailed on the transaction slot that deletes "
-    "the OLD email claim (already deleted by the winner) to StoreError::Taken(Email) instead of "
-    "Conflict, so the handler neither retries nor answers 412. Seen with 8 parallel "
-    "PATCH /Users/{id} replacing emails[type eq 'work'].value with distinct new addresses: "
-    "5 x 200, 3 x 409 uniqueness, in every round"
-)
-
-
 @pytest.mark.skipif(WATCH_CONCURRENCY < 2, reason="cargo lambda watch serves one request at a time")
-@pytest.mark.xfail(strict=True, reason=FALSE_UNIQUENESS_BUG)
 def test_concurrent_email_changes_never_claim_a_false_uniqueness_conflict(tag):
     created = ok(call("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": f"emailpatch-{tag}",
                                          "emails": [{"value": f"emailpatch.{tag}@example.com"}]}), 201)
