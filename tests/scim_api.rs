@@ -320,6 +320,8 @@ async fn get_is_one_round_trip_and_unknown_ids_are_404() {
         r.expect(200),
         &json!({"schemas": [USER_SCHEMA], "id": id, "userName": "bjensen"})
     );
+    // No meta in the body, so no ETag either: clients rebuild meta from it (scim2-client).
+    assert_eq!(r.header("etag"), None);
     let r =
         s.t.call(
             scim::get,
