@@ -520,24 +520,35 @@ where
         match ctx.store.update_user(&current, changed.clone()).await {
             Ok(u) => return Ok(u),
             Err(StoreError::Taken(field)) => return Err(taken(field, &changed)),
-            Err(StoreError::Conflict) if !pinned && attempt < WRITE_ATTEMPTS => {
-                current = ctx
-                    .store
-                    .get_user(current.id)
-                    .await?
-                    .ok_or_else(|| not_found(current.id))?;
-            }
             Err(StoreError::Conflict) => {
-                return Err(ScimError::new(
-                    412,
-                    None,
-                    "The user changed while this request was applied; read it again.",
-                ))
+                current = reread_after_lost_race(ctx, &current, pinned, attempt).await?
             }
             Err(e) => return Err(e.into()),
         }
     }
     unreachable!("the last attempt returns")
+}
+
+/// After a write lost the race to another write of the same user: the fresh
+/// user to try again on, or 412 when the client pinned a version with
+/// `If-Match` (or the retries are spent), or 404 when the winner deleted it.
+async fn reread_after_lost_race(
+    ctx: &Ctx,
+    current: &User,
+    pinned: bool,
+    attempt: usize,
+) -> Result<User, ScimError> {
+    if pinned || attempt >= WRITE_ATTEMPTS {
+        return Err(ScimError::new(
+            412,
+            None,
+            "The user changed while this request was applied; read it again.",
+        ));
+    }
+    ctx.store
+        .get_user(current.id)
+        .await?
+        .ok_or_else(|| not_found(current.id))
 }
 
 /// `PUT /Users/{id}`: replaces every writable attribute.
@@ -609,19 +620,8 @@ async fn delete_user(ctx: &Ctx, req: &Request) -> Outcome {
                 check_if_match(req, &current)?;
                 match ctx.store.delete_user(&current).await {
                     Ok(()) => break,
-                    Err(StoreError::Conflict) if !pinned && attempt < WRITE_ATTEMPTS => {
-                        current = ctx
-                            .store
-                            .get_user(current.id)
-                            .await?
-                            .ok_or_else(|| not_found(current.id))?;
-                    }
                     Err(StoreError::Conflict) => {
-                        return Err(ScimError::new(
-                            412,
-                            None,
-                            "The user changed while this request was applied; read it again.",
-                        ))
+                        current = reread_after_lost_race(ctx, &current, pinned, attempt).await?
                     }
                     Err(e) => return Err(e.into()),
                 }
