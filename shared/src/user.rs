@@ -193,7 +193,11 @@ pub mod rules {
             None
         } else if email.chars().count() > MAX_EMAIL {
             Some(TOO_LONG_254)
-        } else if !email_address::EmailAddress::is_valid(email) || !email.contains('.') {
+        } else if !email_address::EmailAddress::is_valid(email)
+            || !email
+                .rsplit_once('@')
+                .is_some_and(|(_, domain)| domain.contains('.'))
+        {
             Some(EMAIL_INVALID)
         } else {
             None
@@ -230,6 +234,7 @@ mod tests {
             ("a@b.org", None),
             ("not-an-email", Some(rules::EMAIL_INVALID)),
             ("a@b", Some(rules::EMAIL_INVALID)),
+            ("first.last@localhost", Some(rules::EMAIL_INVALID)),
             ("a b@c.org", Some(rules::EMAIL_INVALID)),
         ];
         for (input, want) in cases {
