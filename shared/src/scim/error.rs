@@ -132,7 +132,11 @@ impl From<StoreError> for ScimError {
                 None,
                 "The user was changed by other requests at the same time; try again.",
             ),
-            other => ScimError::new(500, None, format!("A server error occurred: {other}")),
+            // The cause goes to the log, not to the client.
+            other => {
+                tracing::error!(error = %other, "store fault");
+                ScimError::new(500, None, "A server error occurred.")
+            }
         }
     }
 }
@@ -143,5 +147,21 @@ impl From<Failure> for ScimError {
             Failure::Unauthenticated(e) => ScimError::new(401, None, e.to_string()),
             Failure::Store(e) => e.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_faults_do_not_leak_their_cause() {
+        let e = ScimError::from(StoreError::Dynamo("table users-prod: throttled".into()));
+        assert_eq!(
+            (e.status, e.detail.as_str()),
+            (500, "A server error occurred.")
+        );
+        let e = ScimError::from(StoreError::Conflict);
+        assert_eq!(e.status, 409);
     }
 }
