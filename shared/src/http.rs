@@ -99,6 +99,63 @@ pub fn json(
     resp
 }
 
+/// The server-side reason a request failed (503 or 500): its kind and DynamoDB
+/// code go in the request's log line; `detail` goes to the log only, never to
+/// the client, and `retry_after` becomes the `Retry-After` header of a 503.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    pub kind: &'static str,
+    pub code: String,
+    pub detail: String,
+    pub retry_after: Option<u64>,
+}
+
+impl Fault {
+    /// What a store failure tells the client: `Some(retry_after)` when it may
+    /// try again (503), `None` when it is a server fault (500).
+    pub fn from_store(err: &crate::store::StoreError) -> Fault {
+        let (kind, code) = err.log_fields();
+        let retry_after = match err {
+            crate::store::StoreError::Unavailable(u) => Some(u.kind.retry_after()),
+            _ => None,
+        };
+        Fault {
+            kind,
+            code,
+            detail: err.to_string(),
+            retry_after,
+        }
+    }
+
+    /// A bug in this code (a route that reaches the wrong function, say).
+    pub fn bug(detail: impl Into<String>) -> Fault {
+        Fault {
+            kind: "bug",
+            code: String::new(),
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        if self.retry_after.is_some() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+
+    /// Stamps `Retry-After` on a 503 and keeps the fault with the response for
+    /// the request's log line ([`crate::runtime::dispatch`] reads it).
+    pub fn attach(self, resp: &mut Response<Body>) {
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp.extensions_mut().insert(self);
+    }
+}
+
 pub fn empty(status: StatusCode) -> Response<Body> {
     let mut resp = Response::new(Body::Empty);
     *resp.status_mut() = status;

@@ -6,6 +6,7 @@ use std::time::Instant;
 use lambda_http::http::HeaderValue;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 
+use crate::http::Fault;
 use crate::store::Store;
 
 /// How the SCIM API resolves the three places where ODM and RFC 7644 disagree
@@ -118,14 +119,32 @@ where
         resp.headers_mut().insert("x-request-id", v);
     }
     let metrics = ctx.store.metrics();
-    tracing::info!(
-        request_id = %request_id,
-        route = %format!("{method} {path}"),
-        status = resp.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        dynamodb_calls = metrics.calls(),
-        consumed_capacity = metrics.capacity_units(),
-        "request"
-    );
+    let route = format!("{method} {path}");
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match resp.extensions_mut().remove::<Fault>() {
+        // Why the request failed: the kind and DynamoDB's code, so an operator
+        // tells throttling from a bug without reading the cause.
+        Some(fault) => tracing::warn!(
+            request_id = %request_id,
+            route = %route,
+            status = resp.status().as_u16(),
+            latency_ms,
+            dynamodb_calls = metrics.calls(),
+            consumed_capacity = metrics.capacity_units(),
+            error_kind = fault.kind,
+            dynamodb_code = %fault.code,
+            cause = %fault.detail,
+            "request"
+        ),
+        None => tracing::info!(
+            request_id = %request_id,
+            route = %route,
+            status = resp.status().as_u16(),
+            latency_ms,
+            dynamodb_calls = metrics.calls(),
+            consumed_capacity = metrics.capacity_units(),
+            "request"
+        ),
+    }
     resp
 }

@@ -35,9 +35,13 @@ pub enum ApiError {
     /// Every retry lost the optimistic-lock race to other writes of the same user.
     #[error("The user was changed by other requests at the same time; try again.")]
     Conflict,
-    #[error("A server error occurred.")]
-    Internal(String),
+    /// DynamoDB unavailable (503, with `Retry-After`) or a server fault (500).
+    #[error("{}", if .0.retry_after.is_some() { UNAVAILABLE } else { "A server error occurred." })]
+    Server(http::Fault),
 }
+
+/// DRF's `ServiceUnavailable` message.
+const UNAVAILABLE: &str = "Service temporarily unavailable, try again later.";
 
 pub const NO_PERMISSION: &str = "You do not have permission to perform this action.";
 pub const UNKNOWN_FIELD: &str = "Attempted to update an unknown field";
@@ -62,14 +66,16 @@ impl ApiError {
             ApiError::Parse(_) | ApiError::Fields(_) | ApiError::List(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict => StatusCode::CONFLICT,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Server(fault) => fault.status(),
         }
     }
 
+    /// A bug in this code: 500, with the cause in the log only.
+    pub fn internal(detail: impl Into<String>) -> ApiError {
+        ApiError::Server(http::Fault::bug(detail))
+    }
+
     pub fn into_response(self) -> Response<Body> {
-        if let ApiError::Internal(cause) = &self {
-            tracing::error!(error = %cause, "server fault");
-        }
         let body = match &self {
             ApiError::Fields(fields) => {
                 let map: Map<String, Value> =
@@ -89,6 +95,7 @@ impl ApiError {
                 resp.headers_mut()
                     .insert("allow", HeaderValue::from_static(allow));
             }
+            ApiError::Server(fault) => fault.attach(&mut resp),
             _ => {}
         }
         resp
@@ -99,7 +106,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => ApiError::Conflict,
-            other => ApiError::Internal(other.to_string()),
+            StoreError::NotFound => ApiError::not_found(),
+            other => ApiError::Server(http::Fault::from_store(&other)),
         }
     }
 }

@@ -81,7 +81,7 @@ fn found_user(found: &Found, id: u64) -> Result<Option<User>, ApiError> {
         .get(&(pk, sk.to_string()))
         .map(|item| {
             item::user_from_item(item)
-                .ok_or_else(|| ApiError::Internal(format!("malformed user item {id}")))
+                .ok_or_else(|| ApiError::internal(format!("malformed user item {id}")))
         })
         .transpose()
 }
@@ -491,7 +491,7 @@ async fn fallback_response(ctx: &Ctx, req: &Request) -> Result<Response<Body>, A
     let method = req.method();
     if allow.split(", ").any(|m| m == method.as_str()) && method != Method::HEAD {
         // A routed method reaching the fallback means the router is out of date.
-        return Err(ApiError::Internal(format!(
+        return Err(ApiError::internal(format!(
             "{method} {} is not routed",
             req.uri().path()
         )));

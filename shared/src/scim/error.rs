@@ -44,6 +44,8 @@ pub struct ScimError {
     pub status: u16,
     pub scim_type: Option<ScimType>,
     pub detail: String,
+    /// For a 503 or 500: why, for the log and `Retry-After`.
+    pub fault: Option<http::Fault>,
 }
 
 impl ScimError {
@@ -52,6 +54,23 @@ impl ScimError {
             status,
             scim_type,
             detail: detail.into(),
+            fault: None,
+        }
+    }
+
+    /// DynamoDB unavailable (503, `Retry-After`) or a server fault (500); the
+    /// cause goes to the log, not to the client.
+    pub fn server(fault: http::Fault) -> ScimError {
+        let detail = if fault.retry_after.is_some() {
+            "The directory is temporarily unavailable; try again later."
+        } else {
+            "A server error occurred."
+        };
+        ScimError {
+            status: fault.status().as_u16(),
+            scim_type: None,
+            detail: detail.into(),
+            fault: Some(fault),
         }
     }
 
@@ -101,9 +120,6 @@ impl ScimError {
     }
 
     pub fn into_response(self) -> Response<Body> {
-        if self.status >= 500 {
-            tracing::error!(error = %self.detail, "server fault");
-        }
         let mut body = json!({
             "schemas": [ERROR_SCHEMA],
             "status": self.status.to_string(),
@@ -120,6 +136,9 @@ impl ScimError {
                 HeaderValue::from_static("Bearer realm=\"scim\", Basic realm=\"scim\""),
             );
         }
+        if let Some(fault) = self.fault {
+            fault.attach(&mut resp);
+        }
         resp
     }
 }
@@ -132,11 +151,8 @@ impl From<StoreError> for ScimError {
                 None,
                 "The user was changed by other requests at the same time; try again.",
             ),
-            // The cause goes to the log, not to the client.
-            other => {
-                tracing::error!(error = %other, "store fault");
-                ScimError::new(500, None, "A server error occurred.")
-            }
+            StoreError::NotFound => ScimError::not_found("User not found"),
+            other => ScimError::server(http::Fault::from_store(&other)),
         }
     }
 }
@@ -156,12 +172,32 @@ mod tests {
 
     #[test]
     fn store_faults_do_not_leak_their_cause() {
-        let e = ScimError::from(StoreError::Dynamo("table users-prod: throttled".into()));
+        let e = ScimError::from(StoreError::Fault("table users-prod: ValidationException".into()));
         assert_eq!(
             (e.status, e.detail.as_str()),
             (500, "A server error occurred.")
         );
         let e = ScimError::from(StoreError::Conflict);
         assert_eq!(e.status, 409);
+    }
+
+    #[test]
+    fn an_unavailable_store_is_a_503_with_retry_after() {
+        use crate::store::{FaultKind, Unavailable};
+        let e = ScimError::from(StoreError::Unavailable(Unavailable::new(
+            FaultKind::Throttled,
+            "ThrottlingException",
+            "table users: rate exceeded",
+        )));
+        let resp = e.into_response();
+        assert_eq!(resp.status().as_u16(), 503);
+        assert_eq!(resp.headers()["retry-after"], "1");
+        let body: serde_json::Value = match resp.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap(),
+            _ => panic!("text body"),
+        };
+        assert_eq!(body["status"], "503");
+        assert_eq!(body["schemas"][0], ERROR_SCHEMA);
+        assert!(!body["detail"].as_str().unwrap().contains("table users"));
     }
 }

@@ -693,11 +693,9 @@ async fn fallback_response(ctx: &Ctx, req: &Request) -> Outcome {
         Some(allow)
             if allow.split(", ").any(|m| m == method.as_str()) && method != Method::HEAD =>
         {
-            Err(ScimError::new(
-                500,
-                None,
-                format!("{method} {path} is not routed"),
-            ))
+            Err(ScimError::server(http::Fault::bug(format!(
+                "{method} {path} is not routed"
+            ))))
         }
         Some(allow) => {
             let mut resp = ScimError::new(

@@ -9,48 +9,19 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_dynamodb::types::{ConsumedCapacity, KeysAndAttributes, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 
+pub mod client;
+mod errors;
 pub mod item;
 pub mod keys;
 mod orgs;
 mod tokens;
 mod users;
 
+pub use client::{client_from_env, Budget, REQUEST_BUDGET};
+pub use errors::{classify, FaultKind, StoreError, UniqueField, Unavailable};
 pub use item::Item;
 pub use orgs::Org;
 pub use tokens::{StoredToken, TokenSpec};
-
-/// A unique attribute whose claim a write could not take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UniqueField {
-    Username,
-    Email,
-    ExternalId,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{0:?} is already taken by another user")]
-    Taken(UniqueField),
-    /// The item changed (or vanished) since it was read: an optimistic-lock loss.
-    #[error("the record was changed by another request")]
-    Conflict,
-    #[error("not found")]
-    NotFound,
-    #[error("DynamoDB: {0}")]
-    Dynamo(String),
-    #[error("malformed item {0}")]
-    Corrupt(String),
-}
-
-impl<E, R> From<aws_sdk_dynamodb::error::SdkError<E, R>> for StoreError
-where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    fn from(err: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self {
-        StoreError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string())
-    }
-}
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -82,6 +53,7 @@ pub struct Store {
     client: Client,
     table: String,
     metrics: Arc<Metrics>,
+    budget: Budget,
 }
 
 impl Store {
@@ -90,7 +62,18 @@ impl Store {
             client,
             table: table.into(),
             metrics: Arc::default(),
+            budget: Budget::LAMBDA,
         }
+    }
+
+    /// The same store with other time limits per request (tests use tight ones).
+    pub fn with_budget(mut self, budget: Budget) -> Store {
+        self.budget = budget;
+        self
+    }
+
+    pub fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     /// The client the environment describes: `TABLE_NAME` (default `users`),
@@ -106,6 +89,7 @@ impl Store {
             client: self.client.clone(),
             table: self.table.clone(),
             metrics: Arc::default(),
+            budget: self.budget,
         }
     }
 
@@ -131,7 +115,7 @@ impl Store {
                 .set_keys(Some(pending))
                 .consistent_read(true)
                 .build()
-                .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+                .map_err(|e| StoreError::Fault(e.to_string()))?;
             let out = self
                 .client
                 .batch_get_item()
@@ -187,32 +171,4 @@ fn dedup_keys(keys: Vec<Item>) -> Vec<Item> {
     keys.into_iter()
         .filter(|k| seen.insert(item_key(k)))
         .collect()
-}
-
-pub async fn client_from_env() -> Client {
-    let config = aws_config::load_from_env().await;
-    let mut builder = aws_sdk_dynamodb::config::Builder::from(&config);
-    // DynamoDB Local accepts any credentials and region; default them so that a
-    // developer's shell needs nothing but the endpoint.
-    if let Some(endpoint) = std::env::var("DYNAMODB_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty())
-    {
-        builder = builder.endpoint_url(endpoint);
-        if config.region().is_none() {
-            builder = builder.region(aws_sdk_dynamodb::config::Region::new("us-east-1"));
-        }
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
-            && std::env::var_os("AWS_PROFILE").is_none()
-        {
-            builder = builder.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "dynamodb-local",
-            ));
-        }
-    }
-    Client::from_conf(builder.build())
 }

@@ -30,7 +30,7 @@ fn put(table: &str, item: Item, condition: Option<&str>) -> Result<Put> {
         .set_item(Some(item))
         .set_condition_expression(condition.map(str::to_string))
         .build()
-        .map_err(|e| StoreError::Dynamo(e.to_string()))
+        .map_err(|e| StoreError::Fault(e.to_string()))
 }
 
 impl Store {

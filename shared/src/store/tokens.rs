@@ -54,7 +54,7 @@ impl Store {
             .set_item(Some(token))
             .condition_expression("attribute_not_exists(pk)")
             .build()
-            .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+            .map_err(|e| StoreError::Fault(e.to_string()))?;
         let mut updated = user.clone();
         updated.token_hashes.push(hash.to_string());
         updated.version = user.version + 1;

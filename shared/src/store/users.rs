@@ -44,7 +44,7 @@ impl Transaction {
 }
 
 fn built<T>(r: std::result::Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T> {
-    r.map_err(|e| StoreError::Dynamo(e.to_string()))
+    r.map_err(|e| StoreError::Fault(e.to_string()))
 }
 
 /// The claims a user holds: (field, key).
@@ -367,10 +367,10 @@ impl Store {
                 self.metrics().record(out.consumed_capacity());
                 Ok(())
             }
-            Err(err) => {
+            Err(raw) => {
                 self.metrics().record(&[]);
-                match err.into_service_error() {
-                    TransactWriteItemsError::TransactionCanceledException(e) => {
+                match raw.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
                         let failed: Vec<Slot> = e
                             .cancellation_reasons()
                             .iter()
@@ -390,7 +390,7 @@ impl Store {
                             _ if failed.contains(&Slot::User) => Err(StoreError::Conflict),
                             Some(field) => Err(StoreError::Taken(field)),
                             None if !failed.is_empty() => Err(StoreError::Conflict),
-                            None => Err(StoreError::Dynamo(format!(
+                            None => Err(StoreError::Fault(format!(
                                 "transaction cancelled: {:?}",
                                 e.cancellation_reasons()
                                     .iter()
@@ -399,9 +399,7 @@ impl Store {
                             ))),
                         }
                     }
-                    other => Err(StoreError::Dynamo(
-                        aws_sdk_dynamodb::error::DisplayErrorContext(&other).to_string(),
-                    )),
+                    _ => Err(super::classify(&raw)),
                 }
             }
         }
