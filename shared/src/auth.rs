@@ -12,8 +12,7 @@ use lambda_http::http::HeaderMap;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::store::item::key;
-use crate::store::{keys, Item, Store, StoreError, StoredToken, UniqueField};
+use crate::store::{Fetched, Store, StoreError, UniqueField, Wanted};
 use crate::user::User;
 
 /// How long a verified password stays verified in this container, so a client
@@ -182,50 +181,37 @@ fn verify_cached(user: &User, password: &str) -> bool {
     true
 }
 
-/// Authenticates the request and, in the same strongly consistent read when
-/// the credentials are a token, fetches `extra` items the handler needs.
-/// Returns the caller and every extra item that exists, by `(pk, sk)`.
+/// Authenticates the request and reads what `wanted` names in the same
+/// strongly consistent batch read (Basic auth first resolves the username's
+/// claim, so it costs one read more). Returns the caller and what was found.
 pub async fn authenticate(
     store: &Store,
     headers: &HeaderMap,
-    extra: Vec<Item>,
-) -> Result<(Caller, HashMap<(String, String), Item>), Failure> {
+    mut wanted: Wanted,
+) -> Result<(Caller, Fetched), Failure> {
     match credentials(headers) {
         Credentials::None => Err(Failure::Unauthenticated(AuthError::Missing)),
         Credentials::Malformed(why) => Err(Failure::Unauthenticated(AuthError::Malformed(why))),
         Credentials::Token(token) => {
             let invalid = || Failure::Unauthenticated(AuthError::InvalidToken);
             let user_id = token_user_id(&token).ok_or_else(invalid)?;
-            let hash = hash_token(&token);
-            let (tpk, tsk) = keys::token(&hash);
-            let (upk, usk) = keys::user(user_id);
-            let mut wanted = vec![key(tpk.clone(), tsk), key(upk.clone(), usk)];
-            wanted.extend(extra);
-            let mut found = store.batch_get(wanted).await?;
-            let stored = found
-                .get(&(tpk, tsk.to_string()))
-                .and_then(StoredToken::from_item)
+            wanted.token = Some(hash_token(&token));
+            wanted.users.push(user_id);
+            let fetched = store.fetch(&wanted).await?;
+            let stored = fetched
+                .token()
                 .filter(|t| t.user_id == user_id)
                 .ok_or_else(invalid)?;
             if stored.is_expired(chrono::Utc::now().timestamp()) {
                 return Err(invalid());
             }
-            let user = found
-                .get(&(upk, usk.to_string()))
-                .map(crate::store::item::user_from_item)
+            let user = fetched
+                .user(user_id)
+                .filter(|u| u.is_active)
                 .ok_or(Failure::Unauthenticated(AuthError::Inactive))?
-                .ok_or_else(|| StoreError::Corrupt(format!("USER#{user_id}")))?;
-            if !user.is_active {
-                return Err(Failure::Unauthenticated(AuthError::Inactive));
-            }
-            found.retain(|k, _| k.0 != format!("TOKEN#{hash}"));
-            Ok((
-                Caller {
-                    user,
-                    read_only: stored.read_only,
-                },
-                found,
-            ))
+                .clone();
+            let read_only = stored.read_only;
+            Ok((Caller { user, read_only }, fetched))
         }
         Credentials::Basic { username, password } => {
             let invalid = || Failure::Unauthenticated(AuthError::InvalidPassword);
@@ -233,36 +219,42 @@ pub async fn authenticate(
                 .claim_owner(UniqueField::Username, &username)
                 .await?
                 .ok_or_else(invalid)?;
-            let mut wanted = vec![{
-                let (pk, sk) = keys::user(id);
-                key(pk, sk)
-            }];
-            wanted.extend(extra);
-            let found = store.batch_get(wanted).await?;
-            let (pk, sk) = keys::user(id);
-            let mut user = found
-                .get(&(pk, sk.to_string()))
-                .and_then(crate::store::item::user_from_item)
-                .ok_or_else(invalid)?;
+            wanted.users.push(id);
+            let fetched = store.fetch(&wanted).await?;
+            let mut user = fetched.user(id).cloned().ok_or_else(invalid)?;
             if !verify_cached(&user, &password) {
                 return Err(invalid());
             }
             if !user.is_active {
                 return Err(Failure::Unauthenticated(AuthError::Inactive));
             }
-            let stale = user
-                .last_login
-                .is_none_or(|t| chrono::Utc::now() - t > LAST_LOGIN_REFRESH);
-            if stale {
-                user.last_login = Some(store.touch_last_login(user.id).await?);
-            }
+            refresh_last_login(store, &mut user).await;
             Ok((
                 Caller {
                     user,
                     read_only: false,
                 },
-                found,
+                fetched,
             ))
+        }
+    }
+}
+
+/// Records a password login at most once an hour. A write on a read path is
+/// best-effort: when it fails the request goes on, and the next login tries again.
+async fn refresh_last_login(store: &Store, user: &mut User) {
+    let stale = user
+        .last_login
+        .is_none_or(|t| chrono::Utc::now() - t > LAST_LOGIN_REFRESH);
+    if !stale {
+        return;
+    }
+    match store.touch_last_login(user.id).await {
+        Ok(at) => user.last_login = Some(at),
+        Err(e) => {
+            let (kind, code) = e.log_fields();
+            tracing::warn!(user_id = user.id, error_kind = kind, dynamodb_code = %code, cause = %e,
+                "last_login not recorded");
         }
     }
 }

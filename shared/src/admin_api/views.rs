@@ -1,6 +1,4 @@
 //! The five operations of `/api/users` and the fallback for everything else.
-use std::collections::HashMap;
-
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
@@ -12,14 +10,8 @@ use super::{render, CONTENT_TYPE};
 use crate::auth::{self, Caller};
 use crate::http;
 use crate::runtime::Ctx;
-use crate::store::item::{self, key, Item};
-use crate::store::{keys, StoreError, UniqueField};
+use crate::store::{Fetched, OrgRef, StoreError, UniqueField, Wanted};
 use crate::user::{rules, User};
-
-/// How often a write that lost an optimistic-lock race is retried on a fresh read.
-const WRITE_ATTEMPTS: usize = 5;
-
-type Found = HashMap<(String, String), Item>;
 
 fn respond(result: Result<Response<Body>, ApiError>) -> Response<Body> {
     result.unwrap_or_else(ApiError::into_response)
@@ -70,20 +62,12 @@ fn path_id(req: &Request) -> Option<u64> {
     http::path_param(req, "id")?.parse().ok()
 }
 
-fn user_key(id: u64) -> Item {
-    let (pk, sk) = keys::user(id);
-    key(pk, sk)
-}
-
-fn found_user(found: &Found, id: u64) -> Result<Option<User>, ApiError> {
-    let (pk, sk) = keys::user(id);
-    found
-        .get(&(pk, sk.to_string()))
-        .map(|item| {
-            item::user_from_item(item)
-                .ok_or_else(|| ApiError::internal(format!("malformed user item {id}")))
-        })
-        .transpose()
+/// What a detail route reads with authentication: its target user.
+fn target_of(id: Option<u64>) -> Wanted {
+    Wanted {
+        users: id.into_iter().collect(),
+        ..Wanted::default()
+    }
 }
 
 /// The organisation a request is scoped to.
@@ -99,45 +83,29 @@ enum Scoping {
     },
 }
 
-fn org_key(selector: &OrgSelector) -> Option<Item> {
+fn org_ref(selector: &OrgSelector) -> Option<OrgRef> {
     match selector {
-        OrgSelector::Slug(slug) => {
-            let (pk, sk) = keys::org(slug);
-            Some(key(pk, sk))
-        }
-        OrgSelector::Id(id) => {
-            let (pk, sk) = keys::org_by_id(*id);
-            Some(key(pk, sk))
-        }
+        OrgSelector::Slug(slug) => Some(OrgRef::Slug(slug.clone())),
+        OrgSelector::Id(id) => Some(OrgRef::Id(*id)),
         OrgSelector::None | OrgSelector::NoOrg => None,
     }
 }
 
-fn resolve_org(selector: &OrgSelector, found: &Found) -> Result<Scoping, ApiError> {
+fn resolve_org(selector: &OrgSelector, fetched: &Fetched) -> Result<Scoping, ApiError> {
     let missing = |name: String| ApiError::NotFound(format!("{name} organization does not exist."));
     match selector {
         OrgSelector::None => Ok(Scoping::None),
         OrgSelector::NoOrg => Ok(Scoping::NoOrg),
-        OrgSelector::Slug(slug) => {
-            let (pk, sk) = keys::org(slug);
-            let org = found
-                .get(&(pk, sk.to_string()))
-                .and_then(crate::store::Org::from_item)
-                .ok_or_else(|| missing(slug.clone()))?;
+        OrgSelector::Slug(_) | OrgSelector::Id(_) => {
+            let name = match selector {
+                OrgSelector::Slug(slug) => slug.clone(),
+                OrgSelector::Id(id) => id.to_string(),
+                _ => unreachable!("matched above"),
+            };
+            let org = fetched.org().ok_or_else(|| missing(name))?;
             Ok(Scoping::Org {
-                slug: org.slug,
+                slug: org.slug.clone(),
                 id: org.id,
-            })
-        }
-        OrgSelector::Id(id) => {
-            let (pk, sk) = keys::org_by_id(*id);
-            let slug = found
-                .get(&(pk, sk.to_string()))
-                .and_then(|i| item::get_s(i, "slug"))
-                .ok_or_else(|| missing(id.to_string()))?;
-            Ok(Scoping::Org {
-                slug: slug.to_string(),
-                id: *id,
             })
         }
     }
@@ -149,36 +117,25 @@ fn is_active_member(user: &User, org_id: u64) -> bool {
         .any(|m| m.org_id == org_id && m.is_active)
 }
 
-/// Parses the query and authenticates, fetching the org and `extra` items in
-/// the auth read. Query errors are raised after authentication.
+/// Parses the query and authenticates, reading the org and what `wanted`
+/// names in the auth read. Query errors are raised after authentication.
 async fn prepare(
     ctx: &Ctx,
     req: &Request,
-    extra: Vec<Item>,
-) -> Result<(Caller, ListQuery, Scoping, Found), ApiError> {
-    prepare_with(ctx, req, extra, |_| None).await
-}
-
-/// [`prepare`], also fetching in the auth read the item `also` names for the query.
-async fn prepare_with(
-    ctx: &Ctx,
-    req: &Request,
-    extra: Vec<Item>,
-    also: impl Fn(&ListQuery) -> Option<Item>,
-) -> Result<(Caller, ListQuery, Scoping, Found), ApiError> {
+    mut wanted: Wanted,
+) -> Result<(Caller, ListQuery, Scoping, Fetched), ApiError> {
     negotiate(req)?;
     let params = http::query_pairs(req);
     let header_org = http::header_str(req.headers(), "x-organization");
     let query = ListQuery::parse(&params, header_org);
-    let mut wanted = extra;
     if let Ok(q) = &query {
-        wanted.extend(org_key(&q.org));
-        wanted.extend(also(q));
+        wanted.org = org_ref(&q.org);
+        wanted.counts |= id_order_only(q).is_some();
     }
-    let (caller, found) = auth::authenticate(&ctx.store, req.headers(), wanted).await?;
+    let (caller, fetched) = auth::authenticate(&ctx.store, req.headers(), wanted).await?;
     let query = query.map_err(|e| ApiError::List(vec![e.to_string()]))?;
-    let scoping = resolve_org(&query.org, &found)?;
-    Ok((caller, query, scoping, found))
+    let scoping = resolve_org(&query.org, &fetched)?;
+    Ok((caller, query, scoping, fetched))
 }
 
 /// `GET /api/users`
@@ -202,23 +159,12 @@ fn id_order_only(query: &ListQuery) -> Option<bool> {
     }
 }
 
-fn counts_key() -> Item {
-    let (pk, sk) = keys::user_counts();
-    key(pk, sk)
-}
-
 async fn list_users(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
-    let (caller, query, scoping, found) = prepare_with(ctx, req, Vec::new(), |q| {
-        id_order_only(q).map(|_| counts_key())
-    })
-    .await?;
+    let (caller, query, scoping, fetched) = prepare(ctx, req, Wanted::default()).await?;
     let me = &caller.user;
     let admin = me.is_admin();
     if let (true, Some(descending)) = (admin, id_order_only(&query)) {
-        let counts = found.get(&crate::store::item_key(&counts_key()));
-        let total: usize = counts
-            .and_then(|c| item::get_n(c, "users_total"))
-            .unwrap_or(0);
+        let total = fetched.counts().total as usize;
         let page = list_query::paginate(total, &query.page, query.page_size)
             .map_err(|_| ApiError::NotFound("Invalid page.".into()))?;
         let users = ctx
@@ -295,7 +241,7 @@ pub async fn retrieve_self(ctx: Ctx, req: Request) -> Response<Body> {
 
 async fn self_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     negotiate(req)?;
-    let (caller, _) = auth::authenticate(&ctx.store, req.headers(), Vec::new()).await?;
+    let (caller, _) = auth::authenticate(&ctx.store, req.headers(), Wanted::default()).await?;
     Ok(ok(&render::full(
         &caller.user,
         &http::origin(req.headers()),
@@ -309,12 +255,12 @@ pub async fn retrieve(ctx: Ctx, req: Request) -> Response<Body> {
 
 async fn retrieve_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     let id = path_id(req);
-    let (caller, query, scoping, found) =
-        prepare(ctx, req, id.map(user_key).into_iter().collect()).await?;
+    let (caller, query, scoping, fetched) = prepare(ctx, req, target_of(id)).await?;
     let id = id.ok_or_else(ApiError::not_found)?;
     // DRF applies the list filters inside get_object: a target they exclude is 404.
-    let target = found_user(&found, id)?
-        .filter(|u| query.matches(u))
+    let target = fetched
+        .user(id)
+        .filter(|u| query.matches(*u))
         .ok_or_else(ApiError::not_found)?;
     let me = &caller.user;
     let org_member = matches!(&scoping, Scoping::Org { id, .. } if is_active_member(me, *id));
@@ -323,7 +269,7 @@ async fn retrieve_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiEr
     }
     let full_shape = me.id == id || me.is_superuser;
     Ok(ok(&render::shaped(
-        &target,
+        target,
         &http::origin(req.headers()),
         full_shape,
     )))
@@ -364,10 +310,9 @@ fn json_body(req: &Request) -> Result<serde_json::Map<String, Value>, ApiError> 
 
 async fn update_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     let id = path_id(req);
-    let (caller, _, scoping, found) =
-        prepare(ctx, req, id.map(user_key).into_iter().collect()).await?;
+    let (caller, _, scoping, fetched) = prepare(ctx, req, target_of(id)).await?;
     let id = id.ok_or_else(ApiError::not_found)?;
-    let mut target = found_user(&found, id)?.ok_or_else(ApiError::not_found)?;
+    let target = fetched.user(id).cloned().ok_or_else(ApiError::not_found)?;
     let me = &caller.user;
     let is_self = me.id == id;
     let org_member = matches!(&scoping, Scoping::Org { id, .. } if is_active_member(me, *id));
@@ -389,27 +334,18 @@ async fn update_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiErro
         }
     }
     let changes = update::validate(&body)?;
-    let mut attempt = 0;
-    let updated = loop {
-        attempt += 1;
-        let mut changed = target.clone();
-        changes.apply(&mut changed);
-        if changed == target {
-            break target;
-        }
-        match ctx.store.update_user(&target, changed).await {
-            Ok(user) => break user,
-            Err(StoreError::Taken(field)) => return Err(taken(field)),
-            Err(StoreError::Conflict) if attempt < WRITE_ATTEMPTS => {
-                target = ctx
-                    .store
-                    .get_user(id)
-                    .await?
-                    .ok_or_else(ApiError::not_found)?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
+    let updated = ctx
+        .store
+        .update_user_with(target, false, |current| {
+            let mut changed = current.clone();
+            changes.apply(&mut changed);
+            Ok::<_, StoreError>(changed)
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Taken(field) => taken(field),
+            other => other.into(),
+        })?;
     let full_shape = is_self || me.is_superuser;
     Ok(ok(&render::shaped(
         &updated,
@@ -440,26 +376,18 @@ pub async fn destroy(ctx: Ctx, req: Request) -> Response<Body> {
 
 async fn destroy_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     let id = path_id(req);
-    let (caller, _, _, found) = prepare(ctx, req, id.map(user_key).into_iter().collect()).await?;
+    let (caller, _, _, fetched) = prepare(ctx, req, target_of(id)).await?;
     let id = id.ok_or_else(ApiError::not_found)?;
-    let mut target = found_user(&found, id)?.ok_or_else(ApiError::not_found)?;
+    let target = fetched.user(id).cloned().ok_or_else(ApiError::not_found)?;
     let me = &caller.user;
     if !(me.id == id || me.is_admin()) || caller.read_only {
         return Err(ApiError::PermissionDenied(NO_PERMISSION));
     }
-    for attempt in 1..=WRITE_ATTEMPTS {
-        match ctx.store.delete_user(&target).await {
-            Ok(()) => break,
-            // The user changed since it was read (a new token, a rename): delete what is there now.
-            Err(StoreError::Conflict) if attempt < WRITE_ATTEMPTS => {
-                match ctx.store.get_user(id).await? {
-                    Some(fresh) => target = fresh,
-                    None => return Err(ApiError::not_found()),
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    // The user may change before the delete lands (a new token, a rename):
+    // then it deletes what is there now.
+    ctx.store
+        .delete_user_with(target, false, |_| Ok::<_, ApiError>(()))
+        .await?;
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
@@ -487,7 +415,7 @@ async fn fallback_response(ctx: &Ctx, req: &Request) -> Result<Response<Body>, A
         return Err(ApiError::not_found());
     };
     negotiate(req)?;
-    auth::authenticate(&ctx.store, req.headers(), Vec::new()).await?;
+    auth::authenticate(&ctx.store, req.headers(), Wanted::default()).await?;
     let method = req.method();
     if allow.split(", ").any(|m| m == method.as_str()) && method != Method::HEAD {
         // A routed method reaching the fallback means the router is out of date.

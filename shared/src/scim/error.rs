@@ -172,7 +172,9 @@ mod tests {
 
     #[test]
     fn store_faults_do_not_leak_their_cause() {
-        let e = ScimError::from(StoreError::Fault("table users-prod: ValidationException".into()));
+        let e = ScimError::from(StoreError::Fault(
+            "table users-prod: ValidationException".into(),
+        ));
         assert_eq!(
             (e.status, e.detail.as_str()),
             (500, "A server error occurred.")

@@ -1,6 +1,4 @@
 //! The SCIM operations on `/api/v1/scim`, one public function per Lambda.
-use std::collections::HashMap;
-
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
@@ -11,18 +9,12 @@ use super::{discovery, ScimError, CONTENT_TYPE, LIST_SCHEMA, MAX_COUNT, USER_SCH
 use crate::auth::{self, Caller};
 use crate::http;
 use crate::runtime::{Ctx, Profile};
-use crate::store::item::{self, key, Item};
-use crate::store::{keys, StoreError, UniqueField};
+use crate::store::{Fetched, StoreError, UniqueField, Wanted};
 use crate::user::{Group, User};
 
 const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 /// Items per page when the client does not say (ODM's default).
 const DEFAULT_COUNT: usize = 100;
-/// How often a write that lost an optimistic-lock race is retried on a fresh read
-/// (only when the client sent no `If-Match`; with one, the loss is a 412).
-const WRITE_ATTEMPTS: usize = 5;
-
-type Found = HashMap<(String, String), Item>;
 type Outcome = Result<Response<Body>, ScimError>;
 
 fn respond(result: Outcome) -> Response<Body> {
@@ -57,14 +49,14 @@ fn resource_response(
     resp
 }
 
-/// Authenticates (fetching `extra` in the same read for tokens) and requires
+/// Authenticates (reading what `wanted` names in the same read) and requires
 /// the "Manage organization" permission: privilege `admin`.
-async fn admin(ctx: &Ctx, req: &Request, extra: Vec<Item>) -> Result<(Caller, Found), ScimError> {
-    let (caller, found) = auth::authenticate(&ctx.store, req.headers(), extra).await?;
+async fn admin(ctx: &Ctx, req: &Request, wanted: Wanted) -> Result<(Caller, Fetched), ScimError> {
+    let (caller, fetched) = auth::authenticate(&ctx.store, req.headers(), wanted).await?;
     if !caller.user.is_admin() {
         return Err(ScimError::forbidden());
     }
-    Ok((caller, found))
+    Ok((caller, fetched))
 }
 
 fn writable(caller: &Caller) -> Result<(), ScimError> {
@@ -108,21 +100,6 @@ fn path_id(req: &Request) -> Option<u64> {
     raw.parse().ok()
 }
 
-fn user_key(id: u64) -> Item {
-    let (pk, sk) = keys::user(id);
-    key(pk, sk)
-}
-
-fn found_user(found: &Found, id: u64) -> Result<Option<User>, ScimError> {
-    let (pk, sk) = keys::user(id);
-    found
-        .get(&(pk, sk.to_string()))
-        .map(|i| {
-            item::user_from_item(i).ok_or_else(|| StoreError::Corrupt(format!("USER#{id}")).into())
-        })
-        .transpose()
-}
-
 fn not_found(id: impl std::fmt::Display) -> ScimError {
     ScimError::not_found(format!("User {id} not found"))
 }
@@ -163,7 +140,11 @@ async fn target(
     include_hidden: bool,
 ) -> Result<(Caller, User), ScimError> {
     let id = path_id(req);
-    let (caller, found) = admin(ctx, req, id.map(user_key).into_iter().collect()).await?;
+    let wanted = Wanted {
+        users: id.into_iter().collect(),
+        ..Wanted::default()
+    };
+    let (caller, fetched) = admin(ctx, req, wanted).await?;
     let raw = req
         .uri()
         .path()
@@ -172,8 +153,10 @@ async fn target(
         .unwrap_or_default()
         .to_string();
     let id = id.ok_or_else(|| not_found(&raw))?;
-    let user = found_user(&found, id)?
+    let user = fetched
+        .user(id)
         .filter(|u| include_hidden || visible(ctx.profile, u))
+        .cloned()
         .ok_or_else(|| not_found(id))?;
     Ok((caller, user))
 }
@@ -291,48 +274,52 @@ impl Query {
         )
     }
 
-    /// The item that answers an equality lookup, fetched in the auth read.
-    fn lookup_key(&self) -> Option<(Attr, Item)> {
+    /// What answers an equality lookup, read with authentication: the user
+    /// itself for `id eq`, else the claim of the unique attribute.
+    fn lookup(&self) -> Option<Lookup> {
         let (attr, value) = self.filter.as_ref()?.lookup()?;
-        let (pk, sk) = match attr {
-            Attr::UserName => keys::username_claim(&value),
-            Attr::EmailValue => keys::email_claim(&value),
-            Attr::ExternalId => keys::external_id_claim(&value),
-            Attr::Id => keys::user(value.parse().ok()?),
+        let field = match attr {
+            Attr::Id => return value.parse().ok().map(Lookup::Id),
+            Attr::UserName => UniqueField::Username,
+            Attr::EmailValue => UniqueField::Email,
+            Attr::ExternalId => UniqueField::ExternalId,
             _ => return None,
         };
-        Some((attr, key(pk, sk)))
+        Some(Lookup::Claim(field, value))
     }
+}
+
+/// A filter that names one user by a unique attribute.
+enum Lookup {
+    Id(u64),
+    Claim(UniqueField, String),
 }
 
 /// Lists users: by key when the filter pins one down (≤ 2 round trips with
 /// the auth read), else one pass over GSI1.
 async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) -> Outcome {
-    let lookup = query.as_ref().ok().and_then(Query::lookup_key);
+    let lookup = query.as_ref().ok().and_then(Query::lookup);
     let unfiltered = query.as_ref().is_ok_and(|q| q.filter.is_none());
-    let mut extra: Vec<Item> = lookup.iter().map(|(_, k)| k.clone()).collect();
-    if unfiltered {
-        let (pk, sk) = keys::user_counts();
-        extra.push(key(pk, sk));
+    let mut wanted = Wanted {
+        counts: unfiltered,
+        ..Wanted::default()
+    };
+    match &lookup {
+        Some(Lookup::Id(id)) => wanted.users.push(*id),
+        Some(Lookup::Claim(field, value)) => wanted.claims.push((*field, value.clone())),
+        None => {}
     }
-    let (_, found) = admin(ctx, req, extra).await?;
+    let (_, fetched) = admin(ctx, req, wanted).await?;
     let query = query?;
     if unfiltered {
-        return unfiltered_page(ctx, req, &query, &found).await;
+        return unfiltered_page(ctx, req, &query, &fetched).await;
     }
     let candidates: Vec<User> = match lookup {
-        Some((attr, k)) => {
-            let item = found.get(&crate::store::item_key(&k));
-            let user = match (attr, item) {
-                (_, None) => None,
-                (Attr::Id, Some(item)) => item::user_from_item(item),
-                (_, Some(claim)) => match item::get_n(claim, "user_id") {
-                    Some(id) => ctx.store.get_user(id).await?,
-                    None => None,
-                },
-            };
-            user.into_iter().collect()
-        }
+        Some(Lookup::Id(id)) => fetched.user(id).cloned().into_iter().collect(),
+        Some(Lookup::Claim(field, value)) => match fetched.claim_owner(field, &value) {
+            Some(owner) => ctx.store.get_user(owner).await?.into_iter().collect(),
+            None => Vec::new(),
+        },
         None => ctx.store.all_users().await?,
     };
     let matching: Vec<User> = candidates
@@ -352,16 +339,14 @@ async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) ->
 
 /// An unfiltered page: `totalResults` from the user counts (read with auth),
 /// then one GSI1 query reading no further than the page.
-async fn unfiltered_page(ctx: &Ctx, req: &Request, query: &Query, found: &Found) -> Outcome {
-    let (pk, sk) = keys::user_counts();
-    let counts = found.get(&(pk.to_string(), sk.to_string()));
+async fn unfiltered_page(ctx: &Ctx, req: &Request, query: &Query, fetched: &Fetched) -> Outcome {
+    let counts = fetched.counts();
     let active_only = ctx.profile == Profile::Odm;
-    let counter = if active_only {
-        "users_active"
+    let total = if active_only {
+        counts.active
     } else {
-        "users_total"
-    };
-    let total: usize = counts.and_then(|c| item::get_n(c, counter)).unwrap_or(0);
+        counts.total
+    } as usize;
     let skip = query.start_index - 1;
     let wanted = if skip >= total { 0 } else { skip + query.count };
     let users = ctx
@@ -439,7 +424,7 @@ pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
 }
 
 async fn create_user(ctx: &Ctx, req: &Request) -> Outcome {
-    let (caller, _) = admin(ctx, req, Vec::new()).await?;
+    let (caller, _) = admin(ctx, req, Wanted::default()).await?;
     writable(&caller)?;
     let body = json_body(req)?;
     let mut fresh = User::new("");
@@ -470,85 +455,95 @@ async fn create_user(ctx: &Ctx, req: &Request) -> Outcome {
     }
 }
 
+/// ODM's upsert: the create found the userName taken, so the body updates
+/// the user that holds it. Each step is one atomic write or a read, so a
+/// failure anywhere leaves either nothing or the whole update behind, and the
+/// same POST can be sent again.
 async fn update_existing(ctx: &Ctx, username: &str, body: &Value) -> Result<User, ScimError> {
-    for _ in 0..WRITE_ATTEMPTS {
-        let Some(id) = ctx
-            .store
-            .claim_owner(UniqueField::Username, username)
-            .await?
-        else {
-            continue;
-        };
-        let Some(existing) = ctx.store.get_user(id).await? else {
-            continue;
-        };
-        let changed = resource::from_json(body, &existing)?;
-        resource::validate(&changed)?;
-        match ctx.store.update_user(&existing, changed.clone()).await {
-            Ok(u) => return Ok(u),
-            Err(StoreError::Taken(field)) => return Err(taken(field, &changed)),
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ScimError::new(
-        409,
-        None,
-        format!("userName \"{username}\" is being changed concurrently; retry"),
-    ))
+    let busy = || {
+        ScimError::new(
+            409,
+            None,
+            format!("userName \"{username}\" is being changed concurrently; retry"),
+        )
+    };
+    // None: deleted or renamed between the failed create and this read.
+    let existing = ctx
+        .store
+        .user_by_claim(UniqueField::Username, username)
+        .await?
+        .ok_or_else(busy)?;
+    // A POST names no version: losing every race is a conflict, not a 412.
+    write_with(ctx, None, existing, |cur| resource::from_json(body, cur))
+        .await
+        .map_err(|e| if e.status == 412 { busy() } else { e })
 }
 
-/// Writes `change(current)` over `current`, retrying on a fresh read when another
-/// write won the race, unless the client pinned a version with `If-Match` (then 412).
+/// Why an optimistic write did not land: the store's reason, or the request's.
+enum WriteFailure {
+    Store(StoreError),
+    Scim(ScimError),
+}
+
+impl From<StoreError> for WriteFailure {
+    fn from(e: StoreError) -> Self {
+        WriteFailure::Store(e)
+    }
+}
+
+impl From<ScimError> for WriteFailure {
+    fn from(e: ScimError) -> Self {
+        WriteFailure::Scim(e)
+    }
+}
+
+impl WriteFailure {
+    /// A lost race is a 412 (the client pinned a version with `If-Match`, or
+    /// the retries on fresh reads are spent); a user deleted meanwhile, 404.
+    fn into_scim(self, id: u64, attempted: Option<&User>) -> ScimError {
+        match self {
+            WriteFailure::Scim(e) => e,
+            WriteFailure::Store(StoreError::Taken(field)) => {
+                taken(field, attempted.unwrap_or(&User::new("")))
+            }
+            WriteFailure::Store(StoreError::Conflict) => ScimError::new(
+                412,
+                None,
+                "The user changed while this request was applied; read it again.",
+            ),
+            WriteFailure::Store(StoreError::NotFound) => not_found(id),
+            WriteFailure::Store(other) => other.into(),
+        }
+    }
+}
+
+/// Writes `change(current)` over `current`, retrying on a fresh read when
+/// another write won the race, unless the client pinned a version with
+/// `If-Match` (`req`; then a lost race is a 412).
 async fn write_with<F>(
     ctx: &Ctx,
-    req: &Request,
-    mut current: User,
+    req: Option<&Request>,
+    current: User,
     change: F,
 ) -> Result<User, ScimError>
 where
     F: Fn(&User) -> Result<User, ScimError>,
 {
-    let pinned = http::header_str(req.headers(), "if-match").is_some();
-    for attempt in 1..=WRITE_ATTEMPTS {
-        check_if_match(req, &current)?;
-        let changed = change(&current)?;
-        resource::validate(&changed)?;
-        if changed == current {
-            return Ok(current);
-        }
-        match ctx.store.update_user(&current, changed.clone()).await {
-            Ok(u) => return Ok(u),
-            Err(StoreError::Taken(field)) => return Err(taken(field, &changed)),
-            Err(StoreError::Conflict) => {
-                current = reread_after_lost_race(ctx, &current, pinned, attempt).await?
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    unreachable!("the last attempt returns")
-}
-
-/// After a write lost the race to another write of the same user: the fresh
-/// user to try again on, or 412 when the client pinned a version with
-/// `If-Match` (or the retries are spent), or 404 when the winner deleted it.
-async fn reread_after_lost_race(
-    ctx: &Ctx,
-    current: &User,
-    pinned: bool,
-    attempt: usize,
-) -> Result<User, ScimError> {
-    if pinned || attempt >= WRITE_ATTEMPTS {
-        return Err(ScimError::new(
-            412,
-            None,
-            "The user changed while this request was applied; read it again.",
-        ));
-    }
+    let pinned = req.is_some_and(|r| http::header_str(r.headers(), "if-match").is_some());
+    let id = current.id;
+    let mut attempted = None;
     ctx.store
-        .get_user(current.id)
-        .await?
-        .ok_or_else(|| not_found(current.id))
+        .update_user_with(current, pinned, |cur| {
+            if let Some(req) = req {
+                check_if_match(req, cur)?;
+            }
+            let changed = change(cur)?;
+            resource::validate(&changed)?;
+            attempted = Some(changed.clone());
+            Ok::<_, WriteFailure>(changed)
+        })
+        .await
+        .map_err(|e| e.into_scim(id, attempted.as_ref()))
 }
 
 /// `PUT /Users/{id}`: replaces every writable attribute.
@@ -563,7 +558,7 @@ async fn replace_user(ctx: &Ctx, req: &Request) -> Outcome {
     let sends_active = body
         .as_object()
         .is_some_and(|m| m.keys().any(|k| resource::normalize_name(k) == "active"));
-    let updated = write_with(ctx, req, current, |cur| {
+    let updated = write_with(ctx, Some(req), current, |cur| {
         let mut next = resource::from_json(&body, cur)?;
         if !sends_active {
             next.is_active = cur.is_active;
@@ -588,7 +583,10 @@ async fn patch_user(ctx: &Ctx, req: &Request) -> Outcome {
     let (caller, current) = target(ctx, req, ctx.profile == Profile::Odm).await?;
     writable(&caller)?;
     let body = json_body(req)?;
-    let updated = write_with(ctx, req, current, |cur| super::patch::apply(cur, &body)).await?;
+    let updated = write_with(ctx, Some(req), current, |cur| {
+        super::patch::apply(cur, &body)
+    })
+    .await?;
     Ok(resource_response(
         StatusCode::OK,
         &updated,
@@ -603,11 +601,11 @@ pub async fn delete(ctx: Ctx, req: Request) -> Response<Body> {
 }
 
 async fn delete_user(ctx: &Ctx, req: &Request) -> Outcome {
-    let (caller, mut current) = target(ctx, req, ctx.profile == Profile::Odm).await?;
+    let (caller, current) = target(ctx, req, ctx.profile == Profile::Odm).await?;
     writable(&caller)?;
     match ctx.profile {
         Profile::Odm => {
-            write_with(ctx, req, current, |cur| {
+            write_with(ctx, Some(req), current, |cur| {
                 let mut next = cur.clone();
                 next.is_active = false;
                 Ok(next)
@@ -616,16 +614,13 @@ async fn delete_user(ctx: &Ctx, req: &Request) -> Outcome {
         }
         Profile::Rfc => {
             let pinned = http::header_str(req.headers(), "if-match").is_some();
-            for attempt in 1..=WRITE_ATTEMPTS {
-                check_if_match(req, &current)?;
-                match ctx.store.delete_user(&current).await {
-                    Ok(()) => break,
-                    Err(StoreError::Conflict) => {
-                        current = reread_after_lost_race(ctx, &current, pinned, attempt).await?
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            let id = current.id;
+            ctx.store
+                .delete_user_with(current, pinned, |cur| {
+                    check_if_match(req, cur).map_err(WriteFailure::Scim)
+                })
+                .await
+                .map_err(|e| e.into_scim(id, None))?;
         }
     }
     Ok(http::empty(StatusCode::NO_CONTENT))
@@ -639,7 +634,7 @@ pub async fn discover(ctx: Ctx, req: Request) -> Response<Body> {
 }
 
 async fn discovery_document(ctx: &Ctx, req: &Request) -> Outcome {
-    admin(ctx, req, Vec::new()).await?;
+    admin(ctx, req, Wanted::default()).await?;
     let origin = http::origin(req.headers());
     let path = req.uri().path();
     let rest = path.strip_prefix(super::BASE_PATH).unwrap_or(path);
@@ -685,7 +680,7 @@ pub async fn fallback(ctx: Ctx, req: Request) -> Response<Body> {
 }
 
 async fn fallback_response(ctx: &Ctx, req: &Request) -> Outcome {
-    admin(ctx, req, Vec::new()).await?;
+    admin(ctx, req, Wanted::default()).await?;
     let path = req.uri().path();
     let method = req.method();
     match allowed_methods(path) {

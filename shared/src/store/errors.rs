@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 /// A unique attribute whose claim a write could not take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UniqueField {
     Username,
     Email,
@@ -124,7 +124,10 @@ const TRANSIENT: &[&str] = &[
 ];
 
 /// Single-item writes that hit an item an ongoing transaction holds.
-const CONTENTION: &[&str] = &["TransactionConflictException", "TransactionInProgressException"];
+const CONTENTION: &[&str] = &[
+    "TransactionConflictException",
+    "TransactionInProgressException",
+];
 
 /// Sorts an SDK error (after the SDK's retries) into what it means.
 pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> StoreError
@@ -132,10 +135,13 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let detail = || aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string();
-    let unavailable = |kind, code: &str| StoreError::Unavailable(Unavailable::new(kind, code, detail()));
+    let unavailable =
+        |kind, code: &str| StoreError::Unavailable(Unavailable::new(kind, code, detail()));
     match err {
         SdkError::TimeoutError(_) => unavailable(FaultKind::Timeout, "Timeout"),
-        SdkError::DispatchFailure(d) if d.is_timeout() => unavailable(FaultKind::Timeout, "Timeout"),
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            unavailable(FaultKind::Timeout, "Timeout")
+        }
         SdkError::DispatchFailure(_) => unavailable(FaultKind::Unreachable, "DispatchFailure"),
         // A response that could not be read: cut off mid-way, or not DynamoDB's.
         SdkError::ResponseError(_) => unavailable(FaultKind::ServerError, "ResponseError"),
@@ -147,7 +153,10 @@ where
             } else if CONTENTION.contains(&code) {
                 unavailable(FaultKind::Contention, code)
             } else if TRANSIENT.contains(&code) || status >= 500 {
-                unavailable(FaultKind::ServerError, if code.is_empty() { "5xx" } else { code })
+                unavailable(
+                    FaultKind::ServerError,
+                    if code.is_empty() { "5xx" } else { code },
+                )
             } else {
                 StoreError::Fault(detail())
             }

@@ -46,8 +46,19 @@ pub fn org_id_counter() -> (&'static str, &'static str) {
     ("COUNTER", "ORG_ID")
 }
 
-pub fn user_counts() -> (&'static str, &'static str) {
-    ("COUNTER", "USERS")
+/// The user counts are spread over this many items: every create, delete and
+/// (de)activation adds to one of them, and on the real service concurrent
+/// transactions on one item cancel each other, so one item would make parallel
+/// provisioning of different users collide. Readers sum all shards in the one
+/// batch read they already make.
+pub const COUNT_SHARDS: u32 = 8;
+
+/// Shard `n` of the user counts; shard 0 keeps the key of the unsharded item.
+pub fn user_counts(n: u32) -> (String, &'static str) {
+    match n {
+        0 => ("COUNTER".to_string(), "USERS"),
+        n => (format!("COUNTER#{n}"), "USERS"),
+    }
 }
 
 pub fn token(hash_hex: &str) -> (String, &'static str) {

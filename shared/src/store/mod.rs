@@ -3,8 +3,10 @@
 //! Every call goes through [`Store`], which counts round trips and consumed
 //! capacity per request, so the request log shows what each operation costs.
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{ConsumedCapacity, KeysAndAttributes, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
@@ -14,14 +16,17 @@ mod errors;
 pub mod item;
 pub mod keys;
 mod orgs;
+mod prefetch;
 mod tokens;
 mod users;
 
 pub use client::{client_from_env, Budget, REQUEST_BUDGET};
-pub use errors::{classify, FaultKind, StoreError, UniqueField, Unavailable};
+pub use errors::{classify, FaultKind, StoreError, Unavailable, UniqueField};
 pub use item::Item;
 pub use orgs::Org;
+pub use prefetch::{Counts, Fetched, OrgKey, OrgRef, Wanted};
 pub use tokens::{StoredToken, TokenSpec};
+pub use users::WRITE_ATTEMPTS;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -54,7 +59,12 @@ pub struct Store {
     table: String,
     metrics: Arc<Metrics>,
     budget: Budget,
+    /// When the request this store serves must stop waiting on DynamoDB.
+    deadline: Option<Instant>,
 }
+
+/// Rounds of `UnprocessedKeys` a batch read retries before giving up (503).
+const BATCH_ROUNDS: u32 = 5;
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Store {
@@ -63,6 +73,7 @@ impl Store {
             table: table.into(),
             metrics: Arc::default(),
             budget: Budget::LAMBDA,
+            deadline: None,
         }
     }
 
@@ -83,14 +94,58 @@ impl Store {
         Store::new(client_from_env().await, table)
     }
 
-    /// The same table with fresh counters, for one request.
+    /// The same table with fresh counters and the budget's deadline, for one request.
     pub fn for_request(&self) -> Store {
         Store {
             client: self.client.clone(),
             table: self.table.clone(),
             metrics: Arc::default(),
             budget: self.budget,
+            deadline: Some(Instant::now() + self.budget.request),
         }
+    }
+
+    /// Runs one DynamoDB call, cut short when the request's deadline passes
+    /// (the SDK bounds each call; this bounds their sum).
+    pub(crate) async fn within<F: Future>(&self, call: F) -> Result<F::Output> {
+        let Some(deadline) = self.deadline else {
+            return Ok(call.await);
+        };
+        tokio::time::timeout_at(deadline.into(), call)
+            .await
+            .map_err(|_| self.out_of_time())
+    }
+
+    fn out_of_time(&self) -> StoreError {
+        StoreError::Unavailable(Unavailable::new(
+            FaultKind::Timeout,
+            "RequestBudget",
+            format!(
+                "DynamoDB did not answer within the request's budget of {:?}",
+                self.budget.request
+            ),
+        ))
+    }
+
+    /// Waits before retry `attempt` (1-based): full jitter over an exponential
+    /// step, so that writers that collided spread out. Gives up (503) rather
+    /// than sleep past the request's deadline.
+    pub(crate) async fn back_off(&self, attempt: u32, kind: FaultKind, code: &str) -> Result<()> {
+        let step = self
+            .budget
+            .initial_backoff
+            .saturating_mul(1 << attempt.min(10))
+            .min(self.budget.max_backoff);
+        let pause = step.mul_f64(rand::random::<f64>());
+        if self.deadline.is_some_and(|d| Instant::now() + pause >= d) {
+            return Err(StoreError::Unavailable(Unavailable::new(
+                kind,
+                code,
+                "retries would run past the request's deadline",
+            )));
+        }
+        tokio::time::sleep(pause).await;
+        Ok(())
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -106,23 +161,45 @@ impl Store {
     }
 
     /// Strongly consistent reads of up to 100 keys in one round trip (more only
-    /// when DynamoDB hands back unprocessed keys). Missing items are absent from the map.
-    pub async fn batch_get(&self, keys: Vec<Item>) -> Result<HashMap<(String, String), Item>> {
+    /// when DynamoDB hands back unprocessed keys, which it does when throttled:
+    /// those are retried after a backoff, a few times, then it is a 503).
+    /// Missing items are absent from the map.
+    pub(crate) async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+    ) -> Result<HashMap<(String, String), Item>> {
         let mut found = HashMap::new();
         let mut pending = dedup_keys(keys);
+        let mut round = 0;
         while !pending.is_empty() {
+            if round > 0 {
+                if round >= BATCH_ROUNDS {
+                    return Err(StoreError::Unavailable(Unavailable::new(
+                        FaultKind::Throttled,
+                        "UnprocessedKeys",
+                        format!(
+                            "{} keys still unprocessed after {round} rounds",
+                            pending.len()
+                        ),
+                    )));
+                }
+                self.back_off(round, FaultKind::Throttled, "UnprocessedKeys")
+                    .await?;
+            }
+            round += 1;
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(pending))
                 .consistent_read(true)
                 .build()
                 .map_err(|e| StoreError::Fault(e.to_string()))?;
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await?;
+            let out = self.within(
+                self.client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send(),
+            );
+            let out = self.counted(out.await?)?;
             self.metrics.record(out.consumed_capacity());
             for item in out
                 .responses()
@@ -141,16 +218,28 @@ impl Store {
         Ok(found)
     }
 
-    pub async fn get(&self, key: Item) -> Result<Option<Item>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await?;
+    /// A call that failed still counts as a round trip.
+    pub(crate) fn counted<T, E>(&self, result: std::result::Result<T, E>) -> Result<T>
+    where
+        StoreError: From<E>,
+    {
+        result.map_err(|e| {
+            self.metrics.record(&[]);
+            StoreError::from(e)
+        })
+    }
+
+    pub(crate) async fn get(&self, key: Item) -> Result<Option<Item>> {
+        let out = self.within(
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .consistent_read(true)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send(),
+        );
+        let out = self.counted(out.await?)?;
         self.metrics.record(
             out.consumed_capacity()
                 .map(std::slice::from_ref)

@@ -1,12 +1,33 @@
 //! User items and their uniqueness claims, always written together.
+//!
+//! Invariants every write keeps, whichever DynamoDB call fails and when:
+//! - a user item and the claims of its username, email and external id are
+//!   written in one transaction, so each user holds exactly its claims and no
+//!   claim points to a missing user;
+//! - the user counts change in the same transaction as the user, so they equal
+//!   what the lists show;
+//! - a user is deleted together with its tokens and memberships (in steps for
+//!   large cascades, each step leaving a whole user behind);
+//! - a create that failed wrote nothing but an unused id (gaps are fine), so
+//!   the same body can be sent again.
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     Delete, Put, ReturnConsumedCapacity, ReturnValue, TransactWriteItem, Update,
 };
 
 use super::item::{self, key, n, s, Item};
-use super::{keys, Result, Store, StoreError, UniqueField};
+use super::{keys, FaultKind, Result, Store, StoreError, Unavailable, UniqueField};
 use crate::user::{now, User};
+
+/// How often a write that lost an optimistic-lock race is tried, each time on a fresh read.
+pub const WRITE_ATTEMPTS: usize = 5;
+
+/// How often a transaction cancelled for a transient reason (another
+/// transaction on the same item, throttling) is sent again.
+const TRANSACTION_ATTEMPTS: u32 = 6;
+
+/// DynamoDB's limit on the actions of one transaction.
+const TRANSACTION_LIMIT: usize = 100;
 
 /// What one slot of a transaction stands for, so a cancellation reason at
 /// position i can be mapped back to the field that conflicted.
@@ -21,6 +42,8 @@ enum Slot {
 struct Transaction {
     items: Vec<TransactWriteItem>,
     slots: Vec<Slot>,
+    /// (total, active) to add to the user counts, on a shard picked per attempt.
+    counts: Option<(i64, i64)>,
 }
 
 impl Transaction {
@@ -36,10 +59,8 @@ impl Transaction {
         self.slots.push(slot);
     }
 
-    fn update(&mut self, slot: Slot, update: Update) {
-        self.items
-            .push(TransactWriteItem::builder().update(update).build());
-        self.slots.push(slot);
+    fn len(&self) -> usize {
+        self.items.len() + usize::from(self.counts.is_some())
     }
 }
 
@@ -59,6 +80,14 @@ fn claims(user: &User) -> Vec<(UniqueField, (String, &'static str))> {
     out
 }
 
+pub(super) fn claim_key(field: UniqueField, value: &str) -> (String, &'static str) {
+    match field {
+        UniqueField::Username => keys::username_claim(value),
+        UniqueField::Email => keys::email_claim(value),
+        UniqueField::ExternalId => keys::external_id_claim(value),
+    }
+}
+
 impl Store {
     pub async fn get_user(&self, id: u64) -> Result<Option<User>> {
         let (pk, sk) = keys::user(id);
@@ -70,15 +99,19 @@ impl Store {
 
     /// The id that holds a uniqueness claim, if any.
     pub async fn claim_owner(&self, field: UniqueField, value: &str) -> Result<Option<u64>> {
-        let (pk, sk) = match field {
-            UniqueField::Username => keys::username_claim(value),
-            UniqueField::Email => keys::email_claim(value),
-            UniqueField::ExternalId => keys::external_id_claim(value),
-        };
+        let (pk, sk) = claim_key(field, value);
         Ok(self
             .get(key(pk, sk))
             .await?
             .and_then(|item| item::get_n(&item, "user_id")))
+    }
+
+    /// The user that holds a uniqueness claim: two reads.
+    pub async fn user_by_claim(&self, field: UniqueField, value: &str) -> Result<Option<User>> {
+        match self.claim_owner(field, value).await? {
+            Some(id) => self.get_user(id).await,
+            None => Ok(None),
+        }
     }
 
     /// Stores a new user: one counter update for the id, then one transaction
@@ -105,10 +138,7 @@ impl Store {
         for (field, (pk, sk)) in claims(&user) {
             tx.put(Slot::Claim(field), self.claim_put(pk, sk, user.id)?);
         }
-        tx.update(
-            Slot::Other,
-            self.counts_update(1, i64::from(user.is_active))?,
-        );
+        tx.counts = Some((1, i64::from(user.is_active)));
         self.commit(tx).await?;
         Ok(user)
     }
@@ -135,15 +165,85 @@ impl Store {
             }
         }
         if old.is_active != new.is_active {
-            let delta = if new.is_active { 1 } else { -1 };
-            tx.update(Slot::Other, self.counts_update(0, delta)?);
+            tx.counts = Some((0, if new.is_active { 1 } else { -1 }));
         }
         self.commit(tx).await?;
         Ok(new)
     }
 
+    /// Writes `change(current)` over `current`. When another write won the race
+    /// (the version moved), reads the user again and applies `change` to that,
+    /// up to [`WRITE_ATTEMPTS`] times — unless `pinned`: the client named the
+    /// version it changes (`If-Match`), so a lost race is its to resolve.
+    /// A change that leaves the user as it was writes nothing. `change`'s own
+    /// errors (validation, a failed `If-Match`) end the loop as they are; a
+    /// lost race ends as [`StoreError::Conflict`], a user deleted meanwhile as
+    /// [`StoreError::NotFound`].
+    pub async fn update_user_with<E>(
+        &self,
+        mut current: User,
+        pinned: bool,
+        mut change: impl FnMut(&User) -> std::result::Result<User, E>,
+    ) -> std::result::Result<User, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut attempt = 1;
+        loop {
+            let next = change(&current)?;
+            if next == current {
+                return Ok(current);
+            }
+            match self.update_user(&current, next).await {
+                Err(StoreError::Conflict) if !pinned && attempt < WRITE_ATTEMPTS => {
+                    attempt += 1;
+                    current = self.fresh(current.id).await?;
+                }
+                other => return other.map_err(E::from),
+            }
+        }
+    }
+
+    /// Deletes `current` once `check` passes, retrying on a fresh read as
+    /// [`Store::update_user_with`] does when the user changed meanwhile.
+    pub async fn delete_user_with<E>(
+        &self,
+        mut current: User,
+        pinned: bool,
+        mut check: impl FnMut(&User) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E>
+    where
+        E: From<StoreError>,
+    {
+        let mut attempt = 1;
+        loop {
+            check(&current)?;
+            match self.delete_user(&current).await {
+                Err(StoreError::Conflict) if !pinned && attempt < WRITE_ATTEMPTS => {
+                    attempt += 1;
+                    current = self.fresh(current.id).await?;
+                }
+                other => return other.map_err(E::from),
+            }
+        }
+    }
+
+    async fn fresh(&self, id: u64) -> Result<User> {
+        self.get_user(id).await?.ok_or(StoreError::NotFound)
+    }
+
     /// Removes the user, its claims, tokens and memberships in one transaction.
+    /// A user with more tokens and memberships than one transaction holds is
+    /// first relieved of them in batches; each batch also updates the user's
+    /// lists (versioned), so after any failure the user is whole and a retry
+    /// carries on where the last attempt stopped.
     pub async fn delete_user(&self, user: &User) -> Result<()> {
+        let mut user = user.clone();
+        // The user, its claims and the counts always go in the last transaction.
+        let fixed = 1 + claims(&user).len() + 1;
+        while fixed + user.token_hashes.len() + user.memberships.len() > TRANSACTION_LIMIT {
+            user = self.shed_dependents(&user).await?;
+        }
         let mut tx = Transaction::default();
         let (pk, sk) = keys::user(user.id);
         tx.delete(
@@ -158,22 +258,36 @@ impl Store {
                     .build(),
             )?,
         );
-        for (_, (pk, sk)) in claims(user) {
+        for (_, (pk, sk)) in claims(&user) {
             tx.delete(Slot::Other, self.claim_delete(&pk, sk, user.id)?);
         }
-        for hash in &user.token_hashes {
-            let (pk, sk) = keys::token(hash);
+        for (pk, sk) in dependents(&user) {
             tx.delete(Slot::Other, self.plain_delete(pk, sk)?);
         }
-        for m in &user.memberships {
-            let (pk, sk) = keys::membership(&m.org_slug, user.id);
-            tx.delete(Slot::Other, self.plain_delete(pk, sk)?);
-        }
-        tx.update(
-            Slot::Other,
-            self.counts_update(-1, -i64::from(user.is_active))?,
-        );
+        tx.counts = Some((-1, -i64::from(user.is_active)));
         self.commit(tx).await
+    }
+
+    /// One step of a large delete: removes up to a transaction's worth of the
+    /// user's tokens and memberships and drops them from the user item.
+    async fn shed_dependents(&self, user: &User) -> Result<User> {
+        let mut next = user.clone();
+        let mut tx = Transaction::default();
+        let batch = TRANSACTION_LIMIT - 1;
+        let tokens = next.token_hashes.len().min(batch);
+        let memberships = next.memberships.len().min(batch - tokens);
+        let shed = User {
+            token_hashes: next.token_hashes.drain(..tokens).collect(),
+            memberships: next.memberships.drain(..memberships).collect(),
+            ..user.clone()
+        };
+        next.version = user.version + 1;
+        tx.put(Slot::User, self.versioned_put(&next, user.version)?);
+        for (pk, sk) in dependents(&shed) {
+            tx.delete(Slot::Other, self.plain_delete(pk, sk)?);
+        }
+        self.commit(tx).await?;
+        Ok(next)
     }
 
     /// Every user, in id order: one paginated query over GSI1.
@@ -193,30 +307,31 @@ impl Store {
         let mut start = None;
         while users.len() < limit {
             let want = (limit - users.len()).min(1000) as i32;
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(keys::GSI1)
-                .key_condition_expression("gsi1pk = :p")
-                .scan_index_forward(!descending)
-                .set_filter_expression(active_only.then(|| "is_active = :active".to_string()))
-                .set_expression_attribute_values(Some(
-                    [(":p".to_string(), s(keys::USERS_PARTITION))]
-                        .into_iter()
-                        .chain(active_only.then(|| {
-                            (
-                                ":active".to_string(),
-                                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
-                            )
-                        }))
-                        .collect(),
-                ))
-                .limit(want)
-                .set_exclusive_start_key(start)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await?;
+            let out = self.within(
+                self.client()
+                    .query()
+                    .table_name(self.table())
+                    .index_name(keys::GSI1)
+                    .key_condition_expression("gsi1pk = :p")
+                    .scan_index_forward(!descending)
+                    .set_filter_expression(active_only.then(|| "is_active = :active".to_string()))
+                    .set_expression_attribute_values(Some(
+                        [(":p".to_string(), s(keys::USERS_PARTITION))]
+                            .into_iter()
+                            .chain(active_only.then(|| {
+                                (
+                                    ":active".to_string(),
+                                    aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+                                )
+                            }))
+                            .collect(),
+                    ))
+                    .limit(want)
+                    .set_exclusive_start_key(start)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send(),
+            );
+            let out = self.counted(out.await?)?;
             self.metrics().record(
                 out.consumed_capacity()
                     .map(std::slice::from_ref)
@@ -239,17 +354,18 @@ impl Store {
     pub async fn touch_last_login(&self, user_id: u64) -> Result<chrono::DateTime<chrono::Utc>> {
         let (pk, sk) = keys::user(user_id);
         let at = now();
-        let out = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key(pk, sk)))
-            .update_expression("SET last_login = :t")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":t", s(crate::user::format_time(&at)))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await?;
+        let out = self.within(
+            self.client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(key(pk, sk)))
+                .update_expression("SET last_login = :t")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":t", s(crate::user::format_time(&at)))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send(),
+        );
+        let out = self.counted(out.await?)?;
         self.metrics().record(
             out.consumed_capacity()
                 .map(std::slice::from_ref)
@@ -259,17 +375,18 @@ impl Store {
     }
 
     pub(super) async fn next_id(&self, (pk, sk): (&str, &str)) -> Result<u64> {
-        let out = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key(pk, sk)))
-            .update_expression("ADD next_id :one")
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await?;
+        let out = self.within(
+            self.client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(key(pk, sk)))
+                .update_expression("ADD next_id :one")
+                .expression_attribute_values(":one", n(1))
+                .return_values(ReturnValue::UpdatedNew)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send(),
+        );
+        let out = self.counted(out.await?)?;
         self.metrics().record(
             out.consumed_capacity()
                 .map(std::slice::from_ref)
@@ -307,12 +424,13 @@ impl Store {
     }
 
     fn claim_delete(&self, pk: &str, sk: &str, user_id: u64) -> Result<Delete> {
-        // Only release a claim we hold; never someone else's.
+        // Only release a claim we hold, never someone else's. A claim that is
+        // already gone is released too: it must not make a user undeletable.
         built(
             Delete::builder()
                 .table_name(self.table())
                 .set_key(Some(key(pk, sk)))
-                .condition_expression("user_id = :id")
+                .condition_expression("attribute_not_exists(pk) OR user_id = :id")
                 .expression_attribute_values(":id", n(user_id))
                 .build(),
         )
@@ -327,8 +445,10 @@ impl Store {
         )
     }
 
-    fn counts_update(&self, total: i64, active: i64) -> Result<Update> {
-        let (pk, sk) = keys::user_counts();
+    fn counts_update(&self, (total, active): (i64, i64)) -> Result<Update> {
+        // Any shard will do: readers sum them all. A fresh pick per attempt
+        // steers a retry away from the shard another transaction holds.
+        let (pk, sk) = keys::user_counts(rand::random::<u32>() % keys::COUNT_SHARDS);
         built(
             Update::builder()
                 .table_name(self.table())
@@ -340,72 +460,79 @@ impl Store {
         )
     }
 
-    /// (total, active) users, kept by every create, delete and (de)activation.
-    pub async fn user_counts(&self) -> Result<(u64, u64)> {
-        let (pk, sk) = keys::user_counts();
-        let item = self.get(key(pk, sk)).await?;
-        Ok(item
-            .map(|i| {
-                (
-                    item::get_n(&i, "users_total").unwrap_or(0),
-                    item::get_n(&i, "users_active").unwrap_or(0),
-                )
-            })
-            .unwrap_or((0, 0)))
-    }
-
+    /// Sends a transaction. Cancellations for a failed condition become
+    /// `Taken` or `Conflict`; cancellations for a transient reason (another
+    /// transaction holding one of the items, throttling) are sent again after a
+    /// jittered backoff, then end as `Unavailable`.
     async fn commit(&self, tx: Transaction) -> Result<()> {
-        let result = self
-            .client()
-            .transact_write_items()
-            .set_transact_items(Some(tx.items))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                self.metrics().record(out.consumed_capacity());
-                Ok(())
+        let mut attempt = 1;
+        loop {
+            let mut items = tx.items.clone();
+            if let Some(delta) = tx.counts {
+                items.push(
+                    TransactWriteItem::builder()
+                        .update(self.counts_update(delta)?)
+                        .build(),
+                );
             }
-            Err(raw) => {
-                self.metrics().record(&[]);
-                match raw.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
-                        let failed: Vec<Slot> = e
-                            .cancellation_reasons()
-                            .iter()
-                            .zip(&tx.slots)
-                            .filter(|(r, _)| r.code() == Some("ConditionalCheckFailed"))
-                            .map(|(_, slot)| *slot)
-                            .collect();
-                        // A stale version means another write won the race: that is a
-                        // conflict (the caller re-reads and retries) even if a claim failed
-                        // too, since the winner may hold it for this very user. Otherwise a
-                        // failed claim names the taken field; anything else is a lost race.
-                        let claim = failed.iter().find_map(|s| match s {
-                            Slot::Claim(f) => Some(*f),
-                            _ => None,
-                        });
-                        match claim {
-                            _ if failed.contains(&Slot::User) => Err(StoreError::Conflict),
-                            Some(field) => Err(StoreError::Taken(field)),
-                            None if !failed.is_empty() => Err(StoreError::Conflict),
-                            None => Err(StoreError::Fault(format!(
-                                "transaction cancelled: {:?}",
-                                e.cancellation_reasons()
-                                    .iter()
-                                    .map(|r| r.code().unwrap_or("None"))
-                                    .collect::<Vec<_>>()
-                            ))),
-                        }
-                    }
-                    _ => Err(super::classify(&raw)),
+            // The SDK sends this token again on its own retries, so a
+            // transaction whose answer was lost is applied once, not twice.
+            let token = uuid::Uuid::new_v4().to_string();
+            let sent = self.within(
+                self.client()
+                    .transact_write_items()
+                    .set_transact_items(Some(items))
+                    .client_request_token(token)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send(),
+            );
+            let raw = match sent.await? {
+                Ok(out) => {
+                    self.metrics().record(out.consumed_capacity());
+                    return Ok(());
                 }
+                Err(raw) => raw,
+            };
+            self.metrics().record(&[]);
+            let Some(TransactWriteItemsError::TransactionCanceledException(e)) =
+                raw.as_service_error()
+            else {
+                return Err(super::classify(&raw));
+            };
+            let codes: Vec<&str> = e
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None"))
+                .collect();
+            if let Some(err) = condition_failure(&codes, &tx.slots) {
+                return Err(err);
             }
+            let transient = codes.iter().find_map(|c| match *c {
+                "TransactionConflict" => Some((FaultKind::Contention, *c)),
+                "ThrottlingError" | "ProvisionedThroughputExceeded" => {
+                    Some((FaultKind::Throttled, *c))
+                }
+                _ => None,
+            });
+            let Some((kind, code)) = transient else {
+                return Err(StoreError::Fault(format!(
+                    "transaction cancelled: {codes:?}"
+                )));
+            };
+            if attempt >= TRANSACTION_ATTEMPTS {
+                return Err(StoreError::Unavailable(Unavailable::new(
+                    kind,
+                    code,
+                    format!("transaction cancelled {attempt} times: {codes:?}"),
+                )));
+            }
+            self.back_off(attempt, kind, code).await?;
+            attempt += 1;
         }
     }
 
-    /// Commits raw transaction items (used by tokens and orgs).
+    /// Commits raw transaction items (used by tokens and orgs); `true` marks
+    /// the versioned user item, whose failed condition is a lost race.
     pub(super) async fn commit_items(&self, items: Vec<(TransactWriteItem, bool)>) -> Result<()> {
         let mut tx = Transaction::default();
         for (item, is_user) in items {
@@ -413,8 +540,46 @@ impl Store {
             tx.slots
                 .push(if is_user { Slot::User } else { Slot::Other });
         }
+        debug_assert!(tx.len() <= TRANSACTION_LIMIT);
         self.commit(tx).await
     }
+}
+
+/// What failed conditions in a cancelled transaction mean. A stale version
+/// means another write won the race: that is a conflict (the caller re-reads
+/// and retries) even if a claim failed too, since the winner may hold it for
+/// this very user. Otherwise a failed claim names the taken field, and any
+/// other failed condition is a lost race. `None` when no condition failed.
+fn condition_failure(codes: &[&str], slots: &[Slot]) -> Option<StoreError> {
+    let failed: Vec<Slot> = codes
+        .iter()
+        .zip(slots)
+        .filter(|(code, _)| **code == "ConditionalCheckFailed")
+        .map(|(_, slot)| *slot)
+        .collect();
+    let claim = failed.iter().find_map(|s| match s {
+        Slot::Claim(f) => Some(*f),
+        _ => None,
+    });
+    match claim {
+        _ if failed.contains(&Slot::User) => Some(StoreError::Conflict),
+        Some(field) => Some(StoreError::Taken(field)),
+        None if !failed.is_empty() => Some(StoreError::Conflict),
+        None => None,
+    }
+}
+
+/// The token and membership items that go with a user.
+fn dependents(user: &User) -> Vec<(String, String)> {
+    let tokens = user.token_hashes.iter().map(|hash| {
+        let (pk, sk) = keys::token(hash);
+        (pk, sk.to_string())
+    });
+    let memberships = user
+        .memberships
+        .iter()
+        .map(|m| keys::membership(&m.org_slug, user.id));
+    tokens.chain(memberships).collect()
 }
 
 pub(super) fn parse_user(item: &Item) -> Result<User> {
@@ -425,4 +590,58 @@ pub(super) fn parse_user(item: &Item) -> Result<User> {
                 .to_string(),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancellation_reasons_map_to_what_failed() {
+        let slots = [
+            Slot::User,
+            Slot::Claim(UniqueField::Username),
+            Slot::Claim(UniqueField::Email),
+            Slot::Other,
+        ];
+        let cases: Vec<(&[&str], Option<StoreError>)> = vec![
+            (
+                &["None", "ConditionalCheckFailed", "None", "None"],
+                Some(StoreError::Taken(UniqueField::Username)),
+            ),
+            (
+                &["None", "None", "ConditionalCheckFailed", "None"],
+                Some(StoreError::Taken(UniqueField::Email)),
+            ),
+            (
+                &[
+                    "ConditionalCheckFailed",
+                    "ConditionalCheckFailed",
+                    "None",
+                    "None",
+                ],
+                Some(StoreError::Conflict),
+            ),
+            (
+                &["None", "None", "None", "ConditionalCheckFailed"],
+                Some(StoreError::Conflict),
+            ),
+            // Transient reasons are not condition failures: the caller retries them.
+            (&["TransactionConflict", "None", "None", "None"], None),
+            (&["None", "ThrottlingError", "None", "None"], None),
+            // A condition failure decides, whatever else was cancelled with it.
+            (
+                &[
+                    "TransactionConflict",
+                    "ConditionalCheckFailed",
+                    "None",
+                    "None",
+                ],
+                Some(StoreError::Taken(UniqueField::Username)),
+            ),
+        ];
+        for (codes, want) in cases {
+            assert_eq!(condition_failure(codes, &slots), want, "{codes:?}");
+        }
+    }
 }

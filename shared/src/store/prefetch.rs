@@ -1,0 +1,183 @@
+//! The one read most requests make: the caller's token and user, and whatever
+//! else the request already knows it needs (a target user, a uniqueness claim
+//! of an `eq` filter, an org, the user counts), in one strongly consistent
+//! `BatchGetItem`. Callers name what they want and get typed values back; only
+//! this module knows the keys.
+use std::collections::HashMap;
+
+use super::item::{self, key, Item};
+use super::users::{claim_key, parse_user};
+use super::{keys, Result, Store, StoredToken, UniqueField};
+use crate::user::User;
+
+/// An organisation named by a request: by slug (`org=`, `X-Organization`) or id (`org_id=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrgRef {
+    Slug(String),
+    Id(u64),
+}
+
+/// The org a request is scoped to, as found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgKey {
+    pub slug: String,
+    pub id: u64,
+}
+
+/// Users in the directory, kept by every create, delete and (de)activation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub total: u64,
+    pub active: u64,
+}
+
+/// What a request wants read in its one batch read.
+#[derive(Debug, Clone, Default)]
+pub struct Wanted {
+    /// The SHA-256 of a presented API token.
+    pub token: Option<String>,
+    pub users: Vec<u64>,
+    pub claims: Vec<(UniqueField, String)>,
+    pub org: Option<OrgRef>,
+    pub counts: bool,
+}
+
+impl Wanted {
+    pub fn user(mut self, id: u64) -> Wanted {
+        self.users.push(id);
+        self
+    }
+
+    fn keys(&self) -> Vec<Item> {
+        let mut out = Vec::new();
+        let mut push = |(pk, sk): (String, &str)| out.push(key(pk, sk));
+        if let Some(hash) = &self.token {
+            push(keys::token(hash));
+        }
+        for id in &self.users {
+            push(keys::user(*id));
+        }
+        for (field, value) in &self.claims {
+            push(claim_key(*field, value));
+        }
+        match &self.org {
+            Some(OrgRef::Slug(slug)) => push(keys::org(slug)),
+            Some(OrgRef::Id(id)) => push(keys::org_by_id(*id)),
+            None => {}
+        }
+        if self.counts {
+            for shard in 0..keys::COUNT_SHARDS {
+                push(keys::user_counts(shard));
+            }
+        }
+        out
+    }
+}
+
+/// What the batch read found, typed.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    token: Option<StoredToken>,
+    users: HashMap<u64, User>,
+    claims: HashMap<(UniqueField, String), u64>,
+    org: Option<OrgKey>,
+    counts: Counts,
+}
+
+impl Fetched {
+    /// The presented token, if it exists.
+    pub fn token(&self) -> Option<&StoredToken> {
+        self.token.as_ref()
+    }
+
+    pub fn user(&self, id: u64) -> Option<&User> {
+        self.users.get(&id)
+    }
+
+    /// The owner of a claim that was asked for.
+    pub fn claim_owner(&self, field: UniqueField, value: &str) -> Option<u64> {
+        self.claims.get(&(field, value.to_string())).copied()
+    }
+
+    /// The org that was asked for, if it exists.
+    pub fn org(&self) -> Option<&OrgKey> {
+        self.org.as_ref()
+    }
+
+    /// The user counts (zero when they were not asked for or nobody was ever created).
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+}
+
+impl Store {
+    /// The user counts, summed over their shards: one batch read.
+    pub async fn user_counts(&self) -> Result<Counts> {
+        Ok(self
+            .fetch(&Wanted {
+                counts: true,
+                ..Wanted::default()
+            })
+            .await?
+            .counts())
+    }
+
+    /// Reads everything `wanted` names in one strongly consistent batch read.
+    /// A malformed user item is an error; anything absent is simply not there.
+    pub async fn fetch(&self, wanted: &Wanted) -> Result<Fetched> {
+        let found = self.batch_get(wanted.keys()).await?;
+        let get = |(pk, sk): (String, &str)| found.get(&(pk, sk.to_string()));
+        let mut fetched = Fetched {
+            token: wanted
+                .token
+                .as_ref()
+                .and_then(|hash| get(keys::token(hash)))
+                .and_then(StoredToken::from_item),
+            ..Fetched::default()
+        };
+        for id in &wanted.users {
+            if let Some(item) = get(keys::user(*id)) {
+                fetched.users.insert(*id, parse_user(item)?);
+            }
+        }
+        for (field, value) in &wanted.claims {
+            if let Some(owner) =
+                get(claim_key(*field, value)).and_then(|i| item::get_n(i, "user_id"))
+            {
+                fetched.claims.insert((*field, value.clone()), owner);
+            }
+        }
+        fetched.org =
+            match &wanted.org {
+                Some(OrgRef::Slug(slug)) => get(keys::org(slug))
+                    .and_then(super::Org::from_item)
+                    .map(|org| OrgKey {
+                        slug: org.slug,
+                        id: org.id,
+                    }),
+                Some(OrgRef::Id(id)) => get(keys::org_by_id(*id))
+                    .and_then(|i| item::get_s(i, "slug"))
+                    .map(|slug| OrgKey {
+                        slug: slug.to_string(),
+                        id: *id,
+                    }),
+                None => None,
+            };
+        if wanted.counts {
+            // A shard may be negative (a delete landed on a shard other than
+            // its create's); only the sum means anything.
+            let (mut total, mut active) = (0i64, 0i64);
+            for shard in 0..keys::COUNT_SHARDS {
+                if let Some(item) = get(keys::user_counts(shard)) {
+                    total += item::get_n::<i64>(item, "users_total").unwrap_or(0);
+                    active += item::get_n::<i64>(item, "users_active").unwrap_or(0);
+                }
+            }
+            fetched.counts = Counts {
+                total: total.max(0) as u64,
+                active: active.max(0) as u64,
+            };
+        }
+        Ok(fetched)
+    }
+}
