@@ -881,6 +881,79 @@ async fn delete_cascades_to_claims_tokens_and_memberships() {
 }
 
 #[tokio::test]
+async fn a_user_with_more_tokens_and_memberships_than_one_transaction_holds_is_deleted_whole() {
+    let t = TestTable::new().await;
+    let admin = t.admin("root").await;
+    let at = t.token(&admin).await;
+    let bob = t.user("bob").await;
+    // 100 actions is DynamoDB's limit per transaction; bob needs 130 deletes.
+    for i in 0..6 {
+        let org = t.store.create_org(&format!("org{i}"), "Org").await.unwrap();
+        t.store
+            .add_member(&org, &t.fresh(bob.id).await, "worker")
+            .await
+            .unwrap();
+    }
+    for _ in 0..120 {
+        t.token(&bob).await;
+    }
+    assert_eq!(t.items_with_prefix("TOKEN#").await.len(), 121);
+
+    t.call(
+        destroy,
+        delete(&format!("/api/users/{}", bob.id)).token(&at).build(),
+    )
+    .await
+    .expect(204);
+    assert!(t.store.get_user(bob.id).await.unwrap().is_none());
+    assert_eq!(
+        t.items_with_prefix("TOKEN#").await.len(),
+        1,
+        "only root's token"
+    );
+    assert!(t.items_with_prefix("USERNAME#bob").await.is_empty());
+    assert!(t
+        .items_with_prefix("ORG#")
+        .await
+        .iter()
+        .all(|i| i["sk"].as_s().unwrap() == "ORG"));
+    let counts = t.store.user_counts().await.unwrap();
+    assert_eq!((counts.total, counts.active), (1, 1));
+}
+
+#[tokio::test]
+async fn a_missing_claim_does_not_make_a_user_undeletable() {
+    let t = TestTable::new().await;
+    let admin = t.admin("root").await;
+    let at = t.token(&admin).await;
+    let bob = t.user("bob").await;
+    // A claim lost to a hand edit or an old bug.
+    t.store
+        .client()
+        .delete_item()
+        .table_name(t.store.table())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("EMAIL#bob@example.org".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("CLAIM".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    t.call(
+        destroy,
+        delete(&format!("/api/users/{}", bob.id)).token(&at).build(),
+    )
+    .await
+    .expect(204);
+    assert!(t.store.get_user(bob.id).await.unwrap().is_none());
+    assert!(t.items_with_prefix("USERNAME#bob").await.is_empty());
+}
+
+#[tokio::test]
 async fn concurrent_renames_to_one_username_have_one_winner() {
     let t = TestTable::new().await;
     let admin = t.admin("root").await;
