@@ -190,6 +190,12 @@ async fn retrieve_applies_permissions_and_shapes() {
     let as_admin = t.call(retrieve, get(&alice_path).token(&at).build()).await;
     assert_eq!(as_admin.expect(200)["email"], "alice@example.org");
     assert_eq!(as_admin.dynamodb_calls, 1);
+    // Token, caller and target: nothing else (the user counts are for lists).
+    assert!(
+        as_admin.capacity_units <= 3.0,
+        "{} capacity units",
+        as_admin.capacity_units
+    );
 
     for path in ["/api/users/999999", "/api/users/abc"] {
         let r = t.call(retrieve, get(path).token(&bt).build()).await;

@@ -118,11 +118,13 @@ fn is_active_member(user: &User, org_id: u64) -> bool {
 }
 
 /// Parses the query and authenticates, reading the org and what `wanted`
-/// names in the auth read. Query errors are raised after authentication.
+/// names in the auth read (for a list in id order, also the user counts).
+/// Query errors are raised after authentication.
 async fn prepare(
     ctx: &Ctx,
     req: &Request,
     mut wanted: Wanted,
+    list: bool,
 ) -> Result<(Caller, ListQuery, Scoping, Fetched), ApiError> {
     negotiate(req)?;
     let params = http::query_pairs(req);
@@ -130,7 +132,7 @@ async fn prepare(
     let query = ListQuery::parse(&params, header_org);
     if let Ok(q) = &query {
         wanted.org = org_ref(&q.org);
-        wanted.counts |= id_order_only(q).is_some();
+        wanted.counts = list && id_order_only(q).is_some();
     }
     let (caller, fetched) = auth::authenticate(&ctx.store, req.headers(), wanted).await?;
     let query = query.map_err(|e| ApiError::List(vec![e.to_string()]))?;
@@ -160,7 +162,7 @@ fn id_order_only(query: &ListQuery) -> Option<bool> {
 }
 
 async fn list_users(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
-    let (caller, query, scoping, fetched) = prepare(ctx, req, Wanted::default()).await?;
+    let (caller, query, scoping, fetched) = prepare(ctx, req, Wanted::default(), true).await?;
     let me = &caller.user;
     let admin = me.is_admin();
     if let (true, Some(descending)) = (admin, id_order_only(&query)) {
@@ -255,7 +257,7 @@ pub async fn retrieve(ctx: Ctx, req: Request) -> Response<Body> {
 
 async fn retrieve_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     let id = path_id(req);
-    let (caller, query, scoping, fetched) = prepare(ctx, req, target_of(id)).await?;
+    let (caller, query, scoping, fetched) = prepare(ctx, req, target_of(id), false).await?;
     let id = id.ok_or_else(ApiError::not_found)?;
     // DRF applies the list filters inside get_object: a target they exclude is 404.
     let target = fetched
@@ -310,7 +312,7 @@ fn json_body(req: &Request) -> Result<serde_json::Map<String, Value>, ApiError> 
 
 async fn update_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     let id = path_id(req);
-    let (caller, _, scoping, fetched) = prepare(ctx, req, target_of(id)).await?;
+    let (caller, _, scoping, fetched) = prepare(ctx, req, target_of(id), false).await?;
     let id = id.ok_or_else(ApiError::not_found)?;
     let target = fetched.user(id).cloned().ok_or_else(ApiError::not_found)?;
     let me = &caller.user;
@@ -376,7 +378,7 @@ pub async fn destroy(ctx: Ctx, req: Request) -> Response<Body> {
 
 async fn destroy_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     let id = path_id(req);
-    let (caller, _, _, fetched) = prepare(ctx, req, target_of(id)).await?;
+    let (caller, _, _, fetched) = prepare(ctx, req, target_of(id), false).await?;
     let id = id.ok_or_else(ApiError::not_found)?;
     let target = fetched.user(id).cloned().ok_or_else(ApiError::not_found)?;
     let me = &caller.user;
