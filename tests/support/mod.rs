@@ -13,6 +13,8 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;
 
+pub mod faults;
+
 pub struct TestTable {
     pub store: Store,
     /// The SCIM profile handlers run with (default `odm`).
@@ -45,6 +47,21 @@ impl TestTable {
             profile,
             ..TestTable::new().await
         }
+    }
+
+    /// A fresh table whose store talks to DynamoDB Local through `Faults`, with
+    /// `budget`'s time limits (the table is made with a healthy client, so the
+    /// faults see only the test's own calls).
+    pub async fn faulty(
+        profile: Profile,
+        budget: directory::store::Budget,
+    ) -> (TestTable, faults::Faults) {
+        let healthy = TestTable::with_profile(profile).await;
+        let faults = faults::Faults::new();
+        let config = faults.install(directory::store::client::config_from_env(&budget).await);
+        let client = aws_sdk_dynamodb::Client::from_conf(config.build());
+        let store = Store::new(client, healthy.store.table()).with_budget(budget);
+        (TestTable { store, profile }, faults)
     }
 
     /// A stored, active user in group `user`.

@@ -1,0 +1,554 @@
+//! DynamoDB failing the way the real service fails, against a real DynamoDB
+//! Local: the faults are injected in front of it at the HTTP layer
+//! (`directory_tests::faults`), so the SDK's retries, timeouts and error
+//! parsing all run as in production.
+//!
+//! For every write of both APIs and one read of each, every DynamoDB call the
+//! request makes fails in turn, in every way DynamoDB fails. Each request must
+//! end within its time budget with an answer, a 409/412, or a 503 with
+//! `Retry-After` in the API's own format — never a 500. Afterwards, with
+//! DynamoDB healthy, the table must hold these invariants:
+//! - every user item has exactly its claims, and no claim points to a missing user;
+//! - the user counts equal the users stored;
+//! - tokens and memberships belong to existing users, who list them;
+//! - a create that failed can be sent again with the same body.
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use directory::runtime::Profile;
+use directory::store::{item, keys, Budget, Store};
+use directory::user::User;
+use directory::{admin_api, scim};
+use directory_tests::faults::{Fault, Faults};
+use directory_tests::{delete, get, patch, scim as scim_req, Reply, Req, TestTable};
+use futures::StreamExt;
+use lambda_http::http::Method;
+use lambda_http::Request;
+use serde_json::{json, Value};
+
+const USERS: &str = "/api/v1/scim/Users";
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+/// Tight limits, so that a hung DynamoDB costs a test a second, not eight.
+fn tight() -> Budget {
+    Budget {
+        attempt: Duration::from_millis(200),
+        operation: Duration::from_millis(600),
+        request: Duration::from_millis(1500),
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(40),
+        ..Budget::LAMBDA
+    }
+}
+
+const KINDS: [Fault; 9] = [
+    Fault::Throttling,
+    Fault::ProvisionedThroughputExceeded,
+    Fault::RequestLimitExceeded,
+    Fault::InternalServerError,
+    Fault::TransactionThrottled,
+    Fault::TransactionConflict,
+    Fault::Hang,
+    Fault::ApplyThenFail,
+    Fault::ConnectionRefused,
+];
+
+/// The operations under test: every write of both APIs, and reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    ScimCreate,
+    /// `odm`: a POST of an existing userName updates that user (five calls).
+    ScimUpsert,
+    ScimPut,
+    ScimPatch,
+    ScimDelete,
+    ScimGet,
+    ScimFind,
+    AdminPatch,
+    AdminDelete,
+    AdminList,
+    /// Basic auth: the `last_login` refresh is a write on a read path.
+    AdminSelfBasic,
+}
+
+impl Op {
+    const ALL: [Op; 11] = [
+        Op::ScimCreate,
+        Op::ScimUpsert,
+        Op::ScimPut,
+        Op::ScimPatch,
+        Op::ScimDelete,
+        Op::ScimGet,
+        Op::ScimFind,
+        Op::AdminPatch,
+        Op::AdminDelete,
+        Op::AdminList,
+        Op::AdminSelfBasic,
+    ];
+
+    fn is_scim(self) -> bool {
+        !matches!(
+            self,
+            Op::AdminPatch | Op::AdminDelete | Op::AdminList | Op::AdminSelfBasic
+        )
+    }
+
+    fn success(self) -> &'static [u16] {
+        match self {
+            Op::ScimCreate | Op::ScimUpsert => &[201],
+            Op::ScimDelete | Op::AdminDelete => &[204],
+            _ => &[200],
+        }
+    }
+}
+
+/// One table per profile, its admin token, and a counter for unique names.
+struct Fixture {
+    t: TestTable,
+    token: String,
+}
+
+impl Fixture {
+    async fn new(profile: Profile) -> Fixture {
+        let t = TestTable::with_profile(profile).await;
+        let admin = t.admin("provisioner").await;
+        let token = t.token(&admin).await;
+        Fixture { t, token }
+    }
+
+    /// A request for `op`, on users made for case `n` with the healthy store,
+    /// and the create body (for the retry check).
+    async fn request(&self, op: Op, n: usize) -> (Request, Option<Value>) {
+        let name = format!("u{n}");
+        let bearer = format!("Bearer {}", self.token);
+        let scim = |method, path: &str, body: &Value| {
+            scim_req(method, path, body).header("authorization", &bearer)
+        };
+        let user = || async { self.t.user(&name).await };
+        match op {
+            Op::ScimCreate | Op::ScimUpsert => {
+                if op == Op::ScimUpsert {
+                    user().await;
+                }
+                let body = json!({
+                    "userName": name,
+                    "externalId": format!("ext-{n}"),
+                    "name": {"givenName": "Given", "familyName": "Family"},
+                    "emails": [{"value": format!("{name}@corp.example"), "type": "work"}],
+                });
+                (scim(Method::POST, USERS, &body).build(), Some(body))
+            }
+            Op::ScimPut => {
+                let u = user().await;
+                let body = json!({"userName": name, "name": {"givenName": "New"}, "active": true});
+                (
+                    scim(Method::PUT, &format!("{USERS}/{}", u.id), &body).build(),
+                    None,
+                )
+            }
+            Op::ScimPatch => {
+                let u = user().await;
+                let body = json!({"schemas": [PATCH_OP], "Operations": [
+                    {"op": "replace", "value": {"active": false, "name.givenName": "Patched"}}]});
+                (
+                    scim(Method::PATCH, &format!("{USERS}/{}", u.id), &body).build(),
+                    None,
+                )
+            }
+            Op::ScimDelete => {
+                let u = user().await;
+                let req = Req::new(Method::DELETE, &format!("{USERS}/{}", u.id))
+                    .header("authorization", &bearer);
+                (req.build(), None)
+            }
+            Op::ScimGet => {
+                let u = user().await;
+                let req = Req::new(Method::GET, &format!("{USERS}/{}", u.id))
+                    .header("authorization", &bearer);
+                (req.build(), None)
+            }
+            Op::ScimFind => {
+                user().await;
+                let path = format!("{USERS}?filter=userName%20eq%20%22{name}%22");
+                let req = Req::new(Method::GET, &path).header("authorization", &bearer);
+                (req.build(), None)
+            }
+            Op::AdminPatch => {
+                let u = user().await;
+                let body =
+                    json!({"first_name": "Renamed", "email": format!("new.{name}@corp.example")});
+                (
+                    patch(&format!("/api/users/{}", u.id), &body)
+                        .token(&self.token)
+                        .build(),
+                    None,
+                )
+            }
+            Op::AdminDelete => {
+                let u = user().await;
+                (
+                    delete(&format!("/api/users/{}", u.id))
+                        .token(&self.token)
+                        .build(),
+                    None,
+                )
+            }
+            Op::AdminList => (
+                get("/api/users?page_size=5").token(&self.token).build(),
+                None,
+            ),
+            Op::AdminSelfBasic => {
+                let u = user().await;
+                self.t.with_password(&u, "correct horse").await;
+                (
+                    get("/api/users/self").basic(&name, "correct horse").build(),
+                    None,
+                )
+            }
+        }
+    }
+
+    /// A store on this fixture's table whose calls go through `Faults`.
+    async fn faulty(&self, budget: Budget) -> (TestTable, Faults) {
+        let faults = Faults::new();
+        let config = faults
+            .install(directory::store::client::config_from_env(&budget).await)
+            .build();
+        let store = Store::new(
+            aws_sdk_dynamodb::Client::from_conf(config),
+            self.t.store.table(),
+        )
+        .with_budget(budget);
+        let t = TestTable {
+            store,
+            profile: self.t.profile,
+        };
+        (t, faults)
+    }
+}
+
+async fn run(op: Op, t: &TestTable, req: Request) -> Reply {
+    match op {
+        Op::ScimCreate | Op::ScimUpsert => t.call(scim::create, req).await,
+        Op::ScimPut => t.call(scim::replace, req).await,
+        Op::ScimPatch => t.call(scim::patch, req).await,
+        Op::ScimDelete => t.call(scim::delete, req).await,
+        Op::ScimGet => t.call(scim::get, req).await,
+        Op::ScimFind => t.call(scim::list, req).await,
+        Op::AdminPatch => t.call(admin_api::partial_update, req).await,
+        Op::AdminDelete => t.call(admin_api::destroy, req).await,
+        Op::AdminList => t.call(admin_api::list, req).await,
+        Op::AdminSelfBasic => t.call(admin_api::retrieve_self, req).await,
+    }
+}
+
+/// A 503 says when to come back and speaks the API's own error format.
+fn assert_unavailable(op: Op, reply: &Reply, case: &str) {
+    let retry_after: u64 = reply
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{case}: a 503 without Retry-After: {:?}", reply.headers));
+    assert!(retry_after >= 1, "{case}");
+    if op.is_scim() {
+        assert_eq!(
+            reply.body["schemas"],
+            json!(["urn:ietf:params:scim:api:messages:2.0:Error"]),
+            "{case}: {}",
+            reply.raw
+        );
+        assert_eq!(reply.body["status"], "503", "{case}");
+        assert_eq!(reply.header("content-type"), Some("application/scim+json"));
+    } else {
+        assert!(reply.body["detail"].is_string(), "{case}: {}", reply.raw);
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/vnd.cvat+json")
+        );
+    }
+    // The cause (table name, endpoint, SDK text) stays in the log.
+    assert!(
+        !reply.raw.contains("test-"),
+        "{case}: leaks the table: {}",
+        reply.raw
+    );
+}
+
+/// Which DynamoDB operations `op` makes when all is well, by name.
+async fn calls_of(fx: &Fixture, op: Op, n: usize) -> Vec<String> {
+    let (req, _) = fx.request(op, n).await;
+    let (t, faults) = fx.faulty(tight()).await;
+    let reply = run(op, &t, req).await;
+    assert!(
+        op.success().contains(&reply.status.as_u16()),
+        "{op:?}: {}",
+        reply.raw
+    );
+    faults.log().into_iter().map(|c| c.target).collect()
+}
+
+/// Cases whose fault the code must absorb: the answer is a success.
+fn must_succeed(op: Op, kind: Fault, target: &str, attempts: u32) -> bool {
+    // The SDK retries a throttled call once it passes.
+    attempts == 1
+        // A transaction cancelled for a transient reason is sent again by the store.
+        || (target == "TransactWriteItems"
+            && matches!(kind, Fault::TransactionConflict | Fault::TransactionThrottled))
+        // last_login is best-effort: the read succeeds without it.
+        || (op == Op::AdminSelfBasic && target == "UpdateItem")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_call_of_every_operation_failing_in_every_way() {
+    for profile in [Profile::Odm, Profile::Rfc] {
+        let fx = Fixture::new(profile).await;
+        let mut n = 0;
+        let mut cases = Vec::new();
+        for op in Op::ALL {
+            if op == Op::ScimUpsert && profile == Profile::Rfc {
+                continue; // rfc answers 409: no upsert
+            }
+            n += 1;
+            let targets = calls_of(&fx, op, n).await;
+            for (k, target) in targets.iter().enumerate() {
+                for kind in KINDS {
+                    cases.push((op, k + 1, target.clone(), kind, u32::MAX));
+                }
+                cases.push((op, k + 1, target.clone(), Fault::Throttling, 1));
+            }
+        }
+        let fx = &fx;
+        let outcomes: Vec<(Op, Reply, Option<Value>, Fault, String)> =
+            futures::stream::iter(cases.into_iter().enumerate())
+                .map(|(i, (op, k, target, kind, attempts))| async move {
+                    let (req, body) = fx.request(op, 1000 + i).await;
+                    let (t, faults) = fx.faulty(tight()).await;
+                    faults.fail_call(k, kind, attempts);
+                    let started = Instant::now();
+                    let reply = run(op, &t, req).await;
+                    let elapsed = started.elapsed();
+                    let case = format!(
+                        "{profile:?} {op:?}: call {k} ({target}) fails with {kind:?} x{attempts}"
+                    );
+                    assert_ne!(reply.status, 500, "{case}: {}", reply.raw);
+                    assert!(
+                        elapsed < tight().request + Duration::from_millis(500),
+                        "{case}: took {elapsed:?}"
+                    );
+                    if reply.status == 503 {
+                        assert!(!must_succeed(op, kind, &target, attempts), "{case}: 503");
+                        assert_unavailable(op, &reply, &case);
+                    } else {
+                        assert!(
+                            op.success().contains(&reply.status.as_u16()),
+                            "{case}: {} {}",
+                            reply.status,
+                            reply.raw
+                        );
+                    }
+                    (op, reply, body, kind, case)
+                })
+                .buffer_unordered(12)
+                .collect()
+                .await;
+        let unavailable = outcomes.iter().filter(|o| o.1.status == 503).count();
+        println!(
+            "{profile:?}: {} cases, {unavailable} answered 503, the rest succeeded",
+            outcomes.len()
+        );
+        assert!(
+            unavailable > 0,
+            "no case reached a 503: the faults did not bite"
+        );
+
+        // DynamoDB is healthy again: every failed create goes through when sent again.
+        for (op, reply, body, kind, case) in &outcomes {
+            let (Some(body), true) = (body, reply.status == 503) else {
+                continue;
+            };
+            let bearer = format!("Bearer {}", fx.token);
+            let again = run(
+                *op,
+                &fx.t,
+                scim_req(Method::POST, USERS, body)
+                    .header("authorization", &bearer)
+                    .build(),
+            )
+            .await;
+            // A write whose answer was lost may have landed: in rfc the retry is then a 409.
+            let landed = *kind == Fault::ApplyThenFail && profile == Profile::Rfc;
+            let ok = again.status == 201 || (landed && again.status == 409);
+            assert!(
+                ok,
+                "{case}: the retry answered {} {}",
+                again.status, again.raw
+            );
+        }
+        assert_invariants(&fx.t).await;
+    }
+}
+
+/// Every item of the table, healthy reads.
+async fn scan(t: &TestTable) -> Vec<HashMap<String, AttributeValue>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let out = t
+            .store
+            .client()
+            .scan()
+            .table_name(t.store.table())
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        items.extend(out.items().iter().cloned());
+        start = out.last_evaluated_key().cloned();
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
+/// The invariants of `shared/src/store/users.rs`, read off the whole table.
+async fn assert_invariants(t: &TestTable) {
+    let items = scan(t).await;
+    let pk =
+        |i: &HashMap<String, AttributeValue>| item::get_s(i, "pk").unwrap_or_default().to_string();
+    let sk =
+        |i: &HashMap<String, AttributeValue>| item::get_s(i, "sk").unwrap_or_default().to_string();
+    let users: HashMap<u64, User> = items
+        .iter()
+        .filter(|i| sk(i) == "USER")
+        .map(|i| {
+            let u = item::user_from_item(i).expect("a well-formed user item");
+            (u.id, u)
+        })
+        .collect();
+    let claims: HashMap<String, u64> = items
+        .iter()
+        .filter(|i| sk(i) == "CLAIM" && !pk(i).starts_with("ORGID#"))
+        .map(|i| (pk(i), item::get_n(i, "user_id").unwrap()))
+        .collect();
+    let mut expected = HashSet::new();
+    for u in users.values() {
+        let mut mine = vec![keys::username_claim(&u.username).0];
+        if !u.email.is_empty() {
+            mine.push(keys::email_claim(&u.email).0);
+        }
+        if let Some(ext) = &u.external_id {
+            mine.push(keys::external_id_claim(ext).0);
+        }
+        for claim in mine {
+            assert_eq!(
+                claims.get(&claim),
+                Some(&u.id),
+                "user {} lacks claim {claim}",
+                u.id
+            );
+            expected.insert(claim);
+        }
+        for hash in &u.token_hashes {
+            assert!(
+                items.iter().any(|i| pk(i) == keys::token(hash).0),
+                "user {} lists a missing token",
+                u.id
+            );
+        }
+    }
+    for (claim, owner) in &claims {
+        assert!(
+            expected.contains(claim),
+            "claim {claim} of {owner} is held by no user"
+        );
+    }
+    for token in items.iter().filter(|i| sk(i) == "TOKEN") {
+        let owner: u64 = item::get_n(token, "user_id").unwrap();
+        let hash = pk(token).trim_start_matches("TOKEN#").to_string();
+        assert!(
+            users
+                .get(&owner)
+                .is_some_and(|u| u.token_hashes.contains(&hash)),
+            "token of {owner} outlived its user or is not listed"
+        );
+    }
+    for member in items.iter().filter(|i| sk(i).starts_with("MEMBER#")) {
+        let owner: u64 = item::get_n(member, "user_id").unwrap();
+        assert!(
+            users.contains_key(&owner),
+            "membership of deleted user {owner}"
+        );
+    }
+    let counts = t.store.user_counts().await.unwrap();
+    let active = users.values().filter(|u| u.is_active).count() as u64;
+    assert_eq!(
+        (counts.total, counts.active),
+        (users.len() as u64, active),
+        "the user counts"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_creates_of_distinct_users_survive_conflicting_transactions() {
+    // The real service cancels a transaction that touches an item another
+    // in-flight transaction holds; DynamoDB Local queues them instead. The
+    // stand-in cancels overlapping transactions as the service does.
+    let fx = Fixture::new(Profile::Rfc).await;
+    let (t, faults) = fx.faulty(Budget::LAMBDA).await;
+    faults.contention(Duration::from_millis(15));
+    let bearer = format!("Bearer {}", fx.token);
+    let replies = futures::future::join_all((0..48).map(|i| {
+        let body = json!({"userName": format!("parallel{i}")});
+        t.call(
+            scim::create,
+            scim_req(Method::POST, USERS, &body)
+                .header("authorization", &bearer)
+                .build(),
+        )
+    }))
+    .await;
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    for r in &replies {
+        assert!(
+            matches!(r.status.as_u16(), 201 | 503),
+            "{} {}",
+            r.status,
+            r.raw
+        );
+    }
+    assert!(
+        created >= 44,
+        "only {created} of 48 parallel creates succeeded"
+    );
+    let conflicts = faults
+        .log()
+        .iter()
+        .filter(|c| c.fault == Some(Fault::TransactionConflict))
+        .count();
+    println!("{created}/48 created; {conflicts} transactions cancelled for conflicts");
+    faults.reset();
+    assert_invariants(&fx.t).await;
+}
+
+#[tokio::test]
+async fn a_hung_dynamodb_is_a_503_within_the_lambda_budget() {
+    let fx = Fixture::new(Profile::Rfc).await;
+    let (t, faults) = fx.faulty(Budget::LAMBDA).await;
+    faults.fail_from(1, Fault::Hang);
+    let (scim_get, _) = fx.request(Op::ScimGet, 1).await;
+    let (admin_list, _) = fx.request(Op::AdminList, 2).await;
+    let started = Instant::now();
+    let (a, b) = tokio::join!(
+        run(Op::ScimGet, &t, scim_get),
+        run(Op::AdminList, &t, admin_list)
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(a.status, 503, "{}", a.raw);
+    assert_eq!(b.status, 503, "{}", b.raw);
+    assert_unavailable(Op::ScimGet, &a, "scim get");
+    assert_unavailable(Op::AdminList, &b, "admin list");
+    // The function timeout is 10 s: the answer must come well before it.
+    assert!(elapsed < Duration::from_secs(9), "took {elapsed:?}");
+    assert_eq!(a.header("retry-after"), Some("5"));
+}
