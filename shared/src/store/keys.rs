@@ -78,7 +78,7 @@ pub fn membership(slug: &str, user_id: u64) -> (String, String) {
 }
 
 /// Creates the table with its GSI and TTL. Returns `false` when it already existed.
-pub async fn create_table(client: &Client, table: &str) -> Result<bool, aws_sdk_dynamodb::Error> {
+pub async fn create_table(client: &Client, table: &str) -> Result<bool, super::StoreError> {
     let attr = |name: &str| {
         AttributeDefinition::builder()
             .attribute_name(name)
@@ -117,15 +117,17 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool, aws_sdk_
         .global_secondary_indexes(gsi)
         .send()
         .await;
-    match created {
-        Ok(_) => {}
-        Err(err) => {
-            let err = aws_sdk_dynamodb::Error::from(err);
-            return match err {
-                aws_sdk_dynamodb::Error::ResourceInUseException(_) => Ok(false),
-                other => Err(other),
-            };
-        }
+    // Failures are classified like every other store call, so that callers
+    // (usersctl) can tell an unreachable DynamoDB from a throttled or refused one.
+    if let Err(err) = created {
+        let exists = err
+            .as_service_error()
+            .is_some_and(|e| e.is_resource_in_use_exception());
+        return if exists {
+            Ok(false)
+        } else {
+            Err(super::classify(&err))
+        };
     }
     client
         .update_time_to_live()
@@ -138,6 +140,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool, aws_sdk_
                 .expect("ttl fields are set"),
         )
         .send()
-        .await?;
+        .await
+        .map_err(|err| super::classify(&err))?;
     Ok(true)
 }

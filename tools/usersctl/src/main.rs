@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use directory::auth;
-use directory::store::{keys, Store, StoreError, TokenSpec, UniqueField};
+use directory::store::{client, keys, FaultKind, Store, StoreError, TokenSpec, UniqueField};
 use directory::user::{rules, Group, User};
 
 /// Environment: TABLE_NAME (default `users`), DYNAMODB_ENDPOINT (DynamoDB Local),
@@ -113,11 +113,16 @@ enum OrgCmd {
 }
 
 /// A failure worth a message and a non-zero exit.
-struct Fail(String);
+enum Fail {
+    /// Wrong input or a missing record: the message says it all.
+    Message(String),
+    /// DynamoDB failed; [`describe`] says where and what to do about it.
+    Store(StoreError),
+}
 
 impl From<StoreError> for Fail {
     fn from(e: StoreError) -> Self {
-        Fail(e.to_string())
+        Fail::Store(e)
     }
 }
 
@@ -129,19 +134,199 @@ async fn main() -> ExitCode {
     let store = Store::from_env().await;
     match run(&store, cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Fail(message)) => {
+        Err(fail) => {
+            let message = match fail {
+                Fail::Message(message) => message,
+                Fail::Store(err) => describe(&err, &Target::of(&store)),
+            };
             eprintln!("usersctl: {message}");
             ExitCode::FAILURE
         }
     }
 }
 
+/// The DynamoDB a command talks to, as the operator configured it.
+struct Target {
+    /// DYNAMODB_ENDPOINT (DynamoDB Local, most likely), if set.
+    endpoint: Option<String>,
+    region: Option<String>,
+    table: String,
+}
+
+impl Target {
+    fn of(store: &Store) -> Target {
+        Target {
+            endpoint: client::endpoint(),
+            region: store.client().config().region().map(|r| r.to_string()),
+            table: store.table().to_string(),
+        }
+    }
+
+    /// `DynamoDB at <endpoint>` or `DynamoDB in <region>`.
+    fn place(&self) -> String {
+        match (&self.endpoint, &self.region) {
+            (Some(endpoint), _) => format!("DynamoDB at {endpoint}"),
+            (None, Some(region)) => format!("DynamoDB in {region}"),
+            (None, None) => "DynamoDB".to_string(),
+        }
+    }
+}
+
+/// What the SDK says when it has no credentials to sign with (no request is sent).
+const NO_CREDENTIALS: &[&str] = &[
+    "error occurred while loading credentials",
+    "credential provider was not enabled",
+];
+/// DynamoDB's codes for credentials it does not accept.
+const BAD_CREDENTIALS: &[&str] = &[
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "MissingAuthenticationTokenException",
+];
+/// A failed connection's cause: the SDK's error chain's words (lower case), in a few words.
+const CONNECTION_CAUSES: &[(&str, &str)] = &[
+    ("connection refused", "connection refused"),
+    ("dns error", "the host name does not resolve"),
+    ("failed to lookup address", "the host name does not resolve"),
+    ("connection reset", "connection reset"),
+    ("network is unreachable", "network unreachable"),
+    ("no route to host", "no route to host"),
+    ("certificate", "TLS certificate rejected"),
+];
+
+/// The SDK's words for an error without the debug dump it appends to them
+/// (`… (ServiceError(ServiceError { source: …, raw: Response { … } }))`).
+fn headline(detail: &str) -> &str {
+    [
+        "ServiceError(",
+        "DispatchFailure(",
+        "TimeoutError(",
+        "ResponseError(",
+        "ConstructionFailure(",
+    ]
+    .iter()
+    .filter_map(|variant| detail.find(&format!(" ({variant}")))
+    .min()
+    .map_or(detail, |end| &detail[..end])
+}
+
+/// The first of `words` that `detail` contains, ignoring case.
+fn mentions<'a>(detail: &str, words: &[&'a str]) -> Option<&'a str> {
+    let detail = detail.to_ascii_lowercase();
+    words
+        .iter()
+        .find(|w| detail.contains(&w.to_ascii_lowercase()))
+        .copied()
+}
+
+/// One line on what went wrong with DynamoDB and what to do next. The store
+/// classifies each failure (`directory::store::classify`), but missing
+/// credentials or region stop the SDK before it sends anything (a dispatch
+/// failure or a fault), and a missing table or rejected credentials are
+/// faults like any other: those are told apart by the SDK's own words.
+fn describe(err: &StoreError, target: &Target) -> String {
+    let place = target.place();
+    let table = &target.table;
+    let local = target.endpoint.is_some();
+    if !local && target.region.is_none() {
+        // Without a region the SDK cannot even tell where DynamoDB is.
+        return "no AWS region for DynamoDB: set AWS_REGION \
+                (or DYNAMODB_ENDPOINT for DynamoDB Local)"
+            .to_string();
+    }
+    let detail = match err {
+        StoreError::Unavailable(u) => &u.detail,
+        StoreError::Fault(detail) => detail,
+        _ => "",
+    };
+    if mentions(detail, NO_CREDENTIALS).is_some() {
+        let profile = std::env::var("AWS_PROFILE")
+            .map(|p| format!(" (profile {p} has none)"))
+            .unwrap_or_default();
+        return format!(
+            "no AWS credentials for {place}{profile}: set AWS_PROFILE to a profile with \
+             credentials, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
+             (or DYNAMODB_ENDPOINT for DynamoDB Local)"
+        );
+    }
+    match err {
+        StoreError::Unavailable(u) => match u.kind {
+            FaultKind::Unreachable => {
+                let lower = detail.to_ascii_lowercase();
+                let cause = CONNECTION_CAUSES
+                    .iter()
+                    .find(|(words, _)| lower.contains(words))
+                    .map_or(headline(detail), |(_, cause)| cause);
+                let hint = if local {
+                    "is DynamoDB Local running? make dev starts one"
+                } else {
+                    "check the network and AWS_REGION"
+                };
+                format!("cannot reach {place}: {cause} ({hint})")
+            }
+            FaultKind::Timeout => format!(
+                "{place} did not answer in time: try again; if it keeps happening, \
+                 check that it is up and reachable"
+            ),
+            FaultKind::Throttled => format!(
+                "{place} is throttling requests ({}): try again in a few seconds",
+                u.code
+            ),
+            FaultKind::ServerError => format!(
+                "{place} failed to answer ({}): try again in a few seconds",
+                u.code
+            ),
+            FaultKind::Contention => format!(
+                "{place}: concurrent writes to the same items kept conflicting ({}): try again",
+                u.code
+            ),
+        },
+        StoreError::Fault(detail) => {
+            if mentions(detail, &["ResourceNotFoundException"]).is_some() {
+                let hint = if local {
+                    "run usersctl table create"
+                } else {
+                    "set TABLE_NAME to the stack's TableName output, or run usersctl table create"
+                };
+                format!("table {table} does not exist on {place}: {hint}")
+            } else if let Some(code) = mentions(detail, BAD_CREDENTIALS) {
+                format!(
+                    "{place} rejected the AWS credentials ({code}): check AWS_PROFILE, or \
+                     AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN"
+                )
+            } else if mentions(detail, &["AccessDeniedException"]).is_some() {
+                format!(
+                    "{place} denied access to table {table} (AccessDeniedException): \
+                     the AWS identity in use needs DynamoDB permissions on it"
+                )
+            } else if detail.contains("code: None") {
+                // An HTTP error without DynamoDB's error body: something else answers there.
+                let status = detail
+                    .split_once("StatusCode(")
+                    .and_then(|(_, rest)| rest.split_once(')'))
+                    .map_or("?", |(status, _)| status);
+                format!(
+                    "{place} answered HTTP {status}, not as DynamoDB does: \
+                     is that the right endpoint?"
+                )
+            } else {
+                format!("{place} refused the request: {}", headline(detail))
+            }
+        }
+        StoreError::Corrupt(what) => {
+            format!("malformed item {what} in table {table}: fix or delete it by hand")
+        }
+        StoreError::Conflict => "the record was changed by another request: try again".into(),
+        other => other.to_string(),
+    }
+}
+
 async fn run(store: &Store, command: Command) -> Outcome {
     match command {
         Command::Table(TableCmd::Create) => {
-            let created = keys::create_table(store.client(), store.table())
-                .await
-                .map_err(|e| Fail(format!("cannot create table {}: {e}", store.table())))?;
+            let created = keys::create_table(store.client(), store.table()).await?;
             if created {
                 println!("created table {}", store.table());
             } else {
@@ -159,7 +344,7 @@ async fn run(store: &Store, command: Command) -> Outcome {
             if_missing,
         }) => {
             let check = |field: &str, problem: Option<&str>| match problem {
-                Some(p) => Err(Fail(format!("{field}: {p}"))),
+                Some(p) => Err(Fail::Message(format!("{field}: {p}"))),
                 None => Ok(()),
             };
             check("username", rules::username_error(&username))?;
@@ -194,7 +379,9 @@ async fn run(store: &Store, command: Command) -> Outcome {
                     println!("{}", user.id);
                     Ok(())
                 }
-                Err(StoreError::Taken(field)) => Err(Fail(format!("{field:?} is already taken"))),
+                Err(StoreError::Taken(field)) => {
+                    Err(Fail::Message(format!("{field:?} is already taken")))
+                }
                 Err(e) => Err(e.into()),
             }
         }
@@ -217,13 +404,13 @@ async fn run(store: &Store, command: Command) -> Outcome {
             let token = if token_stdin {
                 let token = read_secret()?;
                 if auth::token_user_id(&token) != Some(user.id) {
-                    return Err(Fail(format!(
+                    return Err(Fail::Message(format!(
                         "a token for {username} must look like {}.<secret>",
                         user.id
                     )));
                 }
                 if token.len() < user.id.to_string().len() + 33 {
-                    return Err(Fail(
+                    return Err(Fail::Message(
                         "the token's secret must be at least 32 characters".into(),
                     ));
                 }
@@ -250,11 +437,11 @@ async fn run(store: &Store, command: Command) -> Outcome {
             let stored = store
                 .get_token(&hash)
                 .await?
-                .ok_or_else(|| Fail("no such token".into()))?;
+                .ok_or_else(|| Fail::Message("no such token".into()))?;
             let user = store
                 .get_user(stored.user_id)
                 .await?
-                .ok_or_else(|| Fail("the token's user no longer exists".into()))?;
+                .ok_or_else(|| Fail::Message("the token's user no longer exists".into()))?;
             store.revoke_token(&user, &hash).await?;
             println!("token revoked");
             Ok(())
@@ -266,7 +453,7 @@ async fn run(store: &Store, command: Command) -> Outcome {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !valid {
-                return Err(Fail(
+                return Err(Fail::Message(
                     "slug: 1-16 characters of letters, digits, '-' and '_'".into(),
                 ));
             }
@@ -278,7 +465,9 @@ async fn run(store: &Store, command: Command) -> Outcome {
                     println!("{}", org.id);
                     Ok(())
                 }
-                Err(StoreError::Conflict) => Err(Fail(format!("org {slug} already exists"))),
+                Err(StoreError::Conflict) => {
+                    Err(Fail::Message(format!("org {slug} already exists")))
+                }
                 Err(e) => Err(e.into()),
             }
         }
@@ -289,12 +478,12 @@ async fn run(store: &Store, command: Command) -> Outcome {
         }) => {
             const ROLES: [&str; 4] = ["owner", "maintainer", "supervisor", "worker"];
             if !ROLES.contains(&role.as_str()) {
-                return Err(Fail(format!("role: one of {}", ROLES.join(", "))));
+                return Err(Fail::Message(format!("role: one of {}", ROLES.join(", "))));
             }
             let org = store
                 .get_org(&slug)
                 .await?
-                .ok_or_else(|| Fail(format!("no org {slug}")))?;
+                .ok_or_else(|| Fail::Message(format!("no org {slug}")))?;
             let user = find_user(store, &username).await?;
             store.add_member(&org, &user, &role).await?;
             println!("{username} is a {role} of {slug}");
@@ -307,11 +496,11 @@ async fn find_user(store: &Store, username: &str) -> Result<User, Fail> {
     let id = store
         .claim_owner(UniqueField::Username, username)
         .await?
-        .ok_or_else(|| Fail(format!("no user {username}")))?;
+        .ok_or_else(|| Fail::Message(format!("no user {username}")))?;
     store
         .get_user(id)
         .await?
-        .ok_or_else(|| Fail(format!("no user {username}")))
+        .ok_or_else(|| Fail::Message(format!("no user {username}")))
 }
 
 /// One line from standard input, without its line ending; never empty.
@@ -319,10 +508,10 @@ fn read_secret() -> Result<String, Fail> {
     let mut input = String::new();
     std::io::stdin()
         .read_to_string(&mut input)
-        .map_err(|e| Fail(format!("cannot read standard input: {e}")))?;
+        .map_err(|e| Fail::Message(format!("cannot read standard input: {e}")))?;
     let secret = input.lines().next().unwrap_or_default().to_string();
     if secret.is_empty() {
-        return Err(Fail("standard input is empty".into()));
+        return Err(Fail::Message("standard input is empty".into()));
     }
     Ok(secret)
 }
