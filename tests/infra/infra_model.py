@@ -497,3 +497,54 @@ def permission_differences(template: dict, model: CodeModel,
             diffs.append(f"{function}: is granted {grant} but its code never needs it")
     return diffs
 
+
+
+# ---------------------------------------------------------------- function timeout vs the code's budget
+
+CLIENT_RS = SHARED_SRC / "store" / "client.rs"
+# Lambda's (and SAM's) Timeout when a function sets none.
+LAMBDA_DEFAULT_TIMEOUT = 3
+# An HTTP API integration gives up after 30 s, whatever the function's Timeout.
+HTTP_API_TIMEOUT = 30
+# Seconds past the DynamoDB budget a function may run: enough to answer 503 and log the request
+# after the budget runs out; more and the budget no longer bounds what a caller waits.
+TIMEOUT_SLACK = 4
+
+REQUEST_BUDGET_RE = re.compile(
+    r"pub const REQUEST_BUDGET: Duration\s*=\s*Duration::from_(secs|millis)\(\s*([\d_]+)\s*\)")
+
+
+def request_budget_seconds(client_rs: str) -> float:
+    """REQUEST_BUDGET of shared/src/store/client.rs, in seconds."""
+    m = REQUEST_BUDGET_RE.search(client_rs)
+    if m is None:
+        raise ValueError("no `pub const REQUEST_BUDGET: Duration = Duration::from_secs/from_millis(n)`")
+    value = int(m.group(2).replace("_", ""))
+    return value if m.group(1) == "secs" else value / 1000
+
+
+def function_timeouts(template: dict) -> dict[str, object]:
+    """binary -> its effective Timeout (Globals, overridden per function; Lambda's default)."""
+    return {binary_of(r): effective_properties(template, r).get("Timeout", LAMBDA_DEFAULT_TIMEOUT)
+            for r in serverless_functions(template).values()}
+
+
+def timeout_problems(budget: float, timeouts: dict[str, object]) -> list[str]:
+    """Each function must outlive its DynamoDB budget, so that it answers (a 503) instead of
+    being killed mid-request, by at most TIMEOUT_SLACK seconds, and end before the HTTP API
+    gives up on it: budget < Timeout <= budget + TIMEOUT_SLACK, Timeout < HTTP_API_TIMEOUT."""
+    problems = []
+    for function, timeout in sorted(timeouts.items()):
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            problems.append(f"{function}: Timeout {timeout!r} is not a number of seconds")
+            continue
+        if timeout <= budget:
+            problems.append(f"{function}: Timeout {timeout} s is not longer than the DynamoDB "
+                            f"budget of {budget} s: Lambda would kill it before it answers")
+        elif timeout > budget + TIMEOUT_SLACK:
+            problems.append(f"{function}: Timeout {timeout} s is more than {TIMEOUT_SLACK} s past "
+                            f"the DynamoDB budget of {budget} s: raise the budget or lower the Timeout")
+        if timeout >= HTTP_API_TIMEOUT:
+            problems.append(f"{function}: Timeout {timeout} s is not under the HTTP API's "
+                            f"{HTTP_API_TIMEOUT} s integration limit")
+    return problems

@@ -1,0 +1,67 @@
+"""Each function's Timeout in the template against the DynamoDB budget in the code.
+
+A request waits on DynamoDB for at most REQUEST_BUDGET (shared/src/store/client.rs), then
+answers 503. The function's Timeout must leave room for that answer, or Lambda kills the
+request mid-way and the caller gets API Gateway's bare 500 instead; it must not be far
+longer, or the budget stops meaning anything; and the HTTP API gives up after 30 s anyway.
+"""
+
+import copy
+
+import pytest
+
+import infra_model as m
+
+
+@pytest.fixture(scope="module")
+def template():
+    return m.load_template()
+
+
+@pytest.fixture(scope="module")
+def budget():
+    return m.request_budget_seconds(m.CLIENT_RS.read_text())
+
+
+def test_every_function_outlives_the_budget_by_a_little(template, budget):
+    timeouts = m.function_timeouts(template)
+    assert set(timeouts) == set(m.function_packages().values())
+    problems = m.timeout_problems(budget, timeouts)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_budget_is_read_in_seconds_or_milliseconds():
+    const = "pub const REQUEST_BUDGET: Duration = Duration::{}({});"
+    assert m.request_budget_seconds(const.format("from_secs", "8")) == 8
+    assert m.request_budget_seconds(const.format("from_millis", "8_500")) == 8.5
+    with pytest.raises(ValueError):
+        m.request_budget_seconds("pub const REQUEST_BUDGET: Duration = budget();")
+
+
+def test_timeout_check_detects_broken_copies(template, budget):
+    """Deliberately broken copies of the template or the code must be reported."""
+    short = copy.deepcopy(template)
+    short["Globals"]["Function"]["Timeout"] = 5
+    assert len(m.timeout_problems(budget, m.function_timeouts(short))) == len(m.function_timeouts(short))
+
+    client_rs = m.CLIENT_RS.read_text()
+    slow = client_rs.replace(m.REQUEST_BUDGET_RE.search(client_rs).group(0),
+                             "pub const REQUEST_BUDGET: Duration = Duration::from_secs(29)")
+    assert m.request_budget_seconds(slow) == 29
+    assert m.timeout_problems(m.request_budget_seconds(slow), m.function_timeouts(template))
+
+    # A per-function Timeout overrides Globals: only that function is reported.
+    one_long = copy.deepcopy(template)
+    logical_id, resource = sorted(m.serverless_functions(one_long).items())[0]
+    resource["Properties"]["Timeout"] = 29
+    problems = m.timeout_problems(budget, m.function_timeouts(one_long))
+    assert problems and all(p.startswith(m.binary_of(resource) + ":") for p in problems), problems
+
+    at_limit = copy.deepcopy(template)
+    at_limit["Globals"]["Function"]["Timeout"] = m.HTTP_API_TIMEOUT
+    assert any("integration limit" in p
+               for p in m.timeout_problems(m.HTTP_API_TIMEOUT - 2, m.function_timeouts(at_limit)))
+
+    unset = copy.deepcopy(template)
+    del unset["Globals"]["Function"]["Timeout"]  # Lambda's default, 3 s
+    assert m.timeout_problems(budget, m.function_timeouts(unset))
