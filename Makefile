@@ -38,6 +38,7 @@ e2e: deps ## only the end-to-end suite (pytest tests/e2e through cargo lambda wa
 bench: deps ## init time of two release functions; DynamoDB calls and capacity per request
 	scripts/bench-init.sh
 	if [ -x scripts/bench-dynamodb.sh ]; then scripts/bench-dynamodb.sh; fi
+	scripts/bench-faults.sh
 
 iac: deps ## only the IaC checks: cfn-lint + tests/infra (routes, IAM, table vs the code)
 	scripts/iac-check.sh

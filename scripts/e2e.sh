@@ -3,6 +3,8 @@
 # fresh table, seed an admin with usersctl, warm up each route, run pytest tests/e2e.
 # A second cargo lambda watch serves SCIM_PROFILE=rfc against a table of its own, for the
 # RFC 7644 / Okta / Entra ID / scim2-tester suite (tests/e2e/test_scim_rfc.py).
+# The main stack reaches DynamoDB through tests/e2e/faultproxy.py (E2E_FAULTS_URL), for the
+# DynamoDB-failure suite (tests/e2e/test_faults.py); the rfc stack reaches it directly.
 # Uses DYNAMODB_ENDPOINT when set, else starts an in-memory DynamoDB Local.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -15,7 +17,7 @@ RFC_WATCH_LOG="$LOGS/watch-rfc.log"
 on_exit() {
     local status=$? logfile
     if [ "$status" -ne 0 ] && [ -n "${WATCH_PID:-}" ]; then
-        for logfile in "$WATCH_LOG" "$RFC_WATCH_LOG"; do
+        for logfile in "$WATCH_LOG" "$RFC_WATCH_LOG" "$LOGS/faultproxy.log"; do
             [ -f "$logfile" ] || continue
             log "e2e failed; last lines of $logfile:"
             tail -n 60 "$logfile" >&2 || true
@@ -59,8 +61,29 @@ E2E_ADMIN_TOKEN="$(seed_admin "$E2E_ADMIN_PASSWORD")"
 export E2E_ADMIN_TOKEN
 [ -n "$E2E_ADMIN_TOKEN" ] || die "usersctl token create printed no token"
 
+# The fault proxy (tests/e2e/faultproxy.py) sits between the main stack's functions and
+# DynamoDB: pass-through until tests/e2e/test_faults.py tells it (E2E_FAULTS_URL) to fail a
+# share of the calls. usersctl, the tests and the rfc stack keep talking to DynamoDB directly.
+FAULTS_LOG="$LOGS/faultproxy.log"
 ENVFILE="$LOGS/watch.env"
-write_watch_env "$ENVFILE"
+unset E2E_FAULTS_URL E2E_FAULTS_REPORT
+if [[ "$DYNAMODB_ENDPOINT" == http://* ]]; then
+    faults_port="$(free_port)"
+    log "starting the DynamoDB fault proxy on 127.0.0.1:$faults_port -> $DYNAMODB_ENDPOINT" \
+        "(log: $FAULTS_LOG)"
+    spawn "$ROOT" "$FAULTS_LOG" python tests/e2e/faultproxy.py \
+        --listen-port "$faults_port" --target "$DYNAMODB_ENDPOINT"
+    wait_http "http://127.0.0.1:$faults_port/__faults__" 30 "$SPAWNED_PID" || {
+        tail -n 30 "$FAULTS_LOG" >&2 || true
+        die "the fault proxy did not start"
+    }
+    export E2E_FAULTS_URL="http://127.0.0.1:$faults_port/__faults__"
+    export E2E_FAULTS_REPORT="$LOGS/faults-report.json"
+    (DYNAMODB_ENDPOINT="http://127.0.0.1:$faults_port" write_watch_env "$ENVFILE")
+else
+    log "DYNAMODB_ENDPOINT is not http://: no fault proxy, tests/e2e/test_faults.py is skipped"
+    write_watch_env "$ENVFILE"
+fi
 
 port="$(free_port)"
 export E2E_BASE_URL="http://127.0.0.1:$port"

@@ -63,3 +63,25 @@ def member(run_id) -> Person:
 def member_api(member):
     with client(token=member.token) as api_client:
         yield api_client.users_api
+
+
+class _FaultTestsLast:
+    """tests/e2e/test_faults.py breaks DynamoDB on purpose (through the fault proxy, see
+    scripts/e2e.sh): run it after every other test, so a proxy left failing could not hurt them."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items):
+        items.sort(key=lambda item: item.path.name == "test_faults.py")
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_FaultTestsLast(), "e2e-fault-tests-last")
+
+
+def pytest_terminal_summary(terminalreporter):
+    from helpers import FAULT_REPORT
+
+    if FAULT_REPORT:
+        terminalreporter.section("DynamoDB faults (tests/e2e/test_faults.py)")
+        for line in FAULT_REPORT:
+            terminalreporter.write_line(line)

@@ -104,3 +104,6 @@ def raw(method: str, path_or_url: str, *, token: str | None = None,
                json.loads(content) if content else None)
 
 
+# Lines for the "DynamoDB faults" section of pytest's terminal summary (conftest.py prints
+# them): what tests/e2e/test_faults.py saw, whether it passed or not.
+FAULT_REPORT: list[str] = []
