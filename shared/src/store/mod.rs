@@ -46,6 +46,11 @@ impl Metrics {
         *self.capacity.lock().expect("metrics lock")
     }
 
+    /// A single-item call's consumption (GetItem, UpdateItem, Query).
+    fn record_one(&self, consumed: Option<&ConsumedCapacity>) {
+        self.record(consumed.map(std::slice::from_ref).unwrap_or_default());
+    }
+
     fn record(&self, consumed: &[ConsumedCapacity]) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let units: f64 = consumed.iter().filter_map(|c| c.capacity_units()).sum();
@@ -240,11 +245,7 @@ impl Store {
                 .send(),
         );
         let out = self.counted(out.await?)?;
-        self.metrics.record(
-            out.consumed_capacity()
-                .map(std::slice::from_ref)
-                .unwrap_or_default(),
-        );
+        self.metrics.record_one(out.consumed_capacity());
         Ok(out.item().cloned())
     }
 }

@@ -332,11 +332,7 @@ impl Store {
                     .send(),
             );
             let out = self.counted(out.await?)?;
-            self.metrics().record(
-                out.consumed_capacity()
-                    .map(std::slice::from_ref)
-                    .unwrap_or_default(),
-            );
+            self.metrics().record_one(out.consumed_capacity());
             for item in out.items() {
                 users.push(parse_user(item)?);
             }
@@ -366,11 +362,7 @@ impl Store {
                 .send(),
         );
         let out = self.counted(out.await?)?;
-        self.metrics().record(
-            out.consumed_capacity()
-                .map(std::slice::from_ref)
-                .unwrap_or_default(),
-        );
+        self.metrics().record_one(out.consumed_capacity());
         Ok(at)
     }
 
@@ -387,11 +379,7 @@ impl Store {
                 .send(),
         );
         let out = self.counted(out.await?)?;
-        self.metrics().record(
-            out.consumed_capacity()
-                .map(std::slice::from_ref)
-                .unwrap_or_default(),
-        );
+        self.metrics().record_one(out.consumed_capacity());
         out.attributes()
             .and_then(|a| item::get_n(a, "next_id"))
             .ok_or_else(|| StoreError::Corrupt(format!("{pk}/{sk}")))
