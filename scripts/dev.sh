@@ -60,6 +60,8 @@ printf 'ADMIN_USERNAME=%s\nADMIN_PASSWORD=%s\nADMIN_TOKEN=%s\n' \
     "$ADMIN_USERNAME" "$ADMIN_PASSWORD" "$ADMIN_TOKEN" >"$CREDS"
 
 ENVFILE="$DATA/watch.env"
+# Links (Location, meta.location, next) name this address, whatever a client's headers say.
+export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://localhost:$PORT}"
 write_watch_env "$ENVFILE"
 
 watch_start "$PORT" "$ENVFILE" -

@@ -67,8 +67,12 @@ export E2E_ADMIN_TOKEN
 FAULTS_LOG="$LOGS/faultproxy.log"
 ENVFILE="$LOGS/watch.env"
 unset E2E_FAULTS_URL E2E_FAULTS_REPORT
+faults_port="$(free_port)"
+port="$(free_port)"
+export E2E_BASE_URL="http://127.0.0.1:$port"
+# Links (Location, meta.location, next) name this address, whatever a client's headers say.
+export PUBLIC_BASE_URL="$E2E_BASE_URL"
 if [[ "$DYNAMODB_ENDPOINT" == http://* ]]; then
-    faults_port="$(free_port)"
     log "starting the DynamoDB fault proxy on 127.0.0.1:$faults_port -> $DYNAMODB_ENDPOINT" \
         "(log: $FAULTS_LOG)"
     spawn "$ROOT" "$FAULTS_LOG" python tests/e2e/faultproxy.py \
@@ -85,8 +89,6 @@ else
     write_watch_env "$ENVFILE"
 fi
 
-port="$(free_port)"
-export E2E_BASE_URL="http://127.0.0.1:$port"
 export E2E_USERSCTL="$USERSCTL"
 watch_start "$port" "$ENVFILE" "$WATCH_LOG" --ignore-changes --concurrency "$E2E_WATCH_CONCURRENCY"
 warm_up "$E2E_BASE_URL"
@@ -101,9 +103,10 @@ E2E_RFC_ADMIN_TOKEN="$(
 export E2E_RFC_ADMIN_TOKEN
 [ -n "$E2E_RFC_ADMIN_TOKEN" ] || die "usersctl token create printed no token (rfc table)"
 RFC_ENVFILE="$LOGS/watch-rfc.env"
-(TABLE_NAME="$E2E_RFC_TABLE_NAME" SCIM_PROFILE=rfc write_watch_env "$RFC_ENVFILE")
 port="$(free_port)"
 export E2E_RFC_BASE_URL="http://127.0.0.1:$port"
+(TABLE_NAME="$E2E_RFC_TABLE_NAME" SCIM_PROFILE=rfc PUBLIC_BASE_URL="$E2E_RFC_BASE_URL" \
+    write_watch_env "$RFC_ENVFILE")
 watch_start "$port" "$RFC_ENVFILE" "$RFC_WATCH_LOG" --ignore-changes --concurrency "$E2E_WATCH_CONCURRENCY"
 # It is only asked SCIM requests: warm up only the SCIM functions (lib.sh's warm_up, with
 # warm_routes narrowed to /api/v1/scim).

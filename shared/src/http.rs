@@ -40,21 +40,43 @@ pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// `scheme://host` of the request as the client saw it (Host and X-Forwarded-*).
-pub fn origin(headers: &HeaderMap) -> String {
-    let first = |name| {
-        header_str(headers, name)
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-    };
-    let scheme = first("x-forwarded-proto")
-        .filter(|s| !s.is_empty())
-        .unwrap_or("http");
-    let host = first("x-forwarded-host")
-        .filter(|h| !h.is_empty())
-        .or_else(|| first("host"))
+/// Where this API is reached from outside, for `Location`, `meta.location`
+/// and pagination links: `PUBLIC_BASE_URL` when set (the template's
+/// `PublicBaseUrl` parameter; `make dev` sets the local address), else the
+/// domain API Gateway received the request on (HTTPS), else — a request
+/// that came through no gateway — its `Host`. Never a client's
+/// `X-Forwarded-Host` or `X-Forwarded-Proto`: links must not point where a
+/// client says.
+pub fn base_url(req: &Request) -> String {
+    if let Some(base) = configured_base_url() {
+        return base;
+    }
+    if let Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) = req.request_context_ref() {
+        if let Some(domain) = c.domain_name.as_deref().filter(|d| valid_host(d)) {
+            return format!("https://{domain}");
+        }
+    }
+    origin(req.headers())
+}
+
+fn valid_host(host: &str) -> bool {
+    !host.is_empty() && host.bytes().all(|b| b.is_ascii_graphic()) && !host.contains(['/', '?', '#', '@'])
+}
+
+/// The local fallback of [`base_url`]: `http://` and the `Host` header.
+fn origin(headers: &HeaderMap) -> String {
+    let host = header_str(headers, "host")
+        .map(str::trim)
+        .filter(|h| valid_host(h))
         .unwrap_or("localhost");
-    format!("{scheme}://{host}")
+    format!("http://{host}")
+}
+
+fn configured_base_url() -> Option<String> {
+    std::env::var("PUBLIC_BASE_URL")
+        .ok()
+        .map(|v| v.trim().trim_end_matches('/').to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// A body over [`MAX_BODY`].
@@ -167,16 +189,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn origin_follows_forwarding_headers() {
+    fn origin_ignores_forwarding_headers() {
         let mut h = HeaderMap::new();
         assert_eq!(origin(&h), "http://localhost");
         h.insert("host", HeaderValue::from_static("api.local:9000"));
         assert_eq!(origin(&h), "http://api.local:9000");
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        h.insert(
-            "x-forwarded-host",
-            HeaderValue::from_static("users.example.org, proxy"),
-        );
-        assert_eq!(origin(&h), "https://users.example.org");
+        h.insert("x-forwarded-host", HeaderValue::from_static("evil.example"));
+        assert_eq!(origin(&h), "http://api.local:9000");
+        h.insert("host", HeaderValue::from_static("evil.example/path?"));
+        assert_eq!(origin(&h), "http://localhost");
     }
 }

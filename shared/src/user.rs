@@ -1,4 +1,6 @@
 //! The one user record both APIs share, and the rules every write obeys.
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 
 use crate::admin_api::list_query::{Field, FieldValue, UserFields};
@@ -63,7 +65,15 @@ pub struct User {
     pub password_hash: Option<String>,
     /// SHA-256 hashes of the user's API tokens, so a delete can remove them.
     pub token_hashes: Vec<String>,
+    /// When each expiring token in `token_hashes` expires (epoch seconds), so
+    /// the next write of the user can drop the hashes of expired tokens.
+    pub token_expiry: BTreeMap<String, i64>,
     pub memberships: Vec<Membership>,
+    /// The record belongs to the identity provider: it was created through
+    /// SCIM (or adopted by a SCIM POST with its `externalId`) and its username
+    /// has not since been changed by anyone else. Only such a record may be
+    /// updated by an `odm` POST that names its username.
+    pub idp_owned: bool,
 }
 
 impl User {
@@ -90,7 +100,32 @@ impl User {
             version: 0,
             password_hash: None,
             token_hashes: Vec::new(),
+            token_expiry: BTreeMap::new(),
             memberships: Vec::new(),
+            idp_owned: false,
+        }
+    }
+
+    /// Every credential the user has stops working: the password is dropped
+    /// and all tokens are forgotten (the store deletes their items in the same
+    /// write). New ones must be issued; reactivating the user brings none back.
+    pub fn revoke_credentials(&mut self) {
+        self.password_hash = None;
+        self.token_hashes.clear();
+        self.token_expiry.clear();
+    }
+
+    /// Drops the hashes of tokens that expired at or before `now_epoch`.
+    pub fn prune_expired_tokens(&mut self, now_epoch: i64) {
+        let expired: Vec<String> = self
+            .token_expiry
+            .iter()
+            .filter(|(_, at)| **at <= now_epoch)
+            .map(|(h, _)| h.clone())
+            .collect();
+        for hash in expired {
+            self.token_expiry.remove(&hash);
+            self.token_hashes.retain(|h| *h != hash);
         }
     }
 
@@ -153,8 +188,13 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// Field rules shared by both APIs. Messages are Django's.
+/// Field rules shared by both APIs. Messages are Django's, except for the
+/// Unicode checks, which Django does not make.
 pub mod rules {
+    use caseless::default_case_fold_str;
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_security::MixedScript;
+
     pub const MAX_NAME: usize = 150;
     pub const MAX_EMAIL: usize = 254;
 
@@ -166,6 +206,32 @@ pub mod rules {
     pub const EMAIL_INVALID: &str = "Enter a valid email address.";
     pub const USERNAME_TAKEN: &str = "A user with that username already exists.";
     pub const EMAIL_TAKEN: &str = "A user with that email already exists.";
+    pub const NOT_NORMALIZED: &str = "Enter a value without compatibility characters (such as fullwidth letters or the Kelvin sign): write it in its NFKC form.";
+    pub const MIXED_SCRIPT: &str =
+        "Enter a value whose letters come from one script (not Latin mixed with Cyrillic, say).";
+
+    /// The key under which a username or email is unique: NFKC with full case
+    /// folding (Unicode's compatibility caseless match), so `straße` and
+    /// `STRASSE`, `K` (Kelvin sign) and `k`, `ａｄｍｉｎ` and `admin` are one name.
+    pub fn fold(value: &str) -> String {
+        let once: String = default_case_fold_str(&value.nfd().collect::<String>())
+            .nfkc()
+            .collect();
+        default_case_fold_str(&once).nfkc().collect()
+    }
+
+    /// A name that only looks like another: not in NFKC form (fullwidth
+    /// letters, the Kelvin sign, ligatures), or letters from more than one
+    /// script (`аdmin` with a Cyrillic `а`).
+    pub fn lookalike_error(value: &str) -> Option<&'static str> {
+        if !unicode_normalization::is_nfkc(value) {
+            Some(NOT_NORMALIZED)
+        } else if !value.is_single_script() {
+            Some(MIXED_SCRIPT)
+        } else {
+            None
+        }
+    }
 
     /// Django's `^[\w.@+-]+\Z`, `\w` being Unicode letters, digits and `_`.
     pub fn username_error(username: &str) -> Option<&'static str> {
@@ -179,7 +245,7 @@ pub mod rules {
         {
             Some(USERNAME_INVALID)
         } else {
-            None
+            lookalike_error(username)
         }
     }
 
@@ -200,7 +266,8 @@ pub mod rules {
         {
             Some(EMAIL_INVALID)
         } else {
-            None
+            let (local, domain) = email.rsplit_once('@').unwrap_or((email, ""));
+            lookalike_error(local).or_else(|| lookalike_error(domain))
         }
     }
 }
@@ -225,6 +292,31 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(rules::username_error(input), *want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn lookalikes_are_refused_and_folding_joins_what_looks_alike() {
+        let kelvin = "\u{212A}elvin";
+        let cases: &[(&str, Option<&str>)] = &[
+            (kelvin, Some(rules::NOT_NORMALIZED)),
+            ("ａｄｍｉｎ", Some(rules::NOT_NORMALIZED)),
+            ("\u{0430}dmin", Some(rules::MIXED_SCRIPT)),
+            ("админ", None),
+            ("straße", None),
+            ("Zoë", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(rules::username_error(input), *want, "{input:?}");
+        }
+        assert_eq!(rules::fold(kelvin), "kelvin");
+        assert_eq!(rules::fold("ａｄｍｉｎ"), "admin");
+        assert_eq!(rules::fold("STRASSE"), rules::fold("straße"));
+        assert_eq!(rules::fold("Zoe\u{0308}"), rules::fold("zoë"));
+        assert_eq!(rules::fold("Bob.Smith@Example.ORG"), "bob.smith@example.org");
+        assert_eq!(
+            rules::email_error("new.hire@\u{0441}orp.com"),
+            Some(rules::MIXED_SCRIPT)
+        );
     }
 
     #[test]

@@ -221,7 +221,7 @@ fn list_page(
     count: usize,
     page: &list_query::Page,
 ) -> Response<Body> {
-    let origin = http::origin(req.headers());
+    let origin = http::base_url(req);
     let base = format!("{origin}/api/users");
     let (next, previous) = list_query::page_links(&base, &http::query_pairs(req), page);
     let results: Vec<Value> = rows
@@ -246,7 +246,7 @@ async fn self_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError>
     let (caller, _) = auth::authenticate(&ctx.store, req.headers(), Wanted::default()).await?;
     Ok(ok(&render::full(
         &caller.user,
-        &http::origin(req.headers()),
+        &http::base_url(req),
     )))
 }
 
@@ -272,7 +272,7 @@ async fn retrieve_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiEr
     let full_shape = me.id == id || me.is_superuser;
     Ok(ok(&render::shaped(
         target,
-        &http::origin(req.headers()),
+        &http::base_url(req),
         full_shape,
     )))
 }
@@ -351,7 +351,7 @@ async fn update_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiErro
     let full_shape = is_self || me.is_superuser;
     Ok(ok(&render::shaped(
         &updated,
-        &http::origin(req.headers()),
+        &http::base_url(req),
         full_shape,
     )))
 }

@@ -327,7 +327,7 @@ async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) ->
         .filter(|u| visible(ctx.profile, u))
         .filter(|u| query.filter.as_ref().is_none_or(|f| f.matches(u)))
         .collect();
-    let origin = http::origin(req.headers());
+    let origin = http::base_url(req);
     let page: Vec<Value> = matching
         .iter()
         .skip(query.start_index - 1)
@@ -353,7 +353,7 @@ async fn unfiltered_page(ctx: &Ctx, req: &Request, query: &Query, fetched: &Fetc
         .store
         .users_in_id_order(false, wanted, active_only)
         .await?;
-    let origin = http::origin(req.headers());
+    let origin = http::base_url(req);
     let page: Vec<Value> = users
         .iter()
         .skip(skip)
@@ -405,7 +405,7 @@ async fn get_user(ctx: &Ctx, req: &Request) -> Outcome {
     Ok(resource_response(
         StatusCode::OK,
         &user,
-        &http::origin(req.headers()),
+        &http::base_url(req),
         &projection,
     ))
 }
@@ -431,7 +431,7 @@ async fn create_user(ctx: &Ctx, req: &Request) -> Outcome {
     fresh.groups = vec![Group::User];
     let user = resource::from_json(&body, &fresh)?;
     resource::validate(&user)?;
-    let origin = http::origin(req.headers());
+    let origin = http::base_url(req);
     let projection = projection_of(req);
     match ctx.store.create_user(user.clone()).await {
         Ok(created) => Ok(resource_response(
@@ -569,7 +569,7 @@ async fn replace_user(ctx: &Ctx, req: &Request) -> Outcome {
     Ok(resource_response(
         StatusCode::OK,
         &updated,
-        &http::origin(req.headers()),
+        &http::base_url(req),
         &projection_of(req),
     ))
 }
@@ -590,7 +590,7 @@ async fn patch_user(ctx: &Ctx, req: &Request) -> Outcome {
     Ok(resource_response(
         StatusCode::OK,
         &updated,
-        &http::origin(req.headers()),
+        &http::base_url(req),
         &projection_of(req),
     ))
 }
@@ -635,7 +635,7 @@ pub async fn discover(ctx: Ctx, req: Request) -> Response<Body> {
 
 async fn discovery_document(ctx: &Ctx, req: &Request) -> Outcome {
     admin(ctx, req, Wanted::default()).await?;
-    let origin = http::origin(req.headers());
+    let origin = http::base_url(req);
     let path = req.uri().path();
     let rest = path.strip_prefix(super::BASE_PATH).unwrap_or(path);
     let body = match rest {

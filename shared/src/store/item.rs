@@ -72,6 +72,16 @@ pub fn user_to_item(user: &User) -> Item {
         AttributeValue::L(user.token_hashes.iter().map(s).collect()),
     );
     put(
+        "token_expiry",
+        AttributeValue::M(
+            user.token_expiry
+                .iter()
+                .map(|(hash, at)| (hash.clone(), n(at)))
+                .collect(),
+        ),
+    );
+    put("idp_owned", AttributeValue::Bool(user.idp_owned));
+    put(
         "memberships",
         AttributeValue::L(
             user.memberships
@@ -150,7 +160,17 @@ pub fn user_from_item(item: &Item) -> Option<User> {
             .iter()
             .filter_map(|v| v.as_s().ok().cloned())
             .collect(),
+        token_expiry: item
+            .get("token_expiry")
+            .and_then(|v| v.as_m().ok())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(hash, at)| Some((hash.clone(), at.as_n().ok()?.parse().ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
         memberships,
+        idp_owned: flag("idp_owned"),
     })
 }
 
@@ -168,7 +188,9 @@ mod tests {
         u.external_id = Some("ext-1".into());
         u.last_login = Some(u.date_joined);
         u.password_hash = Some("$argon2id$...".into());
-        u.token_hashes = vec!["ab".into()];
+        u.token_hashes = vec!["ab".into(), "cd".into()];
+        u.token_expiry = [("cd".to_string(), 1_900_000_000)].into();
+        u.idp_owned = true;
         u.memberships = vec![Membership {
             org_slug: "acme".into(),
             org_id: 3,

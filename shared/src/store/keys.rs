@@ -6,6 +6,8 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
+use crate::user::rules::fold;
+
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 pub const GSI1: &str = "gsi1";
@@ -25,13 +27,50 @@ pub fn user_order(id: u64) -> String {
     format!("{id:020}")
 }
 
+/// Usernames and emails are unique up to NFKC and case folding ([`fold`]).
 pub fn username_claim(username: &str) -> (String, &'static str) {
-    (format!("USERNAME#{}", username.to_lowercase()), "CLAIM")
+    (format!("USERNAME#{}", fold(username)), "CLAIM")
 }
 
 pub fn email_claim(email: &str) -> (String, &'static str) {
-    (format!("EMAIL#{}", email.to_lowercase()), "CLAIM")
+    (format!("EMAIL#{}", fold(email)), "CLAIM")
 }
+
+/// The longest value this code puts into a key. DynamoDB refuses partition
+/// keys over 2,048 bytes with a validation error; every value that comes from
+/// a request (a Basic username, an org slug, a filter value) is checked
+/// against this before it becomes a key, and the store treats a longer one as
+/// a key that holds nothing.
+pub const MAX_KEY_VALUE_BYTES: usize = 1024;
+
+pub fn fits(value: &str) -> bool {
+    value.len() <= MAX_KEY_VALUE_BYTES
+}
+
+/// The attributes GSI1 copies besides the keys: what a list renders and
+/// filters on. Password hashes, token hashes and login failures stay in the
+/// table only, so a user read from the index must never be written back.
+pub const GSI1_PROJECTED: &[&str] = &[
+    "id",
+    "username",
+    "first_name",
+    "last_name",
+    "display_name",
+    "email",
+    "email_primary",
+    "external_id",
+    "is_active",
+    "groups",
+    "is_staff",
+    "is_superuser",
+    "has_analytics_access",
+    "date_joined",
+    "last_modified",
+    "last_login",
+    "version",
+    "memberships",
+    "idp_owned",
+];
 
 /// External ids are case-exact (SPEC §1).
 pub fn external_id_claim(external_id: &str) -> (String, &'static str) {
@@ -99,7 +138,10 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool, super::S
         .key_schema(key(GSI1_SK, KeyType::Range))
         .projection(
             Projection::builder()
-                .projection_type(ProjectionType::All)
+                .projection_type(ProjectionType::Include)
+                .set_non_key_attributes(Some(
+                    GSI1_PROJECTED.iter().map(|a| a.to_string()).collect(),
+                ))
                 .build(),
         )
         .build()

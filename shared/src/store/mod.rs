@@ -174,7 +174,9 @@ impl Store {
         keys: Vec<Item>,
     ) -> Result<HashMap<(String, String), Item>> {
         let mut found = HashMap::new();
-        let mut pending = dedup_keys(keys);
+        // A key longer than any this code writes holds nothing; DynamoDB
+        // would refuse it with a validation error (a 500).
+        let mut pending: Vec<Item> = dedup_keys(keys).into_iter().filter(storable).collect();
         let mut round = 0;
         while !pending.is_empty() {
             if round > 0 {
@@ -235,6 +237,9 @@ impl Store {
     }
 
     pub(crate) async fn get(&self, key: Item) -> Result<Option<Item>> {
+        if !storable(&key) {
+            return Ok(None);
+        }
         let out = self.within(
             self.client
                 .get_item()
@@ -254,6 +259,14 @@ impl Store {
 pub fn item_key(item: &Item) -> (String, String) {
     let part = |name| item::get_s(item, name).unwrap_or_default().to_string();
     (part(keys::PK), part(keys::SK))
+}
+
+/// Whether DynamoDB accepts the key (partition keys up to 2,048 bytes, sort
+/// keys up to 1,024). The views refuse longer request values first (see
+/// [`keys::fits`]); this is the backstop that keeps one from becoming a 500.
+fn storable(key: &Item) -> bool {
+    let (pk, sk) = item_key(key);
+    pk.len() <= 2048 && sk.len() <= 1024
 }
 
 fn dedup_keys(keys: Vec<Item>) -> Vec<Item> {

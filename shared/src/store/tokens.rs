@@ -56,7 +56,11 @@ impl Store {
             .build()
             .map_err(|e| StoreError::Fault(e.to_string()))?;
         let mut updated = user.clone();
+        updated.prune_expired_tokens(chrono::Utc::now().timestamp());
         updated.token_hashes.push(hash.to_string());
+        if let Some(t) = spec.expires_at {
+            updated.token_expiry.insert(hash.to_string(), t);
+        }
         updated.version = user.version + 1;
         let user_put = self.versioned_put(&updated, user.version)?;
         self.commit_items(vec![
@@ -81,6 +85,8 @@ impl Store {
         let delete: Delete = self.plain_delete(pk, sk)?;
         let mut updated = user.clone();
         updated.token_hashes.retain(|h| h != hash);
+        updated.token_expiry.remove(hash);
+        updated.prune_expired_tokens(chrono::Utc::now().timestamp());
         updated.version = user.version + 1;
         let user_put = self.versioned_put(&updated, user.version)?;
         self.commit_items(vec![

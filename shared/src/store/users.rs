@@ -144,31 +144,78 @@ impl Store {
     }
 
     /// Replaces `old` by `new` if nobody wrote the user since `old` was read.
-    /// Claims of changed unique fields move in the same transaction.
+    /// Claims of changed unique fields move in the same transaction, and so do
+    /// the deletes of tokens the user no longer holds. A deactivation revokes
+    /// every credential ([`User::revoke_credentials`]), whichever API or
+    /// profile asked for it, so a reactivation brings none of them back.
     pub async fn update_user(&self, old: &User, mut new: User) -> Result<User> {
+        if old.is_active && !new.is_active {
+            new.revoke_credentials();
+        }
+        new.prune_expired_tokens(chrono::Utc::now().timestamp());
+        new.apply_derived_rules();
+        let (old_claims, new_claims) = (claims(old), claims(&new));
+        let moved_claims = old_claims
+            .iter()
+            .filter(|(_, (pk, _))| !new_claims.iter().any(|(_, k)| k.0 == *pk))
+            .count()
+            + new_claims
+                .iter()
+                .filter(|(_, (pk, _))| !old_claims.iter().any(|(_, k)| k.0 == *pk))
+                .count();
+        // The user put, its moved claims and the counts always fit; tokens to
+        // delete beyond that are shed first, in versioned steps.
+        let room = TRANSACTION_LIMIT - (1 + moved_claims + 1);
+        let mut old = old.clone();
+        loop {
+            let gone: Vec<String> = dropped_tokens(&old, &new);
+            if gone.len() <= room {
+                break;
+            }
+            old = self.shed_tokens(&old, &gone[..room]).await?;
+        }
         new.id = old.id;
         new.version = old.version + 1;
         new.last_modified = now();
-        new.apply_derived_rules();
 
         let mut tx = Transaction::default();
         tx.put(Slot::User, self.versioned_put(&new, old.version)?);
-        let (old_claims, new_claims) = (claims(old), claims(&new));
         for (_, (pk, sk)) in &old_claims {
             if !new_claims.iter().any(|(_, k)| k.0 == *pk) {
                 tx.delete(Slot::Other, self.claim_delete(pk, sk, old.id)?);
             }
         }
-        for (field, (pk, sk)) in new_claims {
+        for (field, (pk, sk)) in new_claims.iter().cloned() {
             if !old_claims.iter().any(|(_, k)| k.0 == pk) {
                 tx.put(Slot::Claim(field), self.claim_put(pk, sk, new.id)?);
             }
+        }
+        for hash in dropped_tokens(&old, &new) {
+            let (pk, sk) = keys::token(&hash);
+            tx.delete(Slot::Other, self.plain_delete(pk, sk)?);
         }
         if old.is_active != new.is_active {
             tx.counts = Some((0, if new.is_active { 1 } else { -1 }));
         }
         self.commit(tx).await?;
         Ok(new)
+    }
+
+    /// One step of a large revocation: deletes `hashes` (tokens of `user`) and
+    /// drops them from the user item, leaving a whole user behind.
+    async fn shed_tokens(&self, user: &User, hashes: &[String]) -> Result<User> {
+        let mut next = user.clone();
+        next.token_hashes.retain(|h| !hashes.contains(h));
+        next.token_expiry.retain(|h, _| !hashes.contains(h));
+        next.version = user.version + 1;
+        let mut tx = Transaction::default();
+        tx.put(Slot::User, self.versioned_put(&next, user.version)?);
+        for hash in hashes {
+            let (pk, sk) = keys::token(hash);
+            tx.delete(Slot::Other, self.plain_delete(pk, sk)?);
+        }
+        self.commit(tx).await?;
+        Ok(next)
     }
 
     /// Writes `change(current)` over `current`. When another write won the race
@@ -400,13 +447,15 @@ impl Store {
 
     fn claim_put(&self, pk: String, sk: &str, user_id: u64) -> Result<Put> {
         // A claim is taken only if nobody holds it: this is the uniqueness check.
+        // (A claim item without `user_id` only counts failed logins for a name
+        // nobody has; taking the name replaces it.)
         let mut claim = key(pk, sk);
         claim.insert("user_id".into(), n(user_id));
         built(
             Put::builder()
                 .table_name(self.table())
                 .set_item(Some(claim))
-                .condition_expression("attribute_not_exists(pk)")
+                .condition_expression("attribute_not_exists(user_id)")
                 .build(),
         )
     }
@@ -555,6 +604,15 @@ fn condition_failure(codes: &[&str], slots: &[Slot]) -> Option<StoreError> {
         None if !failed.is_empty() => Some(StoreError::Conflict),
         None => None,
     }
+}
+
+/// The tokens `old` holds and `new` does not.
+fn dropped_tokens(old: &User, new: &User) -> Vec<String> {
+    old.token_hashes
+        .iter()
+        .filter(|h| !new.token_hashes.contains(h))
+        .cloned()
+        .collect()
 }
 
 /// The token and membership items that go with a user.
