@@ -1,0 +1,165 @@
+//! What the store keeps about credentials and names, whichever API writes:
+//! deactivation revokes, expired token hashes are dropped, the list index
+//! holds no secrets, look-alike names share one claim, and a request value too
+//! long for a key is a miss, not a DynamoDB error.
+use aws_sdk_dynamodb::types::AttributeValue;
+use directory::store::{keys, StoreError, TokenSpec, UniqueField};
+use directory::user::User;
+use directory_tests::TestTable;
+
+fn token_items(items: &[std::collections::HashMap<String, AttributeValue>], user_id: u64) -> usize {
+    items
+        .iter()
+        .filter(|i| i.get("user_id").and_then(|v| v.as_n().ok()) == Some(&user_id.to_string()))
+        .count()
+}
+
+#[tokio::test]
+async fn deactivating_a_user_with_more_tokens_than_a_transaction_holds_revokes_them_all() {
+    let table = TestTable::new().await;
+    let leaver = table.user("leaver").await;
+    table.with_password(&leaver, "hunter2hunter2").await;
+    for _ in 0..130 {
+        table.token(&leaver).await;
+    }
+    let before = table.fresh(leaver.id).await;
+    assert_eq!(before.token_hashes.len(), 130);
+    assert_eq!(
+        token_items(&table.items_with_prefix("TOKEN#").await, leaver.id),
+        130
+    );
+
+    let mut inactive = before.clone();
+    inactive.is_active = false;
+    table.store.update_user(&before, inactive).await.unwrap();
+
+    let after = table.fresh(leaver.id).await;
+    assert!(!after.is_active);
+    assert_eq!(after.password_hash, None);
+    assert!(after.token_hashes.is_empty() && after.token_expiry.is_empty());
+    assert_eq!(
+        token_items(&table.items_with_prefix("TOKEN#").await, leaver.id),
+        0
+    );
+
+    // Reactivation brings nothing back.
+    let mut active = after.clone();
+    active.is_active = true;
+    table.store.update_user(&after, active).await.unwrap();
+    let back = table.fresh(leaver.id).await;
+    assert!(back.is_active);
+    assert_eq!(back.password_hash, None);
+    assert!(back.token_hashes.is_empty());
+}
+
+#[tokio::test]
+async fn expired_token_hashes_leave_the_user_record_on_its_next_write() {
+    let table = TestTable::new().await;
+    let user = table.user("tokens").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let live = table
+        .token_with(
+            &user,
+            TokenSpec {
+                read_only: false,
+                expires_at: Some(now + 3600),
+            },
+        )
+        .await;
+    table.token(&user).await;
+    // Expired by the time it is stored (as one is an hour after it was issued).
+    table
+        .token_with(
+            &user,
+            TokenSpec {
+                read_only: false,
+                expires_at: Some(now - 60),
+            },
+        )
+        .await;
+    let before = table.fresh(user.id).await;
+    assert_eq!(before.token_hashes.len(), 3);
+    assert_eq!(before.token_expiry.len(), 2);
+
+    let mut renamed = before.clone();
+    renamed.first_name = "Renamed".into();
+    table.store.update_user(&before, renamed).await.unwrap();
+
+    let after = table.fresh(user.id).await;
+    assert_eq!(after.token_hashes.len(), 2, "{:?}", after.token_hashes);
+    assert!(after
+        .token_hashes
+        .contains(&directory::auth::hash_token(&live)));
+    assert_eq!(after.token_expiry.len(), 1);
+    assert_eq!(
+        token_items(&table.items_with_prefix("TOKEN#").await, user.id),
+        2
+    );
+}
+
+#[tokio::test]
+async fn the_list_index_holds_no_password_or_token_hashes() {
+    let table = TestTable::new().await;
+    let user = table.user("secretive").await;
+    table.with_password(&user, "correct horse").await;
+    table.token(&user).await;
+    let out = table
+        .store
+        .client()
+        .query()
+        .table_name(table.store.table())
+        .index_name(keys::GSI1)
+        .key_condition_expression("gsi1pk = :p")
+        .expression_attribute_values(":p", AttributeValue::S(keys::USERS_PARTITION.into()))
+        .send()
+        .await
+        .unwrap();
+    let item = &out.items()[0];
+    for secret in ["password_hash", "token_hashes", "token_expiry"] {
+        assert!(!item.contains_key(secret), "GSI1 copies {secret}: {item:?}");
+    }
+    // What lists show is there.
+    let listed = table.store.all_users().await.unwrap();
+    assert_eq!(listed[0].username, "secretive");
+    assert_eq!(listed[0].email, "secretive@example.org");
+}
+
+#[tokio::test]
+async fn names_that_fold_together_share_one_claim() {
+    let table = TestTable::new().await;
+    table.user("straße").await;
+    let mut twin = User::new("STRASSE");
+    twin.email = "other@example.org".into();
+    assert_eq!(
+        table.store.create_user(twin).await.unwrap_err(),
+        StoreError::Taken(UniqueField::Username)
+    );
+    // The Kelvin sign folds to `k`: a record stored under it holds `kim`'s claim.
+    table
+        .store
+        .create_user(User::new("\u{212A}im"))
+        .await
+        .unwrap();
+    assert_eq!(
+        table.store.create_user(User::new("kim")).await.unwrap_err(),
+        StoreError::Taken(UniqueField::Username)
+    );
+}
+
+#[tokio::test]
+async fn a_value_too_long_for_a_key_is_a_miss_not_an_error() {
+    let table = TestTable::new().await;
+    let long = "a".repeat(3000);
+    // Before: DynamoDB refused the key (ValidationException), which became a 500.
+    assert_eq!(
+        table.store.claim_owner(UniqueField::Username, &long).await,
+        Ok(None)
+    );
+    assert_eq!(
+        table.store.user_by_claim(UniqueField::Email, &long).await,
+        Ok(None)
+    );
+}
