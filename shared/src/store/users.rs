@@ -147,9 +147,11 @@ impl Store {
     /// Claims of changed unique fields move in the same transaction, and so do
     /// the deletes of tokens the user no longer holds. A deactivation revokes
     /// every credential ([`User::revoke_credentials`]), whichever API or
-    /// profile asked for it, so a reactivation brings none of them back.
+    /// profile asked for it, and so does a reactivation (for records
+    /// deactivated before this rule, and credentials issued while inactive):
+    /// a reactivated user starts with none.
     pub async fn update_user(&self, old: &User, mut new: User) -> Result<User> {
-        if old.is_active && !new.is_active {
+        if old.is_active != new.is_active {
             new.revoke_credentials();
         }
         new.prune_expired_tokens(chrono::Utc::now().timestamp());
