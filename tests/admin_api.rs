@@ -1,6 +1,7 @@
 //! `/api/users` end to end in-process: each handler against DynamoDB Local.
 use directory::admin_api::{destroy, fallback, list, partial_update, retrieve, retrieve_self};
 use directory::store::{TokenSpec, UniqueField};
+use directory::user::{rules, Group, User};
 use directory_tests::{delete, get, patch, Req, TestTable};
 use lambda_http::http::Method;
 use serde_json::{json, Value};
@@ -158,8 +159,19 @@ async fn inactive_users_and_expired_tokens_are_refused() {
         )
         .await;
     assert_eq!(r.expect(200)["is_active"], false);
+    // The deactivation revoked the token (see
+    // `deactivation_revokes_every_credential_for_good`).
     let r = t
         .call(retrieve_self, get("/api/users/self").token(&token).build())
+        .await;
+    assert_eq!(r.expect(401)["detail"], "Invalid token.");
+    // A token that exists for an inactive user (issued by an operator) is still refused.
+    let issued_later = t.token(&bob).await;
+    let r = t
+        .call(
+            retrieve_self,
+            get("/api/users/self").token(&issued_later).build(),
+        )
         .await;
     assert_eq!(r.expect(401)["detail"], "User inactive or deleted.");
 }
@@ -197,9 +209,13 @@ async fn retrieve_applies_permissions_and_shapes() {
         as_admin.capacity_units
     );
 
+    // A missing id is a 404 for an admin only: to anyone else it is one more
+    // user they may not see.
     for path in ["/api/users/999999", "/api/users/abc"] {
-        let r = t.call(retrieve, get(path).token(&bt).build()).await;
+        let r = t.call(retrieve, get(path).token(&at).build()).await;
         assert_eq!(r.expect(404), &json!({"detail": "Not found."}));
+        let r = t.call(retrieve, get(path).token(&bt).build()).await;
+        assert_eq!(r.expect(403), other.expect(403), "{path}");
     }
     let filtered = t
         .call(
@@ -474,7 +490,19 @@ async fn non_admins_see_themselves_or_their_org() {
         .await;
     assert_eq!(usernames(r.expect(200)), ["alice", "bob"]);
 
-    // An org member may view any user in that context, in the basic shape.
+    // An org member may view the other members in that context, in the basic
+    // shape; a user outside the org stays hidden.
+    let r = t
+        .call(
+            retrieve,
+            get(&format!("/api/users/{}?org=acme", alice.id))
+                .token(&token)
+                .build(),
+        )
+        .await;
+    let body = r.expect(200);
+    assert_eq!(body["username"], "alice");
+    assert!(body.get("email").is_none());
     let r = t
         .call(
             retrieve,
@@ -483,9 +511,10 @@ async fn non_admins_see_themselves_or_their_org() {
                 .build(),
         )
         .await;
-    let body = r.expect(200);
-    assert_eq!(body["username"], "carol");
-    assert!(body.get("email").is_none());
+    assert_eq!(
+        r.expect(403),
+        &json!({"detail": "You do not have permission to perform this action."})
+    );
 
     let carol_token = t.token(&carol).await;
     let r = t
@@ -1048,5 +1077,451 @@ async fn concurrent_email_changes_of_one_user_are_never_false_conflicts() {
             .await
             .unwrap(),
         Some(bob.id)
+    );
+}
+
+// --- Issue 8: attack replays ------------------------------------------------------------
+
+const NO_PERMISSION: &str = "You do not have permission to perform this action.";
+
+/// A JSON Logic `filter=` query parameter for `rule`.
+fn filter_param(rule: &Value) -> String {
+    format!("filter={}", form(&rule.to_string()))
+}
+
+/// The attacker, a plain user, binary-searches another user's username through
+/// `GET /api/users/{id}?filter=...`. The old code applied the filters before
+/// the permission check: 403 when the filter matched, 404 when it did not (and
+/// 404 for an id nobody has). Now every such request is the same 403.
+#[tokio::test]
+async fn filters_on_a_user_you_may_not_see_are_no_oracle() {
+    let t = TestTable::new().await;
+    let admin = t.admin("root").await;
+    let at = t.token(&admin).await;
+    let mallory = t.user("mallory").await;
+    let mt = t.token(&mallory).await;
+    let victim = t.user("kate").await;
+    let path = format!("/api/users/{}", victim.id);
+
+    let below_m = json!({"<": [{"var": "username"}, "m"]});
+    let above_m = json!({">=": [{"var": "username"}, "m"]});
+    let queries = [
+        filter_param(&below_m),
+        filter_param(&above_m),
+        "search=kat".to_string(),
+        "search=zzz".to_string(),
+        "is_active=true".to_string(),
+        "is_active=false".to_string(),
+        "username=kate".to_string(),
+        "username=nomatch".to_string(),
+    ];
+    for query in &queries {
+        for target in [path.as_str(), "/api/users/999999"] {
+            let r = t
+                .call(
+                    retrieve,
+                    get(&format!("{target}?{query}")).token(&mt).build(),
+                )
+                .await;
+            assert_eq!(
+                r.expect(403),
+                &json!({ "detail": NO_PERMISSION }),
+                "{target}?{query}"
+            );
+        }
+    }
+
+    // Whoever may see the target still gets DRF's filtered lookup: no match is 404.
+    let own = format!("/api/users/{}", mallory.id);
+    let r = t
+        .call(
+            retrieve,
+            get(&format!("{own}?{}", filter_param(&below_m)))
+                .token(&mt)
+                .build(),
+        )
+        .await;
+    assert_eq!(r.expect(404), &json!({"detail": "Not found."}));
+    let r = t
+        .call(
+            retrieve,
+            get(&format!("{own}?{}", filter_param(&above_m)))
+                .token(&mt)
+                .build(),
+        )
+        .await;
+    assert_eq!(r.expect(200)["username"], "mallory");
+    let r = t
+        .call(
+            retrieve,
+            get(&format!("{path}?{}", filter_param(&above_m)))
+                .token(&at)
+                .build(),
+        )
+        .await;
+    assert_eq!(r.expect(404), &json!({"detail": "Not found."}));
+    let r = t
+        .call(
+            retrieve,
+            get(&format!("{path}?{}", filter_param(&below_m)))
+                .token(&at)
+                .build(),
+        )
+        .await;
+    assert_eq!(r.expect(200)["username"], "kate");
+}
+
+/// The attacker probes which ids exist through PATCH and DELETE of other
+/// users. The old code looked the id up first: 404 for a free id, 403 for a
+/// taken one. Now both are 403, and only an admin learns that an id is free.
+#[tokio::test]
+async fn patch_and_delete_of_other_users_tell_nothing_about_their_ids() {
+    let t = TestTable::new().await;
+    let admin = t.admin("root").await;
+    let at = t.token(&admin).await;
+    let mallory = t.user("mallory").await;
+    let mt = t.token(&mallory).await;
+    let victim = t.user("kate").await;
+    let taken = format!("/api/users/{}", victim.id);
+    let free = "/api/users/999999";
+
+    for path in [taken.as_str(), free, "/api/users/abc"] {
+        let r = t
+            .call(
+                partial_update,
+                patch(path, &json!({"first_name": "x"})).token(&mt).build(),
+            )
+            .await;
+        assert_eq!(r.expect(403), &json!({ "detail": NO_PERMISSION }), "{path}");
+        let r = t.call(destroy, delete(path).token(&mt).build()).await;
+        assert_eq!(r.expect(403), &json!({ "detail": NO_PERMISSION }), "{path}");
+    }
+    assert_eq!(t.fresh(victim.id).await, victim, "nothing was written");
+
+    let r = t
+        .call(
+            partial_update,
+            patch(free, &json!({"first_name": "x"})).token(&at).build(),
+        )
+        .await;
+    assert_eq!(r.expect(404), &json!({"detail": "Not found."}));
+    let r = t.call(destroy, delete(free).token(&at).build()).await;
+    assert_eq!(r.expect(404), &json!({"detail": "Not found."}));
+}
+
+/// A member of acme reads (and, through an empty PATCH, reads again) a user
+/// who is not in acme by adding `?org=acme`. The old code only checked the
+/// caller's membership: 200 with the outsider's record. Now it is the 403 a
+/// missing id gets, in every org form (`org`, `org_id`, `X-Organization`).
+#[tokio::test]
+async fn an_org_member_cannot_read_outsiders_through_the_org() {
+    let t = TestTable::new().await;
+    let bob = t.user("bob").await;
+    let bt = t.token(&bob).await;
+    let alice = t.user("alice").await;
+    let outsider = t.user("carol").await;
+    let lapsed = t.user("dave").await;
+    let org = t.store.create_org("acme", "Acme").await.unwrap();
+    for (user, role) in [
+        (&bob, "worker"),
+        (&alice, "maintainer"),
+        (&lapsed, "worker"),
+    ] {
+        t.store
+            .add_member(&org, &t.fresh(user.id).await, role)
+            .await
+            .unwrap();
+    }
+    // dave's membership is no longer active.
+    let stored = t.fresh(lapsed.id).await;
+    let mut inactive = stored.clone();
+    inactive.memberships[0].is_active = false;
+    t.store.update_user(&stored, inactive).await.unwrap();
+
+    let org_forms = [
+        ("?org=acme".to_string(), None),
+        (format!("?org_id={}", org.id), None),
+        (String::new(), Some("acme")),
+    ];
+    for (query, header) in &org_forms {
+        let request = |id: u64| {
+            let req = get(&format!("/api/users/{id}{query}")).token(&bt);
+            match header {
+                Some(slug) => req.header("x-organization", slug),
+                None => req,
+            }
+        };
+        let r = t.call(retrieve, request(alice.id).build()).await;
+        assert_eq!(r.expect(200)["username"], "alice", "{query} {header:?}");
+        let missing = t.call(retrieve, request(999_999).build()).await;
+        assert_eq!(missing.expect(403), &json!({ "detail": NO_PERMISSION }));
+        for hidden in [&outsider, &lapsed] {
+            let r = t.call(retrieve, request(hidden.id).build()).await;
+            assert_eq!(r.raw, missing.raw, "{} {query} {header:?}", hidden.username);
+            assert_eq!(r.status, missing.status);
+        }
+    }
+
+    // An empty PATCH used to answer with the outsider's record too.
+    let r = t
+        .call(
+            partial_update,
+            patch(&format!("/api/users/{}?org=acme", outsider.id), &json!({}))
+                .token(&bt)
+                .build(),
+        )
+        .await;
+    assert_eq!(r.expect(403), &json!({ "detail": NO_PERMISSION }));
+    let r = t
+        .call(
+            partial_update,
+            patch(&format!("/api/users/{}?org=acme", alice.id), &json!({}))
+                .token(&bt)
+                .build(),
+        )
+        .await;
+    assert_eq!(r.expect(200)["username"], "alice");
+}
+
+/// An org slug longer than a DynamoDB key holds, in `org=` or `X-Organization`.
+/// Before issue 8 it reached DynamoDB, whose ValidationException was a 500.
+/// Now it is a 400 in DRF's list format once the caller is authenticated, and
+/// a 401 for a caller who is not.
+#[tokio::test]
+async fn an_oversized_org_slug_is_a_400_never_a_500() {
+    let t = TestTable::new().await;
+    let bob = t.user("bob").await;
+    let bt = t.token(&bob).await;
+    let slug = "o".repeat(3000);
+    let want = json!(["org: Ensure this value has no more than 1024 bytes."]);
+    let path = format!("/api/users/{}", bob.id);
+
+    let by_param = |p: &str| get(&format!("{p}?org={slug}"));
+    let by_header = |p: &str| get(p).header("x-organization", &slug);
+    for build in [&by_param as &dyn Fn(&str) -> Req, &by_header] {
+        let r = t.call(list, build("/api/users").token(&bt).build()).await;
+        assert_eq!(r.expect(400), &want);
+        let r = t.call(retrieve, build(&path).token(&bt).build()).await;
+        assert_eq!(r.expect(400), &want);
+        let r = t.call(list, build("/api/users").build()).await;
+        r.expect(401);
+    }
+    let r = t
+        .call(
+            partial_update,
+            patch(&format!("{path}?org={slug}"), &json!({"first_name": "x"}))
+                .token(&bt)
+                .build(),
+        )
+        .await;
+    assert_eq!(r.expect(400), &want);
+    let r = t
+        .call(
+            destroy,
+            delete(&format!("{path}?org={slug}")).token(&bt).build(),
+        )
+        .await;
+    assert_eq!(r.expect(400), &want);
+    assert!(t.store.get_user(bob.id).await.unwrap().is_some());
+}
+
+/// A user the identity provider owns, renamed through the admin API (by
+/// themselves or an admin), is no longer the IdP's: its ODM upsert of that
+/// name must not adopt it. The old code had no such flag to clear.
+#[tokio::test]
+async fn renames_end_idp_ownership() {
+    let t = TestTable::new().await;
+    let admin = t.admin("root").await;
+    let at = t.token(&admin).await;
+    let owned = |name: &str| {
+        let mut u = User::new(name);
+        u.idp_owned = true;
+        u.groups = vec![Group::User];
+        u
+    };
+    let self_renamed = t.store.create_user(owned("sam")).await.unwrap();
+    let admin_renamed = t.store.create_user(owned("ann")).await.unwrap();
+    let untouched = t.store.create_user(owned("ida")).await.unwrap();
+    assert!(self_renamed.idp_owned && admin_renamed.idp_owned && untouched.idp_owned);
+    let st = t.token(&self_renamed).await;
+
+    let r = t
+        .call(
+            partial_update,
+            patch(
+                &format!("/api/users/{}", self_renamed.id),
+                &json!({"username": "samuel"}),
+            )
+            .token(&st)
+            .build(),
+        )
+        .await;
+    assert_eq!(r.expect(200)["username"], "samuel");
+    assert!(!t.fresh(self_renamed.id).await.idp_owned);
+
+    let r = t
+        .call(
+            partial_update,
+            patch(
+                &format!("/api/users/{}", admin_renamed.id),
+                &json!({"username": "Anna"}),
+            )
+            .token(&at)
+            .build(),
+        )
+        .await;
+    r.expect(200);
+    assert!(!t.fresh(admin_renamed.id).await.idp_owned);
+
+    // A PATCH that leaves the username as it is keeps the ownership.
+    let r = t
+        .call(
+            partial_update,
+            patch(
+                &format!("/api/users/{}", untouched.id),
+                &json!({"username": "ida", "first_name": "Ida"}),
+            )
+            .token(&at)
+            .build(),
+        )
+        .await;
+    assert_eq!(r.expect(200)["first_name"], "Ida");
+    let stored = t.fresh(untouched.id).await;
+    assert_eq!(
+        (stored.first_name.as_str(), stored.idp_owned),
+        ("Ida", true)
+    );
+}
+
+/// A leaver is deactivated through the admin API and later reactivated. The
+/// old code kept their token and password: both worked again after the
+/// reactivation. Now the deactivation revokes them for good.
+#[tokio::test]
+async fn deactivation_revokes_every_credential_for_good() {
+    let t = TestTable::new().await;
+    let admin = t.admin("root").await;
+    let at = t.token(&admin).await;
+    let leaver = t.user("leaver").await;
+    let token = t.token(&leaver).await;
+    t.with_password(&leaver, "old-pass-123").await;
+    let path = format!("/api/users/{}", leaver.id);
+    let by_token = || get("/api/users/self").token(&token).build();
+    let by_password = || {
+        get("/api/users/self")
+            .basic("leaver", "old-pass-123")
+            .build()
+    };
+    t.call(retrieve_self, by_token()).await.expect(200);
+    t.call(retrieve_self, by_password()).await.expect(200);
+
+    for active in [false, true] {
+        let r = t
+            .call(
+                partial_update,
+                patch(&path, &json!({ "is_active": active }))
+                    .token(&at)
+                    .build(),
+            )
+            .await;
+        assert_eq!(r.expect(200)["is_active"], active);
+        let r = t.call(retrieve_self, by_token()).await;
+        assert_eq!(r.expect(401)["detail"], "Invalid token.", "active={active}");
+        let r = t.call(retrieve_self, by_password()).await;
+        assert_eq!(
+            r.expect(401)["detail"],
+            "Invalid username/password.",
+            "active={active}"
+        );
+    }
+    let stored = t.fresh(leaver.id).await;
+    assert!(stored.is_active);
+    assert_eq!(stored.password_hash, None);
+    assert!(stored.token_hashes.is_empty() && stored.token_expiry.is_empty());
+    assert_eq!(
+        t.items_with_prefix("TOKEN#").await.len(),
+        1,
+        "only root's token is left"
+    );
+}
+
+/// Usernames that only look like another: the Kelvin sign, fullwidth letters,
+/// a Cyrillic letter among Latin ones, and a case-folded twin. The old code
+/// accepted all four as new, distinct names.
+#[tokio::test]
+async fn lookalike_usernames_are_refused() {
+    let t = TestTable::new().await;
+    let admin = t.admin("root").await;
+    let at = t.token(&admin).await;
+    t.user("admin").await;
+    t.user("straße").await;
+    let bob = t.user("bob").await;
+    let path = format!("/api/users/{}", bob.id);
+    let cases = [
+        ("\u{212A}im", rules::NOT_NORMALIZED),
+        ("ａｄｍｉｎ", rules::NOT_NORMALIZED),
+        ("\u{0430}dmin", rules::MIXED_SCRIPT),
+        ("STRASSE", rules::USERNAME_TAKEN),
+        ("Straße", rules::USERNAME_TAKEN),
+    ];
+    for (name, message) in cases {
+        let r = t
+            .call(
+                partial_update,
+                patch(&path, &json!({ "username": name }))
+                    .token(&at)
+                    .build(),
+            )
+            .await;
+        assert_eq!(r.expect(400), &json!({ "username": [message] }), "{name}");
+    }
+    assert_eq!(t.fresh(bob.id).await, bob, "nothing was written");
+}
+
+/// A request forging `X-Forwarded-Host`/`-Proto` (to plant links to the
+/// attacker's host in a victim's responses, or a cache). The old code built
+/// every `url`, `next` and `previous` from them. Now they are ignored.
+#[tokio::test]
+async fn forged_forwarded_headers_do_not_reach_links() {
+    let t = TestTable::new().await;
+    let admin = t.admin("root").await;
+    let at = t.token(&admin).await;
+    let bob = t.user("bob").await;
+    t.user("carol").await;
+    let forged = |req: Req| {
+        req.header("x-forwarded-host", "evil.example")
+            .header("x-forwarded-proto", "https")
+            .token(&at)
+            .build()
+    };
+
+    let r = t
+        .call(list, forged(get("/api/users?page_size=1&page=2&sort=id")))
+        .await;
+    let body = r.expect(200);
+    assert_eq!(
+        body["next"],
+        "http://testserver/api/users?page=3&page_size=1&sort=id"
+    );
+    assert_eq!(
+        body["previous"],
+        "http://testserver/api/users?page_size=1&sort=id"
+    );
+    assert_eq!(
+        body["results"][0]["url"],
+        format!("http://testserver/api/users/{}", bob.id)
+    );
+    assert!(!r.raw.contains("evil.example"), "{}", r.raw);
+
+    let r = t
+        .call(retrieve, forged(get(&format!("/api/users/{}", bob.id))))
+        .await;
+    assert_eq!(
+        r.expect(200)["url"],
+        format!("http://testserver/api/users/{}", bob.id)
+    );
+    let r = t.call(retrieve_self, forged(get("/api/users/self"))).await;
+    assert_eq!(
+        r.expect(200)["url"],
+        format!("http://testserver/api/users/{}", admin.id)
     );
 }

@@ -9,10 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from cvat_sdk.api_client import exceptions, models
 
-from helpers import BASE_URL, client, create_user, raw
+from helpers import BASE_URL, client, create_user, raw, usersctl
 
 ADMIN_USERNAME = os.environ.get("E2E_ADMIN_USERNAME", "")
 ADMIN_PASSWORD = os.environ.get("E2E_ADMIN_PASSWORD", "")
+NO_PERMISSION = {"detail": "You do not have permission to perform this action."}
 
 
 def error_of(excinfo) -> object:
@@ -301,6 +302,45 @@ def test_member_cannot_view_or_delete_another_user(member_api, admin_api, run_id
     with pytest.raises(exceptions.ForbiddenException):
         member_api.destroy(other.id)
     assert admin_api.retrieve(other.id)[0].username == other.username
+
+
+def test_member_gets_403_for_an_unknown_id(member_api):
+    # Only an admin learns that an id is free: to anyone else it is one more user they may
+    # not see.
+    with pytest.raises(exceptions.ForbiddenException) as err:
+        member_api.retrieve(987654321)
+    assert error_of(err) == NO_PERMISSION
+
+
+def test_org_member_cannot_read_outsiders_through_the_org(run_id):
+    """Replay of the `?org=` leak: a member of an org named it to read any user's record.
+    Before issue 8 that answered 200 with the outsider's record; now it is the 403 an id
+    nobody has gets."""
+    slug = f"{run_id}org"
+    usersctl("org", "create", "--slug", slug)
+    insider = create_user(f"{run_id}_insider", token=True)
+    fellow = create_user(f"{run_id}_fellow", first_name="Fel")
+    outsider = create_user(f"{run_id}_outsider", first_name="Out")
+    for person in (insider, fellow):
+        usersctl("org", "add-member", "--slug", slug, "--username", person.username)
+
+    seen = raw("GET", f"/api/users/{fellow.id}?org={slug}", token=insider.token)
+    assert seen.status == 200, seen.body
+    assert seen.body["username"] == fellow.username and "email" not in seen.body
+
+    missing = raw("GET", f"/api/users/987654321?org={slug}", token=insider.token)
+    assert (missing.status, missing.body) == (403, NO_PERMISSION)
+    by_param = raw("GET", f"/api/users/{outsider.id}?org={slug}", token=insider.token)
+    by_header = raw("GET", f"/api/users/{outsider.id}", token=insider.token,
+                    headers={"X-Organization": slug})
+    for leak in (by_param, by_header):
+        assert (leak.status, leak.body) == (missing.status, missing.body)
+
+
+def test_oversized_org_slug_is_400_not_500(admin_token):
+    resp = raw("GET", "/api/users?org=" + "o" * 3000, token=admin_token)
+    assert resp.status == 400, resp.body
+    assert resp.body == ["org: Ensure this value has no more than 1024 bytes."]
 
 
 # --- routing ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 use std::cmp::Ordering;
 
 use super::json_logic;
+use crate::store::keys;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -209,6 +210,15 @@ impl ListQuery {
     }
 }
 
+/// An org slug longer than any key can hold names no organisation; it is
+/// refused before it reaches DynamoDB, which would fail the whole read.
+fn org_too_long() -> ListQueryError {
+    ListQueryError::Org(format!(
+        "org: Ensure this value has no more than {} bytes.",
+        keys::MAX_KEY_VALUE_BYTES
+    ))
+}
+
 /// CVAT's `get_organization` (iam/middleware.py), with an empty header taken as absent.
 fn parse_org(
     org: Option<&str>,
@@ -226,6 +236,7 @@ fn parse_org(
     }
     Ok(match (org.or(header), org_id) {
         (Some(""), _) => OrgSelector::NoOrg,
+        (Some(slug), _) if !keys::fits(slug) => return Err(org_too_long()),
         (Some(slug), _) => OrgSelector::Slug(slug.to_string()),
         // `org_id=` (empty) means no org context, like no parameter.
         (None, None | Some("")) => OrgSelector::None,
@@ -704,7 +715,14 @@ mod tests {
         let id_conflict = ListQueryError::Org(ORG_ID_CONFLICT.into());
         let header_conflict = ListQueryError::Org(ORG_HEADER_CONFLICT.into());
         let bad_id = ListQueryError::Org(ORG_ID_INVALID.into());
-        let cases: Vec<(Params, Option<&str>, Result<O, ListQueryError>)> = vec![
+        let long_slug = "o".repeat(keys::MAX_KEY_VALUE_BYTES + 1);
+        let longest_slug = "o".repeat(keys::MAX_KEY_VALUE_BYTES);
+        type Case<'a> = (
+            Vec<(&'a str, &'a str)>,
+            Option<&'a str>,
+            Result<O, ListQueryError>,
+        );
+        let cases: Vec<Case> = vec![
             (vec![], None, Ok(O::None)),
             (vec![("org", "acme")], None, Ok(O::Slug("acme".into()))),
             (vec![], Some("acme"), Ok(O::Slug("acme".into()))),
@@ -740,6 +758,13 @@ mod tests {
             (vec![("org_id", "abc")], None, Err(bad_id.clone())),
             (vec![("org_id", "-1")], None, Err(bad_id.clone())),
             (vec![("org_id", "1.0")], None, Err(bad_id)),
+            (vec![("org", &long_slug)], None, Err(org_too_long())),
+            (vec![], Some(&long_slug), Err(org_too_long())),
+            (
+                vec![("org", &longest_slug)],
+                None,
+                Ok(O::Slug(longest_slug.clone())),
+            ),
         ];
         for (params, header, want) in cases {
             let got = ListQuery::parse(&pairs(&params), header).map(|q| q.org);

@@ -174,6 +174,11 @@ pub fn validate(body: &Map<String, Value>) -> Result<Changes, ApiError> {
 impl Changes {
     pub fn apply(&self, user: &mut User) {
         if let Some(v) = &self.username {
+            // A name changed outside the identity provider is no longer its
+            // own: an `odm` POST of that name must not adopt the record.
+            if *v != user.username {
+                user.idp_owned = false;
+            }
             user.username = v.clone();
         }
         if let Some(v) = &self.first_name {
@@ -278,6 +283,59 @@ mod tests {
         assert_eq!(u.email, "");
         assert_eq!(u.groups, vec![Group::Worker]);
         assert!(!u.is_active);
+    }
+
+    #[test]
+    fn a_rename_ends_idp_ownership_and_nothing_else_does() {
+        let owned = || {
+            let mut u = User::new("idp");
+            u.idp_owned = true;
+            u
+        };
+        let cases = [
+            (json!({"username": "other"}), false),
+            (json!({"username": "IDP"}), false),
+            (json!({"username": " idp "}), true),
+            (json!({"first_name": "x", "is_active": false}), true),
+        ];
+        for (body, still_owned) in cases {
+            let mut u = owned();
+            validate(body.as_object().unwrap()).unwrap().apply(&mut u);
+            assert_eq!(u.idp_owned, still_owned, "{body}");
+        }
+    }
+
+    #[test]
+    fn lookalike_usernames_and_emails_are_refused() {
+        let cases: Vec<(Value, &str, &str)> = vec![
+            (
+                json!({"username": "\u{212A}im"}),
+                "username",
+                rules::NOT_NORMALIZED,
+            ),
+            (
+                json!({"username": "ａｄｍｉｎ"}),
+                "username",
+                rules::NOT_NORMALIZED,
+            ),
+            (
+                json!({"username": "\u{0430}dmin"}),
+                "username",
+                rules::MIXED_SCRIPT,
+            ),
+            (
+                json!({"email": "ａdmin@example.org"}),
+                "email",
+                rules::NOT_NORMALIZED,
+            ),
+        ];
+        for (body, field, message) in cases {
+            assert_eq!(
+                errors(body.clone()),
+                vec![(field.to_string(), vec![message.to_string()])],
+                "{body}"
+            );
+        }
     }
 
     #[test]

@@ -244,10 +244,7 @@ pub async fn retrieve_self(ctx: Ctx, req: Request) -> Response<Body> {
 async fn self_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     negotiate(req)?;
     let (caller, _) = auth::authenticate(&ctx.store, req.headers(), Wanted::default()).await?;
-    Ok(ok(&render::full(
-        &caller.user,
-        &http::base_url(req),
-    )))
+    Ok(ok(&render::full(&caller.user, &http::base_url(req))))
 }
 
 /// `GET /api/users/{id}`
@@ -258,23 +255,53 @@ pub async fn retrieve(ctx: Ctx, req: Request) -> Response<Body> {
 async fn retrieve_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     let id = path_id(req);
     let (caller, query, scoping, fetched) = prepare(ctx, req, target_of(id), false).await?;
-    let id = id.ok_or_else(ApiError::not_found)?;
-    // DRF applies the list filters inside get_object: a target they exclude is 404.
-    let target = fetched
-        .user(id)
+    let me = &caller.user;
+    let target = visible_target(me, id, &scoping, &fetched)?;
+    // DRF applies the list filters inside get_object: a target they exclude is
+    // 404. Only for a target the caller may see, or the filters are an oracle.
+    let target = target
         .filter(|u| query.matches(*u))
         .ok_or_else(ApiError::not_found)?;
-    let me = &caller.user;
-    let org_member = matches!(&scoping, Scoping::Org { id, .. } if is_active_member(me, *id));
-    if !(me.id == id || me.is_admin() || org_member) {
-        return Err(ApiError::PermissionDenied(NO_PERMISSION));
-    }
-    let full_shape = me.id == id || me.is_superuser;
+    let full_shape = me.id == target.id || me.is_superuser;
     Ok(ok(&render::shaped(
         target,
         &http::base_url(req),
         full_shape,
     )))
+}
+
+/// Whether `me` may see user `id`, whose stored record is `target`: themselves,
+/// an admin, or (in an org context) an active member of that org looking at
+/// another active member of it. Decided from these rules alone, so that neither
+/// the filters nor the existence of a user the caller may not see can change
+/// the answer.
+fn may_see(me: &User, id: Option<u64>, target: Option<&User>, scoping: &Scoping) -> bool {
+    if me.is_admin() || id == Some(me.id) {
+        return true;
+    }
+    match scoping {
+        Scoping::Org { id: org, .. } => {
+            is_active_member(me, *org) && target.is_some_and(|t| is_active_member(t, *org))
+        }
+        Scoping::None | Scoping::NoOrg => false,
+    }
+}
+
+/// The target of a detail route, once the caller is known to be allowed to see
+/// it: 403 (the same whether the user exists or not) for one they may not see,
+/// `None` (a 404 to the caller) for a missing user they could have seen.
+fn visible_target<'a>(
+    me: &User,
+    id: Option<u64>,
+    scoping: &Scoping,
+    fetched: &'a Fetched,
+) -> Result<Option<&'a User>, ApiError> {
+    let target = id.and_then(|id| fetched.user(id));
+    if may_see(me, id, target, scoping) {
+        Ok(target)
+    } else {
+        Err(ApiError::PermissionDenied(NO_PERMISSION))
+    }
 }
 
 /// `PATCH /api/users/{id}`
@@ -313,14 +340,11 @@ fn json_body(req: &Request) -> Result<serde_json::Map<String, Value>, ApiError> 
 async fn update_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     let id = path_id(req);
     let (caller, _, scoping, fetched) = prepare(ctx, req, target_of(id), false).await?;
-    let id = id.ok_or_else(ApiError::not_found)?;
-    let target = fetched.user(id).cloned().ok_or_else(ApiError::not_found)?;
     let me = &caller.user;
-    let is_self = me.id == id;
-    let org_member = matches!(&scoping, Scoping::Org { id, .. } if is_active_member(me, *id));
-    if !(is_self || me.is_admin() || org_member) {
-        return Err(ApiError::PermissionDenied(NO_PERMISSION));
-    }
+    let target = visible_target(me, id, &scoping, &fetched)?
+        .cloned()
+        .ok_or_else(ApiError::not_found)?;
+    let is_self = me.id == target.id;
     if caller.read_only {
         return Err(ApiError::PermissionDenied(NO_PERMISSION));
     }
@@ -379,10 +403,17 @@ pub async fn destroy(ctx: Ctx, req: Request) -> Response<Body> {
 async fn destroy_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     let id = path_id(req);
     let (caller, _, _, fetched) = prepare(ctx, req, target_of(id), false).await?;
-    let id = id.ok_or_else(ApiError::not_found)?;
-    let target = fetched.user(id).cloned().ok_or_else(ApiError::not_found)?;
     let me = &caller.user;
-    if !(me.id == id || me.is_admin()) || caller.read_only {
+    // Only yourself or, as an admin, anyone: decided before looking the user
+    // up, so that a 404 never tells a non-admin that an id is free.
+    if !(me.is_admin() || id == Some(me.id)) {
+        return Err(ApiError::PermissionDenied(NO_PERMISSION));
+    }
+    let target = id
+        .and_then(|id| fetched.user(id))
+        .cloned()
+        .ok_or_else(ApiError::not_found)?;
+    if caller.read_only {
         return Err(ApiError::PermissionDenied(NO_PERMISSION));
     }
     // The user may change before the delete lands (a new token, a rename):
