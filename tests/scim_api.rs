@@ -857,3 +857,574 @@ async fn discovery_describes_what_is_implemented() {
         .await;
     assert_scim_error(r.expect(404), "404", None);
 }
+
+// ------------------------------------------------------------ issue 8: attack replays
+
+/// What `/api/users/self` answers a credential: 200 while it works, 401 once revoked.
+async fn self_status(t: &TestTable, req: Req) -> u16 {
+    t.call(admin_api::retrieve_self, req.build())
+        .await
+        .status
+        .as_u16()
+}
+
+/// Percent-encodes a query value, every byte but letters and digits.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn me() -> Req {
+    get("/api/users/self")
+}
+
+impl Scim {
+    /// A POST /Users as the provisioner, whatever it answers.
+    async fn post(&self, body: &Value) -> directory_tests::Reply {
+        self.t
+            .call(
+                scim::create,
+                self.req(Method::POST, USERS, Some(body)).build(),
+            )
+            .await
+    }
+
+    async fn put(&self, id: u64, body: &Value) -> directory_tests::Reply {
+        self.t
+            .call(
+                scim::replace,
+                self.req(Method::PUT, &format!("{USERS}/{id}"), Some(body))
+                    .build(),
+            )
+            .await
+    }
+
+    async fn delete(&self, id: u64) -> directory_tests::Reply {
+        self.t
+            .call(
+                scim::delete,
+                self.req(Method::DELETE, &format!("{USERS}/{id}"), None)
+                    .build(),
+            )
+            .await
+    }
+
+    async fn user_count(&self) -> usize {
+        self.t.store.all_users().await.unwrap().len()
+    }
+}
+
+/// The body an IdP POSTs for a new hire (email: the userName, if it is an address).
+fn new_hire(username: &str, external_id: &str) -> Value {
+    let email = if username.contains('@') {
+        username.to_string()
+    } else {
+        format!("{username}@corp.com")
+    };
+    json!({
+        "schemas": [USER_SCHEMA],
+        "userName": username,
+        "externalId": external_id,
+        "name": {"givenName": "New", "familyName": "Hire"},
+        "emails": [{"value": email, "type": "work", "primary": true}],
+        "active": true
+    })
+}
+
+fn assert_not_managed(r: &directory_tests::Reply) {
+    let body = r.expect(409);
+    assert_scim_error(body, "409", Some("uniqueness"));
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("identity provider does not manage"),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn odm_post_does_not_hand_a_squatted_username_to_the_squatter() {
+    let s = Scim::new(Profile::Odm).await;
+    let squatter = s.t.user("mallory").await;
+    s.t.with_password(&squatter, "mallory's password").await;
+    let token = s.t.token(&squatter).await;
+    // A plain user renames themselves to the address of a hire the IdP will provision.
+    let r =
+        s.t.call(
+            admin_api::partial_update,
+            directory_tests::patch(
+                &format!("/api/users/{}", squatter.id),
+                &json!({"username": "new.hire@corp.com"}),
+            )
+            .token(&token)
+            .build(),
+        )
+        .await;
+    r.expect(200);
+    let before = s.t.fresh(squatter.id).await;
+    let users_before = s.user_count().await;
+
+    // The IdP provisions the hire. Before issue 8: 201 with the squatter's id,
+    // the hire's email, externalId and active: true written over the squatter,
+    // who kept their password, token, groups and memberships.
+    let r = s.post(&new_hire("new.hire@corp.com", "okta-00u1new")).await;
+    assert_not_managed(&r);
+
+    assert_eq!(s.t.fresh(squatter.id).await, before, "the squatter changed");
+    assert_eq!(before.email, "mallory@example.org");
+    assert_eq!(before.external_id, None);
+    assert_eq!(s.user_count().await, users_before, "no user was created");
+    assert_eq!(
+        s.t.store
+            .claim_owner(UniqueField::ExternalId, "okta-00u1new")
+            .await
+            .unwrap(),
+        None,
+        "the hire's externalId belongs to nobody"
+    );
+    // The squatter's token is still theirs, and opens only their own record.
+    let r =
+        s.t.call(admin_api::retrieve_self, me().token(&token).build())
+            .await;
+    let body = r.expect(200);
+    assert_eq!(body["id"], squatter.id);
+    assert_eq!(body["email"], "mallory@example.org");
+}
+
+#[tokio::test]
+async fn a_lookalike_username_neither_captures_nor_is_created() {
+    let s = Scim::new(Profile::Odm).await;
+    // Written straight to the store: validation now refuses the Kelvin sign.
+    let mut kelvin = directory::user::User::new("\u{212A}im@corp.com");
+    kelvin.email = "kelvin@example.org".into();
+    kelvin.groups = vec![directory::user::Group::User];
+    let kelvin = s.t.store.create_user(kelvin).await.unwrap();
+    let token = s.t.token(&kelvin).await;
+    let before = s.t.fresh(kelvin.id).await;
+
+    // Before issue 8 the two names shared a claim key (lower-casing maps the
+    // Kelvin sign to k), so the odm POST of kim@corp.com updated the Kelvin
+    // record: 201 with its id, its token now opening the IdP user's account.
+    let r = s.post(&new_hire("kim@corp.com", "okta-00u1kim")).await;
+    assert_not_managed(&r);
+    assert_eq!(s.t.fresh(kelvin.id).await, before);
+    assert_eq!(self_status(&s.t, me().token(&token)).await, 200);
+
+    // Nor can the IdP (or anyone with its token) create the lookalike itself.
+    // Before: 201 (or the upsert above).
+    let r = s
+        .post(&new_hire("\u{212A}im@corp.com", "okta-00u1kelvin"))
+        .await;
+    assert_scim_error(r.expect(400), "400", Some("invalidValue"));
+    assert_eq!(s.t.fresh(kelvin.id).await, before);
+}
+
+#[tokio::test]
+async fn an_idp_user_named_admin_is_not_joined_to_the_local_superuser() {
+    let s = Scim::new(Profile::Odm).await;
+    let admin = s.t.admin("admin").await;
+    s.t.with_password(&admin, "root's password").await;
+    let token = s.t.token(&admin).await;
+    let before = s.t.fresh(admin.id).await;
+
+    // Before issue 8: 201 with the superuser's id, its email and externalId
+    // now the IdP user's, who then signs in as a superuser.
+    let r = s.post(&new_hire("admin", "entra-5f1e")).await;
+    assert_not_managed(&r);
+    assert_eq!(s.t.fresh(admin.id).await, before, "the superuser changed");
+    assert!(before.is_superuser && before.external_id.is_none());
+    assert_eq!(self_status(&s.t, me().token(&token)).await, 200);
+    assert_eq!(
+        self_status(&s.t, me().basic("admin", "root's password")).await,
+        200
+    );
+}
+
+#[tokio::test]
+async fn adoption_by_external_id_revokes_the_records_old_credentials() {
+    let s = Scim::new(Profile::Odm).await;
+    // A record the IdP did not provision (one made before issue 8, say) that
+    // carries the IdP's externalId.
+    let mut legacy = directory::user::User::new("legacy@corp.com");
+    legacy.email = "legacy@corp.com".into();
+    legacy.external_id = Some("okta-00u1legacy".into());
+    legacy.groups = vec![directory::user::Group::User];
+    let legacy = s.t.store.create_user(legacy).await.unwrap();
+    assert!(!legacy.idp_owned);
+    s.t.with_password(&legacy, "old password").await;
+    let token = s.t.token(&legacy).await;
+
+    // Another externalId proves nothing: 409, untouched.
+    let before = s.t.fresh(legacy.id).await;
+    let r = s.post(&new_hire("legacy@corp.com", "okta-00u1other")).await;
+    assert_not_managed(&r);
+    assert_eq!(s.t.fresh(legacy.id).await, before);
+    assert_eq!(self_status(&s.t, me().token(&token)).await, 200);
+
+    // Its own externalId adopts it, and what it had stops working. Before
+    // issue 8 the token and password went on working after the IdP took over.
+    let r = s
+        .post(&new_hire("legacy@corp.com", "okta-00u1legacy"))
+        .await;
+    let body = r.expect(201);
+    assert_eq!(body["id"], legacy.id.to_string());
+    assert_eq!(body["name"]["familyName"], "Hire");
+    let stored = s.t.fresh(legacy.id).await;
+    assert!(stored.idp_owned);
+    assert_eq!(stored.password_hash, None);
+    assert!(stored.token_hashes.is_empty() && stored.token_expiry.is_empty());
+    assert_eq!(self_status(&s.t, me().token(&token)).await, 401);
+    assert_eq!(
+        self_status(&s.t, me().basic("legacy@corp.com", "old password")).await,
+        401
+    );
+    assert_eq!(
+        s.t.items_with_prefix("TOKEN#").await.len(),
+        1,
+        "only the provisioner's token item is left"
+    );
+
+    // Now the IdP's: a re-POST updates it as any IdP user.
+    let mut again = new_hire("legacy@corp.com", "okta-00u1legacy");
+    again["name"]["familyName"] = json!("Again");
+    let body = s.post(&again).await.expect(201).clone();
+    assert_eq!(body["id"], legacy.id.to_string());
+    assert_eq!(body["name"]["familyName"], "Again");
+}
+
+#[tokio::test]
+async fn a_repost_updates_the_idps_own_user_until_someone_else_renames_it() {
+    let s = Scim::new(Profile::Odm).await;
+    let created = s.create(new_hire("ada@corp.com", "okta-00u1ada")).await;
+    let id: u64 = created["id"].as_str().unwrap().parse().unwrap();
+    assert!(s.t.fresh(id).await.idp_owned, "SCIM creates are the IdP's");
+    let token = s.t.token(&s.t.fresh(id).await).await;
+
+    // A re-POST without the externalId still updates it, as before issue 8,
+    // and takes none of its credentials.
+    let mut again = new_hire("ADA@corp.com", "okta-00u1ada");
+    again.as_object_mut().unwrap().remove("externalId");
+    again["displayName"] = json!("Ada L.");
+    let body = s.post(&again).await.expect(201).clone();
+    assert_eq!(
+        (body["id"].as_str(), body["displayName"].as_str()),
+        (Some(created["id"].as_str().unwrap()), Some("Ada L."))
+    );
+    assert_eq!(self_status(&s.t, me().token(&token)).await, 200);
+
+    // An administrator renames it through the admin API: no longer the IdP's
+    // to update by name.
+    let r =
+        s.t.call(
+            admin_api::partial_update,
+            directory_tests::patch(
+                &format!("/api/users/{id}"),
+                &json!({"username": "ada.renamed@corp.com"}),
+            )
+            .token(&s.token)
+            .build(),
+        )
+        .await;
+    r.expect(200);
+    let before = s.t.fresh(id).await;
+    assert!(!before.idp_owned);
+    let r = s
+        .post(&new_hire("ada.renamed@corp.com", "okta-00u1eve"))
+        .await;
+    assert_not_managed(&r);
+    assert_eq!(s.t.fresh(id).await, before);
+}
+
+/// How a test deactivates or reactivates a user through SCIM.
+#[derive(Debug, Clone, Copy)]
+enum Switch {
+    Delete,
+    Patch(bool),
+    Put(bool),
+    RePost,
+}
+
+impl Scim {
+    async fn switch(&self, id: u64, name: &str, how: Switch) {
+        let r = match how {
+            Switch::Delete => self.delete(id).await,
+            Switch::Patch(active) => {
+                self.patch(
+                    &id.to_string(),
+                    json!([{"op": "replace", "path": "active", "value": active}]),
+                )
+                .await
+            }
+            Switch::Put(active) => {
+                self.put(id, &json!({"userName": name, "active": active}))
+                    .await
+            }
+            Switch::RePost => self.post(&json!({"userName": name})).await,
+        };
+        assert!(r.status.is_success(), "{how:?}: {} {}", r.status, r.raw);
+    }
+}
+
+#[tokio::test]
+async fn deactivation_through_scim_revokes_credentials_in_both_profiles() {
+    use Switch::*;
+    let plans: [(Profile, &[(Switch, Switch)]); 2] = [
+        (
+            Profile::Odm,
+            &[
+                (Delete, Patch(true)),
+                (Patch(false), Put(true)),
+                (Put(false), RePost),
+            ],
+        ),
+        (
+            Profile::Rfc,
+            &[(Patch(false), Put(true)), (Put(false), Patch(true))],
+        ),
+    ];
+    for (profile, plan) in plans {
+        let s = Scim::new(profile).await;
+        for (n, (off, on)) in plan.iter().enumerate() {
+            let name = format!("leaver{n}");
+            let case = format!("{profile:?} {off:?} then {on:?}");
+            let id: u64 = s.create(json!({"userName": name})).await["id"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let user =
+                s.t.with_password(&s.t.fresh(id).await, "leaver's password")
+                    .await;
+            let token = s.t.token(&user).await;
+            let token_works = || self_status(&s.t, me().token(&token));
+            let password_works = || self_status(&s.t, me().basic(&name, "leaver's password"));
+            assert_eq!((token_works().await, password_works().await), (200, 200));
+
+            s.switch(id, &name, *off).await;
+            assert_eq!(
+                (token_works().await, password_works().await),
+                (401, 401),
+                "{case}: deactivated"
+            );
+            // Before issue 8 both answered 200 again once the user was back.
+            s.switch(id, &name, *on).await;
+            let stored = s.t.fresh(id).await;
+            assert!(stored.is_active, "{case}");
+            assert_eq!(
+                (token_works().await, password_works().await),
+                (401, 401),
+                "{case}: reactivated"
+            );
+            assert_eq!(stored.password_hash, None, "{case}");
+            assert!(stored.token_hashes.is_empty(), "{case}");
+        }
+        assert_eq!(
+            s.t.items_with_prefix("TOKEN#").await.len(),
+            1,
+            "{profile:?}: only the provisioner's token item is left"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bodies_not_declared_as_json_are_refused_before_anything_is_written() {
+    let s = Scim::new(Profile::Odm).await;
+    let operator = s.t.admin("operator").await;
+    s.t.with_password(&operator, "operator's password").await;
+    let victim = s.create(json!({"userName": "victim"})).await;
+    let victim_id: u64 = victim["id"].as_str().unwrap().parse().unwrap();
+    let victim_before = s.t.fresh(victim_id).await;
+    let users_before = s.user_count().await;
+
+    // What a page on another site can make a browser send with the Basic
+    // credentials it remembers, no preflight: a form post (no JSON type), or
+    // fetch() with no Content-Type or text/plain. Before issue 8 the request
+    // without a Content-Type created the user (201).
+    let evil = json!({"userName": "csrf.admin", "groups": [{"value": "admin"}]}).to_string();
+    let form_like = [
+        None,
+        Some("text/plain"),
+        Some("text/plain;charset=UTF-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+    ];
+    let routes: [(Method, String); 5] = [
+        (Method::POST, USERS.to_string()),
+        (Method::PUT, format!("{USERS}/{victim_id}")),
+        (Method::PATCH, format!("{USERS}/{victim_id}")),
+        (Method::POST, format!("{USERS}/.search")),
+        (Method::POST, "/api/v1/scim/.search".to_string()),
+    ];
+    for (method, path) in &routes {
+        for ct in form_like {
+            let mut req = Req::new(method.clone(), path)
+                .basic("operator", "operator's password")
+                .raw_body(&evil);
+            if let Some(ct) = ct {
+                req = req.header("content-type", ct);
+            }
+            let req = req.build();
+            let r = match (method.as_str(), path.ends_with(".search")) {
+                (_, true) => s.t.call(scim::search, req).await,
+                ("POST", _) => s.t.call(scim::create, req).await,
+                ("PUT", _) => s.t.call(scim::replace, req).await,
+                _ => s.t.call(scim::patch, req).await,
+            };
+            let case = format!("{method} {path} with {ct:?}");
+            assert_eq!(r.status.as_u16(), 415, "{case}: {}", r.raw);
+            assert_scim_error(&r.body, "415", None);
+        }
+    }
+    assert_eq!(s.user_count().await, users_before, "nothing was created");
+    assert_eq!(s.t.fresh(victim_id).await, victim_before, "nothing changed");
+
+    // JSON types pass, with parameters and in any case.
+    for (n, ct) in ["application/scim+json; charset=utf-8", "Application/JSON"]
+        .into_iter()
+        .enumerate()
+    {
+        let r =
+            s.t.call(
+                scim::create,
+                Req::new(Method::POST, USERS)
+                    .basic("operator", "operator's password")
+                    .header("content-type", ct)
+                    .raw_body(&json!({"userName": format!("typed{n}")}).to_string())
+                    .build(),
+            )
+            .await;
+        r.expect(201);
+    }
+}
+
+#[tokio::test]
+async fn lookups_by_values_too_long_for_a_key_are_refused_before_any_read() {
+    let s = Scim::new(Profile::Rfc).await;
+    let long = "a".repeat(3000);
+    // 600 bytes as sent, 6,600 once folded into a claim key (each U+FDFA
+    // expands to 18 characters).
+    let expanding = "\u{FDFA}".repeat(200);
+    let filters = [
+        format!("userName eq \"{long}\""),
+        format!("emails eq \"{long}@example.com\""),
+        format!("emails.value eq \"{long}@example.com\""),
+        format!("emails[type eq \"work\" and value eq \"{long}@example.com\"]"),
+        format!("externalId eq \"{long}\""),
+        format!("active eq true and userName eq \"{long}\""),
+        format!("userName eq \"{expanding}\""),
+    ];
+    for filter in &filters {
+        // Before issue 8: 500 (DynamoDB refused the key).
+        let r = s.list(&format!("filter={}", encode(filter))).await;
+        let body = r.expect(400);
+        assert_scim_error(body, "400", Some("invalidFilter"));
+        assert!(
+            body["detail"].as_str().unwrap().contains("too long"),
+            "{body}"
+        );
+        assert_eq!(
+            r.dynamodb_calls, 1,
+            "only the caller was read: {filter:.40}"
+        );
+        let search = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                            "filter": filter});
+        let r =
+            s.t.call(
+                scim::search,
+                s.req(Method::POST, "/api/v1/scim/.search", Some(&search))
+                    .build(),
+            )
+            .await;
+        assert_scim_error(r.expect(400), "400", Some("invalidFilter"));
+    }
+
+    // An externalId longer than a key can hold is refused on every write.
+    let created = s.create(json!({"userName": "keyed"})).await;
+    let id: u64 = created["id"].as_str().unwrap().parse().unwrap();
+    let before = s.t.fresh(id).await;
+    let too_long = "\u{10348}".repeat(300); // 1,200 bytes
+    let r = s
+        .post(&json!({"userName": "other", "externalId": too_long}))
+        .await;
+    assert_scim_error(r.expect(400), "400", Some("invalidValue"));
+    let r = s
+        .put(id, &json!({"userName": "keyed", "externalId": too_long}))
+        .await;
+    assert_scim_error(r.expect(400), "400", Some("invalidValue"));
+    let r = s
+        .patch(
+            &id.to_string(),
+            json!([{"op": "add", "path": "externalId", "value": too_long}]),
+        )
+        .await;
+    assert_scim_error(r.expect(400), "400", Some("invalidValue"));
+    assert_eq!(s.t.fresh(id).await, before);
+}
+
+#[tokio::test]
+async fn filters_match_what_the_claims_fold_together() {
+    let s = Scim::new(Profile::Odm).await;
+    let created = s
+        .create(json!({"userName": "straße", "emails": [{"value": "straße@example.com"}]}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    // Before issue 8: 0 results (the claims were lower-cased, and `STRASSE`
+    // lower-cases to `strasse`, not `straße`).
+    for filter in [
+        "userName eq \"STRASSE\"",
+        "userName eq \"Strasse\"",
+        "emails.value eq \"STRASSE@example.com\"",
+        "emails[type eq \"WORK\" and value eq \"strasse@EXAMPLE.com\"]",
+        "emails[type eq \"work\"].value eq \"STRASSE@example.com\"",
+        "userName eq \"straße\" and emails eq \"strasse@example.com\"",
+    ] {
+        let r = s.list(&format!("filter={}", encode(filter))).await;
+        let body = r.expect(200);
+        assert_eq!(body["totalResults"], 1, "{filter}: {body}");
+        assert_eq!(body["Resources"][0]["id"], id, "{filter}");
+        assert!(
+            r.dynamodb_calls <= 2,
+            "{filter}: {} calls",
+            r.dynamodb_calls
+        );
+    }
+    // A PATCH value path selects the email the same way.
+    let r = s
+        .patch(
+            id,
+            json!([{"op": "replace", "path": "emails[value eq \"STRASSE@example.com\"].value",
+                    "value": "moved@example.com"}]),
+        )
+        .await;
+    assert_eq!(r.expect(200)["emails"][0]["value"], "moved@example.com");
+}
+
+#[tokio::test]
+async fn links_ignore_a_forged_forwarded_host() {
+    let s = Scim::new(Profile::Odm).await;
+    let r =
+        s.t.call(
+            scim::create,
+            s.req(Method::POST, USERS, Some(&bjensen()))
+                .header("x-forwarded-host", "evil.example")
+                .header("x-forwarded-proto", "https")
+                .build(),
+        )
+        .await;
+    let body = r.expect(201).clone();
+    let id = body["id"].as_str().unwrap();
+    let location = r.header("location").unwrap();
+    let meta = body["meta"]["location"].as_str().unwrap();
+    for link in [location, meta] {
+        assert!(!link.contains("evil.example"), "{link}");
+        assert!(link.ends_with(&format!("{USERS}/{id}")), "{link}");
+    }
+    assert_eq!(location, meta);
+}

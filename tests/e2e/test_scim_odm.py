@@ -14,7 +14,7 @@ from cvat_sdk.api_client import models as cvat_models
 from odm_api import CreateUserRequest, CreateUserRequestEmailsInner, GroupPatchOperationsInner, UserPatch
 from odm_api.exceptions import ApiException
 
-from helpers import BASE_URL, create_user
+from helpers import BASE_URL, create_user, raw
 from scim_helpers import (
     ERROR_SCHEMA,
     LIST_SCHEMA,
@@ -305,6 +305,43 @@ def test_missing_or_bad_token_is_401():
         with pytest.raises(ApiException) as err:
             odm_users_api(token).find_users()
         assert err.value.status == 401
+
+
+# --- what an attacker tries (issue 8) ------------------------------------------------------
+
+
+def test_post_does_not_update_a_user_the_idp_did_not_provision(users, admin_api, run_id):
+    """Someone who took the name first (here through usersctl) keeps their own record: the
+    IdP's POST is 409, it is not joined to their account."""
+    name = uname(run_id, "squat")
+    local = create_user(name, email=f"{name}.local@example.com", token=True)
+    with pytest.raises(ApiException) as err:
+        users.create_user(new_user(name, external_id=f"ext-{run_id}-squat"))
+    assert err.value.status == 409
+    assert error_body(err.value)["scimType"] == "uniqueness"
+    seen = admin_api.retrieve(local.id)[0]
+    assert (seen.username, seen.email) == (name, f"{name}.local@example.com")
+    assert raw("GET", "/api/users/self", token=local.token).body["id"] == local.id
+
+
+def test_deactivation_revokes_the_users_token_for_good(users, run_id):
+    member = create_user(uname(run_id, "leaver"), email=f"{run_id}.leaver@example.com", token=True)
+    assert raw("GET", "/api/users/self", token=member.token).status == 200
+    users.delete_user(str(member.id))  # odm: deactivates
+    users.patch_user(str(member.id), patch({"op": "replace", "value": {"active": True}}))
+    assert users.get_user(str(member.id)).active is True
+    assert raw("GET", "/api/users/self", token=member.token).status == 401
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_not_sent_as_json_is_415_and_writes_nothing(users, admin_token, run_id, content_type):
+    """What a page on another site can make a browser POST without a CORS preflight."""
+    name = uname(run_id, "csrf_" + content_type.split("/")[1][:5])
+    resp = scim("POST", BASE_URL, "/Users", token=admin_token,
+                body={"schemas": [USER_SCHEMA], "userName": name},
+                headers={"Content-Type": content_type})
+    assert_scim_error(resp, 415)
+    assert users.find_users(filter=f'userName eq "{name}"').total_results == 0
 
 
 # --- one store, two APIs -------------------------------------------------------------------

@@ -8,6 +8,10 @@
 //! is refused by name. Hand-written rather than `scim_v2`, so that the errors
 //! can name the operator and the position, the Entra form needs no rewrite,
 //! and the recursion depth is bounded by construction.
+//!
+//! Caseless attributes (`userName`, `emails`) compare as their uniqueness
+//! claims do, NFKC with full case folding, and values too long to be a key
+//! are refused before they become one.
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
@@ -15,7 +19,8 @@ use serde_json::Number;
 
 use super::resource::display_name;
 use super::ScimError;
-use crate::user::{parse_time, User};
+use crate::store::keys;
+use crate::user::{parse_time, rules, User};
 
 /// Longer filters are refused before lexing.
 pub const MAX_LEN: usize = 4096;
@@ -93,6 +98,19 @@ impl Attr {
 
     fn case_exact(self) -> bool {
         !matches!(self, Attr::UserName | Attr::EmailValue | Attr::EmailType)
+    }
+
+    /// The value a comparison with this attribute turns into a DynamoDB key
+    /// when the filter is answered by a lookup ([`Filter::lookup`]): the
+    /// uniqueness claims of userName and email hold the folded value
+    /// ([`rules::fold`]), that of externalId the value as written. `None` for
+    /// attributes that never become keys (`id` is parsed as a number first).
+    fn key_value(self, value: &str) -> Option<Cow<'_, str>> {
+        match self {
+            Attr::UserName | Attr::EmailValue => Some(Cow::Owned(rules::fold(value))),
+            Attr::ExternalId => Some(Cow::Borrowed(value)),
+            _ => None,
+        }
     }
 }
 
@@ -177,8 +195,9 @@ impl Filter {
     /// An equality the store can answer by key, without scanning: the first top-level
     /// (or top-level-`and`-member) `userName eq "s"`, `emails.value eq "s"` (also inside an
     /// emails value path), `externalId eq "s"` or `id eq "s"`. The string is returned as
-    /// written: the caller normalises it as its index does (lower-cases userName and email;
-    /// an `id` that is not a u64 matches no user). The caller fetches that one user and then
+    /// written: the store normalises it as its claims do (folds userName and email, see
+    /// [`rules::fold`]; an `id` that is not a u64 matches no user). Values too long to be a
+    /// key were refused by [`parse`]. The caller fetches that one user and then
     /// still applies [`Filter::matches`].
     pub fn lookup(&self) -> Option<(Attr, String)> {
         match self {
@@ -215,7 +234,10 @@ fn attr_eq(attr: Attr, value: &Value, user: &User) -> bool {
                     if attr.case_exact() {
                         have == *want
                     } else {
-                        have.to_lowercase() == want.to_lowercase()
+                        // The same caseless match the uniqueness claims use, so
+                        // a user found by its claim (`STRASSE` for `straße`) is
+                        // not then filtered away.
+                        rules::fold(&have) == rules::fold(want)
                     }
                 }),
                 // The parser refuses these; a hand-built filter just does not match.
@@ -619,6 +641,7 @@ impl Parser {
             }
         };
         check_type(attr, &value)?;
+        check_key_length(attr, &value)?;
         Ok(Filter::Eq(attr, value))
     }
 }
@@ -663,6 +686,31 @@ fn check_type(attr: Attr, value: &Value) -> Result<(), ScimError> {
             "Attribute '{name}' is a string: compare it with a quoted string, not {value}"
         ))),
     }
+}
+
+/// A string compared with userName, emails.value or externalId may become
+/// part of a DynamoDB key (the lookup reads that claim), and DynamoDB answers
+/// an over-long key with a validation error. No stored value comes near
+/// [`keys::MAX_KEY_VALUE_BYTES`], so a longer one cannot match anything: it is
+/// refused here, before any read.
+fn check_key_length(attr: Attr, value: &Value) -> Result<(), ScimError> {
+    let Value::Str(s) = value else {
+        return Ok(());
+    };
+    let Some(key) = attr.key_value(s) else {
+        return Ok(());
+    };
+    if keys::fits(s) && keys::fits(&key) {
+        return Ok(());
+    }
+    Err(invalid(format!(
+        "The value compared with '{}' is too long: {} bytes ({} once normalized), at most {} \
+         are allowed",
+        attr.name(),
+        s.len(),
+        key.len(),
+        keys::MAX_KEY_VALUE_BYTES
+    )))
 }
 
 #[cfg(test)]
@@ -1204,5 +1252,63 @@ mod tests {
             let want = want.map(|(a, v)| (a, v.to_string()));
             assert_eq!(filter.lookup(), want, "{input}");
         }
+    }
+
+    #[test]
+    fn caseless_attributes_compare_folded() {
+        let mut u = bjensen();
+        u.username = "straße".into();
+        u.email = "straße@example.com".into();
+        let cases = [
+            (r#"userName eq "STRASSE""#, true),
+            (r#"userName eq "strasse""#, true),
+            (r#"userName eq "\u212Aelvin""#, false),
+            (r#"emails.value eq "STRASSE@EXAMPLE.COM""#, true),
+            (
+                r#"emails[type eq "WORK" and value eq "Strasse@example.com"]"#,
+                true,
+            ),
+            // Case-exact attributes are still compared as written.
+            (r#"externalId eq "e1""#, false),
+            (r#"name.familyName eq "JENSEN""#, false),
+        ];
+        for (input, want) in cases {
+            let filter = parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(filter.matches(&u), want, "{input}");
+        }
+        let mut kelvin = bjensen();
+        kelvin.username = "kelvin".into();
+        assert!(parse(r#"userName eq "\u212Aelvin""#)
+            .unwrap()
+            .matches(&kelvin));
+    }
+
+    #[test]
+    fn values_too_long_for_a_key_are_refused() {
+        let max = keys::MAX_KEY_VALUE_BYTES;
+        let fits = "a".repeat(max);
+        let over = "a".repeat(max + 1);
+        // 600 bytes as written, 6,600 folded.
+        let expands = "\u{FDFA}".repeat(200);
+        for attr in ["userName", "emails", "emails.value", "externalId"] {
+            assert!(parse(&format!(r#"{attr} eq "{fits}""#)).is_ok(), "{attr}");
+            let err = parse(&format!(r#"{attr} eq "{over}""#)).unwrap_err();
+            assert_eq!(err.scim_type, Some(ScimType::InvalidFilter), "{attr}");
+            assert!(err.detail.contains("too long"), "{}", err.detail);
+        }
+        let err = parse(&format!(r#"emails[value eq "{over}"]"#)).unwrap_err();
+        assert_eq!(err.scim_type, Some(ScimType::InvalidFilter));
+        let err = parse(&format!(r#"userName eq "{expands}""#)).unwrap_err();
+        assert_eq!(
+            err.detail,
+            format!(
+                "The value compared with 'userName' is too long: 600 bytes (6600 once \
+                 normalized), at most {max} are allowed"
+            )
+        );
+        // externalId keys are case-exact: no folding, so no expansion either.
+        assert!(parse(&format!(r#"externalId eq "{expands}""#)).is_ok());
+        // Attributes that never become keys take any length the filter allows.
+        assert!(parse(&format!(r#"displayName eq "{over}""#)).is_ok());
     }
 }

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use super::{ScimError, USER_SCHEMA};
-use crate::user::User;
+use crate::user::{rules, User};
 
 pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -185,7 +185,7 @@ impl EmailFilter {
     /// A `type` other than `work` can never select a stored email.
     fn foreign_type(&self) -> bool {
         self.conds.iter().any(|(attr, lit)| {
-            attr == "type" && !matches!(lit, Literal::Str(s) if s.eq_ignore_ascii_case("work"))
+            attr == "type" && !matches!(lit, Literal::Str(s) if rules::fold(s) == "work")
         })
     }
 
@@ -200,8 +200,9 @@ impl EmailFilter {
                 .conds
                 .iter()
                 .all(|(attr, lit)| match (attr.as_str(), lit) {
-                    ("type", Literal::Str(s)) => s.eq_ignore_ascii_case("work"),
-                    ("value", Literal::Str(s)) => s.eq_ignore_ascii_case(&user.email),
+                    ("type", Literal::Str(s)) => rules::fold(s) == "work",
+                    // Caseless as the email's uniqueness claim is.
+                    ("value", Literal::Str(s)) => rules::fold(s) == rules::fold(&user.email),
                     ("primary", Literal::Bool(b)) => *b == user.email_primary,
                     _ => false,
                 })

@@ -3,6 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{ScimError, USER_SCHEMA};
+use crate::store::keys;
 use crate::user::{format_time, rules, User};
 
 pub const MAX_DISPLAY_NAME: usize = 256;
@@ -257,6 +258,16 @@ pub fn validate(user: &User) -> Result<(), ScimError> {
         if ext.is_empty() || ext.chars().count() > MAX_EXTERNAL_ID {
             return Err(ScimError::invalid_value(format!(
                 "externalId must be 1 to {MAX_EXTERNAL_ID} characters"
+            )));
+        }
+        // The externalId is a key (its uniqueness claim). 256 characters fit
+        // today; this keeps a longer limit from ever sending DynamoDB a key
+        // it refuses.
+        if !keys::fits(ext) {
+            return Err(ScimError::invalid_value(format!(
+                "externalId must be at most {} bytes in UTF-8, not {}",
+                keys::MAX_KEY_VALUE_BYTES,
+                ext.len()
             )));
         }
     }

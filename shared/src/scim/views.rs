@@ -67,28 +67,47 @@ fn writable(caller: &Caller) -> Result<(), ScimError> {
     }
 }
 
-/// The JSON body: ≤ 1 MiB, `application/scim+json` or `application/json`.
+/// The JSON body: ≤ 1 MiB, sent as `application/scim+json` or
+/// `application/json` (parameters such as `charset` allowed).
+///
+/// The content type is required. A body without one, or with one an HTML
+/// form can send (`text/plain`, `application/x-www-form-urlencoded`,
+/// `multipart/form-data`), is what a page on another site can make a
+/// browser send cross-site without a CORS preflight, carrying the Basic
+/// credentials the browser remembers for this API: refusing it before
+/// anything is read or written is what keeps such a page from provisioning
+/// users in the signed-in administrator's name.
 fn json_body(req: &Request) -> Result<Value, ScimError> {
+    check_content_type(req)?;
     let bytes = http::body_bytes(req)
         .map_err(|_| ScimError::new(413, None, "The request body is larger than 1 MiB."))?;
-    match http::content_type(req.headers()) {
-        None => {}
-        Some(ct) if ct == "application/json" || ct == CONTENT_TYPE => {}
-        Some(ct) => {
-            return Err(ScimError::new(
-                415,
-                None,
-                format!(
-                "Unsupported media type \"{ct}\": send application/scim+json or application/json."
-            ),
-            ))
-        }
-    }
     if bytes.is_empty() {
         return Err(ScimError::invalid_syntax("The request body is empty."));
     }
     serde_json::from_slice(bytes)
         .map_err(|e| ScimError::invalid_syntax(format!("The request body is not valid JSON: {e}")))
+}
+
+/// 415 unless the body is declared as JSON (see [`json_body`] for why a
+/// missing `Content-Type` is refused too).
+fn check_content_type(req: &Request) -> Result<(), ScimError> {
+    match http::content_type(req.headers()) {
+        Some(ct) if ct == "application/json" || ct == CONTENT_TYPE => Ok(()),
+        Some(ct) => Err(ScimError::new(
+            415,
+            None,
+            format!(
+                "Unsupported media type \"{ct}\": send the body as application/scim+json or \
+                 application/json."
+            ),
+        )),
+        None => Err(ScimError::new(
+            415,
+            None,
+            "The request has a body but no Content-Type: send it as application/scim+json or \
+             application/json.",
+        )),
+    }
 }
 
 fn path_id(req: &Request) -> Option<u64> {
@@ -429,6 +448,9 @@ async fn create_user(ctx: &Ctx, req: &Request) -> Outcome {
     let body = json_body(req)?;
     let mut fresh = User::new("");
     fresh.groups = vec![Group::User];
+    // Whatever SCIM creates belongs to the identity provider: only such a
+    // record may later be updated by a POST that names its userName.
+    fresh.idp_owned = true;
     let user = resource::from_json(&body, &fresh)?;
     resource::validate(&user)?;
     let origin = http::base_url(req);
@@ -440,9 +462,9 @@ async fn create_user(ctx: &Ctx, req: &Request) -> Outcome {
             &origin,
             &projection,
         )),
-        // ODM: a POST naming an existing userName updates that user.
+        // ODM: a POST naming an existing userName updates that user, if it is the IdP's.
         Err(StoreError::Taken(UniqueField::Username)) if ctx.profile == Profile::Odm => {
-            let updated = update_existing(ctx, &user.username, &body).await?;
+            let updated = update_existing(ctx, &user, &body).await?;
             Ok(resource_response(
                 StatusCode::CREATED,
                 &updated,
@@ -455,11 +477,13 @@ async fn create_user(ctx: &Ctx, req: &Request) -> Outcome {
     }
 }
 
-/// ODM's upsert: the create found the userName taken, so the body updates
-/// the user that holds it. Each step is one atomic write or a read, so a
+/// ODM's upsert: the create found the userName `posted` names taken, so the
+/// body updates the user that holds it — if that user is the identity
+/// provider's ([`may_upsert`]). Each step is one atomic write or a read, so a
 /// failure anywhere leaves either nothing or the whole update behind, and the
 /// same POST can be sent again.
-async fn update_existing(ctx: &Ctx, username: &str, body: &Value) -> Result<User, ScimError> {
+async fn update_existing(ctx: &Ctx, posted: &User, body: &Value) -> Result<User, ScimError> {
+    let username = &posted.username;
     let busy = || {
         ScimError::new(
             409,
@@ -474,9 +498,47 @@ async fn update_existing(ctx: &Ctx, username: &str, body: &Value) -> Result<User
         .await?
         .ok_or_else(busy)?;
     // A POST names no version: losing every race is a conflict, not a 412.
-    write_with(ctx, None, existing, |cur| resource::from_json(body, cur))
-        .await
-        .map_err(|e| if e.status == 412 { busy() } else { e })
+    // The ownership check runs on every fresh read, so a rename that lands
+    // between the read and the write is seen.
+    write_with(ctx, None, existing, |cur| {
+        may_upsert(cur, posted)?;
+        let mut next = resource::from_json(body, cur)?;
+        if !cur.idp_owned {
+            adopt(&mut next);
+        }
+        Ok(next)
+    })
+    .await
+    .map_err(|e| if e.status == 412 { busy() } else { e })
+}
+
+/// Whether an ODM POST of `posted` may update `holder`, the user that holds
+/// its userName (up to folding). Only if the identity provider owns the
+/// record (SCIM made it and nobody else renamed it since), or the body names
+/// the holder's own `externalId`, which only the IdP that provisioned it
+/// knows. Otherwise anyone who could take a name — a user renaming themselves
+/// through the admin API to the address of a hire the IdP will provision, a
+/// local superuser called `admin` — would have the IdP's user joined to their
+/// account, keeping their password, tokens, groups and memberships.
+fn may_upsert(holder: &User, posted: &User) -> Result<(), ScimError> {
+    let same_external_id = posted.external_id.is_some() && posted.external_id == holder.external_id;
+    if holder.idp_owned || same_external_id {
+        return Ok(());
+    }
+    Err(ScimError::uniqueness(format!(
+        "userName \"{}\" belongs to a user the identity provider does not manage (it was not \
+         provisioned through SCIM, or was renamed outside it since), so a POST cannot update it; \
+         choose another userName, or send that user's externalId to take it over",
+        posted.username
+    )))
+}
+
+/// An IdP takes over a record it did not provision (its POST named the
+/// record's `externalId`): from now on it is the IdP's, and the password and
+/// tokens it had — issued to whoever held the record before — stop working.
+fn adopt(user: &mut User) {
+    user.revoke_credentials();
+    user.idp_owned = true;
 }
 
 /// Why an optimistic write did not land: the store's reason, or the request's.
@@ -709,6 +771,45 @@ async fn fallback_response(ctx: &Ctx, req: &Request) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_odm_post_updates_only_the_idps_own_records() {
+        let posted = |ext: Option<&str>| {
+            let mut u = User::new("new.hire@corp.com");
+            u.external_id = ext.map(str::to_string);
+            u
+        };
+        let holder = |owned: bool, ext: Option<&str>| {
+            let mut u = User::new("new.hire@corp.com");
+            u.idp_owned = owned;
+            u.external_id = ext.map(str::to_string);
+            u
+        };
+        let cases = [
+            (holder(true, None), posted(None), true),
+            (holder(true, Some("a")), posted(Some("b")), true),
+            (holder(false, Some("a")), posted(Some("a")), true),
+            (holder(false, Some("a")), posted(Some("b")), false),
+            (holder(false, None), posted(None), false),
+            (holder(false, None), posted(Some("a")), false),
+        ];
+        for (holder, posted, allowed) in cases {
+            let result = may_upsert(&holder, &posted);
+            assert_eq!(result.is_ok(), allowed, "{holder:?} / {posted:?}");
+            if let Err(e) = result {
+                assert_eq!(
+                    (e.status, e.scim_type),
+                    (409, Some(crate::scim::ScimType::Uniqueness))
+                );
+            }
+        }
+        let mut adopted = holder(false, Some("a"));
+        adopted.password_hash = Some("hash".into());
+        adopted.token_hashes = vec!["t".into()];
+        adopt(&mut adopted);
+        assert!(adopted.idp_owned && adopted.password_hash.is_none());
+        assert!(adopted.token_hashes.is_empty());
+    }
 
     #[test]
     fn routes_and_their_methods() {
