@@ -1,7 +1,13 @@
 //! Credentials → caller. Tokens are `<user_id>.<secret>` and stored only as
 //! SHA-256 hashes; passwords are Argon2id hashes.
+//!
+//! Basic auth gives nothing away about which usernames exist: every failed
+//! attempt costs the same reads, one Argon2 run and one write, and counts
+//! towards a lock of the username (`store::logins`) that holds across
+//! containers and answers 429 until it ends.
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -12,14 +18,20 @@ use lambda_http::http::HeaderMap;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::store::{Fetched, Store, StoreError, UniqueField, Wanted};
-use crate::user::User;
+use crate::store::{keys, Fetched, LoginClaim, Store, StoreError, Wanted};
+use crate::user::{rules, User};
 
 /// How long a verified password stays verified in this container, so a client
 /// sending Basic on every call does not pay Argon2 every time.
 const PASSWORD_CACHE_TTL: Duration = Duration::from_secs(300);
 /// `last_login` is refreshed at most this often: a write on a read path costs.
 const LAST_LOGIN_REFRESH: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+/// Tokens are `<user id>.<43 characters>`; anything much longer is refused
+/// before it is hashed or looked up.
+const MAX_TOKEN_BYTES: usize = 256;
+/// A user id nobody has (ids start at 1): read in place of the claim's owner
+/// when nobody holds a Basic username, so that the batch read still happens.
+const NOBODY: u64 = 0;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
@@ -51,6 +63,11 @@ pub enum AuthError {
 #[derive(Debug)]
 pub enum Failure {
     Unauthenticated(AuthError),
+    /// Too many failed password logins with this username: every Basic
+    /// attempt is refused (429) for `retry_after` more seconds.
+    Locked {
+        retry_after: u64,
+    },
     Store(StoreError),
 }
 
@@ -144,22 +161,61 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
+/// Whether `password` matches the Argon2 `hash`. Runs Argon2 exactly once,
+/// whatever `hash` is: a stored hash that cannot be read is checked as the
+/// dummy hash is, so it costs what a real one does (and never matches).
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    let (parsed, real) = match PasswordHash::new(hash) {
+        Ok(h) => (h, true),
+        Err(_) => (
+            PasswordHash::new(dummy_hash()).expect("the dummy hash is a PHC string"),
+            false,
+        ),
+    };
+    VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
+    let matched = Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok();
+    matched && real
+}
+
+/// Argon2 verifications this process has run: what tests count to show that
+/// an unknown name, a user without a password and a wrong password all do
+/// the same work.
+static VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
+
+pub fn password_verifications() -> u64 {
+    VERIFICATIONS.load(Ordering::Relaxed)
+}
+
+/// What a password is checked against when there is no real hash to check
+/// (an unknown name, a user without a password), so that the answer takes
+/// as long as a wrong password does: an Argon2id hash with the default
+/// parameters of a random secret, made once per container.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let mut secret = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut secret);
+        hash_password(&hex::encode(secret))
+    })
+}
+
+/// Runs Argon2 once against the dummy hash; never matches.
+fn verify_dummy(password: &str) {
+    verify_password(password, dummy_hash());
 }
 
 /// (user id, SHA-256 of the password) → the stored hash it matched, and when.
 type VerifiedPasswords = HashMap<(u64, String), (String, Instant)>;
 static VERIFIED: Mutex<Option<VerifiedPasswords>> = Mutex::new(None);
 
+/// Checks `password` against the user's hash, from this container's cache of
+/// recently verified passwords when it can. A user without a password costs
+/// one Argon2 run against the dummy hash, like a wrong password.
 fn verify_cached(user: &User, password: &str) -> bool {
     let Some(hash) = &user.password_hash else {
+        verify_dummy(password);
         return false;
     };
     let cache_key = (user.id, hash_token(password));
@@ -182,61 +238,146 @@ fn verify_cached(user: &User, password: &str) -> bool {
 }
 
 /// Authenticates the request and reads what `wanted` names in the same
-/// strongly consistent batch read (Basic auth first resolves the username's
+/// strongly consistent batch read (Basic auth first reads the username's
 /// claim, so it costs one read more). Returns the caller and what was found.
 pub async fn authenticate(
     store: &Store,
     headers: &HeaderMap,
-    mut wanted: Wanted,
+    wanted: Wanted,
 ) -> Result<(Caller, Fetched), Failure> {
     match credentials(headers) {
         Credentials::None => Err(Failure::Unauthenticated(AuthError::Missing)),
         Credentials::Malformed(why) => Err(Failure::Unauthenticated(AuthError::Malformed(why))),
-        Credentials::Token(token) => {
-            let invalid = || Failure::Unauthenticated(AuthError::InvalidToken);
-            let user_id = token_user_id(&token).ok_or_else(invalid)?;
-            wanted.token = Some(hash_token(&token));
-            wanted.users.push(user_id);
-            let fetched = store.fetch(&wanted).await?;
-            let stored = fetched
-                .token()
-                .filter(|t| t.user_id == user_id)
-                .ok_or_else(invalid)?;
-            if stored.is_expired(chrono::Utc::now().timestamp()) {
-                return Err(invalid());
-            }
-            let user = fetched
-                .user(user_id)
-                .filter(|u| u.is_active)
-                .ok_or(Failure::Unauthenticated(AuthError::Inactive))?
-                .clone();
-            let read_only = stored.read_only;
-            Ok((Caller { user, read_only }, fetched))
-        }
+        Credentials::Token(token) => token_login(store, &token, wanted).await,
         Credentials::Basic { username, password } => {
-            let invalid = || Failure::Unauthenticated(AuthError::InvalidPassword);
-            let id = store
-                .claim_owner(UniqueField::Username, &username)
-                .await?
-                .ok_or_else(invalid)?;
-            wanted.users.push(id);
-            let fetched = store.fetch(&wanted).await?;
-            let mut user = fetched.user(id).cloned().ok_or_else(invalid)?;
-            if !verify_cached(&user, &password) {
-                return Err(invalid());
-            }
-            if !user.is_active {
-                return Err(Failure::Unauthenticated(AuthError::Inactive));
-            }
-            refresh_last_login(store, &mut user).await;
-            Ok((
-                Caller {
-                    user,
-                    read_only: false,
-                },
-                fetched,
-            ))
+            password_login(store, &username, &password, wanted).await
         }
+    }
+}
+
+/// A token is good when its item exists, belongs to the user its prefix
+/// names, has not expired, and is still listed on that user, who is active.
+/// The listing is checked too so that a revocation that removed the hash
+/// from the user holds even if the token item outlived it.
+async fn token_login(
+    store: &Store,
+    token: &str,
+    mut wanted: Wanted,
+) -> Result<(Caller, Fetched), Failure> {
+    let invalid = || Failure::Unauthenticated(AuthError::InvalidToken);
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(invalid());
+    }
+    let user_id = token_user_id(token).ok_or_else(invalid)?;
+    let hash = hash_token(token);
+    wanted.token = Some(hash.clone());
+    wanted.users.push(user_id);
+    let fetched = store.fetch(&wanted).await?;
+    let stored = fetched
+        .token()
+        .filter(|t| t.user_id == user_id)
+        .ok_or_else(invalid)?;
+    if stored.is_expired(chrono::Utc::now().timestamp()) {
+        return Err(invalid());
+    }
+    let read_only = stored.read_only;
+    let user = fetched
+        .user(user_id)
+        .ok_or(Failure::Unauthenticated(AuthError::Inactive))?;
+    if !user.token_hashes.contains(&hash) {
+        return Err(invalid());
+    }
+    if !user.is_active {
+        return Err(Failure::Unauthenticated(AuthError::Inactive));
+    }
+    let user = user.clone();
+    Ok((Caller { user, read_only }, fetched))
+}
+
+/// Whether a user could have this name: not empty, at most 150 characters,
+/// and short enough to be part of a key. Other names are refused without
+/// reading anything (after the same Argon2 run as any wrong password).
+fn possible_username(username: &str) -> bool {
+    !username.is_empty()
+        && username.chars().count() <= rules::MAX_NAME
+        && keys::fits(username)
+        && keys::fits(&rules::fold(username))
+}
+
+/// Basic auth. An unknown name, a user without a password and a wrong
+/// password take the same path and cost the same: the claim read, the batch
+/// read of `wanted`, one Argon2 run and one write recording the failure. So
+/// neither the time nor the answer tells whether a name exists.
+///
+/// Failures are counted on the name's claim item (see `store::logins`): from
+/// the fifth in a row the name is locked for a while, and every attempt
+/// answers 429 without checking the password, even the right one.
+async fn password_login(
+    store: &Store,
+    username: &str,
+    password: &str,
+    mut wanted: Wanted,
+) -> Result<(Caller, Fetched), Failure> {
+    let invalid = || Failure::Unauthenticated(AuthError::InvalidPassword);
+    // The first Basic request of a container makes the dummy hash, whoever
+    // it names, so that this cost tells nothing either.
+    dummy_hash();
+    if !possible_username(username) {
+        verify_dummy(password);
+        return Err(invalid());
+    }
+    let now = chrono::Utc::now().timestamp();
+    let claim = store.login_claim(username).await?;
+    if let Some(retry_after) = claim.locked_for(now) {
+        return Err(Failure::Locked { retry_after });
+    }
+    wanted.users.push(claim.owner.unwrap_or(NOBODY));
+    let fetched = store.fetch(&wanted).await?;
+    let user = claim.owner.and_then(|id| fetched.user(id));
+    let verified = match user {
+        Some(user) => verify_cached(user, password),
+        None => {
+            verify_dummy(password);
+            false
+        }
+    };
+    let Some(mut user) = user.filter(|_| verified).cloned() else {
+        record_failure(store, username, &claim, now).await;
+        return Err(invalid());
+    };
+    if !user.is_active {
+        return Err(Failure::Unauthenticated(AuthError::Inactive));
+    }
+    if claim.failures > 0 {
+        clear_failures(store, username).await;
+    }
+    refresh_last_login(store, &mut user).await;
+    Ok((
+        Caller {
+            user,
+            read_only: false,
+        },
+        fetched,
+    ))
+}
+
+/// Counts a failed login. Best-effort: when DynamoDB fails here the answer
+/// is still 401, and the failure is logged.
+async fn record_failure(store: &Store, username: &str, claim: &LoginClaim, now: i64) {
+    if let Err(e) = store.record_login_failure(username, claim, now).await {
+        let (kind, code) = e.log_fields();
+        tracing::warn!(user_id = ?claim.owner, error_kind = kind, dynamodb_code = %code,
+            cause = %e, "failed login not recorded");
+    }
+}
+
+/// Forgets the failures before a successful login. Best-effort: they would
+/// only lock the account again if more failures followed within the window.
+async fn clear_failures(store: &Store, username: &str) {
+    if let Err(e) = store.clear_login_failures(username).await {
+        let (kind, code) = e.log_fields();
+        tracing::warn!(error_kind = kind, dynamodb_code = %code, cause = %e,
+            "failed logins not cleared");
     }
 }
 

@@ -5,10 +5,12 @@ shared/src/store/client.rs), never a hang.
 Runs the built binary (E2E_USERSCTL, set by scripts/e2e.sh) against a port nobody listens on,
 against the e2e DynamoDB Local with a table that does not exist, and against a stub that answers
 every call the way DynamoDB does when it throttles, fails, rejects the credentials or hangs.
+Also `usersctl user unlock` against the running stack: it lifts the lock of failed logins.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import socket
@@ -18,6 +20,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from helpers import Raw, raw, usersctl
 
 USERSCTL = os.environ.get("E2E_USERSCTL", "")
 pytestmark = pytest.mark.skipif(not USERSCTL, reason="E2E_USERSCTL is not set: run `make e2e`")
@@ -110,3 +114,48 @@ def test_dynamodb_failures_are_named_with_what_to_do(stub, answer, words):
     endpoint = f"http://127.0.0.1:{stub.server_address[1]}"
     proc, seconds = run("table", "create", DYNAMODB_ENDPOINT=endpoint)
     assert_fails_saying(proc, seconds, f"DynamoDB at {endpoint}", *words)
+
+
+def basic(username: str, password: str) -> dict:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def lock_out(username: str) -> Raw:
+    """Five wrong passwords, then one more attempt: the 429 of the lock."""
+    for guess in range(5):
+        r = raw("GET", "/api/users/self", headers=basic(username, f"guess-{guess}"))
+        assert r.status == 401, r
+    r = raw("GET", "/api/users/self", headers=basic(username, "guess-5"))
+    assert r.status == 429, r
+    assert 1 <= int(r.headers["retry-after"]) <= 30, r.headers
+    assert r.body["detail"].startswith("Request was throttled. Expected available in "), r.body
+    return r
+
+
+def test_unlock_lifts_the_lock_of_failed_logins():
+    """Five wrong passwords lock a username, in every container (the count is in DynamoDB);
+    `usersctl user unlock` lifts it, for a user's name and for a name nobody holds."""
+    name = f"e2e{secrets.token_hex(3)}_locked"
+    password = secrets.token_urlsafe(16)
+    usersctl("user", "create", "--username", name, "--password-stdin", stdin=password)
+
+    lock_out(name)
+    r = raw("GET", "/api/users/self", headers=basic(name, password))
+    assert r.status == 429, "the right password does not open a locked name"
+
+    out = usersctl("user", "unlock", "--username", name)
+    assert f"unlocked {name}" in out and "5 failed logins forgotten" in out, out
+    r = raw("GET", "/api/users/self", headers=basic(name, password))
+    assert r.status == 200, r
+    assert r.body["username"] == name
+    out = usersctl("user", "unlock", "--username", name)
+    assert "no failed logins on record" in out, out
+
+    # A name nobody holds locks the same way (a 429 does not tell whether a name exists).
+    ghost = f"e2e{secrets.token_hex(3)}_ghost"
+    lock_out(ghost)
+    out = usersctl("user", "unlock", "--username", ghost)
+    assert f"unlocked {ghost} (no such user)" in out, out
+    r = raw("GET", "/api/users/self", headers=basic(ghost, "guess-6"))
+    assert r.status == 401, r

@@ -32,6 +32,10 @@ pub enum ApiError {
     List(Vec<String>),
     #[error("Request body is larger than 1 MiB.")]
     TooLarge,
+    /// Too many failed password logins with this username: DRF's `Throttled`,
+    /// with the seconds left of the lock (also in `Retry-After`).
+    #[error("Request was throttled. Expected available in {0} second{plural}.", plural = if *.0 == 1 { "" } else { "s" })]
+    Throttled(u64),
     /// Every retry lost the optimistic-lock race to other writes of the same user.
     #[error("The user was changed by other requests at the same time; try again.")]
     Conflict,
@@ -66,6 +70,7 @@ impl ApiError {
             ApiError::Parse(_) | ApiError::Fields(_) | ApiError::List(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict => StatusCode::CONFLICT,
+            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Server(fault) => fault.status(),
         }
     }
@@ -95,6 +100,10 @@ impl ApiError {
                 resp.headers_mut()
                     .insert("allow", HeaderValue::from_static(allow));
             }
+            ApiError::Throttled(secs) => {
+                resp.headers_mut()
+                    .insert("retry-after", HeaderValue::from(secs));
+            }
             ApiError::Server(fault) => fault.attach(&mut resp),
             _ => {}
         }
@@ -116,7 +125,33 @@ impl From<Failure> for ApiError {
     fn from(f: Failure) -> Self {
         match f {
             Failure::Unauthenticated(e) => ApiError::NotAuthenticated(e),
+            Failure::Locked { retry_after } => ApiError::Throttled(retry_after),
             Failure::Store(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_locked_name_is_drfs_throttled_with_retry_after() {
+        for (secs, detail) in [
+            (1, "Request was throttled. Expected available in 1 second."),
+            (
+                30,
+                "Request was throttled. Expected available in 30 seconds.",
+            ),
+        ] {
+            let resp = ApiError::from(Failure::Locked { retry_after: secs }).into_response();
+            assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(resp.headers()["retry-after"], secs.to_string().as_str());
+            assert!(resp.headers().get("www-authenticate").is_none());
+            let Body::Text(body) = resp.body() else {
+                panic!("text body")
+            };
+            assert_eq!(body, &json!({ "detail": detail }).to_string());
         }
     }
 }

@@ -46,6 +46,9 @@ pub struct ScimError {
     pub detail: String,
     /// For a 503 or 500: why, for the log and `Retry-After`.
     pub fault: Option<http::Fault>,
+    /// For a 429: the seconds to wait, sent as `Retry-After` (32 bits keep
+    /// this error small; a lock lasts minutes).
+    pub retry_after: Option<u32>,
 }
 
 impl ScimError {
@@ -55,6 +58,7 @@ impl ScimError {
             scim_type,
             detail: detail.into(),
             fault: None,
+            retry_after: None,
         }
     }
 
@@ -71,6 +75,23 @@ impl ScimError {
             scim_type: None,
             detail: detail.into(),
             fault: Some(fault),
+            retry_after: None,
+        }
+    }
+
+    /// 429: too many failed password logins with the username; the lock
+    /// ends in `seconds`.
+    pub fn locked(seconds: u64) -> ScimError {
+        ScimError {
+            retry_after: Some(u32::try_from(seconds).unwrap_or(u32::MAX)),
+            ..ScimError::new(
+                429,
+                None,
+                format!(
+                    "Too many failed logins with this username; try again in {seconds} second{}.",
+                    if seconds == 1 { "" } else { "s" }
+                ),
+            )
         }
     }
 
@@ -131,10 +152,16 @@ impl ScimError {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = http::json(status, CONTENT_TYPE, &body);
         if self.status == 401 {
+            // Bearer only: a Basic challenge makes browsers prompt for
+            // credentials and then send them on their own, to any page's request.
             resp.headers_mut().insert(
                 "www-authenticate",
-                HeaderValue::from_static("Bearer realm=\"scim\", Basic realm=\"scim\""),
+                HeaderValue::from_static("Bearer realm=\"scim\""),
             );
+        }
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert("retry-after", HeaderValue::from(secs));
         }
         if let Some(fault) = self.fault {
             fault.attach(&mut resp);
@@ -161,6 +188,7 @@ impl From<Failure> for ScimError {
     fn from(f: Failure) -> Self {
         match f {
             Failure::Unauthenticated(e) => ScimError::new(401, None, e.to_string()),
+            Failure::Locked { retry_after } => ScimError::locked(retry_after),
             Failure::Store(e) => e.into(),
         }
     }
@@ -181,6 +209,26 @@ mod tests {
         );
         let e = ScimError::from(StoreError::Conflict);
         assert_eq!(e.status, 409);
+    }
+
+    #[test]
+    fn a_locked_name_is_a_429_with_retry_after_and_a_401_challenges_bearer_only() {
+        let resp = ScimError::from(Failure::Locked { retry_after: 1 }).into_response();
+        assert_eq!(resp.status().as_u16(), 429);
+        assert_eq!(resp.headers()["retry-after"], "1");
+        let body: serde_json::Value = match resp.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap(),
+            _ => panic!("text body"),
+        };
+        assert_eq!(body["status"], "429");
+        assert_eq!(
+            body["detail"],
+            "Too many failed logins with this username; try again in 1 second."
+        );
+        let resp = ScimError::from(Failure::Unauthenticated(crate::auth::AuthError::Missing))
+            .into_response();
+        assert_eq!(resp.headers()["www-authenticate"], "Bearer realm=\"scim\"");
+        assert!(resp.headers().get("retry-after").is_none());
     }
 
     #[test]

@@ -72,6 +72,12 @@ enum UserCmd {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Lifts the lock that failed password logins put on a username (any
+    /// name, held by a user or not), and forgets its failures.
+    Unlock {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -394,6 +400,7 @@ async fn run(store: &Store, command: Command) -> Outcome {
             println!("password set for {username}");
             Ok(())
         }
+        Command::User(UserCmd::Unlock { username }) => unlock(store, &username).await,
         Command::Token(TokenCmd::Create {
             username,
             read_only,
@@ -490,6 +497,47 @@ async fn run(store: &Store, command: Command) -> Outcome {
             Ok(())
         }
     }
+}
+
+/// Clears the failed logins on record for `username`: on the claim of the
+/// user who holds it, or by deleting the tracker of a name nobody holds.
+async fn unlock(store: &Store, username: &str) -> Outcome {
+    if !keys::fits(username) || !keys::fits(&rules::fold(username)) {
+        return Err(Fail::Message(format!(
+            "username: longer than any name can be ({} bytes at most)",
+            keys::MAX_KEY_VALUE_BYTES
+        )));
+    }
+    let claim = store.login_claim(username).await?;
+    let message = match claim.owner {
+        Some(id) if claim.failures == 0 && claim.failed_at.is_none() => {
+            format!("no failed logins on record for {username} (user {id})")
+        }
+        Some(id) => {
+            if store.clear_login_failures(username).await? {
+                format!(
+                    "unlocked {username} (user {id}): {} failed logins forgotten",
+                    claim.failures
+                )
+            } else {
+                // The user was deleted between the read and the write; a
+                // tracker, if one appeared since, is handled by running again.
+                format!("{username} is no longer held by user {id}: run unlock again")
+            }
+        }
+        None => {
+            if store.forget_login_tracker(username).await? {
+                format!(
+                    "unlocked {username} (no such user): {} failed logins forgotten",
+                    claim.failures
+                )
+            } else {
+                format!("no failed logins on record for {username} (no such user)")
+            }
+        }
+    };
+    println!("{message}");
+    Ok(())
 }
 
 async fn find_user(store: &Store, username: &str) -> Result<User, Fail> {
