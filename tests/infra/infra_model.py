@@ -243,8 +243,7 @@ SDK_ACTIONS = {
 }
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                  "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem"}
-# Basic auth's last_login refresh: the one write a read-only function makes.
-LAST_LOGIN = "touch_last_login"
+KEYS_RS = "store/keys.rs"
 
 _FN = re.compile(r"^[ \t]*(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?fn\s+(\w+)", re.M)
 
@@ -267,36 +266,193 @@ def read_sources() -> dict[str, str]:
 
 
 def gsi_name(sources: dict[str, str]) -> str:
-    return re.search(r'pub const GSI1: &str = "([^"]+)"', sources["store/keys.rs"]).group(1)
+    return re.search(r'pub const GSI1: &str = "([^"]+)"', sources[KEYS_RS]).group(1)
+
+
+# ---------------------------------------------------------------- code -> partition keys and attributes
+
+# The first element of a tuple: `("COUNTER", ...)`, `("COUNTER".to_string(), ...)`,
+# `(format!("USER#{id}"), ...)`. The `(` of a call (`format!(`, `fold(`) does not open a tuple.
+_TUPLE_PK = re.compile(r'(?<![\w!])\(\s*(?:format!\(\s*)?"([^"]*)"')
+
+
+def key_prefixes(keys_rs: str) -> dict[str, frozenset[str]]:
+    """Each key fn of keys.rs (one returning a `(pk, sk)` tuple) -> the partition
+    keys it builds, as IAM `dynamodb:LeadingKeys` patterns: a literal stays as it
+    is (`COUNTER`), a formatted one becomes its literal head and `*` (`USER#*`).
+    A key fn whose partition key cannot be read this way is an error: a new key
+    shape must not silently escape the check."""
+    prefixes = {}
+    for name, text in rust_functions(keys_rs).items():
+        signature, _, body = text.partition("{")
+        if not re.search(r"->\s*\(", signature):
+            continue
+        patterns = frozenset(lit.split("{")[0] + "*" if "{" in lit else lit
+                             for lit in _TUPLE_PK.findall(body))
+        if not patterns:
+            raise ValueError(f"keys.rs::{name} returns a key, but its partition key is neither "
+                             f"a literal nor a format!: teach infra_model.key_prefixes to read it")
+        prefixes[name] = patterns
+    return prefixes
+
+
+def gsi_projection(keys_rs: str) -> list[str]:
+    """keys::GSI1_PROJECTED: the non-key attributes GSI1 copies."""
+    m = re.search(r"pub const GSI1_PROJECTED: &\[&str\] = &\[(.*?)\];", keys_rs, re.S)
+    if m is None:
+        raise ValueError("no `pub const GSI1_PROJECTED: &[&str] = &[...]` in keys.rs")
+    return re.findall(r'"([^"]*)"', m.group(1))
+
+
+_EXPRESSION_WORDS = {"SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "BETWEEN", "IN"}
+
+
+def expression_attributes(expression: str, names: dict[str, str]) -> set[str]:
+    """The top-level attributes an update or condition expression names, whether
+    it writes, reads or tests them (IAM's `dynamodb:Attributes` counts all of
+    them): every name that is not a keyword, a function or a `:value`, with
+    `#name`s resolved and nested paths cut to their first element."""
+    text = re.sub(r":\w+", " ", expression)
+    attributes = set()
+    for m in re.finditer(r"(#?[A-Za-z_]\w*)(\s*\()?", text):
+        name, call = m.groups()
+        nested = m.start() > 0 and text[m.start() - 1] == "."
+        if call or nested or name.upper() in _EXPRESSION_WORDS:
+            continue
+        attributes.add(names.get(name, name))
+    return attributes
+
+
+def _string_args(body: str, method: str) -> list[str | None]:
+    """The arguments of every `.method(...)` call in `body`: the string literal, or
+    None when the argument is anything else (a variable, a format!)."""
+    args = []
+    for m in re.finditer(r"\.\s*" + method + r"\s*\(\s*", body):
+        lit = re.match(r'"((?:[^"\\]|\\.)*)"\s*\)', body[m.end():])
+        args.append(lit.group(1) if lit else None)
+    return args
+
+
+_FORMAT = re.compile(r'format!\(\s*"((?:[^"\\]|\\.)*)"((?:\s*,\s*[\w:.]+)*)\s*,?\s*\)')
+_LITERAL = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def expression_fragments(body: str, consts: dict[str, str]) -> tuple[list[str], list[str]]:
+    """An expression assembled at run time, as its pieces: every string literal
+    of the fn that builds it (not `.expect` messages), a `format!`'s `{}` filled
+    from the `keys::` constant it names and its `{variable}`s left out (a
+    variable's pieces are literals of the same fn). Returns the fragments and
+    what could not be read (a `{}` of anything but a keys.rs constant, a
+    `format!` with other arguments than paths): the attributes behind those are unknown."""
+    fragments, problems, taken = [], [], []
+    for m in _FORMAT.finditer(body):
+        taken.append(m.span())
+        args = [a.strip() for a in m.group(2).split(",") if a.strip()]
+        values = []
+        for arg in args:
+            const = arg.removeprefix("keys::")
+            if const in consts:
+                values.append(consts[const])
+            else:
+                problems.append(f"format! argument {arg!r} is not a keys.rs constant")
+                values.append("")
+        text = re.sub(r"\{(\w+)\}", lambda n: consts.get(n.group(1), ""), m.group(1))
+        pieces = text.split("{}")
+        fragments.append("".join(p + (values[i] if i < len(values) else "") for i, p in enumerate(pieces)))
+    for m in _LITERAL.finditer(body):
+        inside = any(a <= m.start() < b for a, b in taken)
+        if inside or re.search(r"\.\s*expect\s*\(\s*$", body[:m.start()]):
+            continue
+        if re.search(r"\{\w*\}", m.group(1)):
+            problems.append(f"a format string this check cannot fill: {m.group(1)!r}")
+        fragments.append(m.group(1))
+    return fragments, problems
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a grant's Condition confines it to; None = not confined that way.
+    Writes are always confined to the partition keys they touch
+    (`dynamodb:LeadingKeys`); the writes every function makes while
+    authenticating also to the attributes they change and to reading nothing back."""
+    leading_keys: frozenset[str] | None = None
+    attributes: frozenset[str] | None = None
+    returns_nothing: bool = False
+
+    def __str__(self) -> str:
+        parts = []
+        if self.leading_keys is not None:
+            parts.append(f"LeadingKeys {sorted(self.leading_keys)}")
+        if self.attributes is not None:
+            parts.append(f"Attributes {sorted(self.attributes)}")
+        if self.returns_nothing:
+            parts.append("ReturnValues NONE")
+        return "under " + ", ".join(parts) if parts else "unconditioned"
+
+
+UNSCOPED = Scope()
 
 
 class CodeModel:
     """The call graph from each function's handler down to DynamoDB calls.
 
     Store side (shared/src/store): a store method's actions are the SDK calls in
-    its body plus those of the store fns it calls (`self.x(` or `x(`). Handler
-    side (the two views.rs and auth.rs): a handler's store methods are the
-    `store.x(` calls in its body plus those of the view/auth fns it calls
-    (`x(` in the same file, `auth::x(`)."""
+    its body plus those of the store fns it calls (`x(` in the same file,
+    `self.x(` a method of any store file, `keys::x(` / `item::x(` a fn of that
+    store module). The partition keys it writes are those the key fns of
+    keys.rs build that its call graph reaches, leaving out callees that only
+    read (the keys a read builds are not written). Handler side (the two
+    views.rs and auth.rs): a handler's store methods are the `store.x(` calls in
+    its body plus those of the view/auth fns it calls (`x(` in the same file,
+    `auth::x(`)."""
 
     def __init__(self, sources: dict[str, str]):
         self.sources = sources
         self.gsi = gsi_name(sources)
-        # Per file: a bare call `x(` names a fn of the same file; `self.x(` a Store
-        # method of any store file.
+        self.key_fns = key_prefixes(sources[KEYS_RS])
+        self.key_consts = dict(re.findall(r'pub const (\w+): &str = "([^"]*)";', sources[KEYS_RS]))
+        self.key_attributes = frozenset({self.key_consts["PK"], self.key_consts["SK"]})
         self.store_files = {path: rust_functions(text) for path, text in sources.items()
                             if path.startswith("store/")}
         self.store_fns = {name for fns in self.store_files.values() for name in fns}
         self.view_files = {"admin_api": "admin_api/views.rs", "scim": "scim/views.rs"}
         self.fns = {module: rust_functions(sources[path]) for module, path in self.view_files.items()}
         self.fns["auth"] = rust_functions(sources["auth.rs"])
+        # The sources never change after this: answers are memoised.
+        self._memo: dict = {}
 
-    # -- store
+    def _cached(self, key, compute):
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    # -- store call graph
+    def _nodes(self, name: str) -> list[tuple[str, str]]:
+        return [(path, name) for path, fns in self.store_files.items() if name in fns]
+
+    def _is_method(self, path: str, name: str) -> bool:
+        return bool(re.search(r"\bfn\s+" + name + r"\b[^{]*?\(\s*(?:&\s*(?:'\w+\s+)?)?(?:mut\s+)?self\b",
+                              self.store_files[path][name]))
+
+    def _callees(self, path: str, body: str) -> list[tuple[str, str]]:
+        callees = [(path, c) for c in re.findall(r"(?<![\w.:])(\w+)\s*\(", body)
+                   if c in self.store_files[path]]
+        callees += [(p, c) for c in re.findall(r"\bself\s*\.\s*(\w+)\s*\(", body)
+                    for p, fns in self.store_files.items() if c in fns and self._is_method(p, c)]
+        for module, c in re.findall(r"(?<![\w:])(\w+)::(\w+)\s*\(", body):
+            target = "store/mod.rs" if module == "super" else f"store/{module}.rs"
+            if c in self.store_files.get(target, {}):
+                callees.append((target, c))
+        return callees
+
     def store_actions(self, name: str, skip: frozenset = frozenset()) -> set[tuple[str, str]]:
         """(action, resource) pairs of store method `name`, resource "table" or
         "index/<name>"; fns named in `skip` are left out of the call graph."""
-        return self._store_actions([(path, name) for path, fns in self.store_files.items()
-                                    if name in fns], skip, set())
+        return self._cached(("actions", name, skip),
+                            lambda: self._store_actions(self._nodes(name), skip, set()))
+
+    def _node_actions(self, node: tuple[str, str], skip: frozenset) -> set[tuple[str, str]]:
+        return self._cached(("node", node, skip), lambda: self._store_actions([node], skip, set()))
 
     def _store_actions(self, nodes, skip, seen) -> set[tuple[str, str]]:
         actions = set()
@@ -309,15 +465,98 @@ class CodeModel:
                 if re.search(pattern, body):
                     on_index = action == "dynamodb:Query" and re.search(r"\.\s*index_name\s*\(", body)
                     actions.add((action, f"index/{self.gsi}" if on_index else "table"))
-            callees = [(path, c) for c in re.findall(r"(?<![\w.:])(\w+)\s*\(", body)
-                       if c in self.store_files[path]]
-            callees += [(p, c) for c in re.findall(r"\bself\s*\.\s*(\w+)\s*\(", body)
-                        for p, fns in self.store_files.items() if c in fns]
-            actions |= self._store_actions(callees, skip, seen)
+            actions |= self._store_actions(self._callees(path, body), skip, seen)
         return actions
+
+    def writes(self, name: str, skip: frozenset = frozenset()) -> bool:
+        return any(a in WRITE_ACTIONS for a, _ in self.store_actions(name, skip))
 
     def io_store_methods(self) -> set[str]:
         return {name for name in self.store_fns if self.store_actions(name)}
+
+    def write_graph(self, name: str, skip: frozenset) -> set[tuple[str, str]]:
+        """The fns store method `name` reaches, except those that only read and
+        what only they reach: where the keys and expressions of its writes are."""
+        reached, stack = set(), self._nodes(name)
+        while stack:
+            node = stack.pop()
+            if node in reached or node[1] in skip:
+                continue
+            reached.add(node)
+            path, fn = node
+            if path == KEYS_RS and fn in self.key_fns:
+                continue
+            for callee in self._callees(path, self.store_files[path][fn]):
+                actions = self._node_actions(callee, skip)
+                if actions and not any(a in WRITE_ACTIONS for a, _ in actions):
+                    continue
+                stack.append(callee)
+        return reached
+
+    def write_prefixes(self, name: str, skip: frozenset = frozenset()) -> frozenset[str]:
+        """The partition keys (LeadingKeys patterns) store method `name` writes;
+        empty for a method that writes nothing."""
+        if not self.writes(name, skip):
+            return frozenset()
+        return frozenset(prefix for path, fn in self.write_graph(name, skip)
+                         if path == KEYS_RS and fn in self.key_fns for prefix in self.key_fns[fn])
+
+    # -- the writes of authentication
+    def auth_writes(self) -> frozenset[str]:
+        """Store methods auth.rs calls that write (last_login, login failures):
+        every function authenticates, so even read-only ones make these writes,
+        and their grant is confined to exactly what they change."""
+        called = {c for body in self.fns["auth"].values()
+                  for c in re.findall(r"\bstore\s*\.\s*(\w+)\s*\(", body)}
+        return frozenset(c for c in called if self.writes(c))
+
+    def _narrow_scope(self, name: str) -> tuple[Scope, list[str]]:
+        """One authentication write: the keys it writes; the key attributes and
+        those its update and condition expressions name (IAM counts an attribute
+        a condition tests as accessed); whether it reads nothing back. Only a
+        single UpdateItem can be confined to attributes (a Put replaces all)."""
+        problems = []
+        writes = {a for a, _ in self.store_actions(name) if a in WRITE_ACTIONS}
+        if writes != {"dynamodb:UpdateItem"}:
+            problems.append(f"Store::{name} (called by auth.rs) writes with {sorted(writes)}: "
+                            f"only UpdateItem can be confined to the attributes it changes")
+        attributes, returns_nothing = set(self.key_attributes), True
+        for path, fn in self.write_graph(name, frozenset()):
+            body = self.store_files[path][fn]
+            names = dict(re.findall(r'\.\s*expression_attribute_names\s*\(\s*"([^"]+)"\s*,\s*"([^"]+)"\s*\)',
+                                    body))
+            args = _string_args(body, "update_expression") + _string_args(body, "condition_expression")
+            expressions = [a for a in args if a is not None]
+            if None in args:
+                fragments, unread = expression_fragments(body, self.key_consts)
+                expressions += fragments
+                problems += [f"Store::{name}: an expression of {path}::{fn}: {u}" for u in unread]
+            for expression in expressions:
+                attributes |= expression_attributes(expression, names)
+            for returned in re.findall(r"\.\s*return_values\s*\(\s*([^)]*?)\s*\)", body):
+                returns_nothing &= returned == "ReturnValue::None"
+        return Scope(self.write_prefixes(name), frozenset(attributes), returns_nothing), problems
+
+    def narrow_scopes(self) -> tuple[dict[str, Scope], list[str]]:
+        scopes, problems = self._cached(("narrow",), self._narrow_scopes)
+        return dict(scopes), list(problems)
+
+    def _narrow_scopes(self) -> tuple[dict[str, Scope], list[str]]:
+        """Authentication write -> the scope of its grant. Writes to the same
+        partition keys share one grant (one statement of the shared policy):
+        the attributes of all of them, ReturnValues NONE only if none reads back."""
+        scopes, problems = {}, []
+        for name in sorted(self.auth_writes()):
+            scope, found = self._narrow_scope(name)
+            scopes[name] = scope
+            problems += found
+        merged = {}
+        for scope in scopes.values():
+            prev = merged.get(scope.leading_keys)
+            merged[scope.leading_keys] = scope if prev is None else Scope(
+                scope.leading_keys, prev.attributes | scope.attributes,
+                prev.returns_nothing and scope.returns_nothing)
+        return {name: merged[scope.leading_keys] for name, scope in scopes.items()}, problems
 
     # -- handlers
     def store_calls(self, module: str, name: str, seen=None) -> set[str]:
@@ -339,6 +578,27 @@ class CodeModel:
         for method in self.store_calls(module, handler):
             actions |= self.store_actions(method, skip)
         return actions
+
+    def handler_write_prefixes(self, module: str, handler: str, skip: frozenset = frozenset()) -> frozenset[str]:
+        return frozenset().union(*(self.write_prefixes(m, skip) for m in self.store_calls(module, handler)))
+
+    def needed_grants(self, module: str, handler: str) -> tuple[set[tuple[str, str, Scope]], list[str]]:
+        """(action, resource, scope) a handler's role must hold: reads as they
+        are; its own writes confined to the partition keys they write; the
+        authentication writes it reaches confined to their narrow scopes."""
+        narrow, problems = self.narrow_scopes()
+        skip = frozenset(narrow)
+        prefixes = self.handler_write_prefixes(module, handler, skip)
+        needed = set()
+        for action, resource in self.handler_actions(module, handler, skip):
+            writing = action in WRITE_ACTIONS
+            if writing and not prefixes:
+                problems.append(f"{module}::{handler} writes ({action}) but no key fn of keys.rs "
+                                f"is found behind it: its LeadingKeys cannot be derived")
+            needed.add((action, resource, Scope(prefixes) if writing else UNSCOPED))
+        for method in self.store_calls(module, handler) & skip:
+            needed.add(("dynamodb:UpdateItem", "table", narrow[method]))
+        return needed, problems
 
     def unattributed_store_calls(self, handlers: list[tuple[str, str]]) -> list[str]:
         """Store I/O calls in files or fns the handler analysis never reaches: if
@@ -378,12 +638,28 @@ def handlers() -> dict[str, tuple[str, str]]:
 
 # ---------------------------------------------------------------- template -> granted permissions
 
-# The condition that confines UpdateItem to Basic auth's last_login refresh.
-LAST_LOGIN_CONDITION = {
-    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]},
-    "ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "sk", "last_login"]},
-    "StringEqualsIfExists": {"dynamodb:ReturnValues": ["NONE"]},
-}
+def parse_scope(condition) -> Scope | None:
+    """A statement's Condition as a Scope; None when it has a shape this check
+    does not read (then it cannot tell what the statement allows). The shapes:
+    `ForAllValues:StringLike` on `dynamodb:LeadingKeys`, `ForAllValues:StringEquals`
+    on `dynamodb:Attributes`, `StringEqualsIfExists` on `dynamodb:ReturnValues` [NONE]."""
+    if not condition:
+        return UNSCOPED
+    shapes = {"ForAllValues:StringLike": "dynamodb:LeadingKeys",
+              "ForAllValues:StringEquals": "dynamodb:Attributes",
+              "StringEqualsIfExists": "dynamodb:ReturnValues"}
+    values = {}
+    for operator, block in condition.items():
+        if operator not in shapes or not isinstance(block, dict) or set(block) != {shapes[operator]}:
+            return None
+        listed = _as_list(block[shapes[operator]])
+        if not listed or not all(isinstance(v, str) for v in listed):
+            return None
+        values[shapes[operator]] = frozenset(listed)
+    returns = values.get("dynamodb:ReturnValues")
+    if returns is not None and returns != {"NONE"}:
+        return None
+    return Scope(values.get("dynamodb:LeadingKeys"), values.get("dynamodb:Attributes"), returns is not None)
 
 
 def _as_list(value) -> list:
@@ -425,9 +701,8 @@ def table_id(template: dict) -> str:
     return tables[0]
 
 
-def granted(template: dict, resource: dict) -> tuple[set[tuple[str, str, str]], list[str]]:
-    """(action, resource kind, condition kind) triples; condition kind is "" for
-    none, "last_login" for LAST_LOGIN_CONDITION, else "other"."""
+def granted(template: dict, resource: dict) -> tuple[set[tuple[str, str, Scope]], list[str]]:
+    """(action, resource kind, scope) triples of a function's role."""
     statements, problems = policy_statements(template, resource)
     tid = table_id(template)
     grants = set()
@@ -435,11 +710,13 @@ def granted(template: dict, resource: dict) -> tuple[set[tuple[str, str, str]], 
         if st.get("Effect") != "Allow" or "NotAction" in st or "NotResource" in st:
             problems.append(f"statement {st!r}: only Allow with Action and Resource is expected")
             continue
-        condition = st.get("Condition")
-        kind = "" if not condition else "last_login" if condition == LAST_LOGIN_CONDITION else "other"
+        scope = parse_scope(st.get("Condition"))
+        if scope is None:
+            problems.append(f"statement {st!r}: a Condition this check cannot read")
+            continue
         for action in _as_list(st.get("Action", [])):
             for res in _as_list(st.get("Resource", [])):
-                grants.add((action, _resource_kind(res, tid), kind))
+                grants.add((action, _resource_kind(res, tid), scope))
     return grants, problems
 
 
@@ -468,11 +745,17 @@ def wildcard_problems(template: dict) -> list[str]:
     return problems
 
 
+def _grant_str(grant: tuple[str, str, Scope]) -> str:
+    action, resource, scope = grant
+    return f"{action} on {resource} {scope}"
+
+
 def permission_differences(template: dict, model: CodeModel,
                            handler_table: dict[str, tuple[str, str]] | None = None) -> list[str]:
     """What each function's role grants against what its code does: every action
-    it performs is granted, nothing else is; UpdateItem reached only through
-    last_login is granted only under LAST_LOGIN_CONDITION."""
+    it performs is granted, nothing else is; its writes only on the partition
+    keys its code writes; the writes of authentication only on their keys and
+    attributes (CodeModel.needed_grants)."""
     diffs = []
     by_binary = {binary_of(r): r for r in serverless_functions(template).values()}
     for function, (module, handler) in (handler_table or handlers()).items():
@@ -481,22 +764,19 @@ def permission_differences(template: dict, model: CodeModel,
             diffs.append(f"{function}: not in the template")
             continue
         grants, problems = granted(template, resource)
-        diffs += [f"{function}: {p}" for p in problems]
-        uses = model.handler_actions(module, handler)
-        uses_without_login = model.handler_actions(module, handler, skip=frozenset({LAST_LOGIN}))
-        needed = {(a, r, "") for a, r in uses_without_login}
-        allowed_extra = set()
-        if ("dynamodb:UpdateItem", "table") in uses - uses_without_login:
-            needed.add(("dynamodb:UpdateItem", "table", "last_login"))
-        elif ("dynamodb:UpdateItem", "table") in uses:
-            # The shared auth policy's narrow grant is covered by the broad one.
-            allowed_extra.add(("dynamodb:UpdateItem", "table", "last_login"))
-        for grant in sorted(needed - grants):
-            diffs.append(f"{function}: needs {grant} (its code calls it) but is not granted it")
-        for grant in sorted(grants - needed - allowed_extra):
-            diffs.append(f"{function}: is granted {grant} but its code never needs it")
+        needed, unread = model.needed_grants(module, handler)
+        diffs += [f"{function}: {p}" for p in problems + unread]
+        for grant in sorted(needed - grants, key=_grant_str):
+            diffs.append(f"{function}: needs {_grant_str(grant)} (its code does it) but is not granted it")
+        for grant in sorted(grants - needed, key=_grant_str):
+            diffs.append(f"{function}: is granted {_grant_str(grant)} but its code never needs it")
     return diffs
 
+
+def write_leading_keys(template: dict, resource: dict) -> set[frozenset[str] | None]:
+    """The LeadingKeys of each write grant of a function's role (None: unconfined)."""
+    grants, _ = granted(template, resource)
+    return {scope.leading_keys for action, _, scope in grants if action in WRITE_ACTIONS}
 
 
 # ---------------------------------------------------------------- function timeout vs the code's budget

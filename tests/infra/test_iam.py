@@ -7,15 +7,26 @@ the SDK calls and transaction items (Put/Update/Delete/ConditionCheck) behind
 each (see infra_model.CodeModel). Branches are all counted (the SCIM profile is a
 deployment parameter), so a role may hold an action one profile never uses.
 
-The one write a read-only function makes is Basic auth's `last_login` refresh
-(`Store::touch_last_login`, at most hourly per user, SPEC §1). It is granted, not
-dropped: refusing it would turn every stale Basic login into a 500. But only
-under a condition: UpdateItem of the `last_login` attribute of `USER#…` items,
-returning nothing — such a role still cannot change a name, a group, a claim or
-a token.
+Every write is confined to the partition keys its code writes
+(`dynamodb:LeadingKeys`), also derived from the code: the key fns of keys.rs
+(`keys::user` -> `USER#*`, `keys::user_counts` -> `COUNTER`, `COUNTER#*`, ...)
+that each writing store method reaches. A role that updates users cannot touch
+an org, and no API function can write an `ORGID#` item. (IAM authorises each
+item of a TransactWriteItems by its own action and key.)
+
+The only writes a read-only function makes are Basic auth's (the store methods
+auth.rs calls): the `last_login` refresh (`Store::touch_last_login`, at most
+hourly per user, SPEC §1) and the failed-login count on the username's claim
+(store/logins.rs). They are granted, not dropped: refusing them would turn a
+stale Basic login into a 500 and switch the lockout off. But only under a
+condition: UpdateItem of exactly the attributes those updates name (in their
+update and condition expressions: IAM counts both) on `USER#…` resp.
+`USERNAME#…` items, returning nothing — such a role still cannot change a
+name, a group, a claim's owner or a token.
 """
 
 import copy
+import re
 
 import pytest
 
@@ -47,20 +58,84 @@ def test_the_analysis_sees_every_store_call(model):
     assert not problems, "\n".join(problems)
 
 
-def test_read_functions_cannot_write_beyond_last_login(template, model):
-    read_only = {"users-list", "users-self", "users-retrieve", "users-fallback", "scim-users-list",
-                 "scim-users-search", "scim-users-get", "scim-discovery", "scim-fallback"}
-    by_binary = {m.binary_of(r): r for r in m.serverless_functions(template).values()}
-    for function in read_only:
-        grants, _ = m.granted(template, by_binary[function])
+READ_ONLY = {"users-list", "users-self", "users-retrieve", "users-fallback", "scim-users-list",
+             "scim-users-search", "scim-users-get", "scim-discovery", "scim-fallback"}
+# What Basic auth may write, as the spec says it (SPEC §1, issue 8), not as derived.
+LAST_LOGIN = m.Scope(frozenset({"USER#*"}), frozenset({"pk", "sk", "last_login"}), True)
+LOGIN_FAILURES = m.Scope(frozenset({"USERNAME#*"}),
+                         frozenset({"pk", "sk", "login_failures", "login_failed_at", "expires_at",
+                                    "user_id"}), True)
+
+
+def by_binary(template):
+    return {m.binary_of(r): r for r in m.serverless_functions(template).values()}
+
+
+def test_read_functions_cannot_write_beyond_authentication(template):
+    for function in READ_ONLY:
+        grants, _ = m.granted(template, by_binary(template)[function])
         writes = {(a, r, c) for a, r, c in grants if a in m.WRITE_ACTIONS}
-        assert writes == {("dynamodb:UpdateItem", "table", "last_login")}, (function, writes)
+        assert writes == {("dynamodb:UpdateItem", "table", LAST_LOGIN),
+                          ("dynamodb:UpdateItem", "table", LOGIN_FAILURES)}, (function, writes)
+
+
+def test_authentication_writes_are_what_the_spec_allows(model):
+    """The derivation reads store/users.rs and store/logins.rs as the spec says
+    they behave: last_login on the user item; the failure count, its time and
+    (for a name nobody holds) the TTL on the username claim, conditioned on
+    whether `user_id` exists."""
+    scopes, problems = model.narrow_scopes()
+    assert not problems, problems
+    assert scopes.pop("touch_last_login") == LAST_LOGIN
+    assert scopes, "auth.rs records no login failures"
+    for method, scope in scopes.items():
+        assert scope == LOGIN_FAILURES, (method, scope)
+    # IAM cannot tell an attribute a condition tests from one the update
+    # writes: user_id is granted because these updates test it. They must
+    # never assign or remove it (that would re-point a name to another user).
+    for method in scopes:
+        for path, fn in model.write_graph(method, frozenset()):
+            for literal in re.findall(r'"((?:[^"\\]|\\.)*)"', model.store_files[path][fn]):
+                assigned = re.findall(r"(?<![<>!=])\b(\w+)\s*=(?!=)", literal)
+                removed = " ".join(re.findall(r"\bREMOVE\b(.*)", literal))
+                assert "user_id" not in assigned and "user_id" not in removed, (method, literal)
+
+
+def test_every_write_grant_is_confined_to_partition_keys(template):
+    """No statement anywhere in the template lets a role write an arbitrary item."""
+    for lid, resource in m.serverless_functions(template).items():
+        for keys in m.write_leading_keys(template, resource):
+            assert keys, f"{lid}: a write grant without dynamodb:LeadingKeys"
+            assert not any(k in ("*", "") or k.startswith("*") for k in keys), (lid, keys)
+
+
+def test_each_writer_is_confined_to_the_keys_its_code_writes(template, model):
+    """Each writer's own write statement names exactly the LeadingKeys derived
+    from its handler (the authentication statements aside)."""
+    narrow = {LAST_LOGIN.leading_keys, LOGIN_FAILURES.leading_keys}
+    for function, (module, handler) in m.handlers().items():
+        derived = model.handler_write_prefixes(module, handler, model.auth_writes())
+        granted = m.write_leading_keys(template, by_binary(template)[function]) - narrow
+        assert granted == ({derived} if derived else set()), (function, granted, sorted(derived))
+
+
+def test_the_key_prefixes_of_keys_rs():
+    prefixes = m.key_prefixes(m.read_sources()["store/keys.rs"])
+    assert prefixes["user"] == {"USER#*"}
+    assert prefixes["username_claim"] == {"USERNAME#*"}
+    assert prefixes["user_counts"] == {"COUNTER", "COUNTER#*"}
+    assert prefixes["user_id_counter"] == {"COUNTER"}
+    assert prefixes["membership"] == prefixes["org"] == {"ORG#*"}
+    assert prefixes["org_by_id"] == {"ORGID#*"}
+    assert "user_order" not in prefixes and "create_table" not in prefixes
+    with pytest.raises(ValueError, match="odd"):
+        m.key_prefixes('pub fn odd(x: &str) -> (String, &\'static str) {\n    (prefix(x), "SK")\n}\n')
 
 
 def test_the_code_analysis_finds_what_it_should(model):
     """Spot checks that the derivation reads the code as a person would."""
     handlers = m.handlers()
-    assert model.handler_actions(*handlers["users-self"], skip=frozenset({m.LAST_LOGIN})) == {
+    assert model.handler_actions(*handlers["users-self"], skip=model.auth_writes()) == {
         ("dynamodb:BatchGetItem", "table"), ("dynamodb:GetItem", "table")}
     assert ("dynamodb:Query", "index/gsi1") in model.handler_actions(*handlers["scim-users-list"])
     assert {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"} <= {
@@ -68,6 +143,21 @@ def test_the_code_analysis_finds_what_it_should(model):
     assert "dynamodb:PutItem" not in {a for a, _ in model.handler_actions(*handlers["users-list"])}
     # A large delete cascade sheds tokens and memberships in steps that rewrite the user.
     assert "dynamodb:PutItem" in {a for a, _ in model.handler_actions(*handlers["users-destroy"])}
+
+    skip = model.auth_writes()
+    assert {"touch_last_login", "record_login_failure", "clear_login_failures"} <= skip
+    keys = {f: model.handler_write_prefixes(*h, skip) for f, h in handlers.items()}
+    # Deleting a user deletes its memberships (ORG#<slug>/MEMBER#<id>); nothing else touches orgs.
+    assert "ORG#*" in keys["users-destroy"] and "ORG#*" in keys["scim-users-delete"]
+    assert not any("ORG#*" in keys[f] for f in ("users-update", "scim-users-create",
+                                                  "scim-users-replace", "scim-users-patch"))
+    # Orgs are created by usersctl only; deactivation and PATCH revoke tokens.
+    assert not any("ORGID#*" in k for k in keys.values())
+    assert "TOKEN#*" in keys["users-update"] and "TOKEN#*" in keys["scim-users-patch"]
+    # A read of a key is not a write of it: the claim lookups of every handler stay out.
+    assert model.write_prefixes("claim_owner") == frozenset()
+    assert model.write_prefixes("update_user_with") == model.write_prefixes("update_user")
+    assert keys["scim-users-create"] >= {"COUNTER", "COUNTER#*", "USER#*", "USERNAME#*", "EXTID#*"}
 
 
 # ---------------------------------------------------------------- the test can fail
@@ -101,6 +191,60 @@ def test_permission_check_detects_broken_copies(template, model):
     del statements[1]["Condition"]["ForAllValues:StringEquals"]  # last_login no longer enforced
     assert m.permission_differences(loose, model)
 
+
+def _auth_statement(template, sid):
+    statements = template["Resources"]["AuthenticatePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (statement,) = [st for st in statements if st.get("Sid") == sid]
+    return statement
+
+
+def _write_statement(template, logical_id):
+    (statement,) = [st for policy in template["Resources"][logical_id]["Properties"]["Policies"]
+                    if isinstance(policy, dict) and "Statement" in policy
+                    for st in policy["Statement"] if "dynamodb:PutItem" in m._as_list(st["Action"])]
+    return statement
+
+
+def test_leading_keys_check_detects_broken_copies(template, model):
+    """A writer granted one prefix more, one less, or no condition at all; an
+    authentication write widened to another attribute or key, or narrowed."""
+    assert not m.permission_differences(template, model)
+
+    wider = copy.deepcopy(template)
+    _write_statement(wider, "UsersUpdateFunction")["Condition"]["ForAllValues:StringLike"][
+        "dynamodb:LeadingKeys"].append("ORG#*")
+    diffs = m.permission_differences(wider, model)
+    assert any(d.startswith("users-update: is granted dynamodb:PutItem") and "ORG#*" in d for d in diffs), diffs
+
+    narrower = copy.deepcopy(template)
+    _write_statement(narrower, "UsersDestroyFunction")["Condition"]["ForAllValues:StringLike"][
+        "dynamodb:LeadingKeys"].remove("ORG#*")
+    diffs = m.permission_differences(narrower, model)
+    assert any(d.startswith("users-destroy: needs dynamodb:DeleteItem") for d in diffs), diffs
+
+    unconfined = copy.deepcopy(template)
+    del _write_statement(unconfined, "ScimUsersCreateFunction")["Condition"]
+    diffs = m.permission_differences(unconfined, model)
+    assert any(d.startswith("scim-users-create: is granted dynamodb:PutItem on table unconditioned")
+               for d in diffs), diffs
+
+    exotic = copy.deepcopy(template)
+    _write_statement(exotic, "ScimUsersPatchFunction")["Condition"] = {
+        "StringLike": {"dynamodb:LeadingKeys": ["USER#*"]}}
+    diffs = m.permission_differences(exotic, model)
+    assert any("a Condition this check cannot read" in d for d in diffs), diffs
+
+    for sid, change in [("CountLoginFailures", lambda keys, attrs: attrs.append("password_hash")),
+                        ("CountLoginFailures", lambda keys, attrs: attrs.remove("user_id")),
+                        ("CountLoginFailures", lambda keys, attrs: keys.append("USER#*")),
+                        ("RefreshLastLogin", lambda keys, attrs: attrs.append("is_superuser"))]:
+        broken = copy.deepcopy(template)
+        condition = _auth_statement(broken, sid)["Condition"]
+        change(condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
+               condition["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+        diffs = m.permission_differences(broken, model)
+        assert any(d.startswith("users-list: is granted dynamodb:UpdateItem") for d in diffs), (sid, diffs)
+
     sam_template = copy.deepcopy(template)
     sam_template["Resources"]["UsersSelfFunction"]["Properties"]["Policies"].append(
         {"DynamoDBCrudPolicy": {"TableName": {"Ref": "UsersTable"}}})
@@ -126,4 +270,58 @@ def test_code_changes_are_detected(template):
         "        self.client().put_item().send().await?;", 1)
     assert writing != sources
     diffs = m.permission_differences(template, m.CodeModel(writing))
-    assert any(d.startswith("scim-users-list: needs ('dynamodb:PutItem'") for d in diffs), diffs
+    assert any(d.startswith("scim-users-list: needs dynamodb:PutItem") for d in diffs), diffs
+
+
+def test_key_changes_in_the_code_are_detected(template):
+    """A writer that starts writing another key shape, or an authentication
+    write that starts touching another attribute, needs a grant the template
+    does not have."""
+    sources = m.read_sources()
+    org_writing = dict(sources)
+    org_writing["store/users.rs"] = sources["store/users.rs"].replace(
+        "        for hash in dropped_tokens(&old, &new) {\n",
+        "        let _org = keys::org_by_id(new.id);\n"
+        "        for hash in dropped_tokens(&old, &new) {\n", 1)
+    assert org_writing != sources
+    diffs = m.permission_differences(template, m.CodeModel(org_writing))
+    assert any(d.startswith("users-update: needs dynamodb:PutItem") and "ORGID#*" in d for d in diffs), diffs
+
+    wider_login = dict(sources)
+    wider_login["store/users.rs"] = sources["store/users.rs"].replace(
+        '.update_expression("SET last_login = :t")',
+        '.update_expression("SET last_login = :t, is_superuser = :t")', 1)
+    assert wider_login != sources
+    diffs = m.permission_differences(template, m.CodeModel(wider_login))
+    assert any(d.startswith("users-self: needs dynamodb:UpdateItem") and "is_superuser" in d for d in diffs), diffs
+
+    hijacking = dict(sources)
+    hijacking["store/logins.rs"] = sources["store/logins.rs"].replace(
+        '"REMOVE login_failures, login_failed_at"', '"REMOVE login_failures, login_failed_at, version"', 1)
+    assert hijacking != sources
+    diffs = m.permission_differences(template, m.CodeModel(hijacking))
+    assert any(d.startswith("scim-discovery: needs dynamodb:UpdateItem") and "'version'" in d for d in diffs), diffs
+
+    unreadable = dict(sources)
+    unreadable["store/logins.rs"] = sources["store/logins.rs"].replace(
+        'format!(", {} = :ttl", keys::TTL)', 'format!(", {} = :ttl", ttl_attribute())', 1)
+    assert unreadable != sources
+    diffs = m.permission_differences(template, m.CodeModel(unreadable))
+    assert any("cannot fill" in d for d in diffs), diffs
+
+
+def test_expressions_are_read_as_dynamodb_reads_them():
+    names = {"#v": "version"}
+    assert m.expression_attributes("SET last_login = :t", {}) == {"last_login"}
+    assert m.expression_attributes(
+        "SET n = if_not_exists(n, :zero) + :one, #v = :v REMOVE a.b, c[0] ADD d :x DELETE e :s", names) == {
+        "n", "version", "a", "c", "d", "e"}
+    assert m.expression_attributes(
+        "attribute_exists(user_id) AND (attribute_not_exists(at) OR at <= :stale) AND size(g) > :z", {}) == {
+        "user_id", "at", "g"}
+    fragments, problems = m.expression_fragments(
+        'let mut s = "a = :one".to_string(); s.push_str(&format!(", {} = :ttl", keys::TTL)); '
+        'x.update_expression(format!("SET {s}")).condition_expression(c); v.expect("no lock here")',
+        {"TTL": "expires_at"})
+    assert not problems
+    assert set().union(*(m.expression_attributes(f, {}) for f in fragments)) == {"a", "expires_at"}

@@ -22,10 +22,10 @@ def key_schema_constants():
 def test_table_has_the_key_schema_of_keys_rs(template):
     """keys.rs is the source of truth (`usersctl table create`, DynamoDB Local)."""
     consts, text = key_schema_constants()
-    # What create_table builds: pk/sk, gsi1 on gsi1pk/gsi1sk with projection ALL,
-    # every key a string, on-demand, TTL on expires_at.
-    for fragment in ("ScalarAttributeType::S", "ProjectionType::All", "BillingMode::PayPerRequest",
-                     ".attribute_name(TTL)", ".index_name(GSI1)"):
+    # What create_table builds: pk/sk, gsi1 on gsi1pk/gsi1sk projecting
+    # GSI1_PROJECTED, every key a string, on-demand, TTL on expires_at.
+    for fragment in ("ScalarAttributeType::S", "ProjectionType::Include", "GSI1_PROJECTED.iter()",
+                     "BillingMode::PayPerRequest", ".attribute_name(TTL)", ".index_name(GSI1)"):
         assert fragment in text, f"keys.rs::create_table changed ({fragment}); update the template and this test"
     table = template["Resources"][m.table_id(template)]["Properties"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
@@ -37,8 +37,36 @@ def test_table_has_the_key_schema_of_keys_rs(template):
     assert gsi["IndexName"] == consts["GSI1"]
     assert gsi["KeySchema"] == [{"AttributeName": consts["GSI1_PK"], "KeyType": "HASH"},
                                 {"AttributeName": consts["GSI1_SK"], "KeyType": "RANGE"}]
-    assert gsi["Projection"] == {"ProjectionType": "ALL"}
+    assert gsi["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": m.gsi_projection(text)}
     assert table["TimeToLiveSpecification"] == {"AttributeName": consts["TTL"], "Enabled": True}
+
+
+# What a list read from GSI1 must never carry: credentials and lockout state.
+SECRETS = {"password_hash", "token_hashes", "token_expiry", "login_failures", "login_failed_at"}
+
+
+def test_gsi_projects_no_secrets(template):
+    """Lists read users from GSI1. An index that copies password and token
+    hashes puts them one Query away from every list function, and its copy
+    lags the table: a revoked token hash would linger there."""
+    projected = m.gsi_projection(KEYS_RS.read_text())
+    assert projected and not SECRETS & set(projected), SECRETS & set(projected)
+    assert len(projected) == len(set(projected)), "GSI1_PROJECTED lists an attribute twice"
+    table = template["Resources"][m.table_id(template)]["Properties"]
+    (gsi,) = table["GlobalSecondaryIndexes"]
+    assert gsi["Projection"]["ProjectionType"] == "INCLUDE"
+    assert not SECRETS & set(gsi["Projection"]["NonKeyAttributes"])
+    # DynamoDB allows at most 100 projected attributes over all indexes of a table.
+    assert len(gsi["Projection"]["NonKeyAttributes"]) <= 100
+
+
+def test_gsi_projection_follows_keys_rs():
+    """The comparison reads GSI1_PROJECTED, not a copy of it."""
+    text = KEYS_RS.read_text()
+    changed = text.replace('    "idp_owned",\n', '    "idp_owned",\n    "password_hash",\n', 1)
+    assert changed != text and "password_hash" in m.gsi_projection(changed)
+    with pytest.raises(ValueError):
+        m.gsi_projection(text.replace("GSI1_PROJECTED", "GSI1_COPIED"))
 
 
 def test_table_is_protected(template):
@@ -57,6 +85,30 @@ def test_parameters(template):
     assert params["ScimProfile"]["Default"] == "odm"
     assert params["LogLevel"]["Default"] == "info"
     assert params["TableDeletionProtection"]["Default"] == "true"
+
+
+def test_public_base_url_parameter(template):
+    """Empty (the API Gateway domain of the request) or an https URL; never
+    something that would turn links into another scheme or carry a query."""
+    param = template["Parameters"]["PublicBaseUrl"]
+    assert param["Type"] == "String" and param["Default"] == ""
+    assert "custom domain" in param["Description"] and "empty" in param["Description"].lower()
+    pattern = re.compile(param["AllowedPattern"])
+    for good in ("", "https://users.example.com", "https://users.example.com/", "https://a.example.com:8443/dir"):
+        assert pattern.fullmatch(good), good
+    for bad in ("http://users.example.com", "users.example.com", "https://users.example.com?x=1",
+                "https://users.example.com/#top", "javascript:alert(1)", "https://evil.example.com@x", " "):
+        assert not pattern.fullmatch(bad), bad
+
+
+def test_every_function_gets_the_public_base_url(template):
+    """shared/src/http.rs::base_url reads PUBLIC_BASE_URL; the template passes the
+    parameter, never the HttpApi (the API references the functions: a cycle)."""
+    assert "PUBLIC_BASE_URL" in (m.SHARED_SRC / "http.rs").read_text()
+    for lid, resource in m.serverless_functions(template).items():
+        env = m.effective_properties(template, resource)["Environment"]["Variables"]
+        assert env["PUBLIC_BASE_URL"] == {"Ref": "PublicBaseUrl"}, lid
+        assert "HttpApi" not in repr(env), lid
 
 
 def test_outputs(template):
@@ -92,7 +144,7 @@ def test_function_is_a_small_arm64_rust_lambda(template, function):
     assert (m.ROOT / "infra" / props["CodeUri"] / "Cargo.toml").resolve() == m.CARGO_TOML
     env = props["Environment"]["Variables"]
     assert env == {"TABLE_NAME": {"Ref": m.table_id(template)}, "SCIM_PROFILE": {"Ref": "ScimProfile"},
-                   "RUST_LOG": {"Ref": "LogLevel"}}
+                   "RUST_LOG": {"Ref": "LogLevel"}, "PUBLIC_BASE_URL": {"Ref": "PublicBaseUrl"}}
     logging = props["LoggingConfig"]
     assert logging["LogFormat"] == "JSON"
     group = template["Resources"][logging["LogGroup"]["Ref"]]
