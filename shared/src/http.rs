@@ -60,7 +60,9 @@ pub fn base_url(req: &Request) -> String {
 }
 
 fn valid_host(host: &str) -> bool {
-    !host.is_empty() && host.bytes().all(|b| b.is_ascii_graphic()) && !host.contains(['/', '?', '#', '@'])
+    !host.is_empty()
+        && host.bytes().all(|b| b.is_ascii_graphic())
+        && !host.contains(['/', '?', '#', '@'])
 }
 
 /// The local fallback of [`base_url`]: `http://` and the `Host` header.

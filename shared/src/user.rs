@@ -312,7 +312,10 @@ mod tests {
         assert_eq!(rules::fold("ａｄｍｉｎ"), "admin");
         assert_eq!(rules::fold("STRASSE"), rules::fold("straße"));
         assert_eq!(rules::fold("Zoe\u{0308}"), rules::fold("zoë"));
-        assert_eq!(rules::fold("Bob.Smith@Example.ORG"), "bob.smith@example.org");
+        assert_eq!(
+            rules::fold("Bob.Smith@Example.ORG"),
+            "bob.smith@example.org"
+        );
         assert_eq!(
             rules::email_error("new.hire@\u{0441}orp.com"),
             Some(rules::MIXED_SCRIPT)
