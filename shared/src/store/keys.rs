@@ -85,19 +85,20 @@ pub fn org_id_counter() -> (&'static str, &'static str) {
     ("COUNTER", "ORG_ID")
 }
 
-/// The user counts are spread over this many items: every create, delete and
-/// (de)activation adds to one of them, and on the real service concurrent
-/// transactions on one item cancel each other, so one item would make parallel
-/// provisioning of different users collide. Readers sum all shards in the one
-/// batch read they already make.
-pub const COUNT_SHARDS: u32 = 8;
+/// The partition of the user counts per id bucket (see `store::buckets`);
+/// [`count_block`] spells it out, so that the IAM check reads it.
+pub const COUNTS_PARTITION: &str = "COUNTS";
 
-/// Shard `n` of the user counts; shard 0 keeps the key of the unsharded item.
-pub fn user_counts(n: u32) -> (String, &'static str) {
-    match n {
-        0 => ("COUNTER".to_string(), "USERS"),
-        n => (format!("COUNTER#{n}"), "USERS"),
-    }
+/// Copy `shard` of the counts of id block `block`. Zero-padded, so that the
+/// partition reads in id order.
+pub fn count_block(block: u64, shard: u32) -> (&'static str, String) {
+    ("COUNTS", format!("BLOCK#{block:012}#{shard}"))
+}
+
+/// The (block, shard) of a [`count_block`] sort key.
+pub fn parse_count_block(sk: &str) -> Option<(u64, u32)> {
+    let (block, shard) = sk.strip_prefix("BLOCK#")?.split_once('#')?;
+    Some((block.parse().ok()?, shard.parse().ok()?))
 }
 
 pub fn token(hash_hex: &str) -> (String, &'static str) {

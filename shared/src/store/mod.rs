@@ -11,21 +11,27 @@ use std::time::Instant;
 use aws_sdk_dynamodb::types::{ConsumedCapacity, KeysAndAttributes, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 
+mod buckets;
+mod bulk;
 pub mod client;
 mod errors;
 pub mod item;
 pub mod keys;
 mod logins;
 mod orgs;
+mod pages;
 mod prefetch;
+mod queries;
 mod tokens;
 mod users;
 
+pub use buckets::{block_of, CountDelta, Directory, Position, BLOCK_IDS, BUCKET_IDS};
 pub use client::{client_from_env, Budget, REQUEST_BUDGET};
 pub use errors::{classify, FaultKind, StoreError, Unavailable, UniqueField};
 pub use item::Item;
 pub use logins::LoginClaim;
 pub use orgs::Org;
+pub use pages::Slice;
 pub use prefetch::{Counts, Fetched, OrgKey, OrgRef, Wanted};
 pub use tokens::{StoredToken, TokenSpec};
 pub use users::WRITE_ATTEMPTS;

@@ -65,11 +65,6 @@ impl Wanted {
             Some(OrgRef::Id(id)) => push(keys::org_by_id(*id)),
             None => {}
         }
-        if self.counts {
-            for shard in 0..keys::COUNT_SHARDS {
-                push(keys::user_counts(shard));
-            }
-        }
         out
     }
 }
@@ -82,6 +77,7 @@ pub struct Fetched {
     claims: HashMap<(UniqueField, String), u64>,
     org: Option<OrgKey>,
     counts: Counts,
+    directory: Option<super::Directory>,
 }
 
 impl Fetched {
@@ -108,10 +104,16 @@ impl Fetched {
     pub fn counts(&self) -> Counts {
         self.counts
     }
+
+    /// The counts per id bucket, when the counts were asked for: where a
+    /// page at any depth starts.
+    pub fn directory(&self) -> Option<&super::Directory> {
+        self.directory.as_ref()
+    }
 }
 
 impl Store {
-    /// The user counts, summed over their shards: one batch read.
+    /// The user counts, summed over their buckets: one query.
     pub async fn user_counts(&self) -> Result<Counts> {
         Ok(self
             .fetch(&Wanted {
@@ -122,10 +124,20 @@ impl Store {
             .counts())
     }
 
-    /// Reads everything `wanted` names in one strongly consistent batch read.
+    /// Reads everything `wanted` names in one strongly consistent batch read
+    /// and, when the counts are wanted, the counts per bucket in one query
+    /// made at the same time (two calls, one round trip of latency).
     /// A malformed user item is an error; anything absent is simply not there.
     pub async fn fetch(&self, wanted: &Wanted) -> Result<Fetched> {
-        let found = self.batch_get(wanted.keys()).await?;
+        let keys = wanted.keys();
+        let (found, directory) = if wanted.counts {
+            // Boxed: two store calls side by side make a large future otherwise.
+            let (found, dir) =
+                tokio::join!(Box::pin(self.batch_get(keys)), Box::pin(self.directory()));
+            (found?, Some(dir?))
+        } else {
+            (self.batch_get(keys).await?, None)
+        };
         let get = |(pk, sk): (String, &str)| found.get(&(pk, sk.to_string()));
         let mut fetched = Fetched {
             token: wanted
@@ -163,20 +175,9 @@ impl Store {
                     }),
                 None => None,
             };
-        if wanted.counts {
-            // A shard may be negative (a delete landed on a shard other than
-            // its create's); only the sum means anything.
-            let (mut total, mut active) = (0i64, 0i64);
-            for shard in 0..keys::COUNT_SHARDS {
-                if let Some(item) = get(keys::user_counts(shard)) {
-                    total += item::get_n::<i64>(item, "users_total").unwrap_or(0);
-                    active += item::get_n::<i64>(item, "users_active").unwrap_or(0);
-                }
-            }
-            fetched.counts = Counts {
-                total: total.max(0) as u64,
-                active: active.max(0) as u64,
-            };
+        if let Some(dir) = directory {
+            fetched.counts = dir.counts();
+            fetched.directory = Some(dir);
         }
         Ok(fetched)
     }

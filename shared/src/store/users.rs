@@ -12,9 +12,10 @@
 //!   the same body can be sent again.
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    Delete, Put, ReturnConsumedCapacity, ReturnValue, TransactWriteItem, Update,
+    Delete, Put, ReturnConsumedCapacity, ReturnValue, TransactWriteItem,
 };
 
+use super::buckets::{CountDelta, BLOCK_IDS};
 use super::item::{self, key, n, s, Item};
 use super::{keys, FaultKind, Result, Store, StoreError, Unavailable, UniqueField};
 use crate::user::{now, User};
@@ -42,8 +43,8 @@ enum Slot {
 struct Transaction {
     items: Vec<TransactWriteItem>,
     slots: Vec<Slot>,
-    /// (total, active) to add to the user counts, on a shard picked per attempt.
-    counts: Option<(i64, i64)>,
+    /// What to add to the user's bucket count, on a copy picked per attempt.
+    counts: Option<CountDelta>,
 }
 
 impl Transaction {
@@ -138,8 +139,18 @@ impl Store {
         for (field, (pk, sk)) in claims(&user) {
             tx.put(Slot::Claim(field), self.claim_put(pk, sk, user.id)?);
         }
-        tx.counts = Some((1, i64::from(user.is_active)));
+        tx.counts = Some(CountDelta {
+            id: user.id,
+            total: 1,
+            active: i64::from(user.is_active),
+            create: true,
+        });
         self.commit(tx).await?;
+        // The first user of a block: the creates of blocks before the
+        // previous one are long over, so their copies can be merged.
+        if user.id.is_multiple_of(BLOCK_IDS) && user.id >= 2 * BLOCK_IDS {
+            self.compact_blocks(user.id / BLOCK_IDS - 1).await;
+        }
         Ok(user)
     }
 
@@ -197,7 +208,12 @@ impl Store {
             tx.delete(Slot::Other, self.plain_delete(pk, sk)?);
         }
         if old.is_active != new.is_active {
-            tx.counts = Some((0, if new.is_active { 1 } else { -1 }));
+            tx.counts = Some(CountDelta {
+                id: new.id,
+                total: 0,
+                active: if new.is_active { 1 } else { -1 },
+                create: false,
+            });
         }
         self.commit(tx).await?;
         Ok(new)
@@ -313,7 +329,12 @@ impl Store {
         for (pk, sk) in dependents(&user) {
             tx.delete(Slot::Other, self.plain_delete(pk, sk)?);
         }
-        tx.counts = Some((-1, -i64::from(user.is_active)));
+        tx.counts = Some(CountDelta {
+            id: user.id,
+            total: -1,
+            active: -i64::from(user.is_active),
+            create: false,
+        });
         self.commit(tx).await
     }
 
@@ -352,21 +373,45 @@ impl Store {
         limit: usize,
         active_only: bool,
     ) -> Result<Vec<User>> {
+        self.users_in_id_order_from(None, descending, limit, active_only, 0)
+            .await
+    }
+
+    /// As [`Store::users_in_id_order`], from id `from` on (inclusive; downwards
+    /// when descending). `read_hint`: how many users (inactive ones included)
+    /// the caller expects to read to find `limit` active ones, so that a
+    /// filtered read takes one round trip instead of one per shortfall.
+    pub async fn users_in_id_order_from(
+        &self,
+        from: Option<u64>,
+        descending: bool,
+        limit: usize,
+        active_only: bool,
+        read_hint: usize,
+    ) -> Result<Vec<User>> {
+        let mut read = 0;
         let mut users = Vec::new();
         let mut start = None;
         while users.len() < limit {
-            let want = (limit - users.len()).min(1000) as i32;
+            let want = (limit - users.len())
+                .max(read_hint.saturating_sub(read))
+                .min(1000) as i32;
             let out = self.within(
                 self.client()
                     .query()
                     .table_name(self.table())
                     .index_name(keys::GSI1)
-                    .key_condition_expression("gsi1pk = :p")
+                    .key_condition_expression(match (from, descending) {
+                        (None, _) => "gsi1pk = :p",
+                        (Some(_), false) => "gsi1pk = :p AND gsi1sk >= :from",
+                        (Some(_), true) => "gsi1pk = :p AND gsi1sk <= :from",
+                    })
                     .scan_index_forward(!descending)
                     .set_filter_expression(active_only.then(|| "is_active = :active".to_string()))
                     .set_expression_attribute_values(Some(
                         [(":p".to_string(), s(keys::USERS_PARTITION))]
                             .into_iter()
+                            .chain(from.map(|id| (":from".to_string(), s(keys::user_order(id)))))
                             .chain(active_only.then(|| {
                                 (
                                     ":active".to_string(),
@@ -382,6 +427,7 @@ impl Store {
             );
             let out = self.counted(out.await?)?;
             self.metrics().record_one(out.consumed_capacity());
+            read += out.scanned_count().max(0) as usize;
             for item in out.items() {
                 users.push(parse_user(item)?);
             }
@@ -484,21 +530,6 @@ impl Store {
         )
     }
 
-    fn counts_update(&self, (total, active): (i64, i64)) -> Result<Update> {
-        // Any shard will do: readers sum them all. A fresh pick per attempt
-        // steers a retry away from the shard another transaction holds.
-        let (pk, sk) = keys::user_counts(rand::random::<u32>() % keys::COUNT_SHARDS);
-        built(
-            Update::builder()
-                .table_name(self.table())
-                .set_key(Some(key(pk, sk)))
-                .update_expression("ADD users_total :t, users_active :a")
-                .expression_attribute_values(":t", n(total))
-                .expression_attribute_values(":a", n(active))
-                .build(),
-        )
-    }
-
     /// Sends a transaction. Cancellations for a failed condition become
     /// `Taken` or `Conflict`; cancellations for a transient reason (another
     /// transaction holding one of the items, throttling) are sent again after a
@@ -510,7 +541,7 @@ impl Store {
             if let Some(delta) = tx.counts {
                 items.push(
                     TransactWriteItem::builder()
-                        .update(self.counts_update(delta)?)
+                        .update(self.bucket_update(delta)?)
                         .build(),
                 );
             }

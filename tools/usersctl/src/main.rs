@@ -41,6 +41,13 @@ enum Command {
 enum TableCmd {
     /// Creates the table, its index and TTL (does nothing if it exists).
     Create,
+    /// Recounts the users per id bucket from the users themselves (after a
+    /// restore, or to upgrade a table whose counts predate the buckets). Run
+    /// it while nothing else writes users.
+    RebuildCounts,
+    /// Merges the copies of the user counts into one item per block (creates
+    /// do this on their own; safe at any time).
+    CompactCounts,
 }
 
 #[derive(Subcommand)]
@@ -338,6 +345,21 @@ async fn run(store: &Store, command: Command) -> Outcome {
             } else {
                 println!("table {} already exists", store.table());
             }
+            Ok(())
+        }
+        Command::Table(TableCmd::RebuildCounts) => {
+            let counts = store.rebuild_counts().await?;
+            println!(
+                "recounted {} users ({} active) in table {}",
+                counts.total,
+                counts.active,
+                store.table()
+            );
+            Ok(())
+        }
+        Command::Table(TableCmd::CompactCounts) => {
+            store.compact_counts().await;
+            println!("compacted the user counts of table {}", store.table());
             Ok(())
         }
         Command::User(UserCmd::Create {

@@ -1,0 +1,562 @@
+//! User counts per id bucket, so that a page at any depth costs its page.
+//!
+//! Ids are handed out in order, so "the k-th user in id order" is found by
+//! summing how many users each range of ids holds. Every 50 consecutive ids
+//! form a *bucket*; every 50 buckets (2,500 ids) share one *block* item in
+//! the partition `COUNTS`, which holds, per bucket, how many users it has in
+//! all and how many are active (`odm` lists count only those).
+//!
+//! - Every create, delete and (de)activation adds to its bucket in the same
+//!   transaction as the user, so the counts always equal what lists show.
+//! - Creates land on the newest block, so concurrent creates would contend
+//!   for one item (on the real service, transactions touching one item at the
+//!   same time cancel each other). They add to one of [`CREATE_SHARDS`]
+//!   copies of their block, picked per attempt; other writes add to copy 0.
+//!   Readers sum the copies.
+//! - When a create opens a new block, blocks older than the previous one are
+//!   *compacted*: their copies are merged into copy 0, which is then written
+//!   in a packed form (two bytes per bucket), so the partition stays about
+//!   one small item per 2,500 users. Compaction is one conditional
+//!   transaction; when it loses a race it is simply tried at the next block.
+//! - Reading the counts is one eventually consistent `Query` of the
+//!   partition: about 130 bytes per 2,500 users (1 capacity unit at 100,000
+//!   users, 6.5 at a million).
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnConsumedCapacity, TransactWriteItem, Update,
+};
+
+use super::item::{self, key, n, Item};
+use super::{keys, Result, Store, StoreError};
+use crate::store::prefetch::Counts;
+
+/// Ids per bucket: a page starting inside a bucket reads at most this many
+/// users before its first one.
+pub const BUCKET_IDS: u64 = 50;
+/// Buckets per block item.
+pub const BLOCK_BUCKETS: u64 = 50;
+/// Ids per block.
+pub const BLOCK_IDS: u64 = BUCKET_IDS * BLOCK_BUCKETS;
+/// Copies of a block that creates spread over.
+pub const CREATE_SHARDS: u32 = 8;
+
+/// The block and bucket of a user id.
+pub fn block_of(id: u64) -> (u64, u64) {
+    (id / BLOCK_IDS, (id % BLOCK_IDS) / BUCKET_IDS)
+}
+
+/// The `(total, active)` change a write makes to one user's bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountDelta {
+    pub id: u64,
+    pub total: i64,
+    pub active: i64,
+    /// Creates spread over the block's copies; everything else uses copy 0.
+    pub create: bool,
+}
+
+/// One read of the whole `COUNTS` partition, summed per bucket.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Directory {
+    /// Bucket number (id / [`BUCKET_IDS`]) -> (total, active); only buckets
+    /// that ever held a user.
+    buckets: BTreeMap<u64, (u64, u64)>,
+    /// Blocks held in more than one item, as read: (block, [(shard, version)]).
+    scattered: BTreeMap<u64, Vec<(u32, u64)>>,
+    /// Every (block, shard) item read.
+    items: Vec<(u64, u32)>,
+}
+
+/// Where a page starts: the first id of the bucket holding its first user,
+/// and how many listed users of that bucket come before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Ascending: the bucket's first id; descending: its last id.
+    pub from_id: u64,
+    pub skip: u64,
+}
+
+impl Directory {
+    pub fn counts(&self) -> Counts {
+        let (total, active) = self
+            .buckets
+            .values()
+            .fold((0, 0), |(t, a), (bt, ba)| (t + bt, a + ba));
+        Counts { total, active }
+    }
+
+    /// Where the user at 0-based position `k` of the list is (ids ascending
+    /// or descending; counting only active users if `active_only`). `None`
+    /// when the list is shorter.
+    pub fn locate(&self, k: u64, descending: bool, active_only: bool) -> Option<Position> {
+        let measure = |&(total, active): &(u64, u64)| if active_only { active } else { total };
+        let mut before = 0;
+        let mut visit = |bucket: u64, counts: &(u64, u64)| {
+            let here = measure(counts);
+            if k < before + here {
+                let from_id = if descending {
+                    bucket * BUCKET_IDS + BUCKET_IDS - 1
+                } else {
+                    bucket * BUCKET_IDS
+                };
+                return Some(Position {
+                    from_id,
+                    skip: k - before,
+                });
+            }
+            before += here;
+            None
+        };
+        if descending {
+            self.buckets.iter().rev().find_map(|(b, c)| visit(*b, c))
+        } else {
+            self.buckets.iter().find_map(|(b, c)| visit(*b, c))
+        }
+    }
+
+    /// How many users (inactive ones included) a read from `position` goes
+    /// through to find `limit` listed users: through the end of the bucket
+    /// where the last of them lies (or of the directory).
+    pub fn span(&self, position: Position, descending: bool, limit: u64, active_only: bool) -> u64 {
+        let first = position.from_id / BUCKET_IDS;
+        let mut need = position.skip + limit;
+        let mut read = 0;
+        let buckets: Box<dyn Iterator<Item = (&u64, &(u64, u64))>> = if descending {
+            Box::new(self.buckets.range(..=first).rev())
+        } else {
+            Box::new(self.buckets.range(first..))
+        };
+        for (_, &(total, active)) in buckets {
+            read += total;
+            let listed = if active_only { active } else { total };
+            if listed >= need {
+                break;
+            }
+            need -= listed;
+        }
+        read
+    }
+
+    fn add(&mut self, block: u64, bucket: u64, total: i64, active: i64) {
+        let entry = self
+            .buckets
+            .entry(block * BLOCK_BUCKETS + bucket)
+            .or_insert((0, 0));
+        // A copy may be negative (a delete on copy 0 of a user created on
+        // another copy); only the sum means anything, and it never is.
+        entry.0 = (entry.0 as i64 + total).max(0) as u64;
+        entry.1 = (entry.1 as i64 + active).max(0) as u64;
+    }
+
+    fn from_items(items: &[Item]) -> Result<Directory> {
+        let mut dir = Directory::default();
+        let mut copies: BTreeMap<u64, Vec<(u32, u64)>> = BTreeMap::new();
+        // Sum per bucket across copies first: a bucket's copies may be negative.
+        let mut sums: BTreeMap<(u64, u64), (i64, i64)> = BTreeMap::new();
+        for it in items {
+            let (block, shard) = parse_block_key(it)?;
+            dir.items.push((block, shard));
+            copies
+                .entry(block)
+                .or_default()
+                .push((shard, item::get_n(it, "v").unwrap_or(0)));
+            for (bucket, total, active) in block_counts(it)? {
+                let s = sums.entry((block, bucket)).or_insert((0, 0));
+                s.0 += total;
+                s.1 += active;
+            }
+        }
+        for ((block, bucket), (total, active)) in sums {
+            dir.add(block, bucket, total, active);
+        }
+        dir.scattered = copies.into_iter().filter(|(_, c)| c.len() > 1).collect();
+        Ok(dir)
+    }
+}
+
+fn corrupt(it: &Item) -> StoreError {
+    StoreError::Corrupt(format!(
+        "{}/{}",
+        item::get_s(it, keys::PK).unwrap_or("?"),
+        item::get_s(it, keys::SK).unwrap_or("?")
+    ))
+}
+
+fn parse_block_key(it: &Item) -> Result<(u64, u32)> {
+    let sk = item::get_s(it, keys::SK).ok_or_else(|| corrupt(it))?;
+    keys::parse_count_block(sk).ok_or_else(|| corrupt(it))
+}
+
+/// The (bucket, total, active) entries of one block item: the packed form
+/// (`packed`: two bytes per bucket, total then active) and the per-bucket
+/// attributes `t<bucket>`/`a<bucket>` that ADDs create, summed.
+fn block_counts(it: &Item) -> Result<Vec<(u64, i64, i64)>> {
+    let mut out = Vec::new();
+    if let Some(packed) = it.get("packed") {
+        let bytes = packed.as_b().map_err(|_| corrupt(it))?.as_ref();
+        if bytes.len() != 2 * BLOCK_BUCKETS as usize {
+            return Err(corrupt(it));
+        }
+        for (bucket, pair) in bytes.chunks(2).enumerate() {
+            if pair != [0, 0] {
+                out.push((bucket as u64, i64::from(pair[0]), i64::from(pair[1])));
+            }
+        }
+    }
+    for bucket in 0..BLOCK_BUCKETS {
+        let total: i64 = item::get_n(it, &format!("t{bucket}")).unwrap_or(0);
+        let active: i64 = item::get_n(it, &format!("a{bucket}")).unwrap_or(0);
+        if total != 0 || active != 0 {
+            out.push((bucket, total, active));
+        }
+    }
+    Ok(out)
+}
+
+/// The packed form of one block's buckets.
+fn pack(buckets: &BTreeMap<u64, (u64, u64)>, block: u64) -> Vec<u8> {
+    let mut bytes = vec![0u8; 2 * BLOCK_BUCKETS as usize];
+    for bucket in 0..BLOCK_BUCKETS {
+        if let Some((total, active)) = buckets.get(&(block * BLOCK_BUCKETS + bucket)) {
+            // At most BUCKET_IDS (50) users per bucket: always fits a byte.
+            bytes[2 * bucket as usize] = (*total).min(255) as u8;
+            bytes[2 * bucket as usize + 1] = (*active).min(255) as u8;
+        }
+    }
+    bytes
+}
+
+impl Store {
+    /// The update a user write adds to its transaction: `delta` on the
+    /// user's bucket, on a copy picked now (so a retried transaction may pick
+    /// another).
+    pub(super) fn bucket_update(&self, delta: CountDelta) -> Result<Update> {
+        let (block, bucket) = block_of(delta.id);
+        let shard = if delta.create {
+            rand::random::<u32>() % CREATE_SHARDS
+        } else {
+            0
+        };
+        let (pk, sk) = keys::count_block(block, shard);
+        Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(pk, sk)))
+            .update_expression("ADD #t :t, #a :a, v :one")
+            .expression_attribute_names("#t", format!("t{bucket}"))
+            .expression_attribute_names("#a", format!("a{bucket}"))
+            .expression_attribute_values(":t", n(delta.total))
+            .expression_attribute_values(":a", n(delta.active))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(|e| StoreError::Fault(e.to_string()))
+    }
+
+    /// Every bucket's counts: one eventually consistent query of the
+    /// `COUNTS` partition (paginated past 1 MB, which takes ~20 million users).
+    pub async fn directory(&self) -> Result<Directory> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self.within(
+                self.client()
+                    .query()
+                    .table_name(self.table())
+                    .key_condition_expression("pk = :p")
+                    .expression_attribute_values(
+                        ":p",
+                        AttributeValue::S(keys::COUNTS_PARTITION.into()),
+                    )
+                    .set_exclusive_start_key(start)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send(),
+            );
+            let out = self.counted(out.await?)?;
+            self.metrics().record_one(out.consumed_capacity());
+            items.extend(out.items().iter().cloned());
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        Directory::from_items(&items)
+    }
+
+    /// Merges the copies of every block into one packed item each
+    /// (`usersctl counts compact`; creates do it on their own as they go).
+    /// Safe at any time: see [`Store::compact_blocks`].
+    pub async fn compact_counts(&self) {
+        self.compact_blocks(u64::MAX).await
+    }
+
+    /// Recounts every bucket from the users themselves and rewrites the
+    /// `COUNTS` partition (`usersctl counts rebuild`): after restoring a
+    /// backup, or to upgrade a table whose counts predate the buckets. One
+    /// pass over GSI1; run it while nothing else writes users, since a write
+    /// between the pass and the rewrite would be counted wrong.
+    pub async fn rebuild_counts(&self) -> Result<Counts> {
+        let users = self.all_users().await?;
+        let mut buckets: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+        for u in &users {
+            let entry = buckets.entry(u.id / BUCKET_IDS).or_insert((0, 0));
+            entry.0 += 1;
+            entry.1 += u64::from(u.is_active);
+        }
+        let old = self.directory().await?;
+        let blocks: std::collections::BTreeSet<u64> =
+            buckets.keys().map(|b| b / BLOCK_BUCKETS).collect();
+        for block in &blocks {
+            let (pk, sk) = keys::count_block(*block, 0);
+            let mut merged = key(pk, sk);
+            merged.insert(
+                "packed".into(),
+                AttributeValue::B(Blob::new(pack(&buckets, *block))),
+            );
+            merged.insert("v".into(), n(1));
+            let out = self.within(
+                self.client()
+                    .put_item()
+                    .table_name(self.table())
+                    .set_item(Some(merged))
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send(),
+            );
+            let out = self.counted(out.await?)?;
+            self.metrics().record_one(out.consumed_capacity());
+        }
+        // Every other copy, and blocks that no longer hold anyone.
+        let stale = old
+            .items
+            .iter()
+            .filter(|(block, shard)| *shard != 0 || !blocks.contains(block));
+        for (block, shard) in stale {
+            let (pk, sk) = keys::count_block(*block, *shard);
+            let out = self.within(
+                self.client()
+                    .delete_item()
+                    .table_name(self.table())
+                    .set_key(Some(key(pk, sk)))
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send(),
+            );
+            let out = self.counted(out.await?)?;
+            self.metrics().record_one(out.consumed_capacity());
+        }
+        let dir = Directory {
+            buckets,
+            ..Directory::default()
+        };
+        Ok(dir.counts())
+    }
+
+    /// Merges the copies of blocks before `before_block` into one packed
+    /// item each. Best-effort: a block that changed since it was read keeps
+    /// its copies until the next attempt; failures are logged, not returned.
+    pub(super) async fn compact_blocks(&self, before_block: u64) {
+        let dir = match self.directory().await {
+            Ok(dir) => dir,
+            Err(e) => {
+                tracing::warn!(cause = %e, "count blocks not compacted");
+                return;
+            }
+        };
+        for (block, copies) in dir.scattered.iter().filter(|(b, _)| **b < before_block) {
+            if let Err(e) = self.compact_block(&dir, *block, copies).await {
+                tracing::info!(block, cause = %e, "count block not compacted (retried later)");
+            }
+        }
+    }
+
+    /// One block's copies, as read, replaced by copy 0 in packed form: one
+    /// transaction conditioned on every copy's version, so a count added
+    /// meanwhile cancels it and nothing is lost.
+    async fn compact_block(
+        &self,
+        dir: &Directory,
+        block: u64,
+        copies: &[(u32, u64)],
+    ) -> Result<()> {
+        let (pk0, sk0) = keys::count_block(block, 0);
+        let mut merged = key(pk0, sk0);
+        merged.insert(
+            "packed".into(),
+            AttributeValue::B(Blob::new(pack(&dir.buckets, block))),
+        );
+        merged.insert("v".into(), n(1));
+        let mut put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(merged));
+        put = match copies.iter().find(|(s, _)| *s == 0) {
+            Some((_, v)) => put
+                .condition_expression("v = :v")
+                .expression_attribute_values(":v", n(v)),
+            None => put.condition_expression("attribute_not_exists(pk)"),
+        };
+        let mut items = vec![(
+            TransactWriteItem::builder()
+                .put(put.build().map_err(|e| StoreError::Fault(e.to_string()))?)
+                .build(),
+            false,
+        )];
+        for (shard, v) in copies.iter().filter(|(s, _)| *s != 0) {
+            let (pk, sk) = keys::count_block(block, *shard);
+            let delete = Delete::builder()
+                .table_name(self.table())
+                .set_key(Some(key(pk, sk)))
+                .condition_expression("v = :v")
+                .expression_attribute_values(":v", n(v))
+                .build()
+                .map_err(|e| StoreError::Fault(e.to_string()))?;
+            items.push((TransactWriteItem::builder().delete(delete).build(), false));
+        }
+        self.commit_items(items).await
+    }
+
+    /// The users of a list page: `limit` users from 0-based position `k` of
+    /// the list on, in id order (only active ones if `active_only`). One GSI1
+    /// query from the bucket where the page starts, reading the users of that
+    /// bucket before it and then the page (through the end of the bucket of
+    /// its last user, when inactive users are skipped), no more.
+    pub async fn users_from(
+        &self,
+        directory: &Directory,
+        k: u64,
+        descending: bool,
+        limit: usize,
+        active_only: bool,
+    ) -> Result<Vec<crate::user::User>> {
+        let Some(position) = directory.locate(k, descending, active_only) else {
+            return Ok(Vec::new());
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let skip = position.skip as usize;
+        let hint = directory.span(position, descending, limit as u64, active_only) as usize;
+        let mut users = self
+            .users_in_id_order_from(
+                Some(position.from_id),
+                descending,
+                skip + limit,
+                active_only,
+                hint,
+            )
+            .await?;
+        users.drain(..skip.min(users.len()));
+        users.truncate(limit);
+        Ok(users)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_item(block: u64, shard: u32, attrs: &[(&str, i64)], packed: Option<Vec<u8>>) -> Item {
+        let (pk, sk) = keys::count_block(block, shard);
+        let mut it = key(pk, sk);
+        for (name, value) in attrs {
+            it.insert(name.to_string(), n(value));
+        }
+        if let Some(p) = packed {
+            it.insert("packed".into(), AttributeValue::B(Blob::new(p)));
+        }
+        it
+    }
+
+    #[test]
+    fn copies_sum_per_bucket_and_positions_follow_the_sums() {
+        let mut packed = vec![0u8; 100];
+        packed[0] = 50; // bucket 0 of block 0: 50 users, 40 active
+        packed[1] = 40;
+        let items = [
+            block_item(0, 0, &[], Some(packed)),
+            block_item(0, 3, &[("t1", 10), ("a1", 10)], None),
+            // A delete on copy 0 of a user created on copy 3.
+            block_item(0, 0, &[("t1", -1), ("a1", -1)], None),
+            block_item(2, 0, &[("t0", 5), ("a0", 0)], None),
+        ];
+        // Two items with the same key cannot exist; merge the two copy-0 halves.
+        let mut first = items[0].clone();
+        first.extend(
+            items[2]
+                .clone()
+                .into_iter()
+                .filter(|(k, _)| k.starts_with(['t', 'a'])),
+        );
+        let dir = Directory::from_items(&[first, items[1].clone(), items[3].clone()]).unwrap();
+        assert_eq!(
+            dir.counts(),
+            Counts {
+                total: 64,
+                active: 49
+            }
+        );
+        assert_eq!(dir.scattered.keys().copied().collect::<Vec<_>>(), vec![0]);
+
+        // Ascending, all users: 50 in bucket 0, 9 in bucket 1, 5 in bucket 100.
+        assert_eq!(
+            dir.locate(0, false, false),
+            Some(Position {
+                from_id: 0,
+                skip: 0
+            })
+        );
+        assert_eq!(
+            dir.locate(49, false, false),
+            Some(Position {
+                from_id: 0,
+                skip: 49
+            })
+        );
+        assert_eq!(
+            dir.locate(50, false, false),
+            Some(Position {
+                from_id: 50,
+                skip: 0
+            })
+        );
+        assert_eq!(
+            dir.locate(60, false, false),
+            Some(Position {
+                from_id: 2 * BLOCK_IDS,
+                skip: 1
+            })
+        );
+        assert_eq!(dir.locate(64, false, false), None);
+        // Active only: bucket 100 has none.
+        assert_eq!(
+            dir.locate(48, false, true),
+            Some(Position {
+                from_id: 50,
+                skip: 8
+            })
+        );
+        assert_eq!(dir.locate(49, false, true), None);
+        // Descending: the last bucket first.
+        assert_eq!(
+            dir.locate(0, true, false),
+            Some(Position {
+                from_id: 2 * BLOCK_IDS + 49,
+                skip: 0
+            })
+        );
+        assert_eq!(
+            dir.locate(5, true, false),
+            Some(Position {
+                from_id: 99,
+                skip: 0
+            })
+        );
+    }
+
+    #[test]
+    fn packing_keeps_every_bucket() {
+        let buckets: BTreeMap<u64, (u64, u64)> =
+            [(50, (3, 2)), (99, (50, 50)), (100, (1, 0))].into();
+        let p = pack(&buckets, 1);
+        let it = block_item(1, 0, &[], Some(p));
+        assert_eq!(block_counts(&it).unwrap(), vec![(0, 3, 2), (49, 50, 50)]);
+    }
+}
