@@ -165,6 +165,50 @@ def test_list_simple_filters(admin_api, people, run_id):
     assert names(page) == select(people, lambda p: p.first_name == "Cid")
 
 
+def test_list_pinned_by_unique_fields(admin_api, people, run_id):
+    """Lists pinned by username, id or an id range read only those users; the answers
+    are those of the full filter all the same."""
+    target = people[4]
+    by_name = {"==": [{"var": "username"}, target.username]}
+    page = admin_api.list(filter=json.dumps(by_name))[0]
+    assert [u.id for u in page.results] == [target.id]
+    # the claim is case-insensitive, the filter is not
+    by_other_case = {"==": [{"var": "username"}, target.username.upper()]}
+    assert admin_api.list(filter=json.dumps(by_other_case))[0].count == 0
+
+    ids = [people[1].id, people[5].id, 987654321]
+    page = admin_api.list(filter=json.dumps({"in": [{"var": "id"}, ids]}), sort="id")[0]
+    assert [u.id for u in page.results] == ids[:2]
+
+    either = {"or": [{"==": [{"var": "id"}, people[0].id]}, by_name]}
+    page = admin_api.list(filter=json.dumps(either), sort="-id")[0]
+    assert [u.id for u in page.results] == [target.id, people[0].id]
+
+    pinned_and_more = {"and": [by_name, {"==": [{"var": "first_name"}, "Nobody"]}]}
+    assert admin_api.list(filter=json.dumps(pinned_and_more))[0].count == 0
+
+    span = {"and": [{">": [{"var": "id"}, people[2].id]}, {"<": [{"var": "id"}, people[6].id]}]}
+    page = admin_api.list(filter=json.dumps(span), search=f"{run_id}_u", sort="id")[0]
+    assert [u.id for u in page.results] == [p.id for p in people[3:6]]
+
+
+def test_org_lists_read_the_members(admin_token, run_id):
+    slug = f"{run_id}team"
+    usersctl("org", "create", "--slug", slug)
+    lead = create_user(f"{run_id}_lead", token=True)
+    mates = [create_user(f"{run_id}_mate{i}") for i in range(3)]
+    create_user(f"{run_id}_stranger")
+    for person in (lead, *mates):
+        usersctl("org", "add-member", "--slug", slug, "--username", person.username)
+    want = sorted(p.username for p in (lead, *mates))
+    for token in (admin_token, lead.token):
+        resp = raw("GET", f"/api/users?org={slug}&sort=username&page_size=all", token=token)
+        assert resp.status == 200, resp.body
+        assert [u["username"] for u in resp.body["results"]] == want
+        pinned = raw("GET", f"/api/users?org={slug}&username={mates[1].username}", token=token)
+        assert [u["id"] for u in pinned.body["results"]] == [mates[1].id]
+
+
 @pytest.mark.parametrize("bad_filter, message", [
     ("notjson", None),
     ("{}", "filter shouldn't be empty"),

@@ -2,11 +2,15 @@
 mod error;
 pub mod json_logic;
 pub mod list_query;
+pub mod plan;
 mod render;
 mod update;
 mod views;
 
 pub use error::ApiError;
-pub use views::{destroy, fallback, list, partial_update, retrieve, retrieve_self};
+pub use views::{
+    destroy, fallback, list, list_with, partial_update, retrieve, retrieve_self, ListOptions,
+    MAX_PAGE_BYTES,
+};
 
 pub const CONTENT_TYPE: &str = "application/vnd.cvat+json";

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, NO_PERMISSION, UNKNOWN_FIELD};
 use super::list_query::{self, Field, ListQuery, OrgSelector};
+use super::plan::Source;
 use super::update::{self, Scope};
 use super::{render, CONTENT_TYPE};
 use crate::auth::{self, Caller};
@@ -133,6 +134,9 @@ async fn prepare(
     if let Ok(q) = &query {
         wanted.org = org_ref(&q.org);
         wanted.counts = list && id_order_only(q).is_some();
+        if list {
+            prefetch_pinned(q, &mut wanted);
+        }
     }
     let (caller, fetched) = auth::authenticate(&ctx.store, req.headers(), wanted).await?;
     let query = query.map_err(|e| ApiError::List(vec![e.to_string()]))?;
@@ -142,7 +146,59 @@ async fn prepare(
 
 /// `GET /api/users`
 pub async fn list(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(list_users(&ctx, &req).await)
+    list_with(ctx, req, ListOptions::default()).await
+}
+
+/// How `GET /api/users` is answered. [`list`] uses the defaults; tests use
+/// others to check the planner against a full pass and the page bound.
+#[derive(Debug, Clone, Copy)]
+pub struct ListOptions {
+    /// Read only the users the query can match ([`Source`]); `false` reads
+    /// the whole directory and filters it, which must give the same answer.
+    pub plan: bool,
+    /// The largest `results` of one page, in bytes as they travel inside the
+    /// Lambda response: see [`MAX_PAGE_BYTES`].
+    pub max_page_bytes: usize,
+}
+
+impl Default for ListOptions {
+    fn default() -> Self {
+        ListOptions {
+            plan: true,
+            max_page_bytes: MAX_PAGE_BYTES,
+        }
+    }
+}
+
+/// Lambda refuses responses over 6 MB and API Gateway turns that into a bare
+/// 500, so a page (`page_size=all`, or a huge `page_size`) whose rows would
+/// pass this bound is refused with a 400 instead. Not truncated with a
+/// `next` link: cvat-sdk's paging helper asks for page 2, 3, ... with the
+/// same `page_size`, which for `all` has no page 2, and a client that asked
+/// for everything must never take part of the directory for all of it.
+pub const MAX_PAGE_BYTES: usize = 5 * 1024 * 1024;
+
+/// [`list`] with other options.
+pub async fn list_with(ctx: Ctx, req: Request, options: ListOptions) -> Response<Body> {
+    respond(list_users(&ctx, &req, options).await)
+}
+
+/// How many pinned users and usernames a list may add to the auth read:
+/// enough for an `==` or a short `in`, few enough that a caller who turns out
+/// to see only themselves made the read barely larger.
+const AUTH_READ_PINS: usize = 10;
+
+/// A query pinning a few users by id or username has them (and the claims of
+/// those usernames) read with authentication, strongly consistent.
+fn prefetch_pinned(query: &ListQuery, wanted: &mut Wanted) {
+    if let Some((ids, usernames)) = Source::of(query).prefetch(AUTH_READ_PINS) {
+        wanted.users.extend(ids);
+        wanted.claims.extend(
+            usernames
+                .iter()
+                .map(|name| (UniqueField::Username, name.clone())),
+        );
+    }
 }
 
 /// An admin's unfiltered list in id order can be served from the user counts
@@ -161,20 +217,32 @@ fn id_order_only(query: &ListQuery) -> Option<bool> {
     }
 }
 
-async fn list_users(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn list_users(
+    ctx: &Ctx,
+    req: &Request,
+    options: ListOptions,
+) -> Result<Response<Body>, ApiError> {
     let (caller, query, scoping, fetched) = prepare(ctx, req, Wanted::default(), true).await?;
     let me = &caller.user;
     let admin = me.is_admin();
     if let (true, Some(descending)) = (admin, id_order_only(&query)) {
-        let total = fetched.counts().total as usize;
+        // The counts per id bucket say where the page starts: it reads its
+        // own users (and at most a bucket's worth before them), at any depth.
+        let directory = fetched.directory().cloned().unwrap_or_default();
+        let total = directory.counts().total as usize;
         let page = list_query::paginate(total, &query.page, query.page_size)
             .map_err(|_| ApiError::NotFound("Invalid page.".into()))?;
-        let users = ctx
+        let rows = ctx
             .store
-            .users_in_id_order(descending, page.end, false)
+            .users_from(
+                &directory,
+                page.start as u64,
+                descending,
+                page.end - page.start,
+                false,
+            )
             .await?;
-        let rows = users.get(page.start.min(users.len())..).unwrap_or_default();
-        return Ok(list_page(req, me, rows, total, &page));
+        return list_page(req, me, &rows, total, &page, options.max_page_bytes);
     }
     let candidates: Vec<User> = match &scoping {
         // A non-admin without an org sees only themselves: no read needed.
@@ -186,16 +254,14 @@ async fn list_users(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError
         Scoping::Org { id, .. } if !admin && !is_active_member(me, *id) => {
             return Err(ApiError::PermissionDenied(NO_PERMISSION))
         }
-        Scoping::None => ctx.store.all_users().await?,
-        Scoping::NoOrg => {
-            let mut all = ctx.store.all_users().await?;
-            all.retain(|u| u.memberships.is_empty());
-            all
-        }
-        Scoping::Org { id, .. } => {
-            let mut all = ctx.store.all_users().await?;
-            all.retain(|u| u.memberships.iter().any(|m| m.org_id == *id));
-            all
+        _ => {
+            let mut read = if options.plan {
+                planned_candidates(ctx, &query, &scoping, &fetched).await?
+            } else {
+                ctx.store.all_users().await?
+            };
+            read.retain(|u| in_scope(u, &scoping));
+            read
         }
     };
     let mut users: Vec<User> = candidates
@@ -205,35 +271,136 @@ async fn list_users(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError
     query.sort(&mut users);
     let page = list_query::paginate(users.len(), &query.page, query.page_size)
         .map_err(|_| ApiError::NotFound("Invalid page.".into()))?;
-    Ok(list_page(
+    list_page(
         req,
         me,
         &users[page.start..page.end],
         users.len(),
         &page,
-    ))
+        options.max_page_bytes,
+    )
 }
 
+/// Whether a user belongs in a list scoped by `scoping` (any membership of
+/// the org counts, active or not).
+fn in_scope(user: &User, scoping: &Scoping) -> bool {
+    match scoping {
+        Scoping::None => true,
+        Scoping::NoOrg => user.memberships.is_empty(),
+        Scoping::Org { id, .. } => user.memberships.iter().any(|m| m.org_id == *id),
+    }
+}
+
+/// The users a list reads before filtering: those its query pins (by key or
+/// id range), else the org's members, else everyone. Any superset of the
+/// matches gives the same answer; this one is read in the fewest units.
+async fn planned_candidates(
+    ctx: &Ctx,
+    query: &ListQuery,
+    scoping: &Scoping,
+    fetched: &Fetched,
+) -> Result<Vec<User>, ApiError> {
+    let source = Source::of(query);
+    let prefetched = source.prefetch(AUTH_READ_PINS).is_some();
+    Ok(match (&source, scoping) {
+        (Source::Keys { ids, usernames }, _) => {
+            pinned_users(ctx, ids, usernames, prefetched.then_some(fetched)).await?
+        }
+        (_, Scoping::Org { slug, .. }) => {
+            let members = ctx.store.org_member_ids(slug).await?;
+            ctx.store.users_by_ids(&members).await?
+        }
+        (Source::IdRange { low, high }, _) => ctx.store.users_in_id_range(*low, *high).await?,
+        (Source::All, _) => ctx.store.all_users().await?,
+    })
+}
+
+/// The users with these ids or usernames. `prefetched`: the auth read that
+/// already holds the users of `ids` and the claims of `usernames`.
+async fn pinned_users(
+    ctx: &Ctx,
+    ids: &std::collections::BTreeSet<u64>,
+    usernames: &std::collections::BTreeSet<String>,
+    prefetched: Option<&Fetched>,
+) -> Result<Vec<User>, ApiError> {
+    let names: Vec<String> = usernames.iter().cloned().collect();
+    let owners = match prefetched {
+        Some(fetched) => names
+            .iter()
+            .filter_map(|n| fetched.claim_owner(UniqueField::Username, n))
+            .collect(),
+        None => {
+            ctx.store
+                .claim_owners(UniqueField::Username, &names)
+                .await?
+        }
+    };
+    let mut users = Vec::new();
+    let mut unread = Vec::new();
+    for id in ids.iter().chain(&owners).copied() {
+        match prefetched {
+            Some(fetched) if ids.contains(&id) => users.extend(fetched.user(id).cloned()),
+            _ => unread.push(id),
+        }
+    }
+    unread.sort_unstable();
+    unread.dedup();
+    users.extend(ctx.store.users_by_ids(&unread).await?);
+    users.sort_by_key(|u| u.id);
+    users.dedup_by_key(|u| u.id);
+    Ok(users)
+}
+
+/// The page's body, or a 400 when its rows would not fit in a Lambda
+/// response (measured as they are rendered, so a huge list stops early).
 fn list_page(
     req: &Request,
     me: &User,
     rows: &[User],
     count: usize,
     page: &list_query::Page,
-) -> Response<Body> {
+    max_bytes: usize,
+) -> Result<Response<Body>, ApiError> {
     let origin = http::base_url(req);
     let base = format!("{origin}/api/users");
     let (next, previous) = list_query::page_links(&base, &http::query_pairs(req), page);
-    let results: Vec<Value> = rows
-        .iter()
-        .map(|u| render::shaped(u, &origin, me.is_superuser))
-        .collect();
-    ok(&json!({
+    let mut results = Vec::with_capacity(rows.len());
+    let mut bytes = 0;
+    for user in rows {
+        let row = render::shaped(user, &origin, me.is_superuser);
+        bytes += embedded_len(&row);
+        if bytes > max_bytes {
+            return Err(page_too_large(rows.len(), max_bytes));
+        }
+        results.push(row);
+    }
+    Ok(ok(&json!({
         "count": count,
         "next": next,
         "previous": previous,
         "results": results,
-    }))
+    })))
+}
+
+/// Bytes a row takes in the Lambda response, where the JSON body is itself
+/// a JSON string: every `"` and `\` is escaped once more.
+fn embedded_len(row: &Value) -> usize {
+    let text = row.to_string();
+    let escapes = text.bytes().filter(|b| matches!(b, b'"' | b'\\')).count();
+    // The comma between rows.
+    text.len() + escapes + 1
+}
+
+/// DRF's shape for an invalid parameter, naming the way out.
+fn page_too_large(rows: usize, max_bytes: usize) -> ApiError {
+    ApiError::field(
+        "page_size",
+        &format!(
+            "This page would hold {rows} users, more than one response can carry \
+             ({} MiB); ask for smaller pages with page_size=<n> and page=1, 2, ...",
+            max_bytes.div_ceil(1024 * 1024)
+        ),
+    )
 }
 
 /// `GET /api/users/self`
