@@ -2,7 +2,7 @@
 //! server implements, so checkers generate only values that round-trip.
 use serde_json::{json, Value};
 
-use super::{MAX_COUNT, USER_SCHEMA};
+use super::{cursor, DEFAULT_COUNT, MAX_COUNT, USER_SCHEMA};
 
 pub const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 pub const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
@@ -21,6 +21,16 @@ pub fn service_provider_config(origin: &str) -> Value {
         "changePassword": {"supported": false},
         "sort": {"supported": false},
         "etag": {"supported": true},
+        // RFC 9865 §4. Index paging stays the default, for the clients
+        // (Entra ID, Okta) that know nothing else.
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": DEFAULT_COUNT,
+            "maxPageSize": MAX_COUNT,
+            "cursorTimeout": cursor::TIMEOUT_SECS
+        },
         "authenticationSchemes": [
             {
                 "type": "oauthbearertoken",

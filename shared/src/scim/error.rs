@@ -10,7 +10,7 @@ use crate::store::StoreError;
 
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
-/// The `scimType` values of RFC 7644 §3.12 that this server uses.
+/// The `scimType` values of RFC 7644 §3.12 (and RFC 9865 §3) that this server uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScimType {
     InvalidFilter,
@@ -21,6 +21,10 @@ pub enum ScimType {
     InvalidPath,
     NoTarget,
     InvalidValue,
+    /// RFC 9865: a cursor this server did not issue, or for another query.
+    InvalidCursor,
+    /// RFC 9865: a cursor older than `cursorTimeout`.
+    ExpiredCursor,
 }
 
 impl ScimType {
@@ -34,6 +38,8 @@ impl ScimType {
             ScimType::InvalidPath => "invalidPath",
             ScimType::NoTarget => "noTarget",
             ScimType::InvalidValue => "invalidValue",
+            ScimType::InvalidCursor => "invalidCursor",
+            ScimType::ExpiredCursor => "expiredCursor",
         }
     }
 }

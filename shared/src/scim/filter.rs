@@ -193,7 +193,7 @@ impl Filter {
     }
 
     /// An equality the store can answer by key, without scanning: the first top-level
-    /// (or top-level-`and`-member) `userName eq "s"`, `emails.value eq "s"` (also inside an
+    /// (or `and`-member, at any depth) `userName eq "s"`, `emails.value eq "s"` (also inside an
     /// emails value path), `externalId eq "s"` or `id eq "s"`. The string is returned as
     /// written: the store normalises it as its claims do (folds userName and email, see
     /// [`rules::fold`]; an `id` that is not a u64 matches no user). Values too long to be a
@@ -201,7 +201,9 @@ impl Filter {
     /// still applies [`Filter::matches`].
     pub fn lookup(&self) -> Option<(Attr, String)> {
         match self {
-            Filter::And(all) => all.iter().find_map(Filter::key),
+            // The parser flattens nested `and`s; a filter built by hand may
+            // not be, and any member of any depth pins the user down as well.
+            Filter::And(all) => all.iter().find_map(Filter::lookup),
             one => one.key(),
         }
     }

@@ -1,4 +1,5 @@
 //! The SCIM 2.0 view of the directory (`/api/v1/scim`).
+pub mod cursor;
 pub mod discovery;
 mod error;
 pub mod filter;
@@ -13,5 +14,7 @@ pub const BASE_PATH: &str = "/api/v1/scim";
 pub const CONTENT_TYPE: &str = "application/scim+json";
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+/// Items per page when the client does not say (ODM's default; `defaultPageSize`).
+pub const DEFAULT_COUNT: usize = 100;
 /// The most resources one list page returns (`filter.maxResults`).
 pub const MAX_COUNT: usize = 1000;

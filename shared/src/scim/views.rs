@@ -5,7 +5,10 @@ use serde_json::{json, Value};
 
 use super::filter::{self, Attr, Filter};
 use super::resource::{self, Projection};
-use super::{discovery, ScimError, CONTENT_TYPE, LIST_SCHEMA, MAX_COUNT, USER_SCHEMA};
+use super::{
+    cursor, discovery, ScimError, ScimType, CONTENT_TYPE, DEFAULT_COUNT, LIST_SCHEMA, MAX_COUNT,
+    USER_SCHEMA,
+};
 use crate::auth::{self, Caller};
 use crate::http;
 use crate::runtime::{Ctx, Profile};
@@ -13,8 +16,6 @@ use crate::store::{Fetched, StoreError, UniqueField, Wanted};
 use crate::user::{Group, User};
 
 const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
-/// Items per page when the client does not say (ODM's default).
-const DEFAULT_COUNT: usize = 100;
 type Outcome = Result<Response<Body>, ScimError>;
 
 fn respond(result: Outcome) -> Response<Body> {
@@ -197,12 +198,29 @@ fn check_if_match(req: &Request, user: &User) -> Result<(), ScimError> {
 
 // ---------------------------------------------------------------- queries
 
+/// How a list is paged: by `startIndex` (RFC 7644, the default) or by
+/// `cursor` (RFC 9865).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Paging {
+    /// The 1-based index of the first result.
+    Index(usize),
+    /// The page starts after this id (0: from the start).
+    Cursor(u64),
+}
+
 /// A parsed list or search request.
 struct Query {
     filter: Option<Filter>,
-    start_index: usize,
+    paging: Paging,
     count: usize,
     projection: Projection,
+}
+
+/// The raw paging parameters of a request, before they are checked.
+struct PagingParams<'a> {
+    start_index: Option<i64>,
+    cursor: Option<&'a str>,
+    count: Option<i64>,
 }
 
 fn parse_index(raw: Option<&str>, name: &str) -> Result<Option<i64>, ScimError> {
@@ -217,36 +235,52 @@ fn parse_index(raw: Option<&str>, name: &str) -> Result<Option<i64>, ScimError> 
 impl Query {
     fn new(
         filter: Option<&str>,
-        start_index: Option<i64>,
-        count: Option<i64>,
+        params: PagingParams,
         projection: Projection,
+        profile: Profile,
     ) -> Result<Query, ScimError> {
         let filter = match filter.map(str::trim) {
             None | Some("") => None,
             Some(f) => Some(filter::parse(f)?),
         };
+        let paging = match (params.cursor, params.start_index) {
+            (None, start) => Paging::Index(start.unwrap_or(1).max(1) as usize),
+            (Some(_), Some(_)) => {
+                return Err(ScimError::invalid_value(
+                    "startIndex and cursor cannot be combined: page by index or by cursor \
+                     (RFC 9865), not both.",
+                ))
+            }
+            (Some(raw), None) => Paging::Cursor(open_cursor(raw, filter.as_ref(), profile)?),
+        };
         Ok(Query {
             filter,
-            start_index: start_index.unwrap_or(1).max(1) as usize,
-            count: count.map_or(DEFAULT_COUNT, |c| c.clamp(0, MAX_COUNT as i64) as usize),
+            paging,
+            count: params
+                .count
+                .map_or(DEFAULT_COUNT, |c| c.clamp(0, MAX_COUNT as i64) as usize),
             projection,
         })
     }
 
-    fn from_params(req: &Request) -> Result<Query, ScimError> {
+    fn from_params(req: &Request, profile: Profile) -> Result<Query, ScimError> {
         let pairs = http::query_pairs(req);
         Query::new(
             query_param(&pairs, "filter"),
-            parse_index(query_param(&pairs, "startIndex"), "startIndex")?,
-            parse_index(query_param(&pairs, "count"), "count")?,
+            PagingParams {
+                start_index: parse_index(query_param(&pairs, "startIndex"), "startIndex")?,
+                cursor: query_param(&pairs, "cursor"),
+                count: parse_index(query_param(&pairs, "count"), "count")?,
+            },
             Projection::from_lists(
                 query_param(&pairs, "attributes"),
                 query_param(&pairs, "excludedAttributes"),
             ),
+            profile,
         )
     }
 
-    fn from_search_request(body: &Value) -> Result<Query, ScimError> {
+    fn from_search_request(body: &Value, profile: Profile) -> Result<Query, ScimError> {
         let Value::Object(map) = body else {
             return Err(ScimError::invalid_syntax(
                 "A SearchRequest must be a JSON object.",
@@ -272,6 +306,16 @@ impl Query {
             Some(Value::String(f)) => Some(f.as_str()),
             Some(_) => return Err(ScimError::invalid_filter("filter must be a string")),
         };
+        let cursor = match get("cursor") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(c)) => Some(c.as_str()),
+            Some(_) => {
+                return Err(ScimError::bad(
+                    ScimType::InvalidCursor,
+                    "cursor must be a string: empty for the first page, else a nextCursor.",
+                ))
+            }
+        };
         let int = |name: &str| -> Result<Option<i64>, ScimError> {
             match get(name) {
                 None | Some(Value::Null) => Ok(None),
@@ -287,18 +331,24 @@ impl Query {
         };
         Query::new(
             filter,
-            int("startIndex")?,
-            int("count")?,
+            PagingParams {
+                start_index: int("startIndex")?,
+                cursor,
+                count: int("count")?,
+            },
             Projection::from_json(get("attributes"), get("excludedAttributes"))?,
+            profile,
         )
     }
 
-    /// What answers an equality lookup, read with authentication: the user
-    /// itself for `id eq`, else the claim of the unique attribute.
+    /// The plan for a filter that pins one user down by a unique attribute
+    /// (itself or as a member of `and`s at any depth, see
+    /// [`Filter::lookup`]): read that user with authentication, by id or
+    /// through its claim, then evaluate the whole filter on it alone.
     fn lookup(&self) -> Option<Lookup> {
         let (attr, value) = self.filter.as_ref()?.lookup()?;
         let field = match attr {
-            Attr::Id => return value.parse().ok().map(Lookup::Id),
+            Attr::Id => return Some(id_lookup(&value)),
             Attr::UserName => UniqueField::Username,
             Attr::EmailValue => UniqueField::Email,
             Attr::ExternalId => UniqueField::ExternalId,
@@ -308,78 +358,236 @@ impl Query {
     }
 }
 
+/// An `id eq` lookup: ids are canonical decimals, so any other string
+/// (`"abc"`, `"007"`) names no user and needs no read at all.
+fn id_lookup(value: &str) -> Lookup {
+    match value.parse::<u64>() {
+        Ok(id) if id.to_string() == value => Lookup::Id(id),
+        _ => Lookup::Nothing,
+    }
+}
+
+/// The position a `cursor` parameter names: empty for the first page.
+fn open_cursor(raw: &str, filter: Option<&Filter>, profile: Profile) -> Result<u64, ScimError> {
+    if raw.is_empty() {
+        return Ok(0);
+    }
+    let opened = cursor::Cursor::open(
+        raw,
+        &cursor::signing_key(),
+        profile,
+        cursor::fingerprint(filter),
+        cursor::now_secs(),
+    )?;
+    Ok(opened.after)
+}
+
 /// A filter that names one user by a unique attribute.
 enum Lookup {
     Id(u64),
     Claim(UniqueField, String),
+    /// A value no user can have: the answer is empty without a read.
+    Nothing,
+}
+
+impl Lookup {
+    /// What the auth read fetches for this lookup.
+    fn want(&self, wanted: &mut Wanted) {
+        match self {
+            Lookup::Id(id) => wanted.users.push(*id),
+            Lookup::Claim(field, value) => wanted.claims.push((*field, value.clone())),
+            Lookup::Nothing => {}
+        }
+    }
+}
+
+/// The one user a lookup names, if any (a claim costs one more read). A free
+/// function, not a method: the IAM analysis (tests/infra) follows calls by name.
+async fn resolve(ctx: &Ctx, lookup: &Lookup, fetched: &Fetched) -> Result<Option<User>, ScimError> {
+    Ok(match lookup {
+        Lookup::Id(id) => fetched.user(*id).cloned(),
+        Lookup::Claim(field, value) => match fetched.claim_owner(*field, value) {
+            Some(owner) => ctx.store.get_user(owner).await?,
+            None => None,
+        },
+        Lookup::Nothing => None,
+    })
 }
 
 /// Lists users: by key when the filter pins one down (≤ 2 round trips with
-/// the auth read), else one pass over GSI1.
+/// the auth read); a cursor page with one GSI1 query that starts after the
+/// cursor; an unfiltered index page with one query reading up to the page;
+/// else one pass over GSI1.
 async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) -> Outcome {
     let lookup = query.as_ref().ok().and_then(Query::lookup);
-    let unfiltered = query.as_ref().is_ok_and(|q| q.filter.is_none());
+    let unfiltered_index = query
+        .as_ref()
+        .is_ok_and(|q| q.filter.is_none() && matches!(q.paging, Paging::Index(_)));
     let mut wanted = Wanted {
-        counts: unfiltered,
+        counts: unfiltered_index,
         ..Wanted::default()
     };
-    match &lookup {
-        Some(Lookup::Id(id)) => wanted.users.push(*id),
-        Some(Lookup::Claim(field, value)) => wanted.claims.push((*field, value.clone())),
-        None => {}
+    if let Some(lookup) = &lookup {
+        lookup.want(&mut wanted);
     }
     let (_, fetched) = admin(ctx, req, wanted).await?;
     let query = query?;
-    if unfiltered {
-        return unfiltered_page(ctx, req, &query, &fetched).await;
-    }
-    let candidates: Vec<User> = match lookup {
-        Some(Lookup::Id(id)) => fetched.user(id).cloned().into_iter().collect(),
-        Some(Lookup::Claim(field, value)) => match fetched.claim_owner(field, &value) {
-            Some(owner) => ctx.store.get_user(owner).await?.into_iter().collect(),
-            None => Vec::new(),
-        },
-        None => ctx.store.all_users().await?,
-    };
-    let matching: Vec<User> = candidates
-        .into_iter()
-        .filter(|u| visible(ctx.profile, u))
-        .filter(|u| query.filter.as_ref().is_none_or(|f| f.matches(u)))
-        .collect();
     let origin = http::base_url(req);
+    if let Some(lookup) = lookup {
+        let matching: Vec<User> = resolve(ctx, &lookup, &fetched)
+            .await?
+            .into_iter()
+            .filter(|u| visible(ctx.profile, u))
+            .filter(|u| query.filter.as_ref().is_none_or(|f| f.matches(u)))
+            .collect();
+        return Ok(match query.paging {
+            Paging::Index(start) => index_list(&query, start, matching, &origin),
+            Paging::Cursor(after) => {
+                let after_cursor = matching.into_iter().filter(|u| u.id > after).collect();
+                cursor_list(ctx, &query, after, after_cursor, None, &origin)
+            }
+        });
+    }
+    match query.paging {
+        Paging::Cursor(after) => cursor_page(ctx, &query, after, &origin).await,
+        Paging::Index(_) if unfiltered_index => unfiltered_page(ctx, req, &query, &fetched).await,
+        Paging::Index(start) => {
+            let matching: Vec<User> = ctx
+                .store
+                .all_users()
+                .await?
+                .into_iter()
+                .filter(|u| visible(ctx.profile, u))
+                .filter(|u| query.filter.as_ref().is_none_or(|f| f.matches(u)))
+                .collect();
+            Ok(index_list(&query, start, matching, &origin))
+        }
+    }
+}
+
+/// The `startIndex` page of every match.
+fn index_list(query: &Query, start: usize, matching: Vec<User>, origin: &str) -> Response<Body> {
     let page: Vec<Value> = matching
         .iter()
-        .skip(query.start_index - 1)
+        .skip(start - 1)
         .take(query.count)
-        .map(|u| query.projection.apply(resource::to_json(u, &origin)))
+        .map(|u| query.projection.apply(resource::to_json(u, origin)))
         .collect();
-    Ok(list_response(matching.len(), query.start_index, page))
+    list_response(matching.len(), start, page)
+}
+
+/// Users a filtered cursor page reads at most before it answers with what
+/// it found and a cursor to go on from, so that a filter that rarely matches
+/// still makes a bounded request.
+const FILTERED_READ_LIMIT: usize = 1000;
+
+/// A cursor page: one GSI1 query starting after the cursor, reading the page
+/// and one more user (to know whether a next page exists); for a filter,
+/// until the page is full or [`FILTERED_READ_LIMIT`] users were read.
+async fn cursor_page(ctx: &Ctx, query: &Query, after: u64, origin: &str) -> Outcome {
+    let active_only = ctx.profile == Profile::Odm;
+    let want = query.count + 1;
+    let start = (after > 0).then_some(after);
+    let slice = match &query.filter {
+        None => {
+            ctx.store
+                .users_after(start, want, active_only, usize::MAX, |_| true)
+                .await?
+        }
+        Some(f) => {
+            let limit = FILTERED_READ_LIMIT.max(want);
+            ctx.store
+                .users_after(start, want, active_only, limit, |u| f.matches(u))
+                .await?
+        }
+    };
+    Ok(cursor_list(
+        ctx,
+        query,
+        after,
+        slice.users,
+        slice.stopped_at,
+        origin,
+    ))
+}
+
+/// A cursor page of `found` (users after `after`, in id order, possibly one
+/// more than the page holds). `nextCursor` is absent only on the last page
+/// (RFC 9865 §2): there is one when more users were found than fit, or when
+/// the read stopped at `stopped_at` before the end. No `startIndex`;
+/// `totalResults` only when this page is the whole answer (the first page,
+/// and the last): RFC 9865 lets a cursor page omit it, and counting would
+/// cost a read that grows with the directory. Clients that did not read
+/// ServiceProviderConfig still find it on a one-page answer.
+fn cursor_list(
+    ctx: &Ctx,
+    query: &Query,
+    after: u64,
+    mut found: Vec<User>,
+    stopped_at: Option<u64>,
+    origin: &str,
+) -> Response<Body> {
+    let more = found.len() > query.count;
+    found.truncate(query.count);
+    let next = if more {
+        Some(found.last().map_or(after, |u| u.id))
+    } else {
+        stopped_at
+    };
+    let page: Vec<Value> = found
+        .iter()
+        .map(|u| query.projection.apply(resource::to_json(u, origin)))
+        .collect();
+    let page_len = page.len();
+    let mut body = json!({
+        "schemas": [LIST_SCHEMA],
+        "itemsPerPage": page_len,
+        "Resources": page,
+    });
+    if after == 0 && next.is_none() {
+        body["totalResults"] = json!(page_len);
+    }
+    if let Some(after) = next {
+        let next = cursor::Cursor {
+            after,
+            profile: ctx.profile,
+            filter: cursor::fingerprint(query.filter.as_ref()),
+            issued: cursor::now_secs(),
+        };
+        body["nextCursor"] = Value::String(next.seal(&cursor::signing_key()));
+    }
+    json_response(StatusCode::OK, &body)
 }
 
 /// An unfiltered page: `totalResults` from the user counts (read with auth),
 /// then one GSI1 query reading no further than the page.
 async fn unfiltered_page(ctx: &Ctx, req: &Request, query: &Query, fetched: &Fetched) -> Outcome {
-    let counts = fetched.counts();
+    let Paging::Index(start_index) = query.paging else {
+        return Err(ScimError::server(http::Fault::bug(
+            "an index page was asked for a cursor query",
+        )));
+    };
+    // The counts per id bucket (read with auth) say where the page starts:
+    // it reads its own users, and at most a bucket's worth before them.
+    let directory = fetched.directory().cloned().unwrap_or_default();
+    let counts = directory.counts();
     let active_only = ctx.profile == Profile::Odm;
     let total = if active_only {
         counts.active
     } else {
         counts.total
     } as usize;
-    let skip = query.start_index - 1;
-    let wanted = if skip >= total { 0 } else { skip + query.count };
+    let skip = start_index - 1;
     let users = ctx
         .store
-        .users_in_id_order(false, wanted, active_only)
+        .users_from(&directory, skip as u64, false, query.count, active_only)
         .await?;
     let origin = http::base_url(req);
     let page: Vec<Value> = users
         .iter()
-        .skip(skip)
-        .take(query.count)
         .map(|u| query.projection.apply(resource::to_json(u, &origin)))
         .collect();
-    Ok(list_response(total, query.start_index, page))
+    Ok(list_response(total, start_index, page))
 }
 
 fn list_response(total: usize, start_index: usize, page: Vec<Value>) -> Response<Body> {
@@ -397,14 +605,16 @@ fn list_response(total: usize, start_index: usize, page: Vec<Value>) -> Response
 
 /// `GET /Users`
 pub async fn list(ctx: Ctx, req: Request) -> Response<Body> {
-    let query = Query::from_params(&req);
-    respond(run_query(&ctx, &req, query).await)
+    let query = Query::from_params(&req, ctx.profile);
+    // Boxed: the plans' store calls make a large future, and callers that
+    // hold several handlers' futures (the runtime, tests) keep it on their stack.
+    respond(Box::pin(run_query(&ctx, &req, query)).await)
 }
 
 /// `POST /Users/.search` (and `POST /.search`: users are the only resource)
 pub async fn search(ctx: Ctx, req: Request) -> Response<Body> {
-    let query = json_body(&req).and_then(|b| Query::from_search_request(&b));
-    respond(run_query(&ctx, &req, query).await)
+    let query = json_body(&req).and_then(|b| Query::from_search_request(&b, ctx.profile));
+    respond(Box::pin(run_query(&ctx, &req, query)).await)
 }
 
 // ---------------------------------------------------------------- resources
