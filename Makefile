@@ -35,10 +35,11 @@ test: deps ## Rust tests + end-to-end suite (in-memory DynamoDB Local) + IaC che
 e2e: deps ## only the end-to-end suite (pytest tests/e2e through cargo lambda watch)
 	scripts/e2e.sh
 
-bench: deps ## init time of two release functions; DynamoDB calls and capacity per request
+bench: deps ## init time of two release functions; DynamoDB calls and capacity per request, also at N users (default 10000)
 	scripts/bench-init.sh
 	if [ -x scripts/bench-dynamodb.sh ]; then scripts/bench-dynamodb.sh; fi
 	scripts/bench-faults.sh
+	scripts/bench-scale.sh
 
 iac: deps ## only the IaC checks: cfn-lint + tests/infra (routes, IAM, table vs the code)
 	scripts/iac-check.sh

@@ -27,15 +27,33 @@ API = "/2018-06-01/runtime"
 
 
 class Runtime(http.server.ThreadingHTTPServer):
+    """The Runtime API for ONE run of one process, on its own port.
+
+    A server shared across runs served stale requests: a killed process's last
+    poll could still sit in the listen backlog (or in a handler thread) when the
+    next run began, so the server answered it as the new process's first poll,
+    wrote the event to a dead socket (broken pipe), marked the event served and
+    then held the real process's poll until the 30 s timeout. A fresh server per
+    run, closed before the next one starts, cannot see another run's requests.
+    """
+
     daemon_threads = True
 
-    def reset(self, event: dict):
+    def __init__(self, event: dict):
+        super().__init__(("127.0.0.1", 0), Handler)
         self.event = event
         self.first_poll = None
         self.response_at = None
         self.response_body = None
         self.served = False
-        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.done = threading.Event()     # the function answered its invocation
+        self.stopped = threading.Event()  # the run is over: release held polls
+
+    def close(self):
+        self.stopped.set()
+        self.shutdown()
+        self.server_close()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -50,13 +68,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         srv = self.server
-        if srv.first_poll is None:
-            srv.first_poll = now
-        if srv.served:
-            # The function is idle after its one invocation: hold the poll until it is stopped.
-            srv.done.wait(30)
+        with srv.lock:
+            if srv.first_poll is None:
+                srv.first_poll = now
+            serve = not srv.served
+            srv.served = True
+        if not serve:
+            # The function is idle after its one invocation: hold the poll, as
+            # Lambda does, until the run is over (the process is killed first).
+            srv.stopped.wait()
             return
-        srv.served = True
         body = json.dumps(srv.event).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -74,9 +95,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         if self.path.endswith("/response") or self.path.endswith("/error"):
-            self.server.response_at = now
-            self.server.response_body = body
-            self.server.done.set()
+            srv = self.server
+            with srv.lock:
+                if srv.response_at is None:
+                    srv.response_at = now
+                    srv.response_body = body
+            srv.done.set()
         self.send_response(202)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -132,8 +156,9 @@ def function_env(port: int, name: str) -> dict:
     return env
 
 
-def measure(server: Runtime, binary: str, route: str) -> tuple[float, float, int]:
-    server.reset(api_gateway_event(route))
+def measure(binary: str, route: str) -> tuple[float, float, int]:
+    server = Runtime(api_gateway_event(route))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     name = os.path.basename(binary)
     env = function_env(server.server_address[1], name)
     started = time.perf_counter()
@@ -145,6 +170,7 @@ def measure(server: Runtime, binary: str, route: str) -> tuple[float, float, int
     finally:
         proc.kill()
         proc.wait()
+        server.close()
     status = json.loads(server.response_body or b"{}").get("statusCode", 0)
     return (server.first_poll - started) * 1000, (server.response_at - started) * 1000, status
 
@@ -152,12 +178,10 @@ def measure(server: Runtime, binary: str, route: str) -> tuple[float, float, int
 def main():
     runs = int(sys.argv[1])
     targets = [arg.split("=", 1) if "=" in arg else (arg, "GET /api/users/self") for arg in sys.argv[2:]]
-    server = Runtime(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"{'function':<20}{'init (start -> first poll)':>30}{'first response':>24}   status")
     for binary, route in targets:
-        measure(server, binary, route)  # warm the page cache; not counted
-        samples = [measure(server, binary, route) for _ in range(runs)]
+        measure(binary, route)  # warm the page cache; not counted
+        samples = [measure(binary, route) for _ in range(runs)]
         init = [s[0] for s in samples]
         first = [s[1] for s in samples]
         statuses = sorted({s[2] for s in samples})
@@ -166,7 +190,6 @@ def main():
               f"{statistics.median(first):>11.1f} ms ({min(first):.1f}-{max(first):.1f})"
               f"   {','.join(map(str, statuses))}  [{route}]")
     print(f"median of {runs} runs each; host build ({os.uname().machine}), not Lambda's arm64")
-    server.shutdown()
 
 
 if __name__ == "__main__":
