@@ -63,7 +63,8 @@ pub struct Directory {
     /// Bucket number (id / [`BUCKET_IDS`]) -> (total, active); only buckets
     /// that ever held a user.
     buckets: BTreeMap<u64, (u64, u64)>,
-    /// Blocks held in more than one item, as read: (block, [(shard, version)]).
+    /// Blocks worth compacting (in more than one item, or not packed), as
+    /// read: (block, [(shard, version)]).
     scattered: BTreeMap<u64, Vec<(u32, u64)>>,
     /// Every (block, shard) item read.
     items: Vec<(u64, u32)>,
@@ -155,8 +156,12 @@ impl Directory {
         let mut copies: BTreeMap<u64, Vec<(u32, u64)>> = BTreeMap::new();
         // Sum per bucket across copies first: a bucket's copies may be negative.
         let mut sums: BTreeMap<(u64, u64), (i64, i64)> = BTreeMap::new();
+        let mut unpacked = std::collections::BTreeSet::new();
         for it in items {
             let (block, shard) = parse_block_key(it)?;
+            if it.keys().any(|k| k.starts_with(['t', 'a'])) {
+                unpacked.insert(block);
+            }
             dir.items.push((block, shard));
             copies
                 .entry(block)
@@ -171,7 +176,12 @@ impl Directory {
         for ((block, bucket), (total, active)) in sums {
             dir.add(block, bucket, total, active);
         }
-        dir.scattered = copies.into_iter().filter(|(_, c)| c.len() > 1).collect();
+        // Worth compacting: blocks in more than one item, or in one item that
+        // still holds per-bucket attributes (three to four times the packed size).
+        dir.scattered = copies
+            .into_iter()
+            .filter(|(b, c)| c.len() > 1 || unpacked.contains(b))
+            .collect();
         Ok(dir)
     }
 }
@@ -493,7 +503,11 @@ mod tests {
                 active: 49
             }
         );
-        assert_eq!(dir.scattered.keys().copied().collect::<Vec<_>>(), vec![0]);
+        // Block 0 is in two items, block 2 is not packed: both are worth compacting.
+        assert_eq!(
+            dir.scattered.keys().copied().collect::<Vec<_>>(),
+            vec![0, 2]
+        );
 
         // Ascending, all users: 50 in bucket 0, 9 in bucket 1, 5 in bucket 100.
         assert_eq!(

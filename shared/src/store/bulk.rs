@@ -58,6 +58,8 @@ impl Store {
         let items: Vec<Item> = stored.iter().flat_map(user_items).collect();
         self.put_all(items).await?;
         self.add_bucket_counts(&stored).await?;
+        // One packed item per block, as creates leave them.
+        self.compact_counts().await;
         Ok(stored)
     }
 

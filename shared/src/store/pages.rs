@@ -45,7 +45,14 @@ impl Store {
             // missing; a filter reads ahead in chunks.
             let missing = want - slice.users.len();
             let chunk = if max_examined == usize::MAX {
-                missing
+                // The active filter drops inactive users after the read: ask
+                // for a quarter more (plus a few), so that a directory with
+                // some inactive users still fills a page in one round trip.
+                if active_only {
+                    missing + missing / 4 + 8
+                } else {
+                    missing
+                }
             } else {
                 missing.max(100).min(max_examined - examined)
             };
