@@ -22,6 +22,12 @@ on_exit() {
             log "e2e failed; last lines of $logfile:"
             tail -n 60 "$logfile" >&2 || true
         done
+        # Last, so that it is what a truncated CI log still shows.
+        if [ -s "${E2E_FAULTS_REPORT:-}" ]; then
+            log "e2e failed; problems the DynamoDB-failure workload found ($E2E_FAULTS_REPORT):"
+            python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print("seed", r.get("seed"), r.get("per_call")); print("\n".join(r.get("problems") or ["(none)"]))' \
+                "$E2E_FAULTS_REPORT" >&2 || true
+        fi
     fi
     stop_started
 }

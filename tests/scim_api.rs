@@ -1953,3 +1953,179 @@ async fn an_index_page_at_any_depth_costs_about_the_first() {
         }
     }
 }
+
+/// A cursor walk while other requests create and delete users at the same
+/// time (real concurrency, in-process): no id twice, ids only go up, and every
+/// user that lived through the whole walk is seen exactly once.
+#[tokio::test]
+async fn a_cursor_walk_under_concurrent_creates_and_deletes_skips_and_repeats_nobody() {
+    let s = Scim::new(Profile::Odm).await;
+    let stable = many_users(&s.t, "stable", 150).await;
+    let doomed = many_users(&s.t, "doomed", 40).await;
+    let churn = async {
+        for (i, id) in doomed.iter().enumerate() {
+            let user = s.t.fresh(*id).await;
+            s.t.store.delete_user(&user).await.unwrap();
+            s.t.user(&format!("churn{i:03}")).await;
+            tokio::task::yield_now().await;
+        }
+    };
+    let walk = async {
+        let mut seen: Vec<u64> = Vec::new();
+        let mut query = "cursor=&count=15".to_string();
+        loop {
+            let r = s.list(&query).await;
+            let body = r.expect(200).clone();
+            seen.extend(ids_of(&body));
+            match next_cursor(&body) {
+                Some(next) => query = format!("cursor={next}&count=15"),
+                None => break,
+            }
+            tokio::task::yield_now().await;
+        }
+        seen
+    };
+    let ((), seen) = tokio::join!(churn, walk);
+    let mut sorted = seen.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted, seen, "ids repeat or go backwards");
+    for id in &stable {
+        assert_eq!(
+            seen.iter().filter(|s| *s == id).count(),
+            1,
+            "stable user {id}"
+        );
+    }
+}
+
+/// At 1,000 users (loaded in bulk): index pages at any depth, cursor pages and
+/// planned filters cost about a page, not the directory.
+#[tokio::test]
+async fn at_a_thousand_users_pages_and_lookups_cost_a_page() {
+    let s = Scim::new(Profile::Odm).await;
+    let users: Vec<directory::user::User> = (0..1000)
+        .map(|i| {
+            let mut u = directory::user::User::new(format!("bulk{i:04}"));
+            u.email = format!("bulk{i:04}@example.org");
+            u.is_active = i % 7 != 3;
+            u
+        })
+        .collect();
+    s.t.store.import_users(users).await.unwrap();
+    let first = s.list("startIndex=1&count=50").await;
+    let total = first.expect(200)["totalResults"].as_u64().unwrap();
+    assert_eq!(total as usize, 1 + (0..1000).filter(|i| i % 7 != 3).count());
+    for start in [400, 800, total - 49] {
+        let r = s.list(&format!("startIndex={start}&count=50")).await;
+        assert_eq!(ids_of(r.expect(200)).len(), 50);
+        assert_eq!(r.dynamodb_calls, 3, "startIndex={start}");
+        assert!(
+            r.capacity_units <= first.capacity_units + 2.0 && r.capacity_units <= 10.0,
+            "startIndex={start}: {} CU, first {}",
+            r.capacity_units,
+            first.capacity_units
+        );
+    }
+    // Cursor pages: the 15th costs what the first does.
+    let mut query = "cursor=&count=50".to_string();
+    let mut costs = Vec::new();
+    for _ in 0..15 {
+        let r = s.list(&query).await;
+        costs.push((r.dynamodb_calls, r.capacity_units));
+        query = format!("cursor={}&count=50", next_cursor(r.expect(200)).unwrap());
+    }
+    let (calls0, cu0) = costs[0];
+    for (calls, cu) in &costs {
+        assert_eq!(*calls, calls0);
+        assert!(*cu <= cu0 + 1.0, "{costs:?}");
+    }
+    // Lookups, also inside an `and`.
+    for filter in [
+        r#"userName eq "bulk0777""#,
+        r#"userName eq "bulk0777" and active eq true"#,
+        r#"emails.value eq "bulk0777@example.org""#,
+    ] {
+        let r = s.list(&format!("filter={}", encode(filter))).await;
+        assert_eq!(ids_of(r.expect(200)).len(), 1, "{filter}");
+        assert!(r.dynamodb_calls <= 2 && r.capacity_units <= 5.0, "{filter}");
+    }
+    // The admin API: a deep page and a pinned filter.
+    let admin_page = |q: &str| {
+        get(&format!("/api/users?{q}"))
+            .header("authorization", &format!("Bearer {}", s.token))
+            .build()
+    };
+    let page1 =
+        s.t.call(admin_api::list, admin_page("page=1&page_size=50"))
+            .await;
+    let deep =
+        s.t.call(admin_api::list, admin_page("page=19&page_size=50"))
+            .await;
+    assert_eq!(deep.expect(200)["results"].as_array().unwrap().len(), 50);
+    assert_eq!(deep.dynamodb_calls, page1.dynamodb_calls);
+    assert!(deep.capacity_units <= page1.capacity_units + 2.0);
+    let pinned =
+        s.t.call(
+            admin_api::list,
+            admin_page(&format!(
+                "filter={}",
+                encode(r#"{"==":[{"var":"username"},"bulk0500"]}"#)
+            )),
+        )
+        .await;
+    assert_eq!(pinned.expect(200)["count"], 1);
+    assert!(pinned.dynamodb_calls <= 2 && pinned.capacity_units <= 5.0);
+}
+
+/// `odm` cursor pages read each index entry once: a page reads the next
+/// `count` entries and shows the active ones among them (so it may be
+/// short), and the next page starts after the last entry read. The walk
+/// lists every active user once, no inactive one, and costs one read of the
+/// index plus the per-request authentication.
+#[tokio::test]
+async fn an_odm_cursor_walk_reads_each_user_once_and_shows_only_the_active() {
+    let s = Scim::new(Profile::Odm).await;
+    let users: Vec<directory::user::User> = (0..300)
+        .map(|i| {
+            let mut u = directory::user::User::new(format!("short{i:04}"));
+            u.is_active = i % 3 != 1;
+            u
+        })
+        .collect();
+    s.t.store.import_users(users).await.unwrap();
+    let everyone = s.t.store.all_users().await.unwrap();
+    let active: Vec<u64> = everyone
+        .iter()
+        .filter(|u| u.is_active)
+        .map(|u| u.id)
+        .collect();
+    let reader = directory::store::Store::new(s.t.store.client().clone(), s.t.store.table());
+    reader.all_users().await.unwrap();
+    let floor = reader.metrics().capacity_units();
+
+    let (mut seen, mut pages, mut index_units) = (Vec::new(), 0u32, 0.0);
+    let mut query = "cursor=&count=25".to_string();
+    loop {
+        let r = s.list(&query).await;
+        let body = r.expect(200).clone();
+        let ids = ids_of(&body);
+        assert!(ids.len() <= 25, "{body}");
+        assert_eq!(body["itemsPerPage"].as_u64(), Some(ids.len() as u64));
+        assert_eq!(r.dynamodb_calls, 2, "authentication and one query");
+        // Authentication: the token and its user, strongly consistent.
+        index_units += r.capacity_units - 2.0;
+        pages += 1;
+        seen.extend(ids);
+        match next_cursor(&body) {
+            Some(next) => query = format!("cursor={next}&count=25"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, active, "every active user once, in id order");
+    assert!(pages >= 13, "{pages} pages of at most 25 entries for 301 users");
+    assert!(
+        index_units <= floor + 0.5 * f64::from(pages),
+        "the walk's queries read {index_units} CU; reading the index once is {floor} CU"
+    );
+}

@@ -265,6 +265,10 @@ def run_ops(token: str, subjects: list[Subject], rng: random.Random) -> list[Cal
 
 @pytest.fixture(scope="module")
 def workload(admin_token, run_id) -> Workload:
+    return run_workload(admin_token, run_id)
+
+
+def run_workload(admin_token: str, run_id: str) -> Workload:
     """~130 calls with 30 % of the main stack's DynamoDB calls failing (no hangs): SCIM creates
     (a few of them at 80 %), then PATCH/GET/filter/list through both APIs. Always heals."""
     heal()
@@ -322,15 +326,16 @@ def test_under_30_percent_failures_every_answer_is_2xx_or_a_proper_503(workload)
     report("  per call: " + ", ".join(f"{op} {s}: {n}" for (op, s), n in sorted(by_op.items())))
     report(f"  proxy: {workload.proxy['requests']} DynamoDB calls, {workload.proxy['forwarded']} "
            f"forwarded, injected {injected}; slowest request {slowest.seconds:.2f} s ({slowest.op})")
+    found = [p for c in calls for p in problems(c, EXPECTED[c.op])]
     if REPORT_FILE:
+        # scripts/e2e.sh prints the problems last when the suite fails.
         with open(REPORT_FILE, "w") as f:
             json.dump({"seed": workload.seed, "seconds": workload.seconds,
                        "statuses": {str(k): v for k, v in statuses.items()},
                        "per_call": {f"{op} {s}": n for (op, s), n in sorted(by_op.items())},
-                       "proxy": workload.proxy}, f, indent=1)
+                       "problems": found[:40], "proxy": workload.proxy}, f, indent=1)
 
     assert workload.proxy["injected_total"] > 0, "the proxy injected no fault: is it in the path?"
-    found = [p for c in calls for p in problems(c, EXPECTED[c.op])]
     assert not found, f"{len(found)} problems in {len(calls)} requests:\n" + "\n".join(found[:40])
 
 

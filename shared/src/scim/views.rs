@@ -481,34 +481,37 @@ fn index_list(query: &Query, start: usize, matching: Vec<User>, origin: &str) ->
 /// still makes a bounded request.
 const FILTERED_READ_LIMIT: usize = 1000;
 
-/// A cursor page: one GSI1 query starting after the cursor, reading the page
-/// and one more user (to know whether a next page exists); for a filter,
-/// until the page is full or [`FILTERED_READ_LIMIT`] users were read.
+/// A cursor page: one GSI1 query starting after the cursor. Unfiltered, it
+/// reads exactly the next `count` index entries and answers the visible ones
+/// among them (in `odm` the inactive are read but not shown, so a page may
+/// hold fewer than `count`: RFC 9865 lets a page be short, `nextCursor` says
+/// whether there is more), and the next page starts after the last entry
+/// read: a walk reads each user once. With a filter it reads until the page
+/// is full or [`FILTERED_READ_LIMIT`] users were read.
 async fn cursor_page(ctx: &Ctx, query: &Query, after: u64, origin: &str) -> Outcome {
     let active_only = ctx.profile == Profile::Odm;
-    let want = query.count + 1;
     let start = (after > 0).then_some(after);
-    let slice = match &query.filter {
+    let (users, stopped_at) = match &query.filter {
+        // `count=0`: no users, and the cursor stays where it was.
+        _ if query.count == 0 => (Vec::new(), Some(after)),
         None => {
-            ctx.store
-                .users_after(start, want, active_only, usize::MAX, |_| true)
-                .await?
+            let page = ctx
+                .store
+                .users_page_after(start, query.count, active_only)
+                .await?;
+            (page.users, page.next_after)
         }
         Some(f) => {
+            let want = query.count + 1;
             let limit = FILTERED_READ_LIMIT.max(want);
-            ctx.store
+            let slice = ctx
+                .store
                 .users_after(start, want, active_only, limit, |u| f.matches(u))
-                .await?
+                .await?;
+            (slice.users, slice.stopped_at)
         }
     };
-    Ok(cursor_list(
-        ctx,
-        query,
-        after,
-        slice.users,
-        slice.stopped_at,
-        origin,
-    ))
+    Ok(cursor_list(ctx, query, after, users, stopped_at, origin))
 }
 
 /// A cursor page of `found` (users after `after`, in id order, possibly one

@@ -22,7 +22,56 @@ pub struct Slice {
     pub stopped_at: Option<u64>,
 }
 
+/// One page of a walk in id order: what one query read, and where the next
+/// page goes on from.
+#[derive(Debug, Default)]
+pub struct Page {
+    /// The users read, in id order (only active ones if asked).
+    pub users: Vec<User>,
+    /// The last id the query evaluated, when the index may go on past it:
+    /// the next page starts after it. `None` at the end of the index.
+    pub next_after: Option<u64>,
+}
+
 impl Store {
+    /// The users among the next `limit` ids of the index after `after` (all
+    /// when `None`): one query that reads exactly those `limit` index
+    /// entries, each once. With `active_only`, DynamoDB drops the inactive
+    /// ones after reading them, so the page may hold fewer than `limit`
+    /// users; it never reads an entry the next page reads again, so a walk
+    /// over the whole index costs one read of it plus one call per page.
+    pub async fn users_page_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+        active_only: bool,
+    ) -> Result<Page> {
+        let out = self.within(
+            self.client()
+                .query()
+                .table_name(self.table())
+                .index_name(keys::GSI1)
+                .key_condition_expression(match after {
+                    None => "gsi1pk = :p",
+                    Some(_) => "gsi1pk = :p AND gsi1sk > :after",
+                })
+                .set_filter_expression(active_only.then(|| "is_active = :active".to_string()))
+                .set_expression_attribute_values(Some(values(after, active_only)))
+                .limit(limit.clamp(1, QUERY_CHUNK) as i32)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send(),
+        );
+        let out = self.counted(out.await?)?;
+        self.metrics().record_one(out.consumed_capacity());
+        let users = out.items().iter().map(parse_user).collect::<Result<Vec<_>>>()?;
+        let next_after = out
+            .last_evaluated_key()
+            .and_then(|key| key.get(keys::GSI1_SK))
+            .and_then(|sk| sk.as_s().ok())
+            .and_then(|sk| sk.parse().ok());
+        Ok(Page { users, next_after })
+    }
+
     /// Users with an id above `after` (all users when `None`), in id order:
     /// the first `want` that `keep` accepts, only active ones if asked. One
     /// query over GSI1 that starts right after `after` and reads no further
@@ -41,21 +90,9 @@ impl Store {
         let mut examined = 0usize;
         let mut start = None;
         while slice.users.len() < want && examined < max_examined {
-            // Unfiltered (`max_examined` unbounded) reads exactly what is
-            // missing; a filter reads ahead in chunks.
+            // A filter reads ahead in chunks.
             let missing = want - slice.users.len();
-            let chunk = if max_examined == usize::MAX {
-                // The active filter drops inactive users after the read: ask
-                // for a quarter more (plus a few), so that a directory with
-                // some inactive users still fills a page in one round trip.
-                if active_only {
-                    missing + missing / 4 + 8
-                } else {
-                    missing
-                }
-            } else {
-                missing.max(100).min(max_examined - examined)
-            };
+            let chunk = missing.max(100).min(max_examined - examined);
             let out = self.within(
                 self.client()
                     .query()
