@@ -2123,7 +2123,10 @@ async fn an_odm_cursor_walk_reads_each_user_once_and_shows_only_the_active() {
         }
     }
     assert_eq!(seen, active, "every active user once, in id order");
-    assert!(pages >= 13, "{pages} pages of at most 25 entries for 301 users");
+    assert!(
+        pages >= 13,
+        "{pages} pages of at most 25 entries for 301 users"
+    );
     assert!(
         index_units <= floor + 0.5 * f64::from(pages),
         "the walk's queries read {index_units} CU; reading the index once is {floor} CU"

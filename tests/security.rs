@@ -496,3 +496,125 @@ async fn counting_failures_is_best_effort_and_never_a_500() {
     let r = basic_self(&t, "bob", "correct horse").await;
     assert_eq!(r.expect(200)["id"], bob.id);
 }
+
+/// Drops `token_read_only` from a user item: a record written before the
+/// user item recorded whether each token is read-only.
+async fn forget_token_modes(t: &TestTable, user: &User) {
+    let (pk, sk) = keys::user(user.id);
+    t.store
+        .client()
+        .update_item()
+        .table_name(t.store.table())
+        .set_key(Some(item::key(pk, sk)))
+        .update_expression("REMOVE token_read_only")
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_token_authenticates_with_its_user_item_alone() {
+    let t = TestTable::new().await;
+    let bob = t.user("bob").await;
+    let token = t.token(&bob).await;
+    let r = t.call(retrieve_self, get(SELF).token(&token).build()).await;
+    assert_eq!(r.expect(200)["username"], "bob");
+    // One strongly consistent read of one small item: 1 capacity unit (the
+    // token item used to be read too: 2).
+    assert_eq!((r.dynamodb_calls, r.capacity_units), (1, 1.0));
+}
+
+#[tokio::test]
+async fn tokens_issued_before_the_user_item_recorded_their_mode_keep_it() {
+    let t = TestTable::new().await;
+    let bob = t.user("bob").await;
+    let ro = t
+        .token_with(
+            &bob,
+            directory::store::TokenSpec {
+                read_only: true,
+                expires_at: None,
+            },
+        )
+        .await;
+    let rw = t.token(&bob).await;
+    forget_token_modes(&t, &bob).await;
+    assert!(t.fresh(bob.id).await.token_read_only.is_empty());
+
+    // Both still authenticate, reading the token item as well.
+    let r = t.call(retrieve_self, get(SELF).token(&ro).build()).await;
+    r.expect(200);
+    assert_eq!(r.dynamodb_calls, 2);
+    let path = format!("/api/users/{}", bob.id);
+    let change = json!({"first_name": "Changed"});
+    // The read-only one is still read-only; the other may write.
+    let r = t
+        .call(
+            directory::admin_api::partial_update,
+            directory_tests::patch(&path, &change).token(&ro).build(),
+        )
+        .await;
+    r.expect(403);
+    let r = t
+        .call(
+            directory::admin_api::partial_update,
+            directory_tests::patch(&path, &change).token(&rw).build(),
+        )
+        .await;
+    assert_eq!(r.expect(200)["first_name"], "Changed");
+
+    // A legacy token whose item is gone (revoked by an old path) is refused.
+    forget_token_modes(&t, &bob).await;
+    let (pk, sk) = keys::token(&auth::hash_token(&rw));
+    t.store
+        .client()
+        .delete_item()
+        .table_name(t.store.table())
+        .set_key(Some(item::key(pk, sk)))
+        .send()
+        .await
+        .unwrap();
+    let r = t.call(retrieve_self, get(SELF).token(&rw).build()).await;
+    assert_eq!(r.expect(401), &json!({"detail": "Invalid token."}));
+}
+
+#[tokio::test]
+async fn an_expired_token_still_listed_on_its_user_is_refused() {
+    let t = TestTable::new().await;
+    let bob = t.user("bob").await;
+    let token = t
+        .token_with(
+            &bob,
+            directory::store::TokenSpec {
+                read_only: false,
+                expires_at: Some(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs() as i64
+                        + 3600,
+                ),
+            },
+        )
+        .await;
+    t.call(retrieve_self, get(SELF).token(&token).build())
+        .await
+        .expect(200);
+    // The hour passes: the user item still lists the hash (no write since).
+    let hash = auth::hash_token(&token);
+    let (pk, sk) = keys::user(bob.id);
+    t.store
+        .client()
+        .update_item()
+        .table_name(t.store.table())
+        .set_key(Some(item::key(pk, sk)))
+        .update_expression("SET token_expiry.#h = :past")
+        .expression_attribute_names("#h", &hash)
+        .expression_attribute_values(":past", AttributeValue::N("1000".into()))
+        .send()
+        .await
+        .unwrap();
+    assert!(t.fresh(bob.id).await.token_hashes.contains(&hash));
+    let r = t.call(retrieve_self, get(SELF).token(&token).build()).await;
+    assert_eq!(r.expect(401), &json!({"detail": "Invalid token."}));
+}

@@ -255,10 +255,13 @@ pub async fn authenticate(
     }
 }
 
-/// A token is good when its item exists, belongs to the user its prefix
-/// names, has not expired, and is still listed on that user, who is active.
-/// The listing is checked too so that a revocation that removed the hash
-/// from the user holds even if the token item outlived it.
+/// A token is good when it is listed on the user its prefix names, has not
+/// expired, and that user is active. The user item is the authority: every
+/// revocation removes the hash from it (in the same transaction that deletes
+/// the token item), and it records each token's expiry and whether it is
+/// read-only, so a request authenticates with that one item (one capacity
+/// unit). A token issued before the user item recorded read-only-ness costs
+/// one more read, of its token item.
 async fn token_login(
     store: &Store,
     token: &str,
@@ -270,23 +273,27 @@ async fn token_login(
     }
     let user_id = token_user_id(token).ok_or_else(invalid)?;
     let hash = hash_token(token);
-    wanted.token = Some(hash.clone());
     wanted.users.push(user_id);
     let fetched = store.fetch(&wanted).await?;
-    let stored = fetched
-        .token()
-        .filter(|t| t.user_id == user_id)
-        .ok_or_else(invalid)?;
-    if stored.is_expired(chrono::Utc::now().timestamp()) {
-        return Err(invalid());
-    }
-    let read_only = stored.read_only;
-    let user = fetched
-        .user(user_id)
-        .ok_or(Failure::Unauthenticated(AuthError::Inactive))?;
+    let now = chrono::Utc::now().timestamp();
+    let user = fetched.user(user_id).ok_or_else(invalid)?;
     if !user.token_hashes.contains(&hash) {
         return Err(invalid());
     }
+    if user.token_expiry.get(&hash).is_some_and(|at| *at <= now) {
+        return Err(invalid());
+    }
+    let read_only = match user.token_read_only.get(&hash) {
+        Some(read_only) => *read_only,
+        None => {
+            let stored = store
+                .get_token(&hash)
+                .await?
+                .filter(|t| t.user_id == user_id && !t.is_expired(now))
+                .ok_or_else(invalid)?;
+            stored.read_only
+        }
+    };
     if !user.is_active {
         return Err(Failure::Unauthenticated(AuthError::Inactive));
     }

@@ -68,6 +68,10 @@ pub struct User {
     /// When each expiring token in `token_hashes` expires (epoch seconds), so
     /// the next write of the user can drop the hashes of expired tokens.
     pub token_expiry: BTreeMap<String, i64>,
+    /// Whether each token in `token_hashes` is read-only, so that a request
+    /// authenticates with the user item alone. A listed hash missing here
+    /// (a token issued before this was recorded) is read from its token item.
+    pub token_read_only: BTreeMap<String, bool>,
     pub memberships: Vec<Membership>,
     /// The record belongs to the identity provider: it was created through
     /// SCIM (or adopted by a SCIM POST with its `externalId`) and its username
@@ -101,6 +105,7 @@ impl User {
             password_hash: None,
             token_hashes: Vec::new(),
             token_expiry: BTreeMap::new(),
+            token_read_only: BTreeMap::new(),
             memberships: Vec::new(),
             idp_owned: false,
         }
@@ -113,6 +118,7 @@ impl User {
         self.password_hash = None;
         self.token_hashes.clear();
         self.token_expiry.clear();
+        self.token_read_only.clear();
     }
 
     /// Drops the hashes of tokens that expired at or before `now_epoch`.
@@ -125,6 +131,7 @@ impl User {
             .collect();
         for hash in expired {
             self.token_expiry.remove(&hash);
+            self.token_read_only.remove(&hash);
             self.token_hashes.retain(|h| *h != hash);
         }
     }

@@ -80,6 +80,15 @@ pub fn user_to_item(user: &User) -> Item {
                 .collect(),
         ),
     );
+    put(
+        "token_read_only",
+        AttributeValue::M(
+            user.token_read_only
+                .iter()
+                .map(|(hash, ro)| (hash.clone(), AttributeValue::Bool(*ro)))
+                .collect(),
+        ),
+    );
     put("idp_owned", AttributeValue::Bool(user.idp_owned));
     put(
         "memberships",
@@ -169,6 +178,15 @@ pub fn user_from_item(item: &Item) -> Option<User> {
                     .collect()
             })
             .unwrap_or_default(),
+        token_read_only: item
+            .get("token_read_only")
+            .and_then(|v| v.as_m().ok())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(hash, ro)| Some((hash.clone(), *ro.as_bool().ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
         memberships,
         idp_owned: flag("idp_owned"),
     })
@@ -190,6 +208,7 @@ mod tests {
         u.password_hash = Some("$argon2id$...".into());
         u.token_hashes = vec!["ab".into(), "cd".into()];
         u.token_expiry = [("cd".to_string(), 1_900_000_000)].into();
+        u.token_read_only = [("ab".to_string(), false), ("cd".to_string(), true)].into();
         u.idp_owned = true;
         u.memberships = vec![Membership {
             org_slug: "acme".into(),

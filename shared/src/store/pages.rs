@@ -63,7 +63,11 @@ impl Store {
         );
         let out = self.counted(out.await?)?;
         self.metrics().record_one(out.consumed_capacity());
-        let users = out.items().iter().map(parse_user).collect::<Result<Vec<_>>>()?;
+        let users = out
+            .items()
+            .iter()
+            .map(parse_user)
+            .collect::<Result<Vec<_>>>()?;
         let next_after = out
             .last_evaluated_key()
             .and_then(|key| key.get(keys::GSI1_SK))

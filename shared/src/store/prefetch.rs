@@ -1,4 +1,5 @@
-//! The one read most requests make: the caller's token and user, and whatever
+//! The one read most requests make: the caller's user (which lists its
+//! tokens), and whatever
 //! else the request already knows it needs (a target user, a uniqueness claim
 //! of an `eq` filter, an org, the user counts), in one strongly consistent
 //! `BatchGetItem`. Callers name what they want and get typed values back; only
@@ -7,7 +8,7 @@ use std::collections::HashMap;
 
 use super::item::{self, key, Item};
 use super::users::{claim_key, parse_user};
-use super::{keys, Result, Store, StoredToken, UniqueField};
+use super::{keys, Result, Store, UniqueField};
 use crate::user::User;
 
 /// An organisation named by a request: by slug (`org=`, `X-Organization`) or id (`org_id=`).
@@ -34,8 +35,6 @@ pub struct Counts {
 /// What a request wants read in its one batch read.
 #[derive(Debug, Clone, Default)]
 pub struct Wanted {
-    /// The SHA-256 of a presented API token.
-    pub token: Option<String>,
     pub users: Vec<u64>,
     pub claims: Vec<(UniqueField, String)>,
     pub org: Option<OrgRef>,
@@ -51,9 +50,6 @@ impl Wanted {
     fn keys(&self) -> Vec<Item> {
         let mut out = Vec::new();
         let mut push = |(pk, sk): (String, &str)| out.push(key(pk, sk));
-        if let Some(hash) = &self.token {
-            push(keys::token(hash));
-        }
         for id in &self.users {
             push(keys::user(*id));
         }
@@ -72,7 +68,6 @@ impl Wanted {
 /// What the batch read found, typed.
 #[derive(Debug, Clone, Default)]
 pub struct Fetched {
-    token: Option<StoredToken>,
     users: HashMap<u64, User>,
     claims: HashMap<(UniqueField, String), u64>,
     org: Option<OrgKey>,
@@ -81,11 +76,6 @@ pub struct Fetched {
 }
 
 impl Fetched {
-    /// The presented token, if it exists.
-    pub fn token(&self) -> Option<&StoredToken> {
-        self.token.as_ref()
-    }
-
     pub fn user(&self, id: u64) -> Option<&User> {
         self.users.get(&id)
     }
@@ -139,14 +129,7 @@ impl Store {
             (self.batch_get(keys).await?, None)
         };
         let get = |(pk, sk): (String, &str)| found.get(&(pk, sk.to_string()));
-        let mut fetched = Fetched {
-            token: wanted
-                .token
-                .as_ref()
-                .and_then(|hash| get(keys::token(hash)))
-                .and_then(StoredToken::from_item),
-            ..Fetched::default()
-        };
+        let mut fetched = Fetched::default();
         for id in &wanted.users {
             if let Some(item) = get(keys::user(*id)) {
                 fetched.users.insert(*id, parse_user(item)?);

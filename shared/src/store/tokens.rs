@@ -58,6 +58,9 @@ impl Store {
         let mut updated = user.clone();
         updated.prune_expired_tokens(chrono::Utc::now().timestamp());
         updated.token_hashes.push(hash.to_string());
+        updated
+            .token_read_only
+            .insert(hash.to_string(), spec.read_only);
         if let Some(t) = spec.expires_at {
             updated.token_expiry.insert(hash.to_string(), t);
         }
@@ -86,6 +89,7 @@ impl Store {
         let mut updated = user.clone();
         updated.token_hashes.retain(|h| h != hash);
         updated.token_expiry.remove(hash);
+        updated.token_read_only.remove(hash);
         updated.prune_expired_tokens(chrono::Utc::now().timestamp());
         updated.version = user.version + 1;
         let user_put = self.versioned_put(&updated, user.version)?;

@@ -225,6 +225,7 @@ impl Store {
         let mut next = user.clone();
         next.token_hashes.retain(|h| !hashes.contains(h));
         next.token_expiry.retain(|h, _| !hashes.contains(h));
+        next.token_read_only.retain(|h, _| !hashes.contains(h));
         next.version = user.version + 1;
         let mut tx = Transaction::default();
         tx.put(Slot::User, self.versioned_put(&next, user.version)?);
