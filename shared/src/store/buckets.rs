@@ -79,6 +79,20 @@ pub struct Position {
     pub skip: u64,
 }
 
+/// The lowest and highest id of a bucket (ids start at 1: bucket 0 has one
+/// fewer).
+fn bucket_ids(bucket: u64) -> (u64, u64) {
+    let low = (bucket * BUCKET_IDS).max(1);
+    (low, bucket * BUCKET_IDS + BUCKET_IDS - 1)
+}
+
+/// Every id of the bucket is a listed user: each user's id, and so its
+/// position, is known from the counts alone.
+fn dense(bucket: u64, &(total, active): &(u64, u64), active_only: bool) -> bool {
+    let (low, high) = bucket_ids(bucket);
+    total == high - low + 1 && (!active_only || active == total)
+}
+
 impl Directory {
     pub fn counts(&self) -> Counts {
         let (total, active) = self
@@ -91,21 +105,24 @@ impl Directory {
     /// Where the user at 0-based position `k` of the list is (ids ascending
     /// or descending; counting only active users if `active_only`). `None`
     /// when the list is shorter.
+    ///
+    /// When every id of the bucket is a listed user (a full bucket, and in
+    /// `active_only` nobody inactive), the id is known exactly and the page
+    /// starts there, skipping nothing; otherwise at the bucket's edge.
     pub fn locate(&self, k: u64, descending: bool, active_only: bool) -> Option<Position> {
         let measure = |&(total, active): &(u64, u64)| if active_only { active } else { total };
         let mut before = 0;
         let mut visit = |bucket: u64, counts: &(u64, u64)| {
             let here = measure(counts);
             if k < before + here {
-                let from_id = if descending {
-                    bucket * BUCKET_IDS + BUCKET_IDS - 1
-                } else {
-                    bucket * BUCKET_IDS
-                };
-                return Some(Position {
-                    from_id,
-                    skip: k - before,
-                });
+                let skip = k - before;
+                let (low, high) = bucket_ids(bucket);
+                if dense(bucket, counts, active_only) {
+                    let from_id = if descending { high - skip } else { low + skip };
+                    return Some(Position { from_id, skip: 0 });
+                }
+                let from_id = if descending { high } else { low };
+                return Some(Position { from_id, skip });
             }
             before += here;
             None
@@ -119,22 +136,42 @@ impl Directory {
 
     /// How many users (inactive ones included) a read from `position` goes
     /// through to find `limit` listed users: through the end of the bucket
-    /// where the last of them lies (or of the directory).
+    /// where the last of them lies (or of the directory), or exactly to the
+    /// last of them when nobody in that bucket is skipped (`active_only`
+    /// with inactive users there is the one case that reads to the end).
     pub fn span(&self, position: Position, descending: bool, limit: u64, active_only: bool) -> u64 {
         let first = position.from_id / BUCKET_IDS;
         let mut need = position.skip + limit;
         let mut read = 0;
+        // The first bucket counts from the page's start when it was exact.
+        let mut already = if position.skip == 0 {
+            let (low, high) = bucket_ids(first);
+            if descending {
+                high - position.from_id
+            } else {
+                position.from_id - low
+            }
+        } else {
+            0
+        };
         let buckets: Box<dyn Iterator<Item = (&u64, &(u64, u64))>> = if descending {
             Box::new(self.buckets.range(..=first).rev())
         } else {
             Box::new(self.buckets.range(first..))
         };
         for (_, &(total, active)) in buckets {
-            read += total;
             let listed = if active_only { active } else { total };
+            let (total, listed) = (
+                total.saturating_sub(already),
+                listed.saturating_sub(already),
+            );
+            already = 0;
             if listed >= need {
+                // Nobody skipped in this bucket: exactly the users still needed.
+                read += if listed == total { need } else { total };
                 break;
             }
+            read += total;
             need -= listed;
         }
         read
@@ -513,14 +550,14 @@ mod tests {
         assert_eq!(
             dir.locate(0, false, false),
             Some(Position {
-                from_id: 0,
+                from_id: 1,
                 skip: 0
             })
         );
         assert_eq!(
             dir.locate(49, false, false),
             Some(Position {
-                from_id: 0,
+                from_id: 1,
                 skip: 49
             })
         );
@@ -563,6 +600,66 @@ mod tests {
                 skip: 0
             })
         );
+    }
+
+    #[test]
+    fn a_bucket_without_gaps_gives_exact_positions_and_reads() {
+        // Bucket 0 holds ids 1-49, all listed; bucket 1 (50-99) is full but
+        // one user is inactive; bucket 2 (100-149) is full and all active.
+        let dir = Directory {
+            buckets: [(0, (49, 49)), (1, (50, 49)), (2, (50, 50))].into(),
+            ..Directory::default()
+        };
+        let at = |k, desc, active| dir.locate(k, desc, active).unwrap();
+        // Dense: the page starts at the user itself and skips nothing.
+        assert_eq!(
+            at(10, false, true),
+            Position {
+                from_id: 11,
+                skip: 0
+            }
+        );
+        assert_eq!(
+            at(99, false, true),
+            Position {
+                from_id: 101,
+                skip: 0
+            }
+        );
+        assert_eq!(
+            at(0, true, true),
+            Position {
+                from_id: 149,
+                skip: 0
+            }
+        );
+        // All users: bucket 1 is dense too; active only, it is not.
+        assert_eq!(
+            at(60, false, false),
+            Position {
+                from_id: 61,
+                skip: 0
+            }
+        );
+        assert_eq!(
+            at(60, false, true),
+            Position {
+                from_id: 50,
+                skip: 11
+            }
+        );
+        // Reads: exactly the page when nobody is skipped on the way ...
+        assert_eq!(dir.span(at(10, false, true), false, 20, true), 20);
+        assert_eq!(dir.span(at(10, false, false), false, 100, false), 100);
+        // ... through the end of a bucket that has an inactive user in it ...
+        assert_eq!(dir.span(at(10, false, true), false, 50, true), 39 + 50);
+        // ... and exactly again when the page ends in a dense bucket.
+        assert_eq!(
+            dir.span(at(10, false, true), false, 100, true),
+            39 + 50 + 12
+        );
+        // A page that starts in a bucket with a gap reads it from its start.
+        assert_eq!(dir.span(at(60, false, true), false, 10, true), 50);
     }
 
     #[test]
