@@ -1949,3 +1949,154 @@ fn random_rule(rng: &mut impl rand::Rng, people: &[User], max_id: u64, depth: u3
         },
     }
 }
+
+/// The capacity of one pass over GSI1 (every user read once, in full).
+async fn gsi1_pass(t: &TestTable) -> f64 {
+    let reader = directory::store::Store::new(t.store.client().clone(), t.store.table());
+    reader.all_users().await.unwrap();
+    reader.metrics().capacity_units()
+}
+
+/// `search`, a sort by name and filters on names pass over the search index
+/// (ids and the four searchable fields), not over GSI1, and then read only
+/// their page's users: about a third of the units of the pass they used to
+/// be. A page that is large against the directory reads GSI1 instead, and
+/// answers the same.
+#[tokio::test]
+async fn searches_and_sorts_pass_over_the_search_index() {
+    let t = TestTable::new().await;
+    let admin = t.admin("root").await;
+    let at = t.token(&admin).await;
+    let users: Vec<User> = (0..400)
+        .map(|i| {
+            let mut u = User::new(format!("member{i:04}"));
+            u.first_name = format!("First{}", i % 37);
+            u.last_name = format!("Last{}", i % 11);
+            u.email = format!("member{i:04}@example.org");
+            u.is_active = i % 9 != 4;
+            u.groups = vec![Group::User];
+            u
+        })
+        .collect();
+    t.store.import_users(users).await.unwrap();
+    let floor = gsi1_pass(&t).await;
+    let listing = |q: &str| {
+        t.call(
+            lister(true, usize::MAX),
+            get(&format!("/api/users?{q}")).token(&at).build(),
+        )
+    };
+    let unplanned = |q: &str| {
+        t.call(
+            lister(false, usize::MAX),
+            get(&format!("/api/users?{q}")).token(&at).build(),
+        )
+    };
+    for q in [
+        "search=member0321",
+        "sort=username&page_size=10&page=7",
+        "sort=-last_name,first_name&page_size=25",
+        &format!(
+            "filter={}",
+            form(
+                r#"{"and":[{"==":[{"var":"last_name"},"Last3"]},{"==":[{"var":"is_active"},false]}]}"#
+            )
+        ),
+    ] {
+        let r = listing(q).await;
+        let full = unplanned(q).await;
+        assert_eq!(r.expect(200), full.expect(200), "{q}");
+        let page = r.body["results"].as_array().unwrap().len() as f64;
+        // Authentication (1), a third of a GSI1 pass or less, half a unit per user shown.
+        assert!(
+            r.capacity_units <= 1.0 + floor / 2.5 + 0.5 * page,
+            "{q}: {} units; a GSI1 pass is {floor}",
+            r.capacity_units
+        );
+    }
+    // A page of every user: reading 401 users one by one would cost more
+    // than the pass over GSI1, so it is that pass (plus the search index's).
+    let q = "sort=username&page_size=all";
+    let r = listing(q).await;
+    assert_eq!(r.expect(200), unplanned(q).await.expect(200));
+    assert_eq!(r.body["count"], 401);
+    assert!(r.capacity_units <= 1.0 + floor + floor / 2.5 + 1.0);
+}
+
+/// A table made before the search index existed gets it from `usersctl
+/// table create` (`keys::add_missing_indexes`), filled from its items.
+#[tokio::test]
+async fn an_older_table_gets_the_search_index_added() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
+    };
+    use directory::store::keys;
+    let t = TestTable::new().await;
+    let client = t.store.client().clone();
+    // The table as `usersctl table create` made it before: GSI1 only.
+    let old = format!("{}-old", t.store.table());
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(&old)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(
+            [keys::PK, keys::SK, keys::GSI1_PK, keys::GSI1_SK]
+                .map(attr)
+                .to_vec(),
+        ))
+        .key_schema(key(keys::PK, KeyType::Hash))
+        .key_schema(key(keys::SK, KeyType::Range))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(keys::GSI1)
+                .key_schema(key(keys::GSI1_PK, KeyType::Hash))
+                .key_schema(key(keys::GSI1_SK, KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .set_non_key_attributes(Some(
+                            keys::GSI1_PROJECTED.iter().map(|a| a.to_string()).collect(),
+                        ))
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let t = TestTable {
+        store: directory::store::Store::new(client.clone(), old.clone()),
+        profile: t.profile,
+    };
+    let admin = t.admin("root").await;
+    let at = t.token(&admin).await;
+    t.user("bob").await;
+
+    let added = keys::add_missing_indexes(&client, &old).await.unwrap();
+    assert_eq!(added, vec![keys::SEARCH_INDEX]);
+    assert!(keys::add_missing_indexes(&client, &old)
+        .await
+        .unwrap()
+        .is_empty());
+    // Filled from the users already there.
+    let r = t
+        .call(list, get("/api/users?search=bob").token(&at).build())
+        .await;
+    assert_eq!(r.expect(200)["count"], 1);
+}

@@ -296,11 +296,11 @@ def key_prefixes(keys_rs: str) -> dict[str, frozenset[str]]:
     return prefixes
 
 
-def gsi_projection(keys_rs: str) -> list[str]:
-    """keys::GSI1_PROJECTED: the non-key attributes GSI1 copies."""
-    m = re.search(r"pub const GSI1_PROJECTED: &\[&str\] = &\[(.*?)\];", keys_rs, re.S)
+def gsi_projection(keys_rs: str, const: str = "GSI1_PROJECTED") -> list[str]:
+    """keys::GSI1_PROJECTED (or another such list): the non-key attributes an index copies."""
+    m = re.search(rf"pub const {const}: &\[&str\] = &\[(.*?)\];", keys_rs, re.S)
     if m is None:
-        raise ValueError("no `pub const GSI1_PROJECTED: &[&str] = &[...]` in keys.rs")
+        raise ValueError(f"no `pub const {const}: &[&str] = &[...]` in keys.rs")
     return re.findall(r'"([^"]*)"', m.group(1))
 
 
@@ -463,8 +463,11 @@ class CodeModel:
             body = self.store_files[path][name]
             for pattern, action in SDK_ACTIONS.items():
                 if re.search(pattern, body):
-                    on_index = action == "dynamodb:Query" and re.search(r"\.\s*index_name\s*\(", body)
-                    actions.add((action, f"index/{self.gsi}" if on_index else "table"))
+                    indexes = re.findall(r"\.\s*index_name\s*\(\s*(?:keys::)?(\w+)\s*\)", body)
+                    if action == "dynamodb:Query" and indexes:
+                        actions |= {(action, f"index/{self.key_consts[i]}") for i in indexes}
+                    else:
+                        actions.add((action, "table"))
             actions |= self._store_actions(self._callees(path, body), skip, seen)
         return actions
 

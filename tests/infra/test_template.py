@@ -24,8 +24,9 @@ def test_table_has_the_key_schema_of_keys_rs(template):
     consts, text = key_schema_constants()
     # What create_table builds: pk/sk, gsi1 on gsi1pk/gsi1sk projecting
     # GSI1_PROJECTED, every key a string, on-demand, TTL on expires_at.
-    for fragment in ("ScalarAttributeType::S", "ProjectionType::Include", "GSI1_PROJECTED.iter()",
-                     "BillingMode::PayPerRequest", ".attribute_name(TTL)", ".index_name(GSI1)"):
+    for fragment in ("ScalarAttributeType::S", "ProjectionType::Include",
+                     "BillingMode::PayPerRequest", ".attribute_name(TTL)", "INDEXES.iter()",
+                     ".key_schema(key(GSI1_PK, KeyType::Hash))", ".key_schema(key(GSI1_SK, KeyType::Range))"):
         assert fragment in text, f"keys.rs::create_table changed ({fragment}); update the template and this test"
     table = template["Resources"][m.table_id(template)]["Properties"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
@@ -33,11 +34,19 @@ def test_table_has_the_key_schema_of_keys_rs(template):
         (consts[k], "S") for k in ("PK", "SK", "GSI1_PK", "GSI1_SK")}
     assert table["KeySchema"] == [{"AttributeName": consts["PK"], "KeyType": "HASH"},
                                   {"AttributeName": consts["SK"], "KeyType": "RANGE"}]
-    (gsi,) = table["GlobalSecondaryIndexes"]
-    assert gsi["IndexName"] == consts["GSI1"]
-    assert gsi["KeySchema"] == [{"AttributeName": consts["GSI1_PK"], "KeyType": "HASH"},
-                                {"AttributeName": consts["GSI1_SK"], "KeyType": "RANGE"}]
-    assert gsi["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": m.gsi_projection(text)}
+    # keys::INDEXES: gsi1 with GSI1_PROJECTED and the search index with
+    # SEARCH_PROJECTED, both on gsi1pk/gsi1sk.
+    assert re.search(r"pub const INDEXES: .*?\(GSI1, GSI1_PROJECTED\), \(SEARCH_INDEX, SEARCH_PROJECTED\)\]",
+                     text, re.S), "keys::INDEXES changed; update the template and this test"
+    wanted = {consts["GSI1"]: m.gsi_projection(text),
+              consts["SEARCH_INDEX"]: m.gsi_projection(text, "SEARCH_PROJECTED")}
+    indexes = table["GlobalSecondaryIndexes"]
+    assert sorted(g["IndexName"] for g in indexes) == sorted(wanted)
+    for gsi in indexes:
+        assert gsi["KeySchema"] == [{"AttributeName": consts["GSI1_PK"], "KeyType": "HASH"},
+                                    {"AttributeName": consts["GSI1_SK"], "KeyType": "RANGE"}]
+        assert gsi["Projection"] == {"ProjectionType": "INCLUDE",
+                                     "NonKeyAttributes": wanted[gsi["IndexName"]]}
     assert table["TimeToLiveSpecification"] == {"AttributeName": consts["TTL"], "Enabled": True}
 
 
@@ -49,15 +58,17 @@ def test_gsi_projects_no_secrets(template):
     """Lists read users from GSI1. An index that copies password and token
     hashes puts them one Query away from every list function, and its copy
     lags the table: a revoked token hash would linger there."""
-    projected = m.gsi_projection(KEYS_RS.read_text())
-    assert projected and not SECRETS & set(projected), SECRETS & set(projected)
-    assert len(projected) == len(set(projected)), "GSI1_PROJECTED lists an attribute twice"
+    for const in ("GSI1_PROJECTED", "SEARCH_PROJECTED"):
+        projected = m.gsi_projection(KEYS_RS.read_text(), const)
+        assert projected and not SECRETS & set(projected), SECRETS & set(projected)
+        assert len(projected) == len(set(projected)), f"{const} lists an attribute twice"
     table = template["Resources"][m.table_id(template)]["Properties"]
-    (gsi,) = table["GlobalSecondaryIndexes"]
-    assert gsi["Projection"]["ProjectionType"] == "INCLUDE"
-    assert not SECRETS & set(gsi["Projection"]["NonKeyAttributes"])
+    indexes = table["GlobalSecondaryIndexes"]
+    for gsi in indexes:
+        assert gsi["Projection"]["ProjectionType"] == "INCLUDE"
+        assert not SECRETS & set(gsi["Projection"]["NonKeyAttributes"])
     # DynamoDB allows at most 100 projected attributes over all indexes of a table.
-    assert len(gsi["Projection"]["NonKeyAttributes"]) <= 100
+    assert sum(len(g["Projection"]["NonKeyAttributes"]) for g in indexes) <= 100
 
 
 def test_gsi_projection_follows_keys_rs():

@@ -22,6 +22,7 @@ mod orgs;
 mod pages;
 mod prefetch;
 mod queries;
+mod rows;
 mod tokens;
 mod users;
 
@@ -33,6 +34,7 @@ pub use logins::LoginClaim;
 pub use orgs::Org;
 pub use pages::Slice;
 pub use prefetch::{Counts, Fetched, OrgKey, OrgRef, Wanted};
+pub use rows::UserRow;
 pub use tokens::{StoredToken, TokenSpec};
 pub use users::WRITE_ATTEMPTS;
 
@@ -181,6 +183,15 @@ impl Store {
         &self,
         keys: Vec<Item>,
     ) -> Result<HashMap<(String, String), Item>> {
+        self.batch_get_with(keys, true).await
+    }
+
+    /// [`Store::batch_get`], strongly consistent or not (half the capacity).
+    pub(crate) async fn batch_get_with(
+        &self,
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> Result<HashMap<(String, String), Item>> {
         let mut found = HashMap::new();
         // A key longer than any this code writes holds nothing; DynamoDB
         // would refuse it with a validation error (a 500).
@@ -204,7 +215,7 @@ impl Store {
             round += 1;
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(pending))
-                .consistent_read(true)
+                .consistent_read(consistent)
                 .build()
                 .map_err(|e| StoreError::Fault(e.to_string()))?;
             let out = self.within(

@@ -143,11 +143,19 @@ impl Store {
 
     /// [`Store::batch_get`] over any number of keys, 100 per call.
     async fn batch_get_all(&self, keys: Vec<Item>) -> Result<HashMap<(String, String), Item>> {
+        self.batch_get_all_with(keys, true).await
+    }
+
+    pub(super) async fn batch_get_all_with(
+        &self,
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> Result<HashMap<(String, String), Item>> {
         let mut found = HashMap::new();
         let mut keys = keys;
         while !keys.is_empty() {
             let rest = keys.split_off(keys.len().min(BATCH_KEYS));
-            found.extend(self.batch_get(keys).await?);
+            found.extend(self.batch_get_with(keys, consistent).await?);
             keys = rest;
         }
         Ok(found)

@@ -39,7 +39,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TableCmd {
-    /// Creates the table, its index and TTL (does nothing if it exists).
+    /// Creates the table, its indexes and TTL; on an existing table, adds the
+    /// indexes it lacks (a table from before the search index).
     Create,
     /// Recounts the users per id bucket from the users themselves (after a
     /// restore, or to upgrade a table whose counts predate the buckets). Run
@@ -344,6 +345,9 @@ async fn run(store: &Store, command: Command) -> Outcome {
                 println!("created table {}", store.table());
             } else {
                 println!("table {} already exists", store.table());
+                for name in keys::add_missing_indexes(store.client(), store.table()).await? {
+                    println!("added index {name} (DynamoDB fills it from the existing items)");
+                }
             }
             Ok(())
         }
