@@ -135,10 +135,9 @@ impl Directory {
     }
 
     /// How many users (inactive ones included) a read from `position` goes
-    /// through to find `limit` listed users: through the end of the bucket
-    /// where the last of them lies (or of the directory), or exactly to the
-    /// last of them when nobody in that bucket is skipped (`active_only`
-    /// with inactive users there is the one case that reads to the end).
+    /// through to find `limit` listed users: in the bucket where the last of
+    /// them lies, as far as that user can be at most (as many entries past
+    /// it as the bucket has users the list skips: none when it has none).
     pub fn span(&self, position: Position, descending: bool, limit: u64, active_only: bool) -> u64 {
         let first = position.from_id / BUCKET_IDS;
         let mut need = position.skip + limit;
@@ -167,8 +166,10 @@ impl Directory {
             );
             already = 0;
             if listed >= need {
+                // The last user needed is at most `total - listed` (the users
+                // the list skips) past the `need`-th entry: read no further.
                 // Nobody skipped in this bucket: exactly the users still needed.
-                read += if listed == total { need } else { total };
+                read += (need + (total - listed)).min(total);
                 break;
             }
             read += total;
@@ -651,15 +652,15 @@ mod tests {
         // Reads: exactly the page when nobody is skipped on the way ...
         assert_eq!(dir.span(at(10, false, true), false, 20, true), 20);
         assert_eq!(dir.span(at(10, false, false), false, 100, false), 100);
-        // ... through the end of a bucket that has an inactive user in it ...
-        assert_eq!(dir.span(at(10, false, true), false, 50, true), 39 + 50);
+        // ... one entry more in a bucket with one inactive user in it ...
+        assert_eq!(dir.span(at(10, false, true), false, 50, true), 39 + 12);
         // ... and exactly again when the page ends in a dense bucket.
         assert_eq!(
             dir.span(at(10, false, true), false, 100, true),
             39 + 50 + 12
         );
         // A page that starts in a bucket with a gap reads it from its start.
-        assert_eq!(dir.span(at(60, false, true), false, 10, true), 50);
+        assert_eq!(dir.span(at(60, false, true), false, 10, true), 11 + 10 + 1);
     }
 
     #[test]
