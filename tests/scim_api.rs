@@ -2132,3 +2132,83 @@ async fn an_odm_cursor_walk_reads_each_user_once_and_shows_only_the_active() {
         "the walk's queries read {index_units} CU; reading the index once is {floor} CU"
     );
 }
+
+/// 600 users loaded in bulk into a new `odm` table, every sixth inactive
+/// (so every bucket has gaps); returns the handler set and the active ids.
+async fn gappy_directory() -> (Scim, Vec<u64>) {
+    let s = Scim::new(Profile::Odm).await;
+    let users: Vec<directory::user::User> = (0..600)
+        .map(|i| {
+            let mut u = directory::user::User::new(format!("walk{i:04}"));
+            u.is_active = i % 6 != 2;
+            u
+        })
+        .collect();
+    s.t.store.import_users(users).await.unwrap();
+    let active =
+        s.t.store
+            .all_users()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|u| u.is_active)
+            .map(|u| u.id)
+            .collect();
+    (s, active)
+}
+
+/// An identity provider's import by `startIndex` (`odm`, inactive users in
+/// every bucket): each page remembers where the next one starts, so after
+/// the first page no page reads the users of its bucket before its first
+/// one. Every active user is listed once, and the walk costs less than the
+/// same pages asked in reverse order (where nothing was remembered). A
+/// change in a bucket makes the next page find its start from the bucket's
+/// first id again, and the answer stays exact.
+#[tokio::test]
+async fn an_index_walk_reads_each_user_about_once() {
+    let (s, active) = gappy_directory().await;
+    let (cold, _) = gappy_directory().await;
+    let starts: Vec<usize> = (1..=active.len()).step_by(40).collect();
+    let reader = directory::store::Store::new(s.t.store.client().clone(), s.t.store.table());
+    reader.all_users().await.unwrap();
+    let floor = reader.metrics().capacity_units();
+
+    let (mut seen, mut units) = (Vec::new(), 0.0);
+    for start in &starts {
+        let r = s.list(&format!("startIndex={start}&count=40")).await;
+        assert_eq!(r.dynamodb_calls, 3, "startIndex={start}");
+        units += r.capacity_units;
+        seen.extend(ids_of(r.expect(200)));
+    }
+    assert_eq!(seen, active, "every active user once, in id order");
+    let mut reverse = 0.0;
+    for start in starts.iter().rev() {
+        let r = cold.list(&format!("startIndex={start}&count=40")).await;
+        r.expect(200);
+        reverse += r.capacity_units;
+    }
+    let pages = starts.len() as f64;
+    // Per page: authentication (1), the counts (0.5), rounding up (0.5) and
+    // the page's own entries with a few past its end.
+    assert!(
+        units <= floor * 1.1 + pages * 2.0 + 1.0,
+        "the walk cost {units} units; reading every user once costs {floor}"
+    );
+    assert!(
+        units + 0.5 * (pages - 1.0) <= reverse,
+        "in order {units} units, in reverse order {reverse}"
+    );
+
+    // A deactivation in the bucket where page 3 starts, before its first
+    // user: that page's start is found again from the bucket's counts.
+    let first = ids_of(s.list("startIndex=81&count=40").await.expect(200))[0];
+    let mut earlier = active.iter().rev().filter(|id| **id < first);
+    let victim = *earlier.next().unwrap();
+    let user = s.t.fresh(victim).await;
+    let mut changed = user.clone();
+    changed.is_active = false;
+    s.t.store.update_user(&user, changed).await.unwrap();
+    let now: Vec<u64> = active.iter().copied().filter(|id| *id != victim).collect();
+    let r = s.list("startIndex=81&count=40").await;
+    assert_eq!(ids_of(r.expect(200)), now[80..120].to_vec());
+}

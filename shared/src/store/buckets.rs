@@ -86,6 +86,18 @@ fn bucket_ids(bucket: u64) -> (u64, u64) {
     (low, bucket * BUCKET_IDS + BUCKET_IDS - 1)
 }
 
+/// The place, among its bucket's listed users, of the first user a read from
+/// a [`Directory::locate`]d position returns: 0 from the bucket's edge, the
+/// distance from it for an exact start (no gaps: ids are places).
+fn first_ordinal(position: Position, descending: bool) -> u64 {
+    let (low, high) = bucket_ids(position.from_id / BUCKET_IDS);
+    if descending {
+        high - position.from_id
+    } else {
+        position.from_id - low
+    }
+}
+
 /// Every id of the bucket is a listed user: each user's id, and so its
 /// position, is known from the counts alone.
 fn dense(bucket: u64, &(total, active): &(u64, u64), active_only: bool) -> bool {
@@ -139,20 +151,26 @@ impl Directory {
     /// them lies, as far as that user can be at most (as many entries past
     /// it as the bucket has users the list skips: none when it has none).
     pub fn span(&self, position: Position, descending: bool, limit: u64, active_only: bool) -> u64 {
+        let ordinal = first_ordinal(position, descending);
+        self.span_from(position, ordinal, descending, limit, active_only)
+    }
+
+    /// [`Directory::span`] from a start whose first user is the
+    /// `ordinal`-th listed user of its bucket (0-based).
+    fn span_from(
+        &self,
+        position: Position,
+        ordinal: u64,
+        descending: bool,
+        limit: u64,
+        active_only: bool,
+    ) -> u64 {
         let first = position.from_id / BUCKET_IDS;
         let mut need = position.skip + limit;
         let mut read = 0;
-        // The first bucket counts from the page's start when it was exact.
-        let mut already = if position.skip == 0 {
-            let (low, high) = bucket_ids(first);
-            if descending {
-                high - position.from_id
-            } else {
-                position.from_id - low
-            }
-        } else {
-            0
-        };
+        // In the first bucket, at least `ordinal` listed users come before
+        // the start (exactly those, when the bucket has no gaps).
+        let mut already = ordinal;
         let buckets: Box<dyn Iterator<Item = (&u64, &(u64, u64))>> = if descending {
             Box::new(self.buckets.range(..=first).rev())
         } else {
@@ -464,8 +482,16 @@ impl Store {
     /// The users of a list page: `limit` users from 0-based position `k` of
     /// the list on, in id order (only active ones if `active_only`). One GSI1
     /// query from the bucket where the page starts, reading the users of that
-    /// bucket before it and then the page (through the end of the bucket of
-    /// its last user, when inactive users are skipped), no more.
+    /// bucket before it and then the page (as far into the bucket of its last
+    /// user as that user can be), no more.
+    ///
+    /// In ascending order the read goes one listed user further, and where
+    /// that user is (its bucket, its place among the bucket's listed users,
+    /// its id) is remembered in this process ([`starts`]): the next page of
+    /// a walk (an identity provider's import, page after page) then starts
+    /// right at it instead of at its bucket's first id. A remembered start is
+    /// used only while its bucket's counts are what they were, so in a
+    /// directory that does not change meanwhile it is exact.
     pub async fn users_from(
         &self,
         directory: &Directory,
@@ -474,16 +500,39 @@ impl Store {
         limit: usize,
         active_only: bool,
     ) -> Result<Vec<crate::user::User>> {
-        let Some(position) = directory.locate(k, descending, active_only) else {
+        let Some(mut position) = directory.locate(k, descending, active_only) else {
             return Ok(Vec::new());
         };
         if limit == 0 {
             return Ok(Vec::new());
         }
+        let bucket = position.from_id / BUCKET_IDS;
+        let counts = directory.buckets.get(&bucket).copied().unwrap_or_default();
+        // The place among its bucket's listed users of the first user read.
+        let mut ordinal = first_ordinal(position, descending);
+        let learn = !descending;
+        if learn && position.skip > 0 {
+            let key = starts::Key::new(self.table(), active_only, bucket, position.skip);
+            if let Some(id) = starts::recall(&key, counts) {
+                ordinal = position.skip;
+                position = Position {
+                    from_id: id,
+                    skip: 0,
+                };
+            }
+        }
         let skip = position.skip as usize;
-        let hint = directory.span(position, descending, limit as u64, active_only) as usize;
+        let extra = usize::from(learn);
+        let hint = directory.span_from(
+            position,
+            ordinal,
+            descending,
+            (limit + extra) as u64,
+            active_only,
+        ) as usize;
+        // The extra user is read when the hint reaches it, never looked for.
         let mut users = self
-            .users_in_id_order_from(
+            .users_in_id_order_read(
                 Some(position.from_id),
                 descending,
                 skip + limit,
@@ -491,9 +540,53 @@ impl Store {
                 hint,
             )
             .await?;
+        if learn {
+            self.remember_next(
+                directory,
+                &users,
+                bucket,
+                ordinal,
+                skip + limit,
+                active_only,
+            );
+        }
         users.drain(..skip.min(users.len()));
         users.truncate(limit);
         Ok(users)
+    }
+
+    /// Remembers where the user at `index` of `read` (users in ascending id
+    /// order, the first of them at `first_ordinal` among the listed users of
+    /// `first_bucket`) is: the start of the next page.
+    fn remember_next(
+        &self,
+        directory: &Directory,
+        read: &[crate::user::User],
+        first_bucket: u64,
+        first_ordinal: u64,
+        index: usize,
+        active_only: bool,
+    ) {
+        let Some(next) = read.get(index) else {
+            return;
+        };
+        let bucket = next.id / BUCKET_IDS;
+        let before = read[..index]
+            .iter()
+            .filter(|u| u.id / BUCKET_IDS == bucket)
+            .count() as u64;
+        let ordinal = before
+            + if bucket == first_bucket {
+                first_ordinal
+            } else {
+                0
+            };
+        let counts = directory.buckets.get(&bucket).copied().unwrap_or_default();
+        starts::remember(
+            starts::Key::new(self.table(), active_only, bucket, ordinal),
+            counts,
+            next.id,
+        );
     }
 }
 
@@ -670,5 +763,63 @@ mod tests {
         let p = pack(&buckets, 1);
         let it = block_item(1, 0, &[], Some(p));
         assert_eq!(block_counts(&it).unwrap(), vec![(0, 3, 2), (49, 50, 50)]);
+    }
+}
+
+/// Where pages start, learned from the pages before them: in this process
+/// (a warm function instance serves an import's pages one after another),
+/// for a few minutes, and only while the bucket's counts are unchanged.
+mod starts {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    const TTL: Duration = Duration::from_secs(300);
+    const MAX_ENTRIES: usize = 4096;
+
+    #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+    pub struct Key {
+        table: String,
+        active_only: bool,
+        bucket: u64,
+        /// The place among the bucket's listed users.
+        ordinal: u64,
+    }
+
+    impl Key {
+        pub fn new(table: &str, active_only: bool, bucket: u64, ordinal: u64) -> Key {
+            Key {
+                table: table.to_string(),
+                active_only,
+                bucket,
+                ordinal,
+            }
+        }
+    }
+
+    /// The id, and the bucket's (total, active) when it was learned.
+    type Entry = (u64, (u64, u64), Instant);
+
+    static STARTS: Mutex<Option<HashMap<Key, Entry>>> = Mutex::new(None);
+
+    /// The id at `key`, if it was learned recently with these same counts.
+    pub fn recall(key: &Key, counts: (u64, u64)) -> Option<u64> {
+        let starts = STARTS.lock().ok()?;
+        let (id, then, at) = starts.as_ref()?.get(key)?;
+        (*then == counts && at.elapsed() < TTL).then_some(*id)
+    }
+
+    pub fn remember(key: Key, counts: (u64, u64), id: u64) {
+        let Ok(mut starts) = STARTS.lock() else {
+            return;
+        };
+        let starts = starts.get_or_insert_with(HashMap::new);
+        if starts.len() >= MAX_ENTRIES {
+            starts.retain(|_, (_, _, at)| at.elapsed() < TTL);
+            if starts.len() >= MAX_ENTRIES {
+                starts.clear();
+            }
+        }
+        starts.insert(key, (id, counts, Instant::now()));
     }
 }

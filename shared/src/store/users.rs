@@ -390,6 +390,24 @@ impl Store {
         active_only: bool,
         read_hint: usize,
     ) -> Result<Vec<User>> {
+        let mut users = self
+            .users_in_id_order_read(from, descending, limit, active_only, read_hint)
+            .await?;
+        users.truncate(limit);
+        Ok(users)
+    }
+
+    /// [`Store::users_in_id_order_from`], keeping every listed user the
+    /// reads returned (a read that goes `read_hint` far may find more than
+    /// `limit`; it never reads further to find more).
+    pub(super) async fn users_in_id_order_read(
+        &self,
+        from: Option<u64>,
+        descending: bool,
+        limit: usize,
+        active_only: bool,
+        read_hint: usize,
+    ) -> Result<Vec<User>> {
         let mut read = 0;
         let mut users = Vec::new();
         let mut start = None;
@@ -437,7 +455,6 @@ impl Store {
                 break;
             }
         }
-        users.truncate(limit);
         Ok(users)
     }
 
