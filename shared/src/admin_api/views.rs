@@ -249,7 +249,8 @@ async fn list_users(
         && matches!(scoping, Scoping::None)
         && matches!(Source::of(&query), Source::All)
     {
-        return search_list(ctx, req, me, &query, options.max_page_bytes).await;
+        // Boxed: its reads would make every list's future much larger.
+        return Box::pin(search_list(ctx, req, me, &query, options.max_page_bytes)).await;
     }
     let candidates: Vec<User> = match &scoping {
         // A non-admin without an org sees only themselves: no read needed.

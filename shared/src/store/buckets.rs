@@ -531,15 +531,14 @@ impl Store {
             active_only,
         ) as usize;
         // The extra user is read when the hint reaches it, never looked for.
-        let mut users = self
-            .users_in_id_order_read(
-                Some(position.from_id),
-                descending,
-                skip + limit,
-                active_only,
-                hint,
-            )
-            .await?;
+        let mut users = Box::pin(self.users_in_id_order_read(
+            Some(position.from_id),
+            descending,
+            skip + limit,
+            active_only,
+            hint,
+        ))
+        .await?;
         if learn {
             self.remember_next(
                 directory,
