@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Number;
 
 use super::resource::display_name;
-use super::ScimError;
+use super::{values, ScimError};
 use crate::store::keys;
 use crate::user::{parse_time, rules, User};
 
@@ -28,9 +28,9 @@ pub const MAX_LEN: usize = 4096;
 /// recurses once per level, so this is what keeps the stack small.
 pub const MAX_DEPTH: usize = 32;
 
-const USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:user:";
 const SUPPORTED_ATTRS: &str = "userName, externalId, displayName, active, id, name.givenName, \
-     name.familyName, emails, emails.value, emails.type, meta.created, meta.lastModified";
+     name.familyName, emails, emails.value, emails.type, emails.primary, meta.created, \
+     meta.lastModified";
 const UNSUPPORTED_OPS: [&str; 9] = ["ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,7 @@ pub enum Attr {
     FamilyName,
     EmailValue,
     EmailType,
+    EmailPrimary,
     MetaCreated,
     MetaLastModified,
 }
@@ -61,6 +62,7 @@ impl Attr {
             Attr::FamilyName => "name.familyName",
             Attr::EmailValue => "emails.value",
             Attr::EmailType => "emails.type",
+            Attr::EmailPrimary => "emails.primary",
             Attr::MetaCreated => "meta.created",
             Attr::MetaLastModified => "meta.lastModified",
         }
@@ -68,9 +70,8 @@ impl Attr {
 
     /// A top-level attribute path: case-insensitive, optional core-schema URN.
     fn parse(path: &str) -> Option<Attr> {
-        let lower = path.to_lowercase();
-        let name = lower.strip_prefix(USER_URN).unwrap_or(&lower);
-        Some(match name {
+        let name = values::strip_user_urn(path)?.to_lowercase();
+        Some(match name.as_str() {
             "username" => Attr::UserName,
             "externalid" => Attr::ExternalId,
             "displayname" => Attr::DisplayName,
@@ -81,6 +82,7 @@ impl Attr {
             // RFC 7644 §3.4.2.2: a complex multi-valued attribute alone means its `value`.
             "emails" | "emails.value" => Attr::EmailValue,
             "emails.type" => Attr::EmailType,
+            "emails.primary" => Attr::EmailPrimary,
             "meta.created" => Attr::MetaCreated,
             "meta.lastmodified" => Attr::MetaLastModified,
             _ => return None,
@@ -92,6 +94,7 @@ impl Attr {
         match name.to_lowercase().as_str() {
             "value" => Some(Attr::EmailValue),
             "type" => Some(Attr::EmailType),
+            "primary" => Some(Attr::EmailPrimary),
             _ => None,
         }
     }
@@ -182,6 +185,42 @@ pub fn parse(input: &str) -> Result<Filter, ScimError> {
     }
 }
 
+/// The filter of a PATCH value path (`emails[type eq "work"]`): the
+/// conditions one value of the multi-valued attribute `attr` must meet,
+/// with the grammar and messages of a filter's own value paths (`eq`,
+/// `and`, parentheses). Only `emails` is multi-valued in a stored user.
+pub fn parse_value_filter(attr: &str, text: &str) -> Result<Vec<Filter>, ScimError> {
+    if !attr.eq_ignore_ascii_case("emails") {
+        return Err(invalid(format!(
+            "Unexpected '[' after '{attr}': only emails[...] takes a value filter"
+        )));
+    }
+    let len = text.chars().count();
+    if len > MAX_LEN {
+        return Err(invalid(format!(
+            "Filter is too long: {len} characters, at most {MAX_LEN} are allowed"
+        )));
+    }
+    if text.trim().is_empty() {
+        return Err(invalid("The value filter inside emails[...] is empty"));
+    }
+    let mut parser = Parser {
+        tokens: lex(text)?,
+        next: 0,
+        end: len + 1,
+        depth: 0,
+    };
+    let all = parser.conjunction(Scope::Emails)?;
+    match parser.peek() {
+        None => Ok(all),
+        Some(t) => Err(invalid(format!(
+            "Expected 'and' or the end of emails[...] at position {}, found {}",
+            t.pos,
+            t.tok.describe()
+        ))),
+    }
+}
+
 impl Filter {
     pub fn matches(&self, user: &User) -> bool {
         match self {
@@ -226,6 +265,7 @@ impl Filter {
 fn attr_eq(attr: Attr, value: &Value, user: &User) -> bool {
     match attr {
         Attr::Active => *value == Value::Bool(user.is_active),
+        Attr::EmailPrimary => !user.email.is_empty() && *value == Value::Bool(user.email_primary),
         Attr::MetaCreated => time_eq(&user.date_joined, value),
         Attr::MetaLastModified => time_eq(&user.last_modified, value),
         _ => {
@@ -263,7 +303,7 @@ fn string_value(attr: Attr, user: &User) -> Option<Cow<'_, str>> {
         Attr::EmailValue => non_empty(&user.email),
         // The only email a user has is their work email.
         Attr::EmailType => (!user.email.is_empty()).then_some(Cow::Borrowed("work")),
-        Attr::Active | Attr::MetaCreated | Attr::MetaLastModified => None,
+        Attr::Active | Attr::EmailPrimary | Attr::MetaCreated | Attr::MetaLastModified => None,
     }
 }
 
@@ -539,7 +579,7 @@ impl Parser {
                     }
                     let attr = Attr::parse_email_sub(&w).ok_or_else(|| {
                         invalid(format!(
-                            "Unknown attribute '{w}' inside emails[...]: supported are value and type"
+                            "Unknown attribute '{w}' inside emails[...]: supported are value, type and primary"
                         ))
                     })?;
                     self.comparison(attr, &w)
@@ -608,7 +648,7 @@ impl Parser {
                 self.next += 1;
                 let attr = Attr::parse_email_sub(sub).ok_or_else(|| {
                     invalid(format!(
-                        "Unknown attribute '{w}' after emails[...]: supported are .value and .type"
+                        "Unknown attribute '{w}' after emails[...]: supported are .value, .type and .primary"
                     ))
                 })?;
                 all.push(self.comparison(attr, &w)?);
@@ -671,9 +711,9 @@ fn literal(word: &str, pos: usize) -> Result<Value, ScimError> {
 fn check_type(attr: Attr, value: &Value) -> Result<(), ScimError> {
     let name = attr.name();
     match (attr, value) {
-        (_, Value::Null) | (Attr::Active, Value::Bool(_)) => Ok(()),
-        (Attr::Active, _) => Err(invalid(format!(
-            "Attribute 'active' is a boolean: compare it with true or false (without quotes), \
+        (_, Value::Null) | (Attr::Active | Attr::EmailPrimary, Value::Bool(_)) => Ok(()),
+        (Attr::Active | Attr::EmailPrimary, _) => Err(invalid(format!(
+            "Attribute '{name}' is a boolean: compare it with true or false (without quotes), \
              not {value}"
         ))),
         (Attr::MetaCreated | Attr::MetaLastModified, Value::Str(s)) if parse_time(s).is_some() => {
@@ -986,13 +1026,15 @@ mod tests {
                     .into(),
             ),
             (
-                r#"emails[primary eq true]"#,
-                "Unknown attribute 'primary' inside emails[...]: supported are value and type"
+                r#"emails[display eq "x"]"#,
+                "Unknown attribute 'display' inside emails[...]: supported are value, type and \
+                 primary"
                     .into(),
             ),
             (
                 r#"emails[type eq "work"].display eq "x""#,
-                "Unknown attribute '.display' after emails[...]: supported are .value and .type"
+                "Unknown attribute '.display' after emails[...]: supported are .value, .type and \
+                 .primary"
                     .into(),
             ),
             (

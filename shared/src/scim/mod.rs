@@ -5,6 +5,7 @@ mod error;
 pub mod filter;
 pub mod patch;
 pub mod resource;
+pub mod values;
 mod views;
 
 pub use error::{ScimError, ScimType, ERROR_SCHEMA};

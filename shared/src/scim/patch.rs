@@ -6,7 +6,9 @@
 //! caller's, with the same rules as POST/PUT.
 use serde_json::{Map, Value};
 
-use super::{ScimError, USER_SCHEMA};
+use super::filter::{self, Attr, Filter, Value as FilterValue};
+use super::values::{self, get_ci};
+use super::ScimError;
 use crate::user::{rules, User};
 
 pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -164,48 +166,37 @@ enum EmailPart {
     Other,
 }
 
-/// The `[...]` of an `emails` value path: `eq` comparisons joined by `and`.
+/// The `[...]` of an `emails` value path, parsed by the filter parser
+/// ([`filter::parse_value_filter`]): `eq` comparisons on `value`, `type` and
+/// `primary`, joined by `and`.
 #[derive(Debug, Clone, PartialEq)]
 struct EmailFilter {
     /// As written between the brackets, for error messages.
     text: String,
-    /// (lower-cased sub-attribute, compared value)
-    conds: Vec<(String, Literal)>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Literal {
-    Str(String),
-    Bool(bool),
-    /// `null` or a number: no stored email sub-attribute equals it.
-    Other,
+    /// The conditions, all `Eq` on an email sub-attribute.
+    conds: Vec<Filter>,
 }
 
 impl EmailFilter {
     /// A `type` other than `work` can never select a stored email.
     fn foreign_type(&self) -> bool {
-        self.conds.iter().any(|(attr, lit)| {
-            attr == "type" && !matches!(lit, Literal::Str(s) if rules::fold(s) == "work")
+        self.conds.iter().any(|c| {
+            matches!(c, Filter::Eq(Attr::EmailType, v)
+                if !matches!(v, FilterValue::Str(s) if rules::fold(s) == "work"))
         })
     }
 
     /// `type eq "work"` alone selects the work email slot, existing or not.
     fn type_only(&self) -> bool {
-        self.conds.iter().all(|(attr, _)| attr == "type")
+        self.conds
+            .iter()
+            .all(|c| matches!(c, Filter::Eq(Attr::EmailType, _)))
     }
 
+    /// Whether the user's email meets every condition (as a filter's own
+    /// `emails[...]` would select it).
     fn matches(&self, user: &User) -> bool {
-        !user.email.is_empty()
-            && self
-                .conds
-                .iter()
-                .all(|(attr, lit)| match (attr.as_str(), lit) {
-                    ("type", Literal::Str(s)) => rules::fold(s) == "work",
-                    // Caseless as the email's uniqueness claim is.
-                    ("value", Literal::Str(s)) => rules::fold(s) == rules::fold(&user.email),
-                    ("primary", Literal::Bool(b)) => *b == user.email_primary,
-                    _ => false,
-                })
+        Filter::Email(self.conds.clone()).matches(user)
     }
 }
 
@@ -216,17 +207,13 @@ fn parse_path(path: &str) -> Result<Target, ScimError> {
     if text.is_empty() {
         return Err(bad("it is empty"));
     }
-    let rest = if starts_with_ci(text, "urn:") {
-        if text.eq_ignore_ascii_case(USER_SCHEMA) {
-            return Ok(Target::Resource);
-        }
-        match text.get(USER_SCHEMA.len()..) {
-            Some(rest) if starts_with_ci(text, USER_SCHEMA) && rest.starts_with(':') => &rest[1..],
-            // Another schema (the enterprise extension, …): not stored.
-            _ => return Ok(Target::Ignored),
-        }
-    } else {
-        text
+    if text.eq_ignore_ascii_case(super::USER_SCHEMA) {
+        return Ok(Target::Resource);
+    }
+    let rest = match values::strip_user_urn(text) {
+        Some(rest) => rest,
+        // Another schema (the enterprise extension, …): not stored.
+        None => return Ok(Target::Ignored),
     };
 
     let (attr, mut rest) = split_name(rest);
@@ -287,7 +274,14 @@ fn parse_path(path: &str) -> Result<Target, ScimError> {
             Ok(Target::Name(part))
         }
         "emails" => {
-            let filter = filter.map(|f| parse_filter(path, f)).transpose()?;
+            let filter = filter
+                .map(|text| {
+                    Ok::<_, ScimError>(EmailFilter {
+                        text: text.to_string(),
+                        conds: filter::parse_value_filter(attr, text)?,
+                    })
+                })
+                .transpose()?;
             let part = match sub.map(str::to_ascii_lowercase).as_deref() {
                 None => EmailPart::Whole,
                 Some("value") => EmailPart::Value,
@@ -330,98 +324,6 @@ fn closing_bracket(s: &str) -> Option<usize> {
     None
 }
 
-const UNSUPPORTED_OPERATORS: [&str; 11] = [
-    "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr", "or", "not",
-];
-
-fn parse_filter(path: &str, text: &str) -> Result<EmailFilter, ScimError> {
-    let bad = |why: &str| ScimError::invalid_path(format!("Invalid path \"{path}\": {why}."));
-    let unsupported = |op: &str| {
-        ScimError::invalid_filter(format!(
-            "The operator \"{op}\" is not supported in a PATCH path; only eq and and are."
-        ))
-    };
-    let mut conds = Vec::new();
-    let mut rest = text.trim_start();
-    loop {
-        let (attr, after) = filter_word(rest);
-        if attr.eq_ignore_ascii_case("not") {
-            return Err(unsupported(attr));
-        }
-        if attr.is_empty() {
-            return Err(bad("expected an attribute name in the filter"));
-        }
-        let (op, after) = filter_word(after.trim_start());
-        if !op.eq_ignore_ascii_case("eq") {
-            return Err(
-                if UNSUPPORTED_OPERATORS
-                    .iter()
-                    .any(|u| u.eq_ignore_ascii_case(op))
-                {
-                    unsupported(op)
-                } else {
-                    bad(&format!("expected eq after \"{attr}\" in the filter"))
-                },
-            );
-        }
-        let (literal, after) = filter_literal(after.trim_start())
-            .ok_or_else(|| bad(&format!("expected a value after \"{attr} {op}\"")))?;
-        conds.push((attr.to_ascii_lowercase(), literal));
-        rest = after.trim_start();
-        if rest.is_empty() {
-            return Ok(EmailFilter {
-                text: text.to_string(),
-                conds,
-            });
-        }
-        let (joiner, after) = filter_word(rest);
-        if joiner.eq_ignore_ascii_case("and") {
-            rest = after.trim_start();
-        } else if UNSUPPORTED_OPERATORS
-            .iter()
-            .any(|u| u.eq_ignore_ascii_case(joiner))
-        {
-            return Err(unsupported(joiner));
-        } else {
-            return Err(bad(&format!("unexpected \"{rest}\" in the filter")));
-        }
-    }
-}
-
-fn filter_word(s: &str) -> (&str, &str) {
-    let end = s
-        .find(|c: char| !(c.is_ascii_alphanumeric() || "-_$.:+".contains(c)))
-        .unwrap_or(s.len());
-    s.split_at(end)
-}
-
-/// A JSON string (escapes allowed), `true`, `false`, `null` or a number.
-fn filter_literal(s: &str) -> Option<(Literal, &str)> {
-    if s.starts_with('"') {
-        let mut escaped = false;
-        let end = s.char_indices().skip(1).find_map(|(i, c)| {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => return Some(i),
-                _ => {}
-            }
-            None
-        })?;
-        let decoded: String = serde_json::from_str(&s[..=end]).ok()?;
-        return Some((Literal::Str(decoded), &s[end + 1..]));
-    }
-    let (word, rest) = filter_word(s);
-    let literal = match word.to_ascii_lowercase().as_str() {
-        "true" => Literal::Bool(true),
-        "false" => Literal::Bool(false),
-        "null" => Literal::Other,
-        w if w.parse::<f64>().is_ok() => Literal::Other,
-        _ => return None,
-    };
-    Some((literal, rest))
-}
-
 /// add and replace: both set single-valued attributes and merge into `name`.
 fn set(user: &mut User, target: &Target, value: &Value, kind: OpKind) -> Result<(), ScimError> {
     match target {
@@ -459,7 +361,7 @@ fn set(user: &mut User, target: &Target, value: &Value, kind: OpKind) -> Result<
                 _ => return Err(must_be_string("displayName")),
             }
         }
-        Target::Active => user.is_active = boolean(value, "active")?,
+        Target::Active => user.is_active = values::boolean(value, "active")?,
         Target::Name(part) => set_name(user, *part, value)?,
         Target::Emails { filter, part } => set_emails(user, filter.as_ref(), *part, value, kind)?,
         Target::ReadOnly(name) => return Err(read_only(name)),
@@ -521,7 +423,7 @@ fn set_emails(
         }
     }
     match part {
-        EmailPart::Whole => match email_of(value)? {
+        EmailPart::Whole => match values::emails(value)? {
             Some((address, primary)) => {
                 user.email = address;
                 user.email_primary = primary;
@@ -535,60 +437,11 @@ fn set_emails(
             Value::Null => user.email.clear(),
             _ => return Err(must_be_string("emails.value")),
         },
-        EmailPart::Type => email_type(value)?,
-        EmailPart::Primary => user.email_primary = boolean(value, "emails.primary")?,
+        EmailPart::Type => values::email_type(value)?,
+        EmailPart::Primary => user.email_primary = values::boolean(value, "emails.primary")?,
         EmailPart::Other => {}
     }
     Ok(())
-}
-
-/// The one email an `emails` value holds (`None`: no email), as (address, primary).
-fn email_of(value: &Value) -> Result<Option<(String, bool)>, ScimError> {
-    match value {
-        Value::Null => Ok(None),
-        Value::Array(items) => match items.as_slice() {
-            [] => Ok(None),
-            [one] => email_object(one).map(Some),
-            many => Err(ScimError::invalid_value(format!(
-                "Only one email per user is stored; emails has {} values.",
-                many.len()
-            ))),
-        },
-        // One email object without the array around it.
-        Value::Object(_) => email_object(value).map(Some),
-        _ => Err(not_email_list()),
-    }
-}
-
-fn email_object(value: &Value) -> Result<(String, bool), ScimError> {
-    let email = value.as_object().ok_or_else(not_email_list)?;
-    let address = match get_ci(email, "value") {
-        Some(Value::String(s)) => s.clone(),
-        None | Some(Value::Null) => {
-            return Err(ScimError::invalid_value("emails.value is required."))
-        }
-        Some(_) => return Err(must_be_string("emails.value")),
-    };
-    if let Some(t) = get_ci(email, "type") {
-        email_type(t)?;
-    }
-    let primary = match get_ci(email, "primary") {
-        None | Some(Value::Null) => true,
-        Some(v) => boolean(v, "emails.primary")?,
-    };
-    Ok((address, primary))
-}
-
-/// Stored emails are all `work`; any other type cannot be kept.
-fn email_type(value: &Value) -> Result<(), ScimError> {
-    match value {
-        Value::Null => Ok(()),
-        Value::String(s) if s.eq_ignore_ascii_case("work") => Ok(()),
-        Value::String(s) => Err(ScimError::invalid_value(format!(
-            "Only work emails are stored; got type \"{s}\"."
-        ))),
-        _ => Err(must_be_string("emails.type")),
-    }
 }
 
 fn remove(user: &mut User, target: &Target) -> Result<(), ScimError> {
@@ -623,24 +476,8 @@ fn remove(user: &mut User, target: &Target) -> Result<(), ScimError> {
     Ok(())
 }
 
-/// JSON booleans, and the strings Entra sends ("True", "False") in any case.
-fn boolean(value: &Value, attr: &str) -> Result<bool, ScimError> {
-    match value {
-        Value::Bool(b) => Ok(*b),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
-        _ => Err(ScimError::invalid_value(format!(
-            "{attr} must be true or false."
-        ))),
-    }
-}
-
 fn must_be_string(attr: &str) -> ScimError {
     ScimError::invalid_value(format!("{attr} must be a string."))
-}
-
-fn not_email_list() -> ScimError {
-    ScimError::invalid_value("emails must be an array of email objects.")
 }
 
 fn read_only(name: &str) -> ScimError {
@@ -655,26 +492,13 @@ fn no_match(filter: &EmailFilter) -> ScimError {
     ScimError::no_target(format!("No email matches emails[{}].", filter.text))
 }
 
-fn get_ci<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    object.get(key).or_else(|| {
-        object
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
-}
-
-fn starts_with_ci(s: &str, prefix: &str) -> bool {
-    s.get(..prefix.len())
-        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
     use crate::scim::ScimType::{self, *};
+    use crate::scim::USER_SCHEMA;
 
     /// A user with every SCIM attribute set.
     fn bob() -> User {
@@ -869,47 +693,44 @@ mod tests {
             (bob, one(json!({"op":"replace","path":"displayName","value":null})), InvalidValue, "displayName cannot be null."),
             (bob, one(json!({"op":"replace","value":{"displayName":true}})), InvalidValue, "displayName must be a string."),
             (bob, one(json!({"op":"replace","path":"externalId","value":7})), InvalidValue, "externalId must be a string."),
-            (bob, one(json!({"op":"replace","path":"active","value":"yes"})), InvalidValue, "active must be true or false."),
-            (bob, one(json!({"op":"replace","path":"active","value":1})), InvalidValue, "active must be true or false."),
-            (bob, one(json!({"op":"replace","path":"active","value":null})), InvalidValue, "active must be true or false."),
+            (bob, one(json!({"op":"replace","path":"active","value":"yes"})), InvalidValue, "active must be true or false, not \"yes\""),
+            (bob, one(json!({"op":"replace","path":"active","value":1})), InvalidValue, "active must be true or false, not 1"),
+            (bob, one(json!({"op":"replace","path":"active","value":null})), InvalidValue, "active must be true or false, not null"),
             (bob, one(json!({"op":"replace","path":"name","value":"Bob Jensen"})), InvalidValue, "name must be an object."),
             (bob, one(json!({"op":"replace","path":"name.givenName","value":5})), InvalidValue, "name.givenName must be a string."),
             (bob, one(json!({"op":"add","path":"name","value":{"familyName":["J"]}})), InvalidValue, "name.familyName must be a string."),
             (bob, one(json!({"op":"add","path":"emails","value":[{"value":"a@x.org"},{"value":"b@x.org","type":"work"}]})), InvalidValue, "Only one email per user is stored; emails has 2 values."),
             (bob, one(json!({"op":"add","path":"emails","value":[{"value":"a@x.org","type":"home"}]})), InvalidValue, "Only work emails are stored; got type \"home\"."),
-            (bob, one(json!({"op":"add","path":"emails","value":[{"value":"a@x.org","type":1}]})), InvalidValue, "emails.type must be a string."),
-            (bob, one(json!({"op":"add","path":"emails","value":"a@x.org"})), InvalidValue, "emails must be an array of email objects."),
-            (bob, one(json!({"op":"add","path":"emails","value":["a@x.org"]})), InvalidValue, "emails must be an array of email objects."),
+            (bob, one(json!({"op":"add","path":"emails","value":[{"value":"a@x.org","type":1}]})), InvalidValue, "emails.type must be a string, not 1"),
+            (bob, one(json!({"op":"add","path":"emails","value":"a@x.org"})), InvalidValue, "emails must be a list of email objects, not \"a@x.org\""),
+            (bob, one(json!({"op":"add","path":"emails","value":["a@x.org"]})), InvalidValue, "an email must be an object, not \"a@x.org\""),
             (bob, one(json!({"op":"add","path":"emails","value":[{"type":"work"}]})), InvalidValue, "emails.value is required."),
-            (bob, one(json!({"op":"add","path":"emails","value":[{"value":5}]})), InvalidValue, "emails.value must be a string."),
-            (bob, one(json!({"op":"add","path":"emails","value":[{"value":"a@x.org","primary":"maybe"}]})), InvalidValue, "emails.primary must be true or false."),
+            (bob, one(json!({"op":"add","path":"emails","value":[{"value":5}]})), InvalidValue, "emails.value must be a string, not 5"),
+            (bob, one(json!({"op":"add","path":"emails","value":[{"value":"a@x.org","primary":"maybe"}]})), InvalidValue, "emails.primary must be true or false, not \"maybe\""),
             (bob, one(json!({"op":"replace","path":"emails.value","value":false})), InvalidValue, "emails.value must be a string."),
             (bob, one(json!({"op":"replace","path":"emails.type","value":"other"})), InvalidValue, "Only work emails are stored; got type \"other\"."),
             (bob, one(json!({"op":"replace","path":"emails[type eq \"home\"].value","value":"a@x.org"})), InvalidValue, "Only work emails are stored, so emails[type eq \"home\"] cannot be set."),
             (bob, one(json!({"op":"add","path":"emails[type eq \"home\"]","value":{"value":"a@x.org"}})), InvalidValue, "Only work emails are stored, so emails[type eq \"home\"] cannot be set."),
             (bob, one(json!({"op":"replace","path":"emails[value eq \"other@x.org\"].value","value":"a@x.org"})), NoTarget, "No email matches emails[value eq \"other@x.org\"]."),
             // atomic: a later failing operation fails the whole PatchOp
-            (bob, body(json!([{"op":"replace","path":"userName","value":"robert"},{"op":"replace","path":"active","value":"nope"}])), InvalidValue, "active must be true or false."),
+            (bob, body(json!([{"op":"replace","path":"userName","value":"robert"},{"op":"replace","path":"active","value":"nope"}])), InvalidValue, "active must be true or false, not \"nope\""),
             (bob, body(json!([{"op":"remove","path":"externalId"},{"op":"remove"}])), NoTarget, "remove needs a path."),
             // paths (the path grammar has its own table below)
             (bob, one(json!({"op":"replace","path":5,"value":"x"})), InvalidPath, "path must be a string."),
             (bob, one(json!({"op":"replace","path":"","value":"x"})), InvalidPath, "Invalid path \"\": it is empty."),
             (bob, one(json!({"op":"replace","value":{"name..givenName":"x"}})), InvalidPath, "Invalid path \"name..givenName\": expected a sub-attribute name after \".\"."),
-            (bob, one(json!({"op":"remove","path":"emails[type sw \"w\"]"})), InvalidFilter, "The operator \"sw\" is not supported in a PATCH path; only eq and and are."),
+            (bob, one(json!({"op":"remove","path":"emails[type sw \"w\"]"})), InvalidFilter, "Unsupported filter operator 'sw': only 'eq' and 'and' are supported"),
         ];
         for (start, body, scim_type, detail) in rows {
             assert_eq!(apply(&start(), &body), Err(ScimError::bad(scim_type, detail)), "{body}");
         }
     }
 
-    fn emails(text: &str, conds: &[(&str, Literal)], part: EmailPart) -> Target {
+    fn emails(text: &str, conds: &[Filter], part: EmailPart) -> Target {
         Target::Emails {
             filter: Some(EmailFilter {
                 text: text.into(),
-                conds: conds
-                    .iter()
-                    .map(|(a, l)| (a.to_string(), l.clone()))
-                    .collect(),
+                conds: conds.to_vec(),
             }),
             part,
         }
@@ -920,7 +741,7 @@ mod tests {
     fn paths() {
         use EmailPart as E;
         use NamePart as N;
-        let work = || [("type", Literal::Str("work".into()))];
+        let work = || [Filter::Eq(Attr::EmailType, FilterValue::Str("work".into()))];
         let rows: Vec<(&str, Target)> = vec![
             ("userName", Target::UserName),
             ("USERNAME", Target::UserName),
@@ -940,8 +761,7 @@ mod tests {
             ("emails[type eq \"work\"].Primary", emails("type eq \"work\"", &work(), E::Primary)),
             ("emails[type eq \"work\"].type", emails("type eq \"work\"", &work(), E::Type)),
             ("emails[type eq\"work\"]", emails("type eq\"work\"", &work(), E::Whole)),
-            ("emails[ value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ]", emails(" value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ", &[("value", Literal::Str("a\"]b@x.org".into())), ("primary", Literal::Bool(true))], E::Whole)),
-            ("emails[display eq null and x eq 1.5]", emails("display eq null and x eq 1.5", &[("display", Literal::Other), ("x", Literal::Other)], E::Whole)),
+            ("emails[ value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ]", emails(" value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ", &[Filter::Eq(Attr::EmailValue, FilterValue::Str("a\"]b@x.org".into())), Filter::Eq(Attr::EmailPrimary, FilterValue::Bool(true))], E::Whole)),
             ("urn:ietf:params:scim:schemas:core:2.0:User:userName", Target::UserName),
             ("urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq \"work\"].value", emails("type eq \"work\"", &work(), E::Value)),
             ("urn:ietf:params:scim:schemas:core:2.0:User", Target::Resource),
@@ -978,21 +798,29 @@ mod tests {
             ("emails[type eq \"work\"", InvalidPath, "Invalid path \"emails[type eq \"work\"\": unclosed \"[\"."),
             ("emails[type eq \"work]\"", InvalidPath, "Invalid path \"emails[type eq \"work]\"\": unclosed \"[\"."),
             ("emails[type eq \"work\"]value", InvalidPath, "Invalid path \"emails[type eq \"work\"]value\": unexpected \"value\"."),
-            ("emails[]", InvalidPath, "Invalid path \"emails[]\": expected an attribute name in the filter."),
-            ("emails[type eq]", InvalidPath, "Invalid path \"emails[type eq]\": expected a value after \"type eq\"."),
-            ("emails[type eq work]", InvalidPath, "Invalid path \"emails[type eq work]\": expected a value after \"type eq\"."),
-            ("emails[type eq \"work\" \"home\"]", InvalidPath, "Invalid path \"emails[type eq \"work\" \"home\"]\": unexpected \"\"home\"\" in the filter."),
-            ("emails[type = \"work\"]", InvalidPath, "Invalid path \"emails[type = \"work\"]\": expected eq after \"type\" in the filter."),
             ("userName.first", InvalidPath, "Invalid path \"userName.first\": userName has no sub-attributes."),
             ("active[value eq true]", InvalidPath, "Invalid path \"active[value eq true]\": active is not multi-valued."),
             ("name[givenName eq \"x\"]", InvalidPath, "Invalid path \"name[givenName eq \"x\"]\": name is not multi-valued."),
-            ("emails[type co \"wo\"]", InvalidFilter, "The operator \"co\" is not supported in a PATCH path; only eq and and are."),
-            ("emails[value pr]", InvalidFilter, "The operator \"pr\" is not supported in a PATCH path; only eq and and are."),
-            ("emails[type eq \"work\" or type eq \"home\"]", InvalidFilter, "The operator \"or\" is not supported in a PATCH path; only eq and and are."),
-            ("emails[not (type eq \"work\")]", InvalidFilter, "The operator \"not\" is not supported in a PATCH path; only eq and and are."),
         ];
         for (path, scim_type, detail) in rows {
             assert_eq!(parse_path(path), Err(ScimError::bad(scim_type, detail)), "{path:?}");
+        }
+        // The filter between the brackets is the filter parser's: its errors
+        // are a filter's (`invalidFilter`), with its messages.
+        let filters: Vec<(&str, &str)> = vec![
+            ("emails[]", "The value filter inside emails[...] is empty"),
+            ("emails[type eq]", "Expected a value (a quoted string, true, false, null or a number) after 'eq' at position 8, found end of filter"),
+            ("emails[type eq work]", "Expected a value (a quoted string, true, false, null or a number) after 'eq' at position 9, found 'work' (strings need double quotes)"),
+            ("emails[type eq \"work\" \"home\"]", "Expected 'and' or the end of emails[...] at position 16, found the string \"home\""),
+            ("emails[type = \"work\"]", "Expected an operator ('eq') after 'type' at position 6, found '='"),
+            ("emails[display eq null]", "Unknown attribute 'display' inside emails[...]: supported are value, type and primary"),
+            ("emails[type co \"wo\"]", "Unsupported filter operator 'co': only 'eq' and 'and' are supported"),
+            ("emails[value pr]", "Unsupported filter operator 'pr': only 'eq' and 'and' are supported"),
+            ("emails[type eq \"work\" or type eq \"home\"]", "Unsupported filter operator 'or': only 'eq' and 'and' are supported"),
+            ("emails[not (type eq \"work\")]", "Unsupported filter operator 'not': only 'eq' and 'and' are supported"),
+        ];
+        for (path, detail) in filters {
+            assert_eq!(parse_path(path), Err(ScimError::bad(InvalidFilter, detail)), "{path:?}");
         }
     }
 

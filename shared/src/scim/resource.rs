@@ -2,13 +2,12 @@
 //! bodies onto it, validating it, and `attributes`/`excludedAttributes`.
 use serde_json::{json, Map, Value};
 
-use super::{ScimError, USER_SCHEMA};
+use super::{values, ScimError, USER_SCHEMA};
 use crate::store::keys;
 use crate::user::{format_time, rules, User};
 
 pub const MAX_DISPLAY_NAME: usize = 256;
 pub const MAX_EXTERNAL_ID: usize = 256;
-const URN_PREFIX: &str = "urn:ietf:params:scim:schemas:core:2.0:user:";
 
 /// What responses show as `displayName` when none was ever set.
 pub fn display_name(user: &User) -> String {
@@ -83,88 +82,6 @@ pub fn to_json(user: &User, origin: &str) -> Value {
     Value::Object(r)
 }
 
-/// Lower-cased attribute name without the core schema's URN prefix.
-pub fn normalize_name(name: &str) -> String {
-    let lower = name.trim().to_ascii_lowercase();
-    lower
-        .strip_prefix(URN_PREFIX)
-        .map(str::to_string)
-        .unwrap_or(lower)
-}
-
-/// `active` as a boolean: JSON booleans, or "true"/"false" in any case (Entra).
-pub fn parse_active(v: &Value) -> Result<bool, ScimError> {
-    match v {
-        Value::Bool(b) => Ok(*b),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
-        other => Err(ScimError::invalid_value(format!(
-            "active must be true or false, not {other}"
-        ))),
-    }
-}
-
-fn string_attr(name: &str, v: &Value) -> Result<Option<String>, ScimError> {
-    match v {
-        Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(s.clone())),
-        other => Err(ScimError::invalid_value(format!(
-            "{name} must be a string, not {other}"
-        ))),
-    }
-}
-
-/// The one email a user may have, from a SCIM `emails` value.
-pub fn parse_emails(v: &Value) -> Result<Option<(String, bool)>, ScimError> {
-    let items = match v {
-        Value::Null => return Ok(None),
-        Value::Array(items) => items,
-        other => {
-            return Err(ScimError::invalid_value(format!(
-                "emails must be a list, not {other}"
-            )))
-        }
-    };
-    match items.as_slice() {
-        [] => Ok(None),
-        [email] => {
-            let Value::Object(email) = email else {
-                return Err(ScimError::invalid_value("each email must be an object"));
-            };
-            let field = |key: &str| {
-                email
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                    .map(|(_, v)| v)
-            };
-            let value = match field("value") {
-                Some(Value::String(s)) => s.clone(),
-                _ => return Err(ScimError::invalid_value("emails[0].value must be a string")),
-            };
-            match field("type") {
-                None | Some(Value::Null) => {}
-                Some(Value::String(t)) if t.eq_ignore_ascii_case("work") => {}
-                Some(other) => {
-                    return Err(ScimError::invalid_value(format!(
-                        "emails[0].type must be \"work\", not {other}: only a work email is stored"
-                    )))
-                }
-            }
-            let primary = match field("primary") {
-                None | Some(Value::Null) => true,
-                Some(Value::Bool(b)) => *b,
-                Some(other) => {
-                    return Err(ScimError::invalid_value(format!(
-                        "emails[0].primary must be a boolean, not {other}"
-                    )))
-                }
-            };
-            Ok(Some((value, primary)))
-        }
-        _ => Err(ScimError::invalid_value("only one email can be specified")),
-    }
-}
-
 /// Replaces every writable attribute of `base` with the body's (POST and PUT):
 /// what the body leaves out is cleared, `active` defaults to true. Read-only,
 /// unknown attributes, `password` and `groups` are ignored.
@@ -184,11 +101,11 @@ pub fn from_json(body: &Value, base: &User) -> Result<User, ScimError> {
     user.is_active = true;
     let mut username = None;
     for (key, value) in body {
-        match normalize_name(key).as_str() {
-            "username" => username = string_attr("userName", value)?,
-            "externalid" => user.external_id = string_attr("externalId", value)?,
-            "displayname" => user.display_name = string_attr("displayName", value)?,
-            "active" if !value.is_null() => user.is_active = parse_active(value)?,
+        match values::normalize_name(key).as_str() {
+            "username" => username = values::string(value, "userName")?,
+            "externalid" => user.external_id = values::string(value, "externalId")?,
+            "displayname" => user.display_name = values::string(value, "displayName")?,
+            "active" if !value.is_null() => user.is_active = values::boolean(value, "active")?,
             "name" => match value {
                 Value::Null => {}
                 Value::Object(name) => {
@@ -196,11 +113,11 @@ pub fn from_json(body: &Value, base: &User) -> Result<User, ScimError> {
                         match k.to_ascii_lowercase().as_str() {
                             "givenname" => {
                                 user.first_name =
-                                    string_attr("name.givenName", v)?.unwrap_or_default()
+                                    values::string(v, "name.givenName")?.unwrap_or_default()
                             }
                             "familyname" => {
                                 user.last_name =
-                                    string_attr("name.familyName", v)?.unwrap_or_default()
+                                    values::string(v, "name.familyName")?.unwrap_or_default()
                             }
                             _ => {}
                         }
@@ -213,7 +130,7 @@ pub fn from_json(body: &Value, base: &User) -> Result<User, ScimError> {
                 }
             },
             "emails" => {
-                if let Some((value, primary)) = parse_emails(value)? {
+                if let Some((value, primary)) = values::emails(value)? {
                     user.email = value;
                     user.email_primary = primary;
                 }
@@ -287,7 +204,7 @@ impl Projection {
         let split = |s: Option<&str>| -> Vec<String> {
             s.unwrap_or_default()
                 .split(',')
-                .map(normalize_name)
+                .map(values::normalize_name)
                 .filter(|a| !a.is_empty())
                 .collect()
         };
@@ -481,11 +398,11 @@ mod tests {
             ),
             (
                 json!({"userName": "b", "emails": [{"value": "a@b.org", "type": "home"}]}),
-                "emails[0].type must be \"work\", not \"home\": only a work email is stored",
+                "Only work emails are stored; got type \"home\".",
             ),
             (
                 json!({"userName": "b", "emails": [{"value": "a@b.org"}, {"value": "c@d.org"}]}),
-                "only one email can be specified",
+                "Only one email per user is stored; emails has 2 values.",
             ),
             (json!([1]), "the request body must be a JSON object"),
         ];

@@ -830,9 +830,10 @@ async fn replace_user(ctx: &Ctx, req: &Request) -> Outcome {
     let (caller, current) = target(ctx, req, ctx.profile == Profile::Odm).await?;
     writable(&caller)?;
     let body = json_body(req)?;
-    let sends_active = body
-        .as_object()
-        .is_some_and(|m| m.keys().any(|k| resource::normalize_name(k) == "active"));
+    let sends_active = body.as_object().is_some_and(|m| {
+        m.keys()
+            .any(|k| super::values::normalize_name(k) == "active")
+    });
     let updated = write_with(ctx, Some(req), current, |cur| {
         let mut next = resource::from_json(&body, cur)?;
         if !sends_active {
