@@ -203,3 +203,35 @@ mod tests {
         assert_eq!(origin(&h), "http://localhost");
     }
 }
+
+/// An API's error type: how it is answered (DRF JSON on `/api/users`, a SCIM
+/// Error on `/api/v1/scim`).
+pub trait ErrorResponse {
+    fn into_response(self) -> Response<Body>;
+}
+
+/// The response of a handler's result: the response, or its error answered
+/// in its API's format.
+pub fn respond<E: ErrorResponse>(result: Result<Response<Body>, E>) -> Response<Body> {
+    result.unwrap_or_else(ErrorResponse::into_response)
+}
+
+/// How a detail route reads the `{id}` in its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ids {
+    /// Any decimal digits, as Django's `int()` reads them (`007` is 7).
+    Digits,
+    /// Only an id as responses write it: `007` names no user (SCIM ids are
+    /// strings, compared exactly).
+    Canonical,
+}
+
+/// The `{id}` of a detail route (from the route parameters, else the last
+/// path segment), as a user or group id; `None` when it cannot be one.
+pub fn path_id(req: &Request, ids: Ids) -> Option<u64> {
+    let raw = path_param(req, "id")?;
+    if ids == Ids::Canonical && (raw.is_empty() || raw.starts_with('0')) {
+        return None;
+    }
+    raw.parse().ok()
+}

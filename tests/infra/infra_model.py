@@ -415,8 +415,12 @@ class CodeModel:
         self.store_files = {path: rust_functions(text) for path, text in sources.items()
                             if path.startswith("store/")}
         self.store_fns = {name for fns in self.store_files.values() for name in fns}
-        self.view_files = {"admin_api": "admin_api/views.rs", "scim": "scim/views.rs"}
-        self.fns = {module: rust_functions(sources[path]) for module, path in self.view_files.items()}
+        # A module's handlers and the fns they call: its views and, for SCIM,
+        # the request helpers every SCIM view shares (one namespace per module).
+        self.view_files = {"admin_api": ["admin_api/views.rs"],
+                           "scim": ["scim/views.rs", "scim/request.rs"]}
+        self.fns = {module: {name: body for path in paths for name, body in rust_functions(sources[path]).items()}
+                    for module, paths in self.view_files.items()}
         self.fns["auth"] = rust_functions(sources["auth.rs"])
         # The sources never change after this: answers are memoised.
         self._memo: dict = {}
@@ -616,7 +620,7 @@ class CodeModel:
                 used = set(re.findall(r"\bstore\s*\.\s*(\w+)\s*\(", body)) & io
                 if used and (module, name) not in reached:
                     problems.append(f"{module}::{name} calls {sorted(used)} but no handler reaches it")
-        analysed = set(self.view_files.values()) | {"auth.rs"}
+        analysed = {path for paths in self.view_files.values() for path in paths} | {"auth.rs"}
         for path, text in self.sources.items():
             if path.startswith("store/") or path in analysed:
                 continue

@@ -131,6 +131,12 @@ impl From<Failure> for ApiError {
     }
 }
 
+impl crate::http::ErrorResponse for ApiError {
+    fn into_response(self) -> Response<Body> {
+        ApiError::into_response(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,14 +9,10 @@ use super::plan::Source;
 use super::update::{self, Scope};
 use super::{render, CONTENT_TYPE};
 use crate::auth::{self, Caller};
-use crate::http;
+use crate::http::{self, respond};
 use crate::runtime::Ctx;
 use crate::store::{Fetched, OrgRef, StoreError, UniqueField, Wanted};
 use crate::user::{rules, User};
-
-fn respond(result: Result<Response<Body>, ApiError>) -> Response<Body> {
-    result.unwrap_or_else(ApiError::into_response)
-}
 
 fn ok(body: &Value) -> Response<Body> {
     http::json(StatusCode::OK, CONTENT_TYPE, body)
@@ -58,9 +54,9 @@ fn negotiate(req: &Request) -> Result<(), ApiError> {
     }
 }
 
-/// The `{id}` of a detail route: from the route parameters, else the last path segment.
+/// The `{id}` of a detail route (Django reads it with `int()`).
 fn path_id(req: &Request) -> Option<u64> {
-    http::path_param(req, "id")?.parse().ok()
+    http::path_id(req, http::Ids::Digits)
 }
 
 /// What a detail route reads with authentication: its target user.

@@ -200,6 +200,12 @@ impl From<Failure> for ScimError {
     }
 }
 
+impl crate::http::ErrorResponse for ScimError {
+    fn into_response(self) -> Response<Body> {
+        ScimError::into_response(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

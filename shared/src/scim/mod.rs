@@ -4,6 +4,7 @@ pub mod discovery;
 mod error;
 pub mod filter;
 pub mod patch;
+mod request;
 pub mod resource;
 pub mod values;
 mod views;

@@ -4,27 +4,19 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::filter::{self, Attr, Filter};
+use super::request::{admin, json_body, json_response, path_id, writable};
 use super::resource::{self, Projection};
 use super::{
-    cursor, discovery, ScimError, ScimType, CONTENT_TYPE, DEFAULT_COUNT, LIST_SCHEMA, MAX_COUNT,
-    USER_SCHEMA,
+    cursor, discovery, ScimError, ScimType, DEFAULT_COUNT, LIST_SCHEMA, MAX_COUNT, USER_SCHEMA,
 };
-use crate::auth::{self, Caller};
-use crate::http;
+use crate::auth::Caller;
+use crate::http::{self, respond};
 use crate::runtime::{Ctx, Profile};
 use crate::store::{Fetched, StoreError, UniqueField, Wanted};
 use crate::user::{Group, User};
 
 const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 type Outcome = Result<Response<Body>, ScimError>;
-
-fn respond(result: Outcome) -> Response<Body> {
-    result.unwrap_or_else(ScimError::into_response)
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
-    http::json(status, CONTENT_TYPE, body)
-}
 
 /// A user resource with its `ETag` (and `Location`, on create).
 fn resource_response(
@@ -48,76 +40,6 @@ fn resource_response(
         }
     }
     resp
-}
-
-/// Authenticates (reading what `wanted` names in the same read) and requires
-/// the "Manage organization" permission: privilege `admin`.
-async fn admin(ctx: &Ctx, req: &Request, wanted: Wanted) -> Result<(Caller, Fetched), ScimError> {
-    let (caller, fetched) = auth::authenticate(&ctx.store, req.headers(), wanted).await?;
-    if !caller.user.is_admin() {
-        return Err(ScimError::forbidden());
-    }
-    Ok((caller, fetched))
-}
-
-fn writable(caller: &Caller) -> Result<(), ScimError> {
-    if caller.read_only {
-        Err(ScimError::new(403, None, "This token is read-only."))
-    } else {
-        Ok(())
-    }
-}
-
-/// The JSON body: ≤ 1 MiB, sent as `application/scim+json` or
-/// `application/json` (parameters such as `charset` allowed).
-///
-/// The content type is required. A body without one, or with one an HTML
-/// form can send (`text/plain`, `application/x-www-form-urlencoded`,
-/// `multipart/form-data`), is what a page on another site can make a
-/// browser send cross-site without a CORS preflight, carrying the Basic
-/// credentials the browser remembers for this API: refusing it before
-/// anything is read or written is what keeps such a page from provisioning
-/// users in the signed-in administrator's name.
-fn json_body(req: &Request) -> Result<Value, ScimError> {
-    check_content_type(req)?;
-    let bytes = http::body_bytes(req)
-        .map_err(|_| ScimError::new(413, None, "The request body is larger than 1 MiB."))?;
-    if bytes.is_empty() {
-        return Err(ScimError::invalid_syntax("The request body is empty."));
-    }
-    serde_json::from_slice(bytes)
-        .map_err(|e| ScimError::invalid_syntax(format!("The request body is not valid JSON: {e}")))
-}
-
-/// 415 unless the body is declared as JSON (see [`json_body`] for why a
-/// missing `Content-Type` is refused too).
-fn check_content_type(req: &Request) -> Result<(), ScimError> {
-    match http::content_type(req.headers()) {
-        Some(ct) if ct == "application/json" || ct == CONTENT_TYPE => Ok(()),
-        Some(ct) => Err(ScimError::new(
-            415,
-            None,
-            format!(
-                "Unsupported media type \"{ct}\": send the body as application/scim+json or \
-                 application/json."
-            ),
-        )),
-        None => Err(ScimError::new(
-            415,
-            None,
-            "The request has a body but no Content-Type: send it as application/scim+json or \
-             application/json.",
-        )),
-    }
-}
-
-fn path_id(req: &Request) -> Option<u64> {
-    let raw = http::path_param(req, "id")?;
-    // Canonical decimal ids only: "007" is not user 7.
-    if raw.starts_with('0') || raw.is_empty() {
-        return None;
-    }
-    raw.parse().ok()
 }
 
 fn not_found(id: impl std::fmt::Display) -> ScimError {
