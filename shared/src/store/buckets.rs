@@ -322,10 +322,8 @@ impl Store {
     /// Every bucket's counts: one eventually consistent query of the
     /// `COUNTS` partition (paginated past 1 MB, which takes ~20 million users).
     pub async fn directory(&self) -> Result<Directory> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self.within(
+        let items = self
+            .query_all(
                 self.client()
                     .query()
                     .table_name(self.table())
@@ -333,19 +331,9 @@ impl Store {
                     .expression_attribute_values(
                         ":p",
                         AttributeValue::S(keys::COUNTS_PARTITION.into()),
-                    )
-                    .set_exclusive_start_key(start)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send(),
-            );
-            let out = self.counted(out.await?)?;
-            self.metrics().record_one(out.consumed_capacity());
-            items.extend(out.items().iter().cloned());
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
-        }
+                    ),
+            )
+            .await?;
         Directory::from_items(&items)
     }
 

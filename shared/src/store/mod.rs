@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::{ConsumedCapacity, KeysAndAttributes, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 
@@ -242,6 +244,39 @@ impl Store {
                 .unwrap_or_default();
         }
         Ok(found)
+    }
+
+    /// One page of `query`, from `start` (the previous page's last key): one
+    /// call within the request's budget, its capacity counted.
+    pub(crate) async fn query_page(
+        &self,
+        query: QueryFluentBuilder,
+        start: Option<Item>,
+    ) -> Result<QueryOutput> {
+        // Boxed: the SDK's call is a large future, and every list awaits one.
+        let out = self.within(Box::pin(
+            query
+                .set_exclusive_start_key(start)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send(),
+        ));
+        let out = self.counted(out.await?)?;
+        self.metrics.record_one(out.consumed_capacity());
+        Ok(out)
+    }
+
+    /// Every item `query` finds, page after page (a call each).
+    pub(crate) async fn query_all(&self, query: QueryFluentBuilder) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self.query_page(query.clone(), start).await?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
     }
 
     /// A call that failed still counts as a round trip.

@@ -1,7 +1,8 @@
 //! Pages of users that continue where the previous one ended (SCIM cursors,
 //! RFC 9865): one GSI1 query that starts after the last id the client saw,
 //! so a page at any depth reads what the first page reads.
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::item::s;
 use super::users::parse_user;
@@ -46,23 +47,10 @@ impl Store {
         limit: usize,
         active_only: bool,
     ) -> Result<Page> {
-        let out = self.within(
-            self.client()
-                .query()
-                .table_name(self.table())
-                .index_name(keys::GSI1)
-                .key_condition_expression(match after {
-                    None => "gsi1pk = :p",
-                    Some(_) => "gsi1pk = :p AND gsi1sk > :after",
-                })
-                .set_filter_expression(active_only.then(|| "is_active = :active".to_string()))
-                .set_expression_attribute_values(Some(values(after, active_only)))
-                .limit(limit.clamp(1, QUERY_CHUNK) as i32)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send(),
-        );
-        let out = self.counted(out.await?)?;
-        self.metrics().record_one(out.consumed_capacity());
+        let query = self
+            .after_query(after, active_only)
+            .limit(limit.clamp(1, QUERY_CHUNK) as i32);
+        let out = self.query_page(query, None).await?;
         let users = out
             .items()
             .iter()
@@ -97,24 +85,10 @@ impl Store {
             // A filter reads ahead in chunks.
             let missing = want - slice.users.len();
             let chunk = missing.max(100).min(max_examined - examined);
-            let out = self.within(
-                self.client()
-                    .query()
-                    .table_name(self.table())
-                    .index_name(keys::GSI1)
-                    .key_condition_expression(match after {
-                        None => "gsi1pk = :p",
-                        Some(_) => "gsi1pk = :p AND gsi1sk > :after",
-                    })
-                    .set_filter_expression(active_only.then(|| "is_active = :active".to_string()))
-                    .set_expression_attribute_values(Some(values(after, active_only)))
-                    .limit(chunk.min(QUERY_CHUNK) as i32)
-                    .set_exclusive_start_key(start)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send(),
-            );
-            let out = self.counted(out.await?)?;
-            self.metrics().record_one(out.consumed_capacity());
+            let query = self
+                .after_query(after, active_only)
+                .limit(chunk.min(QUERY_CHUNK) as i32);
+            let out = self.query_page(query, start).await?;
             for item in out.items() {
                 let user = parse_user(item)?;
                 examined += 1;
@@ -136,6 +110,24 @@ impl Store {
             }
         }
         Ok(slice)
+    }
+}
+
+impl Store {
+    /// The GSI1 query of users with an id above `after` (every user when
+    /// `None`), in id order; only active ones if asked (DynamoDB filters
+    /// after reading, so the inactive ones are read too).
+    fn after_query(&self, after: Option<u64>, active_only: bool) -> QueryFluentBuilder {
+        self.client()
+            .query()
+            .table_name(self.table())
+            .index_name(keys::GSI1)
+            .key_condition_expression(match after {
+                None => "gsi1pk = :p",
+                Some(_) => "gsi1pk = :p AND gsi1sk > :after",
+            })
+            .set_filter_expression(active_only.then(|| "is_active = :active".to_string()))
+            .set_expression_attribute_values(Some(values(after, active_only)))
     }
 }
 

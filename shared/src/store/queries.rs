@@ -4,7 +4,7 @@
 //! and counted like any other.
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::item::{self, key, s, Item};
 use super::users::{claim_key, parse_user};
@@ -25,6 +25,20 @@ impl Store {
     /// strongly consistent `BatchGetItem`s of at most 100 keys each (on the
     /// table), unprocessed keys retried by [`Store::batch_get`].
     pub async fn users_by_ids(&self, ids: &[u64]) -> Result<Vec<User>> {
+        self.user_items(ids, true)
+            .await?
+            .values()
+            .map(parse_user)
+            .collect()
+    }
+
+    /// The user items of `ids` that exist, by key: `BatchGetItem`s of at
+    /// most 100 keys, strongly consistent or not.
+    pub(super) async fn user_items(
+        &self,
+        ids: &[u64],
+        consistent: bool,
+    ) -> Result<HashMap<(String, String), Item>> {
         let keys: Vec<Item> = ids
             .iter()
             .map(|id| {
@@ -32,11 +46,7 @@ impl Store {
                 key(pk, sk)
             })
             .collect();
-        self.batch_get_all(keys)
-            .await?
-            .values()
-            .map(parse_user)
-            .collect()
+        self.batch_get_all_with(keys, consistent).await
     }
 
     /// The ids holding the claims of `values` of `field` (values nobody
@@ -73,31 +83,19 @@ impl Store {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let mut users = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self.within(
-                self.client()
-                    .query()
-                    .table_name(self.table())
-                    .index_name(keys::GSI1)
-                    .key_condition_expression("gsi1pk = :p AND gsi1sk BETWEEN :lo AND :hi")
-                    .set_expression_attribute_values(Some(values.clone()))
-                    .limit(QUERY_PAGE)
-                    .set_exclusive_start_key(start)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send(),
-            );
-            let out = self.counted(out.await?)?;
-            self.metrics().record_one(out.consumed_capacity());
-            for item in out.items() {
-                users.push(parse_user(item)?);
-            }
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(users);
-            }
-        }
+        self.query_all(
+            self.client()
+                .query()
+                .table_name(self.table())
+                .index_name(keys::GSI1)
+                .key_condition_expression("gsi1pk = :p AND gsi1sk BETWEEN :lo AND :hi")
+                .set_expression_attribute_values(Some(values))
+                .limit(QUERY_PAGE),
+        )
+        .await?
+        .iter()
+        .map(parse_user)
+        .collect()
     }
 
     /// The ids of the members of org `slug` (active or not): one `Query` on
@@ -111,34 +109,22 @@ impl Store {
             // No key this long was ever written; DynamoDB would refuse it.
             return Ok(Vec::new());
         }
-        let mut ids = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self.within(
+        let members = self
+            .query_all(
                 self.client()
                     .query()
                     .table_name(self.table())
                     .key_condition_expression("pk = :p AND begins_with(sk, :m)")
-                    .expression_attribute_values(":p", s(pk.clone()))
+                    .expression_attribute_values(":p", s(pk))
                     .expression_attribute_values(":m", s(MEMBER_PREFIX))
                     .projection_expression("user_id")
-                    .limit(QUERY_PAGE)
-                    .set_exclusive_start_key(start)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send(),
-            );
-            let out = self.counted(out.await?)?;
-            self.metrics().record_one(out.consumed_capacity());
-            ids.extend(
-                out.items()
-                    .iter()
-                    .filter_map(|m| item::get_n::<u64>(m, "user_id")),
-            );
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(ids);
-            }
-        }
+                    .limit(QUERY_PAGE),
+            )
+            .await?;
+        Ok(members
+            .iter()
+            .filter_map(|m| item::get_n::<u64>(m, "user_id"))
+            .collect())
     }
 
     /// [`Store::batch_get`] over any number of keys, 100 per call.

@@ -3,9 +3,7 @@
 //! every user (`search`, `sort=username`, a filter on names or `is_active`)
 //! passes over this index instead of GSI1, reading about a third of the
 //! bytes, and then reads only its page's users in full.
-use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
-
-use super::item::{self, key, s, Item};
+use super::item::{self, s, Item};
 use super::users::parse_user;
 use super::{keys, Result, Store, StoreError};
 use crate::admin_api::list_query::{Field, FieldValue, UserFields};
@@ -54,44 +52,25 @@ impl Store {
     /// Every user's entry of the search index, in id order: one paginated
     /// query (eventually consistent, as every list is).
     pub async fn user_rows(&self) -> Result<Vec<UserRow>> {
-        let mut rows = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self.within(
-                self.client()
-                    .query()
-                    .table_name(self.table())
-                    .index_name(keys::SEARCH_INDEX)
-                    .key_condition_expression("gsi1pk = :p")
-                    .expression_attribute_values(":p", s(keys::USERS_PARTITION))
-                    .set_exclusive_start_key(start)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send(),
-            );
-            let out = self.counted(out.await?)?;
-            self.metrics().record_one(out.consumed_capacity());
-            for it in out.items() {
-                rows.push(UserRow::from_item(it)?);
-            }
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(rows);
-            }
-        }
+        self.query_all(
+            self.client()
+                .query()
+                .table_name(self.table())
+                .index_name(keys::SEARCH_INDEX)
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", s(keys::USERS_PARTITION)),
+        )
+        .await?
+        .iter()
+        .map(UserRow::from_item)
+        .collect()
     }
 
     /// The users with these ids, in the order given, eventually consistent
     /// (half a unit each): the page of a list found through the search
     /// index. Ids nobody has any more are left out.
     pub async fn users_in_order(&self, ids: &[u64]) -> Result<Vec<User>> {
-        let keys: Vec<Item> = ids
-            .iter()
-            .map(|id| {
-                let (pk, sk) = keys::user(*id);
-                key(pk, sk)
-            })
-            .collect();
-        let found = self.batch_get_all_with(keys, false).await?;
+        let found = self.user_items(ids, false).await?;
         ids.iter()
             .filter_map(|id| {
                 let (pk, sk) = keys::user(*id);

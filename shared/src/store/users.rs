@@ -415,37 +415,32 @@ impl Store {
             let want = (limit - users.len())
                 .max(read_hint.saturating_sub(read))
                 .min(1000) as i32;
-            let out = self.within(
-                self.client()
-                    .query()
-                    .table_name(self.table())
-                    .index_name(keys::GSI1)
-                    .key_condition_expression(match (from, descending) {
-                        (None, _) => "gsi1pk = :p",
-                        (Some(_), false) => "gsi1pk = :p AND gsi1sk >= :from",
-                        (Some(_), true) => "gsi1pk = :p AND gsi1sk <= :from",
-                    })
-                    .scan_index_forward(!descending)
-                    .set_filter_expression(active_only.then(|| "is_active = :active".to_string()))
-                    .set_expression_attribute_values(Some(
-                        [(":p".to_string(), s(keys::USERS_PARTITION))]
-                            .into_iter()
-                            .chain(from.map(|id| (":from".to_string(), s(keys::user_order(id)))))
-                            .chain(active_only.then(|| {
-                                (
-                                    ":active".to_string(),
-                                    aws_sdk_dynamodb::types::AttributeValue::Bool(true),
-                                )
-                            }))
-                            .collect(),
-                    ))
-                    .limit(want)
-                    .set_exclusive_start_key(start)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send(),
-            );
-            let out = self.counted(out.await?)?;
-            self.metrics().record_one(out.consumed_capacity());
+            let query = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(keys::GSI1)
+                .key_condition_expression(match (from, descending) {
+                    (None, _) => "gsi1pk = :p",
+                    (Some(_), false) => "gsi1pk = :p AND gsi1sk >= :from",
+                    (Some(_), true) => "gsi1pk = :p AND gsi1sk <= :from",
+                })
+                .scan_index_forward(!descending)
+                .set_filter_expression(active_only.then(|| "is_active = :active".to_string()))
+                .set_expression_attribute_values(Some(
+                    [(":p".to_string(), s(keys::USERS_PARTITION))]
+                        .into_iter()
+                        .chain(from.map(|id| (":from".to_string(), s(keys::user_order(id)))))
+                        .chain(active_only.then(|| {
+                            (
+                                ":active".to_string(),
+                                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+                            )
+                        }))
+                        .collect(),
+                ))
+                .limit(want);
+            let out = self.query_page(query, start).await?;
             read += out.scanned_count().max(0) as usize;
             for item in out.items() {
                 users.push(parse_user(item)?);
