@@ -73,10 +73,19 @@ enum Op {
     AdminList,
     /// Basic auth: the `last_login` refresh is a write on a read path.
     AdminSelfBasic,
+    /// A pass over the search index, then the page's users by key.
+    AdminSearch,
+    /// A token from before the user item recorded read-only-ness: its
+    /// token item is read after the user.
+    AdminSelfOldToken,
+    /// An index page: auth and the bucket counts side by side, then a query.
+    ScimPage,
+    /// A cursor page: one query after authentication.
+    ScimCursor,
 }
 
 impl Op {
-    const ALL: [Op; 11] = [
+    const ALL: [Op; 15] = [
         Op::ScimCreate,
         Op::ScimUpsert,
         Op::ScimPut,
@@ -88,12 +97,21 @@ impl Op {
         Op::AdminDelete,
         Op::AdminList,
         Op::AdminSelfBasic,
+        Op::AdminSearch,
+        Op::AdminSelfOldToken,
+        Op::ScimPage,
+        Op::ScimCursor,
     ];
 
     fn is_scim(self) -> bool {
         !matches!(
             self,
-            Op::AdminPatch | Op::AdminDelete | Op::AdminList | Op::AdminSelfBasic
+            Op::AdminPatch
+                | Op::AdminDelete
+                | Op::AdminList
+                | Op::AdminSelfBasic
+                | Op::AdminSearch
+                | Op::AdminSelfOldToken
         )
     }
 
@@ -218,6 +236,45 @@ impl Fixture {
                     None,
                 )
             }
+            Op::AdminSearch => {
+                user().await;
+                (
+                    get(&format!(
+                        "/api/users?search={name}&sort=username&page_size=5"
+                    ))
+                    .token(&self.token)
+                    .build(),
+                    None,
+                )
+            }
+            Op::AdminSelfOldToken => {
+                let u = user().await;
+                let token = self.t.token(&u).await;
+                let (pk, sk) = keys::user(u.id);
+                self.t
+                    .store
+                    .client()
+                    .update_item()
+                    .table_name(self.t.store.table())
+                    .set_key(Some(item::key(pk, sk)))
+                    .update_expression("REMOVE token_read_only")
+                    .send()
+                    .await
+                    .unwrap();
+                (get("/api/users/self").token(&token).build(), None)
+            }
+            Op::ScimPage => {
+                user().await;
+                let req = Req::new(Method::GET, &format!("{USERS}?startIndex=2&count=2"))
+                    .header("authorization", &bearer);
+                (req.build(), None)
+            }
+            Op::ScimCursor => {
+                user().await;
+                let req = Req::new(Method::GET, &format!("{USERS}?cursor=&count=2"))
+                    .header("authorization", &bearer);
+                (req.build(), None)
+            }
         }
     }
 
@@ -247,11 +304,11 @@ async fn run(op: Op, t: &TestTable, req: Request) -> Reply {
         Op::ScimPatch => t.call(scim::patch, req).await,
         Op::ScimDelete => t.call(scim::delete, req).await,
         Op::ScimGet => t.call(scim::get, req).await,
-        Op::ScimFind => t.call(scim::list, req).await,
+        Op::ScimFind | Op::ScimPage | Op::ScimCursor => t.call(scim::list, req).await,
         Op::AdminPatch => t.call(admin_api::partial_update, req).await,
         Op::AdminDelete => t.call(admin_api::destroy, req).await,
-        Op::AdminList => t.call(admin_api::list, req).await,
-        Op::AdminSelfBasic => t.call(admin_api::retrieve_self, req).await,
+        Op::AdminList | Op::AdminSearch => t.call(admin_api::list, req).await,
+        Op::AdminSelfBasic | Op::AdminSelfOldToken => t.call(admin_api::retrieve_self, req).await,
     }
 }
 

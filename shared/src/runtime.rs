@@ -114,7 +114,9 @@ where
     let ctx = base.for_request(request_id.clone());
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
-    let mut resp = handler(ctx.clone(), req).await;
+    // Boxed: a handler's future is large (debug builds keep every await's
+    // state), and it must not sit on the runtime thread's stack.
+    let mut resp = Box::pin(handler(ctx.clone(), req)).await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }

@@ -148,7 +148,7 @@ impl TestTable {
         let base = Ctx::new(self.store.clone(), self.profile);
         let resp = runtime::dispatch(&base, req, |ctx: Ctx, req| {
             let seen = seen.clone();
-            let fut = handler(ctx.clone(), req);
+            let fut = Box::pin(handler(ctx.clone(), req));
             async move {
                 let resp = fut.await;
                 let m = ctx.store.metrics();
