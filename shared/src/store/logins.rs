@@ -100,6 +100,33 @@ where
 }
 
 impl Store {
+    /// A conditional write's result: `Ok(true)` when it was applied,
+    /// `Ok(false)` when its condition failed (the call still counts), else
+    /// the error.
+    fn applied<O, E, R>(
+        &self,
+        sent: std::result::Result<O, SdkError<E, R>>,
+        consumed: impl Fn(&O) -> Option<&aws_sdk_dynamodb::types::ConsumedCapacity>,
+    ) -> Result<bool>
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+        super::StoreError: From<SdkError<E, R>>,
+    {
+        match sent {
+            Err(e) if condition_failed(&e) => {
+                self.metrics().record(&[]);
+                Ok(false)
+            }
+            out => {
+                let out = self.counted(out)?;
+                self.metrics().record_one(consumed(&out));
+                Ok(true)
+            }
+        }
+    }
+}
+
+impl Store {
     /// The username's claim: who holds the name and its failed logins. One
     /// strongly consistent GetItem (a name too long for a key holds nothing).
     pub async fn login_claim(&self, username: &str) -> Result<LoginClaim> {
@@ -181,17 +208,8 @@ impl Store {
         let update = update
             .update_expression(format!("SET {set}"))
             .condition_expression(condition);
-        match self.within(update.send()).await? {
-            Err(e) if condition_failed(&e) => {
-                self.metrics().record(&[]);
-                Ok(false)
-            }
-            out => {
-                let out = self.counted(out)?;
-                self.metrics().record_one(out.consumed_capacity());
-                Ok(true)
-            }
-        }
+        let sent = self.within(update.send()).await?;
+        self.applied(sent, |o| o.consumed_capacity())
     }
 
     /// Forgets the failed logins of a name a user holds (after a successful
@@ -207,17 +225,8 @@ impl Store {
             .update_expression("REMOVE login_failures, login_failed_at")
             .condition_expression("attribute_exists(user_id)")
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        match self.within(update.send()).await? {
-            Err(e) if condition_failed(&e) => {
-                self.metrics().record(&[]);
-                Ok(false)
-            }
-            out => {
-                let out = self.counted(out)?;
-                self.metrics().record_one(out.consumed_capacity());
-                Ok(true)
-            }
-        }
+        let sent = self.within(update.send()).await?;
+        self.applied(sent, |o| o.consumed_capacity())
     }
 
     /// Deletes the failure tracker of a name nobody holds (`usersctl user
@@ -232,17 +241,8 @@ impl Store {
             .set_key(Some(key(pk, sk)))
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(user_id)")
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        match self.within(delete.send()).await? {
-            Err(e) if condition_failed(&e) => {
-                self.metrics().record(&[]);
-                Ok(false)
-            }
-            out => {
-                let out = self.counted(out)?;
-                self.metrics().record_one(out.consumed_capacity());
-                Ok(true)
-            }
-        }
+        let sent = self.within(delete.send()).await?;
+        self.applied(sent, |o| o.consumed_capacity())
     }
 }
 
