@@ -250,17 +250,9 @@ impl Fixture {
             Op::AdminSelfOldToken => {
                 let u = user().await;
                 let token = self.t.token(&u).await;
-                let (pk, sk) = keys::user(u.id);
                 self.t
-                    .store
-                    .client()
-                    .update_item()
-                    .table_name(self.t.store.table())
-                    .set_key(Some(item::key(pk, sk)))
-                    .update_expression("REMOVE token_read_only")
-                    .send()
-                    .await
-                    .unwrap();
+                    .edit_item(keys::user(u.id), "REMOVE token_read_only", &[], &[])
+                    .await;
                 (get("/api/users/self").token(&token).build(), None)
             }
             Op::ScimPage => {

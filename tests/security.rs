@@ -68,19 +68,13 @@ async fn claim_item(t: &TestTable, username: &str) -> Option<HashMap<String, Att
 /// Overwrites the failure attributes of a claim item, as if the failures
 /// had happened `ago` seconds earlier (what time passing would do).
 async fn set_failures(t: &TestTable, username: &str, failures: u64, ago: i64) {
-    let (pk, sk) = keys::username_claim(username);
-    let at = now() - ago;
-    t.store
-        .client()
-        .update_item()
-        .table_name(t.store.table())
-        .set_key(Some(item::key(pk, sk)))
-        .update_expression("SET login_failures = :f, login_failed_at = :t")
-        .expression_attribute_values(":f", item::n(failures))
-        .expression_attribute_values(":t", item::n(at))
-        .send()
-        .await
-        .unwrap();
+    t.edit_item(
+        keys::username_claim(username),
+        "SET login_failures = :f, login_failed_at = :t",
+        &[],
+        &[(":f", item::n(failures)), (":t", item::n(now() - ago))],
+    )
+    .await;
 }
 
 fn now() -> i64 {
@@ -122,17 +116,13 @@ async fn a_token_no_longer_listed_on_its_user_is_refused() {
     let t = TestTable::new().await;
     let bob = t.user("bob").await;
     let token = t.token(&bob).await;
-    let (pk, sk) = keys::user(bob.id);
-    t.store
-        .client()
-        .update_item()
-        .table_name(t.store.table())
-        .set_key(Some(item::key(pk, sk)))
-        .update_expression("SET token_hashes = :none")
-        .expression_attribute_values(":none", AttributeValue::L(vec![]))
-        .send()
-        .await
-        .unwrap();
+    t.edit_item(
+        keys::user(bob.id),
+        "SET token_hashes = :none",
+        &[],
+        &[(":none", AttributeValue::L(vec![]))],
+    )
+    .await;
     assert!(!t
         .items_with_prefix(&keys::token(&auth::hash_token(&token)).0)
         .await
@@ -500,16 +490,8 @@ async fn counting_failures_is_best_effort_and_never_a_500() {
 /// Drops `token_read_only` from a user item: a record written before the
 /// user item recorded whether each token is read-only.
 async fn forget_token_modes(t: &TestTable, user: &User) {
-    let (pk, sk) = keys::user(user.id);
-    t.store
-        .client()
-        .update_item()
-        .table_name(t.store.table())
-        .set_key(Some(item::key(pk, sk)))
-        .update_expression("REMOVE token_read_only")
-        .send()
-        .await
-        .unwrap();
+    t.edit_item(keys::user(user.id), "REMOVE token_read_only", &[], &[])
+        .await;
 }
 
 #[tokio::test]
@@ -602,18 +584,13 @@ async fn an_expired_token_still_listed_on_its_user_is_refused() {
         .expect(200);
     // The hour passes: the user item still lists the hash (no write since).
     let hash = auth::hash_token(&token);
-    let (pk, sk) = keys::user(bob.id);
-    t.store
-        .client()
-        .update_item()
-        .table_name(t.store.table())
-        .set_key(Some(item::key(pk, sk)))
-        .update_expression("SET token_expiry.#h = :past")
-        .expression_attribute_names("#h", &hash)
-        .expression_attribute_values(":past", AttributeValue::N("1000".into()))
-        .send()
-        .await
-        .unwrap();
+    t.edit_item(
+        keys::user(bob.id),
+        "SET token_expiry.#h = :past",
+        &[("#h", &hash)],
+        &[(":past", AttributeValue::N("1000".into()))],
+    )
+    .await;
     assert!(t.fresh(bob.id).await.token_hashes.contains(&hash));
     let r = t.call(retrieve_self, get(SELF).token(&token).build()).await;
     assert_eq!(r.expect(401), &json!({"detail": "Invalid token."}));

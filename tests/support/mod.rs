@@ -136,6 +136,31 @@ impl TestTable {
         out.items().to_vec()
     }
 
+    /// Edits one stored item behind the store's back (an old record, a
+    /// partial write, time passing): an `UpdateItem` with `expression`.
+    pub async fn edit_item(
+        &self,
+        (pk, sk): (String, &str),
+        expression: &str,
+        names: &[(&str, &str)],
+        values: &[(&str, aws_sdk_dynamodb::types::AttributeValue)],
+    ) {
+        let mut update = self
+            .store
+            .client()
+            .update_item()
+            .table_name(self.store.table())
+            .set_key(Some(directory::store::item::key(pk, sk)))
+            .update_expression(expression);
+        for (name, attr) in names {
+            update = update.expression_attribute_names(*name, *attr);
+        }
+        for (name, value) in values {
+            update = update.expression_attribute_values(*name, value.clone());
+        }
+        update.send().await.expect("edit the item");
+    }
+
     /// Runs `handler` on `req` as the Lambda runtime would, returning the response
     /// and how many DynamoDB round trips it made.
     pub async fn call<F, Fut>(&self, handler: F, req: Request) -> Reply
