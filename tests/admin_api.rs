@@ -928,7 +928,11 @@ async fn a_user_with_more_tokens_and_memberships_than_one_transaction_holds_is_d
     let bob = t.user("bob").await;
     // 100 actions is DynamoDB's limit per transaction; bob needs 130 deletes.
     for i in 0..6 {
-        let org = t.store.create_org(&format!("org{i}"), "Org").await.unwrap();
+        let org = t
+            .store
+            .create_org(&format!("org{i}"), &format!("Org {i}"))
+            .await
+            .unwrap();
         t.store
             .add_member(&org, &t.fresh(bob.id).await, "worker")
             .await

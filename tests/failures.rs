@@ -490,7 +490,13 @@ async fn assert_invariants(t: &TestTable) {
     // username nobody holds (see shared/src/store/logins.rs). It claims nothing.
     let (claim_items, trackers): (Vec<_>, Vec<_>) = items
         .iter()
-        .filter(|i| sk(i) == "CLAIM" && !pk(i).starts_with("ORGID#"))
+        // Org ids and group names and externalIds are claims of orgs, not users.
+        .filter(|i| {
+            sk(i) == "CLAIM"
+                && !["ORGID#", "GROUPNAME#", "GROUPEXTID#"]
+                    .iter()
+                    .any(|p| pk(i).starts_with(p))
+        })
         .partition(|i| i.contains_key("user_id"));
     for tracker in &trackers {
         assert!(

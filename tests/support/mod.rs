@@ -225,6 +225,7 @@ impl Req {
         let id_param = path
             .strip_prefix("/api/users/")
             .or_else(|| path.strip_prefix("/api/v1/scim/Users/"))
+            .or_else(|| path.strip_prefix("/api/v1/scim/Groups/"))
             .filter(|rest| !matches!(*rest, "self" | ".search") && !rest.contains('/'))
             .map(str::to_string);
         Req {

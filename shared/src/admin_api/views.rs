@@ -602,6 +602,8 @@ fn taken(field: UniqueField) -> ApiError {
             "external_id",
             "A user with that external id already exists.",
         ),
+        // The admin API writes no groups.
+        UniqueField::GroupName | UniqueField::GroupExternalId => ApiError::Conflict,
     }
 }
 

@@ -2,7 +2,7 @@
 //! server implements, so checkers generate only values that round-trip.
 use serde_json::{json, Value};
 
-use super::{cursor, DEFAULT_COUNT, MAX_COUNT, USER_SCHEMA};
+use super::{cursor, DEFAULT_COUNT, GROUP_SCHEMA, MAX_COUNT, USER_SCHEMA};
 
 pub const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 pub const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
@@ -64,6 +64,99 @@ pub fn user_resource_type(origin: &str) -> Value {
             "location": format!("{}/ResourceTypes/User", base(origin))
         }
     })
+}
+
+pub fn group_resource_type(origin: &str) -> Value {
+    json!({
+        "schemas": [RESOURCE_TYPE_SCHEMA],
+        "id": "Group",
+        "name": "Group",
+        "endpoint": "/Groups",
+        "description": "Group: an organisation, whose members are its users",
+        "schema": GROUP_SCHEMA,
+        "meta": {
+            "resourceType": "ResourceType",
+            "location": format!("{}/ResourceTypes/Group", base(origin))
+        }
+    })
+}
+
+/// The Group schema: a name, an externalId, and users as members (no
+/// nested groups).
+pub fn group_schema(origin: &str) -> Value {
+    let string = |name: &str, description: &str| Attribute::new(name, "string", description);
+    let attributes = vec![
+        string("id", "Server-assigned decimal id (the organisation's id).")
+            .case_exact()
+            .read_only()
+            .unique()
+            .set("returned", json!("always")),
+        string(
+            "displayName",
+            "The organisation's name; unique, compared case-insensitively.",
+        )
+        .required()
+        .unique(),
+        string(
+            "externalId",
+            "The provisioning client's id for the group; unique when set.",
+        )
+        .case_exact()
+        .unique(),
+        Attribute::new("members", "complex", "The group's users.")
+            .set("multiValued", json!(true))
+            .sub(vec![
+                string("value", "The id of a User.")
+                    .case_exact()
+                    .set("mutability", json!("immutable")),
+                Attribute::new("$ref", "reference", "The URI of the User.")
+                    .case_exact()
+                    .set("mutability", json!("immutable"))
+                    .set("referenceTypes", json!(["User"])),
+                string("type", "Always \"User\".")
+                    .set("mutability", json!("immutable"))
+                    .set("canonicalValues", json!(["User"])),
+            ]),
+        meta("Group"),
+    ];
+    json!({
+        "schemas": [SCHEMA_SCHEMA],
+        "id": GROUP_SCHEMA,
+        "name": "Group",
+        "description": "Group",
+        "attributes": attributes.into_iter().map(Attribute::json).collect::<Vec<_>>(),
+        "meta": {
+            "resourceType": "Schema",
+            "location": format!("{}/Schemas/{GROUP_SCHEMA}", base(origin))
+        }
+    })
+}
+
+/// `meta`, read-only, as every resource has it.
+fn meta(resource: &str) -> Attribute {
+    let string = |name: &str, description: &str| Attribute::new(name, "string", description);
+    Attribute::new("meta", "complex", "Resource metadata.")
+        .case_exact()
+        .read_only()
+        .sub(vec![
+            string("resourceType", &format!("Always \"{resource}\"."))
+                .case_exact()
+                .read_only(),
+            Attribute::new("created", "dateTime", "When the resource was created.").read_only(),
+            Attribute::new(
+                "lastModified",
+                "dateTime",
+                "When the resource last changed.",
+            )
+            .read_only(),
+            Attribute::new("location", "reference", "The resource's URI.")
+                .case_exact()
+                .read_only()
+                .set("referenceTypes", json!(["uri"])),
+            string("version", "The resource's ETag.")
+                .case_exact()
+                .read_only(),
+        ])
 }
 
 /// One attribute definition of RFC 7643 §7, defaults as the RFC gives them.
@@ -168,24 +261,26 @@ pub fn user_schema(origin: &str) -> Value {
             string("type", "Always \"work\".").set("canonicalValues", json!(["work"])),
             Attribute::new("primary", "boolean", "Whether this is the primary email."),
         ]),
-        Attribute::new("meta", "complex", "Resource metadata.")
-            .case_exact()
-            .read_only()
-            .sub(vec![
-                string("resourceType", "Always \"User\".")
-                    .case_exact()
-                    .read_only(),
-                Attribute::new("created", "dateTime", "When the user was created.").read_only(),
-                Attribute::new("lastModified", "dateTime", "When the user last changed.")
-                    .read_only(),
-                Attribute::new("location", "reference", "The resource's URI.")
-                    .case_exact()
-                    .read_only()
-                    .set("referenceTypes", json!(["uri"])),
-                string("version", "The resource's ETag.")
-                    .case_exact()
-                    .read_only(),
-            ]),
+        Attribute::new(
+            "groups",
+            "complex",
+            "The groups (organisations) the user belongs to; changed through the Groups.",
+        )
+        .set("multiValued", json!(true))
+        .read_only()
+        .sub(vec![
+            string("value", "The id of a Group.")
+                .case_exact()
+                .read_only(),
+            Attribute::new("$ref", "reference", "The URI of the Group.")
+                .case_exact()
+                .read_only()
+                .set("referenceTypes", json!(["Group"])),
+            string("type", "Always \"direct\".")
+                .read_only()
+                .set("canonicalValues", json!(["direct"])),
+        ]),
+        meta("User"),
     ];
     json!({
         "schemas": [SCHEMA_SCHEMA],

@@ -19,7 +19,7 @@ use serde_json::Number;
 
 use super::resource::display_name;
 use super::{values, ScimError};
-use crate::store::keys;
+use crate::store::{keys, GroupRecord};
 use crate::user::{parse_time, rules, User};
 
 /// Longer filters are refused before lexing.
@@ -47,7 +47,19 @@ pub enum Attr {
     EmailPrimary,
     MetaCreated,
     MetaLastModified,
+    /// A Group's `members.value` (the member's user id).
+    MemberValue,
 }
+
+/// The resource type a filter is about: each has its own attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    User,
+    Group,
+}
+
+const GROUP_ATTRS: &str =
+    "displayName, externalId, id, members, members.value, meta.created, meta.lastModified";
 
 impl Attr {
     /// The SCIM name, as error messages print it.
@@ -65,7 +77,22 @@ impl Attr {
             Attr::EmailPrimary => "emails.primary",
             Attr::MetaCreated => "meta.created",
             Attr::MetaLastModified => "meta.lastModified",
+            Attr::MemberValue => "members.value",
         }
+    }
+
+    /// A top-level attribute path of a Group.
+    fn parse_group(path: &str) -> Option<Attr> {
+        let name = values::strip_urn(path, super::GROUP_SCHEMA)?.to_lowercase();
+        Some(match name.as_str() {
+            "displayname" => Attr::DisplayName,
+            "externalid" => Attr::ExternalId,
+            "id" => Attr::Id,
+            "members" | "members.value" => Attr::MemberValue,
+            "meta.created" => Attr::MetaCreated,
+            "meta.lastmodified" => Attr::MetaLastModified,
+            _ => return None,
+        })
     }
 
     /// A top-level attribute path: case-insensitive, optional core-schema URN.
@@ -101,6 +128,12 @@ impl Attr {
 
     fn case_exact(self) -> bool {
         !matches!(self, Attr::UserName | Attr::EmailValue | Attr::EmailType)
+    }
+
+    /// Case-exactness in a Group: displayName is caseless there (its
+    /// uniqueness claim is folded, as Entra expects).
+    fn group_case_exact(self) -> bool {
+        !matches!(self, Attr::DisplayName)
     }
 
     /// The value a comparison with this attribute turns into a DynamoDB key
@@ -144,11 +177,23 @@ pub enum Filter {
     /// A value path over `emails`: all conditions hold for the same email.
     /// Members are `Eq(EmailValue | EmailType, _)`.
     Email(Vec<Filter>),
+    /// A value path over a Group's `members`: all conditions hold for the
+    /// same member. Members are `Eq(MemberValue, _)`.
+    Member(Vec<Filter>),
 }
 
 /// Parses a filter, refusing anything outside the supported subset with a
 /// 400 `invalidFilter` that says what is wrong and where (1-based character position).
 pub fn parse(input: &str) -> Result<Filter, ScimError> {
+    parse_for(Resource::User, input)
+}
+
+/// A filter on Groups (`GET /Groups?filter=`): [`parse`] with a Group's attributes.
+pub fn parse_group(input: &str) -> Result<Filter, ScimError> {
+    parse_for(Resource::Group, input)
+}
+
+fn parse_for(resource: Resource, input: &str) -> Result<Filter, ScimError> {
     let len = input.chars().count();
     if len > MAX_LEN {
         return Err(invalid(format!(
@@ -163,6 +208,7 @@ pub fn parse(input: &str) -> Result<Filter, ScimError> {
         next: 0,
         end: len + 1,
         depth: 0,
+        resource,
     };
     let filter = conjoin(parser.conjunction(Scope::Top)?);
     match parser.peek() {
@@ -190,11 +236,15 @@ pub fn parse(input: &str) -> Result<Filter, ScimError> {
 /// with the grammar and messages of a filter's own value paths (`eq`,
 /// `and`, parentheses). Only `emails` is multi-valued in a stored user.
 pub fn parse_value_filter(attr: &str, text: &str) -> Result<Vec<Filter>, ScimError> {
-    if !attr.eq_ignore_ascii_case("emails") {
+    let (resource, scope) = if attr.eq_ignore_ascii_case("emails") {
+        (Resource::User, Scope::Emails)
+    } else if attr.eq_ignore_ascii_case("members") {
+        (Resource::Group, Scope::Members)
+    } else {
         return Err(invalid(format!(
-            "Unexpected '[' after '{attr}': only emails[...] takes a value filter"
+            "Unexpected '[' after '{attr}': only emails[...] and members[...] take a value filter"
         )));
-    }
+    };
     let len = text.chars().count();
     if len > MAX_LEN {
         return Err(invalid(format!(
@@ -202,19 +252,22 @@ pub fn parse_value_filter(attr: &str, text: &str) -> Result<Vec<Filter>, ScimErr
         )));
     }
     if text.trim().is_empty() {
-        return Err(invalid("The value filter inside emails[...] is empty"));
+        return Err(invalid(format!(
+            "The value filter inside {attr}[...] is empty"
+        )));
     }
     let mut parser = Parser {
         tokens: lex(text)?,
         next: 0,
         end: len + 1,
         depth: 0,
+        resource,
     };
-    let all = parser.conjunction(Scope::Emails)?;
+    let all = parser.conjunction(scope)?;
     match parser.peek() {
         None => Ok(all),
         Some(t) => Err(invalid(format!(
-            "Expected 'and' or the end of emails[...] at position {}, found {}",
+            "Expected 'and' or the end of {attr}[...] at position {}, found {}",
             t.pos,
             t.tok.describe()
         ))),
@@ -228,6 +281,48 @@ impl Filter {
             Filter::And(all) => all.iter().all(|f| f.matches(user)),
             // The user has at most one email, so "the same email" is that one.
             Filter::Email(all) => !user.email.is_empty() && all.iter().all(|f| f.matches(user)),
+            Filter::Member(_) => false,
+        }
+    }
+
+    /// Whether a Group matches; `members` are its member ids (empty when
+    /// the filter names no member: see [`Filter::names_members`]).
+    pub fn matches_group(&self, group: &GroupRecord, members: &[u64]) -> bool {
+        match self {
+            Filter::Eq(attr, value) => group_attr_eq(*attr, value, group, members),
+            Filter::And(all) => all.iter().all(|f| f.matches_group(group, members)),
+            // Conditions on one member: only `value` exists, so each must
+            // name the same member.
+            Filter::Member(all) => members.iter().any(|m| {
+                all.iter()
+                    .all(|f| f.matches_group(group, std::slice::from_ref(m)))
+            }),
+            Filter::Email(_) => false,
+        }
+    }
+
+    /// Whether evaluating this filter on a Group needs its members.
+    pub fn names_members(&self) -> bool {
+        match self {
+            Filter::Eq(attr, _) => *attr == Attr::MemberValue,
+            Filter::And(all) => all.iter().any(Filter::names_members),
+            Filter::Member(_) => true,
+            Filter::Email(_) => false,
+        }
+    }
+
+    /// A Group filter's key: the first `id`, `displayName`, `externalId`
+    /// or `members.value` equality (top level or in an `and`, at any depth,
+    /// or inside `members[...]`), as [`Filter::lookup`] for users.
+    pub fn group_lookup(&self) -> Option<(Attr, String)> {
+        match self {
+            Filter::And(all) => all.iter().find_map(Filter::group_lookup),
+            Filter::Eq(
+                attr @ (Attr::Id | Attr::DisplayName | Attr::ExternalId | Attr::MemberValue),
+                Value::Str(s),
+            ) => Some((*attr, s.clone())),
+            Filter::Member(all) => all.iter().find_map(Filter::group_lookup),
+            _ => None,
         }
     }
 
@@ -303,7 +398,40 @@ fn string_value(attr: Attr, user: &User) -> Option<Cow<'_, str>> {
         Attr::EmailValue => non_empty(&user.email),
         // The only email a user has is their work email.
         Attr::EmailType => (!user.email.is_empty()).then_some(Cow::Borrowed("work")),
-        Attr::Active | Attr::EmailPrimary | Attr::MetaCreated | Attr::MetaLastModified => None,
+        Attr::Active
+        | Attr::EmailPrimary
+        | Attr::MetaCreated
+        | Attr::MetaLastModified
+        | Attr::MemberValue => None,
+    }
+}
+
+fn group_attr_eq(attr: Attr, value: &Value, group: &GroupRecord, members: &[u64]) -> bool {
+    let have: Option<Cow<'_, str>> = match attr {
+        Attr::MetaCreated => return time_eq(&group.created, value),
+        Attr::MetaLastModified => return time_eq(&group.last_modified, value),
+        Attr::MemberValue => {
+            return match value {
+                Value::Str(want) => members.iter().any(|m| m.to_string() == *want),
+                Value::Null => members.is_empty(),
+                _ => false,
+            }
+        }
+        Attr::DisplayName => Some(Cow::Borrowed(group.name.as_str())),
+        Attr::ExternalId => group.external_id.as_deref().map(Cow::Borrowed),
+        Attr::Id => Some(Cow::Owned(group.id.to_string())),
+        _ => None,
+    };
+    match value {
+        Value::Null => have.is_none(),
+        Value::Str(want) => have.is_some_and(|have| {
+            if attr.group_case_exact() {
+                have == *want
+            } else {
+                rules::fold(&have) == rules::fold(want)
+            }
+        }),
+        Value::Bool(_) | Value::Num(_) => false,
     }
 }
 
@@ -498,6 +626,8 @@ enum Scope {
     Top,
     /// Inside `emails[...]`: attributes are the sub-attributes `value` and `type`.
     Emails,
+    /// Inside a Group's `members[...]`: the sub-attribute `value`.
+    Members,
 }
 
 struct Parser {
@@ -506,6 +636,7 @@ struct Parser {
     /// The position just past the input, reported when the input ends too early.
     end: usize,
     depth: usize,
+    resource: Resource,
 }
 
 impl Parser {
@@ -564,6 +695,14 @@ impl Parser {
             Tok::Word(w) if w.eq_ignore_ascii_case("not") => Err(unsupported_op("not")),
             Tok::Word(w) => match scope {
                 Scope::Top => self.top_attr(&w),
+                Scope::Members => {
+                    if !w.eq_ignore_ascii_case("value") {
+                        return Err(invalid(format!(
+                            "Unknown attribute '{w}' inside members[...]: supported is value"
+                        )));
+                    }
+                    self.comparison(Attr::MemberValue, &w)
+                }
                 Scope::Emails => {
                     if matches!(
                         self.peek(),
@@ -620,9 +759,13 @@ impl Parser {
 
     /// An attribute path at the top level: `attr eq value` or a value path over `emails`.
     fn top_attr(&mut self, path: &str) -> Result<Filter, ScimError> {
-        let attr = Attr::parse(path).ok_or_else(|| {
+        let (attr, supported) = match self.resource {
+            Resource::User => (Attr::parse(path), SUPPORTED_ATTRS),
+            Resource::Group => (Attr::parse_group(path), GROUP_ATTRS),
+        };
+        let attr = attr.ok_or_else(|| {
             invalid(format!(
-                "Unknown filter attribute '{path}': supported are {SUPPORTED_ATTRS}"
+                "Unknown filter attribute '{path}': supported are {supported}"
             ))
         })?;
         let Some(Token {
@@ -632,6 +775,19 @@ impl Parser {
         else {
             return self.comparison(attr, path);
         };
+        if self.resource == Resource::Group {
+            if attr != Attr::MemberValue || !path.to_lowercase().ends_with("members") {
+                return Err(invalid(format!(
+                    "Unexpected '[' after '{path}' at position {open}: only members[...] takes a value filter"
+                )));
+            }
+            self.next += 1;
+            return Ok(Filter::Member(self.nested(
+                Scope::Members,
+                open,
+                Tok::RBrack,
+            )?));
+        }
         if !path.to_lowercase().ends_with("emails") {
             return Err(invalid(format!(
                 "Unexpected '[' after '{path}' at position {open}: only emails[...] takes a value filter"
@@ -684,6 +840,17 @@ impl Parser {
         };
         check_type(attr, &value)?;
         check_key_length(attr, &value)?;
+        if let (Resource::Group, Attr::DisplayName, Value::Str(s)) = (self.resource, attr, &value) {
+            // A group's name claim is its folded name.
+            if !keys::fits(s) || !keys::fits(&rules::fold(s)) {
+                return Err(invalid(format!(
+                    "The value compared with 'displayName' is too long: {} bytes, at most {} \
+                     are allowed",
+                    s.len(),
+                    keys::MAX_KEY_VALUE_BYTES
+                )));
+            }
+        }
         Ok(Filter::Eq(attr, value))
     }
 }

@@ -3,6 +3,8 @@ pub mod cursor;
 pub mod discovery;
 mod error;
 pub mod filter;
+pub mod group;
+pub mod groups;
 pub mod patch;
 mod request;
 pub mod resource;
@@ -15,6 +17,7 @@ pub use views::{create, delete, discover, fallback, get, list, patch, replace, s
 pub const BASE_PATH: &str = "/api/v1/scim";
 pub const CONTENT_TYPE: &str = "application/scim+json";
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 /// Items per page when the client does not say (ODM's default; `defaultPageSize`).
 pub const DEFAULT_COUNT: usize = 100;

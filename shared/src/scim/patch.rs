@@ -41,7 +41,7 @@ pub fn apply(user: &User, body: &Value) -> Result<User, ScimError> {
 }
 
 /// A missing `schemas` is tolerated; one that does not name PatchOp is not.
-fn check_schemas(body: &Map<String, Value>) -> Result<(), ScimError> {
+pub(super) fn check_schemas(body: &Map<String, Value>) -> Result<(), ScimError> {
     let names_patch_op = |v: &Value| {
         v.as_str()
             .is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_SCHEMA))
@@ -61,20 +61,20 @@ fn check_schemas(body: &Map<String, Value>) -> Result<(), ScimError> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OpKind {
+pub(super) enum OpKind {
     Add,
     Replace,
     Remove,
 }
 
 impl OpKind {
-    fn parse(op: &str) -> Option<OpKind> {
+    pub(super) fn parse(op: &str) -> Option<OpKind> {
         [OpKind::Add, OpKind::Replace, OpKind::Remove]
             .into_iter()
             .find(|k| k.name().eq_ignore_ascii_case(op))
     }
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             OpKind::Add => "add",
             OpKind::Replace => "replace",
@@ -309,7 +309,7 @@ fn split_name(s: &str) -> (&str, &str) {
 }
 
 /// The index of the `]` closing the `[` at index 0, skipping quoted strings.
-fn closing_bracket(s: &str) -> Option<usize> {
+pub(super) fn closing_bracket(s: &str) -> Option<usize> {
     let mut in_string = false;
     let mut escaped = false;
     for (i, c) in s.char_indices().skip(1) {

@@ -69,6 +69,21 @@ pub fn to_json(user: &User, origin: &str) -> Value {
         json!([{ "value": user.email, "type": "work", "primary": user.email_primary }])
     };
     r.insert("emails".into(), emails);
+    // Read-only: the orgs the user belongs to, from the user item itself.
+    if !user.memberships.is_empty() {
+        let groups: Vec<Value> = user
+            .memberships
+            .iter()
+            .map(|m| {
+                json!({
+                    "value": m.org_id.to_string(),
+                    "$ref": super::group::location(m.org_id, origin),
+                    "type": "direct",
+                })
+            })
+            .collect();
+        r.insert("groups".into(), Value::Array(groups));
+    }
     r.insert(
         "meta".into(),
         json!({

@@ -10,12 +10,17 @@ use super::{ScimError, USER_SCHEMA};
 /// → `name`), or `None` when it names another schema (an extension): the
 /// URN compares case-insensitively, as attribute names do.
 pub fn strip_user_urn(path: &str) -> Option<&str> {
+    strip_urn(path, USER_SCHEMA)
+}
+
+/// [`strip_user_urn`] for the attributes of any core schema (`schema`: its URN).
+pub fn strip_urn<'a>(path: &'a str, schema: &str) -> Option<&'a str> {
     let path = path.trim();
-    let Some(head) = path.get(..USER_SCHEMA.len()) else {
+    let Some(head) = path.get(..schema.len()) else {
         return (!starts_with_ci(path, "urn:")).then_some(path);
     };
-    if head.eq_ignore_ascii_case(USER_SCHEMA) {
-        return match &path[USER_SCHEMA.len()..] {
+    if head.eq_ignore_ascii_case(schema) {
+        return match &path[schema.len()..] {
             "" => Some(""),
             rest => rest.strip_prefix(':'),
         };

@@ -63,6 +63,10 @@ fn taken(field: UniqueField, user: &User) -> ScimError {
             "externalId \"{}\" belongs to another user",
             user.external_id.as_deref().unwrap_or_default()
         )),
+        // User writes take no group claims.
+        UniqueField::GroupName | UniqueField::GroupExternalId => {
+            ScimError::uniqueness("a group holds this value")
+        }
     }
 }
 
@@ -838,11 +842,19 @@ async fn discovery_document(ctx: &Ctx, req: &Request) -> Outcome {
     let rest = path.strip_prefix(super::BASE_PATH).unwrap_or(path);
     let body = match rest {
         "/ServiceProviderConfig" => discovery::service_provider_config(&origin),
-        "/ResourceTypes" => discovery::list(vec![discovery::user_resource_type(&origin)]),
+        "/ResourceTypes" => discovery::list(vec![
+            discovery::user_resource_type(&origin),
+            discovery::group_resource_type(&origin),
+        ]),
         "/ResourceTypes/User" => discovery::user_resource_type(&origin),
-        "/Schemas" => discovery::list(vec![discovery::user_schema(&origin)]),
+        "/ResourceTypes/Group" => discovery::group_resource_type(&origin),
+        "/Schemas" => discovery::list(vec![
+            discovery::user_schema(&origin),
+            discovery::group_schema(&origin),
+        ]),
         other => match other.strip_prefix("/Schemas/") {
             Some(USER_SCHEMA) => discovery::user_schema(&origin),
+            Some(super::GROUP_SCHEMA) => discovery::group_schema(&origin),
             _ => return Err(ScimError::not_found(format!("No such resource: {path}"))),
         },
     };
@@ -855,16 +867,21 @@ async fn discovery_document(ctx: &Ctx, req: &Request) -> Outcome {
 fn allowed_methods(path: &str) -> Option<&'static str> {
     let rest = path.strip_prefix(super::BASE_PATH)?;
     match rest {
-        "/Users" => Some("GET, POST"),
-        "/Users/.search" | "/.search" => Some("POST"),
-        "/ServiceProviderConfig" | "/ResourceTypes" | "/ResourceTypes/User" | "/Schemas" => {
-            Some("GET")
-        }
+        "/Users" | "/Groups" => Some("GET, POST"),
+        "/Users/.search" | "/Groups/.search" | "/.search" => Some("POST"),
+        "/ServiceProviderConfig"
+        | "/ResourceTypes"
+        | "/ResourceTypes/User"
+        | "/ResourceTypes/Group"
+        | "/Schemas" => Some("GET"),
         _ => {
-            if let Some(id) = rest.strip_prefix("/Users/") {
+            if let Some(id) = rest
+                .strip_prefix("/Users/")
+                .or_else(|| rest.strip_prefix("/Groups/"))
+            {
                 (!id.is_empty() && !id.contains('/')).then_some("GET, PUT, PATCH, DELETE")
             } else if let Some(urn) = rest.strip_prefix("/Schemas/") {
-                (urn == USER_SCHEMA).then_some("GET")
+                (urn == USER_SCHEMA || urn == super::GROUP_SCHEMA).then_some("GET")
             } else {
                 None
             }

@@ -17,6 +17,10 @@ pub enum UniqueField {
     Username,
     Email,
     ExternalId,
+    /// A group's displayName (an org's name).
+    GroupName,
+    /// A group's externalId.
+    GroupExternalId,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -126,6 +126,30 @@ pub fn membership(slug: &str, user_id: u64) -> (String, String) {
     (format!("ORG#{slug}"), format!("MEMBER#{user_id}"))
 }
 
+/// The partition of the group records (SCIM Groups, one per org), in id
+/// order: a group list is one query over it, whatever the number of users.
+pub const GROUPS_PARTITION: &str = "GROUPS";
+
+/// The SCIM record of org `id`: its name, externalId, timestamps and version.
+pub fn group(id: u64) -> (&'static str, String) {
+    ("GROUPS", format!("GROUP#{id:020}"))
+}
+
+/// The id of a [`group`] sort key.
+pub fn parse_group(sk: &str) -> Option<u64> {
+    sk.strip_prefix("GROUP#")?.parse().ok()
+}
+
+/// Group names are unique up to NFKC and case folding, as usernames are.
+pub fn group_name_claim(name: &str) -> (String, &'static str) {
+    (format!("GROUPNAME#{}", fold(name)), "CLAIM")
+}
+
+/// A group's externalId, case-exact like a user's.
+pub fn group_external_id_claim(external_id: &str) -> (String, &'static str) {
+    (format!("GROUPEXTID#{external_id}"), "CLAIM")
+}
+
 /// The table's global secondary indexes: (name, copied attributes), both on
 /// `gsi1pk`/`gsi1sk`.
 pub const INDEXES: &[(&str, &[&str])] = &[(GSI1, GSI1_PROJECTED), (SEARCH_INDEX, SEARCH_PROJECTED)];

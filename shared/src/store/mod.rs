@@ -17,6 +17,7 @@ mod buckets;
 mod bulk;
 pub mod client;
 mod errors;
+mod groups;
 pub mod item;
 pub mod keys;
 mod logins;
@@ -31,6 +32,9 @@ mod users;
 pub use buckets::{block_of, CountDelta, Directory, Position, BLOCK_IDS, BUCKET_IDS};
 pub use client::{client_from_env, Budget, REQUEST_BUDGET};
 pub use errors::{classify, FaultKind, StoreError, Unavailable, UniqueField};
+pub use groups::{
+    slug_candidates, valid_slug, GroupRecord, MemberChanges, DEFAULT_ROLE, MEMBERS_PER_TRANSACTION,
+};
 pub use item::Item;
 pub use logins::LoginClaim;
 pub use orgs::Org;

@@ -15,7 +15,11 @@ pub struct Org {
 }
 
 impl Org {
+    /// `None` for the tombstone a deleted org leaves (see `store::groups`).
     pub fn from_item(item: &Item) -> Option<Org> {
+        if item::get_bool(item, "deleted") == Some(true) {
+            return None;
+        }
         Some(Org {
             id: item::get_n(item, "org_id")?,
             slug: item::get_s(item, "slug")?.to_string(),
@@ -34,36 +38,14 @@ fn put(table: &str, item: Item, condition: Option<&str>) -> Result<Put> {
 }
 
 impl Store {
-    /// Creates an org; `Conflict` when the slug is taken.
+    /// Creates an org (and so a SCIM Group named `name`); `Conflict` when
+    /// the slug is taken, `Taken(GroupName)` when another org has the name.
     pub async fn create_org(&self, slug: &str, name: &str) -> Result<Org> {
-        let id = self.next_id(keys::org_id_counter()).await?;
-        let (pk, sk) = keys::org(slug);
-        let mut org = key(pk, sk);
-        org.insert("org_id".into(), n(id));
-        org.insert("slug".into(), s(slug));
-        org.insert("name".into(), s(name));
-        let (pk, sk) = keys::org_by_id(id);
-        let mut by_id = key(pk, sk);
-        by_id.insert("slug".into(), s(slug));
-        self.commit_items(vec![
-            (
-                TransactWriteItem::builder()
-                    .put(put(self.table(), org, Some("attribute_not_exists(pk)"))?)
-                    .build(),
-                true,
-            ),
-            (
-                TransactWriteItem::builder()
-                    .put(put(self.table(), by_id, Some("attribute_not_exists(pk)"))?)
-                    .build(),
-                false,
-            ),
-        ])
-        .await?;
+        let group = self.create_group(Some(slug), name, None).await?;
         Ok(Org {
-            id,
-            slug: slug.to_string(),
-            name: name.to_string(),
+            id: group.id,
+            slug: group.slug,
+            name: group.name,
         })
     }
 

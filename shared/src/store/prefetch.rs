@@ -39,6 +39,8 @@ pub struct Wanted {
     pub claims: Vec<(UniqueField, String)>,
     pub org: Option<OrgRef>,
     pub counts: bool,
+    /// Group records, by id.
+    pub groups: Vec<u64>,
 }
 
 impl Wanted {
@@ -56,6 +58,11 @@ impl Wanted {
         for (field, value) in &self.claims {
             push(claim_key(*field, value));
         }
+        for id in &self.groups {
+            let (pk, sk) = keys::group(*id);
+            out.push(key(pk, sk));
+        }
+        let mut push = |(pk, sk): (String, &str)| out.push(key(pk, sk));
         match &self.org {
             Some(OrgRef::Slug(slug)) => push(keys::org(slug)),
             Some(OrgRef::Id(id)) => push(keys::org_by_id(*id)),
@@ -71,6 +78,7 @@ pub struct Fetched {
     users: HashMap<u64, User>,
     claims: HashMap<(UniqueField, String), u64>,
     org: Option<OrgKey>,
+    groups: HashMap<u64, super::GroupRecord>,
     counts: Counts,
     directory: Option<super::Directory>,
 }
@@ -83,6 +91,17 @@ impl Fetched {
     /// The owner of a claim that was asked for.
     pub fn claim_owner(&self, field: UniqueField, value: &str) -> Option<u64> {
         self.claims.get(&(field, value.to_string())).copied()
+    }
+
+    /// A group that was asked for, if it exists and is not being deleted.
+    pub fn group(&self, id: u64) -> Option<&super::GroupRecord> {
+        self.groups.get(&id).filter(|g| !g.deleting)
+    }
+
+    /// A group that was asked for, being deleted or not (a DELETE finishes
+    /// one that was cut short).
+    pub fn group_record(&self, id: u64) -> Option<&super::GroupRecord> {
+        self.groups.get(&id)
     }
 
     /// The org that was asked for, if it exists.
@@ -136,10 +155,20 @@ impl Store {
             }
         }
         for (field, value) in &wanted.claims {
-            if let Some(owner) =
-                get(claim_key(*field, value)).and_then(|i| item::get_n(i, "user_id"))
-            {
+            if let Some(owner) = get(claim_key(*field, value)).and_then(|i| {
+                // A user's claim names its user, a group's its group.
+                item::get_n(i, "user_id").or_else(|| item::get_n(i, "group_id"))
+            }) {
                 fetched.claims.insert((*field, value.clone()), owner);
+            }
+        }
+        for id in &wanted.groups {
+            let (pk, sk) = keys::group(*id);
+            if let Some(group) = found
+                .get(&(pk.to_string(), sk))
+                .and_then(super::GroupRecord::from_item)
+            {
+                fetched.groups.insert(*id, group);
             }
         }
         fetched.org =

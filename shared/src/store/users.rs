@@ -28,19 +28,19 @@ pub const WRITE_ATTEMPTS: usize = 5;
 const TRANSACTION_ATTEMPTS: u32 = 6;
 
 /// DynamoDB's limit on the actions of one transaction.
-const TRANSACTION_LIMIT: usize = 100;
+pub(super) const TRANSACTION_LIMIT: usize = 100;
 
 /// What one slot of a transaction stands for, so a cancellation reason at
 /// position i can be mapped back to the field that conflicted.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Slot {
+pub(super) enum Slot {
     User,
     Claim(UniqueField),
     Other,
 }
 
 #[derive(Default)]
-struct Transaction {
+pub(super) struct Transaction {
     items: Vec<TransactWriteItem>,
     slots: Vec<Slot>,
     /// What to add to the user's bucket count, on a copy picked per attempt.
@@ -48,24 +48,31 @@ struct Transaction {
 }
 
 impl Transaction {
-    fn put(&mut self, slot: Slot, put: Put) {
+    pub(super) fn put(&mut self, slot: Slot, put: Put) {
         self.items
             .push(TransactWriteItem::builder().put(put).build());
         self.slots.push(slot);
     }
 
-    fn delete(&mut self, slot: Slot, delete: Delete) {
+    pub(super) fn delete(&mut self, slot: Slot, delete: Delete) {
         self.items
             .push(TransactWriteItem::builder().delete(delete).build());
         self.slots.push(slot);
     }
 
-    fn len(&self) -> usize {
+    pub(super) fn push(&mut self, slot: Slot, item: TransactWriteItem) {
+        self.items.push(item);
+        self.slots.push(slot);
+    }
+
+    pub(super) fn len(&self) -> usize {
         self.items.len() + usize::from(self.counts.is_some())
     }
 }
 
-fn built<T>(r: std::result::Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T> {
+pub(super) fn built<T>(
+    r: std::result::Result<T, aws_sdk_dynamodb::error::BuildError>,
+) -> Result<T> {
     r.map_err(|e| StoreError::Fault(e.to_string()))
 }
 
@@ -86,6 +93,8 @@ pub(super) fn claim_key(field: UniqueField, value: &str) -> (String, &'static st
         UniqueField::Username => keys::username_claim(value),
         UniqueField::Email => keys::email_claim(value),
         UniqueField::ExternalId => keys::external_id_claim(value),
+        UniqueField::GroupName => keys::group_name_claim(value),
+        UniqueField::GroupExternalId => keys::group_external_id_claim(value),
     }
 }
 
@@ -101,10 +110,9 @@ impl Store {
     /// The id that holds a uniqueness claim, if any.
     pub async fn claim_owner(&self, field: UniqueField, value: &str) -> Result<Option<u64>> {
         let (pk, sk) = claim_key(field, value);
-        Ok(self
-            .get(key(pk, sk))
-            .await?
-            .and_then(|item| item::get_n(&item, "user_id")))
+        Ok(self.get(key(pk, sk)).await?.and_then(|item| {
+            item::get_n(&item, "user_id").or_else(|| item::get_n(&item, "group_id"))
+        }))
     }
 
     /// The user that holds a uniqueness claim: two reads.
@@ -547,7 +555,7 @@ impl Store {
     /// `Taken` or `Conflict`; cancellations for a transient reason (another
     /// transaction holding one of the items, throttling) are sent again after a
     /// jittered backoff, then end as `Unavailable`.
-    async fn commit(&self, tx: Transaction) -> Result<()> {
+    pub(super) async fn commit(&self, tx: Transaction) -> Result<()> {
         let mut attempt = 1;
         loop {
             let mut items = tx.items.clone();

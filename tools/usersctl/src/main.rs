@@ -501,6 +501,11 @@ async fn run(store: &Store, command: Command) -> Outcome {
                 Err(StoreError::Conflict) => {
                     Err(Fail::Message(format!("org {slug} already exists")))
                 }
+                // Orgs are SCIM Groups, whose names are unique (caselessly).
+                Err(StoreError::Taken(_)) => Err(Fail::Message(format!(
+                    "an org (group) named \"{}\" already exists",
+                    name.as_deref().unwrap_or(&slug)
+                ))),
                 Err(e) => Err(e.into()),
             }
         }
