@@ -816,7 +816,8 @@ async fn discovery_describes_what_is_implemented() {
     let rt = call("/ResourceTypes").await;
     assert_eq!(rt.expect(200)["Resources"][0]["endpoint"], "/Users");
     call("/ResourceTypes/User").await.expect(200);
-    call("/ResourceTypes/Group").await.expect(404);
+    call("/ResourceTypes/Group").await.expect(200);
+    call("/ResourceTypes/Bundle").await.expect(404);
     let schemas = call("/Schemas").await;
     let schema = &schemas.expect(200)["Resources"][0];
     let names: Vec<&str> = schema["attributes"]
@@ -835,9 +836,11 @@ async fn discovery_describes_what_is_implemented() {
             "displayName",
             "active",
             "emails",
+            "groups",
             "meta"
         ]
     );
+    assert_eq!(schema["attributes"][7]["mutability"], "readOnly");
     let email_type = &schema["attributes"][6]["subAttributes"][1];
     assert_eq!(email_type["canonicalValues"], json!(["work"]));
     call(&format!("/Schemas/{USER_SCHEMA}")).await.expect(200);

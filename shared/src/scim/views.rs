@@ -976,7 +976,10 @@ mod tests {
                 Some("GET"),
             ),
             ("/api/v1/scim/Schemas/urn:nope", None),
-            ("/api/v1/scim/Groups", None),
+            ("/api/v1/scim/Groups", Some("GET, POST")),
+            ("/api/v1/scim/Groups/3", Some("GET, PUT, PATCH, DELETE")),
+            ("/api/v1/scim/Groups/.search", Some("POST")),
+            ("/api/v1/scim/Bundles", None),
             ("/api/v1/scim/Users/1/x", None),
         ];
         for (path, want) in cases {
