@@ -260,6 +260,32 @@ def rust_functions(source: str) -> dict[str, str]:
     return fns
 
 
+def _blank_literals(source: str) -> str:
+    """`source` with comments and string and char literals blanked out (same
+    length), so that braces inside them (`format!("USER#{id}")`) do not count."""
+    def blank(m):
+        return re.sub(r"[^\n]", " ", m.group(0))
+    source = re.sub(r'//[^\n]*|"(?:[^"\\]|\\.)*"', blank, source)
+    return re.sub(r"'(?:[^'\\\n]|\\.)'", blank, source)
+
+
+_IMPL = re.compile(r"^[ \t]*impl\b(?:\s*<[^>{]*>)?\s+(?:[\w:<>, ]+?\s+for\s+)?(\w+)(?:<[^>{]*>)?[^{;]*\{", re.M)
+
+
+def impl_fns(source: str) -> dict[str, set[str]]:
+    """Type -> the fns of its `impl` blocks (inherent or trait), test modules
+    left out: which fn a `value.method(` or `Type::fn(` call can reach."""
+    source = _blank_literals(source.split("#[cfg(test)]")[0])
+    types: dict[str, set[str]] = {}
+    for m in _IMPL.finditer(source):
+        depth, end = 1, m.end()
+        while depth and end < len(source):
+            depth += {"{": 1, "}": -1}.get(source[end], 0)
+            end += 1
+        types.setdefault(m.group(1), set()).update(_FN.findall(source[m.end():end]))
+    return types
+
+
 def read_sources() -> dict[str, str]:
     """Every Rust file of the shared crate, by path relative to shared/src."""
     return {str(p.relative_to(SHARED_SRC)): p.read_text() for p in sorted(SHARED_SRC.rglob("*.rs"))}
@@ -398,13 +424,15 @@ class CodeModel:
 
     Store side (shared/src/store): a store method's actions are the SDK calls in
     its body plus those of the store fns it calls (`x(` in the same file,
-    `self.x(` a method of any store file, `keys::x(` / `item::x(` a fn of that
-    store module). The partition keys it writes are those the key fns of
+    `self.x(` a method of any store file, `keys::x(` / `super::users::x(` a fn
+    of the store module the path ends in, `Type::x(` / `value.x(` a fn of the
+    impl blocks of a store type other than Store, such as `group.to_item()`).
+    The partition keys it writes are those the key fns of
     keys.rs build that its call graph reaches, leaving out callees that only
-    read (the keys a read builds are not written). Handler side (the two
-    views.rs and auth.rs): a handler's store methods are the `store.x(` calls in
-    its body plus those of the view/auth fns it calls (`x(` in the same file,
-    `auth::x(`)."""
+    read (the keys a read builds are not written). Handler side (the views of
+    each module in `view_files`, and auth.rs): a handler's store methods are the
+    `store.x(` calls in its body plus those of the view/auth fns it calls (`x(`
+    in the same namespace, `auth::x(`)."""
 
     def __init__(self, sources: dict[str, str]):
         self.sources = sources
@@ -415,11 +443,28 @@ class CodeModel:
         self.store_files = {path: rust_functions(text) for path, text in sources.items()
                             if path.startswith("store/")}
         self.store_fns = {name for fns in self.store_files.values() for name in fns}
+        # The fns of each type's impl blocks in the store (`GroupRecord::to_item`),
+        # Store's own aside (`self.x(` reaches those): what `value.x(` and
+        # `Type::x(` calls reach.
+        self.store_types: dict[str, list[tuple[str, str]]] = {}
+        for path, text in sources.items():
+            if path.startswith("store/"):
+                for type_name, names in impl_fns(text).items():
+                    if type_name != "Store":
+                        self.store_types.setdefault(type_name, []).extend(
+                            (path, n) for n in sorted(names) if n in self.store_files[path])
+        self.type_methods = {node for nodes in self.store_types.values() for node in nodes
+                             if self._is_method(*node)}
         # A module's handlers and the fns they call: its views and, for SCIM,
-        # the request helpers every SCIM view shares (one namespace per module).
+        # the request helpers every SCIM view shares (one namespace per module,
+        # keyed by the path `serve(` names: `scim::groups::patch` -> "scim::groups").
+        # A later file's fn shadows an earlier one of the same name: the Groups
+        # handlers (`create`, `patch`, ...) are not the Users ones.
         self.view_files = {"admin_api": ["admin_api/views.rs"],
-                           "scim": ["scim/views.rs", "scim/request.rs"]}
-        self.fns = {module: {name: body for path in paths for name, body in rust_functions(sources[path]).items()}
+                           "scim": ["scim/views.rs", "scim/request.rs"],
+                           "scim::groups": ["scim/request.rs", "scim/groups.rs"]}
+        self.fns = {module: {name: body for path in paths
+                             for name, body in rust_functions(sources.get(path, "")).items()}
                     for module, paths in self.view_files.items()}
         self.fns["auth"] = rust_functions(sources["auth.rs"])
         # The sources never change after this: answers are memoised.
@@ -439,14 +484,26 @@ class CodeModel:
                               self.store_files[path][name]))
 
     def _callees(self, path: str, body: str) -> list[tuple[str, str]]:
+        return self._cached(("callees", path, body), lambda: self._find_callees(path, body))
+
+    def _find_callees(self, path: str, body: str) -> list[tuple[str, str]]:
         callees = [(path, c) for c in re.findall(r"(?<![\w.:])(\w+)\s*\(", body)
                    if c in self.store_files[path]]
         callees += [(p, c) for c in re.findall(r"\bself\s*\.\s*(\w+)\s*\(", body)
                     for p, fns in self.store_files.items() if c in fns and self._is_method(p, c)]
-        for module, c in re.findall(r"(?<![\w:])(\w+)::(\w+)\s*\(", body):
+        # `keys::x(`, `super::users::x(`, `crate::store::item::x(`: the fn of the
+        # store file the path ends in (`super` alone: store/mod.rs); `Type::x(`:
+        # an associated fn of a store type.
+        for path_expr, c in re.findall(r"(?<![\w:])((?:\w+::)+)(\w+)\s*\(", body):
+            module = path_expr.rstrip(":").split("::")[-1]
             target = "store/mod.rs" if module == "super" else f"store/{module}.rs"
             if c in self.store_files.get(target, {}):
                 callees.append((target, c))
+            callees += [node for node in self.store_types.get(module, []) if node[1] == c]
+        # `value.x(` on anything but self: a method of a store type (`group.to_item()`).
+        for m in re.finditer(r"(\bself\s*)?\.\s*(\w+)\s*\(", body):
+            if not m.group(1):
+                callees += [node for node in self.type_methods if node[1] == m.group(2)]
         return callees
 
     def store_actions(self, name: str, skip: frozenset = frozenset()) -> set[tuple[str, str]]:
@@ -594,6 +651,10 @@ class CodeModel:
         are; its own writes confined to the partition keys they write; the
         authentication writes it reaches confined to their narrow scopes."""
         narrow, problems = self.narrow_scopes()
+        if handler not in self.fns.get(module, {}):
+            files = self.view_files.get(module)
+            return set(), problems + [f"handler {module}::{handler} not found "
+                                      f"(in {files or 'no analysed files: add the module to CodeModel.view_files'})"]
         skip = frozenset(narrow)
         prefixes = self.handler_write_prefixes(module, handler, skip)
         needed = set()
@@ -631,11 +692,13 @@ class CodeModel:
 
 
 def handler_of(main_rs: str) -> tuple[str, str]:
-    """functions/<op>/src/main.rs wires one shared handler: `serve(module::fn)`."""
-    found = re.findall(r"serve\(\s*(\w+)::(\w+)\s*\)", main_rs)
+    """functions/<op>/src/main.rs wires one shared handler: `serve(module::fn)`,
+    the module a path of any length (`serve(scim::groups::patch)` -> ("scim::groups", "patch"))."""
+    found = re.findall(r"serve\(\s*(\w+(?:\s*::\s*\w+)*)\s*::\s*(\w+)\s*\)", main_rs)
     if len(found) != 1:
         raise ValueError(f"expected exactly one runtime::serve(module::handler), found {found}")
-    return found[0]
+    module, handler = found[0]
+    return re.sub(r"\s+", "", module), handler
 
 
 def handlers() -> dict[str, tuple[str, str]]:

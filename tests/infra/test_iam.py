@@ -11,8 +11,8 @@ Every write is confined to the partition keys its code writes
 (`dynamodb:LeadingKeys`), also derived from the code: the key fns of keys.rs
 (`keys::user` -> `USER#*`, `keys::count_block` -> `COUNTS`, ...)
 that each writing store method reaches. A role that updates users cannot touch
-an org, and no API function can write an `ORGID#` item. (IAM authorises each
-item of a TransactWriteItems by its own action and key.)
+an org, and only the SCIM Groups create and delete can write an `ORGID#` item.
+(IAM authorises each item of a TransactWriteItems by its own action and key.)
 
 The only writes a read-only function makes are Basic auth's (the store methods
 auth.rs calls): the `last_login` refresh (`Store::touch_last_login`, at most
@@ -59,7 +59,8 @@ def test_the_analysis_sees_every_store_call(model):
 
 
 READ_ONLY = {"users-list", "users-self", "users-retrieve", "users-fallback", "scim-users-list",
-             "scim-users-search", "scim-users-get", "scim-discovery", "scim-fallback"}
+             "scim-users-search", "scim-users-get", "scim-groups-list", "scim-groups-search",
+             "scim-groups-get", "scim-discovery", "scim-fallback"}
 # What Basic auth may write, as the spec says it (SPEC §1, issue 8), not as derived.
 LAST_LOGIN = m.Scope(frozenset({"USER#*"}), frozenset({"pk", "sk", "last_login"}), True)
 LOGIN_FAILURES = m.Scope(frozenset({"USERNAME#*"}),
@@ -154,13 +155,27 @@ def test_the_code_analysis_finds_what_it_should(model):
     assert "ORG#*" in keys["users-destroy"] and "ORG#*" in keys["scim-users-delete"]
     assert not any("ORG#*" in keys[f] for f in ("users-update", "scim-users-create",
                                                   "scim-users-replace", "scim-users-patch"))
-    # Orgs are created by usersctl only; deactivation and PATCH revoke tokens.
-    assert not any("ORGID#*" in k for k in keys.values())
+    # Orgs are created and deleted by usersctl and SCIM Groups only (POST and
+    # DELETE /Groups); deactivation and PATCH revoke tokens.
+    assert {f for f, k in keys.items() if "ORGID#*" in k} == {"scim-groups-create", "scim-groups-delete"}
     assert "TOKEN#*" in keys["users-update"] and "TOKEN#*" in keys["scim-users-patch"]
     # A read of a key is not a write of it: the claim lookups of every handler stay out.
     assert model.write_prefixes("claim_owner") == frozenset()
     assert model.write_prefixes("update_user_with") == model.write_prefixes("update_user")
     assert keys["scim-users-create"] >= {"COUNTER", "COUNTS", "USER#*", "USERNAME#*", "EXTID#*"}
+    # SCIM Groups (scim/groups.rs over store/groups.rs): the group record, its
+    # claims and its org; members are written with their user items. The record
+    # is reached through `group.to_item()`, the claims through `super::users::claim_key`.
+    assert handlers["scim-groups-patch"] == ("scim::groups", "patch")
+    for f in ("scim-groups-create", "scim-groups-replace", "scim-groups-patch", "scim-groups-delete"):
+        assert keys[f] >= {"GROUPS", "GROUPNAME#*", "GROUPEXTID#*", "ORG#*", "USER#*"}, (f, keys[f])
+        assert "TOKEN#*" not in keys[f], f
+    assert "COUNTER" in keys["scim-groups-create"]
+    assert not any(k.startswith(("GROUP", "ORG")) for f in ("users-update", "scim-users-create",
+                                                           "scim-users-replace", "scim-users-patch")
+                   for k in keys[f])
+    assert model.write_prefixes("versioned_group_put") == {"GROUPS"}
+    assert {"GROUPNAME#*", "GROUPEXTID#*"} <= model.write_prefixes("group_claim_put")
 
 
 # ---------------------------------------------------------------- the test can fail
@@ -328,3 +343,32 @@ def test_expressions_are_read_as_dynamodb_reads_them():
         {"TTL": "expires_at"})
     assert not problems
     assert set().union(*(m.expression_attributes(f, {}) for f in fragments)) == {"a", "expires_at"}
+
+
+def test_handlers_and_store_calls_are_read_through_paths_and_types():
+    """`serve(a::b::f)` names a handler in module a::b; in the store, `super::m::f(`
+    is a fn of store/m.rs, `value.f(` and `Type::f(` the fns of a store type's impl."""
+    assert m.handler_of("runtime::serve(scim::patch).await") == ("scim", "patch")
+    assert m.handler_of("runtime::serve(scim::groups::patch).await") == ("scim::groups", "patch")
+    with pytest.raises(ValueError):
+        m.handler_of("runtime::serve(patch).await")
+    sources = m.read_sources()
+    model = m.CodeModel(sources)
+    assert ("store/groups.rs", "to_item") in model.type_methods
+    assert ("store/users.rs", "claim_key") in model._callees(
+        "store/groups.rs", "let (pk, sk) = super::users::claim_key(field, value);")
+    assert ("store/groups.rs", "to_item") in model._callees("store/groups.rs", "put(group.to_item())")
+    assert ("store/groups.rs", "from_item") in model._callees("store/groups.rs", "GroupRecord::from_item(x)")
+    # Braces in strings do not end an impl block early.
+    assert m.impl_fns('impl A {\n    fn a(&self) { let s = "}"; }\n    fn b(&self) {}\n}\nfn c() {}\n') == {
+        "A": {"a", "b"}}
+
+
+def test_a_missing_handler_is_reported(template, model):
+    table = dict(m.handlers())
+    table["scim-groups-get"] = ("scim::groups", "no_such_handler")
+    diffs = m.permission_differences(template, model, table)
+    assert any(d.startswith("scim-groups-get: handler scim::groups::no_such_handler not found") for d in diffs), diffs
+    table["scim-groups-get"] = ("scim::unknown", "get")
+    diffs = m.permission_differences(template, model, table)
+    assert any("add the module to CodeModel.view_files" in d for d in diffs), diffs

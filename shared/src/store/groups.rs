@@ -642,14 +642,14 @@ impl Store {
     }
 
     fn group_claim_put(&self, field: UniqueField, value: &str, id: u64) -> Result<Put> {
-        let (pk, sk) = super::users::claim_key(field, value);
+        let (pk, sk) = group_claim_key(field, value);
         let mut claim = key(pk, sk);
         claim.insert("group_id".into(), n(id));
         put_if_absent(self.table(), claim)
     }
 
     fn group_claim_delete(&self, field: UniqueField, value: &str, id: u64) -> Result<Delete> {
-        let (pk, sk) = super::users::claim_key(field, value);
+        let (pk, sk) = group_claim_key(field, value);
         built(
             Delete::builder()
                 .table_name(self.table())
@@ -670,10 +670,18 @@ fn group_claims(group: &GroupRecord) -> Vec<(UniqueField, String)> {
     out
 }
 
+/// The key of a group's claim (a group holds only these two kinds).
+fn group_claim_key(field: UniqueField, value: &str) -> (String, &'static str) {
+    match field {
+        UniqueField::GroupExternalId => keys::group_external_id_claim(value),
+        _ => keys::group_name_claim(value),
+    }
+}
+
 /// Whether two values hold the same claim (names compare folded).
 fn claim_eq(field: UniqueField, a: &str, b: &str) -> bool {
-    let (ka, _) = super::users::claim_key(field, a);
-    let (kb, _) = super::users::claim_key(field, b);
+    let (ka, _) = group_claim_key(field, a);
+    let (kb, _) = group_claim_key(field, b);
     ka == kb
 }
 
