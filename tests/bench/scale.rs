@@ -124,6 +124,10 @@ fn median(mut xs: Vec<f64>) -> f64 {
 
 /// The N users to load: every 7th inactive, every 50th a member of one of
 /// `orgs`, each with an email and an external id (as an IdP provisions them).
+/// Sizes of the groups the Groups rows measure member changes in (the
+/// first k loaded users are their members; a group of 0 is made empty).
+const GROUP_SIZES: [usize; 2] = [1_000, 10_000];
+
 fn population(n: usize, orgs: &[directory::store::Org]) -> Vec<User> {
     (0..n)
         .map(|i| {
@@ -134,8 +138,19 @@ fn population(n: usize, orgs: &[directory::store::Org]) -> Vec<User> {
             u.external_id = Some(format!("ext-{i:07}"));
             u.groups = vec![Group::User];
             u.is_active = !i.is_multiple_of(7);
+            // orgs[3..]: the groups of GROUP_SIZES.
+            for (org, size) in orgs[3..].iter().zip(GROUP_SIZES) {
+                if i < size {
+                    u.memberships.push(Membership {
+                        org_slug: org.slug.clone(),
+                        org_id: org.id,
+                        role: "worker".into(),
+                        is_active: true,
+                    });
+                }
+            }
             if i.is_multiple_of(50) {
-                let org = &orgs[(i / 50) % orgs.len()];
+                let org = &orgs[(i / 50) % 3];
                 u.memberships.push(Membership {
                     org_slug: org.slug.clone(),
                     org_id: org.id,
@@ -179,7 +194,7 @@ impl Bench {
     /// Loads `n` users in chunks; returns how many are active.
     async fn load(&self, n: usize) -> u64 {
         let mut orgs = Vec::new();
-        for slug in ["org-a", "org-b", "org-c"] {
+        for slug in ["org-a", "org-b", "org-c", "group-1k", "group-10k"] {
             orgs.push(self.t.store.create_org(slug, slug).await.unwrap());
         }
         let users = population(n, &orgs);
@@ -641,5 +656,80 @@ async fn main() {
         limit,
     )
     .await;
+    groups(&mut b, n).await;
     b.print(n);
+}
+
+/// SCIM Groups: adding one member to a group of 0, 1,000 and 10,000
+/// members (the same calls and units at every size), and reading a whole
+/// member list.
+async fn groups(b: &mut Bench, n: usize) {
+    let empty = b.t.store.create_org("group-0", "group-0").await.unwrap();
+    let sized = [
+        (0, empty.id),
+        (
+            GROUP_SIZES[0].min(n),
+            b.t.store.get_org("group-1k").await.unwrap().unwrap().id,
+        ),
+        (
+            GROUP_SIZES[1].min(n),
+            b.t.store.get_org("group-10k").await.unwrap().unwrap().id,
+        ),
+    ];
+    for (size, id) in sized {
+        let newcomer = b.t.user(&format!("newcomer{size}")).await;
+        let body = serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": newcomer.id.to_string()}]}]
+        });
+        let started = Instant::now();
+        let r =
+            b.t.call(
+                scim::groups::patch,
+                directory_tests::scim(Method::PATCH, &format!("/api/v1/scim/Groups/{id}"), &body)
+                    .header("authorization", &format!("Bearer {}", b.admin_token))
+                    .build(),
+            )
+            .await;
+        let stats = Stats {
+            calls: r.dynamodb_calls,
+            units: r.capacity_units,
+            millis: started.elapsed().as_secs_f64() * 1000.0,
+            status: if r.status.as_u16() == 204 {
+                200
+            } else {
+                r.status.as_u16()
+            },
+        };
+        b.push(
+            &format!("Group PATCH adding 1 member to a group of {size}"),
+            Budget::Idp,
+            stats,
+        );
+    }
+    let (size, id) = sized[2];
+    let m = b
+        .measure(|| {
+            b.t.call(
+                scim::groups::get,
+                b.scim(&format!("/api/v1/scim/Groups/{id}")),
+            )
+        })
+        .await;
+    b.push(
+        &format!("GET Group with all {} members", size + 1),
+        Budget::None,
+        m,
+    );
+    let m = b
+        .measure(|| {
+            b.t.call(
+                scim::groups::get,
+                b.scim(&format!(
+                    "/api/v1/scim/Groups/{id}?excludedAttributes=members"
+                )),
+            )
+        })
+        .await;
+    b.push("GET Group, `excludedAttributes=members`", Budget::Idp, m);
 }
