@@ -540,10 +540,67 @@ pub async fn list(ctx: Ctx, req: Request) -> Response<Body> {
     respond(Box::pin(run_query(&ctx, &req, query)).await)
 }
 
-/// `POST /Users/.search` (and `POST /.search`: users are the only resource)
+/// `POST /Users/.search`, and `POST /.search` (Users, then Groups)
 pub async fn search(ctx: Ctx, req: Request) -> Response<Body> {
+    if req.uri().path().ends_with("/scim/.search") {
+        return respond(Box::pin(root_search(&ctx, &req)).await);
+    }
     let query = json_body(&req).and_then(|b| Query::from_search_request(&b, ctx.profile));
     respond(Box::pin(run_query(&ctx, &req, query)).await)
+}
+
+/// `POST /.search` (RFC 7644 §3.4.3): every resource type, Users then
+/// Groups, paged together. Each type answers the whole match (at most
+/// [`MAX_COUNT`] of each), then the page is cut from both: a pass over the
+/// directory, as any search that names no user by key.
+async fn root_search(ctx: &Ctx, req: &Request) -> Outcome {
+    let body = json_body(req)?;
+    let mut whole = body.clone();
+    let start = whole
+        .get("startIndex")
+        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()))
+        .unwrap_or(1)
+        .max(1) as usize;
+    let count = whole
+        .get("count")
+        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()))
+        .map_or(DEFAULT_COUNT, |c| c.clamp(0, MAX_COUNT as i64) as usize);
+    if let Value::Object(map) = &mut whole {
+        map.retain(|k, _| {
+            !k.eq_ignore_ascii_case("startIndex") && !k.eq_ignore_ascii_case("count")
+        });
+        map.insert("count".into(), json!(MAX_COUNT));
+    }
+    let users = run_query(ctx, req, Query::from_search_request(&whole, ctx.profile)).await;
+    let groups = super::groups::search_body(ctx, req, &whole).await;
+    let parts: Vec<Value> = match (users, groups) {
+        (Err(e), Err(_)) => return Err(e),
+        (users, groups) => [users, groups]
+            .into_iter()
+            // A filter on attributes one type lacks matches none of it.
+            .filter_map(|r| match r {
+                Ok(resp) => Some(Ok(resp)),
+                Err(e) if e.status == 400 => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<Vec<_>, ScimError>>()?
+            .into_iter()
+            .filter_map(|resp| match resp.body() {
+                Body::Text(t) => serde_json::from_str(t).ok(),
+                _ => None,
+            })
+            .collect(),
+    };
+    let mut all = Vec::new();
+    let mut total = 0;
+    for part in parts {
+        total += part["totalResults"].as_u64().unwrap_or(0) as usize;
+        if let Some(Value::Array(items)) = part.get("Resources") {
+            all.extend(items.iter().cloned());
+        }
+    }
+    let page: Vec<Value> = all.into_iter().skip(start - 1).take(count).collect();
+    Ok(list_response(total, start, page))
 }
 
 // ---------------------------------------------------------------- resources
