@@ -4,7 +4,7 @@
 //! members it names, never to the group's size.
 use serde_json::{json, Map, Value};
 
-use super::patch::{check_schemas, closing_bracket, OpKind};
+use super::patch::{check_schemas, closing_bracket, op_kind, OpKind};
 use super::values::{self, get_ci};
 use super::{filter, ScimError, BASE_PATH, GROUP_SCHEMA};
 use crate::store::{keys, GroupRecord};
@@ -233,18 +233,7 @@ fn parse_op(patch: &mut GroupPatch, op: &Value, id: u64) -> Result<(), ScimError
     let op = op
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax("Each operation must be an object."))?;
-    let kind = match get_ci(op, "op") {
-        Some(Value::String(s)) => OpKind::parse(s).ok_or_else(|| {
-            ScimError::invalid_syntax(format!(
-                "Unknown op \"{s}\"; expected add, replace or remove."
-            ))
-        })?,
-        _ => {
-            return Err(ScimError::invalid_syntax(
-                "Each operation needs an \"op\": add, replace or remove.",
-            ))
-        }
-    };
+    let kind = op_kind(op)?;
     let value = get_ci(op, "value").filter(|v| !v.is_null());
     let path = match get_ci(op, "path") {
         None | Some(Value::Null) => None,

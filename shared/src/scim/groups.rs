@@ -17,6 +17,7 @@ use super::filter::{self, Attr, Filter};
 use super::group::{self, GroupBody, GroupPatch, MemberPlan};
 use super::request::{admin, json_body, json_response, path_id, writable};
 use super::resource::Projection;
+use super::views::parse_index;
 use super::{ScimError, DEFAULT_COUNT, LIST_SCHEMA, MAX_COUNT};
 use crate::http::{self, respond};
 use crate::runtime::Ctx;
@@ -504,15 +505,6 @@ struct Query {
     start: usize,
     count: usize,
     projection: Projection,
-}
-
-fn parse_index(raw: Option<&str>, name: &str) -> Result<Option<i64>, ScimError> {
-    match raw.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
-            ScimError::invalid_value(format!("{name} must be an integer, not \"{v}\""))
-        }),
-    }
 }
 
 impl Query {

@@ -83,22 +83,25 @@ impl OpKind {
     }
 }
 
-fn apply_op(user: &mut User, op: &Value) -> Result<(), ScimError> {
-    let op = op
-        .as_object()
-        .ok_or_else(|| ScimError::invalid_syntax("Each operation must be an object."))?;
-    let kind = match get_ci(op, "op") {
+/// An operation's `op`, any case; a 400 naming it when it is none of the three.
+pub(super) fn op_kind(op: &Map<String, Value>) -> Result<OpKind, ScimError> {
+    match get_ci(op, "op") {
         Some(Value::String(s)) => OpKind::parse(s).ok_or_else(|| {
             ScimError::invalid_syntax(format!(
                 "Unknown op \"{s}\"; expected add, replace or remove."
             ))
-        })?,
-        _ => {
-            return Err(ScimError::invalid_syntax(
-                "Each operation needs an \"op\": add, replace or remove.",
-            ))
-        }
-    };
+        }),
+        _ => Err(ScimError::invalid_syntax(
+            "Each operation needs an \"op\": add, replace or remove.",
+        )),
+    }
+}
+
+fn apply_op(user: &mut User, op: &Value) -> Result<(), ScimError> {
+    let op = op
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("Each operation must be an object."))?;
+    let kind = op_kind(op)?;
     let path = match get_ci(op, "path") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some((s.as_str(), parse_path(s)?)),

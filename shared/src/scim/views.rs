@@ -149,7 +149,7 @@ struct PagingParams<'a> {
     count: Option<i64>,
 }
 
-fn parse_index(raw: Option<&str>, name: &str) -> Result<Option<i64>, ScimError> {
+pub(super) fn parse_index(raw: Option<&str>, name: &str) -> Result<Option<i64>, ScimError> {
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
