@@ -3,21 +3,28 @@
 //! (`directory_tests::faults`), so the SDK's retries, timeouts and error
 //! parsing all run as in production.
 //!
-//! For every write of both APIs and one read of each, every DynamoDB call the
-//! request makes fails in turn, in every way DynamoDB fails. Each request must
+//! For every write of both APIs (SCIM Users and Groups, the admin API) and
+//! reads of each, every DynamoDB call the request makes fails in turn, in
+//! every way DynamoDB fails. Each request must
 //! end within its time budget with an answer, a 409/412, or a 503 with
 //! `Retry-After` in the API's own format — never a 500. Afterwards, with
 //! DynamoDB healthy, the table must hold these invariants:
 //! - every user item has exactly its claims, and no claim points to a missing user;
 //! - the user counts equal the users stored;
 //! - tokens and memberships belong to existing users, who list them;
-//! - a create that failed can be sent again with the same body.
+//! - a group record has its org, its id claim and its name and externalId
+//!   claims; every group claim names a live group of that name; every member
+//!   item is listed by its user and every membership a user lists has its
+//!   member item;
+//! - a create that failed can be sent again with the same body (a group
+//!   create that landed answers 409, and the group is there);
+//! - a group delete that failed is finished by sending it again.
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use directory::runtime::Profile;
-use directory::store::{item, keys, Budget, Store};
+use directory::store::{item, keys, Budget, GroupRecord, Store};
 use directory::user::User;
 use directory::{admin_api, scim};
 use directory_tests::faults::{Fault, Faults};
@@ -28,6 +35,7 @@ use lambda_http::Request;
 use serde_json::{json, Value};
 
 const USERS: &str = "/api/v1/scim/Users";
+const GROUPS: &str = "/api/v1/scim/Groups";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// Tight limits, so that a hung DynamoDB costs a test two seconds, not eight;
@@ -82,10 +90,21 @@ enum Op {
     ScimPage,
     /// A cursor page: one query after authentication.
     ScimCursor,
+    /// POST /Groups with a member: the group's transaction, then the member's.
+    GroupCreate,
+    /// A rename, a member removed and one added, in one PATCH (Okta's shape).
+    GroupPatch,
+    /// PUT /Groups/{id} with a new member list.
+    GroupPut,
+    /// DELETE /Groups/{id} of a group with two members: three steps.
+    GroupDelete,
+    GroupGet,
+    /// `displayName eq`: the name claim, then the record.
+    GroupFind,
 }
 
 impl Op {
-    const ALL: [Op; 15] = [
+    const ALL: [Op; 21] = [
         Op::ScimCreate,
         Op::ScimUpsert,
         Op::ScimPut,
@@ -101,7 +120,25 @@ impl Op {
         Op::AdminSelfOldToken,
         Op::ScimPage,
         Op::ScimCursor,
+        Op::GroupCreate,
+        Op::GroupPatch,
+        Op::GroupPut,
+        Op::GroupDelete,
+        Op::GroupGet,
+        Op::GroupFind,
     ];
+
+    fn is_group(self) -> bool {
+        matches!(
+            self,
+            Op::GroupCreate
+                | Op::GroupPatch
+                | Op::GroupPut
+                | Op::GroupDelete
+                | Op::GroupGet
+                | Op::GroupFind
+        )
+    }
 
     fn is_scim(self) -> bool {
         !matches!(
@@ -117,10 +154,29 @@ impl Op {
 
     fn success(self) -> &'static [u16] {
         match self {
-            Op::ScimCreate | Op::ScimUpsert => &[201],
-            Op::ScimDelete | Op::AdminDelete => &[204],
+            Op::ScimCreate | Op::ScimUpsert | Op::GroupCreate => &[201],
+            Op::ScimDelete | Op::AdminDelete | Op::GroupDelete | Op::GroupPatch => &[204],
             _ => &[200],
         }
+    }
+}
+
+/// A request to send again, unchanged, once DynamoDB is healthy.
+struct Resend {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+}
+
+impl Resend {
+    fn request(&self, token: &str) -> Request {
+        let bearer = format!("Bearer {token}");
+        match &self.body {
+            Some(body) => scim_req(self.method.clone(), &self.path, body),
+            None => Req::new(self.method.clone(), &self.path),
+        }
+        .header("authorization", &bearer)
+        .build()
     }
 }
 
@@ -138,9 +194,22 @@ impl Fixture {
         Fixture { t, token }
     }
 
-    /// A request for `op`, on users made for case `n` with the healthy store,
-    /// and the create body (for the retry check).
-    async fn request(&self, op: Op, n: usize) -> (Request, Option<Value>) {
+    /// A group `grp<n>` (externalId `gx<n>`) with the given members, made
+    /// with the healthy store.
+    async fn group(&self, n: usize, members: Vec<User>) -> GroupRecord {
+        let (group, _) = self
+            .t
+            .store
+            .create_group_with(&format!("grp{n}"), Some(&format!("gx{n}")), members)
+            .await
+            .expect("create a group");
+        group
+    }
+
+    /// A request for `op`, on users and groups made for case `n` with the
+    /// healthy store, and what to send again once DynamoDB is healthy if
+    /// the answer was a 503 (creates and group deletes).
+    async fn request(&self, op: Op, n: usize) -> (Request, Option<Resend>) {
         let name = format!("u{n}");
         let bearer = format!("Bearer {}", self.token);
         let scim = |method, path: &str, body: &Value| {
@@ -167,7 +236,12 @@ impl Fixture {
                     "name": {"givenName": "Given", "familyName": "Family"},
                     "emails": [{"value": format!("{name}@corp.example"), "type": "work"}],
                 });
-                (scim(Method::POST, USERS, &body).build(), Some(body))
+                let resend = Resend {
+                    method: Method::POST,
+                    path: USERS.into(),
+                    body: Some(body.clone()),
+                };
+                (scim(Method::POST, USERS, &body).build(), Some(resend))
             }
             Op::ScimPut => {
                 let u = user().await;
@@ -267,6 +341,70 @@ impl Fixture {
                     .header("authorization", &bearer);
                 (req.build(), None)
             }
+            Op::GroupCreate => {
+                let u = user().await;
+                let body = json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": format!("grp{n}"),
+                    "externalId": format!("gx{n}"),
+                    "members": [{"value": u.id.to_string()}],
+                });
+                let resend = Resend {
+                    method: Method::POST,
+                    path: GROUPS.into(),
+                    body: Some(body.clone()),
+                };
+                (scim(Method::POST, GROUPS, &body).build(), Some(resend))
+            }
+            Op::GroupPatch => {
+                let (a, b) = (user().await, self.t.user(&format!("v{n}")).await);
+                let g = self.group(n, vec![a.clone()]).await;
+                let body = json!({"schemas": [PATCH_OP], "Operations": [
+                    {"op": "replace", "value": {"id": g.id.to_string(), "displayName": format!("grp{n} renamed")}},
+                    {"op": "remove", "path": format!("members[value eq \"{}\"]", a.id)},
+                    {"op": "add", "path": "members", "value": [{"value": b.id.to_string()}]}]});
+                (
+                    scim(Method::PATCH, &format!("{GROUPS}/{}", g.id), &body).build(),
+                    None,
+                )
+            }
+            Op::GroupPut => {
+                let (a, b) = (user().await, self.t.user(&format!("v{n}")).await);
+                let g = self.group(n, vec![a]).await;
+                let body = json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": format!("grp{n} put"),
+                    "members": [{"value": b.id.to_string()}],
+                });
+                (
+                    scim(Method::PUT, &format!("{GROUPS}/{}", g.id), &body).build(),
+                    None,
+                )
+            }
+            Op::GroupDelete => {
+                let (a, b) = (user().await, self.t.user(&format!("v{n}")).await);
+                let g = self.group(n, vec![a, b]).await;
+                let path = format!("{GROUPS}/{}", g.id);
+                let req = Req::new(Method::DELETE, &path).header("authorization", &bearer);
+                let resend = Resend {
+                    method: Method::DELETE,
+                    path,
+                    body: None,
+                };
+                (req.build(), Some(resend))
+            }
+            Op::GroupGet => {
+                let g = self.group(n, vec![user().await]).await;
+                let req = Req::new(Method::GET, &format!("{GROUPS}/{}", g.id))
+                    .header("authorization", &bearer);
+                (req.build(), None)
+            }
+            Op::GroupFind => {
+                self.group(n, vec![user().await]).await;
+                let path = format!("{GROUPS}?filter=displayName%20eq%20%22grp{n}%22");
+                let req = Req::new(Method::GET, &path).header("authorization", &bearer);
+                (req.build(), None)
+            }
         }
     }
 
@@ -301,6 +439,12 @@ async fn run(op: Op, t: &TestTable, req: Request) -> Reply {
         Op::AdminDelete => t.call(admin_api::destroy, req).await,
         Op::AdminList | Op::AdminSearch => t.call(admin_api::list, req).await,
         Op::AdminSelfBasic | Op::AdminSelfOldToken => t.call(admin_api::retrieve_self, req).await,
+        Op::GroupCreate => t.call(scim::groups::create, req).await,
+        Op::GroupPatch => t.call(scim::groups::patch, req).await,
+        Op::GroupPut => t.call(scim::groups::replace, req).await,
+        Op::GroupDelete => t.call(scim::groups::delete, req).await,
+        Op::GroupGet => t.call(scim::groups::get, req).await,
+        Op::GroupFind => t.call(scim::groups::list, req).await,
     }
 }
 
@@ -369,6 +513,9 @@ async fn every_call_of_every_operation_failing_in_every_way() {
             if op == Op::ScimUpsert && profile == Profile::Rfc {
                 continue; // rfc answers 409: no upsert
             }
+            if op.is_group() && profile == Profile::Odm {
+                continue; // Groups behave alike in both profiles: rfc covers them
+            }
             n += 1;
             let targets = calls_of(&fx, op, n).await;
             for (k, target) in targets.iter().enumerate() {
@@ -379,10 +526,10 @@ async fn every_call_of_every_operation_failing_in_every_way() {
             }
         }
         let fx = &fx;
-        let outcomes: Vec<(Op, Reply, Option<Value>, Fault, String)> =
+        let outcomes: Vec<(Op, Reply, Option<Resend>, Fault, String)> =
             futures::stream::iter(cases.into_iter().enumerate())
                 .map(|(i, (op, k, target, kind, attempts))| async move {
-                    let (req, body) = fx.request(op, 1000 + i).await;
+                    let (req, resend) = fx.request(op, 1000 + i).await;
                     let (t, faults) = fx.faulty(tight()).await;
                     faults.fail_call(k, kind, attempts);
                     let started = Instant::now();
@@ -407,7 +554,7 @@ async fn every_call_of_every_operation_failing_in_every_way() {
                             reply.raw
                         );
                     }
-                    (op, reply, body, kind, case)
+                    (op, reply, resend, kind, case)
                 })
                 .buffer_unordered(12)
                 .collect()
@@ -422,23 +569,41 @@ async fn every_call_of_every_operation_failing_in_every_way() {
             "no case reached a 503: the faults did not bite"
         );
 
-        // DynamoDB is healthy again: every failed create goes through when sent again.
-        for (op, reply, body, kind, case) in &outcomes {
-            let (Some(body), true) = (body, reply.status == 503) else {
+        // DynamoDB is healthy again: every failed create goes through when
+        // sent again, and every failed group delete is finished.
+        for (op, reply, resend, kind, case) in &outcomes {
+            let (Some(resend), true) = (resend, reply.status == 503) else {
                 continue;
             };
-            let bearer = format!("Bearer {}", fx.token);
-            let again = run(
-                *op,
-                &fx.t,
-                scim_req(Method::POST, USERS, body)
-                    .header("authorization", &bearer)
-                    .build(),
-            )
-            .await;
-            // A write whose answer was lost may have landed: in rfc the retry is then a 409.
-            let landed = *kind == Fault::ApplyThenFail && profile == Profile::Rfc;
-            let ok = again.status == 201 || (landed && again.status == 409);
+            let again = run(*op, &fx.t, resend.request(&fx.token)).await;
+            let ok = match op {
+                // A write whose answer was lost may have landed: in rfc the retry is then a 409.
+                Op::ScimCreate | Op::ScimUpsert => {
+                    let landed = *kind == Fault::ApplyThenFail && profile == Profile::Rfc;
+                    again.status == 201 || (landed && again.status == 409)
+                }
+                // The group's own transaction may have landed before the failure
+                // (its answer lost, or a member's transaction failing after it):
+                // the retry is then a 409 on the name, and the group is there.
+                Op::GroupCreate => {
+                    let name = resend.body.as_ref().unwrap()["displayName"].clone();
+                    let there =
+                        fx.t.store
+                            .all_groups()
+                            .await
+                            .unwrap()
+                            .iter()
+                            .any(|g| json!(g.name) == name);
+                    again.status == 201 || (again.status == 409 && there)
+                }
+                // 404: the delete had landed whole, its answer lost.
+                Op::GroupDelete => {
+                    let id: u64 = resend.path.rsplit('/').next().unwrap().parse().unwrap();
+                    let gone = fx.t.store.get_group(id).await.unwrap().is_none();
+                    matches!(again.status.as_u16(), 204 | 404) && gone
+                }
+                _ => unreachable!("{op:?} sends nothing again"),
+            };
             assert!(
                 ok,
                 "{case}: the retry answered {} {}",
@@ -558,6 +723,7 @@ async fn assert_invariants(t: &TestTable) {
             "membership of deleted user {owner}"
         );
     }
+    assert_group_invariants(&items, &users);
     let counts = t.store.user_counts().await.unwrap();
     let active = users.values().filter(|u| u.is_active).count() as u64;
     assert_eq!(
@@ -565,6 +731,88 @@ async fn assert_invariants(t: &TestTable) {
         (users.len() as u64, active),
         "the user counts"
     );
+}
+
+/// The invariants of `shared/src/store/groups.rs`, read off the whole table.
+fn assert_group_invariants(items: &[HashMap<String, AttributeValue>], users: &HashMap<u64, User>) {
+    let pk =
+        |i: &HashMap<String, AttributeValue>| item::get_s(i, "pk").unwrap_or_default().to_string();
+    let sk =
+        |i: &HashMap<String, AttributeValue>| item::get_s(i, "sk").unwrap_or_default().to_string();
+    let find = |(p, k): (String, String)| items.iter().find(|i| pk(i) == p && sk(i) == k);
+    let groups: Vec<(u64, String, String, Option<String>, bool)> = items
+        .iter()
+        .filter(|i| pk(i) == keys::GROUPS_PARTITION)
+        .map(|i| {
+            (
+                item::get_n(i, "group_id").unwrap(),
+                item::get_s(i, "slug").unwrap().to_string(),
+                item::get_s(i, "name").unwrap().to_string(),
+                item::get_s(i, "external_id").map(str::to_string),
+                item::get_bool(i, "deleting").unwrap_or(false),
+            )
+        })
+        .collect();
+    let mut claimed = HashSet::new();
+    for (id, slug, name, ext, deleting) in &groups {
+        let (p, k) = keys::org(slug);
+        let org = find((p, k.into())).unwrap_or_else(|| panic!("group {id} has no org item"));
+        assert_eq!(item::get_n::<u64>(org, "org_id"), Some(*id), "org of {id}");
+        assert_eq!(
+            item::get_s(org, "name"),
+            Some(name.as_str()),
+            "org name of {id}"
+        );
+        assert!(!item::get_bool(org, "deleted").unwrap_or(false), "{id}");
+        let (p, k) = keys::org_by_id(*id);
+        assert!(find((p, k.into())).is_some(), "group {id} has no id claim");
+        if *deleting {
+            continue; // a delete cut short: its claims are free already
+        }
+        let mut mine = vec![keys::group_name_claim(name).0];
+        mine.extend(ext.iter().map(|e| keys::group_external_id_claim(e).0));
+        for claim in mine {
+            let held = find((claim.clone(), "CLAIM".into()))
+                .unwrap_or_else(|| panic!("group {id} lacks claim {claim}"));
+            assert_eq!(item::get_n::<u64>(held, "group_id"), Some(*id), "{claim}");
+            claimed.insert(claim);
+        }
+    }
+    for claim in items.iter().filter(|i| {
+        sk(i) == "CLAIM"
+            && ["GROUPNAME#", "GROUPEXTID#"]
+                .iter()
+                .any(|p| pk(i).starts_with(p))
+    }) {
+        assert!(
+            claimed.contains(&pk(claim)),
+            "claim {} is held by no live group of that name",
+            pk(claim)
+        );
+    }
+    // Member items and the memberships users list are one and the same.
+    let mut members = HashSet::new();
+    for member in items.iter().filter(|i| sk(i).starts_with("MEMBER#")) {
+        let slug = pk(member).trim_start_matches("ORG#").to_string();
+        let user: u64 = item::get_n(member, "user_id").unwrap();
+        assert!(
+            users
+                .get(&user)
+                .is_some_and(|u| u.memberships.iter().any(|m| m.org_slug == slug)),
+            "member item {slug}/{user} is not on its user"
+        );
+        members.insert((slug, user));
+    }
+    for u in users.values() {
+        for m in &u.memberships {
+            assert!(
+                members.contains(&(m.org_slug.clone(), u.id)),
+                "user {} lists {} without its member item",
+                u.id,
+                m.org_slug
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
