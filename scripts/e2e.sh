@@ -5,6 +5,9 @@
 # RFC 7644 / Okta / Entra ID / scim2-tester suite (tests/e2e/test_scim_rfc.py).
 # The main stack reaches DynamoDB through tests/e2e/faultproxy.py (E2E_FAULTS_URL), for the
 # DynamoDB-failure suite (tests/e2e/test_faults.py); the rfc stack reaches it directly.
+# The tests reach each cargo lambda watch through tests/e2e/emulatorfront.py, which passes
+# everything through but resends a read that the emulator itself failed (its docstring says
+# why); the count of such resends is printed at the end.
 # Uses DYNAMODB_ENDPOINT when set, else starts an in-memory DynamoDB Local.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -35,7 +38,7 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 mkdir -p "$LOGS"
-rm -f "$RFC_WATCH_LOG"
+rm -f "$RFC_WATCH_LOG" "$LOGS"/emulatorfront*.log
 
 ddb_for_tests
 
@@ -96,7 +99,18 @@ else
 fi
 
 export E2E_USERSCTL="$USERSCTL"
-watch_start "$port" "$ENVFILE" "$WATCH_LOG" --ignore-changes --concurrency "$E2E_WATCH_CONCURRENCY"
+
+# front_start PORT LOGFILE: tests/e2e/emulatorfront.py on PORT, in front of a cargo lambda
+# watch it expects on a port of its own: WATCH_PORT.
+front_start() {
+    local front_port="$1" logfile="$2"
+    WATCH_PORT="$(free_port)"
+    spawn "$ROOT" "$logfile" python tests/e2e/emulatorfront.py \
+        --listen-port "$front_port" --target "http://127.0.0.1:$WATCH_PORT"
+    wait_port "$front_port" 30 "$SPAWNED_PID" || die "tests/e2e/emulatorfront.py did not start"
+}
+front_start "$port" "$LOGS/emulatorfront.log"
+watch_start "$WATCH_PORT" "$ENVFILE" "$WATCH_LOG" --ignore-changes --concurrency "$E2E_WATCH_CONCURRENCY"
 warm_up "$E2E_BASE_URL"
 
 # The rfc stack: same binaries (already built, so it starts fast), its own table and admin.
@@ -113,7 +127,8 @@ port="$(free_port)"
 export E2E_RFC_BASE_URL="http://127.0.0.1:$port"
 (TABLE_NAME="$E2E_RFC_TABLE_NAME" SCIM_PROFILE=rfc PUBLIC_BASE_URL="$E2E_RFC_BASE_URL" \
     write_watch_env "$RFC_ENVFILE")
-watch_start "$port" "$RFC_ENVFILE" "$RFC_WATCH_LOG" --ignore-changes --concurrency "$E2E_WATCH_CONCURRENCY"
+front_start "$port" "$LOGS/emulatorfront-rfc.log"
+watch_start "$WATCH_PORT" "$RFC_ENVFILE" "$RFC_WATCH_LOG" --ignore-changes --concurrency "$E2E_WATCH_CONCURRENCY"
 # It is only asked SCIM requests: warm up only the SCIM functions (lib.sh's warm_up, with
 # warm_routes narrowed to /api/v1/scim).
 eval "$(declare -f warm_routes | sed '1s/^warm_routes/all_warm_routes/')"
@@ -122,4 +137,8 @@ warm_up "$E2E_RFC_BASE_URL"
 
 log "pytest tests/e2e against $E2E_BASE_URL (table $TABLE_NAME, SCIM_PROFILE=$SCIM_PROFILE)" \
     "and $E2E_RFC_BASE_URL (table $E2E_RFC_TABLE_NAME, SCIM_PROFILE=rfc)"
-PYTHONDONTWRITEBYTECODE=1 python -m pytest -p no:cacheprovider tests/e2e "$@"
+status=0
+PYTHONDONTWRITEBYTECODE=1 python -m pytest -p no:cacheprovider tests/e2e "$@" || status=$?
+log "reads resent after cargo lambda watch's own 500 (tests/e2e/emulatorfront.py):" \
+    "$(cat "$LOGS"/emulatorfront*.log | grep -c '^emulator-500 retried' || true)"
+exit "$status"

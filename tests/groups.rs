@@ -3,10 +3,11 @@
 //! at any group size, concurrent member changes, and deletes cut short.
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use directory::admin_api;
 use directory::runtime::Profile;
 use directory::scim::{self, groups};
-use directory::store::{keys, Budget};
+use directory::store::{keys, Budget, Org, StoreError, UniqueField};
 use directory::user::{Membership, User};
 use directory_tests::faults::Fault;
 use directory_tests::{scim as body_req, Reply, Req, TestTable};
@@ -578,4 +579,104 @@ async fn discovery_advertises_groups() {
         .map(|a| a["name"].as_str().unwrap())
         .collect();
     assert!(attrs.contains(&"members") && attrs.contains(&"displayName"));
+}
+
+/// An org as `usersctl org create` wrote it before SCIM Groups: its org item
+/// and its id claim, no group record.
+async fn legacy_org(t: &TestTable, id: u64, slug: &str, name: &str) -> Org {
+    let put = |pk: String, sk: &str, extra: Vec<(&str, AttributeValue)>| {
+        let mut req = t
+            .store
+            .client()
+            .put_item()
+            .table_name(t.store.table())
+            .item("pk", AttributeValue::S(pk))
+            .item("sk", AttributeValue::S(sk.into()));
+        for (k, v) in extra {
+            req = req.item(k, v);
+        }
+        req.send()
+    };
+    let (pk, sk) = keys::org(slug);
+    put(
+        pk,
+        sk,
+        vec![
+            ("org_id", AttributeValue::N(id.to_string())),
+            ("slug", AttributeValue::S(slug.into())),
+            ("name", AttributeValue::S(name.into())),
+        ],
+    )
+    .await
+    .unwrap();
+    let (pk, sk) = keys::org_by_id(id);
+    put(pk, sk, vec![("slug", AttributeValue::S(slug.into()))])
+        .await
+        .unwrap();
+    t.store.get_org(slug).await.unwrap().expect("the org")
+}
+
+#[tokio::test]
+async fn orgs_from_before_groups_are_adopted_once() {
+    let s = Scim::new(Profile::Rfc).await;
+    let eng = legacy_org(&s.t, 900_001, "eng", "eng").await;
+    let shout = legacy_org(&s.t, 900_002, "ENG", "ENG").await;
+    let ana = s.t.user("ana").await;
+    s.t.store
+        .add_member(&eng, &ana, "maintainer")
+        .await
+        .unwrap();
+    // Before adoption SCIM does not see them.
+    let listed = s.get(GROUPS).await;
+    assert_eq!(listed.expect(200)["totalResults"], 0, "{}", listed.raw);
+
+    let orgs = s.t.store.all_orgs_by_scan().await.unwrap();
+    assert_eq!(
+        orgs.iter().map(|o| o.slug.as_str()).collect::<Vec<_>>(),
+        ["eng", "ENG"]
+    );
+    let adopted = s.t.store.adopt_org(&eng, &eng.name).await.unwrap();
+    assert_eq!(adopted.map(|g| g.id), Some(900_001));
+    // Adopting again changes nothing.
+    assert_eq!(s.t.store.adopt_org(&eng, &eng.name).await.unwrap(), None);
+    // "ENG" folds to the name "eng" holds: refused, then adopted under another name.
+    let clash = s.t.store.adopt_org(&shout, &shout.name).await;
+    assert!(
+        matches!(clash, Err(StoreError::Taken(UniqueField::GroupName))),
+        "{clash:?}"
+    );
+    let renamed =
+        s.t.store
+            .adopt_org(&shout, "ENG (ENG)")
+            .await
+            .unwrap()
+            .expect("adopted");
+    assert_eq!(renamed.name, "ENG (ENG)");
+    // The org took the group's name: one name, whichever side reads it.
+    assert_eq!(
+        s.t.store.get_org("ENG").await.unwrap().unwrap().name,
+        "ENG (ENG)"
+    );
+
+    // Both are Groups now, with the members they had, roles kept.
+    let found = s
+        .get(&format!("{GROUPS}?filter=displayName%20eq%20%22ENG%22"))
+        .await;
+    let found = found.expect(200);
+    assert_eq!(found["totalResults"], 1);
+    assert_eq!(found["Resources"][0]["id"], "900001");
+    assert_eq!(s.members("900001").await, [ana.id.to_string()]);
+    let listed = s.get(GROUPS).await;
+    assert_eq!(listed.expect(200)["totalResults"], 2);
+    let ana = s.t.store.get_user(ana.id).await.unwrap().unwrap();
+    assert_eq!(ana.memberships[0].role, "maintainer");
+    // And they behave as any group: a member added through SCIM lands.
+    let bo = s.t.user("bo").await;
+    s.patch(
+        "900002",
+        json!([{"op": "add", "path": "members", "value": [{"value": bo.id.to_string()}]}]),
+    )
+    .await
+    .expect(204);
+    assert_eq!(s.members("900002").await, [bo.id.to_string()]);
 }

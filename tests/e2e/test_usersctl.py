@@ -159,3 +159,18 @@ def test_unlock_lifts_the_lock_of_failed_logins():
     assert f"unlocked {ghost} (no such user)" in out, out
     r = raw("GET", "/api/users/self", headers=basic(ghost, "guess-6"))
     assert r.status == 401, r
+
+
+def test_org_adopt_leaves_groups_alone_and_says_so():
+    # Orgs made by `org create` are Groups already; adopting (after an upgrade) changes nothing,
+    # however often it runs. Adopting an org from before Groups: tests/groups.rs.
+    table = f"adopt_{secrets.token_hex(4)}"
+    for args in (["table", "create"], ["org", "create", "--slug", "acme", "--name", "Acme"]):
+        proc, _ = run(*args, TABLE_NAME=table)
+        assert proc.returncode == 0, proc
+    for _ in range(2):
+        proc, seconds = run("org", "adopt", TABLE_NAME=table)
+        assert proc.returncode == 0, proc
+        assert proc.stdout.strip().splitlines()[-1] == \
+            "1 orgs: 0 adopted, 1 already groups, 0 refused", proc.stdout
+        assert seconds < LIMIT_SECONDS

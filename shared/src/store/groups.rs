@@ -25,11 +25,14 @@
 //!   repeated, so a delete that was cut short is finished by the next one.
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnConsumedCapacity, TransactWriteItem, Update,
+};
 use chrono::{DateTime, Utc};
 use unicode_normalization::UnicodeNormalization;
 
 use super::item::{self, key, n, s, Item};
+use super::orgs::Org;
 use super::users::{built, parse_user, Slot, Transaction, TRANSACTION_LIMIT};
 use super::{keys, Result, Store, StoreError, UniqueField, WRITE_ATTEMPTS};
 use crate::user::{format_time, now, parse_time, Membership, User};
@@ -420,22 +423,7 @@ impl Store {
             }
         }
         if next.name != current.name {
-            let (pk, sk) = keys::org(&current.slug);
-            tx.push(
-                Slot::Other,
-                TransactWriteItem::builder()
-                    .update(built(
-                        Update::builder()
-                            .table_name(self.table())
-                            .set_key(Some(key(pk, sk)))
-                            .update_expression("SET #name = :n")
-                            .condition_expression("attribute_exists(pk)")
-                            .expression_attribute_names("#name", "name")
-                            .expression_attribute_values(":n", s(&next.name))
-                            .build(),
-                    )?)
-                    .build(),
-            );
+            tx.push(Slot::Other, self.org_rename(&current.slug, &next.name)?);
         }
         Ok(())
     }
@@ -591,6 +579,90 @@ impl Store {
             )?,
         );
         self.commit(tx).await
+    }
+
+    /// Every live org, by a pass over the whole table (a paginated `Scan`
+    /// that reads only `sk = ORG` items back): for one-off maintenance such
+    /// as `usersctl org adopt`, never for a request.
+    pub async fn all_orgs_by_scan(&self) -> Result<Vec<Org>> {
+        let mut orgs = Vec::new();
+        let mut start = None;
+        loop {
+            let scan = self
+                .client()
+                .scan()
+                .table_name(self.table())
+                .filter_expression("sk = :org")
+                .expression_attribute_values(":org", s("ORG"))
+                .set_exclusive_start_key(start)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send();
+            let out = self.counted(self.within(Box::pin(scan)).await?)?;
+            self.metrics.record_one(out.consumed_capacity());
+            orgs.extend(out.items().iter().filter_map(Org::from_item));
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                orgs.sort_by_key(|o| o.id);
+                return Ok(orgs);
+            }
+        }
+    }
+
+    /// Makes an org from before SCIM Groups (one with no group record) a
+    /// Group named `name` (the org's own name, or another when that one is
+    /// taken), in one transaction: its record, its name claim, and the org's
+    /// name when it differs. `Ok(None)` when it already is a Group (so
+    /// adopting again changes nothing); `Taken(GroupName)` when another
+    /// group has the name.
+    pub async fn adopt_org(&self, org: &Org, name: &str) -> Result<Option<GroupRecord>> {
+        if self.get_group(org.id).await?.is_some() {
+            return Ok(None);
+        }
+        let at = now();
+        let group = GroupRecord {
+            id: org.id,
+            slug: org.slug.clone(),
+            name: name.to_string(),
+            external_id: None,
+            created: at,
+            last_modified: at,
+            version: 1,
+            deleting: false,
+        };
+        let mut tx = Transaction::default();
+        tx.put(Slot::Other, put_if_absent(self.table(), group.to_item())?);
+        for (field, value) in group_claims(&group) {
+            tx.put(
+                Slot::Claim(field),
+                self.group_claim_put(field, &value, org.id)?,
+            );
+        }
+        if name != org.name {
+            tx.push(Slot::Other, self.org_rename(&org.slug, name)?);
+        }
+        match self.commit(tx).await {
+            Ok(()) => Ok(Some(group)),
+            // Adopted meanwhile (by a second `usersctl org adopt`).
+            Err(StoreError::Conflict) if self.get_group(org.id).await?.is_some() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets the name on the org item of `slug` (which must exist).
+    fn org_rename(&self, slug: &str, name: &str) -> Result<TransactWriteItem> {
+        let (pk, sk) = keys::org(slug);
+        Ok(TransactWriteItem::builder()
+            .update(built(
+                Update::builder()
+                    .table_name(self.table())
+                    .set_key(Some(key(pk, sk)))
+                    .update_expression("SET #name = :n")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_names("#name", "name")
+                    .expression_attribute_values(":n", s(name))
+                    .build(),
+            )?)
+            .build())
     }
 
     /// Removes every member of `group`, a transaction per

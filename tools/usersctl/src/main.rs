@@ -115,6 +115,11 @@ enum OrgCmd {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Makes every organisation created before SCIM Groups a Group (one pass
+    /// over the table; run it once after upgrading; running it again changes
+    /// nothing). An org whose name another group holds (caselessly) is
+    /// adopted as "<name> (<slug>)".
+    Adopt,
     /// Adds a user to an organisation (or changes their role).
     AddMember {
         #[arg(long)]
@@ -507,6 +512,41 @@ async fn run(store: &Store, command: Command) -> Outcome {
                     name.as_deref().unwrap_or(&slug)
                 ))),
                 Err(e) => Err(e.into()),
+            }
+        }
+        Command::Org(OrgCmd::Adopt) => {
+            let orgs = store.all_orgs_by_scan().await?;
+            let (mut adopted, mut refused) = (0, Vec::new());
+            for org in &orgs {
+                let mut outcome = store.adopt_org(org, &org.name).await;
+                if let Err(StoreError::Taken(_)) = outcome {
+                    let name = format!("{} ({})", org.name, org.slug);
+                    outcome = store.adopt_org(org, &name).await;
+                }
+                match outcome {
+                    Ok(Some(group)) => {
+                        adopted += 1;
+                        println!("{}: group {} named \"{}\"", org.slug, group.id, group.name);
+                    }
+                    Ok(None) => {}
+                    Err(StoreError::Taken(_)) => refused.push(org.slug.clone()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            println!(
+                "{} orgs: {adopted} adopted, {} already groups, {} refused",
+                orgs.len(),
+                orgs.len() - adopted - refused.len(),
+                refused.len()
+            );
+            if refused.is_empty() {
+                Ok(())
+            } else {
+                Err(Fail::Message(format!(
+                    "not adopted, their names are taken: {} (rename the groups \
+                     holding them, then run this again)",
+                    refused.join(", ")
+                )))
             }
         }
         Command::Org(OrgCmd::AddMember {
