@@ -680,3 +680,37 @@ async fn orgs_from_before_groups_are_adopted_once() {
     .expect(204);
     assert_eq!(s.members("900002").await, [bo.id.to_string()]);
 }
+
+#[tokio::test]
+async fn a_post_with_members_is_one_transaction_up_to_47_and_reads_nothing_after() {
+    let s = Scim::new(Profile::Rfc).await;
+    let users = s.users(60, "post").await;
+    let members =
+        |n: usize| -> Vec<Value> { users[..n].iter().map(|u| json!({"value": u})).collect() };
+    // 47 members: the group, its org and claims and 94 member items in one
+    // transaction. Calls: auth with the members' users, the id counter,
+    // the transaction; nothing is read after it.
+    let r = s
+        .post(json!({"schemas": [GROUP_SCHEMA], "displayName": "Forty-seven", "members": members(47)}))
+        .await;
+    let body = r.expect(201);
+    assert_eq!(body["members"].as_array().unwrap().len(), 47);
+    assert_eq!(r.dynamodb_calls, 3, "{} calls", r.dynamodb_calls);
+    let id = body["id"].as_str().unwrap().to_string();
+    assert_eq!(s.members(&id).await.len(), 47);
+    // 60: 47 with the group, 13 in a second transaction.
+    let r = s
+        .post(json!({"schemas": [GROUP_SCHEMA], "displayName": "Sixty", "members": members(60)}))
+        .await;
+    let body = r.expect(201);
+    assert_eq!(r.dynamodb_calls, 4, "{} calls", r.dynamodb_calls);
+    let listed: Vec<String> = body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap().to_string())
+        .collect();
+    let id = body["id"].as_str().unwrap().to_string();
+    assert_eq!(listed, s.members(&id).await);
+    assert_eq!(listed.len(), 60);
+}

@@ -62,6 +62,12 @@ pub enum Fault {
     /// The request reaches DynamoDB Local (a write lands), but its answer is lost and
     /// replaced by a 500 `InternalServerError`: the SDK retries a write that already happened.
     ApplyThenFail,
+    /// The request reaches DynamoDB Local (a write lands), and the answer is a cancellation for
+    /// `TransactionConflict` (400 `TransactionConflictException` for a single write): what
+    /// [`Faults::contention`] answers an attempt the SDK resends after a timeout while the first
+    /// one, which lands, still holds the items. The caller sends the write again and finds its
+    /// own writes there. (The service answers such a resend `TransactionInProgressException`.)
+    ApplyThenConflict,
     /// The connection fails (an I/O error, as if the port were closed).
     ConnectionRefused,
 }
@@ -241,6 +247,10 @@ impl Faults {
                 Fault::ApplyThenFail => {
                     real.call(request).await?;
                     Ok(internal_server_error())
+                }
+                Fault::ApplyThenConflict => {
+                    real.call(request).await?;
+                    Ok(error_response(Fault::TransactionConflict, &target, &body))
                 }
                 other => Ok(error_response(other, &target, &body)),
             },

@@ -171,18 +171,21 @@ async fn members_for_response(ctx: &Ctx, group: &GroupRecord) -> Result<Vec<u64>
     Ok(ids)
 }
 
-/// A group resource with its `ETag` (and `Location`, on create).
+/// A group resource with its `ETag` (and `Location`, on create). Its
+/// members are read, when the projection shows them, unless `known` (a
+/// create knows them: it made them).
 async fn group_response(
     ctx: &Ctx,
     status: StatusCode,
     group: &GroupRecord,
+    known: Option<Vec<u64>>,
     origin: &str,
     projection: &Projection,
 ) -> Outcome {
-    let members = if wants_members(projection) {
-        Some(members_for_response(ctx, group).await?)
-    } else {
-        None
+    let members = match known {
+        _ if !wants_members(projection) => None,
+        Some(ids) => Some(ids),
+        None => Some(members_for_response(ctx, group).await?),
     };
     let body = projection.apply(group::to_json(group, members.as_deref(), origin));
     let mut resp = json_response(status, &body);
@@ -243,14 +246,27 @@ async fn create_group(ctx: &Ctx, req: &Request) -> Outcome {
         return Err(unknown_members(&unknown));
     }
     let members: Vec<User> = ids.iter().filter_map(|id| users.get(id).cloned()).collect();
-    let (group, _) = ctx
+    let (group, changes) = ctx
         .store
         .create_group_with(&body.name, body.external_id.as_deref(), members)
         .await
         .map_err(|e| taken(e, &body.name, body.external_id.as_deref()))?;
     let origin = http::base_url(req);
     let (projection, _) = projection_of(req);
-    group_response(ctx, StatusCode::CREATED, &group, &origin, &projection).await
+    // The answer reads nothing more: once the group is made, the create
+    // cannot fail (and a resent create would answer 409).
+    let mut ids = changes.added;
+    ids.sort_unstable();
+    let known = Some(ids);
+    group_response(
+        ctx,
+        StatusCode::CREATED,
+        &group,
+        known,
+        &origin,
+        &projection,
+    )
+    .await
 }
 
 /// `PUT /Groups/{id}`: replaces displayName and externalId; `members`, when
@@ -276,7 +292,7 @@ async fn replace_group(ctx: &Ctx, req: &Request) -> Outcome {
     let group = Box::pin(apply(ctx, req, patch)).await?;
     let origin = http::base_url(req);
     let (projection, _) = projection_of(req);
-    group_response(ctx, StatusCode::OK, &group, &origin, &projection).await
+    group_response(ctx, StatusCode::OK, &group, None, &origin, &projection).await
 }
 
 /// `PATCH /Groups/{id}`: 204, or 200 with the group when the request asks
@@ -293,7 +309,7 @@ async fn patch_group(ctx: &Ctx, req: &Request) -> Outcome {
     let (projection, asked) = projection_of(req);
     if asked {
         let origin = http::base_url(req);
-        return group_response(ctx, StatusCode::OK, &group, &origin, &projection).await;
+        return group_response(ctx, StatusCode::OK, &group, None, &origin, &projection).await;
     }
     let mut resp = Response::builder()
         .status(StatusCode::NO_CONTENT)
@@ -496,7 +512,7 @@ async fn get_group(ctx: &Ctx, req: &Request) -> Outcome {
     let group = fetched.group(id).cloned().ok_or_else(|| not_found(id))?;
     let origin = http::base_url(req);
     let (projection, _) = projection_of(req);
-    group_response(ctx, StatusCode::OK, &group, &origin, &projection).await
+    group_response(ctx, StatusCode::OK, &group, None, &origin, &projection).await
 }
 
 /// A parsed list or search request on Groups.

@@ -49,6 +49,14 @@ pub const MEMBERS_PER_TRANSACTION: usize = TRANSACTION_LIMIT / 2;
 /// two claims released, two taken, and the org's name.
 const GROUP_ITEMS: usize = 6;
 
+/// The items a new group writes: its org, its id claim, its record, its
+/// name and externalId claims.
+const NEW_GROUP_ITEMS: usize = 5;
+
+/// Members a POST adds in the group's own transaction (47): with them the
+/// create is all or nothing.
+pub const MEMBERS_WITH_CREATE: usize = (TRANSACTION_LIMIT - NEW_GROUP_ITEMS) / 2;
+
 /// The org slug rules (those of `usersctl org create`): 1 to 16 letters,
 /// digits, `-` and `_`.
 pub const SLUG_MAX: usize = 16;
@@ -163,16 +171,20 @@ fn put_if_absent(table: &str, item: Item) -> Result<Put> {
 }
 
 impl Store {
-    /// Creates a group, then adds its first members ([`Store::change_members`]).
-    /// A failure after the create leaves the group with some or none of them.
+    /// Creates a group with its first members: up to [`MEMBERS_WITH_CREATE`]
+    /// in the group's own transaction (all or nothing), any more after it
+    /// in steps ([`Store::change_members`]); a failure during those leaves
+    /// the group with the members of the steps that went through.
     pub async fn create_group_with(
         &self,
         name: &str,
         external_id: Option<&str>,
-        members: Vec<User>,
+        mut members: Vec<User>,
     ) -> Result<(GroupRecord, MemberChanges)> {
-        let group = self.create_group(None, name, external_id).await?;
-        let changes = self.change_members(&group, members, Vec::new()).await?;
+        let rest = members.split_off(MEMBERS_WITH_CREATE.min(members.len()));
+        let (group, mut changes) = self.create(None, name, external_id, members).await?;
+        let more = self.change_members(&group, rest, Vec::new()).await?;
+        changes.added.extend(more.added);
         Ok((group, changes))
     }
 
@@ -187,16 +199,33 @@ impl Store {
         name: &str,
         external_id: Option<&str>,
     ) -> Result<GroupRecord> {
+        Ok(self.create(slug, name, external_id, Vec::new()).await?.0)
+    }
+
+    /// [`Store::create_group`] with `members` (at most
+    /// [`MEMBERS_WITH_CREATE`]) in the same transaction. A member changed
+    /// meanwhile is read again and the transaction retried; one deleted
+    /// meanwhile is left out.
+    async fn create(
+        &self,
+        slug: Option<&str>,
+        name: &str,
+        external_id: Option<&str>,
+        mut members: Vec<User>,
+    ) -> Result<(GroupRecord, MemberChanges)> {
+        debug_assert!(members.len() <= MEMBERS_WITH_CREATE);
         let id = self.next_id(keys::org_id_counter()).await?;
         let candidates = match slug {
             Some(slug) => vec![slug.to_string()],
             None => slug_candidates(name, id),
         };
         let at = now();
-        for slug in candidates {
+        let mut attempt = 1;
+        let mut candidates = candidates.into_iter().peekable();
+        while let Some(slug) = candidates.peek().cloned() {
             let group = GroupRecord {
                 id,
-                slug,
+                slug: slug.clone(),
                 name: name.to_string(),
                 external_id: external_id.map(str::to_string),
                 created: at,
@@ -219,14 +248,84 @@ impl Store {
             for (field, value) in group_claims(&group) {
                 tx.put(Slot::Claim(field), self.group_claim_put(field, &value, id)?);
             }
+            let mut changes = MemberChanges::default();
+            for user in &members {
+                self.member_change(&mut tx, &group, user, true)?;
+                changes.added.push(user.id);
+            }
             match self.commit(tx).await {
-                Ok(()) => return Ok(group),
-                // The slug is taken: the next candidate.
-                Err(StoreError::Conflict) => continue,
+                Ok(()) => return Ok((group, changes)),
+                Err(StoreError::Conflict) => {
+                    let (pk, sk) = keys::org(&slug);
+                    match self.get(key(pk, sk)).await? {
+                        // The id is new, so only this very create can have
+                        // made an org of it: an attempt that landed with its
+                        // answer lost, before a retry found its items there.
+                        Some(org) if item::get_n::<u64>(&org, "org_id") == Some(id) => {
+                            return Ok((group, changes));
+                        }
+                        // The slug is taken: the next candidate.
+                        Some(_) => {
+                            candidates.next();
+                            continue;
+                        }
+                        None => {}
+                    }
+                    // A member changed since it was read: read them again.
+                    if attempt >= WRITE_ATTEMPTS {
+                        return Err(StoreError::Conflict);
+                    }
+                    attempt += 1;
+                    let ids: Vec<u64> = members.iter().map(|u| u.id).collect();
+                    let fresh = self.users_by_id_map(&ids).await?;
+                    members = ids.iter().filter_map(|id| fresh.get(id).cloned()).collect();
+                }
                 Err(e) => return Err(e),
             }
         }
         Err(StoreError::Conflict)
+    }
+
+    /// Adds to `tx` what makes `user` a member of `group` (`member`) or not:
+    /// the user item (versioned) and the member item, written together.
+    fn member_change(
+        &self,
+        tx: &mut Transaction,
+        group: &GroupRecord,
+        user: &User,
+        member: bool,
+    ) -> Result<()> {
+        let mut next = user.clone();
+        next.version = user.version + 1;
+        next.last_modified = now();
+        let (pk, sk) = keys::membership(&group.slug, user.id);
+        if member {
+            next.memberships.push(Membership {
+                org_slug: group.slug.clone(),
+                org_id: group.id,
+                role: DEFAULT_ROLE.to_string(),
+                is_active: true,
+            });
+            let mut item = key(pk, sk);
+            item.insert("user_id".into(), n(user.id));
+            item.insert("role".into(), s(DEFAULT_ROLE));
+            item.insert("is_active".into(), AttributeValue::Bool(true));
+            tx.put(Slot::User, self.versioned_put(&next, user.version)?);
+            tx.put(
+                Slot::Other,
+                built(
+                    Put::builder()
+                        .table_name(self.table())
+                        .set_item(Some(item))
+                        .build(),
+                )?,
+            );
+        } else {
+            next.memberships.retain(|m| m.org_id != group.id);
+            tx.put(Slot::User, self.versioned_put(&next, user.version)?);
+            tx.delete(Slot::Other, self.plain_delete(pk, sk)?);
+        }
+        Ok(())
     }
 
     /// The group record of org `id`, strongly consistent (deleting or not).
@@ -450,37 +549,11 @@ impl Store {
                 if is_member == *member {
                     continue;
                 }
-                let mut next = user.clone();
-                next.version = user.version + 1;
-                next.last_modified = now();
-                let (pk, sk) = keys::membership(&group.slug, user.id);
+                self.member_change(&mut tx, group, user, *member)?;
                 if *member {
-                    next.memberships.push(Membership {
-                        org_slug: group.slug.clone(),
-                        org_id: group.id,
-                        role: DEFAULT_ROLE.to_string(),
-                        is_active: true,
-                    });
-                    let mut item = key(pk, sk);
-                    item.insert("user_id".into(), n(user.id));
-                    item.insert("role".into(), s(DEFAULT_ROLE));
-                    item.insert("is_active".into(), AttributeValue::Bool(true));
                     changes.added.push(user.id);
-                    tx.put(Slot::User, self.versioned_put(&next, user.version)?);
-                    tx.put(
-                        Slot::Other,
-                        built(
-                            Put::builder()
-                                .table_name(self.table())
-                                .set_item(Some(item))
-                                .build(),
-                        )?,
-                    );
                 } else {
-                    next.memberships.retain(|m| m.org_id != group.id);
                     changes.removed.push(user.id);
-                    tx.put(Slot::User, self.versioned_put(&next, user.version)?);
-                    tx.delete(Slot::Other, self.plain_delete(pk, sk)?);
                 }
             }
             if tx.len() == 0 {

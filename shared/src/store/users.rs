@@ -153,7 +153,15 @@ impl Store {
             active: i64::from(user.is_active),
             create: true,
         });
-        self.commit(tx).await?;
+        match self.commit(tx).await {
+            Ok(()) => {}
+            // The id is new, so only this very create can have written it: an
+            // attempt that landed with its answer lost, before a retry of the
+            // transaction (cancelled meanwhile, for a conflict with itself)
+            // found the item there.
+            Err(StoreError::Conflict) if self.get_user(user.id).await?.is_some() => {}
+            Err(e) => return Err(e),
+        }
         // The first user of a block: the creates of blocks before the
         // previous one are long over, so their copies can be merged.
         if user.id.is_multiple_of(BLOCK_IDS) && user.id >= 2 * BLOCK_IDS {
