@@ -29,6 +29,8 @@ import sys
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from faultproxy import read_request_body  # beside this file: on sys.path when run as a script
+
 EMULATOR_500 = {"type": "https://httpstatuses.com/500", "status": 500,
                 "title": "Internal Server Error"}
 RETRIES = 3
@@ -59,20 +61,6 @@ class Front(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (the stdlib's name)
         pass  # one line per request would drown the retries
 
-    def read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
     def forward(self, body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
         conn = http.client.HTTPConnection(self.target.hostname, self.target.port,
                                           timeout=TIMEOUT_SECONDS)
@@ -91,7 +79,7 @@ class Front(BaseHTTPRequestHandler):
             conn.close()
 
     def handle_any(self) -> None:
-        body = self.read_body()
+        body = read_request_body(self)
         try:
             status, reason, headers, data = self.forward(body)
             attempt = 0
