@@ -714,3 +714,48 @@ async fn a_post_with_members_is_one_transaction_up_to_47_and_reads_nothing_after
     assert_eq!(listed, s.members(&id).await);
     assert_eq!(listed.len(), 60);
 }
+
+/// A page of groups lists at most 20,000 members in all, as one group does:
+/// past that the page is refused with `tooMany`, never cut short and never
+/// grown past what Lambda can answer.
+#[tokio::test]
+async fn a_page_of_groups_lists_at_most_20000_members_in_all() {
+    let s = Scim::new(Profile::Rfc).await;
+    let mut users = Vec::new();
+    for (name, size) in [("Big A", 10_000), ("Big B", 10_001)] {
+        let id: u64 = s.create(name).await.parse().unwrap();
+        let g = s.t.store.get_group(id).await.unwrap().unwrap();
+        users.extend((0..size).map(|i| {
+            let mut u = User::new(format!("{}{i:05}", g.slug));
+            u.memberships = vec![Membership {
+                org_slug: g.slug.clone(),
+                org_id: g.id,
+                role: "worker".into(),
+                is_active: true,
+            }];
+            u
+        }));
+    }
+    s.t.store.import_users(users).await.unwrap();
+    let both = s.get(&format!("{GROUPS}?count=2")).await;
+    let head: String = both.raw.chars().take(300).collect();
+    assert_eq!(both.status, 400, "{head}");
+    assert_eq!(both.body["scimType"], "tooMany");
+    assert!(
+        both.body["detail"].as_str().unwrap().contains("20000"),
+        "{}",
+        both.raw
+    );
+    let first = s.get(&format!("{GROUPS}?count=1")).await;
+    assert_eq!(
+        first.expect(200)["Resources"][0]["members"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10_000
+    );
+    let bare = s
+        .get(&format!("{GROUPS}?count=2&excludedAttributes=members"))
+        .await;
+    assert_eq!(bare.expect(200)["itemsPerPage"], 2);
+}

@@ -26,10 +26,11 @@ use crate::user::User;
 
 type Outcome = Result<Response<Body>, ScimError>;
 
-/// The most members one response lists. A group with more answers 400
-/// `tooMany` unless `excludedAttributes=members` is asked for; its members
-/// are then read through the admin API (`GET /api/users?org=<slug>`). At
-/// about 100 bytes a member, this keeps a response near 2 MB, well inside
+/// The most members one response lists, a group or a page of groups. A
+/// group (or page) with more answers 400 `tooMany` unless
+/// `excludedAttributes=members` is asked for (or a smaller `count`); the
+/// members are then read through the admin API (`GET /api/users?org=<slug>`).
+/// At about 100 bytes a member, this keeps a response near 2 MB, well inside
 /// Lambda's 6 MB.
 pub const MAX_LISTED_MEMBERS: usize = 20_000;
 
@@ -714,9 +715,24 @@ async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) ->
     let origin = http::base_url(req);
     let with_members = wants_members(&query.projection);
     let mut page = Vec::new();
+    // What the page's groups may still list, all together.
+    let mut room = MAX_LISTED_MEMBERS;
     for g in matching.iter().skip(query.start - 1).take(query.count) {
         let members = if with_members {
-            Some(members_for_response(ctx, g).await?)
+            let ids = ctx.store.group_member_ids(g, room).await?;
+            if ids.len() > room {
+                return Err(ScimError::bad(
+                    super::ScimType::TooMany,
+                    format!(
+                        "The groups of this page have more than {MAX_LISTED_MEMBERS} members in \
+                         all, more than one response lists: ask for fewer groups (count), or \
+                         for excludedAttributes=members and read the members of each group with \
+                         the admin API (GET /api/users?org=<slug>)."
+                    ),
+                ));
+            }
+            room -= ids.len();
+            Some(ids)
         } else {
             None
         };
