@@ -28,7 +28,7 @@ use directory::store::{item, keys, Budget, GroupRecord, Store};
 use directory::user::User;
 use directory::{admin_api, scim};
 use directory_tests::faults::{Fault, Faults};
-use directory_tests::{delete, get, patch, scim as scim_req, Reply, Req, TestTable};
+use directory_tests::{delete, get, patch, scim as scim_req, Provisioner, Reply, Req, TestTable};
 use futures::StreamExt;
 use lambda_http::http::Method;
 use lambda_http::Request;
@@ -169,29 +169,25 @@ struct Resend {
 }
 
 impl Resend {
-    fn request(&self, token: &str) -> Request {
-        let bearer = format!("Bearer {token}");
-        match &self.body {
-            Some(body) => scim_req(self.method.clone(), &self.path, body),
-            None => Req::new(self.method.clone(), &self.path),
-        }
-        .header("authorization", &bearer)
-        .build()
+    fn request(&self, by: &Provisioner) -> Request {
+        by.req(self.method.clone(), &self.path, self.body.as_ref())
+            .build()
     }
 }
 
 /// One table per profile, its admin token, and a counter for unique names.
-struct Fixture {
-    t: TestTable,
-    token: String,
+struct Fixture(Provisioner);
+
+impl std::ops::Deref for Fixture {
+    type Target = Provisioner;
+    fn deref(&self) -> &Provisioner {
+        &self.0
+    }
 }
 
 impl Fixture {
     async fn new(profile: Profile) -> Fixture {
-        let t = TestTable::with_profile(profile).await;
-        let admin = t.admin("provisioner").await;
-        let token = t.token(&admin).await;
-        Fixture { t, token }
+        Fixture(Provisioner::new(profile).await)
     }
 
     /// A group `grp<n>` (externalId `gx<n>`) with the given members, made
@@ -212,9 +208,7 @@ impl Fixture {
     async fn request(&self, op: Op, n: usize) -> (Request, Option<Resend>) {
         let name = format!("u{n}");
         let bearer = format!("Bearer {}", self.token);
-        let scim = |method, path: &str, body: &Value| {
-            scim_req(method, path, body).header("authorization", &bearer)
-        };
+        let scim = |method, path: &str, body: &Value| self.req(method, path, Some(body));
         let user = || async { self.t.user(&name).await };
         match op {
             Op::ScimCreate | Op::ScimUpsert => {
@@ -583,7 +577,7 @@ async fn every_call_of_every_operation_failing_in_every_way() {
             let (Some(resend), true) = (resend, reply.status == 503) else {
                 continue;
             };
-            let again = run(*op, &fx.t, resend.request(&fx.token)).await;
+            let again = run(*op, &fx.t, resend.request(fx)).await;
             let ok = match op {
                 // A write whose answer was lost may have landed: in rfc the retry is then a 409.
                 Op::ScimCreate | Op::ScimUpsert => {

@@ -10,7 +10,7 @@ use directory::scim::{self, groups};
 use directory::store::{keys, Budget, Org, StoreError, UniqueField};
 use directory::user::{Membership, User};
 use directory_tests::faults::Fault;
-use directory_tests::{scim as body_req, Reply, Req, TestTable};
+use directory_tests::{Provisioner, Reply, TestTable};
 use lambda_http::http::Method;
 use serde_json::{json, Value};
 
@@ -19,25 +19,19 @@ const USERS: &str = "/api/v1/scim/Users";
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
-struct Scim {
-    t: TestTable,
-    token: String,
+/// The provisioner's session, with this file's shorthands.
+struct Scim(Provisioner);
+
+impl std::ops::Deref for Scim {
+    type Target = Provisioner;
+    fn deref(&self) -> &Provisioner {
+        &self.0
+    }
 }
 
 impl Scim {
     async fn new(profile: Profile) -> Scim {
-        let t = TestTable::with_profile(profile).await;
-        let admin = t.admin("provisioner").await;
-        let token = t.token(&admin).await;
-        Scim { t, token }
-    }
-
-    fn req(&self, method: Method, path: &str, body: Option<&Value>) -> Req {
-        let req = match body {
-            Some(b) => body_req(method, path, b),
-            None => Req::new(method, path),
-        };
-        req.header("authorization", &format!("Bearer {}", self.token))
+        Scim(Provisioner::new(profile).await)
     }
 
     async fn post(&self, body: Value) -> Reply {

@@ -3,7 +3,7 @@ use directory::admin_api;
 use directory::runtime::Profile;
 use directory::scim::{self, USER_SCHEMA};
 use directory::store::{TokenSpec, UniqueField};
-use directory_tests::{get, scim as body_req, Req, TestTable};
+use directory_tests::{get, scim as body_req, Provisioner, Req, TestTable};
 use lambda_http::http::Method;
 use serde_json::{json, Value};
 
@@ -11,25 +11,19 @@ const USERS: &str = "/api/v1/scim/Users";
 const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
-struct Scim {
-    t: TestTable,
-    token: String,
+/// The provisioner's session, with this file's shorthands.
+struct Scim(Provisioner);
+
+impl std::ops::Deref for Scim {
+    type Target = Provisioner;
+    fn deref(&self) -> &Provisioner {
+        &self.0
+    }
 }
 
 impl Scim {
     async fn new(profile: Profile) -> Scim {
-        let t = TestTable::with_profile(profile).await;
-        let admin = t.admin("provisioner").await;
-        let token = t.token(&admin).await;
-        Scim { t, token }
-    }
-
-    fn req(&self, method: Method, path: &str, body: Option<&Value>) -> Req {
-        let req = match body {
-            Some(b) => body_req(method, path, b),
-            None => Req::new(method, path),
-        };
-        req.header("authorization", &format!("Bearer {}", self.token))
+        Scim(Provisioner::new(profile).await)
     }
 
     async fn create(&self, body: Value) -> Value {

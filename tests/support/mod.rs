@@ -218,6 +218,31 @@ pub fn scim(method: Method, path: &str, body: &Value) -> Req {
         .raw_body(&body.to_string())
 }
 
+/// A table with an admin (`provisioner`) and an API token of it: what an
+/// identity provider calls the SCIM API with.
+pub struct Provisioner {
+    pub t: TestTable,
+    pub token: String,
+}
+
+impl Provisioner {
+    pub async fn new(profile: Profile) -> Provisioner {
+        let t = TestTable::with_profile(profile).await;
+        let admin = t.admin("provisioner").await;
+        let token = t.token(&admin).await;
+        Provisioner { t, token }
+    }
+
+    /// A request with the provisioner's bearer token (and a SCIM body, if any).
+    pub fn req(&self, method: Method, path: &str, body: Option<&Value>) -> Req {
+        let req = match body {
+            Some(b) => scim(method, path, b),
+            None => Req::new(method, path),
+        };
+        req.header("authorization", &format!("Bearer {}", self.token))
+    }
+}
+
 impl Req {
     pub fn new(method: Method, path: &str) -> Req {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));

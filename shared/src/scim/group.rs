@@ -4,7 +4,7 @@
 //! members it names, never to the group's size.
 use serde_json::{json, Map, Value};
 
-use super::patch::{check_schemas, closing_bracket, op_kind, OpKind};
+use super::patch::{closing_bracket, op_kind, operations, OpKind};
 use super::values::{self, get_ci};
 use super::{filter, ScimError, BASE_PATH, GROUP_SCHEMA};
 use crate::store::{keys, GroupRecord};
@@ -210,18 +210,7 @@ pub struct GroupPatch {
 /// `members`, `members[value eq "…"]`; without a path, `add`/`replace` take
 /// an object of those (an `id` in it must be the group's own: Okta sends it).
 pub fn parse_patch(body: &Value, id: u64) -> Result<GroupPatch, ScimError> {
-    let body = body
-        .as_object()
-        .ok_or_else(|| ScimError::invalid_syntax("The PATCH body must be a JSON object."))?;
-    check_schemas(body)?;
-    let ops = match get_ci(body, "Operations") {
-        Some(Value::Array(ops)) if !ops.is_empty() => ops,
-        _ => {
-            return Err(ScimError::invalid_syntax(
-                "Operations must be a non-empty array.",
-            ))
-        }
-    };
+    let ops = operations(body)?;
     let mut patch = GroupPatch::default();
     for op in ops {
         parse_op(&mut patch, op, id)?;

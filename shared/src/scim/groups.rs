@@ -17,7 +17,7 @@ use super::filter::{self, Attr, Filter};
 use super::group::{self, GroupBody, GroupPatch, MemberPlan};
 use super::request::{admin, json_body, json_response, path_id, writable};
 use super::resource::Projection;
-use super::views::parse_index;
+use super::views::{check_search_schemas, parse_index, search_int};
 use super::{ScimError, DEFAULT_COUNT, LIST_SCHEMA, MAX_COUNT};
 use crate::http::{self, respond};
 use crate::runtime::Ctx;
@@ -36,8 +36,6 @@ pub const MAX_LISTED_MEMBERS: usize = 20_000;
 
 /// Member ids read in the caller's batch read; more are read after it.
 const MEMBERS_WITH_AUTH: usize = 90;
-
-const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 
 fn not_found(id: impl std::fmt::Display) -> ScimError {
     ScimError::not_found(format!("Group {id} not found"))
@@ -570,34 +568,13 @@ impl Query {
             ));
         };
         let get = |name: &str| super::values::get_ci(map, name).filter(|v| !v.is_null());
-        if let Some(schemas) = get("schemas") {
-            if !schemas
-                .as_array()
-                .is_some_and(|s| s.iter().any(|v| v == SEARCH_REQUEST))
-            {
-                return Err(ScimError::invalid_syntax(format!(
-                    "schemas must contain {SEARCH_REQUEST}"
-                )));
-            }
-        }
+        check_search_schemas(get("schemas"))?;
         let filter = match get("filter") {
             None => None,
             Some(Value::String(f)) => Some(f.as_str()),
             Some(_) => return Err(ScimError::invalid_filter("filter must be a string")),
         };
-        let int = |name: &str| -> Result<Option<i64>, ScimError> {
-            match get(name) {
-                None => Ok(None),
-                Some(Value::Number(n)) => n
-                    .as_i64()
-                    .map(Some)
-                    .ok_or_else(|| ScimError::invalid_value(format!("{name} must be an integer"))),
-                Some(Value::String(s)) => parse_index(Some(s), name),
-                Some(_) => Err(ScimError::invalid_value(format!(
-                    "{name} must be an integer"
-                ))),
-            }
-        };
+        let int = |name: &str| search_int(get(name), name);
         Query::new(
             filter,
             int("startIndex")?,

@@ -17,18 +17,7 @@ pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp
 /// operations in order. Any failing operation → `Err`, and nothing changes.
 /// A body that changes nothing returns a user equal to `user`.
 pub fn apply(user: &User, body: &Value) -> Result<User, ScimError> {
-    let body = body
-        .as_object()
-        .ok_or_else(|| ScimError::invalid_syntax("The PATCH body must be a JSON object."))?;
-    check_schemas(body)?;
-    let ops = match get_ci(body, "Operations") {
-        Some(Value::Array(ops)) if !ops.is_empty() => ops,
-        _ => {
-            return Err(ScimError::invalid_syntax(
-                "Operations must be a non-empty array.",
-            ))
-        }
-    };
+    let ops = operations(body)?;
     let mut out = user.clone();
     for op in ops {
         apply_op(&mut out, op)?;
@@ -41,7 +30,22 @@ pub fn apply(user: &User, body: &Value) -> Result<User, ScimError> {
 }
 
 /// A missing `schemas` is tolerated; one that does not name PatchOp is not.
-pub(super) fn check_schemas(body: &Map<String, Value>) -> Result<(), ScimError> {
+/// The operations of a PatchOp body (Users and Groups): a JSON object naming
+/// the PatchOp schema, with a non-empty `Operations` array.
+pub(super) fn operations(body: &Value) -> Result<&Vec<Value>, ScimError> {
+    let body = body
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("The PATCH body must be a JSON object."))?;
+    check_schemas(body)?;
+    match get_ci(body, "Operations") {
+        Some(Value::Array(ops)) if !ops.is_empty() => Ok(ops),
+        _ => Err(ScimError::invalid_syntax(
+            "Operations must be a non-empty array.",
+        )),
+    }
+}
+
+fn check_schemas(body: &Map<String, Value>) -> Result<(), ScimError> {
     let names_patch_op = |v: &Value| {
         v.as_str()
             .is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_SCHEMA))

@@ -149,6 +149,38 @@ struct PagingParams<'a> {
     count: Option<i64>,
 }
 
+/// A SearchRequest's `schemas`, when present, must name the SearchRequest.
+pub(super) fn check_search_schemas(schemas: Option<&Value>) -> Result<(), ScimError> {
+    match schemas {
+        Some(s)
+            if !s
+                .as_array()
+                .is_some_and(|s| s.iter().any(|v| v == SEARCH_REQUEST)) =>
+        {
+            Err(ScimError::invalid_syntax(format!(
+                "schemas must contain {SEARCH_REQUEST}"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A SearchRequest's `startIndex` or `count`: a JSON integer or a numeric
+/// string; absent or null is none.
+pub(super) fn search_int(value: Option<&Value>, name: &str) -> Result<Option<i64>, ScimError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| ScimError::invalid_value(format!("{name} must be an integer"))),
+        Some(Value::String(s)) => parse_index(Some(s), name),
+        Some(_) => Err(ScimError::invalid_value(format!(
+            "{name} must be an integer"
+        ))),
+    }
+}
+
 pub(super) fn parse_index(raw: Option<&str>, name: &str) -> Result<Option<i64>, ScimError> {
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
@@ -217,16 +249,7 @@ impl Query {
                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v)
         };
-        if let Some(schemas) = get("schemas") {
-            let ok = schemas
-                .as_array()
-                .is_some_and(|s| s.iter().any(|v| v == SEARCH_REQUEST));
-            if !ok {
-                return Err(ScimError::invalid_syntax(format!(
-                    "schemas must contain {SEARCH_REQUEST}"
-                )));
-            }
-        }
+        check_search_schemas(get("schemas"))?;
         let filter = match get("filter") {
             None | Some(Value::Null) => None,
             Some(Value::String(f)) => Some(f.as_str()),
@@ -242,19 +265,7 @@ impl Query {
                 ))
             }
         };
-        let int = |name: &str| -> Result<Option<i64>, ScimError> {
-            match get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::Number(n)) => n
-                    .as_i64()
-                    .map(Some)
-                    .ok_or_else(|| ScimError::invalid_value(format!("{name} must be an integer"))),
-                Some(Value::String(s)) => parse_index(Some(s), name),
-                Some(_) => Err(ScimError::invalid_value(format!(
-                    "{name} must be an integer"
-                ))),
-            }
-        };
+        let int = |name: &str| search_int(get(name), name);
         Query::new(
             filter,
             PagingParams {

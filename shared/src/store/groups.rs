@@ -623,18 +623,7 @@ impl Store {
         self.sweep_members(&group).await?;
         let mut tx = Transaction::default();
         let (pk, sk) = keys::group(group.id);
-        tx.delete(
-            Slot::User,
-            built(
-                Delete::builder()
-                    .table_name(self.table())
-                    .set_key(Some(key(pk, sk)))
-                    .condition_expression("#version = :v")
-                    .expression_attribute_names("#version", "version")
-                    .expression_attribute_values(":v", n(group.version))
-                    .build(),
-            )?,
-        );
+        tx.delete(Slot::User, self.versioned_delete(pk, sk, group.version)?);
         let (pk, sk) = keys::org_by_id(group.id);
         tx.delete(Slot::Other, self.plain_delete(pk, sk)?);
         let (pk, sk) = keys::org(&group.slug);

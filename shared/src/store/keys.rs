@@ -154,14 +154,16 @@ pub fn group_external_id_claim(external_id: &str) -> (String, &'static str) {
 /// `gsi1pk`/`gsi1sk`.
 pub const INDEXES: &[(&str, &[&str])] = &[(GSI1, GSI1_PROJECTED), (SEARCH_INDEX, SEARCH_PROJECTED)];
 
+/// One attribute of a key schema (the table's or an index's).
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .expect("name and type are set")
+}
+
 fn index(name: &str, projected: &[&str]) -> GlobalSecondaryIndex {
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .expect("name and type are set")
-    };
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key(GSI1_PK, KeyType::Hash))
@@ -237,13 +239,6 @@ fn attr(name: &str) -> AttributeDefinition {
 /// Creates the table with its indexes and TTL. Returns `false` when it
 /// already existed (then [`add_missing_indexes`] brings it up to date).
 pub async fn create_table(client: &Client, table: &str) -> Result<bool, super::StoreError> {
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .expect("name and type are set")
-    };
     let created = client
         .create_table()
         .table_name(table)

@@ -328,18 +328,7 @@ impl Store {
         }
         let mut tx = Transaction::default();
         let (pk, sk) = keys::user(user.id);
-        tx.delete(
-            Slot::User,
-            built(
-                Delete::builder()
-                    .table_name(self.table())
-                    .set_key(Some(key(pk, sk)))
-                    .condition_expression("#version = :v")
-                    .expression_attribute_names("#version", "version")
-                    .expression_attribute_values(":v", n(user.version))
-                    .build(),
-            )?,
-        );
+        tx.delete(Slot::User, self.versioned_delete(pk, sk, user.version)?);
         for (_, (pk, sk)) in claims(&user) {
             tx.delete(Slot::Other, self.claim_delete(&pk, sk, user.id)?);
         }
@@ -515,6 +504,24 @@ impl Store {
             Put::builder()
                 .table_name(self.table())
                 .set_item(Some(item::user_to_item(user)))
+                .condition_expression("#version = :v")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":v", n(expected_version))
+                .build(),
+        )
+    }
+
+    /// Deletes an item only at the version that was read (a user, a group).
+    pub(super) fn versioned_delete(
+        &self,
+        pk: impl Into<String>,
+        sk: impl Into<String>,
+        expected_version: u64,
+    ) -> Result<Delete> {
+        built(
+            Delete::builder()
+                .table_name(self.table())
+                .set_key(Some(key(pk, sk)))
                 .condition_expression("#version = :v")
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":v", n(expected_version))
