@@ -4,8 +4,8 @@ use directory::admin_api::plan::Source;
 use directory::admin_api::{
     destroy, fallback, list, list_with, partial_update, retrieve, retrieve_self, ListOptions,
 };
+use directory::domain::user::{rules, Group, User};
 use directory::store::{TokenSpec, UniqueField};
-use directory::user::{rules, Group, User};
 use directory_tests::{delete, get, patch, Req, TestTable};
 use lambda_http::http::Method;
 use serde_json::{json, Value};

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use directory::admin_api;
+use directory::domain::user::{Membership, User};
 use directory::runtime::Profile;
 use directory::scim::{self, groups};
 use directory::store::{keys, Budget, Org, StoreError, UniqueField};
-use directory::user::{Membership, User};
 use directory_tests::faults::Fault;
 use directory_tests::{Provisioner, Reply, TestTable};
 use lambda_http::http::Method;

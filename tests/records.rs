@@ -3,8 +3,8 @@
 //! holds no secrets, look-alike names share one claim, and a request value too
 //! long for a key is a miss, not a DynamoDB error.
 use aws_sdk_dynamodb::types::AttributeValue;
+use directory::domain::user::User;
 use directory::store::{keys, StoreError, TokenSpec, UniqueField};
-use directory::user::User;
 use directory_tests::TestTable;
 
 fn token_items(items: &[std::collections::HashMap<String, AttributeValue>], user_id: u64) -> usize {

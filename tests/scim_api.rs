@@ -1007,9 +1007,9 @@ async fn odm_post_does_not_hand_a_squatted_username_to_the_squatter() {
 async fn a_lookalike_username_neither_captures_nor_is_created() {
     let s = Scim::new(Profile::Odm).await;
     // Written straight to the store: validation now refuses the Kelvin sign.
-    let mut kelvin = directory::user::User::new("\u{212A}im@corp.com");
+    let mut kelvin = directory::domain::user::User::new("\u{212A}im@corp.com");
     kelvin.email = "kelvin@example.org".into();
-    kelvin.groups = vec![directory::user::Group::User];
+    kelvin.groups = vec![directory::domain::user::Group::User];
     let kelvin = s.t.store.create_user(kelvin).await.unwrap();
     let token = s.t.token(&kelvin).await;
     let before = s.t.fresh(kelvin.id).await;
@@ -1057,10 +1057,10 @@ async fn adoption_by_external_id_revokes_the_records_old_credentials() {
     let s = Scim::new(Profile::Odm).await;
     // A record the IdP did not provision (one made before issue 8, say) that
     // carries the IdP's externalId.
-    let mut legacy = directory::user::User::new("legacy@corp.com");
+    let mut legacy = directory::domain::user::User::new("legacy@corp.com");
     legacy.email = "legacy@corp.com".into();
     legacy.external_id = Some("okta-00u1legacy".into());
-    legacy.groups = vec![directory::user::Group::User];
+    legacy.groups = vec![directory::domain::user::Group::User];
     let legacy = s.t.store.create_user(legacy).await.unwrap();
     assert!(!legacy.idp_owned);
     s.t.with_password(&legacy, "old password").await;
@@ -1835,7 +1835,7 @@ async fn planned_filters_answer_what_evaluating_every_user_answers() {
         let s = Scim::new(profile).await;
         // Ten users with overlapping attributes, some inactive, some with an externalId.
         for n in 0..10u64 {
-            let mut u = directory::user::User::new(format!("pool{n}"));
+            let mut u = directory::domain::user::User::new(format!("pool{n}"));
             u.email = format!("pool{n}@example.org");
             u.first_name = format!("First pool{n}");
             u.last_name = format!("Family{}", n % 3);
@@ -2001,9 +2001,9 @@ async fn a_cursor_walk_under_concurrent_creates_and_deletes_skips_and_repeats_no
 #[tokio::test]
 async fn at_a_thousand_users_pages_and_lookups_cost_a_page() {
     let s = Scim::new(Profile::Odm).await;
-    let users: Vec<directory::user::User> = (0..1000)
+    let users: Vec<directory::domain::user::User> = (0..1000)
         .map(|i| {
-            let mut u = directory::user::User::new(format!("bulk{i:04}"));
+            let mut u = directory::domain::user::User::new(format!("bulk{i:04}"));
             u.email = format!("bulk{i:04}@example.org");
             u.is_active = i % 7 != 3;
             u
@@ -2083,9 +2083,9 @@ async fn at_a_thousand_users_pages_and_lookups_cost_a_page() {
 #[tokio::test]
 async fn an_odm_cursor_walk_reads_each_user_once_and_shows_only_the_active() {
     let s = Scim::new(Profile::Odm).await;
-    let users: Vec<directory::user::User> = (0..300)
+    let users: Vec<directory::domain::user::User> = (0..300)
         .map(|i| {
-            let mut u = directory::user::User::new(format!("short{i:04}"));
+            let mut u = directory::domain::user::User::new(format!("short{i:04}"));
             u.is_active = i % 3 != 1;
             u
         })
@@ -2134,9 +2134,9 @@ async fn an_odm_cursor_walk_reads_each_user_once_and_shows_only_the_active() {
 /// (so every bucket has gaps); returns the handler set and the active ids.
 async fn gappy_directory() -> (Scim, Vec<u64>) {
     let s = Scim::new(Profile::Odm).await;
-    let users: Vec<directory::user::User> = (0..600)
+    let users: Vec<directory::domain::user::User> = (0..600)
         .map(|i| {
-            let mut u = directory::user::User::new(format!("walk{i:04}"));
+            let mut u = directory::domain::user::User::new(format!("walk{i:04}"));
             u.is_active = i % 6 != 2;
             u
         })

@@ -18,8 +18,8 @@ use lambda_http::http::HeaderMap;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::domain::user::{rules, User};
 use crate::store::{keys, Fetched, LoginClaim, Store, StoreError, Wanted};
-use crate::user::{rules, User};
 
 /// How long a verified password stays verified in this container, so a client
 /// sending Basic on every call does not pay Argon2 every time.

@@ -8,9 +8,9 @@ pub const MAX_BODY: usize = 1024 * 1024;
 
 /// The query string as ordered, decoded pairs. Taken from the URI when it has
 /// one (it keeps order and repeats); else from the API Gateway parameters.
-pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
+pub fn query_pairs(req: &Request) -> QueryParams {
     if let Some(q) = req.uri().query().filter(|q| !q.is_empty()) {
-        return form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+        return QueryParams(form_urlencoded::parse(q.as_bytes()).into_owned().collect());
     }
     let params = req.query_string_parameters();
     let mut pairs: Vec<(String, String)> = params
@@ -24,7 +24,31 @@ pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
         })
         .collect();
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
-    pairs
+    QueryParams(pairs)
+}
+
+/// A request's query parameters, in order, repeats kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryParams(pub Vec<(String, String)>);
+
+impl QueryParams {
+    /// The last value of a repeated parameter, as both APIs read one (Django's
+    /// `QueryDict.get`).
+    pub fn last(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl std::ops::Deref for QueryParams {
+    type Target = [(String, String)];
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 /// A route parameter (`{id}`), or the last path segment when the request did

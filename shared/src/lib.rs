@@ -2,8 +2,8 @@
 //! CVAT-style admin API (`/api/users`) and the SCIM 2.0 API (`/api/v1/scim`).
 pub mod admin_api;
 pub mod auth;
+pub mod domain;
 pub mod http;
 pub mod runtime;
 pub mod scim;
 pub mod store;
-pub mod user;

@@ -20,10 +20,10 @@
 use std::time::{Duration, Instant};
 
 use directory::admin_api;
+use directory::domain::user::{Group, Membership, User};
 use directory::runtime::Profile;
 use directory::scim;
 use directory::store::Store;
-use directory::user::{Group, Membership, User};
 use directory_tests::{get, Reply, Req, TestTable};
 use lambda_http::http::Method;
 use lambda_http::Request;

@@ -6,9 +6,9 @@ use std::future::Future;
 
 use base64::Engine;
 use directory::auth;
+use directory::domain::user::{Group, User};
 use directory::runtime::{self, Ctx, Profile};
 use directory::store::{keys, Store, TokenSpec};
-use directory::user::{Group, User};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;

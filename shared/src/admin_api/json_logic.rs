@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::list_query::{Field, FieldValue, UserFields};
+use crate::domain::query::{Field, FieldValue, UserFields};
 
 /// Longest `filter` accepted, in characters.
 pub const MAX_FILTER_CHARS: usize = 10_000;

@@ -6,67 +6,10 @@
 //! `PageNumberPagination` over Django's `Paginator`). Org context comes from
 //! CVAT's IAM middleware. Where a parameter is repeated, the last value wins
 //! (Django's `QueryDict.get`).
-use std::cmp::Ordering;
 
 use super::json_logic;
+use crate::domain::query::{Field, FieldValue, UserFields};
 use crate::store::keys;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    Username,
-    FirstName,
-    LastName,
-    Id,
-    IsActive,
-}
-
-impl Field {
-    pub fn parse(name: &str) -> Option<Field> {
-        Some(match name {
-            "username" => Field::Username,
-            "first_name" => Field::FirstName,
-            "last_name" => Field::LastName,
-            "id" => Field::Id,
-            "is_active" => Field::IsActive,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Field::Username => "username",
-            Field::FirstName => "first_name",
-            Field::LastName => "last_name",
-            Field::Id => "id",
-            Field::IsActive => "is_active",
-        }
-    }
-}
-
-/// The value of one field on a user, as the filters see it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum FieldValue<'a> {
-    Str(&'a str),
-    Int(u64),
-    Bool(bool),
-}
-
-impl FieldValue<'_> {
-    fn cmp_same_type(&self, other: &Self) -> Ordering {
-        match (self, other) {
-            (FieldValue::Str(a), FieldValue::Str(b)) => a.cmp(b),
-            (FieldValue::Int(a), FieldValue::Int(b)) => a.cmp(b),
-            (FieldValue::Bool(a), FieldValue::Bool(b)) => a.cmp(b),
-            // One field always has one type; never reached.
-            _ => Ordering::Equal,
-        }
-    }
-}
-
-/// Implemented by the user record (elsewhere) so queries can evaluate against it.
-pub trait UserFields {
-    fn field(&self, field: Field) -> FieldValue<'_>;
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum PageRequest {

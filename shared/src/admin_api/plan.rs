@@ -9,7 +9,8 @@
 use std::collections::BTreeSet;
 
 use super::json_logic::{Comparison, Rule, Value};
-use super::list_query::{Field, ListQuery};
+use super::list_query::ListQuery;
+use crate::domain::query::Field;
 
 /// Keyed reads beyond this many keys are no longer a few users: an id-only
 /// set becomes the range it spans, anything else a pass over the directory.

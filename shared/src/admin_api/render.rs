@@ -1,7 +1,7 @@
 //! The two JSON shapes of a user: full `User` and `BasicUser`.
 use serde_json::{json, Value};
 
-use crate::user::{format_time, User};
+use crate::domain::user::{format_time, User};
 
 pub fn full(user: &User, origin: &str) -> Value {
     json!({

@@ -2,7 +2,7 @@
 use serde_json::{Map, Value};
 
 use super::ApiError;
-use crate::user::{rules, Group, User};
+use crate::domain::user::{rules, Group, User};
 
 /// The permission a body key needs (CVAT's scopes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

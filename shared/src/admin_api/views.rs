@@ -4,15 +4,16 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::error::{ApiError, NO_PERMISSION, UNKNOWN_FIELD};
-use super::list_query::{self, Field, ListQuery, OrgSelector};
+use super::list_query::{self, ListQuery, OrgSelector};
 use super::plan::Source;
 use super::update::{self, Scope};
 use super::{render, CONTENT_TYPE};
 use crate::auth::{self, Caller};
+use crate::domain::query::Field;
+use crate::domain::user::{rules, User};
 use crate::http::{self, respond};
 use crate::runtime::Ctx;
 use crate::store::{Fetched, OrgRef, StoreError, UniqueField, Wanted};
-use crate::user::{rules, User};
 
 fn ok(body: &Value) -> Response<Body> {
     http::json(StatusCode::OK, CONTENT_TYPE, body)

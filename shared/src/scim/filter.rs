@@ -17,10 +17,9 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use serde_json::Number;
 
-use super::resource::display_name;
 use super::{values, ScimError};
+use crate::domain::user::{parse_time, rules, User};
 use crate::store::{keys, GroupRecord};
-use crate::user::{parse_time, rules, User};
 
 /// Longer filters are refused before lexing.
 pub const MAX_LEN: usize = 4096;
@@ -391,7 +390,7 @@ fn string_value(attr: Attr, user: &User) -> Option<Cow<'_, str>> {
         Attr::UserName => non_empty(&user.username),
         Attr::ExternalId => user.external_id.as_deref().map(Cow::Borrowed),
         // Exactly what responses show, so a client can filter on what it read.
-        Attr::DisplayName => Some(Cow::Owned(display_name(user))),
+        Attr::DisplayName => Some(Cow::Owned(user.shown_display_name())),
         Attr::Id => Some(Cow::Owned(user.id.to_string())),
         Attr::GivenName => non_empty(&user.first_name),
         Attr::FamilyName => non_empty(&user.last_name),

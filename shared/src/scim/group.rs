@@ -5,36 +5,19 @@
 use serde_json::{json, Map, Value};
 
 use super::patch::{closing_bracket, op_kind, operations, OpKind};
+use super::resource_type::{etag, ResourceType};
 use super::values::{self, get_ci};
-use super::{filter, ScimError, BASE_PATH, GROUP_SCHEMA};
+use super::{filter, ScimError, GROUP_SCHEMA};
 use crate::store::{keys, GroupRecord};
 
 /// The longest displayName and externalId a group takes.
 pub const MAX_NAME: usize = 256;
 
-pub fn location(id: u64, origin: &str) -> String {
-    format!("{origin}{BASE_PATH}/Groups/{id}")
-}
-
-pub fn etag(group: &GroupRecord) -> String {
-    format!("W/\"{}\"", group.version)
-}
-
-/// `If-Match` holds when absent, `*`, or naming the current version.
-pub fn if_match_holds(header: Option<&str>, group: &GroupRecord) -> bool {
-    let Some(header) = header else { return true };
-    let current = group.version.to_string();
-    header
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == current)
-}
-
 /// A member as a Group shows it: users only (no nested groups).
 pub fn member_json(user_id: u64, origin: &str) -> Value {
     json!({
         "value": user_id.to_string(),
-        "$ref": format!("{origin}{BASE_PATH}/Users/{user_id}"),
+        "$ref": ResourceType::User.location(user_id, origin),
         "type": "User",
     })
 }
@@ -59,10 +42,10 @@ pub fn to_json(group: &GroupRecord, members: Option<&[u64]>, origin: &str) -> Va
         "meta".into(),
         json!({
             "resourceType": "Group",
-            "created": crate::user::format_time(&group.created),
-            "lastModified": crate::user::format_time(&group.last_modified),
-            "location": location(group.id, origin),
-            "version": etag(group),
+            "created": crate::domain::user::format_time(&group.created),
+            "lastModified": crate::domain::user::format_time(&group.last_modified),
+            "location": ResourceType::Group.location(group.id, origin),
+            "version": etag(group.version),
         }),
     );
     Value::Object(r)

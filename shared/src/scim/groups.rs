@@ -15,16 +15,18 @@ use serde_json::{json, Value};
 
 use super::filter::{self, Attr, Filter};
 use super::group::{self, GroupBody, GroupPatch, MemberPlan};
-use super::request::{admin, json_body, json_response, path_id, writable};
+use super::list_params::{check_search_schemas, parse_index, search_int};
+use super::request::{admin, json_body, path_id, writable};
 use super::resource::Projection;
-use super::views::{check_search_schemas, parse_index, search_int};
+use super::resource_type::{canonical_id, etag, json_response, ResourceType};
 use super::{ScimError, DEFAULT_COUNT, LIST_SCHEMA, MAX_COUNT};
+use crate::domain::user::User;
 use crate::http::{self, respond};
 use crate::runtime::Ctx;
 use crate::store::{Fetched, GroupRecord, StoreError, UniqueField, Wanted, WRITE_ATTEMPTS};
-use crate::user::User;
 
 type Outcome = Result<Response<Body>, ScimError>;
+const GROUP: ResourceType = ResourceType::Group;
 
 /// The most members one response lists, a group or a page of groups. A
 /// group (or page) with more answers 400 `tooMany` unless
@@ -36,10 +38,6 @@ pub const MAX_LISTED_MEMBERS: usize = 20_000;
 
 /// Member ids read in the caller's batch read; more are read after it.
 const MEMBERS_WITH_AUTH: usize = 90;
-
-fn not_found(id: impl std::fmt::Display) -> ScimError {
-    ScimError::not_found(format!("Group {id} not found"))
-}
 
 fn taken(err: StoreError, name: &str, external_id: Option<&str>) -> ScimError {
     match err {
@@ -59,18 +57,10 @@ fn taken(err: StoreError, name: &str, external_id: Option<&str>) -> ScimError {
     }
 }
 
-fn query_param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 fn projection_of(req: &Request) -> (Projection, bool) {
     let pairs = http::query_pairs(req);
-    let attributes = query_param(&pairs, "attributes");
-    let excluded = query_param(&pairs, "excludedAttributes");
+    let attributes = pairs.last("attributes");
+    let excluded = pairs.last("excludedAttributes");
     let asked = attributes.is_some() || excluded.is_some();
     (Projection::from_lists(attributes, excluded), asked)
 }
@@ -187,35 +177,11 @@ async fn group_response(
         None => Some(members_for_response(ctx, group).await?),
     };
     let body = projection.apply(group::to_json(group, members.as_deref(), origin));
-    let mut resp = json_response(status, &body);
-    // As for users: without meta in the body, clients (scim2-client) rebuild
-    // it from the ETag and then fail to validate it.
-    if body.get("meta").is_some() {
-        if let Ok(tag) = HeaderValue::from_str(&group::etag(group)) {
-            resp.headers_mut().insert("etag", tag);
-        }
-    }
-    if status == StatusCode::CREATED {
-        if let Ok(loc) = HeaderValue::from_str(&group::location(group.id, origin)) {
-            resp.headers_mut().insert("location", loc);
-        }
-    }
-    Ok(resp)
+    Ok(GROUP.response(status, &body, group.id, group.version, origin))
 }
 
 fn check_if_match(req: &Request, group: &GroupRecord) -> Result<(), ScimError> {
-    if group::if_match_holds(http::header_str(req.headers(), "if-match"), group) {
-        Ok(())
-    } else {
-        Err(ScimError::new(
-            412,
-            None,
-            format!(
-                "If-Match does not match the current version {}",
-                group::etag(group)
-            ),
-        ))
-    }
+    GROUP.check_if_match(http::header_str(req.headers(), "if-match"), group.version)
 }
 
 // ---------------------------------------------------------------- writes
@@ -314,7 +280,7 @@ async fn patch_group(ctx: &Ctx, req: &Request) -> Outcome {
         .status(StatusCode::NO_CONTENT)
         .body(Body::Empty)
         .expect("a static response");
-    if let Ok(tag) = HeaderValue::from_str(&group::etag(&group)) {
+    if let Ok(tag) = HeaderValue::from_str(&etag(group.version)) {
         resp.headers_mut().insert("etag", tag);
     }
     Ok(resp)
@@ -348,8 +314,11 @@ async fn apply(
     want_users(&mut wanted, &named);
     let (caller, fetched) = admin(ctx, req, wanted).await?;
     writable(&caller)?;
-    let id = id.ok_or_else(|| not_found(last_segment(req)))?;
-    let mut group = fetched.group(id).cloned().ok_or_else(|| not_found(id))?;
+    let id = id.ok_or_else(|| GROUP.not_found(last_segment(req)))?;
+    let mut group = fetched
+        .group(id)
+        .cloned()
+        .ok_or_else(|| GROUP.not_found(id))?;
     let patch = patch?;
     check_if_match(req, &group)?;
     let (mut users, unknown) = users_named(ctx, &fetched, &named).await?;
@@ -408,7 +377,7 @@ async fn apply(
                     .get_group(id)
                     .await?
                     .filter(|g| !g.deleting)
-                    .ok_or_else(|| not_found(id))?;
+                    .ok_or_else(|| GROUP.not_found(id))?;
                 users = ctx.store.users_by_id_map(&named).await?;
             }
             Err(e) => {
@@ -451,7 +420,7 @@ async fn check_still_there(ctx: &Ctx, group: &GroupRecord, added: &[u64]) -> Res
     ctx.store
         .change_members(group, Vec::new(), users.into_values().collect())
         .await?;
-    Err(not_found(group.id))
+    Err(GROUP.not_found(group.id))
 }
 
 fn last_segment(req: &Request) -> String {
@@ -478,11 +447,11 @@ async fn delete_group(ctx: &Ctx, req: &Request) -> Outcome {
     };
     let (caller, fetched) = admin(ctx, req, wanted).await?;
     writable(&caller)?;
-    let id = id.ok_or_else(|| not_found(last_segment(req)))?;
+    let id = id.ok_or_else(|| GROUP.not_found(last_segment(req)))?;
     let group = fetched
         .group_record(id)
         .cloned()
-        .ok_or_else(|| not_found(id))?;
+        .ok_or_else(|| GROUP.not_found(id))?;
     if !group.deleting {
         check_if_match(req, &group)?;
     }
@@ -507,8 +476,11 @@ async fn get_group(ctx: &Ctx, req: &Request) -> Outcome {
         ..Wanted::default()
     };
     let (_, fetched) = admin(ctx, req, wanted).await?;
-    let id = id.ok_or_else(|| not_found(last_segment(req)))?;
-    let group = fetched.group(id).cloned().ok_or_else(|| not_found(id))?;
+    let id = id.ok_or_else(|| GROUP.not_found(last_segment(req)))?;
+    let group = fetched
+        .group(id)
+        .cloned()
+        .ok_or_else(|| GROUP.not_found(id))?;
     let origin = http::base_url(req);
     let (projection, _) = projection_of(req);
     group_response(ctx, StatusCode::OK, &group, None, &origin, &projection).await
@@ -550,14 +522,11 @@ impl Query {
     fn from_params(req: &Request) -> Result<Query, ScimError> {
         let pairs = http::query_pairs(req);
         Query::new(
-            query_param(&pairs, "filter"),
-            parse_index(query_param(&pairs, "startIndex"), "startIndex")?,
-            parse_index(query_param(&pairs, "count"), "count")?,
-            query_param(&pairs, "cursor").is_some(),
-            Projection::from_lists(
-                query_param(&pairs, "attributes"),
-                query_param(&pairs, "excludedAttributes"),
-            ),
+            pairs.last("filter"),
+            parse_index(pairs.last("startIndex"), "startIndex")?,
+            parse_index(pairs.last("count"), "count")?,
+            pairs.last("cursor").is_some(),
+            Projection::from_lists(pairs.last("attributes"), pairs.last("excludedAttributes")),
         )
     }
 
@@ -639,7 +608,7 @@ async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) ->
     let mut wanted = Wanted::default();
     want_users(&mut wanted, &member_ids);
     match &lookup {
-        Some((Attr::Id, v)) => wanted.groups.extend(canonical(v)),
+        Some((Attr::Id, v)) => wanted.groups.extend(canonical_id(v)),
         Some((Attr::DisplayName, v)) => wanted.claims.push((UniqueField::GroupName, v.clone())),
         Some((Attr::ExternalId, v)) => wanted
             .claims
@@ -650,7 +619,7 @@ async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) ->
     let query = query?;
     let (members_of, _) = users_named(ctx, &fetched, &member_ids).await?;
     let candidates: Vec<GroupRecord> = match &lookup {
-        Some((Attr::Id, v)) => canonical(v)
+        Some((Attr::Id, v)) => canonical_id(v)
             .and_then(|id| fetched.group(id).cloned())
             .into_iter()
             .collect(),
@@ -665,7 +634,7 @@ async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) ->
                 None => Vec::new(),
             }
         }
-        Some((Attr::MemberValue, v)) => match canonical(v).and_then(|id| members_of.get(&id)) {
+        Some((Attr::MemberValue, v)) => match canonical_id(v).and_then(|id| members_of.get(&id)) {
             Some(user) => {
                 let ids: Vec<u64> = user.memberships.iter().map(|m| m.org_id).collect();
                 ctx.store.groups_by_ids(&ids).await?
@@ -729,9 +698,4 @@ async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) ->
             "Resources": page,
         }),
     ))
-}
-
-/// A canonical decimal id, or nothing (`"007"` names no group).
-fn canonical(v: &str) -> Option<u64> {
-    v.parse::<u64>().ok().filter(|id| id.to_string() == v)
 }

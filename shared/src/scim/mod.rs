@@ -5,9 +5,11 @@ mod error;
 pub mod filter;
 pub mod group;
 pub mod groups;
+mod list_params;
 pub mod patch;
 mod request;
 pub mod resource;
+pub mod resource_type;
 pub mod values;
 mod views;
 

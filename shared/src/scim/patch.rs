@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::filter::{self, Attr, Filter, Value as FilterValue};
 use super::values::{self, get_ci};
 use super::ScimError;
-use crate::user::{rules, User};
+use crate::domain::user::{rules, User};
 
 pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 

@@ -1,8 +1,7 @@
 //! What every SCIM operation does with its request, whatever the resource:
 //! authentication as an administrator, the JSON body, the `{id}` of a detail
 //! route, and JSON responses in SCIM's media type.
-use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde_json::Value;
 
 use super::{ScimError, CONTENT_TYPE};
@@ -10,10 +9,6 @@ use crate::auth::{self, Caller};
 use crate::http;
 use crate::runtime::Ctx;
 use crate::store::{Fetched, Wanted};
-
-pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
-    http::json(status, CONTENT_TYPE, body)
-}
 
 /// Authenticates (reading what `wanted` names in the same read) and requires
 /// the "Manage organization" permission: privilege `admin`.

@@ -2,46 +2,13 @@
 //! bodies onto it, validating it, and `attributes`/`excludedAttributes`.
 use serde_json::{json, Map, Value};
 
+use super::resource_type::{etag, ResourceType};
 use super::{values, ScimError, USER_SCHEMA};
+use crate::domain::user::{format_time, rules, User};
 use crate::store::keys;
-use crate::user::{format_time, rules, User};
 
 pub const MAX_DISPLAY_NAME: usize = 256;
 pub const MAX_EXTERNAL_ID: usize = 256;
-
-/// What responses show as `displayName` when none was ever set.
-pub fn display_name(user: &User) -> String {
-    if let Some(name) = &user.display_name {
-        return name.clone();
-    }
-    let full = format!("{} {}", user.first_name, user.last_name)
-        .trim()
-        .to_string();
-    if full.is_empty() {
-        user.username.clone()
-    } else {
-        full
-    }
-}
-
-pub fn location(user: &User, origin: &str) -> String {
-    format!("{origin}/api/v1/scim/Users/{}", user.id)
-}
-
-/// The weak ETag and `meta.version` of a user's current state.
-pub fn etag(user: &User) -> String {
-    format!("W/\"{}\"", user.version)
-}
-
-/// `If-Match` holds when absent, `*`, or naming the current version (weak or strong form).
-pub fn if_match_holds(header: Option<&str>, user: &User) -> bool {
-    let Some(header) = header else { return true };
-    let current = user.version.to_string();
-    header
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == current)
-}
 
 pub fn to_json(user: &User, origin: &str) -> Value {
     let mut r = Map::new();
@@ -61,7 +28,7 @@ pub fn to_json(user: &User, origin: &str) -> Value {
         }
         r.insert("name".into(), Value::Object(name));
     }
-    r.insert("displayName".into(), json!(display_name(user)));
+    r.insert("displayName".into(), json!(user.shown_display_name()));
     r.insert("active".into(), json!(user.is_active));
     let emails = if user.email.is_empty() {
         json!([])
@@ -77,7 +44,7 @@ pub fn to_json(user: &User, origin: &str) -> Value {
             .map(|m| {
                 json!({
                     "value": m.org_id.to_string(),
-                    "$ref": super::group::location(m.org_id, origin),
+                    "$ref": ResourceType::Group.location(m.org_id, origin),
                     "type": "direct",
                 })
             })
@@ -90,8 +57,8 @@ pub fn to_json(user: &User, origin: &str) -> Value {
             "resourceType": "User",
             "created": format_time(&user.date_joined),
             "lastModified": format_time(&user.last_modified),
-            "location": location(user, origin),
-            "version": etag(user),
+            "location": ResourceType::User.location(user.id, origin),
+            "version": etag(user.version),
         }),
     );
     Value::Object(r)
@@ -474,7 +441,11 @@ mod tests {
             (Some("\"3\""), true),
             (Some("W/\"2\""), false),
         ] {
-            assert_eq!(if_match_holds(header, &u), holds, "{header:?}");
+            assert_eq!(
+                crate::scim::resource_type::if_match_holds(header, u.version),
+                holds,
+                "{header:?}"
+            );
         }
     }
 }

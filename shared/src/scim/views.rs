@@ -4,19 +4,21 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::filter::{self, Attr, Filter};
-use super::request::{admin, json_body, json_response, path_id, writable};
+use super::list_params::{check_search_schemas, parse_index, search_int};
+use super::request::{admin, json_body, path_id, writable};
 use super::resource::{self, Projection};
+use super::resource_type::{json_response, list_response, ResourceType};
 use super::{
     cursor, discovery, ScimError, ScimType, DEFAULT_COUNT, LIST_SCHEMA, MAX_COUNT, USER_SCHEMA,
 };
 use crate::auth::Caller;
+use crate::domain::user::{Group, User};
 use crate::http::{self, respond};
 use crate::runtime::{Ctx, Profile};
 use crate::store::{Fetched, StoreError, UniqueField, Wanted};
-use crate::user::{Group, User};
 
-const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 type Outcome = Result<Response<Body>, ScimError>;
+const USER: ResourceType = ResourceType::User;
 
 /// A user resource with its `ETag` (and `Location`, on create).
 fn resource_response(
@@ -26,24 +28,7 @@ fn resource_response(
     projection: &Projection,
 ) -> Response<Body> {
     let body = projection.apply(resource::to_json(user, origin));
-    let mut resp = json_response(status, &body);
-    // The ETag repeats meta.version; when `attributes` projected meta away, clients
-    // (scim2-client) rebuild meta from the header and then fail to validate it.
-    if body.get("meta").is_some() {
-        if let Ok(tag) = HeaderValue::from_str(&resource::etag(user)) {
-            resp.headers_mut().insert("etag", tag);
-        }
-    }
-    if status == StatusCode::CREATED {
-        if let Ok(loc) = HeaderValue::from_str(&resource::location(user, origin)) {
-            resp.headers_mut().insert("location", loc);
-        }
-    }
-    resp
-}
-
-fn not_found(id: impl std::fmt::Display) -> ScimError {
-    ScimError::not_found(format!("User {id} not found"))
+    USER.response(status, &body, user.id, user.version, origin)
 }
 
 /// Whether the profile shows this user (ODM hides deactivated users).
@@ -70,14 +55,6 @@ fn taken(field: UniqueField, user: &User) -> ScimError {
     }
 }
 
-fn query_param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// The target user of a detail route, read with authentication; 404 if absent
 /// or hidden by the profile, unless `include_hidden` (ODM lets deactivated users be patched).
 async fn target(
@@ -98,28 +75,17 @@ async fn target(
         .next()
         .unwrap_or_default()
         .to_string();
-    let id = id.ok_or_else(|| not_found(&raw))?;
+    let id = id.ok_or_else(|| USER.not_found(&raw))?;
     let user = fetched
         .user(id)
         .filter(|u| include_hidden || visible(ctx.profile, u))
         .cloned()
-        .ok_or_else(|| not_found(id))?;
+        .ok_or_else(|| USER.not_found(id))?;
     Ok((caller, user))
 }
 
 fn check_if_match(req: &Request, user: &User) -> Result<(), ScimError> {
-    if resource::if_match_holds(http::header_str(req.headers(), "if-match"), user) {
-        Ok(())
-    } else {
-        Err(ScimError::new(
-            412,
-            None,
-            format!(
-                "If-Match does not match the current version {}",
-                resource::etag(user)
-            ),
-        ))
-    }
+    USER.check_if_match(http::header_str(req.headers(), "if-match"), user.version)
 }
 
 // ---------------------------------------------------------------- queries
@@ -147,47 +113,6 @@ struct PagingParams<'a> {
     start_index: Option<i64>,
     cursor: Option<&'a str>,
     count: Option<i64>,
-}
-
-/// A SearchRequest's `schemas`, when present, must name the SearchRequest.
-pub(super) fn check_search_schemas(schemas: Option<&Value>) -> Result<(), ScimError> {
-    match schemas {
-        Some(s)
-            if !s
-                .as_array()
-                .is_some_and(|s| s.iter().any(|v| v == SEARCH_REQUEST)) =>
-        {
-            Err(ScimError::invalid_syntax(format!(
-                "schemas must contain {SEARCH_REQUEST}"
-            )))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// A SearchRequest's `startIndex` or `count`: a JSON integer or a numeric
-/// string; absent or null is none.
-pub(super) fn search_int(value: Option<&Value>, name: &str) -> Result<Option<i64>, ScimError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| ScimError::invalid_value(format!("{name} must be an integer"))),
-        Some(Value::String(s)) => parse_index(Some(s), name),
-        Some(_) => Err(ScimError::invalid_value(format!(
-            "{name} must be an integer"
-        ))),
-    }
-}
-
-pub(super) fn parse_index(raw: Option<&str>, name: &str) -> Result<Option<i64>, ScimError> {
-    match raw.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
-            ScimError::invalid_value(format!("{name} must be an integer, not \"{v}\""))
-        }),
-    }
 }
 
 impl Query {
@@ -224,16 +149,13 @@ impl Query {
     fn from_params(req: &Request, profile: Profile) -> Result<Query, ScimError> {
         let pairs = http::query_pairs(req);
         Query::new(
-            query_param(&pairs, "filter"),
+            pairs.last("filter"),
             PagingParams {
-                start_index: parse_index(query_param(&pairs, "startIndex"), "startIndex")?,
-                cursor: query_param(&pairs, "cursor"),
-                count: parse_index(query_param(&pairs, "count"), "count")?,
+                start_index: parse_index(pairs.last("startIndex"), "startIndex")?,
+                cursor: pairs.last("cursor"),
+                count: parse_index(pairs.last("count"), "count")?,
             },
-            Projection::from_lists(
-                query_param(&pairs, "attributes"),
-                query_param(&pairs, "excludedAttributes"),
-            ),
+            Projection::from_lists(pairs.last("attributes"), pairs.last("excludedAttributes")),
             profile,
         )
     }
@@ -530,19 +452,6 @@ async fn unfiltered_page(ctx: &Ctx, req: &Request, query: &Query, fetched: &Fetc
     Ok(list_response(total, start_index, page))
 }
 
-fn list_response(total: usize, start_index: usize, page: Vec<Value>) -> Response<Body> {
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "schemas": [LIST_SCHEMA],
-            "totalResults": total,
-            "startIndex": start_index,
-            "itemsPerPage": page.len(),
-            "Resources": page,
-        }),
-    )
-}
-
 /// `GET /Users`
 pub async fn list(ctx: Ctx, req: Request) -> Response<Body> {
     let query = Query::from_params(&req, ctx.profile);
@@ -624,10 +533,8 @@ pub async fn get(ctx: Ctx, req: Request) -> Response<Body> {
 async fn get_user(ctx: &Ctx, req: &Request) -> Outcome {
     let (_, user) = target(ctx, req, false).await?;
     let pairs = http::query_pairs(req);
-    let projection = Projection::from_lists(
-        query_param(&pairs, "attributes"),
-        query_param(&pairs, "excludedAttributes"),
-    );
+    let projection =
+        Projection::from_lists(pairs.last("attributes"), pairs.last("excludedAttributes"));
     Ok(resource_response(
         StatusCode::OK,
         &user,
@@ -638,10 +545,7 @@ async fn get_user(ctx: &Ctx, req: &Request) -> Outcome {
 
 fn projection_of(req: &Request) -> Projection {
     let pairs = http::query_pairs(req);
-    Projection::from_lists(
-        query_param(&pairs, "attributes"),
-        query_param(&pairs, "excludedAttributes"),
-    )
+    Projection::from_lists(pairs.last("attributes"), pairs.last("excludedAttributes"))
 }
 
 /// `POST /Users`
@@ -780,7 +684,7 @@ impl WriteFailure {
                 None,
                 "The user changed while this request was applied; read it again.",
             ),
-            WriteFailure::Store(StoreError::NotFound) => not_found(id),
+            WriteFailure::Store(StoreError::NotFound) => USER.not_found(id),
             WriteFailure::Store(other) => other.into(),
         }
     }

@@ -30,7 +30,13 @@ use aws_sdk_dynamodb::types::{
 
 use super::item::{self, key, n, Item};
 use super::{keys, Result, Store, StoreError};
-use crate::store::prefetch::Counts;
+
+/// Users in the directory, kept by every create, delete and (de)activation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub total: u64,
+    pub active: u64,
+}
 
 /// Ids per bucket: a page starting inside a bucket reads at most this many
 /// users before its first one.
@@ -487,7 +493,7 @@ impl Store {
         descending: bool,
         limit: usize,
         active_only: bool,
-    ) -> Result<Vec<crate::user::User>> {
+    ) -> Result<Vec<crate::domain::user::User>> {
         let Some(mut position) = directory.locate(k, descending, active_only) else {
             return Ok(Vec::new());
         };
@@ -548,7 +554,7 @@ impl Store {
     fn remember_next(
         &self,
         directory: &Directory,
-        read: &[crate::user::User],
+        read: &[crate::domain::user::User],
         first_bucket: u64,
         first_ordinal: u64,
         index: usize,

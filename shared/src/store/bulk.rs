@@ -23,7 +23,7 @@ use super::buckets::block_of;
 use super::item::{self, key, n, s, Item};
 use super::users::claim_key;
 use super::{keys, FaultKind, Result, Store, StoreError, Unavailable, UniqueField};
-use crate::user::{now, User};
+use crate::domain::user::{now, User};
 
 /// DynamoDB's limit on the requests of one `BatchWriteItem`.
 pub const BATCH_WRITE_ITEMS: usize = 25;
@@ -278,8 +278,8 @@ fn bucket_counts(users: &[User]) -> BTreeMap<u64, BTreeMap<u64, (i64, i64)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::user::Membership;
     use crate::store::BLOCK_IDS;
-    use crate::user::Membership;
 
     fn user(name: &str, active: bool) -> User {
         let mut u = User::new(name);

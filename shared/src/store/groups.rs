@@ -35,7 +35,7 @@ use super::item::{self, key, n, s, Item};
 use super::orgs::Org;
 use super::users::{built, parse_user, Slot, Transaction, TRANSACTION_LIMIT};
 use super::{keys, Result, Store, StoreError, UniqueField, WRITE_ATTEMPTS};
-use crate::user::{format_time, now, parse_time, Membership, User};
+use crate::domain::user::{format_time, now, parse_time, Membership, User};
 
 /// The role of a member added through SCIM (the one `usersctl org
 /// add-member` gives by default).

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::keys;
-use crate::user::{format_time, parse_time, Group, Membership, User};
+use crate::domain::user::{format_time, parse_time, Group, Membership, User};
 
 pub type Item = HashMap<String, AttributeValue>;
 

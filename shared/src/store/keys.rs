@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
-use crate::user::rules::fold;
+use crate::domain::user::rules::fold;
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";

@@ -29,7 +29,7 @@ mod rows;
 mod tokens;
 mod users;
 
-pub use buckets::{block_of, CountDelta, Directory, Position, BLOCK_IDS, BUCKET_IDS};
+pub use buckets::{block_of, CountDelta, Counts, Directory, Position, BLOCK_IDS, BUCKET_IDS};
 pub use client::{client_from_env, Budget, REQUEST_BUDGET};
 pub use errors::{classify, FaultKind, StoreError, Unavailable, UniqueField};
 pub use groups::{
@@ -39,7 +39,7 @@ pub use item::Item;
 pub use logins::LoginClaim;
 pub use orgs::Org;
 pub use pages::Slice;
-pub use prefetch::{Counts, Fetched, OrgKey, OrgRef, Wanted};
+pub use prefetch::{Fetched, OrgKey, OrgRef, Wanted};
 pub use rows::UserRow;
 pub use tokens::{StoredToken, TokenSpec};
 pub use users::WRITE_ATTEMPTS;

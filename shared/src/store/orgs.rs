@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::item::{self, key, n, s, Item};
 use super::{keys, Result, Store, StoreError};
-use crate::user::{Membership, User};
+use crate::domain::user::{Membership, User};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Org {

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::item::s;
 use super::users::parse_user;
 use super::{keys, Result, Store};
-use crate::user::User;
+use crate::domain::user::User;
 
 /// Index entries one request reads at most on the DynamoDB side per query
 /// call: DynamoDB's own page limit is 1 MB, this keeps a call's capacity small.

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use super::item::{self, key, Item};
 use super::users::{claim_key, parse_user};
-use super::{keys, Result, Store, UniqueField};
-use crate::user::User;
+use super::{keys, Counts, Result, Store, UniqueField};
+use crate::domain::user::User;
 
 /// An organisation named by a request: by slug (`org=`, `X-Organization`) or id (`org_id=`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,13 +25,6 @@ pub struct OrgKey {
     pub id: u64,
 }
 
-/// Users in the directory, kept by every create, delete and (de)activation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub total: u64,
-    pub active: u64,
-}
-
 /// What a request wants read in its one batch read.
 #[derive(Debug, Clone, Default)]
 pub struct Wanted {
@@ -44,11 +37,6 @@ pub struct Wanted {
 }
 
 impl Wanted {
-    pub fn user(mut self, id: u64) -> Wanted {
-        self.users.push(id);
-        self
-    }
-
     fn keys(&self) -> Vec<Item> {
         let mut out = Vec::new();
         let mut push = |(pk, sk): (String, &str)| out.push(key(pk, sk));

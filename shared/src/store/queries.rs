@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::item::{self, key, s, Item};
 use super::users::{claim_key, parse_user};
 use super::{keys, Result, Store, UniqueField};
-use crate::user::User;
+use crate::domain::user::User;
 
 /// DynamoDB's limit on the keys of one `BatchGetItem`.
 const BATCH_KEYS: usize = 100;

@@ -6,8 +6,8 @@
 use super::item::{self, s, Item};
 use super::users::parse_user;
 use super::{keys, Result, Store, StoreError};
-use crate::admin_api::list_query::{Field, FieldValue, UserFields};
-use crate::user::User;
+use crate::domain::query::{Field, FieldValue, UserFields};
+use crate::domain::user::User;
 
 /// One entry of the search index.
 #[derive(Debug, Clone, PartialEq, Eq)]

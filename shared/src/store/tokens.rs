@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
 use super::item::{self, key, n, s, Item};
 use super::{keys, Result, Store, StoreError};
-use crate::user::{format_time, now, User};
+use crate::domain::user::{format_time, now, User};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenSpec {

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::types::{
 use super::buckets::{CountDelta, BLOCK_IDS};
 use super::item::{self, key, n, s, Item};
 use super::{keys, FaultKind, Result, Store, StoreError, Unavailable, UniqueField};
-use crate::user::{now, User};
+use crate::domain::user::{now, User};
 
 /// How often a write that lost an optimistic-lock race is tried, each time on a fresh read.
 pub const WRITE_ATTEMPTS: usize = 5;
@@ -470,7 +470,7 @@ impl Store {
                 .set_key(Some(key(pk, sk)))
                 .update_expression("SET last_login = :t")
                 .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":t", s(crate::user::format_time(&at)))
+                .expression_attribute_values(":t", s(crate::domain::user::format_time(&at)))
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send(),
         );

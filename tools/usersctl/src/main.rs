@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use directory::auth;
+use directory::domain::user::{rules, Group, User};
 use directory::store::{client, keys, FaultKind, Store, StoreError, TokenSpec, UniqueField};
-use directory::user::{rules, Group, User};
 
 /// Environment: TABLE_NAME (default `users`), DYNAMODB_ENDPOINT (DynamoDB Local),
 /// AWS region and credentials as usual.

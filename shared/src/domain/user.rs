@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 
-use crate::admin_api::list_query::{Field, FieldValue, UserFields};
+use super::query::{Field, FieldValue, UserFields};
 
 /// The groups a user can belong to, highest privilege first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -108,6 +108,22 @@ impl User {
             token_read_only: BTreeMap::new(),
             memberships: Vec::new(),
             idp_owned: false,
+        }
+    }
+
+    /// The name to show for the user: the display name when one was set,
+    /// else the full name, else the username.
+    pub fn shown_display_name(&self) -> String {
+        if let Some(name) = &self.display_name {
+            return name.clone();
+        }
+        let full = format!("{} {}", self.first_name, self.last_name)
+            .trim()
+            .to_string();
+        if full.is_empty() {
+            self.username.clone()
+        } else {
+            full
         }
     }
 

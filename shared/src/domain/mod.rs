@@ -1,0 +1,5 @@
+//! The domain: the user record, the rules every write obeys, and the query
+//! model both APIs lower their filters into. It knows neither HTTP nor
+//! DynamoDB: the store and the two APIs import it, never the other way round.
+pub mod query;
+pub mod user;
