@@ -753,3 +753,119 @@ async fn a_page_of_groups_lists_at_most_20000_members_in_all() {
         .await;
     assert_eq!(bare.expect(200)["itemsPerPage"], 2);
 }
+
+/// `POST /.search` with the provisioner's token.
+async fn search_all(s: &Scim, body: Value) -> Reply {
+    s.t.call(
+        scim::search,
+        s.req(Method::POST, "/api/v1/scim/.search", Some(&body))
+            .build(),
+    )
+    .await
+}
+
+const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+
+#[tokio::test]
+async fn the_root_search_pages_users_then_groups_at_any_depth() {
+    let s = Scim::new(Profile::Rfc).await;
+    // 1,050 users in all: the provisioner and 1,049 more.
+    let users: Vec<User> = (0..1049).map(|i| User::new(format!("u{i:04}"))).collect();
+    s.t.store.import_users(users).await.unwrap();
+    let g1 = s.create("first group").await;
+    let g2 = s.create("second group").await;
+
+    // Past the first 1,000 users: the last 5 users, then the groups.
+    let r = search_all(
+        &s,
+        json!({"schemas": [SEARCH_REQUEST], "startIndex": 1046, "count": 10,
+               "attributes": ["userName", "displayName"]}),
+    )
+    .await;
+    let body = r.expect(200);
+    assert_eq!(body["totalResults"], 1052, "{body}");
+    assert_eq!(body["startIndex"], 1046);
+    assert_eq!(body["itemsPerPage"], 7);
+    let names: Vec<&str> = body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["userName"]
+                .as_str()
+                .or(r["displayName"].as_str())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "u1044",
+            "u1045",
+            "u1046",
+            "u1047",
+            "u1048",
+            "first group",
+            "second group"
+        ]
+    );
+    // The unfiltered users part reads its page, not the directory.
+    assert!(r.dynamodb_calls <= 4, "{} calls", r.dynamodb_calls);
+
+    // A page that starts among the groups holds groups only.
+    let r = search_all(
+        &s,
+        json!({"schemas": [SEARCH_REQUEST], "startIndex": 1052, "count": 10}),
+    )
+    .await;
+    let body = r.expect(200);
+    assert_eq!(body["totalResults"], 1052);
+    let ids: Vec<&str> = body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [g2.as_str()]);
+
+    // A walk over the whole result lists every user and group once.
+    let mut seen = std::collections::HashSet::new();
+    let mut start = 1;
+    loop {
+        let r = search_all(
+            &s,
+            json!({"schemas": [SEARCH_REQUEST], "startIndex": start, "count": 300,
+                   "attributes": ["id"]}),
+        )
+        .await;
+        let body = r.expect(200);
+        let page = body["Resources"].as_array().unwrap();
+        if page.is_empty() {
+            break;
+        }
+        for resource in page {
+            let schema = resource["schemas"][0].as_str().unwrap().to_string();
+            let id = resource["id"].as_str().unwrap().to_string();
+            assert!(seen.insert((schema, id)), "listed twice: {resource}");
+        }
+        start += page.len();
+    }
+    assert_eq!(seen.len(), 1052);
+    assert!(seen.contains(&(GROUP_SCHEMA.to_string(), g1)));
+
+    // A filter only Users can read matches no group, and the other way round.
+    let r = search_all(
+        &s,
+        json!({"schemas": [SEARCH_REQUEST], "filter": "userName eq \"u0007\""}),
+    )
+    .await;
+    let body = r.expect(200);
+    assert_eq!(body["totalResults"], 1, "{body}");
+    assert_eq!(body["Resources"][0]["userName"], "u0007");
+    let r = search_all(
+        &s,
+        json!({"schemas": [SEARCH_REQUEST], "filter": "members pr"}),
+    )
+    .await;
+    assert_eq!(r.expect(400)["scimType"], "invalidFilter");
+}

@@ -1660,12 +1660,13 @@ async fn cursors_that_were_not_issued_for_the_request_are_400_and_read_nothing()
     };
     let now = cursor::now_secs();
     let other_key = fresh(2, now).seal(b"some other deployment's key");
-    let expired = fresh(2, now - cursor::TIMEOUT_SECS - 5).seal(&cursor::signing_key());
+    let expired =
+        fresh(2, now - cursor::TIMEOUT_SECS - 5).seal(directory::config::DEVELOPMENT_CURSOR_KEY);
     let other_profile = Cursor {
         profile: Profile::Rfc,
         ..fresh(2, now)
     }
-    .seal(&cursor::signing_key());
+    .seal(directory::config::DEVELOPMENT_CURSOR_KEY);
     let filtered = s
         .list(&format!(
             "filter={}&cursor=&count=1",

@@ -595,3 +595,19 @@ async fn an_expired_token_still_listed_on_its_user_is_refused() {
     let r = t.call(retrieve_self, get(SELF).token(&token).build()).await;
     assert_eq!(r.expect(401), &json!({"detail": "Invalid token."}));
 }
+
+#[tokio::test]
+async fn each_wrong_password_on_the_root_search_counts_once() {
+    let t = TestTable::new().await;
+    let admin = t.admin("root-admin").await;
+    t.with_password(&admin, "right password").await;
+    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]});
+    for _ in 0..3 {
+        let req = directory_tests::scim(Method::POST, "/api/v1/scim/.search", &body)
+            .basic("root-admin", "wrong password")
+            .build();
+        t.call(scim::search, req).await.expect(401);
+    }
+    let claim = claim_item(&t, "root-admin").await.unwrap();
+    assert_eq!(item::get_n::<u64>(&claim, "login_failures"), Some(3));
+}

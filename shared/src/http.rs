@@ -3,7 +3,7 @@
 use lambda_http::http::{header, HeaderMap, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 
-/// Bodies larger than this are refused with 413 (SPEC §5).
+/// Bodies larger than this (1 MiB) are refused with 413, before they are parsed.
 pub const MAX_BODY: usize = 1024 * 1024;
 
 /// The query string as ordered, decoded pairs. Taken from the URI when it has
@@ -65,15 +65,15 @@ pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Where this API is reached from outside, for `Location`, `meta.location`
-/// and pagination links: `PUBLIC_BASE_URL` when set (the template's
+/// and pagination links: `configured` (`PUBLIC_BASE_URL`, the template's
 /// `PublicBaseUrl` parameter; `make dev` sets the local address), else the
 /// domain API Gateway received the request on (HTTPS), else — a request
 /// that came through no gateway — its `Host`. Never a client's
 /// `X-Forwarded-Host` or `X-Forwarded-Proto`: links must not point where a
 /// client says.
-pub fn base_url(req: &Request) -> String {
-    if let Some(base) = configured_base_url() {
-        return base;
+pub fn base_url(req: &Request, configured: Option<&str>) -> String {
+    if let Some(base) = configured {
+        return base.to_string();
     }
     if let Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) = req.request_context_ref() {
         if let Some(domain) = c.domain_name.as_deref().filter(|d| valid_host(d)) {
@@ -96,13 +96,6 @@ fn origin(headers: &HeaderMap) -> String {
         .filter(|h| valid_host(h))
         .unwrap_or("localhost");
     format!("http://{host}")
-}
-
-fn configured_base_url() -> Option<String> {
-    std::env::var("PUBLIC_BASE_URL")
-        .ok()
-        .map(|v| v.trim().trim_end_matches('/').to_string())
-        .filter(|v| !v.is_empty())
 }
 
 /// A body over [`MAX_BODY`].

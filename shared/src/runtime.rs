@@ -1,60 +1,48 @@
 //! What every Lambda binary does: set up logging, build the store once, and
 //! wrap each request with its request id and its log line.
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use lambda_http::http::HeaderValue;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 
-use crate::http::Fault;
-use crate::store::Store;
-
-/// How the SCIM API resolves the three places where ODM and RFC 7644 disagree
-/// (SPEC §4 "Profiles"). Set per deployment with `SCIM_PROFILE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Profile {
-    /// POST of an existing userName updates it; inactive users are hidden; DELETE deactivates.
-    #[default]
-    Odm,
-    /// 409 on an existing userName; inactive users shown; DELETE removes.
-    Rfc,
-}
-
-impl Profile {
-    pub fn parse(value: &str) -> Option<Profile> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "" | "odm" => Some(Profile::Odm),
-            "rfc" => Some(Profile::Rfc),
-            _ => None,
-        }
-    }
-}
+use crate::config::Config;
+pub use crate::domain::profile::Profile;
+use crate::http::{self, Fault};
+use crate::store::{client_from_env, Store};
 
 /// What a handler gets: the store (with per-request counters), the request id
-/// and the deployment's SCIM profile.
+/// and the container's configuration, read once when it started.
 #[derive(Clone)]
 pub struct Ctx {
     pub store: Store,
     pub request_id: String,
-    pub profile: Profile,
+    pub config: Arc<Config>,
 }
 
 impl Ctx {
+    /// A context over `store` with the local defaults (no `PUBLIC_BASE_URL`,
+    /// the development cursor key): what tests and tools run with.
     pub fn new(store: Store, profile: Profile) -> Ctx {
+        let config = Config::local(store.table(), profile, *store.budget());
+        Ctx::with_config(store, config)
+    }
+
+    pub fn with_config(store: Store, config: Config) -> Ctx {
         Ctx {
             store,
             request_id: String::new(),
-            profile,
+            config: Arc::new(config),
         }
     }
 
-    /// The configuration the environment describes (see [`Store::from_env`]); an
-    /// unknown `SCIM_PROFILE` stops the function at start rather than serving wrongly.
+    /// The configuration the environment describes ([`Config::from_env`]);
+    /// a bad setting stops the function at start rather than serving wrongly.
     pub async fn from_env() -> Result<Ctx, lambda_http::Error> {
-        let raw = std::env::var("SCIM_PROFILE").unwrap_or_default();
-        let profile = Profile::parse(&raw)
-            .ok_or_else(|| format!("SCIM_PROFILE must be odm or rfc, not {raw:?}"))?;
-        Ok(Ctx::new(Store::from_env().await, profile))
+        let config = Config::from_env()?;
+        let store = Store::new(client_from_env().await, &config.table).with_budget(config.budget);
+        Ok(Ctx::with_config(store, config))
     }
 
     /// A context for one request: fresh DynamoDB counters, its own id.
@@ -62,8 +50,14 @@ impl Ctx {
         Ctx {
             store: self.store.for_request(),
             request_id: request_id.into(),
-            profile: self.profile,
+            config: Arc::clone(&self.config),
         }
+    }
+
+    /// Where this API is reached from outside, for this request
+    /// ([`http::base_url`] with the configured `PUBLIC_BASE_URL`).
+    pub fn origin(&self, req: &Request) -> String {
+        http::base_url(req, self.config.public_base_url.as_deref())
     }
 }
 

@@ -1,6 +1,6 @@
 """The SCIM API (/api/v1/scim) under the default `odm` profile, through the real `odm_api` client.
 
-ODM semantics (SPEC §4 "Profiles"): POST with an existing userName updates that user (201),
+ODM semantics (the `odm` profile): POST with an existing userName updates that user (201),
 inactive users are hidden (404 / not listed), DELETE only deactivates and the user stays
 patchable.
 """

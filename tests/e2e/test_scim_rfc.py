@@ -1,7 +1,7 @@
 """The SCIM API under `SCIM_PROFILE=rfc`: scim2-tester (through `scim2 … test`), races, and the
 request shapes Okta and Microsoft Entra ID send (shared/notes/scim.md §8–10).
 
-RFC semantics (SPEC §4 "Profiles"): POST with an existing userName → 409 uniqueness, inactive
+RFC semantics (the `rfc` profile): POST with an existing userName → 409 uniqueness, inactive
 users stay visible with `"active": false`, DELETE deletes (404 afterwards).
 """
 
@@ -61,7 +61,7 @@ def find(flt: str, extra: str = "") -> dict:
 
 
 def okta_user(username: str, *, given: str = "Test", family: str = "User") -> dict:
-    """The body Okta POSTs (its SPEC test and runtime), password and groups included."""
+    """The body Okta POSTs (its SCIM conformance test and its runtime), password and groups included."""
     return {
         "schemas": [USER_SCHEMA],
         "userName": username,
@@ -173,7 +173,7 @@ def test_concurrent_email_changes_never_claim_a_false_uniqueness_conflict(tag):
     assert not false_conflicts, [r.body for r in false_conflicts]
 
 
-# --- Okta: the SPEC test and runtime shapes (notes §9) --------------------------------------
+# --- Okta: the conformance-test and runtime shapes --------------------------------------
 
 
 def assert_okta_user_fields(user: dict):
@@ -254,7 +254,7 @@ def test_okta_deactivate_and_reactivate_by_pathless_patch_and_put(tag):
     assert ok(call("GET", f"/Users/{uid}"))["name"]["givenName"] == "Renamed"
 
 
-# --- Microsoft Entra ID (notes §10) ---------------------------------------------------------
+# --- Microsoft Entra ID ---------------------------------------------------------------------
 
 
 def test_entra_test_connection_query_is_an_empty_list_response():

@@ -1,5 +1,5 @@
 """The SAM template's HTTP API routes against the cargo-lambda router in Cargo.toml,
-and every function package against the operation SPEC gives it.
+and every function package against the operation it serves.
 
 How the two tables correspond: the router lists every method of every path (and
 `{*rest}` catch-alls); the template lists each operation's route, the greedy
@@ -20,8 +20,8 @@ import infra_model as m
 
 FALLBACKS = {"users-fallback", "scim-fallback"}
 
-# SPEC §3 and §4: each operation and the one function package that serves it.
-SPEC_OPERATIONS = {
+# Each operation of both APIs and the one function package that serves it.
+OPERATIONS = {
     ("GET", "/api/users"): "users-list",
     ("GET", "/api/users/self"): "users-self",
     ("GET", "/api/users/{id}"): "users-retrieve",
@@ -85,10 +85,10 @@ def test_every_function_package_is_one_template_function():
     assert binaries == sorted(packages.values())
 
 
-@pytest.mark.parametrize("operation", sorted(SPEC_OPERATIONS), ids=" ".join)
+@pytest.mark.parametrize("operation", sorted(OPERATIONS), ids=" ".join)
 def test_spec_operation_reaches_its_function(operation, router, template):
     method, path = operation
-    want = SPEC_OPERATIONS[operation]
+    want = OPERATIONS[operation]
     concrete = path.replace("{id}", "7")
     if "Schemas/" in path:
         concrete = path.replace("{id}", "urn:ietf:params:scim:schemas:core:2.0:User")
@@ -100,16 +100,16 @@ def test_spec_operation_reaches_its_function(operation, router, template):
 
 def test_each_function_serves_only_its_spec_operations(router):
     """One function per operation: a non-fallback function appears in the router
-    only where SPEC puts it, and every other entry goes to its prefix's fallback."""
+    only where OPERATIONS puts it, and every other entry goes to its prefix's fallback."""
     packages = set(m.function_packages())
     for route in router:
         assert route.function in packages, f"{route}: no functions/{route.function}"
-        spec = SPEC_OPERATIONS.get((route.method, route.path))
+        spec = OPERATIONS.get((route.method, route.path))
         if spec is not None:
             assert route.function == spec, route
         else:
             prefix_fallback = next(f for p, f in FALLBACK_OF_PREFIX if route.path.startswith(p))
-            assert route.function == prefix_fallback, f"{route}: not a SPEC operation, so {prefix_fallback}"
+            assert route.function == prefix_fallback, f"{route}: not an operation of either API, so {prefix_fallback}"
     served = {r.function for r in router}
     assert served == packages, f"packages never routed: {packages - served}"
 

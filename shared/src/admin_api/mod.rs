@@ -1,4 +1,5 @@
 //! The CVAT view of the directory (`/api/users`).
+pub mod django;
 mod error;
 pub mod json_logic;
 pub mod list_query;

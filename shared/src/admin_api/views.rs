@@ -3,8 +3,9 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
+use super::django;
 use super::error::{ApiError, NO_PERMISSION, UNKNOWN_FIELD};
-use super::list_query::{self, ListQuery, OrgSelector};
+use super::list_query::{ListQuery, OrgSelector};
 use super::plan::Source;
 use super::update::{self, Scope};
 use super::{render, CONTENT_TYPE};
@@ -227,7 +228,7 @@ async fn list_users(
         // own users (and at most a bucket's worth before them), at any depth.
         let directory = fetched.directory().cloned().unwrap_or_default();
         let total = directory.counts().total as usize;
-        let page = list_query::paginate(total, &query.page, query.page_size)
+        let page = django::paginate(total, &query.page, query.page_size)
             .map_err(|_| ApiError::NotFound("Invalid page.".into()))?;
         let rows = ctx
             .store
@@ -239,7 +240,15 @@ async fn list_users(
                 false,
             )
             .await?;
-        return list_page(req, me, &rows, total, &page, options.max_page_bytes);
+        return list_page(
+            req,
+            &ctx.origin(req),
+            me,
+            &rows,
+            total,
+            &page,
+            options.max_page_bytes,
+        );
     }
     if options.plan
         && admin
@@ -274,10 +283,11 @@ async fn list_users(
         .filter(|u| query.matches(u))
         .collect();
     query.sort(&mut users);
-    let page = list_query::paginate(users.len(), &query.page, query.page_size)
+    let page = django::paginate(users.len(), &query.page, query.page_size)
         .map_err(|_| ApiError::NotFound("Invalid page.".into()))?;
     list_page(
         req,
+        &ctx.origin(req),
         me,
         &users[page.start..page.end],
         users.len(),
@@ -304,7 +314,7 @@ async fn search_list(
     let pass = ctx.store.metrics().capacity_units() - before;
     rows.retain(|r| query.matches(r));
     query.sort(&mut rows);
-    let page = list_query::paginate(rows.len(), &query.page, query.page_size)
+    let page = django::paginate(rows.len(), &query.page, query.page_size)
         .map_err(|_| ApiError::NotFound("Invalid page.".into()))?;
     let ids: Vec<u64> = rows[page.start..page.end].iter().map(|r| r.id).collect();
     // A user read by key costs half a unit; GSI1 holds about three times
@@ -322,7 +332,15 @@ async fn search_list(
             .collect();
         ids.iter().filter_map(|id| all.remove(id)).collect()
     };
-    list_page(req, me, &users, rows.len(), &page, max_page_bytes)
+    list_page(
+        req,
+        &ctx.origin(req),
+        me,
+        &users,
+        rows.len(),
+        &page,
+        max_page_bytes,
+    )
 }
 
 /// Whether a user belongs in a list scoped by `scoping` (any membership of
@@ -399,19 +417,19 @@ async fn pinned_users(
 /// response (measured as they are rendered, so a huge list stops early).
 fn list_page(
     req: &Request,
+    origin: &str,
     me: &User,
     rows: &[User],
     count: usize,
-    page: &list_query::Page,
+    page: &django::Page,
     max_bytes: usize,
 ) -> Result<Response<Body>, ApiError> {
-    let origin = http::base_url(req);
     let base = format!("{origin}/api/users");
-    let (next, previous) = list_query::page_links(&base, &http::query_pairs(req), page);
+    let (next, previous) = django::page_links(&base, &http::query_pairs(req), page);
     let mut results = Vec::with_capacity(rows.len());
     let mut bytes = 0;
     for user in rows {
-        let row = render::shaped(user, &origin, me.is_superuser);
+        let row = render::shaped(user, origin, me.is_superuser);
         bytes += embedded_len(&row);
         if bytes > max_bytes {
             return Err(page_too_large(rows.len(), max_bytes));
@@ -455,7 +473,7 @@ pub async fn retrieve_self(ctx: Ctx, req: Request) -> Response<Body> {
 async fn self_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     negotiate(req)?;
     let (caller, _) = auth::authenticate(&ctx.store, req.headers(), Wanted::default()).await?;
-    Ok(ok(&render::full(&caller.user, &http::base_url(req))))
+    Ok(ok(&render::full(&caller.user, &ctx.origin(req))))
 }
 
 /// `GET /api/users/{id}`
@@ -474,11 +492,7 @@ async fn retrieve_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiEr
         .filter(|u| query.matches(*u))
         .ok_or_else(ApiError::not_found)?;
     let full_shape = me.id == target.id || me.is_superuser;
-    Ok(ok(&render::shaped(
-        target,
-        &http::base_url(req),
-        full_shape,
-    )))
+    Ok(ok(&render::shaped(target, &ctx.origin(req), full_shape)))
 }
 
 /// Whether `me` may see user `id`, whose stored record is `target`: themselves,
@@ -584,11 +598,7 @@ async fn update_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiErro
             other => other.into(),
         })?;
     let full_shape = is_self || me.is_superuser;
-    Ok(ok(&render::shaped(
-        &updated,
-        &http::base_url(req),
-        full_shape,
-    )))
+    Ok(ok(&render::shaped(&updated, &ctx.origin(req), full_shape)))
 }
 
 fn scope_for(key: &str) -> Result<Scope, ApiError> {

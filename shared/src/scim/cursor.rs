@@ -26,31 +26,16 @@ const VERSION: u8 = 1;
 const PAYLOAD_LEN: usize = 1 + 8 + 1 + 8 + 8;
 const TAG_LEN: usize = 32;
 
-/// The key used when `CURSOR_SECRET` is unset: local development and tests
-/// only. It is public (it is in this source), so anyone could forge cursors
-/// with it — which exposes nothing a caller could not list anyway, since a
-/// cursor only says where a list resumes and every request is still
-/// authenticated, but deployments set `CURSOR_SECRET` so that cursors stay
-/// opaque and bound to what issued them.
-pub const DEVELOPMENT_KEY: &[u8] = b"directory development cursor key (set CURSOR_SECRET)";
-
-/// The signing key: env `CURSOR_SECRET`, else [`DEVELOPMENT_KEY`].
-pub fn signing_key() -> Vec<u8> {
-    match std::env::var("CURSOR_SECRET") {
-        Ok(secret) if !secret.is_empty() => secret.into_bytes(),
-        _ => DEVELOPMENT_KEY.to_vec(),
-    }
-}
-
 /// Seconds since the epoch.
 pub fn now_secs() -> u64 {
     chrono::Utc::now().timestamp().max(0) as u64
 }
 
-/// A short digest of the filter a cursor belongs to (of its parsed form, so
-/// spacing and operator case do not matter; `None`: no filter).
+/// A short digest of the filter a cursor belongs to: of its canonical form
+/// (the parsed filter printed, see `Display for Filter`), so spacing and
+/// operator case do not matter; `None`: no filter.
 pub fn fingerprint(filter: Option<&Filter>) -> [u8; 8] {
-    let canonical = format!("{filter:?}");
+    let canonical = filter.map_or(String::new(), |f| f.to_string());
     let digest = Sha256::digest(canonical.as_bytes());
     let mut out = [0u8; 8];
     out.copy_from_slice(&digest[..8]);

@@ -181,6 +181,43 @@ pub enum Filter {
     Member(Vec<Filter>),
 }
 
+/// The canonical form of a parsed filter: attribute names as the schema
+/// spells them, lower-case operators, values as JSON, every group in
+/// parentheses. Two filters that mean the same to the parser (spacing,
+/// case, redundant parentheses) print the same, so it can identify a query
+/// (a cursor's fingerprint) across requests and releases.
+impl std::fmt::Display for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn members(f: &mut std::fmt::Formatter<'_>, all: &[Filter]) -> std::fmt::Result {
+            for (i, m) in all.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(" and ")?;
+                }
+                write!(f, "{m}")?;
+            }
+            Ok(())
+        }
+        match self {
+            Filter::Eq(attr, value) => write!(f, "{} eq {value}", attr.name()),
+            Filter::And(all) => {
+                f.write_str("(")?;
+                members(f, all)?;
+                f.write_str(")")
+            }
+            Filter::Email(all) => {
+                f.write_str("emails[")?;
+                members(f, all)?;
+                f.write_str("]")
+            }
+            Filter::Member(all) => {
+                f.write_str("members[")?;
+                members(f, all)?;
+                f.write_str("]")
+            }
+        }
+    }
+}
+
 /// Parses a filter, refusing anything outside the supported subset with a
 /// 400 `invalidFilter` that says what is wrong and where (1-based character position).
 pub fn parse(input: &str) -> Result<Filter, ScimError> {
@@ -933,6 +970,41 @@ mod tests {
 
     fn eq(attr: Attr, v: Value) -> Filter {
         Filter::Eq(attr, v)
+    }
+
+    #[test]
+    fn the_canonical_form_ignores_spelling_and_keeps_meaning() {
+        for (a, b) in [
+            (r#"userName eq "bjensen""#, r#"USERNAME  EQ "bjensen""#),
+            (
+                r#"userName eq "x" and active eq true"#,
+                r#"(urn:ietf:params:scim:schemas:core:2.0:User:userName eq "x") and (active eq true)"#,
+            ),
+            (
+                r#"emails[type eq "work" and value eq "a@b.c"]"#,
+                r#"emails[TYPE eq "work" and (value eq "a@b.c")]"#,
+            ),
+        ] {
+            let (pa, pb) = (parse(a).unwrap(), parse(b).unwrap());
+            assert_eq!(pa.to_string(), pb.to_string(), "{a} / {b}");
+        }
+        for (a, b) in [
+            (r#"userName eq "x""#, r#"userName eq "X""#),
+            (r#"userName eq "x""#, r#"externalId eq "x""#),
+            (
+                r#"displayName eq "x""#,
+                r#"displayName eq "x" and active eq true"#,
+            ),
+        ] {
+            let (pa, pb) = (parse(a).unwrap(), parse(b).unwrap());
+            assert_ne!(pa.to_string(), pb.to_string(), "{a} / {b}");
+        }
+        assert_eq!(
+            parse(r#"emails[type eq "work"] and userName eq "x""#)
+                .unwrap()
+                .to_string(),
+            r#"(emails[emails.type eq "work"] and userName eq "x")"#
+        );
     }
 
     #[test]

@@ -15,11 +15,11 @@ use serde_json::{json, Value};
 
 use super::filter::{self, Attr, Filter};
 use super::group::{self, GroupBody, GroupPatch, MemberPlan};
-use super::list_params::{check_search_schemas, parse_index, search_int};
+use super::list_params::ListParams;
 use super::request::{admin, json_body, path_id, writable};
 use super::resource::Projection;
-use super::resource_type::{canonical_id, etag, json_response, ResourceType};
-use super::{ScimError, DEFAULT_COUNT, LIST_SCHEMA, MAX_COUNT};
+use super::resource_type::{canonical_id, etag, list_response, ResourceType};
+use super::ScimError;
 use crate::domain::user::User;
 use crate::http::{self, respond};
 use crate::runtime::Ctx;
@@ -216,7 +216,7 @@ async fn create_group(ctx: &Ctx, req: &Request) -> Outcome {
         .create_group_with(&body.name, body.external_id.as_deref(), members)
         .await
         .map_err(|e| taken(e, &body.name, body.external_id.as_deref()))?;
-    let origin = http::base_url(req);
+    let origin = ctx.origin(req);
     let (projection, _) = projection_of(req);
     // The answer reads nothing more: once the group is made, the create
     // cannot fail (and a resent create would answer 409).
@@ -255,7 +255,7 @@ async fn replace_group(ctx: &Ctx, req: &Request) -> Outcome {
         },
     });
     let group = Box::pin(apply(ctx, req, patch)).await?;
-    let origin = http::base_url(req);
+    let origin = ctx.origin(req);
     let (projection, _) = projection_of(req);
     group_response(ctx, StatusCode::OK, &group, None, &origin, &projection).await
 }
@@ -273,7 +273,7 @@ async fn patch_group(ctx: &Ctx, req: &Request) -> Outcome {
     let group = Box::pin(apply(ctx, req, patch)).await?;
     let (projection, asked) = projection_of(req);
     if asked {
-        let origin = http::base_url(req);
+        let origin = ctx.origin(req);
         return group_response(ctx, StatusCode::OK, &group, None, &origin, &projection).await;
     }
     let mut resp = Response::builder()
@@ -481,76 +481,33 @@ async fn get_group(ctx: &Ctx, req: &Request) -> Outcome {
         .group(id)
         .cloned()
         .ok_or_else(|| GROUP.not_found(id))?;
-    let origin = http::base_url(req);
+    let origin = ctx.origin(req);
     let (projection, _) = projection_of(req);
     group_response(ctx, StatusCode::OK, &group, None, &origin, &projection).await
 }
 
 /// A parsed list or search request on Groups.
-struct Query {
+pub(super) struct Query {
     filter: Option<Filter>,
     start: usize,
     count: usize,
-    projection: Projection,
+    pub(super) projection: Projection,
 }
 
 impl Query {
-    fn new(
-        filter: Option<&str>,
-        start: Option<i64>,
-        count: Option<i64>,
-        cursor: bool,
-        projection: Projection,
-    ) -> Result<Query, ScimError> {
-        if cursor {
+    /// The groups query `params` ask for: paged by `startIndex` only.
+    pub(super) fn new(params: &ListParams) -> Result<Query, ScimError> {
+        if params.cursor.is_some() {
             return Err(ScimError::invalid_value(
                 "Groups are paged by startIndex and count; cursors page Users.",
             ));
         }
-        let filter = match filter.map(str::trim) {
-            None | Some("") => None,
-            Some(f) => Some(filter::parse_group(f)?),
-        };
         Ok(Query {
-            filter,
-            start: start.unwrap_or(1).max(1) as usize,
-            count: count.map_or(DEFAULT_COUNT, |c| c.clamp(0, MAX_COUNT as i64) as usize),
-            projection,
+            filter: params.filter().map(filter::parse_group).transpose()?,
+            start: params.start(),
+            count: params.count(),
+            projection: params.projection.clone(),
         })
-    }
-
-    fn from_params(req: &Request) -> Result<Query, ScimError> {
-        let pairs = http::query_pairs(req);
-        Query::new(
-            pairs.last("filter"),
-            parse_index(pairs.last("startIndex"), "startIndex")?,
-            parse_index(pairs.last("count"), "count")?,
-            pairs.last("cursor").is_some(),
-            Projection::from_lists(pairs.last("attributes"), pairs.last("excludedAttributes")),
-        )
-    }
-
-    fn from_search_request(body: &Value) -> Result<Query, ScimError> {
-        let Value::Object(map) = body else {
-            return Err(ScimError::invalid_syntax(
-                "A SearchRequest must be a JSON object.",
-            ));
-        };
-        let get = |name: &str| super::values::get_ci(map, name).filter(|v| !v.is_null());
-        check_search_schemas(get("schemas"))?;
-        let filter = match get("filter") {
-            None => None,
-            Some(Value::String(f)) => Some(f.as_str()),
-            Some(_) => return Err(ScimError::invalid_filter("filter must be a string")),
-        };
-        let int = |name: &str| search_int(get(name), name);
-        Query::new(
-            filter,
-            int("startIndex")?,
-            int("count")?,
-            get("cursor").is_some(),
-            Projection::from_json(get("attributes"), get("excludedAttributes"))?,
-        )
     }
 
     /// The user ids the filter compares `members.value` with.
@@ -578,19 +535,41 @@ impl Query {
 
 /// `GET /Groups`
 pub async fn list(ctx: Ctx, req: Request) -> Response<Body> {
-    let query = Query::from_params(&req);
+    let query = ListParams::from_query(&http::query_pairs(&req)).and_then(|p| Query::new(&p));
     respond(Box::pin(run_query(&ctx, &req, query)).await)
-}
-
-/// The Groups part of the root `POST /.search`: `body` is its SearchRequest.
-pub(super) async fn search_body(ctx: &Ctx, req: &Request, body: &Value) -> Outcome {
-    Box::pin(run_query(ctx, req, Query::from_search_request(body))).await
 }
 
 /// `POST /Groups/.search`
 pub async fn search(ctx: Ctx, req: Request) -> Response<Body> {
-    let query = json_body(&req).and_then(|b| Query::from_search_request(&b));
+    let query = json_body(&req)
+        .and_then(|b| ListParams::from_search_request(&b))
+        .and_then(|p| Query::new(&p));
     respond(Box::pin(run_query(&ctx, &req, query)).await)
+}
+
+/// What a groups query reads, planned before the auth read: the group, claim
+/// or users its filter names.
+pub(super) struct GroupPlan {
+    lookup: Option<(Attr, String)>,
+    member_ids: Vec<u64>,
+}
+
+impl GroupPlan {
+    /// The plan of `query`, and what it adds to the auth read.
+    pub(super) fn new(query: &Query, wanted: &mut Wanted) -> GroupPlan {
+        let lookup = query.filter.as_ref().and_then(Filter::group_lookup);
+        let member_ids = query.member_ids();
+        want_users(wanted, &member_ids);
+        match &lookup {
+            Some((Attr::Id, v)) => wanted.groups.extend(canonical_id(v)),
+            Some((Attr::DisplayName, v)) => wanted.claims.push((UniqueField::GroupName, v.clone())),
+            Some((Attr::ExternalId, v)) => wanted
+                .claims
+                .push((UniqueField::GroupExternalId, v.clone())),
+            _ => {}
+        }
+        GroupPlan { lookup, member_ids }
+    }
 }
 
 /// Lists groups. A filter that pins groups down is answered by key with
@@ -599,26 +578,35 @@ pub async fn search(ctx: Ctx, req: Request) -> Response<Body> {
 /// record), `members[value eq "u"]` (the user with auth, then their groups).
 /// Otherwise one query over the group records (not the users).
 async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) -> Outcome {
-    let lookup = query
-        .as_ref()
-        .ok()
-        .and_then(|q| q.filter.as_ref())
-        .and_then(Filter::group_lookup);
-    let member_ids = query.as_ref().map(Query::member_ids).unwrap_or_default();
     let mut wanted = Wanted::default();
-    want_users(&mut wanted, &member_ids);
-    match &lookup {
-        Some((Attr::Id, v)) => wanted.groups.extend(canonical_id(v)),
-        Some((Attr::DisplayName, v)) => wanted.claims.push((UniqueField::GroupName, v.clone())),
-        Some((Attr::ExternalId, v)) => wanted
-            .claims
-            .push((UniqueField::GroupExternalId, v.clone())),
-        _ => {}
-    }
+    let plan = query.as_ref().ok().map(|q| GroupPlan::new(q, &mut wanted));
     let (_, fetched) = admin(ctx, req, wanted).await?;
     let query = query?;
-    let (members_of, _) = users_named(ctx, &fetched, &member_ids).await?;
-    let candidates: Vec<GroupRecord> = match &lookup {
+    let Some(plan) = plan else {
+        return Err(ScimError::server(http::Fault::bug(
+            "a query without a plan",
+        )));
+    };
+    let matching = matching_groups(ctx, &query, &plan, &fetched).await?;
+    let origin = ctx.origin(req);
+    let shown: Vec<&GroupRecord> = matching
+        .iter()
+        .skip(query.start - 1)
+        .take(query.count)
+        .collect();
+    let page = page_json(ctx, &shown, &query.projection, &origin).await?;
+    Ok(list_response(matching.len(), query.start, page))
+}
+
+/// Every group `query` matches, in id order.
+pub(super) async fn matching_groups(
+    ctx: &Ctx,
+    query: &Query,
+    plan: &GroupPlan,
+    fetched: &Fetched,
+) -> Result<Vec<GroupRecord>, ScimError> {
+    let (members_of, _) = users_named(ctx, fetched, &plan.member_ids).await?;
+    let candidates: Vec<GroupRecord> = match &plan.lookup {
         Some((Attr::Id, v)) => canonical_id(v)
             .and_then(|id| fetched.group(id).cloned())
             .into_iter()
@@ -643,7 +631,7 @@ async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) ->
         },
         _ => ctx.store.all_groups().await?,
     };
-    let matching: Vec<GroupRecord> = candidates
+    Ok(candidates
         .into_iter()
         .filter(|g| match &query.filter {
             None => true,
@@ -657,13 +645,22 @@ async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) ->
                 f.matches_group(g, &members)
             }
         })
-        .collect();
-    let origin = http::base_url(req);
-    let with_members = wants_members(&query.projection);
+        .collect())
+}
+
+/// A page of groups as resources, their members read when the projection
+/// shows them: at most [`MAX_LISTED_MEMBERS`] for the whole page.
+pub(super) async fn page_json(
+    ctx: &Ctx,
+    groups: &[&GroupRecord],
+    projection: &Projection,
+    origin: &str,
+) -> Result<Vec<Value>, ScimError> {
+    let with_members = wants_members(projection);
     let mut page = Vec::new();
     // What the page's groups may still list, all together.
     let mut room = MAX_LISTED_MEMBERS;
-    for g in matching.iter().skip(query.start - 1).take(query.count) {
+    for g in groups {
         let members = if with_members {
             let ids = ctx.store.group_member_ids(g, room).await?;
             if ids.len() > room {
@@ -682,20 +679,7 @@ async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) ->
         } else {
             None
         };
-        page.push(
-            query
-                .projection
-                .apply(group::to_json(g, members.as_deref(), &origin)),
-        );
+        page.push(projection.apply(group::to_json(g, members.as_deref(), origin)));
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({
-            "schemas": [LIST_SCHEMA],
-            "totalResults": matching.len(),
-            "startIndex": query.start,
-            "itemsPerPage": page.len(),
-            "Resources": page,
-        }),
-    ))
+    Ok(page)
 }

@@ -10,11 +10,13 @@ pub mod patch;
 mod request;
 pub mod resource;
 pub mod resource_type;
+mod search;
 pub mod values;
 mod views;
 
 pub use error::{ScimError, ScimType, ERROR_SCHEMA};
-pub use views::{create, delete, discover, fallback, get, list, patch, replace, search};
+pub use search::search;
+pub use views::{create, delete, discover, fallback, get, list, patch, replace};
 
 pub const BASE_PATH: &str = "/api/v1/scim";
 pub const CONTENT_TYPE: &str = "application/scim+json";

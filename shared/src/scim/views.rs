@@ -4,14 +4,13 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::filter::{self, Attr, Filter};
-use super::list_params::{check_search_schemas, parse_index, search_int};
+use super::list_params::ListParams;
 use super::request::{admin, json_body, path_id, writable};
 use super::resource::{self, Projection};
 use super::resource_type::{json_response, list_response, ResourceType};
-use super::{
-    cursor, discovery, ScimError, ScimType, DEFAULT_COUNT, LIST_SCHEMA, MAX_COUNT, USER_SCHEMA,
-};
+use super::{cursor, discovery, ScimError, LIST_SCHEMA, USER_SCHEMA};
 use crate::auth::Caller;
+use crate::config::Config;
 use crate::domain::user::{Group, User};
 use crate::http::{self, respond};
 use crate::runtime::{Ctx, Profile};
@@ -78,7 +77,7 @@ async fn target(
     let id = id.ok_or_else(|| USER.not_found(&raw))?;
     let user = fetched
         .user(id)
-        .filter(|u| include_hidden || visible(ctx.profile, u))
+        .filter(|u| include_hidden || visible(ctx.config.profile, u))
         .cloned()
         .ok_or_else(|| USER.not_found(id))?;
     Ok((caller, user))
@@ -101,103 +100,34 @@ enum Paging {
 }
 
 /// A parsed list or search request.
-struct Query {
+pub(super) struct Query {
     filter: Option<Filter>,
     paging: Paging,
     count: usize,
     projection: Projection,
 }
 
-/// The raw paging parameters of a request, before they are checked.
-struct PagingParams<'a> {
-    start_index: Option<i64>,
-    cursor: Option<&'a str>,
-    count: Option<i64>,
-}
-
 impl Query {
-    fn new(
-        filter: Option<&str>,
-        params: PagingParams,
-        projection: Projection,
-        profile: Profile,
-    ) -> Result<Query, ScimError> {
-        let filter = match filter.map(str::trim) {
-            None | Some("") => None,
-            Some(f) => Some(filter::parse(f)?),
-        };
-        let paging = match (params.cursor, params.start_index) {
-            (None, start) => Paging::Index(start.unwrap_or(1).max(1) as usize),
+    /// The users query `params` ask for: the filter parsed with a User's
+    /// attributes, the page by `startIndex` or by `cursor`.
+    pub(super) fn new(params: &ListParams, config: &Config) -> Result<Query, ScimError> {
+        let filter = params.filter().map(filter::parse).transpose()?;
+        let paging = match (params.cursor.as_deref(), params.start_index) {
+            (None, _) => Paging::Index(params.start()),
             (Some(_), Some(_)) => {
                 return Err(ScimError::invalid_value(
                     "startIndex and cursor cannot be combined: page by index or by cursor \
                      (RFC 9865), not both.",
                 ))
             }
-            (Some(raw), None) => Paging::Cursor(open_cursor(raw, filter.as_ref(), profile)?),
+            (Some(raw), None) => Paging::Cursor(open_cursor(raw, filter.as_ref(), config)?),
         };
         Ok(Query {
             filter,
             paging,
-            count: params
-                .count
-                .map_or(DEFAULT_COUNT, |c| c.clamp(0, MAX_COUNT as i64) as usize),
-            projection,
+            count: params.count(),
+            projection: params.projection.clone(),
         })
-    }
-
-    fn from_params(req: &Request, profile: Profile) -> Result<Query, ScimError> {
-        let pairs = http::query_pairs(req);
-        Query::new(
-            pairs.last("filter"),
-            PagingParams {
-                start_index: parse_index(pairs.last("startIndex"), "startIndex")?,
-                cursor: pairs.last("cursor"),
-                count: parse_index(pairs.last("count"), "count")?,
-            },
-            Projection::from_lists(pairs.last("attributes"), pairs.last("excludedAttributes")),
-            profile,
-        )
-    }
-
-    fn from_search_request(body: &Value, profile: Profile) -> Result<Query, ScimError> {
-        let Value::Object(map) = body else {
-            return Err(ScimError::invalid_syntax(
-                "A SearchRequest must be a JSON object.",
-            ));
-        };
-        let get = |name: &str| {
-            map.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        };
-        check_search_schemas(get("schemas"))?;
-        let filter = match get("filter") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(f)) => Some(f.as_str()),
-            Some(_) => return Err(ScimError::invalid_filter("filter must be a string")),
-        };
-        let cursor = match get("cursor") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(c)) => Some(c.as_str()),
-            Some(_) => {
-                return Err(ScimError::bad(
-                    ScimType::InvalidCursor,
-                    "cursor must be a string: empty for the first page, else a nextCursor.",
-                ))
-            }
-        };
-        let int = |name: &str| search_int(get(name), name);
-        Query::new(
-            filter,
-            PagingParams {
-                start_index: int("startIndex")?,
-                cursor,
-                count: int("count")?,
-            },
-            Projection::from_json(get("attributes"), get("excludedAttributes"))?,
-            profile,
-        )
     }
 
     /// The plan for a filter that pins one user down by a unique attribute
@@ -227,14 +157,14 @@ fn id_lookup(value: &str) -> Lookup {
 }
 
 /// The position a `cursor` parameter names: empty for the first page.
-fn open_cursor(raw: &str, filter: Option<&Filter>, profile: Profile) -> Result<u64, ScimError> {
+fn open_cursor(raw: &str, filter: Option<&Filter>, config: &Config) -> Result<u64, ScimError> {
     if raw.is_empty() {
         return Ok(0);
     }
     let opened = cursor::Cursor::open(
         raw,
-        &cursor::signing_key(),
-        profile,
+        &config.cursor_key,
+        config.profile,
         cursor::fingerprint(filter),
         cursor::now_secs(),
     )?;
@@ -273,66 +203,130 @@ async fn resolve(ctx: &Ctx, lookup: &Lookup, fetched: &Fetched) -> Result<Option
     })
 }
 
+/// How a users query reads, planned before the auth read.
+pub(super) struct UserPlan {
+    /// The user the filter pins down by key, if it does.
+    lookup: Option<Lookup>,
+}
+
+impl UserPlan {
+    /// The plan of `query`, and what it adds to the auth read: the user or
+    /// claim a lookup names, the counts an unfiltered index page needs.
+    pub(super) fn new(query: &Query, wanted: &mut Wanted) -> UserPlan {
+        let lookup = query.lookup();
+        wanted.counts |= query.filter.is_none() && matches!(query.paging, Paging::Index(_));
+        if let Some(lookup) = &lookup {
+            lookup.want(wanted);
+        }
+        UserPlan { lookup }
+    }
+}
+
 /// Lists users: by key when the filter pins one down (≤ 2 round trips with
 /// the auth read); a cursor page with one GSI1 query that starts after the
 /// cursor; an unfiltered index page with one query reading up to the page;
 /// else one pass over GSI1.
 async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) -> Outcome {
-    let lookup = query.as_ref().ok().and_then(Query::lookup);
-    let unfiltered_index = query
-        .as_ref()
-        .is_ok_and(|q| q.filter.is_none() && matches!(q.paging, Paging::Index(_)));
-    let mut wanted = Wanted {
-        counts: unfiltered_index,
-        ..Wanted::default()
-    };
-    if let Some(lookup) = &lookup {
-        lookup.want(&mut wanted);
-    }
+    let mut wanted = Wanted::default();
+    let plan = query.as_ref().ok().map(|q| UserPlan::new(q, &mut wanted));
     let (_, fetched) = admin(ctx, req, wanted).await?;
     let query = query?;
-    let origin = http::base_url(req);
-    if let Some(lookup) = lookup {
-        let matching: Vec<User> = resolve(ctx, &lookup, &fetched)
-            .await?
-            .into_iter()
-            .filter(|u| visible(ctx.profile, u))
-            .filter(|u| query.filter.as_ref().is_none_or(|f| f.matches(u)))
-            .collect();
-        return Ok(match query.paging {
-            Paging::Index(start) => index_list(&query, start, matching, &origin),
-            Paging::Cursor(after) => {
-                let after_cursor = matching.into_iter().filter(|u| u.id > after).collect();
-                cursor_list(ctx, &query, after, after_cursor, None, &origin)
-            }
-        });
-    }
+    let Some(plan) = plan else {
+        return Err(ScimError::server(http::Fault::bug(
+            "a query without a plan",
+        )));
+    };
+    let origin = ctx.origin(req);
     match query.paging {
-        Paging::Cursor(after) => cursor_page(ctx, &query, after, &origin).await,
-        Paging::Index(_) if unfiltered_index => unfiltered_page(ctx, req, &query, &fetched).await,
+        Paging::Cursor(after) => match &plan.lookup {
+            Some(lookup) => {
+                let after_cursor = matching_lookup(ctx, &query, lookup, &fetched)
+                    .await?
+                    .into_iter()
+                    .filter(|u| u.id > after)
+                    .collect();
+                Ok(cursor_list(ctx, &query, after, after_cursor, None, &origin))
+            }
+            None => cursor_page(ctx, &query, after, &origin).await,
+        },
         Paging::Index(start) => {
-            let matching: Vec<User> = ctx
-                .store
-                .all_users()
-                .await?
-                .into_iter()
-                .filter(|u| visible(ctx.profile, u))
-                .filter(|u| query.filter.as_ref().is_none_or(|f| f.matches(u)))
+            let window = users_window(ctx, &query, &plan, &fetched, start - 1, query.count).await?;
+            let page = window
+                .users
+                .iter()
+                .map(|u| query.projection.apply(resource::to_json(u, &origin)))
                 .collect();
-            Ok(index_list(&query, start, matching, &origin))
+            Ok(list_response(window.total, start, page))
         }
     }
 }
 
-/// The `startIndex` page of every match.
-fn index_list(query: &Query, start: usize, matching: Vec<User>, origin: &str) -> Response<Body> {
-    let page: Vec<Value> = matching
-        .iter()
-        .skip(start - 1)
-        .take(query.count)
-        .map(|u| query.projection.apply(resource::to_json(u, origin)))
-        .collect();
-    list_response(matching.len(), start, page)
+/// The visible users a lookup names that match the whole filter (none or one).
+async fn matching_lookup(
+    ctx: &Ctx,
+    query: &Query,
+    lookup: &Lookup,
+    fetched: &Fetched,
+) -> Result<Vec<User>, ScimError> {
+    Ok(resolve(ctx, lookup, fetched)
+        .await?
+        .into_iter()
+        .filter(|u| visible(ctx.config.profile, u))
+        .filter(|u| query.filter.as_ref().is_none_or(|f| f.matches(u)))
+        .collect())
+}
+
+/// A window of an index-paged users query: how many users match in all, and
+/// those at positions `skip..skip + take` (0-based, in id order).
+pub(super) struct UserWindow {
+    pub(super) total: usize,
+    pub(super) users: Vec<User>,
+}
+
+/// The users at `skip..skip + take` of what `query` matches. A lookup reads
+/// the one user it names; unfiltered, the counts read with auth give the
+/// total and one GSI1 query reads no further than the window (and at most a
+/// bucket's worth before it); any other filter is one pass over GSI1.
+pub(super) async fn users_window(
+    ctx: &Ctx,
+    query: &Query,
+    plan: &UserPlan,
+    fetched: &Fetched,
+    skip: usize,
+    take: usize,
+) -> Result<UserWindow, ScimError> {
+    let active_only = ctx.config.profile == Profile::Odm;
+    let matching: Vec<User> = match (&plan.lookup, &query.filter) {
+        (Some(lookup), _) => matching_lookup(ctx, query, lookup, fetched).await?,
+        (None, None) => {
+            // The counts per id bucket (read with auth) say where the window
+            // starts: it reads its own users, and at most a bucket's worth
+            // before them.
+            let directory = fetched.directory().cloned().unwrap_or_default();
+            let counts = directory.counts();
+            let total = if active_only {
+                counts.active
+            } else {
+                counts.total
+            } as usize;
+            let users = ctx
+                .store
+                .users_from(&directory, skip as u64, false, take, active_only)
+                .await?;
+            return Ok(UserWindow { total, users });
+        }
+        (None, Some(filter)) => ctx
+            .store
+            .all_users()
+            .await?
+            .into_iter()
+            .filter(|u| visible(ctx.config.profile, u))
+            .filter(|u| filter.matches(u))
+            .collect(),
+    };
+    let total = matching.len();
+    let users = matching.into_iter().skip(skip).take(take).collect();
+    Ok(UserWindow { total, users })
 }
 
 /// Users a filtered cursor page reads at most before it answers with what
@@ -348,7 +342,7 @@ const FILTERED_READ_LIMIT: usize = 1000;
 /// read: a walk reads each user once. With a filter it reads until the page
 /// is full or [`FILTERED_READ_LIMIT`] users were read.
 async fn cursor_page(ctx: &Ctx, query: &Query, after: u64, origin: &str) -> Outcome {
-    let active_only = ctx.profile == Profile::Odm;
+    let active_only = ctx.config.profile == Profile::Odm;
     let start = (after > 0).then_some(after);
     let (users, stopped_at) = match &query.filter {
         // `count=0`: no users, and the cursor stays where it was.
@@ -412,115 +406,30 @@ fn cursor_list(
     if let Some(after) = next {
         let next = cursor::Cursor {
             after,
-            profile: ctx.profile,
+            profile: ctx.config.profile,
             filter: cursor::fingerprint(query.filter.as_ref()),
             issued: cursor::now_secs(),
         };
-        body["nextCursor"] = Value::String(next.seal(&cursor::signing_key()));
+        body["nextCursor"] = Value::String(next.seal(&ctx.config.cursor_key));
     }
     json_response(StatusCode::OK, &body)
 }
 
-/// An unfiltered page: `totalResults` from the user counts (read with auth),
-/// then one GSI1 query reading no further than the page.
-async fn unfiltered_page(ctx: &Ctx, req: &Request, query: &Query, fetched: &Fetched) -> Outcome {
-    let Paging::Index(start_index) = query.paging else {
-        return Err(ScimError::server(http::Fault::bug(
-            "an index page was asked for a cursor query",
-        )));
-    };
-    // The counts per id bucket (read with auth) say where the page starts:
-    // it reads its own users, and at most a bucket's worth before them.
-    let directory = fetched.directory().cloned().unwrap_or_default();
-    let counts = directory.counts();
-    let active_only = ctx.profile == Profile::Odm;
-    let total = if active_only {
-        counts.active
-    } else {
-        counts.total
-    } as usize;
-    let skip = start_index - 1;
-    let users = ctx
-        .store
-        .users_from(&directory, skip as u64, false, query.count, active_only)
-        .await?;
-    let origin = http::base_url(req);
-    let page: Vec<Value> = users
-        .iter()
-        .map(|u| query.projection.apply(resource::to_json(u, &origin)))
-        .collect();
-    Ok(list_response(total, start_index, page))
-}
-
 /// `GET /Users`
 pub async fn list(ctx: Ctx, req: Request) -> Response<Body> {
-    let query = Query::from_params(&req, ctx.profile);
+    let query =
+        ListParams::from_query(&http::query_pairs(&req)).and_then(|p| Query::new(&p, &ctx.config));
     // Boxed: the plans' store calls make a large future, and callers that
     // hold several handlers' futures (the runtime, tests) keep it on their stack.
     respond(Box::pin(run_query(&ctx, &req, query)).await)
 }
 
-/// `POST /Users/.search`, and `POST /.search` (Users, then Groups)
-pub async fn search(ctx: Ctx, req: Request) -> Response<Body> {
-    if req.uri().path().ends_with("/scim/.search") {
-        return respond(Box::pin(root_search(&ctx, &req)).await);
-    }
-    let query = json_body(&req).and_then(|b| Query::from_search_request(&b, ctx.profile));
+/// `POST /Users/.search`
+pub(super) async fn search_users(ctx: Ctx, req: Request) -> Response<Body> {
+    let query = json_body(&req)
+        .and_then(|b| ListParams::from_search_request(&b))
+        .and_then(|p| Query::new(&p, &ctx.config));
     respond(Box::pin(run_query(&ctx, &req, query)).await)
-}
-
-/// `POST /.search` (RFC 7644 §3.4.3): every resource type, Users then
-/// Groups, paged together. Each type answers the whole match (at most
-/// [`MAX_COUNT`] of each), then the page is cut from both: a pass over the
-/// directory, as any search that names no user by key.
-async fn root_search(ctx: &Ctx, req: &Request) -> Outcome {
-    let body = json_body(req)?;
-    let mut whole = body.clone();
-    let start = whole
-        .get("startIndex")
-        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()))
-        .unwrap_or(1)
-        .max(1) as usize;
-    let count = whole
-        .get("count")
-        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()))
-        .map_or(DEFAULT_COUNT, |c| c.clamp(0, MAX_COUNT as i64) as usize);
-    if let Value::Object(map) = &mut whole {
-        map.retain(|k, _| {
-            !k.eq_ignore_ascii_case("startIndex") && !k.eq_ignore_ascii_case("count")
-        });
-        map.insert("count".into(), json!(MAX_COUNT));
-    }
-    let users = run_query(ctx, req, Query::from_search_request(&whole, ctx.profile)).await;
-    let groups = super::groups::search_body(ctx, req, &whole).await;
-    let parts: Vec<Value> = match (users, groups) {
-        (Err(e), Err(_)) => return Err(e),
-        (users, groups) => [users, groups]
-            .into_iter()
-            // A filter on attributes one type lacks matches none of it.
-            .filter_map(|r| match r {
-                Ok(resp) => Some(Ok(resp)),
-                Err(e) if e.status == 400 => None,
-                Err(e) => Some(Err(e)),
-            })
-            .collect::<Result<Vec<_>, ScimError>>()?
-            .into_iter()
-            .filter_map(|resp| match resp.body() {
-                Body::Text(t) => serde_json::from_str(t).ok(),
-                _ => None,
-            })
-            .collect(),
-    };
-    let mut all = Vec::new();
-    let mut total = 0;
-    for part in parts {
-        total += part["totalResults"].as_u64().unwrap_or(0) as usize;
-        if let Some(Value::Array(items)) = part.get("Resources") {
-            all.extend(items.iter().cloned());
-        }
-    }
-    let page: Vec<Value> = all.into_iter().skip(start - 1).take(count).collect();
-    Ok(list_response(total, start, page))
 }
 
 // ---------------------------------------------------------------- resources
@@ -538,7 +447,7 @@ async fn get_user(ctx: &Ctx, req: &Request) -> Outcome {
     Ok(resource_response(
         StatusCode::OK,
         &user,
-        &http::base_url(req),
+        &ctx.origin(req),
         &projection,
     ))
 }
@@ -564,7 +473,7 @@ async fn create_user(ctx: &Ctx, req: &Request) -> Outcome {
     fresh.idp_owned = true;
     let user = resource::from_json(&body, &fresh)?;
     resource::validate(&user)?;
-    let origin = http::base_url(req);
+    let origin = ctx.origin(req);
     let projection = projection_of(req);
     match ctx.store.create_user(user.clone()).await {
         Ok(created) => Ok(resource_response(
@@ -574,7 +483,7 @@ async fn create_user(ctx: &Ctx, req: &Request) -> Outcome {
             &projection,
         )),
         // ODM: a POST naming an existing userName updates that user, if it is the IdP's.
-        Err(StoreError::Taken(UniqueField::Username)) if ctx.profile == Profile::Odm => {
+        Err(StoreError::Taken(UniqueField::Username)) if ctx.config.profile == Profile::Odm => {
             let updated = update_existing(ctx, &user, &body).await?;
             Ok(resource_response(
                 StatusCode::CREATED,
@@ -725,7 +634,7 @@ pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
 }
 
 async fn replace_user(ctx: &Ctx, req: &Request) -> Outcome {
-    let (caller, current) = target(ctx, req, ctx.profile == Profile::Odm).await?;
+    let (caller, current) = target(ctx, req, ctx.config.profile == Profile::Odm).await?;
     writable(&caller)?;
     let body = json_body(req)?;
     let sends_active = body.as_object().is_some_and(|m| {
@@ -743,7 +652,7 @@ async fn replace_user(ctx: &Ctx, req: &Request) -> Outcome {
     Ok(resource_response(
         StatusCode::OK,
         &updated,
-        &http::base_url(req),
+        &ctx.origin(req),
         &projection_of(req),
     ))
 }
@@ -754,7 +663,7 @@ pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
 }
 
 async fn patch_user(ctx: &Ctx, req: &Request) -> Outcome {
-    let (caller, current) = target(ctx, req, ctx.profile == Profile::Odm).await?;
+    let (caller, current) = target(ctx, req, ctx.config.profile == Profile::Odm).await?;
     writable(&caller)?;
     let body = json_body(req)?;
     let updated = write_with(ctx, Some(req), current, |cur| {
@@ -764,7 +673,7 @@ async fn patch_user(ctx: &Ctx, req: &Request) -> Outcome {
     Ok(resource_response(
         StatusCode::OK,
         &updated,
-        &http::base_url(req),
+        &ctx.origin(req),
         &projection_of(req),
     ))
 }
@@ -775,9 +684,9 @@ pub async fn delete(ctx: Ctx, req: Request) -> Response<Body> {
 }
 
 async fn delete_user(ctx: &Ctx, req: &Request) -> Outcome {
-    let (caller, current) = target(ctx, req, ctx.profile == Profile::Odm).await?;
+    let (caller, current) = target(ctx, req, ctx.config.profile == Profile::Odm).await?;
     writable(&caller)?;
-    match ctx.profile {
+    match ctx.config.profile {
         Profile::Odm => {
             write_with(ctx, Some(req), current, |cur| {
                 let mut next = cur.clone();
@@ -809,7 +718,7 @@ pub async fn discover(ctx: Ctx, req: Request) -> Response<Body> {
 
 async fn discovery_document(ctx: &Ctx, req: &Request) -> Outcome {
     admin(ctx, req, Wanted::default()).await?;
-    let origin = http::base_url(req);
+    let origin = ctx.origin(req);
     let path = req.uri().path();
     let rest = path.strip_prefix(super::BASE_PATH).unwrap_or(path);
     let body = match rest {

@@ -81,7 +81,7 @@ pub const GSI1_PROJECTED: &[&str] = &[
     "idp_owned",
 ];
 
-/// External ids are case-exact (SPEC §1).
+/// External ids are case-exact: an identity provider's id is compared as it sent it.
 pub fn external_id_claim(external_id: &str) -> (String, &'static str) {
     (format!("EXTID#{external_id}"), "CLAIM")
 }

@@ -1,0 +1,94 @@
+//! `POST /.search` (RFC 7644 §3.4.3): one query over every resource type,
+//! Users then Groups, paged together and answered as one list. The caller is
+//! authenticated once, with what both types' filters name in the same read.
+//!
+//! Cost: the users part costs what `POST /Users/.search` costs for the same
+//! window (an unfiltered page reads its own users, a key filter one user, any
+//! other filter is one pass over the users); the groups part is one query
+//! over the group records (a directory has few), plus the members of the
+//! groups the page shows, when the projection keeps `members`.
+use lambda_http::{Body, Request, Response};
+
+use super::list_params::ListParams;
+use super::request::{admin, json_body};
+use super::resource::{self, Projection};
+use super::resource_type::list_response;
+use super::{groups, views, ScimError};
+use crate::http::respond;
+use crate::runtime::Ctx;
+use crate::store::{GroupRecord, Wanted};
+
+type Outcome = Result<Response<Body>, ScimError>;
+
+/// `POST /Users/.search`, and `POST /.search` (every resource type).
+pub async fn search(ctx: Ctx, req: Request) -> Response<Body> {
+    if req.uri().path().ends_with("/scim/.search") {
+        // Boxed: the plans' store calls make a large future.
+        return respond(Box::pin(search_all(&ctx, &req)).await);
+    }
+    views::search_users(ctx, req).await
+}
+
+async fn search_all(ctx: &Ctx, req: &Request) -> Outcome {
+    let params = json_body(req).and_then(|b| ListParams::from_search_request(&b));
+    let params = params.and_then(|p| match p.cursor {
+        Some(_) => Err(ScimError::invalid_value(
+            "The search over every resource type pages by startIndex and count; cursors page \
+             Users (POST /Users/.search).",
+        )),
+        None => Ok(p),
+    });
+    // Each type reads the filter with its own attributes: a filter on an
+    // attribute only the other type has matches none of this one.
+    let users = params
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|p| views::Query::new(p, &ctx.config));
+    let groups = params
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(groups::Query::new);
+    let mut wanted = Wanted::default();
+    let user_plan = users
+        .as_ref()
+        .ok()
+        .map(|q| views::UserPlan::new(q, &mut wanted));
+    let group_plan = groups
+        .as_ref()
+        .ok()
+        .map(|q| groups::GroupPlan::new(q, &mut wanted));
+    let (_, fetched) = admin(ctx, req, wanted).await?;
+    let params = params?;
+    if let (Err(e), Err(_)) = (&users, &groups) {
+        return Err(e.clone());
+    }
+    let skip = params.start() - 1;
+    let count = params.count();
+    let origin = ctx.origin(req);
+    let projection: &Projection = &params.projection;
+    let mut page = Vec::new();
+    let mut users_total = 0;
+    if let (Ok(query), Some(plan)) = (&users, &user_plan) {
+        let window = views::users_window(ctx, query, plan, &fetched, skip, count).await?;
+        users_total = window.total;
+        page.extend(
+            window
+                .users
+                .iter()
+                .map(|u| projection.apply(resource::to_json(u, &origin))),
+        );
+    }
+    let mut groups_total = 0;
+    if let (Ok(query), Some(plan)) = (&groups, &group_plan) {
+        let matching = groups::matching_groups(ctx, query, plan, &fetched).await?;
+        groups_total = matching.len();
+        // The page continues into the groups where the users end.
+        let shown: Vec<&GroupRecord> = matching
+            .iter()
+            .skip(skip.saturating_sub(users_total))
+            .take(count - page.len())
+            .collect();
+        page.extend(groups::page_json(ctx, &shown, projection, &origin).await?);
+    }
+    Ok(list_response(users_total + groups_total, skip + 1, page))
+}
