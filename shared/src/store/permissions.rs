@@ -269,9 +269,9 @@ pub struct Function {
 
 use Partition::*;
 
-/// Every function, by binary name. A function not listed here holds nothing
-/// but [`AUTHENTICATE`]; tests/infra fails when the template and this list
-/// name different functions.
+/// Every function, by binary name: each binary of `functions/*` is listed
+/// (a unit test below checks it, tests/infra that the template has the same
+/// functions with the same grants).
 pub const FUNCTIONS: &[Function] = &[
     // ---------------------------------------------------------------- admin API
     // GET /api/users: pages over GSI1; search, sort and name filters over the
@@ -280,7 +280,8 @@ pub const FUNCTIONS: &[Function] = &[
         name: "users-list",
         grants: &[queries(keys::GSI1), queries(keys::SEARCH_INDEX)],
     },
-    // GET /api/users/self, GET /api/users/{id}, every other method and path.
+    // GET /api/users/self, GET /api/users/{id}, every other method and path:
+    // reads only, which every function holds.
     Function {
         name: "users-self",
         grants: &[],
