@@ -1,32 +1,26 @@
-"""Per-function IAM: exactly the DynamoDB actions each function's code performs.
+"""Per-function IAM: each role grants exactly what its function declares.
 
-"Performs" is derived from the code, not from a table kept by hand: each
-functions/<op>/src/main.rs names its handler; the handler's call graph in the
-views and auth.rs gives the store methods it calls; the store's call graph gives
-the SDK calls and transaction items (Put/Update/Delete/ConditionCheck) behind
-each (see infra_model.CodeModel). Branches are all counted (the SCIM profile is a
-deployment parameter), so a role may hold an action one profile never uses.
+The declaration is Rust code (shared/src/store/permissions.rs): per function,
+the DynamoDB actions, on the table or an index, confined to the partitions its
+writes touch (`dynamodb:LeadingKeys`, patterns built from the key fns of
+store/keys.rs: `keys::user` -> `USER#*`, `keys::count_block` -> `COUNTS`)
+and, for the writes of authentication, to the attributes they name. The
+integration tests hold the code to it (tests/permissions.rs: every handler runs
+with a DynamoDB client that fails any call outside its declaration); this test
+holds the template to it, through `usersctl iam --json`, so the two together
+say that each role allows what its function does, and no more.
 
-Every write is confined to the partition keys its code writes
-(`dynamodb:LeadingKeys`), also derived from the code: the key fns of keys.rs
-(`keys::user` -> `USER#*`, `keys::count_block` -> `COUNTS`, ...)
-that each writing store method reaches. A role that updates users cannot touch
-an org, and only the SCIM Groups create and delete can write an `ORGID#` item.
-(IAM authorises each item of a TransactWriteItems by its own action and key.)
-
-The only writes a read-only function makes are Basic auth's (the store methods
-auth.rs calls): the `last_login` refresh (`Store::touch_last_login`, at most
-hourly per user, SPEC §1) and the failed-login count on the username's claim
-(store/logins.rs). They are granted, not dropped: refusing them would turn a
-stale Basic login into a 500 and switch the lockout off. But only under a
-condition: UpdateItem of exactly the attributes those updates name (in their
-update and condition expressions: IAM counts both) on `USER#…` resp.
-`USERNAME#…` items, returning nothing — such a role still cannot change a
-name, a group, a claim's owner or a token.
+The only writes a read-only function makes are Basic auth's: the `last_login`
+refresh (at most hourly per user) and the failed-login count on the username's
+claim. They are granted, not dropped: refusing them would turn a stale Basic
+login into a 500 and switch the lockout off. But only under a condition:
+UpdateItem of exactly the attributes those updates name (in their update and
+condition expressions: IAM counts both) on `USER#…` resp. `USERNAME#…` items,
+returning nothing — such a role still cannot change a name, a group, a
+claim's owner or a token.
 """
 
 import copy
-import re
 
 import pytest
 
@@ -39,8 +33,12 @@ def template():
 
 
 @pytest.fixture(scope="module")
-def model():
-    return m.CodeModel(m.read_sources())
+def declaration():
+    return m.load_declaration()
+
+
+def by_binary(template):
+    return {m.binary_of(r): r for r in m.serverless_functions(template).values()}
 
 
 def test_no_wildcards(template):
@@ -48,58 +46,34 @@ def test_no_wildcards(template):
     assert not problems, "\n".join(problems)
 
 
-def test_each_role_grants_exactly_what_its_code_uses(template, model):
-    diffs = m.permission_differences(template, model)
+def test_each_role_grants_exactly_what_its_function_declares(template, declaration):
+    diffs = m.permission_differences(template, declaration)
     assert not diffs, "\n".join(diffs)
 
 
-def test_the_analysis_sees_every_store_call(model):
-    problems = model.unattributed_store_calls(list(m.handlers().values()))
-    assert not problems, "\n".join(problems)
+def test_every_function_is_declared(template, declaration):
+    assert set(declaration["functions"]) == set(m.function_packages().values()) == set(by_binary(template))
 
 
 READ_ONLY = {"users-list", "users-self", "users-retrieve", "users-fallback", "scim-users-list",
              "scim-users-search", "scim-users-get", "scim-groups-list", "scim-groups-search",
              "scim-groups-get", "scim-discovery", "scim-fallback"}
-# What Basic auth may write, as the spec says it (SPEC §1, issue 8), not as derived.
+# What Basic auth may write, written out here rather than taken from either side.
 LAST_LOGIN = m.Scope(frozenset({"USER#*"}), frozenset({"pk", "sk", "last_login"}), True)
 LOGIN_FAILURES = m.Scope(frozenset({"USERNAME#*"}),
                          frozenset({"pk", "sk", "login_failures", "login_failed_at", "expires_at",
                                     "user_id"}), True)
+AUTH_WRITES = {("dynamodb:UpdateItem", "table", LAST_LOGIN),
+               ("dynamodb:UpdateItem", "table", LOGIN_FAILURES)}
 
 
-def by_binary(template):
-    return {m.binary_of(r): r for r in m.serverless_functions(template).values()}
-
-
-def test_read_functions_cannot_write_beyond_authentication(template):
+def test_read_functions_cannot_write_beyond_authentication(template, declaration):
+    declared = m.declared_grants(declaration)
     for function in READ_ONLY:
         grants, _ = m.granted(template, by_binary(template)[function])
         writes = {(a, r, c) for a, r, c in grants if a in m.WRITE_ACTIONS}
-        assert writes == {("dynamodb:UpdateItem", "table", LAST_LOGIN),
-                          ("dynamodb:UpdateItem", "table", LOGIN_FAILURES)}, (function, writes)
-
-
-def test_authentication_writes_are_what_the_spec_allows(model):
-    """The derivation reads store/users.rs and store/logins.rs as the spec says
-    they behave: last_login on the user item; the failure count, its time and
-    (for a name nobody holds) the TTL on the username claim, conditioned on
-    whether `user_id` exists."""
-    scopes, problems = model.narrow_scopes()
-    assert not problems, problems
-    assert scopes.pop("touch_last_login") == LAST_LOGIN
-    assert scopes, "auth.rs records no login failures"
-    for method, scope in scopes.items():
-        assert scope == LOGIN_FAILURES, (method, scope)
-    # IAM cannot tell an attribute a condition tests from one the update
-    # writes: user_id is granted because these updates test it. They must
-    # never assign or remove it (that would re-point a name to another user).
-    for method in scopes:
-        for path, fn in model.write_graph(method, frozenset()):
-            for literal in re.findall(r'"((?:[^"\\]|\\.)*)"', model.store_files[path][fn]):
-                assigned = re.findall(r"(?<![<>!=])\b(\w+)\s*=(?!=)", literal)
-                removed = " ".join(re.findall(r"\bREMOVE\b(.*)", literal))
-                assert "user_id" not in assigned and "user_id" not in removed, (method, literal)
+        assert writes == AUTH_WRITES, (function, writes)
+        assert {g for g in declared[function] if g[0] in m.WRITE_ACTIONS} == AUTH_WRITES, function
 
 
 def test_every_write_grant_is_confined_to_partition_keys(template):
@@ -110,75 +84,32 @@ def test_every_write_grant_is_confined_to_partition_keys(template):
             assert not any(k in ("*", "") or k.startswith("*") for k in keys), (lid, keys)
 
 
-def test_each_writer_is_confined_to_the_keys_its_code_writes(template, model):
-    """Each writer's own write statement names exactly the LeadingKeys derived
-    from its handler (the authentication statements aside)."""
-    narrow = {LAST_LOGIN.leading_keys, LOGIN_FAILURES.leading_keys}
-    for function, (module, handler) in m.handlers().items():
-        derived = model.handler_write_prefixes(module, handler, model.auth_writes())
-        granted = m.write_leading_keys(template, by_binary(template)[function]) - narrow
-        assert granted == ({derived} if derived else set()), (function, granted, sorted(derived))
-
-
-def test_the_key_prefixes_of_keys_rs():
-    prefixes = m.key_prefixes(m.read_sources()["store/keys.rs"])
-    assert prefixes["user"] == {"USER#*"}
-    assert prefixes["username_claim"] == {"USERNAME#*"}
-    assert prefixes["count_block"] == {"COUNTS"}
-    assert prefixes["user_id_counter"] == {"COUNTER"}
-    assert prefixes["membership"] == prefixes["org"] == {"ORG#*"}
-    assert prefixes["org_by_id"] == {"ORGID#*"}
-    assert "user_order" not in prefixes and "create_table" not in prefixes
-    with pytest.raises(ValueError, match="odd"):
-        m.key_prefixes('pub fn odd(x: &str) -> (String, &\'static str) {\n    (prefix(x), "SK")\n}\n')
-
-
-def test_the_code_analysis_finds_what_it_should(model):
-    """Spot checks that the derivation reads the code as a person would."""
-    handlers = m.handlers()
-    # Query on the table: the user counts (partition COUNTS), which the
-    # authentication read fetches alongside when a list asks for them.
-    assert model.handler_actions(*handlers["users-self"], skip=model.auth_writes()) == {
-        ("dynamodb:BatchGetItem", "table"), ("dynamodb:GetItem", "table"),
-        ("dynamodb:Query", "table")}
-    assert ("dynamodb:Query", "index/gsi1") in model.handler_actions(*handlers["scim-users-list"])
-    assert {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"} <= {
-        a for a, _ in model.handler_actions(*handlers["scim-users-create"])}
-    assert "dynamodb:PutItem" not in {a for a, _ in model.handler_actions(*handlers["users-list"])}
-    # A large delete cascade sheds tokens and memberships in steps that rewrite the user.
-    assert "dynamodb:PutItem" in {a for a, _ in model.handler_actions(*handlers["users-destroy"])}
-
-    skip = model.auth_writes()
-    assert {"touch_last_login", "record_login_failure", "clear_login_failures"} <= skip
-    keys = {f: model.handler_write_prefixes(*h, skip) for f, h in handlers.items()}
-    # Deleting a user deletes its memberships (ORG#<slug>/MEMBER#<id>); nothing else touches orgs.
+def test_the_declaration_confines_writers_as_a_reviewer_expects(declaration):
+    """Spot checks of the declaration itself: which kinds of item each writer may touch."""
+    declared = m.declared_grants(declaration)
+    keys = {f: frozenset().union(*(s.leading_keys for a, _, s in grants
+                                   if a in m.WRITE_ACTIONS and s.attributes is None))
+            for f, grants in declared.items()}
+    # Deleting a user deletes its memberships (ORG#<slug>/MEMBER#<id>); no other user write touches orgs.
     assert "ORG#*" in keys["users-destroy"] and "ORG#*" in keys["scim-users-delete"]
     assert not any("ORG#*" in keys[f] for f in ("users-update", "scim-users-create",
                                                   "scim-users-replace", "scim-users-patch"))
-    # Orgs are created and deleted by usersctl and SCIM Groups only (POST and
-    # DELETE /Groups); deactivation and PATCH revoke tokens.
+    # Orgs are created and deleted by SCIM Groups only (POST and DELETE /Groups).
     assert {f for f, k in keys.items() if "ORGID#*" in k} == {"scim-groups-create", "scim-groups-delete"}
+    # Deactivation revokes tokens; groups never touch them.
     assert "TOKEN#*" in keys["users-update"] and "TOKEN#*" in keys["scim-users-patch"]
-    # A read of a key is not a write of it: the claim lookups of every handler stay out.
-    assert model.write_prefixes("claim_owner") == frozenset()
-    assert model.write_prefixes("update_user_with") == model.write_prefixes("update_user")
-    assert keys["scim-users-create"] >= {"COUNTER", "COUNTS", "USER#*", "USERNAME#*", "EXTID#*"}
-    # SCIM Groups (scim/groups.rs over store/groups.rs): the group record, its
-    # claims and its org; members are written with their user items. The record
-    # is reached through `group.to_item()`, the claims through `super::users::claim_key`.
-    assert handlers["scim-groups-patch"] == ("scim::groups", "patch")
     for f in ("scim-groups-create", "scim-groups-replace", "scim-groups-patch", "scim-groups-delete"):
         assert keys[f] >= {"GROUPS", "GROUPNAME#*", "GROUPEXTID#*", "ORG#*", "USER#*"}, (f, keys[f])
         assert "TOKEN#*" not in keys[f], f
-    assert "COUNTER" in keys["scim-groups-create"]
-    assert not any(k.startswith(("GROUP", "ORG")) for f in ("users-update", "scim-users-create",
-                                                           "scim-users-replace", "scim-users-patch")
-                   for k in keys[f])
-    assert model.write_prefixes("versioned_group_put") == {"GROUPS"}
-    assert {"GROUPNAME#*", "GROUPEXTID#*"} <= model.write_prefixes("group_claim_put")
+    assert {f for f, k in keys.items() if "COUNTER" in k} == {"scim-users-create", "scim-groups-create"}
+    # Only the lists query an index; only the admin list the search index.
+    indexes = {f: {r for _, r, _ in grants if r != "table"} for f, grants in declared.items()}
+    assert {f: i for f, i in indexes.items() if i} == {
+        "users-list": {"index/gsi1", "index/search"},
+        "scim-users-list": {"index/gsi1"}, "scim-users-search": {"index/gsi1"}}
 
 
-# ---------------------------------------------------------------- the test can fail
+# ---------------------------------------------------------------- the check can fail
 
 
 def _add_statement(template, logical_id, statement):
@@ -190,24 +121,31 @@ def _add_statement(template, logical_id, statement):
 TABLE_ARN = {"Fn::GetAtt": ["UsersTable", "Arn"]}
 
 
-def test_permission_check_detects_broken_copies(template, model):
+def test_permission_check_detects_broken_templates(template, declaration):
     extra_write = _add_statement(template, "UsersSelfFunction",
                                  {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": TABLE_ARN})
-    assert m.permission_differences(extra_write, model)
+    diffs = m.permission_differences(extra_write, declaration)
+    assert any(d.startswith("users-self: is granted dynamodb:PutItem") for d in diffs), diffs
 
     wildcard = _add_statement(template, "UsersListFunction",
                               {"Effect": "Allow", "Action": "dynamodb:*", "Resource": TABLE_ARN})
     assert m.wildcard_problems(wildcard)
-    assert m.permission_differences(wildcard, model)
+    assert m.permission_differences(wildcard, declaration)
 
     missing = copy.deepcopy(template)
-    missing["Resources"]["UsersListFunction"]["Properties"]["Policies"].pop()  # the Query grant
-    assert m.permission_differences(missing, model)
+    missing["Resources"]["UsersListFunction"]["Properties"]["Policies"].pop()  # the index Query grant
+    diffs = m.permission_differences(missing, declaration)
+    assert any(d.startswith("users-list: is declared dynamodb:Query on index/gsi1") for d in diffs), diffs
 
     loose = copy.deepcopy(template)
     statements = loose["Resources"]["AuthenticatePolicy"]["Properties"]["PolicyDocument"]["Statement"]
     del statements[1]["Condition"]["ForAllValues:StringEquals"]  # last_login no longer enforced
-    assert m.permission_differences(loose, model)
+    assert m.permission_differences(loose, declaration)
+
+    removed = copy.deepcopy(template)
+    del removed["Resources"]["ScimGroupsGetFunction"]
+    diffs = m.permission_differences(removed, declaration)
+    assert "scim-groups-get: declared in store::permissions but not in the template" in diffs, diffs
 
 
 def _auth_statement(template, sid):
@@ -223,33 +161,41 @@ def _write_statement(template, logical_id):
     return statement
 
 
-def test_leading_keys_check_detects_broken_copies(template, model):
+def test_leading_keys_check_detects_broken_templates(template, declaration):
     """A writer granted one prefix more, one less, or no condition at all; an
     authentication write widened to another attribute or key, or narrowed."""
-    assert not m.permission_differences(template, model)
+    assert not m.permission_differences(template, declaration)
 
     wider = copy.deepcopy(template)
     _write_statement(wider, "UsersUpdateFunction")["Condition"]["ForAllValues:StringLike"][
         "dynamodb:LeadingKeys"].append("ORG#*")
-    diffs = m.permission_differences(wider, model)
+    diffs = m.permission_differences(wider, declaration)
     assert any(d.startswith("users-update: is granted dynamodb:PutItem") and "ORG#*" in d for d in diffs), diffs
 
     narrower = copy.deepcopy(template)
     _write_statement(narrower, "UsersDestroyFunction")["Condition"]["ForAllValues:StringLike"][
         "dynamodb:LeadingKeys"].remove("ORG#*")
-    diffs = m.permission_differences(narrower, model)
-    assert any(d.startswith("users-destroy: needs dynamodb:DeleteItem") for d in diffs), diffs
+    diffs = m.permission_differences(narrower, declaration)
+    assert any(d.startswith("users-destroy: is declared dynamodb:DeleteItem") for d in diffs), diffs
+
+    wrong_prefix = copy.deepcopy(template)
+    keys = _write_statement(wrong_prefix, "ScimGroupsPatchFunction")["Condition"]["ForAllValues:StringLike"][
+        "dynamodb:LeadingKeys"]
+    keys[keys.index("GROUPS")] = "GROUP#*"
+    diffs = m.permission_differences(wrong_prefix, declaration)
+    assert any(d.startswith("scim-groups-patch: is declared dynamodb:PutItem") and "'GROUPS'" in d
+               for d in diffs), diffs
 
     unconfined = copy.deepcopy(template)
     del _write_statement(unconfined, "ScimUsersCreateFunction")["Condition"]
-    diffs = m.permission_differences(unconfined, model)
+    diffs = m.permission_differences(unconfined, declaration)
     assert any(d.startswith("scim-users-create: is granted dynamodb:PutItem on table unconditioned")
                for d in diffs), diffs
 
     exotic = copy.deepcopy(template)
     _write_statement(exotic, "ScimUsersPatchFunction")["Condition"] = {
         "StringLike": {"dynamodb:LeadingKeys": ["USER#*"]}}
-    diffs = m.permission_differences(exotic, model)
+    diffs = m.permission_differences(exotic, declaration)
     assert any("a Condition this check cannot read" in d for d in diffs), diffs
 
     for sid, change in [("CountLoginFailures", lambda keys, attrs: attrs.append("password_hash")),
@@ -260,115 +206,55 @@ def test_leading_keys_check_detects_broken_copies(template, model):
         condition = _auth_statement(broken, sid)["Condition"]
         change(condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
                condition["ForAllValues:StringEquals"]["dynamodb:Attributes"])
-        diffs = m.permission_differences(broken, model)
+        diffs = m.permission_differences(broken, declaration)
         assert any(d.startswith("users-list: is granted dynamodb:UpdateItem") for d in diffs), (sid, diffs)
 
     sam_template = copy.deepcopy(template)
     sam_template["Resources"]["UsersSelfFunction"]["Properties"]["Policies"].append(
         {"DynamoDBCrudPolicy": {"TableName": {"Ref": "UsersTable"}}})
-    assert m.permission_differences(sam_template, model)
+    assert m.permission_differences(sam_template, declaration)
 
 
-def test_code_changes_are_detected(template):
-    """A handler that starts deleting, or a store method that starts writing,
-    needs a grant the template does not have."""
-    sources = m.read_sources()
-    deleting = dict(sources)
-    deleting["admin_api/views.rs"] = sources["admin_api/views.rs"].replace(
-        "async fn self_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {",
-        "async fn self_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {\n"
-        "    ctx.store.delete_user(&u).await?;", 1)
-    assert deleting != sources
-    assert any(d.startswith("users-self: needs") for d in m.permission_differences(template, m.CodeModel(deleting)))
-
-    writing = dict(sources)
-    writing["store/users.rs"] = sources["store/users.rs"].replace(
-        "    pub async fn get_user(&self, id: u64) -> Result<Option<User>> {",
-        "    pub async fn get_user(&self, id: u64) -> Result<Option<User>> {\n"
-        "        self.client().put_item().send().await?;", 1)
-    assert writing != sources
-    diffs = m.permission_differences(template, m.CodeModel(writing))
-    assert any(d.startswith("scim-users-list: needs dynamodb:PutItem") for d in diffs), diffs
+def _function(declaration, name):
+    return declaration["functions"][name]
 
 
-def test_key_changes_in_the_code_are_detected(template):
-    """A writer that starts writing another key shape, or an authentication
-    write that starts touching another attribute, needs a grant the template
-    does not have."""
-    sources = m.read_sources()
-    org_writing = dict(sources)
-    org_writing["store/users.rs"] = sources["store/users.rs"].replace(
-        "        for hash in dropped_tokens(&old, &new) {\n",
-        "        let _org = keys::org_by_id(new.id);\n"
-        "        for hash in dropped_tokens(&old, &new) {\n", 1)
-    assert org_writing != sources
-    diffs = m.permission_differences(template, m.CodeModel(org_writing))
-    assert any(d.startswith("users-update: needs dynamodb:PutItem") and "ORGID#*" in d for d in diffs), diffs
+def test_declaration_changes_are_detected(template, declaration):
+    """A function that declares one action more or one less, another partition, or a
+    wider authentication write needs a template that matches it."""
+    deleting = copy.deepcopy(declaration)
+    _function(deleting, "users-self").append({"actions": ["dynamodb:DeleteItem"], "resource": "table",
+                                               "leading_keys": ["USER#*"], "attributes": None,
+                                               "return_values": None})
+    diffs = m.permission_differences(template, deleting)
+    assert any(d.startswith("users-self: is declared dynamodb:DeleteItem") for d in diffs), diffs
 
-    wider_login = dict(sources)
-    wider_login["store/users.rs"] = sources["store/users.rs"].replace(
-        '.update_expression("SET last_login = :t")',
-        '.update_expression("SET last_login = :t, is_superuser = :t")', 1)
-    assert wider_login != sources
-    diffs = m.permission_differences(template, m.CodeModel(wider_login))
-    assert any(d.startswith("users-self: needs dynamodb:UpdateItem") and "is_superuser" in d for d in diffs), diffs
+    no_put = copy.deepcopy(declaration)
+    (writes,) = [g for g in _function(no_put, "scim-users-patch") if "dynamodb:PutItem" in g["actions"]]
+    writes["actions"].remove("dynamodb:PutItem")
+    diffs = m.permission_differences(template, no_put)
+    assert any(d.startswith("scim-users-patch: is granted dynamodb:PutItem") for d in diffs), diffs
 
-    hijacking = dict(sources)
-    hijacking["store/logins.rs"] = sources["store/logins.rs"].replace(
-        '"REMOVE login_failures, login_failed_at"', '"REMOVE login_failures, login_failed_at, version"', 1)
-    assert hijacking != sources
-    diffs = m.permission_differences(template, m.CodeModel(hijacking))
-    assert any(d.startswith("scim-discovery: needs dynamodb:UpdateItem") and "'version'" in d for d in diffs), diffs
+    org_writing = copy.deepcopy(declaration)
+    (writes,) = [g for g in _function(org_writing, "users-update") if "dynamodb:PutItem" in g["actions"]]
+    writes["leading_keys"].append("ORGID#*")
+    diffs = m.permission_differences(template, org_writing)
+    assert any(d.startswith("users-update: is declared dynamodb:PutItem") and "ORGID#*" in d for d in diffs), diffs
 
-    unreadable = dict(sources)
-    unreadable["store/logins.rs"] = sources["store/logins.rs"].replace(
-        'format!(", {} = :ttl", keys::TTL)', 'format!(", {} = :ttl", ttl_attribute())', 1)
-    assert unreadable != sources
-    diffs = m.permission_differences(template, m.CodeModel(unreadable))
-    assert any("cannot fill" in d for d in diffs), diffs
+    wider_login = copy.deepcopy(declaration)
+    (refresh,) = [g for g in _function(wider_login, "scim-discovery") if g["attributes"]
+                  and "last_login" in g["attributes"]]
+    refresh["attributes"].append("is_superuser")
+    diffs = m.permission_differences(template, wider_login)
+    assert any(d.startswith("scim-discovery: is declared dynamodb:UpdateItem") and "is_superuser" in d
+               for d in diffs), diffs
 
+    unknown = copy.deepcopy(declaration)
+    unknown["functions"]["users-export"] = _function(unknown, "users-list")
+    diffs = m.permission_differences(template, unknown)
+    assert "users-export: declared in store::permissions but not in the template" in diffs, diffs
 
-def test_expressions_are_read_as_dynamodb_reads_them():
-    names = {"#v": "version"}
-    assert m.expression_attributes("SET last_login = :t", {}) == {"last_login"}
-    assert m.expression_attributes(
-        "SET n = if_not_exists(n, :zero) + :one, #v = :v REMOVE a.b, c[0] ADD d :x DELETE e :s", names) == {
-        "n", "version", "a", "c", "d", "e"}
-    assert m.expression_attributes(
-        "attribute_exists(user_id) AND (attribute_not_exists(at) OR at <= :stale) AND size(g) > :z", {}) == {
-        "user_id", "at", "g"}
-    fragments, problems = m.expression_fragments(
-        'let mut s = "a = :one".to_string(); s.push_str(&format!(", {} = :ttl", keys::TTL)); '
-        'x.update_expression(format!("SET {s}")).condition_expression(c); v.expect("no lock here")',
-        {"TTL": "expires_at"})
-    assert not problems
-    assert set().union(*(m.expression_attributes(f, {}) for f in fragments)) == {"a", "expires_at"}
-
-
-def test_handlers_and_store_calls_are_read_through_paths_and_types():
-    """`serve(a::b::f)` names a handler in module a::b; in the store, `super::m::f(`
-    is a fn of store/m.rs, `value.f(` and `Type::f(` the fns of a store type's impl."""
-    assert m.handler_of("runtime::serve(scim::patch).await") == ("scim", "patch")
-    assert m.handler_of("runtime::serve(scim::groups::patch).await") == ("scim::groups", "patch")
-    with pytest.raises(ValueError):
-        m.handler_of("runtime::serve(patch).await")
-    sources = m.read_sources()
-    model = m.CodeModel(sources)
-    assert ("store/groups.rs", "to_item") in model.type_methods
-    assert ("store/users.rs", "claim_key") in model._callees(
-        "store/groups.rs", "let (pk, sk) = super::users::claim_key(field, value);")
-    assert ("store/groups.rs", "to_item") in model._callees("store/groups.rs", "put(group.to_item())")
-    assert ("store/groups.rs", "from_item") in model._callees("store/groups.rs", "GroupRecord::from_item(x)")
-    # Braces in strings do not end an impl block early.
-    assert m.impl_fns('impl A {\n    fn a(&self) { let s = "}"; }\n    fn b(&self) {}\n}\nfn c() {}\n') == {
-        "A": {"a", "b"}}
-
-
-def test_a_missing_handler_is_reported(template, model):
-    table = dict(m.handlers())
-    table["scim-groups-get"] = ("scim::groups", "no_such_handler")
-    diffs = m.permission_differences(template, model, table)
-    assert any(d.startswith("scim-groups-get: handler scim::groups::no_such_handler not found") for d in diffs), diffs
-    table["scim-groups-get"] = ("scim::unknown", "get")
-    diffs = m.permission_differences(template, model, table)
-    assert any("add the module to CodeModel.view_files" in d for d in diffs), diffs
+    undeclared = copy.deepcopy(declaration)
+    del undeclared["functions"]["scim-fallback"]
+    diffs = m.permission_differences(template, undeclared)
+    assert "scim-fallback: in the template but not declared in store::permissions" in diffs, diffs

@@ -1,12 +1,11 @@
 """The template's table, functions, parameters and outputs."""
 
+import copy
 import re
 
 import pytest
 
 import infra_model as m
-
-KEYS_RS = m.SHARED_SRC / "store" / "keys.rs"
 
 
 @pytest.fixture(scope="module")
@@ -14,55 +13,62 @@ def template():
     return m.load_template()
 
 
-def key_schema_constants():
-    text = KEYS_RS.read_text()
-    return dict(re.findall(r'pub const (\w+): &str = "([^"]*)";', text)), text
+@pytest.fixture(scope="module")
+def declaration():
+    return m.load_declaration()
 
 
-def test_table_has_the_key_schema_of_keys_rs(template):
-    """keys.rs is the source of truth (`usersctl table create`, DynamoDB Local)."""
-    consts, text = key_schema_constants()
-    # What create_table builds: pk/sk, gsi1 on gsi1pk/gsi1sk projecting
-    # GSI1_PROJECTED, every key a string, on-demand, TTL on expires_at.
-    flat = re.sub(r"\s+", "", text)  # rustfmt may break a chain anywhere
-    for fragment in ("ScalarAttributeType::S", "ProjectionType::Include",
-                     "BillingMode::PayPerRequest", ".attribute_name(TTL)", "INDEXES.iter()",
-                     ".key_schema(key(GSI1_PK,KeyType::Hash))", ".key_schema(key(GSI1_SK,KeyType::Range))"):
-        assert fragment in flat, f"keys.rs::create_table changed ({fragment}); update the template and this test"
-    table = template["Resources"][m.table_id(template)]["Properties"]
+def test_table_is_the_one_the_code_creates(template, declaration):
+    """The code's CreateTable request (keys::table_definition, which `usersctl
+    table create` and the tests send) is the source of truth: same keys, indexes,
+    projections, billing and TTL in the template."""
+    diffs = m.table_differences(template, declaration)
+    assert not diffs, "\n".join(diffs)
+    # What the code creates, in words: pk/sk, gsi1 and the search index on
+    # gsi1pk/gsi1sk, every key a string, on-demand, TTL on expires_at.
+    table = declaration["table"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
-    assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} == {
-        (consts[k], "S") for k in ("PK", "SK", "GSI1_PK", "GSI1_SK")}
-    assert table["KeySchema"] == [{"AttributeName": consts["PK"], "KeyType": "HASH"},
-                                  {"AttributeName": consts["SK"], "KeyType": "RANGE"}]
-    # keys::INDEXES: gsi1 with GSI1_PROJECTED and the search index with
-    # SEARCH_PROJECTED, both on gsi1pk/gsi1sk.
-    assert re.search(r"pub const INDEXES: .*?\(GSI1, GSI1_PROJECTED\), \(SEARCH_INDEX, SEARCH_PROJECTED\)\]",
-                     text, re.S), "keys::INDEXES changed; update the template and this test"
-    wanted = {consts["GSI1"]: m.gsi_projection(text),
-              consts["SEARCH_INDEX"]: m.gsi_projection(text, "SEARCH_PROJECTED")}
-    indexes = table["GlobalSecondaryIndexes"]
-    assert sorted(g["IndexName"] for g in indexes) == sorted(wanted)
-    for gsi in indexes:
-        assert gsi["KeySchema"] == [{"AttributeName": consts["GSI1_PK"], "KeyType": "HASH"},
-                                    {"AttributeName": consts["GSI1_SK"], "KeyType": "RANGE"}]
-        assert gsi["Projection"] == {"ProjectionType": "INCLUDE",
-                                     "NonKeyAttributes": wanted[gsi["IndexName"]]}
-    assert table["TimeToLiveSpecification"] == {"AttributeName": consts["TTL"], "Enabled": True}
+    assert {d["AttributeType"] for d in table["AttributeDefinitions"]} == {"S"}
+    assert sorted(g["IndexName"] for g in table["GlobalSecondaryIndexes"]) == ["gsi1", "search"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_table_check_detects_broken_copies(template, declaration):
+    def broken(change):
+        copied = copy.deepcopy(template)
+        change(copied["Resources"][m.table_id(copied)]["Properties"])
+        return m.table_differences(copied, declaration)
+
+    gsi1 = lambda props: next(g for g in props["GlobalSecondaryIndexes"] if g["IndexName"] == "gsi1")
+    assert any("index gsi1 Projection" in d for d in broken(
+        lambda p: gsi1(p)["Projection"]["NonKeyAttributes"].append("password_hash")))
+    assert any("index gsi1 Projection" in d for d in broken(
+        lambda p: gsi1(p)["Projection"]["NonKeyAttributes"].remove("idp_owned")))
+    assert any("index search: only in the code" in d for d in broken(
+        lambda p: p["GlobalSecondaryIndexes"].pop()))
+    assert any(d.startswith("KeySchema") for d in broken(lambda p: p["KeySchema"].reverse()))
+    assert any(d.startswith("TimeToLiveSpecification") for d in broken(
+        lambda p: p.update(TimeToLiveSpecification={"AttributeName": "ttl", "Enabled": True})))
+    assert any(d.startswith("BillingMode") for d in broken(lambda p: p.update(BillingMode="PROVISIONED")))
+
+    # And a code change the template has not followed: an index copying one attribute more.
+    wider = copy.deepcopy(declaration)
+    wider["table"]["GlobalSecondaryIndexes"][0]["Projection"]["NonKeyAttributes"].append("password_hash")
+    assert any("Projection" in d for d in m.table_differences(template, wider))
 
 
 # What a list read from GSI1 must never carry: credentials and lockout state.
 SECRETS = {"password_hash", "token_hashes", "token_expiry", "login_failures", "login_failed_at"}
 
 
-def test_gsi_projects_no_secrets(template):
+def test_gsi_projects_no_secrets(template, declaration):
     """Lists read users from GSI1. An index that copies password and token
     hashes puts them one Query away from every list function, and its copy
     lags the table: a revoked token hash would linger there."""
-    for const in ("GSI1_PROJECTED", "SEARCH_PROJECTED"):
-        projected = m.gsi_projection(KEYS_RS.read_text(), const)
+    for gsi in declaration["table"]["GlobalSecondaryIndexes"]:
+        projected = gsi["Projection"]["NonKeyAttributes"]
         assert projected and not SECRETS & set(projected), SECRETS & set(projected)
-        assert len(projected) == len(set(projected)), f"{const} lists an attribute twice"
+        assert len(projected) == len(set(projected)), f"{gsi['IndexName']} lists an attribute twice"
     table = template["Resources"][m.table_id(template)]["Properties"]
     indexes = table["GlobalSecondaryIndexes"]
     for gsi in indexes:
@@ -70,15 +76,6 @@ def test_gsi_projects_no_secrets(template):
         assert not SECRETS & set(gsi["Projection"]["NonKeyAttributes"])
     # DynamoDB allows at most 100 projected attributes over all indexes of a table.
     assert sum(len(g["Projection"]["NonKeyAttributes"]) for g in indexes) <= 100
-
-
-def test_gsi_projection_follows_keys_rs():
-    """The comparison reads GSI1_PROJECTED, not a copy of it."""
-    text = KEYS_RS.read_text()
-    changed = text.replace('    "idp_owned",\n', '    "idp_owned",\n    "password_hash",\n', 1)
-    assert changed != text and "password_hash" in m.gsi_projection(changed)
-    with pytest.raises(ValueError):
-        m.gsi_projection(text.replace("GSI1_PROJECTED", "GSI1_COPIED"))
 
 
 def test_table_is_protected(template):
@@ -114,9 +111,8 @@ def test_public_base_url_parameter(template):
 
 
 def test_every_function_gets_the_public_base_url(template):
-    """shared/src/http.rs::base_url reads PUBLIC_BASE_URL; the template passes the
+    """The functions read PUBLIC_BASE_URL (http::base_url); the template passes the
     parameter, never the HttpApi (the API references the functions: a cycle)."""
-    assert "PUBLIC_BASE_URL" in (m.SHARED_SRC / "http.rs").read_text()
     for lid, resource in m.serverless_functions(template).items():
         env = m.effective_properties(template, resource)["Environment"]["Variables"]
         assert env["PUBLIC_BASE_URL"] == {"Ref": "PublicBaseUrl"}, lid

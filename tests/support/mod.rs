@@ -14,6 +14,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;
 
 pub mod faults;
+pub mod iam;
 
 pub struct TestTable {
     pub store: Store,
@@ -62,6 +63,26 @@ impl TestTable {
         let client = aws_sdk_dynamodb::Client::from_conf(config.build());
         let store = Store::new(client, healthy.store.table()).with_budget(budget);
         (TestTable { store, profile }, faults)
+    }
+
+    /// The same table, for handlers whose DynamoDB client holds to the
+    /// declaration of function (binary) `function`: every call outside it fails
+    /// and is logged in the [`iam::Guard`]. This table's own store stays
+    /// unguarded, for setting up and inspecting.
+    pub async fn guarded(&self, function: &str) -> (TestTable, iam::Guard) {
+        let guard = iam::Guard::for_binary(function, self.store.table());
+        (self.guarded_by(&guard).await, guard)
+    }
+
+    /// [`TestTable::guarded`] with a declaration of the test's own.
+    pub async fn guarded_by(&self, guard: &iam::Guard) -> TestTable {
+        let budget = directory::store::Budget::from_env();
+        let config = guard.install(directory::store::client::config_from_env(&budget).await);
+        let client = aws_sdk_dynamodb::Client::from_conf(config.build());
+        TestTable {
+            store: Store::new(client, self.store.table()),
+            profile: self.profile,
+        }
     }
 
     /// A stored, active user in group `user`.

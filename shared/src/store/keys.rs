@@ -1,5 +1,6 @@
 //! The key schema, in one place: the table definition, `usersctl table create`
 //! and the deployment template all follow what is written here.
+use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
@@ -94,14 +95,13 @@ pub fn org_id_counter() -> (&'static str, &'static str) {
     ("COUNTER", "ORG_ID")
 }
 
-/// The partition of the user counts per id bucket (see `store::buckets`);
-/// [`count_block`] spells it out, so that the IAM check reads it.
+/// The partition of the user counts per id bucket (see `store::buckets`).
 pub const COUNTS_PARTITION: &str = "COUNTS";
 
 /// Copy `shard` of the counts of id block `block`. Zero-padded, so that the
 /// partition reads in id order.
 pub fn count_block(block: u64, shard: u32) -> (&'static str, String) {
-    ("COUNTS", format!("BLOCK#{block:012}#{shard}"))
+    (COUNTS_PARTITION, format!("BLOCK#{block:012}#{shard}"))
 }
 
 /// The (block, shard) of a [`count_block`] sort key.
@@ -132,7 +132,7 @@ pub const GROUPS_PARTITION: &str = "GROUPS";
 
 /// The SCIM record of org `id`: its name, externalId, timestamps and version.
 pub fn group(id: u64) -> (&'static str, String) {
-    ("GROUPS", format!("GROUP#{id:020}"))
+    (GROUPS_PARTITION, format!("GROUP#{id:020}"))
 }
 
 /// The id of a [`group`] sort key.
@@ -236,10 +236,11 @@ fn attr(name: &str) -> AttributeDefinition {
         .expect("name and type are set")
 }
 
-/// Creates the table with its indexes and TTL. Returns `false` when it
-/// already existed (then [`add_missing_indexes`] brings it up to date).
-pub async fn create_table(client: &Client, table: &str) -> Result<bool, super::StoreError> {
-    let created = client
+/// The `CreateTable` request of the table: keys, indexes, billing. What
+/// [`create_table`] sends, and what `usersctl iam` describes to the template
+/// check (so the check reads the request, not a copy of it).
+pub fn table_definition(client: &Client, table: &str) -> CreateTableFluentBuilder {
+    client
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
@@ -255,8 +256,21 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool, super::S
                 .map(|(name, projected)| index(name, projected))
                 .collect(),
         ))
-        .send()
-        .await;
+}
+
+/// The table's TTL: [`TTL`], on. Set by [`create_table`] after the table exists.
+pub fn time_to_live() -> TimeToLiveSpecification {
+    TimeToLiveSpecification::builder()
+        .attribute_name(TTL)
+        .enabled(true)
+        .build()
+        .expect("ttl fields are set")
+}
+
+/// Creates the table with its indexes and TTL. Returns `false` when it
+/// already existed (then [`add_missing_indexes`] brings it up to date).
+pub async fn create_table(client: &Client, table: &str) -> Result<bool, super::StoreError> {
+    let created = table_definition(client, table).send().await;
     // Failures are classified like every other store call, so that callers
     // (usersctl) can tell an unreachable DynamoDB from a throttled or refused one.
     if let Err(err) = created {
@@ -272,13 +286,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool, super::S
     client
         .update_time_to_live()
         .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name(TTL)
-                .enabled(true)
-                .build()
-                .expect("ttl fields are set"),
-        )
+        .time_to_live_specification(time_to_live())
         .send()
         .await
         .map_err(|err| super::classify(&err))?;

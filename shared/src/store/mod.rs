@@ -23,6 +23,7 @@ pub mod keys;
 mod logins;
 mod orgs;
 mod pages;
+pub mod permissions;
 mod prefetch;
 mod queries;
 mod rows;

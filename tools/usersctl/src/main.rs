@@ -8,6 +8,8 @@ use directory::auth;
 use directory::domain::user::{rules, Group, User};
 use directory::store::{client, keys, FaultKind, Store, StoreError, TokenSpec, UniqueField};
 
+mod iac;
+
 /// Environment: TABLE_NAME (default `users`), DYNAMODB_ENDPOINT (DynamoDB Local),
 /// AWS region and credentials as usual.
 #[derive(Parser)]
@@ -35,6 +37,14 @@ enum Command {
     /// Organisations.
     #[command(subcommand)]
     Org(OrgCmd),
+    /// What each function may do to the table (store::permissions) and the
+    /// table's schema: what infra/template.yaml must grant and define. Reads
+    /// no table.
+    Iam {
+        /// Machine-readable, for tests/infra.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -150,6 +160,13 @@ type Outcome = Result<(), Fail>;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Iam { json } = cli.command {
+        match json {
+            true => println!("{:#}", iac::document()),
+            false => print!("{}", iac::summary()),
+        }
+        return ExitCode::SUCCESS;
+    }
     let store = Store::from_env().await;
     match run(&store, cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -484,6 +501,7 @@ async fn run(store: &Store, command: Command) -> Outcome {
             println!("token revoked");
             Ok(())
         }
+        Command::Iam { .. } => unreachable!("answered before the store is built"),
         Command::Org(OrgCmd::Create { slug, name }) => {
             let valid = !slug.is_empty()
                 && slug.len() <= 16
