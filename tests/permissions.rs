@@ -463,6 +463,20 @@ async fn scim_users_list_search_and_get() {
             )
             .await;
         }
+        // The root search serves this function's second route: Users and
+        // Groups (the group records and, projected, their members).
+        for body in [
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                   "filter": "displayName eq \"carol\""}),
+        ] {
+            e.call(
+                scim::search,
+                e.root(scim_req(Method::POST, "/api/v1/scim/.search", &body)),
+                200,
+            )
+            .await;
+        }
         let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]});
         e.basic_auth(scim::search, || scim_req(Method::POST, &path, &body), 200)
             .await;
