@@ -18,6 +18,7 @@ use lambda_http::http::HeaderMap;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+pub use crate::domain::access::Caller;
 use crate::domain::user::{rules, User};
 use crate::store::{keys, Fetched, LoginClaim, Store, StoreError, Wanted};
 
@@ -75,14 +76,6 @@ impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         Failure::Store(e)
     }
-}
-
-/// The authenticated user of a request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub user: User,
-    /// A read-only token: every write is refused.
-    pub read_only: bool,
 }
 
 /// Reads `Authorization: Token|Bearer|Basic …` (scheme case-insensitive) or
@@ -245,12 +238,21 @@ pub async fn authenticate(
     headers: &HeaderMap,
     wanted: Wanted,
 ) -> Result<(Caller, Fetched), Failure> {
-    match credentials(headers) {
+    authenticate_with(store, &credentials(headers), wanted).await
+}
+
+/// [`authenticate`] with the credentials already read from the request.
+pub async fn authenticate_with(
+    store: &Store,
+    credentials: &Credentials,
+    wanted: Wanted,
+) -> Result<(Caller, Fetched), Failure> {
+    match credentials {
         Credentials::None => Err(Failure::Unauthenticated(AuthError::Missing)),
         Credentials::Malformed(why) => Err(Failure::Unauthenticated(AuthError::Malformed(why))),
-        Credentials::Token(token) => token_login(store, &token, wanted).await,
+        Credentials::Token(token) => token_login(store, token, wanted).await,
         Credentials::Basic { username, password } => {
-            password_login(store, &username, &password, wanted).await
+            password_login(store, username, password, wanted).await
         }
     }
 }

@@ -7,4 +7,5 @@ pub mod domain;
 pub mod http;
 pub mod runtime;
 pub mod scim;
+pub mod service;
 pub mod store;

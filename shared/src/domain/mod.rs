@@ -1,6 +1,8 @@
 //! The domain: the user record, the rules every write obeys, and the query
 //! model both APIs lower their filters into. It knows neither HTTP nor
 //! DynamoDB: the store and the two APIs import it, never the other way round.
+pub mod access;
 pub mod profile;
 pub mod query;
 pub mod user;
+pub mod version;

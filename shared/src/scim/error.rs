@@ -146,6 +146,10 @@ impl ScimError {
         )
     }
 
+    pub fn read_only() -> ScimError {
+        ScimError::new(403, None, "This token is read-only.")
+    }
+
     pub fn into_response(self) -> Response<Body> {
         let mut body = json!({
             "schemas": [ERROR_SCHEMA],

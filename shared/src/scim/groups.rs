@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::filter::{self, Attr, Filter};
 use super::group::{self, GroupBody, GroupPatch, MemberPlan};
 use super::list_params::ListParams;
-use super::request::{admin, json_body, path_id, writable};
+use super::request::{admin, writable, ScimRequest};
 use super::resource::Projection;
 use super::resource_type::{canonical_id, etag, list_response, ResourceType};
 use super::ScimError;
@@ -55,14 +55,6 @@ fn taken(err: StoreError, name: &str, external_id: Option<&str>) -> ScimError {
         ),
         other => other.into(),
     }
-}
-
-fn projection_of(req: &Request) -> (Projection, bool) {
-    let pairs = http::query_pairs(req);
-    let attributes = pairs.last("attributes");
-    let excluded = pairs.last("excludedAttributes");
-    let asked = attributes.is_some() || excluded.is_some();
-    (Projection::from_lists(attributes, excluded), asked)
 }
 
 /// Whether a projection keeps `members`.
@@ -180,19 +172,20 @@ async fn group_response(
     Ok(GROUP.response(status, &body, group.id, group.version, origin))
 }
 
-fn check_if_match(req: &Request, group: &GroupRecord) -> Result<(), ScimError> {
-    GROUP.check_if_match(http::header_str(req.headers(), "if-match"), group.version)
+fn check_if_match(r: &ScimRequest, group: &GroupRecord) -> Result<(), ScimError> {
+    GROUP.check_if_match(r.if_match.as_deref(), group.version)
 }
 
 // ---------------------------------------------------------------- writes
 
 /// `POST /Groups`
 pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(Box::pin(create_group(&ctx, &req)).await)
+    let r = ScimRequest::extract(&ctx, &req);
+    respond(Box::pin(create_group(&ctx, &r)).await)
 }
 
-async fn create_group(ctx: &Ctx, req: &Request) -> Outcome {
-    let body = json_body(req).and_then(|b| group::from_json(&b));
+async fn create_group(ctx: &Ctx, r: &ScimRequest) -> Outcome {
+    let body = r.body().and_then(group::from_json);
     let (ids, bad) = match &body {
         Ok(GroupBody {
             members: Some(m), ..
@@ -201,7 +194,7 @@ async fn create_group(ctx: &Ctx, req: &Request) -> Outcome {
     };
     let mut wanted = Wanted::default();
     want_users(&mut wanted, &ids);
-    let (caller, fetched) = admin(ctx, req, wanted).await?;
+    let (caller, fetched) = admin(ctx, r, wanted).await?;
     writable(&caller)?;
     let body = body?;
     let (users, unknown) = users_named(ctx, &fetched, &ids).await?;
@@ -216,8 +209,8 @@ async fn create_group(ctx: &Ctx, req: &Request) -> Outcome {
         .create_group_with(&body.name, body.external_id.as_deref(), members)
         .await
         .map_err(|e| taken(e, &body.name, body.external_id.as_deref()))?;
-    let origin = ctx.origin(req);
-    let (projection, _) = projection_of(req);
+    let origin = r.origin.clone();
+    let projection = r.projection.clone();
     // The answer reads nothing more: once the group is made, the create
     // cannot fail (and a resent create would answer 409).
     let mut ids = changes.added;
@@ -237,11 +230,12 @@ async fn create_group(ctx: &Ctx, req: &Request) -> Outcome {
 /// `PUT /Groups/{id}`: replaces displayName and externalId; `members`, when
 /// the body has them, become exactly those (absent: left as they are).
 pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(Box::pin(replace_group(&ctx, &req)).await)
+    let r = ScimRequest::extract(&ctx, &req);
+    respond(Box::pin(replace_group(&ctx, &r)).await)
 }
 
-async fn replace_group(ctx: &Ctx, req: &Request) -> Outcome {
-    let body = json_body(req).and_then(|b| group::from_json(&b));
+async fn replace_group(ctx: &Ctx, r: &ScimRequest) -> Outcome {
+    let body = r.body().and_then(group::from_json);
     let patch = body.map(|b| GroupPatch {
         name: Some(b.name),
         external_id: Some(b.external_id),
@@ -254,9 +248,9 @@ async fn replace_group(ctx: &Ctx, req: &Request) -> Outcome {
             None => MemberPlan::default(),
         },
     });
-    let group = Box::pin(apply(ctx, req, patch)).await?;
-    let origin = ctx.origin(req);
-    let (projection, _) = projection_of(req);
+    let group = Box::pin(apply(ctx, r, patch)).await?;
+    let origin = r.origin.clone();
+    let projection = r.projection.clone();
     group_response(ctx, StatusCode::OK, &group, None, &origin, &projection).await
 }
 
@@ -264,16 +258,19 @@ async fn replace_group(ctx: &Ctx, req: &Request) -> Outcome {
 /// for attributes (`attributes` or `excludedAttributes`), so that a member
 /// change never reads the whole member list unless asked to.
 pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(Box::pin(patch_group(&ctx, &req)).await)
+    let r = ScimRequest::extract(&ctx, &req);
+    respond(Box::pin(patch_group(&ctx, &r)).await)
 }
 
-async fn patch_group(ctx: &Ctx, req: &Request) -> Outcome {
-    let id = path_id(req);
-    let patch = json_body(req).and_then(|b| group::parse_patch(&b, id.unwrap_or(0)));
-    let group = Box::pin(apply(ctx, req, patch)).await?;
-    let (projection, asked) = projection_of(req);
-    if asked {
-        let origin = ctx.origin(req);
+async fn patch_group(ctx: &Ctx, r: &ScimRequest) -> Outcome {
+    let id = r.id;
+    let patch = r
+        .body()
+        .and_then(|b| group::parse_patch(b, id.unwrap_or(0)));
+    let group = Box::pin(apply(ctx, r, patch)).await?;
+    let projection = r.projection.clone();
+    if r.projection_asked {
+        let origin = r.origin.clone();
         return group_response(ctx, StatusCode::OK, &group, None, &origin, &projection).await;
     }
     let mut resp = Response::builder()
@@ -293,10 +290,10 @@ async fn patch_group(ctx: &Ctx, req: &Request) -> Outcome {
 /// when the group changed meanwhile, unless `If-Match` pinned the version.
 async fn apply(
     ctx: &Ctx,
-    req: &Request,
+    r: &ScimRequest,
     patch: Result<GroupPatch, ScimError>,
 ) -> Result<GroupRecord, ScimError> {
-    let id = path_id(req);
+    let id = r.id;
     let (add_ids, bad_add) = match &patch {
         Ok(p) => parse_ids(&p.members.add),
         Err(_) => (Vec::new(), Vec::new()),
@@ -312,15 +309,15 @@ async fn apply(
         ..Wanted::default()
     };
     want_users(&mut wanted, &named);
-    let (caller, fetched) = admin(ctx, req, wanted).await?;
+    let (caller, fetched) = admin(ctx, r, wanted).await?;
     writable(&caller)?;
-    let id = id.ok_or_else(|| GROUP.not_found(last_segment(req)))?;
+    let id = id.ok_or_else(|| GROUP.not_found(&r.id_text))?;
     let mut group = fetched
         .group(id)
         .cloned()
         .ok_or_else(|| GROUP.not_found(id))?;
     let patch = patch?;
-    check_if_match(req, &group)?;
+    check_if_match(r, &group)?;
     let (mut users, unknown) = users_named(ctx, &fetched, &named).await?;
     let mut unknown_adds: Vec<String> = unknown
         .iter()
@@ -331,7 +328,7 @@ async fn apply(
     if !unknown_adds.is_empty() {
         return Err(unknown_members(&unknown_adds));
     }
-    let pinned = http::header_str(req.headers(), "if-match").is_some();
+    let pinned = r.if_match.is_some();
     let mut attempt = 1;
     loop {
         let next = next_record(&group, &patch);
@@ -423,37 +420,29 @@ async fn check_still_there(ctx: &Ctx, group: &GroupRecord, added: &[u64]) -> Res
     Err(GROUP.not_found(group.id))
 }
 
-fn last_segment(req: &Request) -> String {
-    req.uri()
-        .path()
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// `DELETE /Groups/{id}`: 204; the org and every membership go, in steps
 /// for a large group. A delete cut short (a timeout, a 503) is finished by
 /// the next DELETE of the same id.
 pub async fn delete(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(Box::pin(delete_group(&ctx, &req)).await)
+    let r = ScimRequest::extract(&ctx, &req);
+    respond(Box::pin(delete_group(&ctx, &r)).await)
 }
 
-async fn delete_group(ctx: &Ctx, req: &Request) -> Outcome {
-    let id = path_id(req);
+async fn delete_group(ctx: &Ctx, r: &ScimRequest) -> Outcome {
+    let id = r.id;
     let wanted = Wanted {
         groups: id.into_iter().collect(),
         ..Wanted::default()
     };
-    let (caller, fetched) = admin(ctx, req, wanted).await?;
+    let (caller, fetched) = admin(ctx, r, wanted).await?;
     writable(&caller)?;
-    let id = id.ok_or_else(|| GROUP.not_found(last_segment(req)))?;
+    let id = id.ok_or_else(|| GROUP.not_found(&r.id_text))?;
     let group = fetched
         .group_record(id)
         .cloned()
         .ok_or_else(|| GROUP.not_found(id))?;
     if !group.deleting {
-        check_if_match(req, &group)?;
+        check_if_match(r, &group)?;
     }
     ctx.store.delete_group(&group).await?;
     Ok(Response::builder()
@@ -466,23 +455,24 @@ async fn delete_group(ctx: &Ctx, req: &Request) -> Outcome {
 
 /// `GET /Groups/{id}`
 pub async fn get(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(Box::pin(get_group(&ctx, &req)).await)
+    let r = ScimRequest::extract(&ctx, &req);
+    respond(Box::pin(get_group(&ctx, &r)).await)
 }
 
-async fn get_group(ctx: &Ctx, req: &Request) -> Outcome {
-    let id = path_id(req);
+async fn get_group(ctx: &Ctx, r: &ScimRequest) -> Outcome {
+    let id = r.id;
     let wanted = Wanted {
         groups: id.into_iter().collect(),
         ..Wanted::default()
     };
-    let (_, fetched) = admin(ctx, req, wanted).await?;
-    let id = id.ok_or_else(|| GROUP.not_found(last_segment(req)))?;
+    let (_, fetched) = admin(ctx, r, wanted).await?;
+    let id = id.ok_or_else(|| GROUP.not_found(&r.id_text))?;
     let group = fetched
         .group(id)
         .cloned()
         .ok_or_else(|| GROUP.not_found(id))?;
-    let origin = ctx.origin(req);
-    let (projection, _) = projection_of(req);
+    let origin = r.origin.clone();
+    let projection = r.projection.clone();
     group_response(ctx, StatusCode::OK, &group, None, &origin, &projection).await
 }
 
@@ -535,16 +525,19 @@ impl Query {
 
 /// `GET /Groups`
 pub async fn list(ctx: Ctx, req: Request) -> Response<Body> {
-    let query = ListParams::from_query(&http::query_pairs(&req)).and_then(|p| Query::new(&p));
-    respond(Box::pin(run_query(&ctx, &req, query)).await)
+    let r = ScimRequest::extract(&ctx, &req);
+    let query = ListParams::from_query(&r.query).and_then(|p| Query::new(&p));
+    respond(Box::pin(run_query(&ctx, &r, query)).await)
 }
 
 /// `POST /Groups/.search`
 pub async fn search(ctx: Ctx, req: Request) -> Response<Body> {
-    let query = json_body(&req)
-        .and_then(|b| ListParams::from_search_request(&b))
+    let r = ScimRequest::extract(&ctx, &req);
+    let query = r
+        .body()
+        .and_then(ListParams::from_search_request)
         .and_then(|p| Query::new(&p));
-    respond(Box::pin(run_query(&ctx, &req, query)).await)
+    respond(Box::pin(run_query(&ctx, &r, query)).await)
 }
 
 /// What a groups query reads, planned before the auth read: the group, claim
@@ -577,10 +570,10 @@ impl GroupPlan {
 /// `displayName eq` / `externalId eq` (the claim with auth, then the
 /// record), `members[value eq "u"]` (the user with auth, then their groups).
 /// Otherwise one query over the group records (not the users).
-async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) -> Outcome {
+async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) -> Outcome {
     let mut wanted = Wanted::default();
     let plan = query.as_ref().ok().map(|q| GroupPlan::new(q, &mut wanted));
-    let (_, fetched) = admin(ctx, req, wanted).await?;
+    let (_, fetched) = admin(ctx, r, wanted).await?;
     let query = query?;
     let Some(plan) = plan else {
         return Err(ScimError::server(http::Fault::bug(
@@ -588,7 +581,7 @@ async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) ->
         )));
     };
     let matching = matching_groups(ctx, &query, &plan, &fetched).await?;
-    let origin = ctx.origin(req);
+    let origin = r.origin.clone();
     let shown: Vec<&GroupRecord> = matching
         .iter()
         .skip(query.start - 1)

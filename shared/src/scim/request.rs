@@ -1,23 +1,27 @@
 //! What every SCIM operation does with its request, whatever the resource:
 //! authentication as an administrator, the JSON body, the `{id}` of a detail
 //! route, and JSON responses in SCIM's media type.
+use lambda_http::http::Method;
 use lambda_http::Request;
 use serde_json::Value;
 
+use super::resource::Projection;
 use super::{ScimError, CONTENT_TYPE};
-use crate::auth::{self, Caller};
+use crate::auth::{self, Caller, Credentials};
 use crate::http;
+use crate::http::QueryParams;
 use crate::runtime::Ctx;
+use crate::service::users::Precondition;
 use crate::store::{Fetched, Wanted};
 
 /// Authenticates (reading what `wanted` names in the same read) and requires
 /// the "Manage organization" permission: privilege `admin`.
 pub async fn admin(
     ctx: &Ctx,
-    req: &Request,
+    r: &ScimRequest,
     wanted: Wanted,
 ) -> Result<(Caller, Fetched), ScimError> {
-    let (caller, fetched) = auth::authenticate(&ctx.store, req.headers(), wanted).await?;
+    let (caller, fetched) = auth::authenticate_with(&ctx.store, &r.credentials, wanted).await?;
     if !caller.user.is_admin() {
         return Err(ScimError::forbidden());
     }
@@ -26,7 +30,7 @@ pub async fn admin(
 
 pub fn writable(caller: &Caller) -> Result<(), ScimError> {
     if caller.read_only {
-        Err(ScimError::new(403, None, "This token is read-only."))
+        Err(ScimError::read_only())
     } else {
         Ok(())
     }
@@ -42,7 +46,7 @@ pub fn writable(caller: &Caller) -> Result<(), ScimError> {
 /// credentials the browser remembers for this API: refusing it before
 /// anything is read or written is what keeps such a page from provisioning
 /// users in the signed-in administrator's name.
-pub fn json_body(req: &Request) -> Result<Value, ScimError> {
+fn json_body(req: &Request) -> Result<Value, ScimError> {
     check_content_type(req)?;
     let bytes = http::body_bytes(req)
         .map_err(|_| ScimError::new(413, None, "The request body is larger than 1 MiB."))?;
@@ -55,7 +59,7 @@ pub fn json_body(req: &Request) -> Result<Value, ScimError> {
 
 /// 415 unless the body is declared as JSON (see [`json_body`] for why a
 /// missing `Content-Type` is refused too).
-pub fn check_content_type(req: &Request) -> Result<(), ScimError> {
+fn check_content_type(req: &Request) -> Result<(), ScimError> {
     match http::content_type(req.headers()) {
         Some(ct) if ct == "application/json" || ct == CONTENT_TYPE => Ok(()),
         Some(ct) => Err(ScimError::new(
@@ -76,6 +80,74 @@ pub fn check_content_type(req: &Request) -> Result<(), ScimError> {
 }
 
 /// The `{id}` of a detail route: canonical decimal ids only ("007" is not user 7).
-pub fn path_id(req: &Request) -> Option<u64> {
+fn path_id(req: &Request) -> Option<u64> {
     http::path_id(req, http::Ids::Canonical)
+}
+
+/// Everything a SCIM operation reads from its request, taken in one step
+/// before anything runs: the credentials, the `{id}` of a detail route, the
+/// query, the projection, `If-Match`, where the API is reached from, and the
+/// JSON body of a write (or why it cannot be read, which the operation
+/// answers only once the caller and the target are known).
+pub struct ScimRequest {
+    pub credentials: Credentials,
+    /// The `{id}` when it is a canonical id (`"007"` names nobody).
+    pub id: Option<u64>,
+    /// The last path segment as sent, for the 404 of an id that is not one.
+    pub id_text: String,
+    pub query: QueryParams,
+    pub projection: Projection,
+    /// Whether the query asked for a projection (`attributes` or
+    /// `excludedAttributes`).
+    pub projection_asked: bool,
+    pub if_match: Option<String>,
+    pub origin: String,
+    pub method: Method,
+    pub path: String,
+    pub(super) body: Option<Result<Value, ScimError>>,
+}
+
+impl ScimRequest {
+    pub fn extract(ctx: &Ctx, req: &Request) -> ScimRequest {
+        let query = http::query_pairs(req);
+        let (attributes, excluded) = (query.last("attributes"), query.last("excludedAttributes"));
+        let projection = Projection::from_lists(attributes, excluded);
+        let projection_asked = attributes.is_some() || excluded.is_some();
+        let has_body = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
+        ScimRequest {
+            credentials: auth::credentials(req.headers()),
+            id: path_id(req),
+            id_text: req
+                .uri()
+                .path()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            projection,
+            projection_asked,
+            query,
+            if_match: http::header_str(req.headers(), "if-match").map(str::to_string),
+            origin: ctx.origin(req),
+            method: req.method().clone(),
+            path: req.uri().path().to_string(),
+            body: has_body.then(|| json_body(req)),
+        }
+    }
+
+    /// `If-Match`, as the write's precondition.
+    pub fn precondition(&self) -> Precondition<'_> {
+        Precondition {
+            if_match: self.if_match.as_deref(),
+        }
+    }
+
+    /// The JSON body, or the 400/413/415 it earned.
+    pub fn body(&self) -> Result<&Value, ScimError> {
+        match &self.body {
+            Some(Ok(body)) => Ok(body),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(ScimError::invalid_syntax("The request body is empty.")),
+        }
+    }
 }

@@ -9,6 +9,7 @@ use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 
 use super::{ScimError, BASE_PATH, CONTENT_TYPE, LIST_SCHEMA};
+pub use crate::domain::version::{etag, if_match_holds};
 use crate::http;
 
 /// The resource types this server serves (RFC 7643 §6).
@@ -62,15 +63,20 @@ impl ResourceType {
         if if_match_holds(if_match, version) {
             Ok(())
         } else {
-            Err(ScimError::new(
-                412,
-                None,
-                format!(
-                    "If-Match does not match the current version {}",
-                    etag(version)
-                ),
-            ))
+            Err(self.precondition_failed(version))
         }
+    }
+
+    /// 412: the record is at `current`, not at the version `If-Match` names.
+    pub fn precondition_failed(self, current: u64) -> ScimError {
+        ScimError::new(
+            412,
+            None,
+            format!(
+                "If-Match does not match the current version {}",
+                etag(current)
+            ),
+        )
     }
 
     /// One resource as a response: its `ETag` (when the body shows `meta`),
@@ -99,21 +105,6 @@ impl ResourceType {
         }
         resp
     }
-}
-
-/// A record's version as a weak entity tag (`meta.version`, `ETag`).
-pub fn etag(version: u64) -> String {
-    format!("W/\"{version}\"")
-}
-
-/// `If-Match` holds when absent, `*`, or naming the current version.
-pub fn if_match_holds(header: Option<&str>, version: u64) -> bool {
-    let Some(header) = header else { return true };
-    let current = version.to_string();
-    header
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == current)
 }
 
 /// An id as SCIM paths and `value`s carry it: a canonical decimal, so that

@@ -10,7 +10,7 @@
 use lambda_http::{Body, Request, Response};
 
 use super::list_params::ListParams;
-use super::request::{admin, json_body};
+use super::request::{admin, ScimRequest};
 use super::resource::{self, Projection};
 use super::resource_type::list_response;
 use super::{groups, views, ScimError};
@@ -22,15 +22,16 @@ type Outcome = Result<Response<Body>, ScimError>;
 
 /// `POST /Users/.search`, and `POST /.search` (every resource type).
 pub async fn search(ctx: Ctx, req: Request) -> Response<Body> {
-    if req.uri().path().ends_with("/scim/.search") {
+    let r = ScimRequest::extract(&ctx, &req);
+    if r.path.ends_with("/scim/.search") {
         // Boxed: the plans' store calls make a large future.
-        return respond(Box::pin(search_all(&ctx, &req)).await);
+        return respond(Box::pin(search_all(&ctx, &r)).await);
     }
-    views::search_users(ctx, req).await
+    views::search_users(&ctx, &r).await
 }
 
-async fn search_all(ctx: &Ctx, req: &Request) -> Outcome {
-    let params = json_body(req).and_then(|b| ListParams::from_search_request(&b));
+async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
+    let params = r.body().and_then(ListParams::from_search_request);
     let params = params.and_then(|p| match p.cursor {
         Some(_) => Err(ScimError::invalid_value(
             "The search over every resource type pages by startIndex and count; cursors page \
@@ -57,14 +58,14 @@ async fn search_all(ctx: &Ctx, req: &Request) -> Outcome {
         .as_ref()
         .ok()
         .map(|q| groups::GroupPlan::new(q, &mut wanted));
-    let (_, fetched) = admin(ctx, req, wanted).await?;
+    let (_, fetched) = admin(ctx, r, wanted).await?;
     let params = params?;
     if let (Err(e), Err(_)) = (&users, &groups) {
         return Err(e.clone());
     }
     let skip = params.start() - 1;
     let count = params.count();
-    let origin = ctx.origin(req);
+    let origin = &r.origin;
     let projection: &Projection = &params.projection;
     let mut page = Vec::new();
     let mut users_total = 0;
@@ -75,7 +76,7 @@ async fn search_all(ctx: &Ctx, req: &Request) -> Outcome {
             window
                 .users
                 .iter()
-                .map(|u| projection.apply(resource::to_json(u, &origin))),
+                .map(|u| projection.apply(resource::to_json(u, origin))),
         );
     }
     let mut groups_total = 0;
@@ -88,7 +89,7 @@ async fn search_all(ctx: &Ctx, req: &Request) -> Outcome {
             .skip(skip.saturating_sub(users_total))
             .take(count - page.len())
             .collect();
-        page.extend(groups::page_json(ctx, &shown, projection, &origin).await?);
+        page.extend(groups::page_json(ctx, &shown, projection, origin).await?);
     }
     Ok(list_response(users_total + groups_total, skip + 1, page))
 }

@@ -5,29 +5,25 @@ use serde_json::{json, Value};
 
 use super::filter::{self, Attr, Filter};
 use super::list_params::ListParams;
-use super::request::{admin, json_body, path_id, writable};
+use super::request::{admin, ScimRequest};
 use super::resource::{self, Projection};
 use super::resource_type::{json_response, list_response, ResourceType};
 use super::{cursor, discovery, ScimError, LIST_SCHEMA, USER_SCHEMA};
-use crate::auth::Caller;
 use crate::config::Config;
-use crate::domain::user::{Group, User};
+use crate::domain::user::User;
 use crate::http::{self, respond};
 use crate::runtime::{Ctx, Profile};
-use crate::store::{Fetched, StoreError, UniqueField, Wanted};
+use crate::service::users::Users;
+use crate::service::Failure;
+use crate::store::{Fetched, UniqueField, Wanted};
 
 type Outcome = Result<Response<Body>, ScimError>;
 const USER: ResourceType = ResourceType::User;
 
 /// A user resource with its `ETag` (and `Location`, on create).
-fn resource_response(
-    status: StatusCode,
-    user: &User,
-    origin: &str,
-    projection: &Projection,
-) -> Response<Body> {
-    let body = projection.apply(resource::to_json(user, origin));
-    USER.response(status, &body, user.id, user.version, origin)
+fn resource_response(status: StatusCode, user: &User, r: &ScimRequest) -> Response<Body> {
+    let body = r.projection.apply(resource::to_json(user, &r.origin));
+    USER.response(status, &body, user.id, user.version, &r.origin)
 }
 
 /// Whether the profile shows this user (ODM hides deactivated users).
@@ -52,39 +48,6 @@ fn taken(field: UniqueField, user: &User) -> ScimError {
             ScimError::uniqueness("a group holds this value")
         }
     }
-}
-
-/// The target user of a detail route, read with authentication; 404 if absent
-/// or hidden by the profile, unless `include_hidden` (ODM lets deactivated users be patched).
-async fn target(
-    ctx: &Ctx,
-    req: &Request,
-    include_hidden: bool,
-) -> Result<(Caller, User), ScimError> {
-    let id = path_id(req);
-    let wanted = Wanted {
-        users: id.into_iter().collect(),
-        ..Wanted::default()
-    };
-    let (caller, fetched) = admin(ctx, req, wanted).await?;
-    let raw = req
-        .uri()
-        .path()
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let id = id.ok_or_else(|| USER.not_found(&raw))?;
-    let user = fetched
-        .user(id)
-        .filter(|u| include_hidden || visible(ctx.config.profile, u))
-        .cloned()
-        .ok_or_else(|| USER.not_found(id))?;
-    Ok((caller, user))
-}
-
-fn check_if_match(req: &Request, user: &User) -> Result<(), ScimError> {
-    USER.check_if_match(http::header_str(req.headers(), "if-match"), user.version)
 }
 
 // ---------------------------------------------------------------- queries
@@ -226,17 +189,17 @@ impl UserPlan {
 /// the auth read); a cursor page with one GSI1 query that starts after the
 /// cursor; an unfiltered index page with one query reading up to the page;
 /// else one pass over GSI1.
-async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) -> Outcome {
+async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) -> Outcome {
     let mut wanted = Wanted::default();
     let plan = query.as_ref().ok().map(|q| UserPlan::new(q, &mut wanted));
-    let (_, fetched) = admin(ctx, req, wanted).await?;
+    let (_, fetched) = admin(ctx, r, wanted).await?;
     let query = query?;
     let Some(plan) = plan else {
         return Err(ScimError::server(http::Fault::bug(
             "a query without a plan",
         )));
     };
-    let origin = ctx.origin(req);
+    let origin = &r.origin;
     match query.paging {
         Paging::Cursor(after) => match &plan.lookup {
             Some(lookup) => {
@@ -245,16 +208,16 @@ async fn run_query(ctx: &Ctx, req: &Request, query: Result<Query, ScimError>) ->
                     .into_iter()
                     .filter(|u| u.id > after)
                     .collect();
-                Ok(cursor_list(ctx, &query, after, after_cursor, None, &origin))
+                Ok(cursor_list(ctx, &query, after, after_cursor, None, origin))
             }
-            None => cursor_page(ctx, &query, after, &origin).await,
+            None => cursor_page(ctx, &query, after, origin).await,
         },
         Paging::Index(start) => {
             let window = users_window(ctx, &query, &plan, &fetched, start - 1, query.count).await?;
             let page = window
                 .users
                 .iter()
-                .map(|u| query.projection.apply(resource::to_json(u, &origin)))
+                .map(|u| query.projection.apply(resource::to_json(u, origin)))
                 .collect();
             Ok(list_response(window.total, start, page))
         }
@@ -417,325 +380,177 @@ fn cursor_list(
 
 /// `GET /Users`
 pub async fn list(ctx: Ctx, req: Request) -> Response<Body> {
-    let query =
-        ListParams::from_query(&http::query_pairs(&req)).and_then(|p| Query::new(&p, &ctx.config));
+    let r = ScimRequest::extract(&ctx, &req);
+    let query = ListParams::from_query(&r.query).and_then(|p| Query::new(&p, &ctx.config));
     // Boxed: the plans' store calls make a large future, and callers that
     // hold several handlers' futures (the runtime, tests) keep it on their stack.
-    respond(Box::pin(run_query(&ctx, &req, query)).await)
+    respond(Box::pin(run_query(&ctx, &r, query)).await)
 }
 
 /// `POST /Users/.search`
-pub(super) async fn search_users(ctx: Ctx, req: Request) -> Response<Body> {
-    let query = json_body(&req)
-        .and_then(|b| ListParams::from_search_request(&b))
+pub(super) async fn search_users(ctx: &Ctx, r: &ScimRequest) -> Response<Body> {
+    let query = r
+        .body()
+        .and_then(ListParams::from_search_request)
         .and_then(|p| Query::new(&p, &ctx.config));
-    respond(Box::pin(run_query(&ctx, &req, query)).await)
+    respond(Box::pin(run_query(ctx, r, query)).await)
 }
 
 // ---------------------------------------------------------------- resources
 
 /// `GET /Users/{id}`
 pub async fn get(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(get_user(&ctx, &req).await)
-}
-
-async fn get_user(ctx: &Ctx, req: &Request) -> Outcome {
-    let (_, user) = target(ctx, req, false).await?;
-    let pairs = http::query_pairs(req);
-    let projection =
-        Projection::from_lists(pairs.last("attributes"), pairs.last("excludedAttributes"));
-    Ok(resource_response(
-        StatusCode::OK,
-        &user,
-        &ctx.origin(req),
-        &projection,
-    ))
-}
-
-fn projection_of(req: &Request) -> Projection {
-    let pairs = http::query_pairs(req);
-    Projection::from_lists(pairs.last("attributes"), pairs.last("excludedAttributes"))
-}
-
-/// `POST /Users`
-pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(create_user(&ctx, &req).await)
-}
-
-async fn create_user(ctx: &Ctx, req: &Request) -> Outcome {
-    let (caller, _) = admin(ctx, req, Wanted::default()).await?;
-    writable(&caller)?;
-    let body = json_body(req)?;
-    let mut fresh = User::new("");
-    fresh.groups = vec![Group::User];
-    // Whatever SCIM creates belongs to the identity provider: only such a
-    // record may later be updated by a POST that names its userName.
-    fresh.idp_owned = true;
-    let user = resource::from_json(&body, &fresh)?;
-    resource::validate(&user)?;
-    let origin = ctx.origin(req);
-    let projection = projection_of(req);
-    match ctx.store.create_user(user.clone()).await {
-        Ok(created) => Ok(resource_response(
-            StatusCode::CREATED,
-            &created,
-            &origin,
-            &projection,
-        )),
-        // ODM: a POST naming an existing userName updates that user, if it is the IdP's.
-        Err(StoreError::Taken(UniqueField::Username)) if ctx.config.profile == Profile::Odm => {
-            let updated = update_existing(ctx, &user, &body).await?;
-            Ok(resource_response(
-                StatusCode::CREATED,
-                &updated,
-                &origin,
-                &projection,
-            ))
-        }
-        Err(StoreError::Taken(field)) => Err(taken(field, &user)),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// ODM's upsert: the create found the userName `posted` names taken, so the
-/// body updates the user that holds it — if that user is the identity
-/// provider's ([`may_upsert`]). Each step is one atomic write or a read, so a
-/// failure anywhere leaves either nothing or the whole update behind, and the
-/// same POST can be sent again.
-async fn update_existing(ctx: &Ctx, posted: &User, body: &Value) -> Result<User, ScimError> {
-    let username = &posted.username;
-    let busy = || {
-        ScimError::new(
-            409,
-            None,
-            format!("userName \"{username}\" is being changed concurrently; retry"),
-        )
-    };
-    // None: deleted or renamed between the failed create and this read.
-    let existing = ctx
-        .store
-        .user_by_claim(UniqueField::Username, username)
-        .await?
-        .ok_or_else(busy)?;
-    // A POST names no version: losing every race is a conflict, not a 412.
-    // The ownership check runs on every fresh read, so a rename that lands
-    // between the read and the write is seen.
-    write_with(ctx, None, existing, |cur| {
-        may_upsert(cur, posted)?;
-        let mut next = resource::from_json(body, cur)?;
-        if !cur.idp_owned {
-            adopt(&mut next);
-        }
-        Ok(next)
+    let r = ScimRequest::extract(&ctx, &req);
+    let users = Users::new(&ctx.store, ctx.config.profile);
+    respond(match users.get::<ScimError>(&r.credentials, r.id).await {
+        Ok(user) => Ok(resource_response(StatusCode::OK, &user, &r)),
+        Err(failure) => Err(user_error(failure, &r)),
     })
-    .await
-    .map_err(|e| if e.status == 412 { busy() } else { e })
 }
 
-/// Whether an ODM POST of `posted` may update `holder`, the user that holds
-/// its userName (up to folding). Only if the identity provider owns the
-/// record (SCIM made it and nobody else renamed it since), or the body names
-/// the holder's own `externalId`, which only the IdP that provisioned it
-/// knows. Otherwise anyone who could take a name — a user renaming themselves
-/// through the admin API to the address of a hire the IdP will provision, a
-/// local superuser called `admin` — would have the IdP's user joined to their
-/// account, keeping their password, tokens, groups and memberships.
-fn may_upsert(holder: &User, posted: &User) -> Result<(), ScimError> {
-    let same_external_id = posted.external_id.is_some() && posted.external_id == holder.external_id;
-    if holder.idp_owned || same_external_id {
-        return Ok(());
-    }
-    Err(ScimError::uniqueness(format!(
-        "userName \"{}\" belongs to a user the identity provider does not manage (it was not \
-         provisioned through SCIM, or was renamed outside it since), so a POST cannot update it; \
-         choose another userName, or send that user's externalId to take it over",
-        posted.username
-    )))
-}
-
-/// An IdP takes over a record it did not provision (its POST named the
-/// record's `externalId`): from now on it is the IdP's, and the password and
-/// tokens it had — issued to whoever held the record before — stop working.
-fn adopt(user: &mut User) {
-    user.revoke_credentials();
-    user.idp_owned = true;
-}
-
-/// Why an optimistic write did not land: the store's reason, or the request's.
-enum WriteFailure {
-    Store(StoreError),
-    Scim(ScimError),
-}
-
-impl From<StoreError> for WriteFailure {
-    fn from(e: StoreError) -> Self {
-        WriteFailure::Store(e)
-    }
-}
-
-impl From<ScimError> for WriteFailure {
-    fn from(e: ScimError) -> Self {
-        WriteFailure::Scim(e)
-    }
-}
-
-impl WriteFailure {
-    /// A lost race is a 412 (the client pinned a version with `If-Match`, or
-    /// the retries on fresh reads are spent); a user deleted meanwhile, 404.
-    fn into_scim(self, id: u64, attempted: Option<&User>) -> ScimError {
-        match self {
-            WriteFailure::Scim(e) => e,
-            WriteFailure::Store(StoreError::Taken(field)) => {
-                taken(field, attempted.unwrap_or(&User::new("")))
-            }
-            WriteFailure::Store(StoreError::Conflict) => ScimError::new(
-                412,
-                None,
-                "The user changed while this request was applied; read it again.",
-            ),
-            WriteFailure::Store(StoreError::NotFound) => USER.not_found(id),
-            WriteFailure::Store(other) => other.into(),
-        }
-    }
-}
-
-/// Writes `change(current)` over `current`, retrying on a fresh read when
-/// another write won the race, unless the client pinned a version with
-/// `If-Match` (`req`; then a lost race is a 412).
-async fn write_with<F>(
-    ctx: &Ctx,
-    req: Option<&Request>,
-    current: User,
-    change: F,
-) -> Result<User, ScimError>
-where
-    F: Fn(&User) -> Result<User, ScimError>,
-{
-    let pinned = req.is_some_and(|r| http::header_str(r.headers(), "if-match").is_some());
-    let id = current.id;
-    let mut attempted = None;
-    ctx.store
-        .update_user_with(current, pinned, |cur| {
-            if let Some(req) = req {
-                check_if_match(req, cur)?;
-            }
-            let changed = change(cur)?;
-            resource::validate(&changed)?;
-            attempted = Some(changed.clone());
-            Ok::<_, WriteFailure>(changed)
+/// `POST /Users`: creates the user the body describes (in `odm`, or
+/// updates the identity provider's user that holds its userName).
+pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
+    let r = ScimRequest::extract(&ctx, &req);
+    let users = Users::new(&ctx.store, ctx.config.profile);
+    let written = users
+        .create(&r.credentials, r.body(), |base, body| {
+            let user = resource::from_json(body, base)?;
+            resource::validate(&user)?;
+            Ok(user)
         })
-        .await
-        .map_err(|e| e.into_scim(id, attempted.as_ref()))
+        .await;
+    respond(match written {
+        Ok(user) => Ok(resource_response(StatusCode::CREATED, &user, &r)),
+        Err(failure) => Err(user_error(failure, &r)),
+    })
 }
 
 /// `PUT /Users/{id}`: replaces every writable attribute.
 pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(replace_user(&ctx, &req).await)
-}
-
-async fn replace_user(ctx: &Ctx, req: &Request) -> Outcome {
-    let (caller, current) = target(ctx, req, ctx.config.profile == Profile::Odm).await?;
-    writable(&caller)?;
-    let body = json_body(req)?;
-    let sends_active = body.as_object().is_some_and(|m| {
-        m.keys()
-            .any(|k| super::values::normalize_name(k) == "active")
-    });
-    let updated = write_with(ctx, Some(req), current, |cur| {
-        let mut next = resource::from_json(&body, cur)?;
-        if !sends_active {
-            next.is_active = cur.is_active;
-        }
-        Ok(next)
+    let r = ScimRequest::extract(&ctx, &req);
+    let users = Users::new(&ctx.store, ctx.config.profile);
+    let written = users
+        .update(
+            &r.credentials,
+            r.id,
+            r.precondition(),
+            r.body(),
+            |cur, body| {
+                let sends_active = body.as_object().is_some_and(|m| {
+                    m.keys()
+                        .any(|k| super::values::normalize_name(k) == "active")
+                });
+                let mut next = resource::from_json(body, cur)?;
+                if !sends_active {
+                    next.is_active = cur.is_active;
+                }
+                resource::validate(&next)?;
+                Ok(next)
+            },
+        )
+        .await;
+    respond(match written {
+        Ok(user) => Ok(resource_response(StatusCode::OK, &user, &r)),
+        Err(failure) => Err(user_error(failure, &r)),
     })
-    .await?;
-    Ok(resource_response(
-        StatusCode::OK,
-        &updated,
-        &ctx.origin(req),
-        &projection_of(req),
-    ))
 }
 
 /// `PATCH /Users/{id}`: all operations applied in memory, committed as one write.
 pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(patch_user(&ctx, &req).await)
-}
-
-async fn patch_user(ctx: &Ctx, req: &Request) -> Outcome {
-    let (caller, current) = target(ctx, req, ctx.config.profile == Profile::Odm).await?;
-    writable(&caller)?;
-    let body = json_body(req)?;
-    let updated = write_with(ctx, Some(req), current, |cur| {
-        super::patch::apply(cur, &body)
-    })
-    .await?;
-    Ok(resource_response(
-        StatusCode::OK,
-        &updated,
-        &ctx.origin(req),
-        &projection_of(req),
-    ))
-}
-
-/// `DELETE /Users/{id}`: deactivates (ODM) or removes (RFC).
-pub async fn delete(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(delete_user(&ctx, &req).await)
-}
-
-async fn delete_user(ctx: &Ctx, req: &Request) -> Outcome {
-    let (caller, current) = target(ctx, req, ctx.config.profile == Profile::Odm).await?;
-    writable(&caller)?;
-    match ctx.config.profile {
-        Profile::Odm => {
-            write_with(ctx, Some(req), current, |cur| {
-                let mut next = cur.clone();
-                next.is_active = false;
+    let r = ScimRequest::extract(&ctx, &req);
+    let users = Users::new(&ctx.store, ctx.config.profile);
+    let written = users
+        .update(
+            &r.credentials,
+            r.id,
+            r.precondition(),
+            r.body(),
+            |cur, body| {
+                let next = super::patch::apply(cur, body)?;
+                resource::validate(&next)?;
                 Ok(next)
-            })
-            .await?;
-        }
-        Profile::Rfc => {
-            let pinned = http::header_str(req.headers(), "if-match").is_some();
-            let id = current.id;
-            ctx.store
-                .delete_user_with(current, pinned, |cur| {
-                    check_if_match(req, cur).map_err(WriteFailure::Scim)
-                })
-                .await
-                .map_err(|e| e.into_scim(id, None))?;
-        }
+            },
+        )
+        .await;
+    respond(match written {
+        Ok(user) => Ok(resource_response(StatusCode::OK, &user, &r)),
+        Err(failure) => Err(user_error(failure, &r)),
+    })
+}
+
+/// `DELETE /Users/{id}`: deactivates (`odm`) or removes (`rfc`).
+pub async fn delete(ctx: Ctx, req: Request) -> Response<Body> {
+    let r = ScimRequest::extract(&ctx, &req);
+    let users = Users::new(&ctx.store, ctx.config.profile);
+    respond(
+        match users
+            .delete::<ScimError>(&r.credentials, r.id, r.precondition())
+            .await
+        {
+            Ok(()) => Ok(http::empty(StatusCode::NO_CONTENT)),
+            Err(failure) => Err(user_error(failure, &r)),
+        },
+    )
+}
+
+/// A user operation's failure as SCIM says it, naming the user.
+fn user_error(failure: Failure<ScimError>, r: &ScimRequest) -> ScimError {
+    match failure {
+        Failure::Auth(f) => f.into(),
+        Failure::Forbidden => ScimError::forbidden(),
+        Failure::ReadOnly => ScimError::read_only(),
+        Failure::NotFound => USER.not_found(&r.id_text),
+        Failure::Precondition { current } => USER.precondition_failed(current),
+        Failure::Lost => ScimError::new(
+            412,
+            None,
+            "The user changed while this request was applied; read it again.",
+        ),
+        Failure::Taken { field, attempted } => taken(field, &attempted),
+        Failure::Busy { username } => ScimError::new(
+            409,
+            None,
+            format!("userName \"{username}\" is being changed concurrently; retry"),
+        ),
+        Failure::NotOwned { username } => ScimError::uniqueness(format!(
+            "userName \"{username}\" belongs to a user the identity provider does not manage (it was not \
+             provisioned through SCIM, or was renamed outside it since), so a POST cannot update it; \
+             choose another userName, or send that user's externalId to take it over"
+        )),
+        Failure::Refused(e) => e,
+        Failure::Store(e) => e.into(),
     }
-    Ok(http::empty(StatusCode::NO_CONTENT))
 }
 
 // ---------------------------------------------------------------- discovery
 
 /// `GET /ServiceProviderConfig`, `/ResourceTypes[/User]`, `/Schemas[/{urn}]`
 pub async fn discover(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(discovery_document(&ctx, &req).await)
+    let r = ScimRequest::extract(&ctx, &req);
+    respond(discovery_document(&ctx, &r).await)
 }
 
-async fn discovery_document(ctx: &Ctx, req: &Request) -> Outcome {
-    admin(ctx, req, Wanted::default()).await?;
-    let origin = ctx.origin(req);
-    let path = req.uri().path();
+async fn discovery_document(ctx: &Ctx, r: &ScimRequest) -> Outcome {
+    admin(ctx, r, Wanted::default()).await?;
+    let origin = &r.origin;
+    let path = r.path.as_str();
     let rest = path.strip_prefix(super::BASE_PATH).unwrap_or(path);
     let body = match rest {
-        "/ServiceProviderConfig" => discovery::service_provider_config(&origin),
+        "/ServiceProviderConfig" => discovery::service_provider_config(origin),
         "/ResourceTypes" => discovery::list(vec![
-            discovery::user_resource_type(&origin),
-            discovery::group_resource_type(&origin),
+            discovery::user_resource_type(origin),
+            discovery::group_resource_type(origin),
         ]),
-        "/ResourceTypes/User" => discovery::user_resource_type(&origin),
-        "/ResourceTypes/Group" => discovery::group_resource_type(&origin),
+        "/ResourceTypes/User" => discovery::user_resource_type(origin),
+        "/ResourceTypes/Group" => discovery::group_resource_type(origin),
         "/Schemas" => discovery::list(vec![
-            discovery::user_schema(&origin),
-            discovery::group_schema(&origin),
+            discovery::user_schema(origin),
+            discovery::group_schema(origin),
         ]),
         other => match other.strip_prefix("/Schemas/") {
-            Some(USER_SCHEMA) => discovery::user_schema(&origin),
-            Some(super::GROUP_SCHEMA) => discovery::group_schema(&origin),
+            Some(USER_SCHEMA) => discovery::user_schema(origin),
+            Some(super::GROUP_SCHEMA) => discovery::group_schema(origin),
             _ => return Err(ScimError::not_found(format!("No such resource: {path}"))),
         },
     };
@@ -772,13 +587,14 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
 
 /// Anything else under `/api/v1/scim`: 405 on our routes, 404 elsewhere, as SCIM Errors.
 pub async fn fallback(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(fallback_response(&ctx, &req).await)
+    let r = ScimRequest::extract(&ctx, &req);
+    respond(fallback_response(&ctx, &r).await)
 }
 
-async fn fallback_response(ctx: &Ctx, req: &Request) -> Outcome {
-    admin(ctx, req, Wanted::default()).await?;
-    let path = req.uri().path();
-    let method = req.method();
+async fn fallback_response(ctx: &Ctx, r: &ScimRequest) -> Outcome {
+    admin(ctx, r, Wanted::default()).await?;
+    let path = r.path.as_str();
+    let method = &r.method;
     match allowed_methods(path) {
         None => Err(ScimError::not_found(format!("No such resource: {path}"))),
         Some(allow)
@@ -807,42 +623,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_odm_post_updates_only_the_idps_own_records() {
-        let posted = |ext: Option<&str>| {
-            let mut u = User::new("new.hire@corp.com");
-            u.external_id = ext.map(str::to_string);
-            u
+    fn an_upsert_of_a_record_the_idp_does_not_own_is_a_uniqueness_conflict() {
+        let r = ScimRequest {
+            credentials: crate::auth::Credentials::None,
+            id: None,
+            id_text: String::new(),
+            query: Default::default(),
+            projection: Projection::default(),
+            projection_asked: false,
+            if_match: None,
+            origin: String::new(),
+            method: Method::POST,
+            path: "/api/v1/scim/Users".into(),
+            body: None,
         };
-        let holder = |owned: bool, ext: Option<&str>| {
-            let mut u = User::new("new.hire@corp.com");
-            u.idp_owned = owned;
-            u.external_id = ext.map(str::to_string);
-            u
-        };
-        let cases = [
-            (holder(true, None), posted(None), true),
-            (holder(true, Some("a")), posted(Some("b")), true),
-            (holder(false, Some("a")), posted(Some("a")), true),
-            (holder(false, Some("a")), posted(Some("b")), false),
-            (holder(false, None), posted(None), false),
-            (holder(false, None), posted(Some("a")), false),
-        ];
-        for (holder, posted, allowed) in cases {
-            let result = may_upsert(&holder, &posted);
-            assert_eq!(result.is_ok(), allowed, "{holder:?} / {posted:?}");
-            if let Err(e) = result {
-                assert_eq!(
-                    (e.status, e.scim_type),
-                    (409, Some(crate::scim::ScimType::Uniqueness))
-                );
-            }
-        }
-        let mut adopted = holder(false, Some("a"));
-        adopted.password_hash = Some("hash".into());
-        adopted.token_hashes = vec!["t".into()];
-        adopt(&mut adopted);
-        assert!(adopted.idp_owned && adopted.password_hash.is_none());
-        assert!(adopted.token_hashes.is_empty());
+        let e = user_error(
+            Failure::NotOwned {
+                username: "new.hire@corp.com".into(),
+            },
+            &r,
+        );
+        assert_eq!(
+            (e.status, e.scim_type),
+            (409, Some(crate::scim::ScimType::Uniqueness))
+        );
+        assert!(e.detail.contains("\"new.hire@corp.com\""), "{}", e.detail);
     }
 
     #[test]

@@ -1,0 +1,68 @@
+//! The directory's operations, one layer above the store. Each takes the
+//! caller's credentials and a typed change, authenticates, decides what the
+//! caller may do, reads what it needs in the caller's own batch read, retries
+//! a lost race, and answers in the domain's terms ([`Failure`]). An API
+//! extracts a typed request, calls one operation and renders what it
+//! answers: no rule is decided in a handler.
+//!
+//! Layers: `domain` ← `store` ← `service` ← `admin_api`, `scim`.
+pub mod users;
+
+use crate::auth;
+use crate::domain::user::User;
+use crate::store::{StoreError, UniqueField};
+
+/// Why an operation did not happen. `E` is the API's own error, which its
+/// change (a PATCH, a body applied to a record) may refuse with.
+#[derive(Debug)]
+pub enum Failure<E> {
+    /// Credentials missing or wrong, or a username locked out.
+    Auth(auth::Failure),
+    /// The caller may not do this at all.
+    Forbidden,
+    /// A read-only credential asked for a write.
+    ReadOnly,
+    /// No such record, or none the caller may see.
+    NotFound,
+    /// `If-Match` names another version than the record's (`current`).
+    Precondition {
+        current: u64,
+    },
+    /// Another write won every attempt, or won once against a client that
+    /// pinned a version.
+    Lost,
+    /// A uniqueness claim belongs to another record; `attempted` is what
+    /// the write tried to store.
+    Taken {
+        field: UniqueField,
+        attempted: Box<User>,
+    },
+    /// The record an upsert names (by `username`) is being changed
+    /// concurrently.
+    Busy {
+        username: String,
+    },
+    /// An upsert names (by `username`) a record the identity provider does
+    /// not own.
+    NotOwned {
+        username: String,
+    },
+    /// The change refused: the API's own error.
+    Refused(E),
+    Store(StoreError),
+}
+
+impl<E> From<StoreError> for Failure<E> {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Failure::NotFound,
+            other => Failure::Store(other),
+        }
+    }
+}
+
+impl<E> From<auth::Failure> for Failure<E> {
+    fn from(f: auth::Failure) -> Self {
+        Failure::Auth(f)
+    }
+}

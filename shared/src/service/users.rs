@@ -1,0 +1,339 @@
+//! Provisioning users: get, create (or, in the `odm` profile, update the
+//! identity provider's user a POST names), replace or patch, and delete.
+//!
+//! Every operation authenticates with the record it needs in the same
+//! strongly consistent batch read, requires the provisioning permission,
+//! and writes through the store's versioned, retried write: a lost race is
+//! retried on a fresh read unless the client pinned a version (`If-Match`),
+//! then it is [`Failure::Lost`]. A change is a pure function from the
+//! current record to the next one, which the API builds from its request
+//! (a body, a PatchOp) and which validates what it returns; it runs again
+//! on each fresh read.
+use super::Failure;
+use crate::auth::{self, Credentials};
+use crate::domain::access::Caller;
+use crate::domain::profile::Profile;
+use crate::domain::user::{Group, User};
+use crate::domain::version::if_match_holds;
+use crate::store::{Fetched, Store, StoreError, UniqueField, Wanted};
+
+/// The user operations over one store, in one profile.
+pub struct Users<'a> {
+    store: &'a Store,
+    profile: Profile,
+}
+
+/// Which versions a write may land on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Precondition<'a> {
+    /// `If-Match` as sent: the write lands only on a version it names.
+    pub if_match: Option<&'a str>,
+}
+
+impl Precondition<'_> {
+    fn pinned(&self) -> bool {
+        self.if_match.is_some()
+    }
+
+    fn check<E>(&self, user: &User) -> Result<(), Failure<E>> {
+        if if_match_holds(self.if_match, user.version) {
+            Ok(())
+        } else {
+            Err(Failure::Precondition {
+                current: user.version,
+            })
+        }
+    }
+}
+
+impl<'a> Users<'a> {
+    pub fn new(store: &'a Store, profile: Profile) -> Users<'a> {
+        Users { store, profile }
+    }
+
+    /// Whether the profile shows this user (`odm` hides deactivated users).
+    pub fn visible(&self, user: &User) -> bool {
+        self.profile == Profile::Rfc || user.is_active
+    }
+
+    /// Authenticates, reading what `wanted` names in the same read, and
+    /// requires the provisioning permission.
+    async fn provisioner<E>(
+        &self,
+        credentials: &Credentials,
+        wanted: Wanted,
+    ) -> Result<(Caller, Fetched), Failure<E>> {
+        let (caller, fetched) = auth::authenticate_with(self.store, credentials, wanted).await?;
+        if !caller.may_provision() {
+            return Err(Failure::Forbidden);
+        }
+        Ok((caller, fetched))
+    }
+
+    /// The provisioner and the user `id` names, read together; not found when
+    /// absent or hidden by the profile, unless `include_hidden` (`odm` lets
+    /// deactivated users be changed). `None`: the path names no user.
+    async fn target<E>(
+        &self,
+        credentials: &Credentials,
+        id: Option<u64>,
+        include_hidden: bool,
+    ) -> Result<(Caller, User), Failure<E>> {
+        let wanted = Wanted {
+            users: id.into_iter().collect(),
+            ..Wanted::default()
+        };
+        let (caller, fetched) = self.provisioner(credentials, wanted).await?;
+        let user = id
+            .and_then(|id| fetched.user(id))
+            .filter(|u| include_hidden || self.visible(u))
+            .cloned()
+            .ok_or(Failure::NotFound)?;
+        Ok((caller, user))
+    }
+
+    /// A writer and the user it changes: deactivated users can be changed in
+    /// `odm` (which hides them from reads), and the credential must allow writes.
+    async fn writable_target<E>(
+        &self,
+        credentials: &Credentials,
+        id: Option<u64>,
+    ) -> Result<User, Failure<E>> {
+        let (caller, user) = self
+            .target(credentials, id, self.profile == Profile::Odm)
+            .await?;
+        if !caller.may_write() {
+            return Err(Failure::ReadOnly);
+        }
+        Ok(user)
+    }
+
+    /// `GET`: one batch read, the caller and the user together.
+    pub async fn get<E>(
+        &self,
+        credentials: &Credentials,
+        id: Option<u64>,
+    ) -> Result<User, Failure<E>> {
+        Ok(self.target(credentials, id, false).await?.1)
+    }
+
+    /// Replaces the user with `change(current, input)` (PUT, PATCH). `input`
+    /// is what the request sent, as the API read it: an error in it is
+    /// answered once the caller and the target are known, before any write.
+    pub async fn update<I, E>(
+        &self,
+        credentials: &Credentials,
+        id: Option<u64>,
+        precondition: Precondition<'_>,
+        input: Result<I, E>,
+        change: impl Fn(&User, &I) -> Result<User, E>,
+    ) -> Result<User, Failure<E>> {
+        let current = self.writable_target(credentials, id).await?;
+        let input = input.map_err(Failure::Refused)?;
+        self.write(current, precondition, |cur| {
+            change(cur, &input).map_err(Failure::Refused)
+        })
+        .await
+    }
+
+    /// `DELETE`: deactivates the user (`odm`) or removes it (`rfc`).
+    pub async fn delete<E>(
+        &self,
+        credentials: &Credentials,
+        id: Option<u64>,
+        precondition: Precondition<'_>,
+    ) -> Result<(), Failure<E>> {
+        let current = self.writable_target(credentials, id).await?;
+        match self.profile {
+            Profile::Odm => {
+                self.write(current, precondition, |cur| {
+                    let mut next = cur.clone();
+                    next.is_active = false;
+                    Ok(next)
+                })
+                .await?;
+                Ok(())
+            }
+            Profile::Rfc => self
+                .store
+                .delete_user_with(current, precondition.pinned(), |cur| {
+                    precondition.check(cur)
+                })
+                .await
+                .map_err(lost_race),
+        }
+    }
+
+    /// `POST`: `body(fresh, input)` as a new user. In `odm`, a POST naming
+    /// an existing userName updates that user with `body(current, input)`
+    /// instead, if the identity provider owns it ([`may_upsert`]); the answer
+    /// is then that user.
+    pub async fn create<I, E>(
+        &self,
+        credentials: &Credentials,
+        input: Result<I, E>,
+        body: impl Fn(&User, &I) -> Result<User, E>,
+    ) -> Result<User, Failure<E>> {
+        let (caller, _) = self.provisioner(credentials, Wanted::default()).await?;
+        if !caller.may_write() {
+            return Err(Failure::ReadOnly);
+        }
+        let mut fresh = User::new("");
+        fresh.groups = vec![Group::User];
+        // Whatever SCIM creates belongs to the identity provider: only such a
+        // record may later be updated by a POST that names its userName.
+        fresh.idp_owned = true;
+        let input = input.map_err(Failure::Refused)?;
+        let user = body(&fresh, &input).map_err(Failure::Refused)?;
+        match self.store.create_user(user.clone()).await {
+            Ok(created) => Ok(created),
+            Err(StoreError::Taken(UniqueField::Username)) if self.profile == Profile::Odm => {
+                self.update_existing(&user, |cur| body(cur, &input)).await
+            }
+            Err(StoreError::Taken(field)) => Err(Failure::Taken {
+                field,
+                attempted: Box::new(user),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `odm`'s upsert: the create found the userName `posted` names taken,
+    /// so the body updates the user that holds it — if that user is the
+    /// identity provider's ([`may_upsert`]). Each step is one atomic write or
+    /// a read, so a failure anywhere leaves either nothing or the whole
+    /// update behind, and the same POST can be sent again.
+    async fn update_existing<E>(
+        &self,
+        posted: &User,
+        body: impl Fn(&User) -> Result<User, E>,
+    ) -> Result<User, Failure<E>> {
+        // None: deleted or renamed between the failed create and this read.
+        let existing = self
+            .store
+            .user_by_claim(UniqueField::Username, &posted.username)
+            .await?
+            .ok_or_else(|| Failure::Busy {
+                username: posted.username.clone(),
+            })?;
+        // A POST names no version: losing every race is `Busy`, not a lost
+        // precondition. The ownership check runs on every fresh read, so a
+        // rename that lands between the read and the write is seen.
+        self.write(existing, Precondition::default(), |cur| {
+            if !may_upsert(cur, posted) {
+                return Err(Failure::NotOwned {
+                    username: posted.username.clone(),
+                });
+            }
+            let mut next = body(cur).map_err(Failure::Refused)?;
+            if !cur.idp_owned {
+                adopt(&mut next);
+            }
+            Ok(next)
+        })
+        .await
+        .map_err(|e| match e {
+            Failure::Lost => Failure::Busy {
+                username: posted.username.clone(),
+            },
+            other => other,
+        })
+    }
+
+    /// Writes `change(current)` over `current`, retrying on a fresh read when
+    /// another write won the race, unless the precondition pins a version.
+    async fn write<E>(
+        &self,
+        current: User,
+        precondition: Precondition<'_>,
+        change: impl Fn(&User) -> Result<User, Failure<E>>,
+    ) -> Result<User, Failure<E>> {
+        let mut attempted = None;
+        self.store
+            .update_user_with(current, precondition.pinned(), |cur| {
+                precondition.check(cur)?;
+                let next = change(cur)?;
+                attempted = Some(next.clone());
+                Ok(next)
+            })
+            .await
+            .map_err(|e| match e {
+                Failure::Store(StoreError::Taken(field)) => Failure::Taken {
+                    field,
+                    attempted: Box::new(attempted.take().unwrap_or_else(|| User::new(""))),
+                },
+                other => lost_race(other),
+            })
+    }
+}
+
+/// A versioned write that lost: a conflict the retries did not resolve.
+fn lost_race<E>(failure: Failure<E>) -> Failure<E> {
+    match failure {
+        Failure::Store(StoreError::Conflict) => Failure::Lost,
+        other => other,
+    }
+}
+
+/// Whether an `odm` POST of `posted` may update `holder`, the user that
+/// holds its userName (up to folding). Only if the identity provider owns
+/// the record (SCIM made it and nobody else renamed it since), or the body
+/// names the holder's own `externalId`, which only the IdP that provisioned
+/// it knows. Otherwise anyone who could take a name — a user renaming
+/// themselves through the admin API to the address of a hire the IdP will
+/// provision, a local superuser called `admin` — would have the IdP's user
+/// joined to their account, keeping their password, tokens, groups and
+/// memberships.
+pub fn may_upsert(holder: &User, posted: &User) -> bool {
+    let same_external_id = posted.external_id.is_some() && posted.external_id == holder.external_id;
+    holder.idp_owned || same_external_id
+}
+
+/// An IdP takes over a record it did not provision (its POST named the
+/// record's `externalId`): from now on it is the IdP's, and the password and
+/// tokens it had — issued to whoever held the record before — stop working.
+fn adopt(user: &mut User) {
+    user.revoke_credentials();
+    user.idp_owned = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_odm_post_updates_only_the_idps_own_records() {
+        let posted = |ext: Option<&str>| {
+            let mut u = User::new("new.hire@corp.com");
+            u.external_id = ext.map(str::to_string);
+            u
+        };
+        let holder = |owned: bool, ext: Option<&str>| {
+            let mut u = User::new("new.hire@corp.com");
+            u.idp_owned = owned;
+            u.external_id = ext.map(str::to_string);
+            u
+        };
+        let cases = [
+            (holder(true, None), posted(None), true),
+            (holder(true, Some("a")), posted(Some("b")), true),
+            (holder(false, Some("a")), posted(Some("a")), true),
+            (holder(false, Some("a")), posted(Some("b")), false),
+            (holder(false, None), posted(None), false),
+            (holder(false, None), posted(Some("a")), false),
+        ];
+        for (holder, posted, allowed) in cases {
+            assert_eq!(
+                may_upsert(&holder, &posted),
+                allowed,
+                "{holder:?} / {posted:?}"
+            );
+        }
+        let mut adopted = holder(false, Some("a"));
+        adopted.password_hash = Some("hash".into());
+        adopted.token_hashes = vec!["t".into()];
+        adopt(&mut adopted);
+        assert!(adopted.idp_owned && adopted.password_hash.is_none());
+        assert!(adopted.token_hashes.is_empty());
+    }
+}
