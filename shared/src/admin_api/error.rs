@@ -8,7 +8,7 @@ use crate::auth::{AuthError, Failure};
 use crate::http;
 use crate::store::StoreError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     NotAuthenticated(AuthError),

@@ -5,6 +5,7 @@ pub mod json_logic;
 pub mod list_query;
 pub mod plan;
 mod render;
+mod request;
 mod update;
 mod views;
 

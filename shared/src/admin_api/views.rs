@@ -7,9 +7,11 @@ use super::django;
 use super::error::{ApiError, NO_PERMISSION, UNKNOWN_FIELD};
 use super::list_query::{ListQuery, OrgSelector};
 use super::plan::Source;
+use super::request::AdminRequest;
 use super::update::{self, Scope};
 use super::{render, CONTENT_TYPE};
 use crate::auth::{self, Caller};
+use crate::domain::access::{is_active_member, may_see, OrgScope};
 use crate::domain::query::Field;
 use crate::domain::user::{rules, User};
 use crate::http::{self, respond};
@@ -20,66 +22,12 @@ fn ok(body: &Value) -> Response<Body> {
     http::json(StatusCode::OK, CONTENT_TYPE, body)
 }
 
-/// `Accept` must allow our media type (`*/*`, `application/json` or
-/// `application/vnd.cvat+json`, optionally `; version=2.0`). Checked before auth, as DRF does.
-fn negotiate(req: &Request) -> Result<(), ApiError> {
-    let Some(accept) = http::header_str(req.headers(), "accept") else {
-        return Ok(());
-    };
-    let mut bad_version = false;
-    for range in accept.split(',') {
-        let mut parts = range.split(';').map(str::trim);
-        let media = parts.next().unwrap_or_default().to_ascii_lowercase();
-        if !matches!(
-            media.as_str(),
-            "*/*" | "application/*" | "application/json" | "application/vnd.cvat+json"
-        ) {
-            continue;
-        }
-        let version = parts
-            .filter_map(|p| p.split_once('='))
-            .find(|(k, _)| k.trim().eq_ignore_ascii_case("version"))
-            .map(|(_, v)| v.trim().trim_matches('"'));
-        match version {
-            None | Some("2.0") => return Ok(()),
-            Some(_) => bad_version = true,
-        }
-    }
-    if bad_version {
-        Err(ApiError::NotAcceptable(
-            "Invalid version in \"Accept\" header.",
-        ))
-    } else {
-        Err(ApiError::NotAcceptable(
-            "Could not satisfy the request Accept header.",
-        ))
-    }
-}
-
-/// The `{id}` of a detail route (Django reads it with `int()`).
-fn path_id(req: &Request) -> Option<u64> {
-    http::path_id(req, http::Ids::Digits)
-}
-
 /// What a detail route reads with authentication: its target user.
 fn target_of(id: Option<u64>) -> Wanted {
     Wanted {
         users: id.into_iter().collect(),
         ..Wanted::default()
     }
-}
-
-/// The organisation a request is scoped to.
-#[derive(Debug, Clone, PartialEq)]
-enum Scoping {
-    /// No org context: the sandbox.
-    None,
-    /// `org=` given empty: users with no memberships.
-    NoOrg,
-    Org {
-        slug: String,
-        id: u64,
-    },
 }
 
 fn org_ref(selector: &OrgSelector) -> Option<OrgRef> {
@@ -90,11 +38,11 @@ fn org_ref(selector: &OrgSelector) -> Option<OrgRef> {
     }
 }
 
-fn resolve_org(selector: &OrgSelector, fetched: &Fetched) -> Result<Scoping, ApiError> {
+fn resolve_org(selector: &OrgSelector, fetched: &Fetched) -> Result<OrgScope, ApiError> {
     let missing = |name: String| ApiError::NotFound(format!("{name} organization does not exist."));
     match selector {
-        OrgSelector::None => Ok(Scoping::None),
-        OrgSelector::NoOrg => Ok(Scoping::NoOrg),
+        OrgSelector::None => Ok(OrgScope::Sandbox),
+        OrgSelector::NoOrg => Ok(OrgScope::NoOrg),
         OrgSelector::Slug(_) | OrgSelector::Id(_) => {
             let name = match selector {
                 OrgSelector::Slug(slug) => slug.clone(),
@@ -102,7 +50,7 @@ fn resolve_org(selector: &OrgSelector, fetched: &Fetched) -> Result<Scoping, Api
                 _ => unreachable!("matched above"),
             };
             let org = fetched.org().ok_or_else(|| missing(name))?;
-            Ok(Scoping::Org {
+            Ok(OrgScope::Org {
                 slug: org.slug.clone(),
                 id: org.id,
             })
@@ -110,25 +58,17 @@ fn resolve_org(selector: &OrgSelector, fetched: &Fetched) -> Result<Scoping, Api
     }
 }
 
-fn is_active_member(user: &User, org_id: u64) -> bool {
-    user.memberships
-        .iter()
-        .any(|m| m.org_id == org_id && m.is_active)
-}
-
 /// Parses the query and authenticates, reading the org and what `wanted`
 /// names in the auth read (for a list in id order, also the user counts).
 /// Query errors are raised after authentication.
 async fn prepare(
     ctx: &Ctx,
-    req: &Request,
+    r: &AdminRequest,
     mut wanted: Wanted,
     list: bool,
-) -> Result<(Caller, ListQuery, Scoping, Fetched), ApiError> {
-    negotiate(req)?;
-    let params = http::query_pairs(req);
-    let header_org = http::header_str(req.headers(), "x-organization");
-    let query = ListQuery::parse(&params, header_org);
+) -> Result<(Caller, ListQuery, OrgScope, Fetched), ApiError> {
+    r.accept.clone()?;
+    let query = ListQuery::parse(&r.query, r.x_organization.as_deref());
     if let Ok(q) = &query {
         wanted.org = org_ref(&q.org);
         wanted.counts = list && id_order_only(q).is_some();
@@ -136,7 +76,7 @@ async fn prepare(
             prefetch_pinned(q, &mut wanted);
         }
     }
-    let (caller, fetched) = auth::authenticate(&ctx.store, req.headers(), wanted).await?;
+    let (caller, fetched) = auth::authenticate_with(&ctx.store, &r.credentials, wanted).await?;
     let query = query.map_err(|e| ApiError::List(vec![e.to_string()]))?;
     let scoping = resolve_org(&query.org, &fetched)?;
     Ok((caller, query, scoping, fetched))
@@ -178,7 +118,8 @@ pub const MAX_PAGE_BYTES: usize = 5 * 1024 * 1024;
 
 /// [`list`] with other options.
 pub async fn list_with(ctx: Ctx, req: Request, options: ListOptions) -> Response<Body> {
-    respond(list_users(&ctx, &req, options).await)
+    let r = AdminRequest::extract(&ctx, &req);
+    respond(list_users(&ctx, &r, options).await)
 }
 
 /// How many pinned users and usernames a list may add to the auth read:
@@ -217,10 +158,10 @@ fn id_order_only(query: &ListQuery) -> Option<bool> {
 
 async fn list_users(
     ctx: &Ctx,
-    req: &Request,
+    r: &AdminRequest,
     options: ListOptions,
 ) -> Result<Response<Body>, ApiError> {
-    let (caller, query, scoping, fetched) = prepare(ctx, req, Wanted::default(), true).await?;
+    let (caller, query, scoping, fetched) = prepare(ctx, r, Wanted::default(), true).await?;
     let me = &caller.user;
     let admin = me.is_admin();
     if let (true, Some(descending)) = (admin, id_order_only(&query)) {
@@ -240,32 +181,24 @@ async fn list_users(
                 false,
             )
             .await?;
-        return list_page(
-            req,
-            &ctx.origin(req),
-            me,
-            &rows,
-            total,
-            &page,
-            options.max_page_bytes,
-        );
+        return list_page(r, me, &rows, total, &page, options.max_page_bytes);
     }
     if options.plan
         && admin
-        && matches!(scoping, Scoping::None)
+        && matches!(scoping, OrgScope::Sandbox)
         && matches!(Source::of(&query), Source::All)
     {
         // Boxed: its reads would make every list's future much larger.
-        return Box::pin(search_list(ctx, req, me, &query, options.max_page_bytes)).await;
+        return Box::pin(search_list(ctx, r, me, &query, options.max_page_bytes)).await;
     }
     let candidates: Vec<User> = match &scoping {
         // A non-admin without an org sees only themselves: no read needed.
-        Scoping::None if !admin => vec![me.clone()],
-        Scoping::NoOrg if !admin => [me.clone()]
+        OrgScope::Sandbox if !admin => vec![me.clone()],
+        OrgScope::NoOrg if !admin => [me.clone()]
             .into_iter()
             .filter(|u| u.memberships.is_empty())
             .collect(),
-        Scoping::Org { id, .. } if !admin && !is_active_member(me, *id) => {
+        OrgScope::Org { id, .. } if !admin && !is_active_member(me, *id) => {
             return Err(ApiError::PermissionDenied(NO_PERMISSION))
         }
         _ => {
@@ -286,8 +219,7 @@ async fn list_users(
     let page = django::paginate(users.len(), &query.page, query.page_size)
         .map_err(|_| ApiError::NotFound("Invalid page.".into()))?;
     list_page(
-        req,
-        &ctx.origin(req),
+        r,
         me,
         &users[page.start..page.end],
         users.len(),
@@ -304,7 +236,7 @@ async fn list_users(
 /// is a pass over GSI1 after all.
 async fn search_list(
     ctx: &Ctx,
-    req: &Request,
+    r: &AdminRequest,
     me: &User,
     query: &ListQuery,
     max_page_bytes: usize,
@@ -332,24 +264,16 @@ async fn search_list(
             .collect();
         ids.iter().filter_map(|id| all.remove(id)).collect()
     };
-    list_page(
-        req,
-        &ctx.origin(req),
-        me,
-        &users,
-        rows.len(),
-        &page,
-        max_page_bytes,
-    )
+    list_page(r, me, &users, rows.len(), &page, max_page_bytes)
 }
 
 /// Whether a user belongs in a list scoped by `scoping` (any membership of
 /// the org counts, active or not).
-fn in_scope(user: &User, scoping: &Scoping) -> bool {
+fn in_scope(user: &User, scoping: &OrgScope) -> bool {
     match scoping {
-        Scoping::None => true,
-        Scoping::NoOrg => user.memberships.is_empty(),
-        Scoping::Org { id, .. } => user.memberships.iter().any(|m| m.org_id == *id),
+        OrgScope::Sandbox => true,
+        OrgScope::NoOrg => user.memberships.is_empty(),
+        OrgScope::Org { id, .. } => user.memberships.iter().any(|m| m.org_id == *id),
     }
 }
 
@@ -359,7 +283,7 @@ fn in_scope(user: &User, scoping: &Scoping) -> bool {
 async fn planned_candidates(
     ctx: &Ctx,
     query: &ListQuery,
-    scoping: &Scoping,
+    scoping: &OrgScope,
     fetched: &Fetched,
 ) -> Result<Vec<User>, ApiError> {
     let source = Source::of(query);
@@ -368,7 +292,7 @@ async fn planned_candidates(
         (Source::Keys { ids, usernames }, _) => {
             pinned_users(ctx, ids, usernames, prefetched.then_some(fetched)).await?
         }
-        (_, Scoping::Org { slug, .. }) => {
+        (_, OrgScope::Org { slug, .. }) => {
             let members = ctx.store.org_member_ids(slug).await?;
             ctx.store.users_by_ids(&members).await?
         }
@@ -416,16 +340,16 @@ async fn pinned_users(
 /// The page's body, or a 400 when its rows would not fit in a Lambda
 /// response (measured as they are rendered, so a huge list stops early).
 fn list_page(
-    req: &Request,
-    origin: &str,
+    r: &AdminRequest,
     me: &User,
     rows: &[User],
     count: usize,
     page: &django::Page,
     max_bytes: usize,
 ) -> Result<Response<Body>, ApiError> {
+    let origin = r.origin.as_str();
     let base = format!("{origin}/api/users");
-    let (next, previous) = django::page_links(&base, &http::query_pairs(req), page);
+    let (next, previous) = django::page_links(&base, &r.query, page);
     let mut results = Vec::with_capacity(rows.len());
     let mut bytes = 0;
     for user in rows {
@@ -467,23 +391,26 @@ fn page_too_large(rows: usize, max_bytes: usize) -> ApiError {
 
 /// `GET /api/users/self`
 pub async fn retrieve_self(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(self_user(&ctx, &req).await)
+    let r = AdminRequest::extract(&ctx, &req);
+    respond(self_user(&ctx, &r).await)
 }
 
-async fn self_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
-    negotiate(req)?;
-    let (caller, _) = auth::authenticate(&ctx.store, req.headers(), Wanted::default()).await?;
-    Ok(ok(&render::full(&caller.user, &ctx.origin(req))))
+async fn self_user(ctx: &Ctx, r: &AdminRequest) -> Result<Response<Body>, ApiError> {
+    r.accept.clone()?;
+    let (caller, _) =
+        auth::authenticate_with(&ctx.store, &r.credentials, Wanted::default()).await?;
+    Ok(ok(&render::full(&caller.user, &r.origin)))
 }
 
 /// `GET /api/users/{id}`
 pub async fn retrieve(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(retrieve_user(&ctx, &req).await)
+    let r = AdminRequest::extract(&ctx, &req);
+    respond(retrieve_user(&ctx, &r).await)
 }
 
-async fn retrieve_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
-    let id = path_id(req);
-    let (caller, query, scoping, fetched) = prepare(ctx, req, target_of(id), false).await?;
+async fn retrieve_user(ctx: &Ctx, r: &AdminRequest) -> Result<Response<Body>, ApiError> {
+    let id = r.id;
+    let (caller, query, scoping, fetched) = prepare(ctx, r, target_of(id), false).await?;
     let me = &caller.user;
     let target = visible_target(me, id, &scoping, &fetched)?;
     // DRF applies the list filters inside get_object: a target they exclude is
@@ -492,24 +419,7 @@ async fn retrieve_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiEr
         .filter(|u| query.matches(*u))
         .ok_or_else(ApiError::not_found)?;
     let full_shape = me.id == target.id || me.is_superuser;
-    Ok(ok(&render::shaped(target, &ctx.origin(req), full_shape)))
-}
-
-/// Whether `me` may see user `id`, whose stored record is `target`: themselves,
-/// an admin, or (in an org context) an active member of that org looking at
-/// another active member of it. Decided from these rules alone, so that neither
-/// the filters nor the existence of a user the caller may not see can change
-/// the answer.
-fn may_see(me: &User, id: Option<u64>, target: Option<&User>, scoping: &Scoping) -> bool {
-    if me.is_admin() || id == Some(me.id) {
-        return true;
-    }
-    match scoping {
-        Scoping::Org { id: org, .. } => {
-            is_active_member(me, *org) && target.is_some_and(|t| is_active_member(t, *org))
-        }
-        Scoping::None | Scoping::NoOrg => false,
-    }
+    Ok(ok(&render::shaped(target, &r.origin, full_shape)))
 }
 
 /// The target of a detail route, once the caller is known to be allowed to see
@@ -518,7 +428,7 @@ fn may_see(me: &User, id: Option<u64>, target: Option<&User>, scoping: &Scoping)
 fn visible_target<'a>(
     me: &User,
     id: Option<u64>,
-    scoping: &Scoping,
+    scoping: &OrgScope,
     fetched: &'a Fetched,
 ) -> Result<Option<&'a User>, ApiError> {
     let target = id.and_then(|id| fetched.user(id));
@@ -531,40 +441,13 @@ fn visible_target<'a>(
 
 /// `PATCH /api/users/{id}`
 pub async fn partial_update(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(update_user(&ctx, &req).await)
+    let r = AdminRequest::extract(&ctx, &req);
+    respond(update_user(&ctx, &r).await)
 }
 
-fn json_body(req: &Request) -> Result<serde_json::Map<String, Value>, ApiError> {
-    let bytes = http::body_bytes(req).map_err(|_| ApiError::TooLarge)?;
-    if bytes.is_empty() {
-        return Ok(serde_json::Map::new());
-    }
-    match http::content_type(req.headers()) {
-        Some(ct) if ct == "application/json" || ct.ends_with("+json") => {}
-        other => return Err(ApiError::UnsupportedMediaType(other.unwrap_or_default())),
-    }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::Parse(e.to_string()))?;
-    match value {
-        Value::Object(map) => Ok(map),
-        other => Err(ApiError::Fields(vec![(
-            "non_field_errors".into(),
-            vec![format!(
-                "Invalid data. Expected a dictionary, but got {}.",
-                match other {
-                    Value::Array(_) => "list",
-                    Value::String(_) => "str",
-                    Value::Number(_) => "int",
-                    Value::Bool(_) => "bool",
-                    _ => "NoneType",
-                }
-            )],
-        )])),
-    }
-}
-
-async fn update_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
-    let id = path_id(req);
-    let (caller, _, scoping, fetched) = prepare(ctx, req, target_of(id), false).await?;
+async fn update_user(ctx: &Ctx, r: &AdminRequest) -> Result<Response<Body>, ApiError> {
+    let id = r.id;
+    let (caller, _, scoping, fetched) = prepare(ctx, r, target_of(id), false).await?;
     let me = &caller.user;
     let target = visible_target(me, id, &scoping, &fetched)?
         .cloned()
@@ -573,7 +456,7 @@ async fn update_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiErro
     if caller.read_only {
         return Err(ApiError::PermissionDenied(NO_PERMISSION));
     }
-    let body = json_body(req)?;
+    let body = r.body()?;
     let mut scopes = Vec::new();
     for key in body.keys() {
         scopes.push(scope_for(key)?);
@@ -598,7 +481,7 @@ async fn update_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiErro
             other => other.into(),
         })?;
     let full_shape = is_self || me.is_superuser;
-    Ok(ok(&render::shaped(&updated, &ctx.origin(req), full_shape)))
+    Ok(ok(&render::shaped(&updated, &r.origin, full_shape)))
 }
 
 fn scope_for(key: &str) -> Result<Scope, ApiError> {
@@ -620,12 +503,13 @@ fn taken(field: UniqueField) -> ApiError {
 
 /// `DELETE /api/users/{id}`
 pub async fn destroy(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(destroy_user(&ctx, &req).await)
+    let r = AdminRequest::extract(&ctx, &req);
+    respond(destroy_user(&ctx, &r).await)
 }
 
-async fn destroy_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
-    let id = path_id(req);
-    let (caller, _, _, fetched) = prepare(ctx, req, target_of(id), false).await?;
+async fn destroy_user(ctx: &Ctx, r: &AdminRequest) -> Result<Response<Body>, ApiError> {
+    let id = r.id;
+    let (caller, _, _, fetched) = prepare(ctx, r, target_of(id), false).await?;
     let me = &caller.user;
     // Only yourself or, as an admin, anyone: decided before looking the user
     // up, so that a 404 never tells a non-admin that an id is free.
@@ -650,7 +534,8 @@ async fn destroy_user(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiErr
 /// Any other method or path under `/api`: 405 on our routes (after
 /// authentication, as DRF does), 404 elsewhere, in DRF's shape.
 pub async fn fallback(ctx: Ctx, req: Request) -> Response<Body> {
-    respond(fallback_response(&ctx, &req).await)
+    let r = AdminRequest::extract(&ctx, &req);
+    respond(fallback_response(&ctx, &r).await)
 }
 
 /// The methods each route allows; `None` for paths that are not ours.
@@ -666,18 +551,18 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
     }
 }
 
-async fn fallback_response(ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
-    let Some(allow) = allowed_methods(req.uri().path()) else {
+async fn fallback_response(ctx: &Ctx, r: &AdminRequest) -> Result<Response<Body>, ApiError> {
+    let Some(allow) = allowed_methods(&r.path) else {
         return Err(ApiError::not_found());
     };
-    negotiate(req)?;
-    auth::authenticate(&ctx.store, req.headers(), Wanted::default()).await?;
-    let method = req.method();
+    r.accept.clone()?;
+    auth::authenticate_with(&ctx.store, &r.credentials, Wanted::default()).await?;
+    let method = &r.method;
     if allow.split(", ").any(|m| m == method.as_str()) && method != Method::HEAD {
         // A routed method reaching the fallback means the router is out of date.
         return Err(ApiError::internal(format!(
             "{method} {} is not routed",
-            req.uri().path()
+            r.path
         )));
     }
     Err(ApiError::MethodNotAllowed(method.to_string(), allow))

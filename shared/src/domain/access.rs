@@ -21,3 +21,39 @@ impl Caller {
         !self.read_only
     }
 }
+
+/// The organization context of an admin request, once resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrgScope {
+    /// No org context: the sandbox.
+    Sandbox,
+    /// `org=` given empty: users with no memberships.
+    NoOrg,
+    Org {
+        slug: String,
+        id: u64,
+    },
+}
+
+pub fn is_active_member(user: &User, org_id: u64) -> bool {
+    user.memberships
+        .iter()
+        .any(|m| m.org_id == org_id && m.is_active)
+}
+
+/// Whether `me` may see user `id`, whose stored record is `target`: themselves,
+/// an admin, or (in an org context) an active member of that org looking at
+/// another active member of it. Decided from these rules alone, so that neither
+/// the filters nor the existence of a user the caller may not see can change
+/// the answer.
+pub fn may_see(me: &User, id: Option<u64>, target: Option<&User>, scope: &OrgScope) -> bool {
+    if me.is_admin() || id == Some(me.id) {
+        return true;
+    }
+    match scope {
+        OrgScope::Org { id: org, .. } => {
+            is_active_member(me, *org) && target.is_some_and(|t| is_active_member(t, *org))
+        }
+        OrgScope::Sandbox | OrgScope::NoOrg => false,
+    }
+}
