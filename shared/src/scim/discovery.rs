@@ -305,3 +305,22 @@ pub fn list(resources: Vec<Value>) -> Value {
         "Resources": resources,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `/Schemas` as clients have always read it, byte for byte (key order
+    /// included): the attribute tables render exactly this.
+    #[test]
+    fn schemas_are_unchanged() {
+        let both = json!([
+            user_schema("https://directory.example"),
+            group_schema("https://directory.example")
+        ]);
+        assert_eq!(
+            serde_json::to_string_pretty(&both).unwrap() + "\n",
+            include_str!("fixtures/schemas.json")
+        );
+    }
+}
