@@ -4,8 +4,9 @@
 //! members it names, never to the group's size.
 use serde_json::{json, Map, Value};
 
+use super::group_schema::GROUP_ATTRIBUTES;
 use super::patch::{closing_bracket, op_kind, operations, OpKind};
-use super::resource_type::{etag, ResourceType};
+use super::schema::{self, Context};
 use super::values::{self, get_ci};
 use super::{filter, ScimError, GROUP_SCHEMA};
 use crate::store::{keys, GroupRecord};
@@ -13,41 +14,19 @@ use crate::store::{keys, GroupRecord};
 /// The longest displayName and externalId a group takes.
 pub const MAX_NAME: usize = 256;
 
-/// A member as a Group shows it: users only (no nested groups).
-pub fn member_json(user_id: u64, origin: &str) -> Value {
-    json!({
-        "value": user_id.to_string(),
-        "$ref": ResourceType::User.location(user_id, origin),
-        "type": "User",
-    })
-}
+pub use super::group_schema::member_json;
 
 /// The group; `members` when they were read (`None`: left out, as
 /// `excludedAttributes=members` asks).
 pub fn to_json(group: &GroupRecord, members: Option<&[u64]>, origin: &str) -> Value {
+    let ctx = Context { origin, members };
     let mut r = Map::new();
     r.insert("schemas".into(), json!([GROUP_SCHEMA]));
-    r.insert("id".into(), json!(group.id.to_string()));
-    if let Some(ext) = &group.external_id {
-        r.insert("externalId".into(), json!(ext));
+    for attribute in schema::resource_order(GROUP_ATTRIBUTES) {
+        if let Some(value) = attribute.value(group, &ctx) {
+            r.insert(attribute.name.into(), value);
+        }
     }
-    r.insert("displayName".into(), json!(group.name));
-    if let Some(members) = members {
-        r.insert(
-            "members".into(),
-            Value::Array(members.iter().map(|m| member_json(*m, origin)).collect()),
-        );
-    }
-    r.insert(
-        "meta".into(),
-        json!({
-            "resourceType": "Group",
-            "created": crate::domain::user::format_time(&group.created),
-            "lastModified": crate::domain::user::format_time(&group.last_modified),
-            "location": ResourceType::Group.location(group.id, origin),
-            "version": etag(group.version),
-        }),
-    );
     Value::Object(r)
 }
 

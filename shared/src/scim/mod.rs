@@ -4,13 +4,16 @@ pub mod discovery;
 mod error;
 pub mod filter;
 pub mod group;
+pub mod group_schema;
 pub mod groups;
 mod list_params;
 pub mod patch;
 mod request;
 pub mod resource;
 pub mod resource_type;
+pub mod schema;
 mod search;
+pub mod user_schema;
 pub mod values;
 mod views;
 

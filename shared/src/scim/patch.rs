@@ -7,6 +7,8 @@
 use serde_json::{Map, Value};
 
 use super::filter::{self, Attr, Filter, Value as FilterValue};
+use super::schema::{self, Attribute, Store, Write};
+use super::user_schema::USER_ATTRIBUTES;
 use super::values::{self, get_ci};
 use super::ScimError;
 use crate::domain::user::{rules, User};
@@ -139,14 +141,12 @@ fn apply_op(user: &mut User, op: &Value) -> Result<(), ScimError> {
 enum Target {
     /// The whole user: a path-less operation, or the core schema URN itself.
     Resource,
-    UserName,
-    ExternalId,
-    DisplayName,
-    Active,
-    Name(NamePart),
-    Emails {
+    /// A writable attribute of the User table, with the value filter and
+    /// sub-attribute the path names.
+    Attribute {
+        attribute: &'static Attribute<User>,
         filter: Option<EmailFilter>,
-        part: EmailPart,
+        sub: Sub,
     },
     /// `id`, `meta…`, `schemas`, named as the error message shows them.
     ReadOnly(String),
@@ -154,22 +154,11 @@ enum Target {
     Ignored,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum NamePart {
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Sub {
     Whole,
-    Given,
-    Family,
-    /// `formatted`, `middleName`, …: not stored.
-    Other,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EmailPart {
-    Whole,
-    Value,
-    Type,
-    Primary,
-    /// `display`, …: not stored.
+    Part(&'static Attribute<User>),
+    /// `name.middleName`, `emails.display`, …: not stored.
     Other,
 }
 
@@ -246,60 +235,47 @@ fn parse_path(path: &str) -> Result<Target, ScimError> {
         return Err(bad(&format!("unexpected \"{rest}\"")));
     }
 
-    let lower = attr.to_ascii_lowercase();
-    let simple = |canonical: &str, target: Target| {
-        if filter.is_some() {
-            Err(bad(&format!("{canonical} is not multi-valued")))
-        } else if sub.is_some() {
-            Err(bad(&format!("{canonical} has no sub-attributes")))
-        } else {
-            Ok(target)
-        }
-    };
-    match lower.as_str() {
-        "id" | "meta" | "schemas" => {
-            let canonical = lower.as_str();
-            Ok(Target::ReadOnly(match sub {
-                Some(sub) => format!("{canonical}.{sub}"),
-                None => canonical.to_string(),
-            }))
-        }
-        "username" => simple("userName", Target::UserName),
-        "externalid" => simple("externalId", Target::ExternalId),
-        "displayname" => simple("displayName", Target::DisplayName),
-        "active" => simple("active", Target::Active),
-        "name" => {
-            if filter.is_some() {
-                return Err(bad("name is not multi-valued"));
-            }
-            let part = match sub.map(str::to_ascii_lowercase).as_deref() {
-                None => NamePart::Whole,
-                Some("givenname") => NamePart::Given,
-                Some("familyname") => NamePart::Family,
-                Some(_) => NamePart::Other,
-            };
-            Ok(Target::Name(part))
-        }
-        "emails" => {
-            let filter = filter
-                .map(|text| {
-                    Ok::<_, ScimError>(EmailFilter {
-                        text: text.to_string(),
-                        conds: filter::parse_value_filter(attr, text)?,
-                    })
-                })
-                .transpose()?;
-            let part = match sub.map(str::to_ascii_lowercase).as_deref() {
-                None => EmailPart::Whole,
-                Some("value") => EmailPart::Value,
-                Some("type") => EmailPart::Type,
-                Some("primary") => EmailPart::Primary,
-                Some(_) => EmailPart::Other,
-            };
-            Ok(Target::Emails { filter, part })
-        }
-        _ => Ok(Target::Ignored),
+    if attr.eq_ignore_ascii_case("schemas") {
+        return Ok(read_only_target("schemas", sub));
     }
+    let Some(attribute) = schema::find(USER_ATTRIBUTES, attr) else {
+        return Ok(Target::Ignored);
+    };
+    match attribute.store {
+        Store::ReadOnly(_) => return Ok(read_only_target(attribute.name, sub)),
+        _ if !attribute.writable() => return Ok(Target::Ignored),
+        _ => {}
+    }
+    let name = attribute.name;
+    let filter = match filter {
+        Some(_) if !attribute.multi_valued => {
+            return Err(bad(&format!("{name} is not multi-valued")))
+        }
+        Some(text) => Some(EmailFilter {
+            text: text.to_string(),
+            conds: filter::parse_value_filter(attr, text)?,
+        }),
+        None => None,
+    };
+    let sub = match sub {
+        None => Sub::Whole,
+        Some(_) if attribute.sub_attributes.is_empty() => {
+            return Err(bad(&format!("{name} has no sub-attributes")))
+        }
+        Some(sub) => attribute.sub(sub).map_or(Sub::Other, Sub::Part),
+    };
+    Ok(Target::Attribute {
+        attribute,
+        filter,
+        sub,
+    })
+}
+
+fn read_only_target(name: &str, sub: Option<&str>) -> Target {
+    Target::ReadOnly(match sub {
+        Some(sub) => format!("{name}.{sub}"),
+        None => name.to_string(),
+    })
 }
 
 /// An attribute name: a letter (or `$`, for `$ref`) then letters, digits, `-`, `_`.
@@ -345,108 +321,42 @@ fn set(user: &mut User, target: &Target, value: &Value, kind: OpKind) -> Result<
                 set(user, &parse_path(key)?, value, kind)?;
             }
         }
-        Target::UserName => {
-            user.username = match value {
-                Value::String(s) if !s.is_empty() => s.clone(),
-                Value::String(_) | Value::Null => {
-                    return Err(ScimError::invalid_value("userName cannot be empty."))
-                }
-                _ => return Err(must_be_string("userName")),
+        Target::Attribute {
+            attribute,
+            filter,
+            sub,
+        } => {
+            if let Some(filter) = filter {
+                select_for_set(user, filter)?;
+            }
+            let write = match kind {
+                OpKind::Add => Write::Add,
+                _ => Write::Replace,
+            };
+            match sub {
+                Sub::Whole => attribute.write(user, value, write)?,
+                Sub::Part(part) => part.write(user, value, write)?,
+                Sub::Other => {}
             }
         }
-        Target::ExternalId => {
-            user.external_id = match value {
-                Value::String(s) if !s.is_empty() => Some(s.clone()),
-                Value::String(_) | Value::Null => None,
-                _ => return Err(must_be_string("externalId")),
-            }
-        }
-        Target::DisplayName => {
-            user.display_name = match value {
-                Value::String(s) => Some(s.clone()),
-                Value::Null => return Err(ScimError::invalid_value("displayName cannot be null.")),
-                _ => return Err(must_be_string("displayName")),
-            }
-        }
-        Target::Active => user.is_active = values::boolean(value, "active")?,
-        Target::Name(part) => set_name(user, *part, value)?,
-        Target::Emails { filter, part } => set_emails(user, filter.as_ref(), *part, value, kind)?,
         Target::ReadOnly(name) => return Err(read_only(name)),
         Target::Ignored => {}
     }
     Ok(())
 }
 
-fn set_name(user: &mut User, part: NamePart, value: &Value) -> Result<(), ScimError> {
-    match part {
-        NamePart::Whole => match value {
-            Value::Null => {
-                user.first_name.clear();
-                user.last_name.clear();
-            }
-            // Replacing a complex attribute sets the sub-attributes given and keeps the rest.
-            Value::Object(name) => {
-                if let Some(v) = get_ci(name, "givenName") {
-                    user.first_name = name_part(v, "name.givenName")?;
-                }
-                if let Some(v) = get_ci(name, "familyName") {
-                    user.last_name = name_part(v, "name.familyName")?;
-                }
-            }
-            _ => return Err(ScimError::invalid_value("name must be an object.")),
-        },
-        NamePart::Given => user.first_name = name_part(value, "name.givenName")?,
-        NamePart::Family => user.last_name = name_part(value, "name.familyName")?,
-        NamePart::Other => {}
+/// A value filter on `emails` selects the one stored email, or with
+/// `type eq "work"` alone the slot for it (Entra replaces
+/// `emails[type eq "work"].value` to create the work email).
+fn select_for_set(user: &User, filter: &EmailFilter) -> Result<(), ScimError> {
+    if filter.foreign_type() {
+        return Err(ScimError::invalid_value(format!(
+            "Only work emails are stored, so emails[{}] cannot be set.",
+            filter.text
+        )));
     }
-    Ok(())
-}
-
-fn name_part(value: &Value, attr: &str) -> Result<String, ScimError> {
-    match value {
-        Value::String(s) => Ok(s.clone()),
-        Value::Null => Ok(String::new()),
-        _ => Err(must_be_string(attr)),
-    }
-}
-
-fn set_emails(
-    user: &mut User,
-    filter: Option<&EmailFilter>,
-    part: EmailPart,
-    value: &Value,
-    kind: OpKind,
-) -> Result<(), ScimError> {
-    if let Some(filter) = filter {
-        if filter.foreign_type() {
-            return Err(ScimError::invalid_value(format!(
-                "Only work emails are stored, so emails[{}] cannot be set.",
-                filter.text
-            )));
-        }
-        // Entra replaces `emails[type eq "work"].value` to create the work email.
-        if !filter.matches(user) && !filter.type_only() {
-            return Err(no_match(filter));
-        }
-    }
-    match part {
-        EmailPart::Whole => match values::emails(value)? {
-            Some((address, primary)) => {
-                user.email = address;
-                user.email_primary = primary;
-            }
-            // Adding no emails changes nothing; replacing with none removes the email.
-            None if kind == OpKind::Add => {}
-            None => user.email.clear(),
-        },
-        EmailPart::Value => match value {
-            Value::String(s) => user.email = s.clone(),
-            Value::Null => user.email.clear(),
-            _ => return Err(must_be_string("emails.value")),
-        },
-        EmailPart::Type => values::email_type(value)?,
-        EmailPart::Primary => user.email_primary = values::boolean(value, "emails.primary")?,
-        EmailPart::Other => {}
+    if !filter.matches(user) && !filter.type_only() {
+        return Err(no_match(filter));
     }
     Ok(())
 }
@@ -454,37 +364,27 @@ fn set_emails(
 fn remove(user: &mut User, target: &Target) -> Result<(), ScimError> {
     match target {
         Target::Resource => return Err(ScimError::no_target("remove needs a path.")),
-        Target::UserName => return Err(required("userName")),
-        Target::DisplayName => return Err(required("displayName")),
-        Target::Active => return Err(required("active")),
-        Target::ExternalId => user.external_id = None,
-        Target::Name(NamePart::Whole) => {
-            user.first_name.clear();
-            user.last_name.clear();
-        }
-        Target::Name(NamePart::Given) => user.first_name.clear(),
-        Target::Name(NamePart::Family) => user.last_name.clear(),
-        Target::Name(NamePart::Other) => {}
-        Target::Emails { filter, part } => {
+        Target::Attribute {
+            attribute,
+            filter,
+            sub,
+        } => {
             if let Some(filter) = filter {
                 if !filter.matches(user) {
                     return Err(no_match(filter));
                 }
             }
-            match part {
-                EmailPart::Whole | EmailPart::Value => user.email.clear(),
-                EmailPart::Primary => user.email_primary = true,
-                EmailPart::Type | EmailPart::Other => {}
+            match sub {
+                Sub::Whole if attribute.required => return Err(required(attribute.name)),
+                Sub::Whole => attribute.clear(user),
+                Sub::Part(part) => part.clear(user),
+                Sub::Other => {}
             }
         }
         Target::ReadOnly(name) => return Err(read_only(name)),
         Target::Ignored => {}
     }
     Ok(())
-}
-
-fn must_be_string(attr: &str) -> ScimError {
-    ScimError::invalid_value(format!("{attr} must be a string."))
 }
 
 fn read_only(name: &str) -> ScimError {
@@ -733,44 +633,61 @@ mod tests {
         }
     }
 
-    fn emails(text: &str, conds: &[Filter], part: EmailPart) -> Target {
-        Target::Emails {
+    /// `name`, or `name.sub` (`Some("")`: a sub-attribute not stored).
+    fn attr(name: &str, sub: Option<&str>) -> Target {
+        let attribute = schema::find(USER_ATTRIBUTES, name).unwrap();
+        let sub = match sub {
+            None => Sub::Whole,
+            Some("") => Sub::Other,
+            Some(s) => Sub::Part(attribute.sub(s).unwrap()),
+        };
+        Target::Attribute {
+            attribute,
+            filter: None,
+            sub,
+        }
+    }
+
+    fn emails(text: &str, conds: &[Filter], sub: Option<&str>) -> Target {
+        let Target::Attribute { attribute, sub, .. } = attr("emails", sub) else {
+            unreachable!()
+        };
+        Target::Attribute {
+            attribute,
             filter: Some(EmailFilter {
                 text: text.into(),
                 conds: conds.to_vec(),
             }),
-            part,
+            sub,
         }
     }
 
     #[rustfmt::skip]
     #[test]
     fn paths() {
-        use EmailPart as E;
-        use NamePart as N;
         let work = || [Filter::Eq(Attr::EmailType, FilterValue::Str("work".into()))];
         let rows: Vec<(&str, Target)> = vec![
-            ("userName", Target::UserName),
-            ("USERNAME", Target::UserName),
-            (" userName ", Target::UserName),
-            ("externalId", Target::ExternalId),
-            ("displayName", Target::DisplayName),
-            ("active", Target::Active),
-            ("name", Target::Name(N::Whole)),
-            ("name.givenName", Target::Name(N::Given)),
-            ("name.familyname", Target::Name(N::Family)),
-            ("name.middleName", Target::Name(N::Other)),
-            ("emails", Target::Emails { filter: None, part: E::Whole }),
-            ("emails.value", Target::Emails { filter: None, part: E::Value }),
-            ("emails.display", Target::Emails { filter: None, part: E::Other }),
-            ("emails[type eq \"work\"]", emails("type eq \"work\"", &work(), E::Whole)),
-            ("emails[type eq \"work\"].value", emails("type eq \"work\"", &work(), E::Value)),
-            ("emails[type eq \"work\"].Primary", emails("type eq \"work\"", &work(), E::Primary)),
-            ("emails[type eq \"work\"].type", emails("type eq \"work\"", &work(), E::Type)),
-            ("emails[type eq\"work\"]", emails("type eq\"work\"", &work(), E::Whole)),
-            ("emails[ value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ]", emails(" value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ", &[Filter::Eq(Attr::EmailValue, FilterValue::Str("a\"]b@x.org".into())), Filter::Eq(Attr::EmailPrimary, FilterValue::Bool(true))], E::Whole)),
-            ("urn:ietf:params:scim:schemas:core:2.0:User:userName", Target::UserName),
-            ("urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq \"work\"].value", emails("type eq \"work\"", &work(), E::Value)),
+            ("userName", attr("userName", None)),
+            ("USERNAME", attr("userName", None)),
+            (" userName ", attr("userName", None)),
+            ("externalId", attr("externalId", None)),
+            ("displayName", attr("displayName", None)),
+            ("active", attr("active", None)),
+            ("name", attr("name", None)),
+            ("name.givenName", attr("name", Some("givenName"))),
+            ("name.familyname", attr("name", Some("familyName"))),
+            ("name.middleName", attr("name", Some(""))),
+            ("emails", attr("emails", None)),
+            ("emails.value", attr("emails", Some("value"))),
+            ("emails.display", attr("emails", Some(""))),
+            ("emails[type eq \"work\"]", emails("type eq \"work\"", &work(), None)),
+            ("emails[type eq \"work\"].value", emails("type eq \"work\"", &work(), Some("value"))),
+            ("emails[type eq \"work\"].Primary", emails("type eq \"work\"", &work(), Some("primary"))),
+            ("emails[type eq \"work\"].type", emails("type eq \"work\"", &work(), Some("type"))),
+            ("emails[type eq\"work\"]", emails("type eq\"work\"", &work(), None)),
+            ("emails[ value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ]", emails(" value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ", &[Filter::Eq(Attr::EmailValue, FilterValue::Str("a\"]b@x.org".into())), Filter::Eq(Attr::EmailPrimary, FilterValue::Bool(true))], None)),
+            ("urn:ietf:params:scim:schemas:core:2.0:User:userName", attr("userName", None)),
+            ("urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq \"work\"].value", emails("type eq \"work\"", &work(), Some("value"))),
             ("urn:ietf:params:scim:schemas:core:2.0:User", Target::Resource),
             ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", Target::Ignored),
             ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", Target::Ignored),

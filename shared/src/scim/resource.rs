@@ -2,65 +2,26 @@
 //! bodies onto it, validating it, and `attributes`/`excludedAttributes`.
 use serde_json::{json, Map, Value};
 
-use super::resource_type::{etag, ResourceType};
+use super::group_schema::GROUP_ATTRIBUTES;
+use super::schema::{self, Context, Returned, Write};
+use super::user_schema::USER_ATTRIBUTES;
 use super::{values, ScimError, USER_SCHEMA};
-use crate::domain::user::{format_time, rules, User};
-use crate::store::keys;
+use crate::domain::user::User;
 
-pub const MAX_DISPLAY_NAME: usize = 256;
-pub const MAX_EXTERNAL_ID: usize = 256;
+pub use super::user_schema::{MAX_DISPLAY_NAME, MAX_EXTERNAL_ID};
 
 pub fn to_json(user: &User, origin: &str) -> Value {
+    let ctx = Context {
+        origin,
+        members: None,
+    };
     let mut r = Map::new();
     r.insert("schemas".into(), json!([USER_SCHEMA]));
-    r.insert("id".into(), json!(user.id.to_string()));
-    if let Some(ext) = &user.external_id {
-        r.insert("externalId".into(), json!(ext));
-    }
-    r.insert("userName".into(), json!(user.username));
-    if !user.first_name.is_empty() || !user.last_name.is_empty() {
-        let mut name = Map::new();
-        if !user.first_name.is_empty() {
-            name.insert("givenName".into(), json!(user.first_name));
+    for attribute in schema::resource_order(USER_ATTRIBUTES) {
+        if let Some(value) = attribute.value(user, &ctx) {
+            r.insert(attribute.name.into(), value);
         }
-        if !user.last_name.is_empty() {
-            name.insert("familyName".into(), json!(user.last_name));
-        }
-        r.insert("name".into(), Value::Object(name));
     }
-    r.insert("displayName".into(), json!(user.shown_display_name()));
-    r.insert("active".into(), json!(user.is_active));
-    let emails = if user.email.is_empty() {
-        json!([])
-    } else {
-        json!([{ "value": user.email, "type": "work", "primary": user.email_primary }])
-    };
-    r.insert("emails".into(), emails);
-    // Read-only: the orgs the user belongs to, from the user item itself.
-    if !user.memberships.is_empty() {
-        let groups: Vec<Value> = user
-            .memberships
-            .iter()
-            .map(|m| {
-                json!({
-                    "value": m.org_id.to_string(),
-                    "$ref": ResourceType::Group.location(m.org_id, origin),
-                    "type": "direct",
-                })
-            })
-            .collect();
-        r.insert("groups".into(), Value::Array(groups));
-    }
-    r.insert(
-        "meta".into(),
-        json!({
-            "resourceType": "User",
-            "created": format_time(&user.date_joined),
-            "lastModified": format_time(&user.last_modified),
-            "location": ResourceType::User.location(user.id, origin),
-            "version": etag(user.version),
-        }),
-    );
     Value::Object(r)
 }
 
@@ -74,106 +35,42 @@ pub fn from_json(body: &Value, base: &User) -> Result<User, ScimError> {
         ));
     };
     let mut user = base.clone();
-    user.external_id = None;
-    user.display_name = None;
-    user.first_name.clear();
-    user.last_name.clear();
-    user.email.clear();
-    user.email_primary = true;
-    user.is_active = true;
-    let mut username = None;
+    for attribute in USER_ATTRIBUTES {
+        attribute.clear(&mut user);
+    }
     for (key, value) in body {
-        match values::normalize_name(key).as_str() {
-            "username" => username = values::string(value, "userName")?,
-            "externalid" => user.external_id = values::string(value, "externalId")?,
-            "displayname" => user.display_name = values::string(value, "displayName")?,
-            "active" if !value.is_null() => user.is_active = values::boolean(value, "active")?,
-            "name" => match value {
-                Value::Null => {}
-                Value::Object(name) => {
-                    for (k, v) in name {
-                        match k.to_ascii_lowercase().as_str() {
-                            "givenname" => {
-                                user.first_name =
-                                    values::string(v, "name.givenName")?.unwrap_or_default()
-                            }
-                            "familyname" => {
-                                user.last_name =
-                                    values::string(v, "name.familyName")?.unwrap_or_default()
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                other => {
-                    return Err(ScimError::invalid_value(format!(
-                        "name must be an object, not {other}"
-                    )))
-                }
-            },
-            "emails" => {
-                if let Some((value, primary)) = values::emails(value)? {
-                    user.email = value;
-                    user.email_primary = primary;
-                }
-            }
-            _ => {}
+        if let Some(attribute) = schema::find(USER_ATTRIBUTES, &values::normalize_name(key)) {
+            attribute.write(&mut user, value, Write::Put)?;
         }
     }
-    user.username = username
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| ScimError::invalid_value("userName is required"))?;
+    // Required attributes without a default (displayName and active have one).
+    let ctx = Context::default();
+    if let Some(missing) = USER_ATTRIBUTES
+        .iter()
+        .find(|a| a.required && a.writable() && a.value(&user, &ctx).is_none())
+    {
+        return Err(ScimError::invalid_value(format!(
+            "{} is required",
+            missing.name
+        )));
+    }
     Ok(user)
 }
 
 /// The rules every stored user obeys, as SCIM errors naming the attribute.
 pub fn validate(user: &User) -> Result<(), ScimError> {
-    if let Some(problem) = rules::username_error(&user.username) {
-        return Err(ScimError::invalid_value(format!("userName: {problem}")));
-    }
-    for (name, value) in [
-        ("name.givenName", &user.first_name),
-        ("name.familyName", &user.last_name),
-    ] {
-        if let Some(problem) = rules::name_error(value) {
-            return Err(ScimError::invalid_value(format!("{name}: {problem}")));
-        }
-    }
-    if let Some(problem) = rules::email_error(&user.email) {
-        return Err(ScimError::invalid_value(format!(
-            "emails[0].value: {problem}"
-        )));
-    }
-    if user
-        .display_name
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > MAX_DISPLAY_NAME)
-    {
-        return Err(ScimError::invalid_value(format!(
-            "displayName: Ensure this field has no more than {MAX_DISPLAY_NAME} characters."
-        )));
-    }
-    if let Some(ext) = &user.external_id {
-        if ext.is_empty() || ext.chars().count() > MAX_EXTERNAL_ID {
-            return Err(ScimError::invalid_value(format!(
-                "externalId must be 1 to {MAX_EXTERNAL_ID} characters"
-            )));
-        }
-        // The externalId is a key (its uniqueness claim). 256 characters fit
-        // today; this keeps a longer limit from ever sending DynamoDB a key
-        // it refuses.
-        if !keys::fits(ext) {
-            return Err(ScimError::invalid_value(format!(
-                "externalId must be at most {} bytes in UTF-8, not {}",
-                keys::MAX_KEY_VALUE_BYTES,
-                ext.len()
-            )));
+    for attribute in USER_ATTRIBUTES {
+        for row in std::iter::once(attribute).chain(attribute.sub_attributes) {
+            if let Some(check) = row.validate {
+                check(user)?;
+            }
         }
     }
     Ok(())
 }
 
-/// Which attributes a response keeps (RFC 7644 §3.9). `id` and `schemas` always stay.
+/// Which attributes a response keeps (RFC 7644 §3.9). `schemas` and the
+/// attributes returned always (`id`) stay.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Projection {
     attributes: Vec<String>,
@@ -228,7 +125,13 @@ impl Projection {
         let Value::Object(map) = resource else {
             return resource;
         };
-        let always = |k: &str| matches!(k.to_ascii_lowercase().as_str(), "id" | "schemas");
+        let always = |k: &str| {
+            k.eq_ignore_ascii_case("schemas")
+                || schema::find(USER_ATTRIBUTES, k)
+                    .map(|a| a.returned)
+                    .or_else(|| schema::find(GROUP_ATTRIBUTES, k).map(|a| a.returned))
+                    == Some(Returned::Always)
+        };
         let mut out = Map::new();
         for (key, value) in map {
             let lower = key.to_ascii_lowercase();
