@@ -199,7 +199,7 @@ async fn a_page_at_any_depth_starts_where_a_full_read_says() {
         if compacted {
             table.store.compact_counts().await;
         }
-        let dir = table.store.directory().await.unwrap();
+        let dir = table.store.bucket_counts().await.unwrap();
         let counts = dir.counts();
         assert_eq!(counts.total as usize, all.len());
         assert_eq!(

@@ -1,5 +1,21 @@
 //! The user directory: one user record stored in DynamoDB, served through the
 //! CVAT-style admin API (`/api/users`) and the SCIM 2.0 API (`/api/v1/scim`).
+//!
+//! The modules are layers, and each imports only the layers before it:
+//!
+//! 1. [`domain`]: records, rules, the query fields, access decisions. No
+//!    HTTP, no DynamoDB.
+//! 2. [`store`]: DynamoDB, and what each function may do to the table. It
+//!    imports the domain, never an API.
+//! 3. [`auth`] and [`service`]: the caller from its credentials; the
+//!    operations, which take the caller and a typed change.
+//! 4. [`admin_api`] and [`scim`]: wire formats. A handler extracts one typed
+//!    request, calls one operation and renders its answer.
+//! 5. `functions/*` (outside this crate): one Lambda each, wiring a handler
+//!    through [`runtime`] with the [`config`] read at start.
+//!
+//! No file here imports a file that imports it back: a cycle would tie two
+//! layers (or two halves of one) together.
 pub mod admin_api;
 pub mod auth;
 pub mod config;

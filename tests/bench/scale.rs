@@ -231,7 +231,7 @@ impl Bench {
             members += self.t.store.org_member_ids(slug).await.unwrap().len();
         }
         assert_eq!(members, n.div_ceil(50), "membership items after the load");
-        let counts = self.t.store.directory().await.unwrap().counts();
+        let counts = self.t.store.bucket_counts().await.unwrap().counts();
         // + the admin, created through the API path.
         assert_eq!(
             (counts.total, counts.active),

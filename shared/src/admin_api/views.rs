@@ -167,7 +167,7 @@ async fn list_users(
     if let (true, Some(descending)) = (admin, id_order_only(&query)) {
         // The counts per id bucket say where the page starts: it reads its
         // own users (and at most a bucket's worth before them), at any depth.
-        let directory = fetched.directory().cloned().unwrap_or_default();
+        let directory = fetched.bucket_counts().cloned().unwrap_or_default();
         let total = directory.counts().total as usize;
         let page = django::paginate(total, &query.page, query.page_size)
             .map_err(|_| ApiError::NotFound("Invalid page.".into()))?;

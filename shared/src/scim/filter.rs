@@ -314,8 +314,8 @@ impl Filter {
         }
     }
 
-    /// Whether a Group matches; `members` are its member ids (empty when
-    /// the filter names no member: see [`Filter::names_members`]).
+    /// Whether a Group matches; `members` are its member ids that the
+    /// filter names (the only ones it can compare with).
     pub fn matches_group(&self, group: &GroupRecord, members: &[u64]) -> bool {
         match self {
             Filter::Eq(attr, value) => group_attr_eq(*attr, value, group, members),
@@ -326,16 +326,6 @@ impl Filter {
                 all.iter()
                     .all(|f| f.matches_group(group, std::slice::from_ref(m)))
             }),
-            Filter::Email(_) => false,
-        }
-    }
-
-    /// Whether evaluating this filter on a Group needs its members.
-    pub fn names_members(&self) -> bool {
-        match self {
-            Filter::Eq(attr, _) => *attr == Attr::MemberValue,
-            Filter::And(all) => all.iter().any(Filter::names_members),
-            Filter::Member(_) => true,
             Filter::Email(_) => false,
         }
     }

@@ -265,7 +265,7 @@ pub(super) async fn users_window(
             // The counts per id bucket (read with auth) say where the window
             // starts: it reads its own users, and at most a bucket's worth
             // before them.
-            let directory = fetched.directory().cloned().unwrap_or_default();
+            let directory = fetched.bucket_counts().cloned().unwrap_or_default();
             let counts = directory.counts();
             let total = if active_only {
                 counts.active

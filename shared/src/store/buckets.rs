@@ -65,7 +65,7 @@ pub struct CountDelta {
 
 /// One read of the whole `COUNTS` partition, summed per bucket.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Directory {
+pub struct BucketCounts {
     /// Bucket number (id / [`BUCKET_IDS`]) -> (total, active); only buckets
     /// that ever held a user.
     buckets: BTreeMap<u64, (u64, u64)>,
@@ -93,7 +93,7 @@ fn bucket_ids(bucket: u64) -> (u64, u64) {
 }
 
 /// The place, among its bucket's listed users, of the first user a read from
-/// a [`Directory::locate`]d position returns: 0 from the bucket's edge, the
+/// a [`BucketCounts::locate`]d position returns: 0 from the bucket's edge, the
 /// distance from it for an exact start (no gaps: ids are places).
 fn first_ordinal(position: Position, descending: bool) -> u64 {
     let (low, high) = bucket_ids(position.from_id / BUCKET_IDS);
@@ -111,7 +111,7 @@ fn dense(bucket: u64, &(total, active): &(u64, u64), active_only: bool) -> bool 
     total == high - low + 1 && (!active_only || active == total)
 }
 
-impl Directory {
+impl BucketCounts {
     pub fn counts(&self) -> Counts {
         let (total, active) = self
             .buckets
@@ -161,7 +161,7 @@ impl Directory {
         self.span_from(position, ordinal, descending, limit, active_only)
     }
 
-    /// [`Directory::span`] from a start whose first user is the
+    /// [`BucketCounts::span`] from a start whose first user is the
     /// `ordinal`-th listed user of its bucket (0-based).
     fn span_from(
         &self,
@@ -213,8 +213,8 @@ impl Directory {
         entry.1 = (entry.1 as i64 + active).max(0) as u64;
     }
 
-    fn from_items(items: &[Item]) -> Result<Directory> {
-        let mut dir = Directory::default();
+    fn from_items(items: &[Item]) -> Result<BucketCounts> {
+        let mut dir = BucketCounts::default();
         let mut copies: BTreeMap<u64, Vec<(u32, u64)>> = BTreeMap::new();
         // Sum per bucket across copies first: a bucket's copies may be negative.
         let mut sums: BTreeMap<(u64, u64), (i64, i64)> = BTreeMap::new();
@@ -327,7 +327,7 @@ impl Store {
 
     /// Every bucket's counts: one eventually consistent query of the
     /// `COUNTS` partition (paginated past 1 MB, which takes ~20 million users).
-    pub async fn directory(&self) -> Result<Directory> {
+    pub async fn bucket_counts(&self) -> Result<BucketCounts> {
         let items = self
             .query_all(
                 self.client()
@@ -340,7 +340,7 @@ impl Store {
                     ),
             )
             .await?;
-        Directory::from_items(&items)
+        BucketCounts::from_items(&items)
     }
 
     /// Merges the copies of every block into one packed item each
@@ -363,7 +363,7 @@ impl Store {
             entry.0 += 1;
             entry.1 += u64::from(u.is_active);
         }
-        let old = self.directory().await?;
+        let old = self.bucket_counts().await?;
         let blocks: std::collections::BTreeSet<u64> =
             buckets.keys().map(|b| b / BLOCK_BUCKETS).collect();
         for block in &blocks {
@@ -403,9 +403,9 @@ impl Store {
             let out = self.counted(out.await?)?;
             self.metrics().record_one(out.consumed_capacity());
         }
-        let dir = Directory {
+        let dir = BucketCounts {
             buckets,
-            ..Directory::default()
+            ..BucketCounts::default()
         };
         Ok(dir.counts())
     }
@@ -414,7 +414,7 @@ impl Store {
     /// item each. Best-effort: a block that changed since it was read keeps
     /// its copies until the next attempt; failures are logged, not returned.
     pub(super) async fn compact_blocks(&self, before_block: u64) {
-        let dir = match self.directory().await {
+        let dir = match self.bucket_counts().await {
             Ok(dir) => dir,
             Err(e) => {
                 tracing::warn!(cause = %e, "count blocks not compacted");
@@ -433,7 +433,7 @@ impl Store {
     /// meanwhile cancels it and nothing is lost.
     async fn compact_block(
         &self,
-        dir: &Directory,
+        dir: &BucketCounts,
         block: u64,
         copies: &[(u32, u64)],
     ) -> Result<()> {
@@ -488,7 +488,7 @@ impl Store {
     /// directory that does not change meanwhile it is exact.
     pub async fn users_from(
         &self,
-        directory: &Directory,
+        directory: &BucketCounts,
         k: u64,
         descending: bool,
         limit: usize,
@@ -553,7 +553,7 @@ impl Store {
     /// `first_bucket`) is: the start of the next page.
     fn remember_next(
         &self,
-        directory: &Directory,
+        directory: &BucketCounts,
         read: &[crate::domain::user::User],
         first_bucket: u64,
         first_ordinal: u64,
@@ -619,7 +619,7 @@ mod tests {
                 .into_iter()
                 .filter(|(k, _)| k.starts_with(['t', 'a'])),
         );
-        let dir = Directory::from_items(&[first, items[1].clone(), items[3].clone()]).unwrap();
+        let dir = BucketCounts::from_items(&[first, items[1].clone(), items[3].clone()]).unwrap();
         assert_eq!(
             dir.counts(),
             Counts {
@@ -693,9 +693,9 @@ mod tests {
     fn a_bucket_without_gaps_gives_exact_positions_and_reads() {
         // Bucket 0 holds ids 1-49, all listed; bucket 1 (50-99) is full but
         // one user is inactive; bucket 2 (100-149) is full and all active.
-        let dir = Directory {
+        let dir = BucketCounts {
             buckets: [(0, (49, 49)), (1, (50, 49)), (2, (50, 50))].into(),
-            ..Directory::default()
+            ..BucketCounts::default()
         };
         let at = |k, desc, active| dir.locate(k, desc, active).unwrap();
         // Dense: the page starts at the user itself and skips nothing.

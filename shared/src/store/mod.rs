@@ -30,7 +30,7 @@ mod rows;
 mod tokens;
 mod users;
 
-pub use buckets::{block_of, CountDelta, Counts, Directory, Position, BLOCK_IDS, BUCKET_IDS};
+pub use buckets::{block_of, BucketCounts, CountDelta, Counts, Position, BLOCK_IDS, BUCKET_IDS};
 pub use client::{client_from_env, Budget, REQUEST_BUDGET};
 pub use errors::{classify, FaultKind, StoreError, Unavailable, UniqueField};
 pub use groups::{

@@ -68,7 +68,7 @@ pub struct Fetched {
     org: Option<OrgKey>,
     groups: HashMap<u64, super::GroupRecord>,
     counts: Counts,
-    directory: Option<super::Directory>,
+    directory: Option<super::BucketCounts>,
 }
 
 impl Fetched {
@@ -104,7 +104,7 @@ impl Fetched {
 
     /// The counts per id bucket, when the counts were asked for: where a
     /// page at any depth starts.
-    pub fn directory(&self) -> Option<&super::Directory> {
+    pub fn bucket_counts(&self) -> Option<&super::BucketCounts> {
         self.directory.as_ref()
     }
 }
@@ -129,8 +129,10 @@ impl Store {
         let keys = wanted.keys();
         let (found, directory) = if wanted.counts {
             // Boxed: two store calls side by side make a large future otherwise.
-            let (found, dir) =
-                tokio::join!(Box::pin(self.batch_get(keys)), Box::pin(self.directory()));
+            let (found, dir) = tokio::join!(
+                Box::pin(self.batch_get(keys)),
+                Box::pin(self.bucket_counts())
+            );
             (found?, Some(dir?))
         } else {
             (self.batch_get(keys).await?, None)
