@@ -23,9 +23,10 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use directory::domain::group::GroupRecord;
 use directory::domain::user::User;
 use directory::runtime::Profile;
-use directory::store::{item, keys, Budget, GroupRecord, Store};
+use directory::store::{item, keys, Budget, Store};
 use directory::{admin_api, scim};
 use directory_tests::faults::{Fault, Faults};
 use directory_tests::{delete, get, patch, scim as scim_req, Provisioner, Reply, Req, TestTable};

@@ -183,12 +183,14 @@ impl ScimError {
 impl From<StoreError> for ScimError {
     fn from(e: StoreError) -> Self {
         match e {
+            // The resource operations name their type (`ResourceType::conflict`,
+            // `not_found`); these are for the rest.
             StoreError::Conflict => ScimError::new(
                 409,
                 None,
-                "The user was changed by other requests at the same time; try again.",
+                "The resource was changed by other requests at the same time; try again.",
             ),
-            StoreError::NotFound => ScimError::not_found("User not found"),
+            StoreError::NotFound => ScimError::not_found("The resource was not found."),
             other => ScimError::server(http::Fault::from_store(&other)),
         }
     }

@@ -20,8 +20,9 @@ use super::group_schema::GROUP_ATTRIBUTES;
 use super::schema::{self, Attribute, Context, Filterable, Type};
 use super::user_schema::USER_ATTRIBUTES;
 use super::{values, ScimError};
+use crate::domain::group::GroupRecord;
 use crate::domain::user::{parse_time, rules, User};
-use crate::store::{keys, GroupRecord};
+use crate::store::keys;
 
 /// Longer filters are refused before lexing.
 pub const MAX_LEN: usize = 4096;

@@ -2,6 +2,7 @@
 //! it. Rendering, POST/PUT bodies, and PATCH read into a [`GroupPatch`]
 //! that the view applies with member reads and writes proportional to the
 //! members it names, never to the group's size.
+use crate::domain::group::{GroupBody, GroupPatch};
 use serde_json::{json, Map, Value};
 
 use super::group_schema::GROUP_ATTRIBUTES;
@@ -9,7 +10,8 @@ use super::patch::{closing_bracket, op_kind, operations, OpKind};
 use super::schema::{self, Context};
 use super::values::{self, get_ci};
 use super::{filter, ScimError, GROUP_SCHEMA};
-use crate::store::{keys, GroupRecord};
+use crate::domain::group::GroupRecord;
+use crate::store::keys;
 
 /// The longest displayName and externalId a group takes.
 pub const MAX_NAME: usize = 256;
@@ -28,15 +30,6 @@ pub fn to_json(group: &GroupRecord, members: Option<&[u64]>, origin: &str) -> Va
         }
     }
     Value::Object(r)
-}
-
-/// A POST or PUT body.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GroupBody {
-    pub name: String,
-    pub external_id: Option<String>,
-    /// The member ids as sent (`None`: the body has no `members`).
-    pub members: Option<Vec<String>>,
 }
 
 /// Reads a POST/PUT body. `displayName` is required; `id`, `meta` and
@@ -118,54 +111,6 @@ pub fn member_values(value: &Value) -> Result<Vec<String>, ScimError> {
         Value::Array(items) => items.iter().map(one).collect(),
         other => Ok(vec![one(other)?]),
     }
-}
-
-/// What a PATCH does to the members, all operations folded in order:
-/// `clear` drops every current member not in `add`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct MemberPlan {
-    pub clear: bool,
-    pub add: Vec<String>,
-    pub remove: Vec<String>,
-}
-
-impl MemberPlan {
-    pub fn is_empty(&self) -> bool {
-        !self.clear && self.add.is_empty() && self.remove.is_empty()
-    }
-
-    fn add(&mut self, ids: Vec<String>) {
-        self.remove.retain(|r| !ids.contains(r));
-        for id in ids {
-            if !self.add.contains(&id) {
-                self.add.push(id);
-            }
-        }
-    }
-
-    fn remove(&mut self, ids: Vec<String>) {
-        self.add.retain(|a| !ids.contains(a));
-        for id in ids {
-            if !self.remove.contains(&id) {
-                self.remove.push(id);
-            }
-        }
-    }
-
-    fn replace(&mut self, ids: Vec<String>) {
-        *self = MemberPlan::default();
-        self.clear = true;
-        self.add(ids);
-    }
-}
-
-/// A PatchOp on a Group, read but not applied.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct GroupPatch {
-    pub name: Option<String>,
-    /// `Some(None)`: remove the externalId.
-    pub external_id: Option<Option<String>>,
-    pub members: MemberPlan,
 }
 
 /// Reads a PatchOp body on group `id`. Paths: `displayName`, `externalId`,
@@ -346,6 +291,7 @@ fn set(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::group::MemberPlan;
 
     fn ids(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()

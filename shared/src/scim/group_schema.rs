@@ -9,8 +9,8 @@ use super::schema::{
     meta, meta_parts, Attr, Attribute, Context, Filterable, Mutability, Returned, Store, Type,
     Uniqueness,
 };
+use crate::domain::group::GroupRecord;
 use crate::domain::user::format_time;
-use crate::store::GroupRecord;
 
 const fn string(
     name: &'static str,

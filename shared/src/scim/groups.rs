@@ -7,23 +7,24 @@
 //! the group once more (a delete may have raced it); nothing grows with the
 //! group's size. Reading `members` (a GET without `excludedAttributes=members`,
 //! a PUT, a `replace` of all members) reads every member item.
-use std::collections::HashMap;
-
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::filter::{self, Attr, Filter};
-use super::group::{self, GroupBody, GroupPatch, MemberPlan};
+use super::group;
 use super::list_params::ListParams;
-use super::request::{admin, writable, ScimRequest};
+use super::request::{admin, ScimRequest};
 use super::resource::Projection;
 use super::resource_type::{canonical_id, etag, list_response, ResourceType};
 use super::ScimError;
-use crate::domain::user::User;
+use crate::domain::group::GroupRecord;
+use crate::domain::group::{GroupPatch, MemberPlan};
 use crate::http::{self, respond};
 use crate::runtime::Ctx;
-use crate::store::{Fetched, GroupRecord, StoreError, UniqueField, Wanted, WRITE_ATTEMPTS};
+use crate::service::groups::{users_named, want_users, Groups};
+use crate::service::Failure;
+use crate::store::{Fetched, StoreError, UniqueField, Wanted};
 
 type Outcome = Result<Response<Body>, ScimError>;
 const GROUP: ResourceType = ResourceType::Group;
@@ -36,48 +37,10 @@ const GROUP: ResourceType = ResourceType::Group;
 /// Lambda's 6 MB.
 pub const MAX_LISTED_MEMBERS: usize = 20_000;
 
-/// Member ids read in the caller's batch read; more are read after it.
-const MEMBERS_WITH_AUTH: usize = 90;
-
-fn taken(err: StoreError, name: &str, external_id: Option<&str>) -> ScimError {
-    match err {
-        StoreError::Taken(UniqueField::GroupExternalId) => ScimError::uniqueness(format!(
-            "externalId \"{}\" belongs to another group",
-            external_id.unwrap_or_default()
-        )),
-        StoreError::Taken(_) => {
-            ScimError::uniqueness(format!("displayName \"{name}\" is taken by another group"))
-        }
-        StoreError::Conflict => ScimError::new(
-            409,
-            None,
-            "The group changed while this request was applied; read it and try again.",
-        ),
-        other => other.into(),
-    }
-}
-
 /// Whether a projection keeps `members`.
 fn wants_members(projection: &Projection) -> bool {
     let probe = json!({"members": [], "id": "0"});
     projection.apply(probe).get("members").is_some()
-}
-
-/// User ids as a client sent them: canonical decimals, and the rest.
-fn parse_ids(raw: &[String]) -> (Vec<u64>, Vec<String>) {
-    let mut ids = Vec::new();
-    let mut bad = Vec::new();
-    for r in raw {
-        match r.parse::<u64>() {
-            Ok(id) if id.to_string() == *r => {
-                if !ids.contains(&id) {
-                    ids.push(id)
-                }
-            }
-            _ => bad.push(r.clone()),
-        }
-    }
-    (ids, bad)
 }
 
 fn unknown_members(unknown: &[String]) -> ScimError {
@@ -95,40 +58,6 @@ fn unknown_members(unknown: &[String]) -> ScimError {
         "No User has the id {}{more}: members must be ids of existing Users. Nothing was changed.",
         shown.join(", ")
     ))
-}
-
-/// The users `ids` names: from the caller's batch read when they were in it,
-/// else read now. Ids that name no user come back in the second list.
-async fn users_named(
-    ctx: &Ctx,
-    fetched: &Fetched,
-    ids: &[u64],
-) -> Result<(HashMap<u64, User>, Vec<u64>), ScimError> {
-    let mut found: HashMap<u64, User> = ids
-        .iter()
-        .filter_map(|id| fetched.user(*id).map(|u| (*id, u.clone())))
-        .collect();
-    let missing: Vec<u64> = ids
-        .iter()
-        .copied()
-        .filter(|id| !found.contains_key(id))
-        .collect();
-    if !missing.is_empty() && ids.len() > MEMBERS_WITH_AUTH {
-        found.extend(ctx.store.users_by_id_map(&missing).await?);
-    }
-    let unknown = ids
-        .iter()
-        .copied()
-        .filter(|id| !found.contains_key(id))
-        .collect();
-    Ok((found, unknown))
-}
-
-/// Wanted for the users a request names (in the auth read when few).
-fn want_users(wanted: &mut Wanted, ids: &[u64]) {
-    if ids.len() <= MEMBERS_WITH_AUTH {
-        wanted.users.extend(ids.iter().copied());
-    }
 }
 
 /// The group's member ids for a response, or 400 `tooMany` past
@@ -160,9 +89,9 @@ async fn group_response(
     status: StatusCode,
     group: &GroupRecord,
     known: Option<Vec<u64>>,
-    origin: &str,
-    projection: &Projection,
+    r: &ScimRequest,
 ) -> Outcome {
+    let (origin, projection) = (r.origin.as_str(), &r.projection);
     let members = match known {
         _ if !wants_members(projection) => None,
         Some(ids) => Some(ids),
@@ -172,71 +101,37 @@ async fn group_response(
     Ok(GROUP.response(status, &body, group.id, group.version, origin))
 }
 
-fn check_if_match(r: &ScimRequest, group: &GroupRecord) -> Result<(), ScimError> {
-    GROUP.check_if_match(r.if_match.as_deref(), group.version)
-}
-
 // ---------------------------------------------------------------- writes
 
 /// `POST /Groups`
 pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
-    respond(Box::pin(create_group(&ctx, &r)).await)
-}
-
-async fn create_group(ctx: &Ctx, r: &ScimRequest) -> Outcome {
-    let body = r.body().and_then(group::from_json);
-    let (ids, bad) = match &body {
-        Ok(GroupBody {
-            members: Some(m), ..
-        }) => parse_ids(m),
-        _ => (Vec::new(), Vec::new()),
-    };
-    let mut wanted = Wanted::default();
-    want_users(&mut wanted, &ids);
-    let (caller, fetched) = admin(ctx, r, wanted).await?;
-    writable(&caller)?;
-    let body = body?;
-    let (users, unknown) = users_named(ctx, &fetched, &ids).await?;
-    let mut unknown: Vec<String> = unknown.iter().map(u64::to_string).collect();
-    unknown.extend(bad);
-    if !unknown.is_empty() {
-        return Err(unknown_members(&unknown));
-    }
-    let members: Vec<User> = ids.iter().filter_map(|id| users.get(id).cloned()).collect();
-    let (group, changes) = ctx
-        .store
-        .create_group_with(&body.name, body.external_id.as_deref(), members)
-        .await
-        .map_err(|e| taken(e, &body.name, body.external_id.as_deref()))?;
-    let origin = r.origin.clone();
-    let projection = r.projection.clone();
-    // The answer reads nothing more: once the group is made, the create
-    // cannot fail (and a resent create would answer 409).
-    let mut ids = changes.added;
-    ids.sort_unstable();
-    let known = Some(ids);
-    group_response(
-        ctx,
-        StatusCode::CREATED,
-        &group,
-        known,
-        &origin,
-        &projection,
-    )
-    .await
+    let input = r.body().and_then(group::from_json);
+    let created = Box::pin(Groups::new(&ctx.store).create(&r.credentials, input)).await;
+    respond(match created {
+        // The answer reads nothing more: once the group is made, the create
+        // cannot fail (and a resent create would answer 409).
+        Ok((group, changes)) => {
+            let mut ids = changes.added;
+            ids.sort_unstable();
+            Box::pin(group_response(
+                &ctx,
+                StatusCode::CREATED,
+                &group,
+                Some(ids),
+                &r,
+            ))
+            .await
+        }
+        Err(failure) => Err(group_error(failure, &r)),
+    })
 }
 
 /// `PUT /Groups/{id}`: replaces displayName and externalId; `members`, when
 /// the body has them, become exactly those (absent: left as they are).
 pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
-    respond(Box::pin(replace_group(&ctx, &r)).await)
-}
-
-async fn replace_group(ctx: &Ctx, r: &ScimRequest) -> Outcome {
-    let body = r.body().and_then(group::from_json);
-    let patch = body.map(|b| GroupPatch {
+    let input = r.body().and_then(group::from_json).map(|b| GroupPatch {
         name: Some(b.name),
         external_id: Some(b.external_id),
         members: match b.members {
@@ -248,10 +143,12 @@ async fn replace_group(ctx: &Ctx, r: &ScimRequest) -> Outcome {
             None => MemberPlan::default(),
         },
     });
-    let group = Box::pin(apply(ctx, r, patch)).await?;
-    let origin = r.origin.clone();
-    let projection = r.projection.clone();
-    group_response(ctx, StatusCode::OK, &group, None, &origin, &projection).await
+    let groups = Groups::new(&ctx.store);
+    let written = Box::pin(groups.update(&r.credentials, r.id, r.precondition(), input)).await;
+    respond(match written {
+        Ok(group) => Box::pin(group_response(&ctx, StatusCode::OK, &group, None, &r)).await,
+        Err(failure) => Err(group_error(failure, &r)),
+    })
 }
 
 /// `PATCH /Groups/{id}`: 204, or 200 with the group when the request asks
@@ -259,165 +156,24 @@ async fn replace_group(ctx: &Ctx, r: &ScimRequest) -> Outcome {
 /// change never reads the whole member list unless asked to.
 pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
-    respond(Box::pin(patch_group(&ctx, &r)).await)
-}
-
-async fn patch_group(ctx: &Ctx, r: &ScimRequest) -> Outcome {
-    let id = r.id;
-    let patch = r
+    let input = r
         .body()
-        .and_then(|b| group::parse_patch(b, id.unwrap_or(0)));
-    let group = Box::pin(apply(ctx, r, patch)).await?;
-    let projection = r.projection.clone();
-    if r.projection_asked {
-        let origin = r.origin.clone();
-        return group_response(ctx, StatusCode::OK, &group, None, &origin, &projection).await;
-    }
-    let mut resp = Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .body(Body::Empty)
-        .expect("a static response");
-    if let Ok(tag) = HeaderValue::from_str(&etag(group.version)) {
-        resp.headers_mut().insert("etag", tag);
-    }
-    Ok(resp)
-}
-
-/// Applies a PATCH or PUT: authenticates, reading the group and the users
-/// the change names in the same batch read; refuses unknown members before
-/// anything is written; then writes the group's own change with the first
-/// members in one transaction, the rest in steps. Retries on a fresh read
-/// when the group changed meanwhile, unless `If-Match` pinned the version.
-async fn apply(
-    ctx: &Ctx,
-    r: &ScimRequest,
-    patch: Result<GroupPatch, ScimError>,
-) -> Result<GroupRecord, ScimError> {
-    let id = r.id;
-    let (add_ids, bad_add) = match &patch {
-        Ok(p) => parse_ids(&p.members.add),
-        Err(_) => (Vec::new(), Vec::new()),
-    };
-    let (remove_ids, _) = match &patch {
-        Ok(p) => parse_ids(&p.members.remove),
-        Err(_) => (Vec::new(), Vec::new()),
-    };
-    let mut named: Vec<u64> = add_ids.clone();
-    named.extend(remove_ids.iter().filter(|r| !add_ids.contains(r)));
-    let mut wanted = Wanted {
-        groups: id.into_iter().collect(),
-        ..Wanted::default()
-    };
-    want_users(&mut wanted, &named);
-    let (caller, fetched) = admin(ctx, r, wanted).await?;
-    writable(&caller)?;
-    let id = id.ok_or_else(|| GROUP.not_found(&r.id_text))?;
-    let mut group = fetched
-        .group(id)
-        .cloned()
-        .ok_or_else(|| GROUP.not_found(id))?;
-    let patch = patch?;
-    check_if_match(r, &group)?;
-    let (mut users, unknown) = users_named(ctx, &fetched, &named).await?;
-    let mut unknown_adds: Vec<String> = unknown
-        .iter()
-        .filter(|u| add_ids.contains(u))
-        .map(u64::to_string)
-        .collect();
-    unknown_adds.extend(bad_add);
-    if !unknown_adds.is_empty() {
-        return Err(unknown_members(&unknown_adds));
-    }
-    let pinned = r.if_match.is_some();
-    let mut attempt = 1;
-    loop {
-        let next = next_record(&group, &patch);
-        // Everyone else goes when the whole list is replaced: a read of the
-        // members, the one member change that grows with the group.
-        let remove: Vec<User> = if patch.members.clear {
-            let current = ctx.store.group_member_ids(&group, usize::MAX).await?;
-            let gone: Vec<u64> = current
-                .into_iter()
-                .filter(|m| !add_ids.contains(m))
-                .collect();
-            let unread: Vec<u64> = gone
-                .iter()
-                .copied()
-                .filter(|m| !users.contains_key(m))
-                .collect();
-            let mut read = ctx.store.users_by_id_map(&unread).await?;
-            gone.iter()
-                .filter_map(|m| users.get(m).cloned().or_else(|| read.remove(m)))
-                .collect()
-        } else {
-            remove_ids
-                .iter()
-                .filter_map(|id| users.get(id).cloned())
-                .collect()
-        };
-        let add: Vec<User> = add_ids
-            .iter()
-            .filter_map(|id| users.get(id).cloned())
-            .collect();
-        let adding = !add.is_empty();
-        match ctx.store.patch_group(&group, next, add, remove).await {
-            Ok((written, changes)) => {
-                if adding && !changes.added.is_empty() {
-                    Box::pin(check_still_there(ctx, &written, &changes.added)).await?;
-                }
-                return Ok(written);
-            }
-            Err(StoreError::Conflict) if !pinned && attempt < WRITE_ATTEMPTS => {
-                attempt += 1;
-                group = ctx
-                    .store
-                    .get_group(id)
-                    .await?
-                    .filter(|g| !g.deleting)
-                    .ok_or_else(|| GROUP.not_found(id))?;
-                users = ctx.store.users_by_id_map(&named).await?;
-            }
-            Err(e) => {
-                let name = patch.name.as_deref().unwrap_or(&group.name);
-                let ext = patch
-                    .external_id
-                    .clone()
-                    .unwrap_or_else(|| group.external_id.clone());
-                return Err(taken(e, name, ext.as_deref()));
-            }
+        .and_then(|b| group::parse_patch(b, r.id.unwrap_or(0)));
+    let groups = Groups::new(&ctx.store);
+    let written = Box::pin(groups.update(&r.credentials, r.id, r.precondition(), input)).await;
+    respond(match written {
+        Ok(group) if r.projection_asked => {
+            Box::pin(group_response(&ctx, StatusCode::OK, &group, None, &r)).await
         }
-    }
-}
-
-/// The group's record after a patch, when its own attributes change.
-fn next_record(group: &GroupRecord, patch: &GroupPatch) -> Option<GroupRecord> {
-    let mut next = group.clone();
-    if let Some(name) = &patch.name {
-        next.name = name.clone();
-    }
-    if let Some(ext) = &patch.external_id {
-        next.external_id = ext.clone();
-    }
-    (next.name != group.name || next.external_id != group.external_id).then_some(next)
-}
-
-/// A delete of the group may have swept its members between our read and
-/// our write: then the members just added are removed again, and the answer
-/// is the 404 the delete would have given. One read.
-async fn check_still_there(ctx: &Ctx, group: &GroupRecord, added: &[u64]) -> Result<(), ScimError> {
-    let alive = ctx
-        .store
-        .get_group(group.id)
-        .await?
-        .is_some_and(|g| !g.deleting);
-    if alive {
-        return Ok(());
-    }
-    let users = ctx.store.users_by_id_map(added).await?;
-    ctx.store
-        .change_members(group, Vec::new(), users.into_values().collect())
-        .await?;
-    Err(GROUP.not_found(group.id))
+        Ok(group) => {
+            let mut resp = http::empty(StatusCode::NO_CONTENT);
+            if let Ok(tag) = HeaderValue::from_str(&etag(group.version)) {
+                resp.headers_mut().insert("etag", tag);
+            }
+            Ok(resp)
+        }
+        Err(failure) => Err(group_error(failure, &r)),
+    })
 }
 
 /// `DELETE /Groups/{id}`: 204; the org and every membership go, in steps
@@ -425,30 +181,13 @@ async fn check_still_there(ctx: &Ctx, group: &GroupRecord, added: &[u64]) -> Res
 /// the next DELETE of the same id.
 pub async fn delete(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
-    respond(Box::pin(delete_group(&ctx, &r)).await)
-}
-
-async fn delete_group(ctx: &Ctx, r: &ScimRequest) -> Outcome {
-    let id = r.id;
-    let wanted = Wanted {
-        groups: id.into_iter().collect(),
-        ..Wanted::default()
-    };
-    let (caller, fetched) = admin(ctx, r, wanted).await?;
-    writable(&caller)?;
-    let id = id.ok_or_else(|| GROUP.not_found(&r.id_text))?;
-    let group = fetched
-        .group_record(id)
-        .cloned()
-        .ok_or_else(|| GROUP.not_found(id))?;
-    if !group.deleting {
-        check_if_match(r, &group)?;
-    }
-    ctx.store.delete_group(&group).await?;
-    Ok(Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .body(Body::Empty)
-        .expect("a static response"))
+    let groups = Groups::new(&ctx.store);
+    let deleted =
+        Box::pin(groups.delete::<ScimError>(&r.credentials, r.id, r.precondition())).await;
+    respond(match deleted {
+        Ok(()) => Ok(http::empty(StatusCode::NO_CONTENT)),
+        Err(failure) => Err(group_error(failure, &r)),
+    })
 }
 
 // ---------------------------------------------------------------- reads
@@ -456,24 +195,48 @@ async fn delete_group(ctx: &Ctx, r: &ScimRequest) -> Outcome {
 /// `GET /Groups/{id}`
 pub async fn get(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
-    respond(Box::pin(get_group(&ctx, &r)).await)
+    let found = Groups::new(&ctx.store)
+        .get::<ScimError>(&r.credentials, r.id)
+        .await;
+    respond(match found {
+        Ok(group) => Box::pin(group_response(&ctx, StatusCode::OK, &group, None, &r)).await,
+        Err(failure) => Err(group_error(failure, &r)),
+    })
 }
 
-async fn get_group(ctx: &Ctx, r: &ScimRequest) -> Outcome {
-    let id = r.id;
-    let wanted = Wanted {
-        groups: id.into_iter().collect(),
-        ..Wanted::default()
-    };
-    let (_, fetched) = admin(ctx, r, wanted).await?;
-    let id = id.ok_or_else(|| GROUP.not_found(&r.id_text))?;
-    let group = fetched
-        .group(id)
-        .cloned()
-        .ok_or_else(|| GROUP.not_found(id))?;
-    let origin = r.origin.clone();
-    let projection = r.projection.clone();
-    group_response(ctx, StatusCode::OK, &group, None, &origin, &projection).await
+/// A group operation's failure as SCIM says it, naming the group.
+fn group_error(failure: Failure<ScimError>, r: &ScimRequest) -> ScimError {
+    match failure {
+        Failure::Auth(f) => f.into(),
+        Failure::Forbidden => ScimError::forbidden(),
+        Failure::ReadOnly => ScimError::read_only(),
+        Failure::NotFound => GROUP.not_found(&r.id_text),
+        Failure::Precondition { current } => GROUP.precondition_failed(current),
+        Failure::UnknownMembers(unknown) => unknown_members(&unknown),
+        Failure::GroupTaken {
+            field: UniqueField::GroupExternalId,
+            external_id,
+            ..
+        } => ScimError::uniqueness(format!(
+            "externalId \"{}\" belongs to another group",
+            external_id.unwrap_or_default()
+        )),
+        Failure::GroupTaken { name, .. } => {
+            ScimError::uniqueness(format!("displayName \"{name}\" is taken by another group"))
+        }
+        Failure::Changed | Failure::Lost | Failure::Busy { .. } => ScimError::new(
+            409,
+            None,
+            "The group changed while this request was applied; read it and try again.",
+        ),
+        // User writes only: a group operation that answers one is a bug.
+        Failure::Taken { .. } | Failure::NotOwned { .. } => {
+            ScimError::server(http::Fault::bug("a group operation failed as a user write"))
+        }
+        Failure::Refused(e) => e,
+        Failure::Store(StoreError::Conflict) => GROUP.conflict(),
+        Failure::Store(e) => e.into(),
+    }
 }
 
 /// A parsed list or search request on Groups.
@@ -598,7 +361,7 @@ pub(super) async fn matching_groups(
     plan: &GroupPlan,
     fetched: &Fetched,
 ) -> Result<Vec<GroupRecord>, ScimError> {
-    let (members_of, _) = users_named(ctx, fetched, &plan.member_ids).await?;
+    let (members_of, _) = users_named(&ctx.store, fetched, &plan.member_ids).await?;
     let candidates: Vec<GroupRecord> = match &plan.lookup {
         Some((Attr::Id, v)) => canonical_id(v)
             .and_then(|id| fetched.group(id).cloned())

@@ -28,14 +28,6 @@ pub async fn admin(
     Ok((caller, fetched))
 }
 
-pub fn writable(caller: &Caller) -> Result<(), ScimError> {
-    if caller.read_only {
-        Err(ScimError::read_only())
-    } else {
-        Ok(())
-    }
-}
-
 /// The JSON body: ≤ 1 MiB, sent as `application/scim+json` or
 /// `application/json` (parameters such as `charset` allowed).
 ///

@@ -14,9 +14,10 @@ use super::request::{admin, ScimRequest};
 use super::resource::{self, Projection};
 use super::resource_type::list_response;
 use super::{groups, views, ScimError};
+use crate::domain::group::GroupRecord;
 use crate::http::respond;
 use crate::runtime::Ctx;
-use crate::store::{GroupRecord, Wanted};
+use crate::store::Wanted;
 
 type Outcome = Result<Response<Body>, ScimError>;
 

@@ -15,7 +15,7 @@ use crate::http::{self, respond};
 use crate::runtime::{Ctx, Profile};
 use crate::service::users::Users;
 use crate::service::Failure;
-use crate::store::{Fetched, UniqueField, Wanted};
+use crate::store::{Fetched, StoreError, UniqueField, Wanted};
 
 type Outcome = Result<Response<Body>, ScimError>;
 const USER: ResourceType = ResourceType::User;
@@ -519,7 +519,12 @@ fn user_error(failure: Failure<ScimError>, r: &ScimRequest) -> ScimError {
              choose another userName, or send that user's externalId to take it over"
         )),
         Failure::Refused(e) => e,
+        Failure::Store(StoreError::Conflict) => USER.conflict(),
         Failure::Store(e) => e.into(),
+        // Group writes only: a user operation that answers one is a bug.
+        Failure::UnknownMembers(_) | Failure::GroupTaken { .. } | Failure::Changed => {
+            ScimError::server(http::Fault::bug("a user operation failed as a group write"))
+        }
     }
 }
 

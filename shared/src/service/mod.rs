@@ -6,6 +6,7 @@
 //! answers: no rule is decided in a handler.
 //!
 //! Layers: `domain` ← `store` ← `service` ← `admin_api`, `scim`.
+pub mod groups;
 pub mod users;
 
 use crate::auth;
@@ -47,6 +48,16 @@ pub enum Failure<E> {
     NotOwned {
         username: String,
     },
+    /// A group write named users that do not exist (as sent).
+    UnknownMembers(Vec<String>),
+    /// A group's name or externalId claim belongs to another group.
+    GroupTaken {
+        field: UniqueField,
+        name: String,
+        external_id: Option<String>,
+    },
+    /// A group changed under every attempt of a write that pinned no version.
+    Changed,
     /// The change refused: the API's own error.
     Refused(E),
     Store(StoreError),

@@ -31,17 +31,16 @@ pub struct Precondition<'a> {
 }
 
 impl Precondition<'_> {
-    fn pinned(&self) -> bool {
+    pub(super) fn pinned(&self) -> bool {
         self.if_match.is_some()
     }
 
-    fn check<E>(&self, user: &User) -> Result<(), Failure<E>> {
-        if if_match_holds(self.if_match, user.version) {
+    /// Whether a write may land on `version`.
+    pub(super) fn check<E>(&self, version: u64) -> Result<(), Failure<E>> {
+        if if_match_holds(self.if_match, version) {
             Ok(())
         } else {
-            Err(Failure::Precondition {
-                current: user.version,
-            })
+            Err(Failure::Precondition { current: version })
         }
     }
 }
@@ -157,7 +156,7 @@ impl<'a> Users<'a> {
             Profile::Rfc => self
                 .store
                 .delete_user_with(current, precondition.pinned(), |cur| {
-                    precondition.check(cur)
+                    precondition.check(cur.version)
                 })
                 .await
                 .map_err(lost_race),
@@ -251,7 +250,7 @@ impl<'a> Users<'a> {
         let mut attempted = None;
         self.store
             .update_user_with(current, precondition.pinned(), |cur| {
-                precondition.check(cur)?;
+                precondition.check(cur.version)?;
                 let next = change(cur)?;
                 attempted = Some(next.clone());
                 Ok(next)

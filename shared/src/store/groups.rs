@@ -28,13 +28,14 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnConsumedCapacity, TransactWriteItem, Update,
 };
-use chrono::{DateTime, Utc};
+
 use unicode_normalization::UnicodeNormalization;
 
 use super::item::{self, key, n, s, Item};
 use super::orgs::Org;
 use super::users::{built, parse_user, Slot, Transaction, TRANSACTION_LIMIT};
 use super::{keys, Result, Store, StoreError, UniqueField, WRITE_ATTEMPTS};
+use crate::domain::group::GroupRecord;
 use crate::domain::user::{format_time, now, parse_time, Membership, User};
 
 /// The role of a member added through SCIM (the one `usersctl org
@@ -67,22 +68,6 @@ pub fn valid_slug(slug: &str) -> bool {
         && slug
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// A SCIM Group: an org as SCIM shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GroupRecord {
-    pub id: u64,
-    /// Derived from the first name and never changed, so that org scoping
-    /// (`X-Organization`) keeps working across renames.
-    pub slug: String,
-    pub name: String,
-    pub external_id: Option<String>,
-    pub created: DateTime<Utc>,
-    pub last_modified: DateTime<Utc>,
-    pub version: u64,
-    /// Being deleted: hidden from every read, its members being removed.
-    pub deleting: bool,
 }
 
 impl GroupRecord {

@@ -34,7 +34,7 @@ pub use buckets::{block_of, BucketCounts, CountDelta, Counts, Position, BLOCK_ID
 pub use client::{client_from_env, Budget, REQUEST_BUDGET};
 pub use errors::{classify, FaultKind, StoreError, Unavailable, UniqueField};
 pub use groups::{
-    slug_candidates, valid_slug, GroupRecord, MemberChanges, DEFAULT_ROLE, MEMBERS_PER_TRANSACTION,
+    slug_candidates, valid_slug, MemberChanges, DEFAULT_ROLE, MEMBERS_PER_TRANSACTION,
 };
 pub use item::Item;
 pub use logins::LoginClaim;

@@ -66,7 +66,7 @@ pub struct Fetched {
     users: HashMap<u64, User>,
     claims: HashMap<(UniqueField, String), u64>,
     org: Option<OrgKey>,
-    groups: HashMap<u64, super::GroupRecord>,
+    groups: HashMap<u64, crate::domain::group::GroupRecord>,
     counts: Counts,
     directory: Option<super::BucketCounts>,
 }
@@ -82,13 +82,13 @@ impl Fetched {
     }
 
     /// A group that was asked for, if it exists and is not being deleted.
-    pub fn group(&self, id: u64) -> Option<&super::GroupRecord> {
+    pub fn group(&self, id: u64) -> Option<&crate::domain::group::GroupRecord> {
         self.groups.get(&id).filter(|g| !g.deleting)
     }
 
     /// A group that was asked for, being deleted or not (a DELETE finishes
     /// one that was cut short).
-    pub fn group_record(&self, id: u64) -> Option<&super::GroupRecord> {
+    pub fn group_record(&self, id: u64) -> Option<&crate::domain::group::GroupRecord> {
         self.groups.get(&id)
     }
 
@@ -156,7 +156,7 @@ impl Store {
             let (pk, sk) = keys::group(*id);
             if let Some(group) = found
                 .get(&(pk.to_string(), sk))
-                .and_then(super::GroupRecord::from_item)
+                .and_then(crate::domain::group::GroupRecord::from_item)
             {
                 fetched.groups.insert(*id, group);
             }

@@ -1,0 +1,78 @@
+//! A group (an organisation) and the changes a client asks of one, as typed
+//! values: what the SCIM API reads from a body, and what the group service
+//! applies.
+use chrono::{DateTime, Utc};
+
+/// A new group, or a PUT's whole replacement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupBody {
+    pub name: String,
+    pub external_id: Option<String>,
+    /// The member ids as sent (`None`: the body has no `members`).
+    pub members: Option<Vec<String>>,
+}
+
+/// What a PATCH does to the members, all operations folded in order:
+/// `clear` drops every current member not in `add`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemberPlan {
+    pub clear: bool,
+    pub add: Vec<String>,
+    pub remove: Vec<String>,
+}
+
+impl MemberPlan {
+    pub fn is_empty(&self) -> bool {
+        !self.clear && self.add.is_empty() && self.remove.is_empty()
+    }
+
+    pub fn add(&mut self, ids: Vec<String>) {
+        self.remove.retain(|r| !ids.contains(r));
+        for id in ids {
+            if !self.add.contains(&id) {
+                self.add.push(id);
+            }
+        }
+    }
+
+    pub fn remove(&mut self, ids: Vec<String>) {
+        self.add.retain(|a| !ids.contains(a));
+        for id in ids {
+            if !self.remove.contains(&id) {
+                self.remove.push(id);
+            }
+        }
+    }
+
+    pub fn replace(&mut self, ids: Vec<String>) {
+        *self = MemberPlan::default();
+        self.clear = true;
+        self.add(ids);
+    }
+}
+
+/// A change to a group, read from a PatchOp (or a PUT) but not applied.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupPatch {
+    pub name: Option<String>,
+    /// `Some(None)`: remove the externalId.
+    pub external_id: Option<Option<String>>,
+    pub members: MemberPlan,
+}
+
+/// A group: an organisation as SCIM shows it (its members are kept apart,
+/// on the org and on each member's user record).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupRecord {
+    pub id: u64,
+    /// Derived from the first name and never changed, so that org scoping
+    /// (`X-Organization`) keeps working across renames.
+    pub slug: String,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub created: DateTime<Utc>,
+    pub last_modified: DateTime<Utc>,
+    pub version: u64,
+    /// Being deleted: hidden from every read, its members being removed.
+    pub deleting: bool,
+}
