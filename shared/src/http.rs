@@ -247,8 +247,8 @@ pub enum Ids {
 /// path segment), as a user or group id; `None` when it cannot be one.
 pub fn path_id(req: &Request, ids: Ids) -> Option<u64> {
     let raw = path_param(req, "id")?;
-    if ids == Ids::Canonical && (raw.is_empty() || raw.starts_with('0')) {
-        return None;
+    match ids {
+        Ids::Canonical => crate::domain::ids::canonical_id(&raw),
+        Ids::Digits => raw.parse().ok(),
     }
-    raw.parse().ok()
 }

@@ -3,6 +3,7 @@
 //! DynamoDB: the store and the two APIs import it, never the other way round.
 pub mod access;
 pub mod group;
+pub mod ids;
 pub mod profile;
 pub mod query;
 pub mod user;

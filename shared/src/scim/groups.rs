@@ -268,8 +268,8 @@ impl Query {
         fn collect(f: &Filter, out: &mut Vec<u64>) {
             match f {
                 Filter::Eq(Attr::MemberValue, filter::Value::Str(s)) => {
-                    if let Ok(id) = s.parse::<u64>() {
-                        if id.to_string() == *s && !out.contains(&id) {
+                    if let Some(id) = canonical_id(s) {
+                        if !out.contains(&id) {
                             out.push(id);
                         }
                     }

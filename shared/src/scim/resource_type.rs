@@ -9,6 +9,7 @@ use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 
 use super::{ScimError, BASE_PATH, CONTENT_TYPE, LIST_SCHEMA};
+pub use crate::domain::ids::canonical_id;
 pub use crate::domain::version::{etag, if_match_holds};
 use crate::http;
 
@@ -105,12 +106,6 @@ impl ResourceType {
         }
         resp
     }
-}
-
-/// An id as SCIM paths and `value`s carry it: a canonical decimal, so that
-/// `"007"` or `"+7"` names nothing rather than resource 7.
-pub fn canonical_id(text: &str) -> Option<u64> {
-    text.parse::<u64>().ok().filter(|id| id.to_string() == text)
 }
 
 pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {

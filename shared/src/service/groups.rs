@@ -13,6 +13,7 @@ use super::users::Precondition;
 use super::Failure;
 use crate::auth::{self, Credentials};
 use crate::domain::group::{GroupBody, GroupPatch, GroupRecord};
+use crate::domain::ids::canonical_id;
 use crate::domain::user::User;
 use crate::store::{Fetched, MemberChanges, Store, StoreError, Wanted, WRITE_ATTEMPTS};
 
@@ -275,13 +276,13 @@ pub fn parse_ids(raw: &[String]) -> (Vec<u64>, Vec<String>) {
     let mut ids = Vec::new();
     let mut bad = Vec::new();
     for r in raw {
-        match r.parse::<u64>() {
-            Ok(id) if id.to_string() == *r => {
+        match canonical_id(r) {
+            Some(id) => {
                 if !ids.contains(&id) {
                     ids.push(id)
                 }
             }
-            _ => bad.push(r.clone()),
+            None => bad.push(r.clone()),
         }
     }
     (ids, bad)
