@@ -10,4 +10,4 @@ trap stop_started EXIT
 ddb_for_tests
 cargo build -q -p directory-tests --bin dynamodb-costs
 log "DynamoDB calls and consumed capacity per request (auth included)"
-"$ROOT/target/debug/dynamodb-costs"
+"$TARGET_DIR/debug/dynamodb-costs"

@@ -12,5 +12,5 @@ log "cargo build --release ${FUNCTIONS[*]/#/-p } (host; the first build takes mi
 cargo build -q --release "${FUNCTIONS[@]/#/-p}"
 log "init time per function (local Runtime API)"
 python3 "$ROOT/scripts/bench-init.py" "${BENCH_RUNS:-15}" \
-    "$ROOT/target/release/users-self=GET /api/users/self" \
-    "$ROOT/target/release/scim-users-list=GET /api/v1/scim/Users"
+    "$TARGET_DIR/release/users-self=GET /api/users/self" \
+    "$TARGET_DIR/release/scim-users-list=GET /api/v1/scim/Users"

@@ -16,4 +16,4 @@ trap stop_started EXIT
 ddb_for_tests
 cargo build -q -p directory-tests --bin scale
 log "cost per request at ${N:-10000} users (debug build; latency is DynamoDB Local's plus ours)"
-N="${N:-10000}" RUNS="${RUNS:-3}" "$ROOT/target/debug/scale"
+N="${N:-10000}" RUNS="${RUNS:-3}" "$TARGET_DIR/debug/scale"

@@ -2,6 +2,8 @@
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Where cargo builds: CARGO_TARGET_DIR when the developer set one.
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 VENV="$ROOT/.venv"
 export PATH="$VENV/bin:$PATH"   # `cargo lambda` resolves to .venv/bin/cargo-lambda
 
@@ -145,7 +147,7 @@ write_watch_env() {
         ${AWS_PROFILE:+"AWS_PROFILE=$AWS_PROFILE"} >"$1"
 }
 
-USERSCTL="$ROOT/target/debug/usersctl"
+USERSCTL="$TARGET_DIR/debug/usersctl"
 
 build_usersctl() {
     log "building usersctl"
@@ -206,7 +208,7 @@ warm_up() {
 }
 
 # Test runs: an in-memory DynamoDB Local on a free port unless DYNAMODB_ENDPOINT is set.
-LOGS="$ROOT/target/test-logs"
+LOGS="$TARGET_DIR/test-logs"
 ddb_for_tests() {
     if [ -n "${DYNAMODB_ENDPOINT:-}" ]; then
         ddb_wait_external "the tests"

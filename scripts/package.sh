@@ -30,7 +30,7 @@ start=$SECONDS
 cargo lambda build --release --arm64 --output-format zip "${selection[@]}"
 log "built in $((SECONDS - start)) s"
 
-python3 - "$ROOT/target/lambda" <<'PY'
+python3 - "$TARGET_DIR/lambda" <<'PY'
 import pathlib, sys, zipfile
 rows = []
 for z in sorted(pathlib.Path(sys.argv[1]).glob("*/bootstrap.zip")):
