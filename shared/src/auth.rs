@@ -289,7 +289,8 @@ async fn token_login(
         Some(read_only) => *read_only,
         None => {
             let stored = store
-                .get_token(&hash)
+                .tokens()
+                .get(&hash)
                 .await?
                 .filter(|t| t.user_id == user_id && !t.is_expired(now))
                 .ok_or_else(invalid)?;
@@ -336,7 +337,7 @@ async fn password_login(
         return Err(invalid());
     }
     let now = chrono::Utc::now().timestamp();
-    let claim = store.login_claim(username).await?;
+    let claim = store.logins().claim(username).await?;
     if let Some(retry_after) = claim.locked_for(now) {
         return Err(Failure::Locked { retry_after });
     }
@@ -373,7 +374,7 @@ async fn password_login(
 /// Counts a failed login. Best-effort: when DynamoDB fails here the answer
 /// is still 401, and the failure is logged.
 async fn record_failure(store: &Store, username: &str, claim: &LoginClaim, now: i64) {
-    if let Err(e) = store.record_login_failure(username, claim, now).await {
+    if let Err(e) = store.logins().record_failure(username, claim, now).await {
         let (kind, code) = e.log_fields();
         tracing::warn!(user_id = ?claim.owner, error_kind = kind, dynamodb_code = %code,
             cause = %e, "failed login not recorded");
@@ -383,7 +384,7 @@ async fn record_failure(store: &Store, username: &str, claim: &LoginClaim, now: 
 /// Forgets the failures before a successful login. Best-effort: they would
 /// only lock the account again if more failures followed within the window.
 async fn clear_failures(store: &Store, username: &str) {
-    if let Err(e) = store.clear_login_failures(username).await {
+    if let Err(e) = store.logins().clear_failures(username).await {
         let (kind, code) = e.log_fields();
         tracing::warn!(error_kind = kind, dynamodb_code = %code, cause = %e,
             "failed logins not cleared");

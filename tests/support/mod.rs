@@ -115,7 +115,8 @@ impl TestTable {
         let fresh = self.fresh(user.id).await;
         let token = auth::generate_token(user.id);
         self.store
-            .add_token(&fresh, &auth::hash_token(&token), &spec)
+            .tokens()
+            .add(&fresh, &auth::hash_token(&token), &spec)
             .await
             .expect("store token");
         token

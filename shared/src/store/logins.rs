@@ -126,16 +126,31 @@ impl Store {
     }
 }
 
+/// The failed-login trackers kept on username claims: what `store.logins()`
+/// reads and writes, and nothing else.
+#[derive(Clone, Copy)]
+pub struct Logins<'a> {
+    store: &'a Store,
+}
+
 impl Store {
+    pub fn logins(&self) -> Logins<'_> {
+        Logins { store: self }
+    }
+}
+
+impl Logins<'_> {
     /// The username's claim: who holds the name and its failed logins. One
     /// strongly consistent GetItem (a name too long for a key holds nothing).
-    pub async fn login_claim(&self, username: &str) -> Result<LoginClaim> {
+    pub async fn claim(&self, username: &str) -> Result<LoginClaim> {
         let (pk, sk) = keys::username_claim(username);
-        Ok(LoginClaim::from_item(self.get(key(pk, sk)).await?.as_ref()))
+        Ok(LoginClaim::from_item(
+            self.store.get(key(pk, sk)).await?.as_ref(),
+        ))
     }
 
     /// Records a failed login with `username` at `now`, given what
-    /// [`Store::login_claim`] read: one UpdateItem on the claim key. A
+    /// [`Logins::claim`] read: one UpdateItem on the claim key. A
     /// failure within the window of the last one is added with an increment,
     /// so that parallel guesses all count; an older (or no) failure is
     /// replaced by a count of 1, on condition that it is still old, else (a
@@ -146,7 +161,7 @@ impl Store {
     /// later. When the name changed hands since the read (created or deleted
     /// meanwhile) the condition fails and nothing is written: returns whether
     /// the failure was recorded.
-    pub async fn record_login_failure(
+    pub async fn record_failure(
         &self,
         username: &str,
         seen: &LoginClaim,
@@ -186,9 +201,10 @@ impl Store {
             "attribute_not_exists(user_id)".to_string()
         };
         let mut update = self
+            .store
             .client()
             .update_item()
-            .table_name(self.table())
+            .table_name(self.store.table())
             .set_key(Some(key(pk, sk)))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now))
@@ -208,41 +224,43 @@ impl Store {
         let update = update
             .update_expression(format!("SET {set}"))
             .condition_expression(condition);
-        let sent = self.within(update.send()).await?;
-        self.applied(sent, |o| o.consumed_capacity())
+        let sent = self.store.within(update.send()).await?;
+        self.store.applied(sent, |o| o.consumed_capacity())
     }
 
     /// Forgets the failed logins of a name a user holds (after a successful
     /// login, or `usersctl user unlock`): one UpdateItem that leaves the claim
     /// itself alone. Returns whether the name is held (else nothing changed).
-    pub async fn clear_login_failures(&self, username: &str) -> Result<bool> {
+    pub async fn clear_failures(&self, username: &str) -> Result<bool> {
         let (pk, sk) = keys::username_claim(username);
         let update = self
+            .store
             .client()
             .update_item()
-            .table_name(self.table())
+            .table_name(self.store.table())
             .set_key(Some(key(pk, sk)))
             .update_expression("REMOVE login_failures, login_failed_at")
             .condition_expression("attribute_exists(user_id)")
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        let sent = self.within(update.send()).await?;
-        self.applied(sent, |o| o.consumed_capacity())
+        let sent = self.store.within(update.send()).await?;
+        self.store.applied(sent, |o| o.consumed_capacity())
     }
 
     /// Deletes the failure tracker of a name nobody holds (`usersctl user
     /// unlock`); a claim of a user is never deleted here. Returns whether a
     /// tracker was removed.
-    pub async fn forget_login_tracker(&self, username: &str) -> Result<bool> {
+    pub async fn forget_tracker(&self, username: &str) -> Result<bool> {
         let (pk, sk) = keys::username_claim(username);
         let delete = self
+            .store
             .client()
             .delete_item()
-            .table_name(self.table())
+            .table_name(self.store.table())
             .set_key(Some(key(pk, sk)))
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(user_id)")
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        let sent = self.within(delete.send()).await?;
-        self.applied(sent, |o| o.consumed_capacity())
+        let sent = self.store.within(delete.send()).await?;
+        self.store.applied(sent, |o| o.consumed_capacity())
     }
 }
 

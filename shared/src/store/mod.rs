@@ -37,12 +37,12 @@ pub use groups::{
     slug_candidates, valid_slug, MemberChanges, DEFAULT_ROLE, MEMBERS_PER_TRANSACTION,
 };
 pub use item::Item;
-pub use logins::LoginClaim;
+pub use logins::{LoginClaim, Logins};
 pub use orgs::Org;
 pub use pages::Slice;
 pub use prefetch::{Fetched, OrgKey, OrgRef, Wanted};
 pub use rows::UserRow;
-pub use tokens::{StoredToken, TokenSpec};
+pub use tokens::{StoredToken, TokenSpec, Tokens};
 pub use users::WRITE_ATTEMPTS;
 
 pub type Result<T> = std::result::Result<T, StoreError>;

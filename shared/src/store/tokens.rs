@@ -34,10 +34,22 @@ impl StoredToken {
     }
 }
 
+/// API tokens: what `store.tokens()` reads and writes, and nothing else.
+#[derive(Clone, Copy)]
+pub struct Tokens<'a> {
+    store: &'a Store,
+}
+
 impl Store {
+    pub fn tokens(&self) -> Tokens<'_> {
+        Tokens { store: self }
+    }
+}
+
+impl Tokens<'_> {
     /// Stores a token hash for `user` (re-read by the caller) in one transaction
     /// with the user's token list.
-    pub async fn add_token(&self, user: &User, hash: &str, spec: &TokenSpec) -> Result<()> {
+    pub async fn add(&self, user: &User, hash: &str, spec: &TokenSpec) -> Result<()> {
         let (pk, sk) = keys::token(hash);
         let mut token = key(pk, sk);
         token.insert("user_id".into(), n(user.id));
@@ -50,7 +62,7 @@ impl Store {
             token.insert(keys::TTL.into(), n(t));
         }
         let put = Put::builder()
-            .table_name(self.table())
+            .table_name(self.store.table())
             .set_item(Some(token))
             .condition_expression("attribute_not_exists(pk)")
             .build()
@@ -65,17 +77,19 @@ impl Store {
             updated.token_expiry.insert(hash.to_string(), t);
         }
         updated.version = user.version + 1;
-        let user_put = self.versioned_put(&updated, user.version)?;
-        self.commit_items(vec![
-            (TransactWriteItem::builder().put(user_put).build(), true),
-            (TransactWriteItem::builder().put(put).build(), false),
-        ])
-        .await
+        let user_put = self.store.versioned_put(&updated, user.version)?;
+        self.store
+            .commit_items(vec![
+                (TransactWriteItem::builder().put(user_put).build(), true),
+                (TransactWriteItem::builder().put(put).build(), false),
+            ])
+            .await
     }
 
-    pub async fn get_token(&self, hash: &str) -> Result<Option<StoredToken>> {
+    pub async fn get(&self, hash: &str) -> Result<Option<StoredToken>> {
         let (pk, sk) = keys::token(hash);
         Ok(self
+            .store
             .get(key(pk, sk))
             .await?
             .as_ref()
@@ -83,20 +97,21 @@ impl Store {
     }
 
     /// Deletes the token and drops it from its user's list.
-    pub async fn revoke_token(&self, user: &User, hash: &str) -> Result<()> {
+    pub async fn revoke(&self, user: &User, hash: &str) -> Result<()> {
         let (pk, sk) = keys::token(hash);
-        let delete: Delete = self.plain_delete(pk, sk)?;
+        let delete: Delete = self.store.plain_delete(pk, sk)?;
         let mut updated = user.clone();
         updated.token_hashes.retain(|h| h != hash);
         updated.token_expiry.remove(hash);
         updated.token_read_only.remove(hash);
         updated.prune_expired_tokens(chrono::Utc::now().timestamp());
         updated.version = user.version + 1;
-        let user_put = self.versioned_put(&updated, user.version)?;
-        self.commit_items(vec![
-            (TransactWriteItem::builder().put(user_put).build(), true),
-            (TransactWriteItem::builder().delete(delete).build(), false),
-        ])
-        .await
+        let user_put = self.store.versioned_put(&updated, user.version)?;
+        self.store
+            .commit_items(vec![
+                (TransactWriteItem::builder().put(user_put).build(), true),
+                (TransactWriteItem::builder().delete(delete).build(), false),
+            ])
+            .await
     }
 }

@@ -474,7 +474,7 @@ async fn run(store: &Store, command: Command) -> Outcome {
                 auth::generate_token(user.id)
             };
             let hash = auth::hash_token(&token);
-            if store.get_token(&hash).await?.is_some() {
+            if store.tokens().get(&hash).await?.is_some() {
                 println!("token already stored for {username}");
             } else {
                 let spec = TokenSpec {
@@ -482,7 +482,7 @@ async fn run(store: &Store, command: Command) -> Outcome {
                     expires_at: expires_in_days
                         .map(|d| chrono::Utc::now().timestamp() + i64::from(d) * 86_400),
                 };
-                store.add_token(&user, &hash, &spec).await?;
+                store.tokens().add(&user, &hash, &spec).await?;
             }
             println!("{token}");
             Ok(())
@@ -490,14 +490,15 @@ async fn run(store: &Store, command: Command) -> Outcome {
         Command::Token(TokenCmd::Revoke { token }) => {
             let hash = auth::hash_token(&token);
             let stored = store
-                .get_token(&hash)
+                .tokens()
+                .get(&hash)
                 .await?
                 .ok_or_else(|| Fail::Message("no such token".into()))?;
             let user = store
                 .get_user(stored.user_id)
                 .await?
                 .ok_or_else(|| Fail::Message("the token's user no longer exists".into()))?;
-            store.revoke_token(&user, &hash).await?;
+            store.tokens().revoke(&user, &hash).await?;
             println!("token revoked");
             Ok(())
         }
@@ -597,13 +598,13 @@ async fn unlock(store: &Store, username: &str) -> Outcome {
             keys::MAX_KEY_VALUE_BYTES
         )));
     }
-    let claim = store.login_claim(username).await?;
+    let claim = store.logins().claim(username).await?;
     let message = match claim.owner {
         Some(id) if claim.failures == 0 && claim.failed_at.is_none() => {
             format!("no failed logins on record for {username} (user {id})")
         }
         Some(id) => {
-            if store.clear_login_failures(username).await? {
+            if store.logins().clear_failures(username).await? {
                 format!(
                     "unlocked {username} (user {id}): {} failed logins forgotten",
                     claim.failures
@@ -615,7 +616,7 @@ async fn unlock(store: &Store, username: &str) -> Outcome {
             }
         }
         None => {
-            if store.forget_login_tracker(username).await? {
+            if store.logins().forget_tracker(username).await? {
                 format!(
                     "unlocked {username} (no such user): {} failed logins forgotten",
                     claim.failures
