@@ -11,7 +11,7 @@ use super::update::{self, Scope};
 use super::{render, CONTENT_TYPE};
 use crate::auth::{self, Caller};
 use crate::domain::access::{is_active_member, may_see, OrgScope};
-use crate::domain::plan::ReadPlan;
+use crate::domain::plan::{ClaimKeys, ReadPlan};
 use crate::domain::query::{Claim, Field};
 use crate::domain::user::{rules, User};
 use crate::http::{self, respond};
@@ -306,7 +306,7 @@ async fn planned_candidates(
 async fn pinned_users(
     ctx: &Ctx,
     ids: &std::collections::BTreeSet<u64>,
-    claims: &std::collections::BTreeSet<(Claim, String)>,
+    claims: &ClaimKeys,
     prefetched: Option<&Fetched>,
 ) -> Result<Vec<User>, ApiError> {
     let mut owners = Vec::new();

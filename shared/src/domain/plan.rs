@@ -16,6 +16,9 @@ use super::user::rules::fold;
 /// set becomes the range it spans, anything else a pass.
 pub const MAX_KEYS: usize = 1000;
 
+/// Claims to read users by: which claim, and the value as the query wrote it.
+pub type ClaimKeys = BTreeSet<(Claim, String)>;
+
 /// Where the users a query can match are read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadPlan {
@@ -24,7 +27,7 @@ pub enum ReadPlan {
     /// both empty when nobody can match.
     Keys {
         ids: BTreeSet<u64>,
-        claims: BTreeSet<(Claim, String)>,
+        claims: ClaimKeys,
     },
     /// Only users with ids in `low..=high` (`low > high` when nobody can
     /// match).
@@ -53,7 +56,7 @@ impl ReadPlan {
 
     /// Keys that may be read along with authentication: the ids and claims
     /// of a small keyed plan (`None` for any other plan).
-    pub fn prefetch(&self, at_most: usize) -> Option<(&BTreeSet<u64>, &BTreeSet<(Claim, String)>)> {
+    pub fn prefetch(&self, at_most: usize) -> Option<(&BTreeSet<u64>, &ClaimKeys)> {
         match self {
             ReadPlan::Keys { ids, claims } if ids.len() + claims.len() <= at_most => {
                 Some((ids, claims))
@@ -70,7 +73,7 @@ impl ReadPlan {
 enum Pin {
     Keys {
         ids: BTreeSet<u64>,
-        claims: BTreeSet<(Claim, String)>,
+        claims: ClaimKeys,
         case: Case,
     },
     /// `low > high` when nobody can match.
@@ -211,7 +214,7 @@ fn intersect(a: Pin, b: Pin) -> Pin {
 }
 
 /// Whether all claims of both sets are of one kind.
-fn one_claim(a: &BTreeSet<(Claim, String)>, b: &BTreeSet<(Claim, String)>) -> bool {
+fn one_claim(a: &ClaimKeys, b: &ClaimKeys) -> bool {
     let kinds: BTreeSet<Claim> = a.iter().chain(b).map(|(c, _)| *c).collect();
     kinds.len() <= 1
 }
