@@ -1,6 +1,5 @@
 //! `/api/users` end to end in-process: each handler against DynamoDB Local.
 use directory::admin_api::list_query::ListQuery;
-use directory::admin_api::plan::Source;
 use directory::admin_api::{
     destroy, fallback, list, list_with, partial_update, retrieve, retrieve_self, ListOptions,
 };
@@ -1834,7 +1833,7 @@ async fn planned_lists_answer_exactly_like_a_full_pass() {
             "round {round}: {query}"
         );
         if let Ok(q) = ListQuery::parse(&params, None) {
-            pinned += usize::from(Source::of(&q) != Source::All);
+            pinned += usize::from(!q.read_plan().is_unpinned());
         }
         nonempty += usize::from(planned.body["count"].as_u64().is_some_and(|c| c > 0));
     }

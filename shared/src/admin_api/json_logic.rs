@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::domain::query::{Field, FieldValue, UserFields};
+use crate::domain::query::{Case, Claim, Field, FieldValue, UserFields, UserQuery};
 
 /// Longest `filter` accepted, in characters.
 pub const MAX_FILTER_CHARS: usize = 10_000;
@@ -94,6 +94,61 @@ impl Rule {
             Rule::Contains(field, sub) => {
                 matches!(user.field(*field), FieldValue::Str(s) if s.contains(sub.as_str()))
             }
+        }
+    }
+}
+
+impl Rule {
+    /// The rule as a [`UserQuery`], for planning reads: comparisons on `id`
+    /// and equalities on `username` (exact, like Django's `exact`) pin
+    /// users; any other rule is a residual over the indexed fields.
+    pub fn to_query(&self) -> UserQuery {
+        let residual = UserQuery::Residual { indexed: true };
+        match self {
+            Rule::Compare(Field::Id, Comparison::Eq, Value::Int(v)) => {
+                UserQuery::IdIn(u64::try_from(*v).into_iter().collect())
+            }
+            Rule::Compare(Field::Id, op, Value::Int(v)) => {
+                let (low, high) = match op {
+                    Comparison::Lt => (None, Some(v - 1)),
+                    Comparison::Le => (None, Some(*v)),
+                    Comparison::Gt => (Some(v + 1), None),
+                    Comparison::Ge => (Some(*v), None),
+                    Comparison::Eq => (Some(*v), Some(*v)),
+                };
+                UserQuery::IdBetween(low, high)
+            }
+            Rule::Between(Field::Id, Value::Int(low), Value::Int(high)) => {
+                UserQuery::IdBetween(Some(*low), Some(*high))
+            }
+            Rule::In(Field::Id, values) => UserQuery::IdIn(
+                values
+                    .iter()
+                    .filter_map(|v| match v {
+                        Value::Int(i) => u64::try_from(*i).ok(),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Rule::Compare(Field::Username, Comparison::Eq, Value::Str(name)) => {
+                UserQuery::ClaimIn(Claim::Username, Case::Exact, vec![name.clone()])
+            }
+            Rule::In(Field::Username, values) => UserQuery::ClaimIn(
+                Claim::Username,
+                Case::Exact,
+                values
+                    .iter()
+                    .filter_map(|v| match v {
+                        Value::Str(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            // `IS NULL` on a field that is never null.
+            Rule::IsNull(_) => UserQuery::Nobody,
+            Rule::And(rules) => UserQuery::And(rules.iter().map(Rule::to_query).collect()),
+            Rule::Or(rules) => UserQuery::Or(rules.iter().map(Rule::to_query).collect()),
+            _ => residual,
         }
     }
 }

@@ -9,7 +9,8 @@
 
 use super::django::{null_boolean, python_int, python_isspace, PageRequest};
 use super::json_logic;
-use crate::domain::query::{Field, FieldValue, UserFields};
+use crate::domain::plan::ReadPlan;
+use crate::domain::query::{Case, Claim, Field, FieldValue, UserFields, UserQuery};
 use crate::store::keys;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +110,38 @@ impl ListQuery {
         simple
             && search_matches(&self.search, user)
             && self.filter.as_ref().is_none_or(|rule| rule.matches(user))
+    }
+
+    /// The filtering parts as a [`UserQuery`], for planning reads: the
+    /// `username=` parameter (an exact match, like the filter's `==`) and
+    /// the JSON Logic filter pin users; the other simple filters and
+    /// `search` look only at indexed fields and pin nothing.
+    pub fn user_query(&self) -> UserQuery {
+        let residual = UserQuery::Residual { indexed: true };
+        let mut all = Vec::new();
+        if let Some(name) = &self.username {
+            all.push(UserQuery::ClaimIn(
+                Claim::Username,
+                Case::Exact,
+                vec![name.clone()],
+            ));
+        }
+        if let Some(rule) = &self.filter {
+            all.push(rule.to_query());
+        }
+        if self.first_name.is_some()
+            || self.last_name.is_some()
+            || self.is_active.is_some()
+            || !self.search.is_empty()
+        {
+            all.push(residual);
+        }
+        UserQuery::And(all)
+    }
+
+    /// How to read the users this query can match.
+    pub fn read_plan(&self) -> ReadPlan {
+        ReadPlan::of(&self.user_query())
     }
 
     /// sorts by self.sort, ties broken by id ascending
@@ -333,6 +366,7 @@ fn smart_split(text: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::plan::MAX_KEYS;
     use Field::*;
 
     type Params = Vec<(&'static str, &'static str)>;
@@ -740,5 +774,132 @@ mod tests {
                 "{sort:?}"
             );
         }
+    }
+
+    // How a list plans its reads: its filter and `username=` lowered to a
+    // UserQuery, planned by the domain (moved from the admin API's planner).
+    fn plan(params: &[(&str, &str)]) -> ReadPlan {
+        let pairs: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ListQuery::parse(&pairs, None)
+            .expect("valid query")
+            .read_plan()
+    }
+
+    fn filtered(rule: &str) -> ReadPlan {
+        plan(&[("filter", rule)])
+    }
+
+    fn keys(ids: &[u64], usernames: &[&str]) -> ReadPlan {
+        ReadPlan::Keys {
+            ids: ids.iter().copied().collect(),
+            claims: usernames
+                .iter()
+                .map(|u| (Claim::Username, u.to_string()))
+                .collect(),
+        }
+    }
+
+    fn ids(low: u64, high: u64) -> ReadPlan {
+        ReadPlan::IdRange { low, high }
+    }
+
+    #[test]
+    fn plans_pin_by_unique_fields_and_ranges() {
+        let cases: Vec<(&str, ReadPlan)> = vec![
+            (r#"{"==":[{"var":"username"},"x"]}"#, keys(&[], &["x"])),
+            (r#"{"==":[{"var":"id"},7]}"#, keys(&[7], &[])),
+            (r#"{"==":[{"var":"id"},-7]}"#, keys(&[], &[])),
+            (r#"{"in":[{"var":"id"},[3,1,3,-1]]}"#, keys(&[1, 3], &[])),
+            (
+                r#"{"in":[{"var":"username"},["a","b"]]}"#,
+                keys(&[], &["a", "b"]),
+            ),
+            (r#"{"in":[{"var":"id"},[]]}"#, keys(&[], &[])),
+            (r#"{"==":[{"var":"first_name"},null]}"#, keys(&[], &[])),
+            (r#"{"<":[{"var":"id"},10]}"#, ids(0, 9)),
+            (r#"{"<=":[{"var":"id"},10]}"#, ids(0, 10)),
+            (r#"{">":[{"var":"id"},10]}"#, ids(11, u64::MAX)),
+            (r#"{">=":[{"var":"id"},10]}"#, ids(10, u64::MAX)),
+            (r#"{"<":[{"var":"id"},0]}"#, keys(&[], &[])),
+            (
+                r#"{">":[{"var":"id"},18446744073709551615]}"#,
+                keys(&[], &[]),
+            ),
+            (r#"{"<=":[3,{"var":"id"},8]}"#, ids(3, 8)),
+            (r#"{"<=":[8,{"var":"id"},3]}"#, keys(&[], &[])),
+            (
+                r#"{"and":[{">":[{"var":"id"},3]},{"<":[{"var":"id"},9]},{"var":"username"}]}"#,
+                ids(4, 8),
+            ),
+            (
+                r#"{"and":[{"==":[{"var":"username"},"x"]},{"in":["a",{"var":"first_name"}]}]}"#,
+                keys(&[], &["x"]),
+            ),
+            (
+                r#"{"and":[{"in":[{"var":"id"},[1,5,20]]},{"<":[{"var":"id"},10]}]}"#,
+                keys(&[1, 5], &[]),
+            ),
+            (
+                r#"{"and":[{"in":[{"var":"id"},[1,5]]},{"in":[{"var":"id"},[5,6]]}]}"#,
+                keys(&[5], &[]),
+            ),
+            (
+                r#"{"and":[{"==":[{"var":"username"},"x"]},{"in":[{"var":"id"},[1,2]]}]}"#,
+                keys(&[], &["x"]),
+            ),
+            (
+                r#"{"or":[{"==":[{"var":"username"},"x"]},{"==":[{"var":"id"},4]}]}"#,
+                keys(&[4], &["x"]),
+            ),
+            (
+                r#"{"or":[{"<":[{"var":"id"},3]},{"==":[{"var":"id"},9]}]}"#,
+                ids(0, 9),
+            ),
+            (
+                r#"{"or":[{"<":[{"var":"id"},3]},{"==":[{"var":"username"},"x"]}]}"#,
+                ReadPlan::SearchIndex,
+            ),
+            (
+                r#"{"or":[{"==":[{"var":"id"},1]},{"in":["a",{"var":"username"}]}]}"#,
+                ReadPlan::SearchIndex,
+            ),
+            (r#"{"!":{"==":[{"var":"id"},1]}}"#, ReadPlan::SearchIndex),
+            (r#"{"in":["x",{"var":"username"}]}"#, ReadPlan::SearchIndex),
+            (r#"{"==":[{"var":"last_name"},"x"]}"#, ReadPlan::SearchIndex),
+        ];
+        for (rule, want) in cases {
+            assert_eq!(filtered(rule), want, "{rule}");
+        }
+    }
+
+    #[test]
+    fn the_username_parameter_pins_like_the_filter() {
+        assert_eq!(plan(&[("username", "bob")]), keys(&[], &["bob"]));
+        assert_eq!(plan(&[("first_name", "bob")]), ReadPlan::SearchIndex);
+        assert_eq!(plan(&[("search", "bob")]), ReadPlan::SearchIndex);
+        assert_eq!(
+            plan(&[
+                ("username", "bob"),
+                ("filter", r#"{"==":[{"var":"username"},"alice"]}"#)
+            ]),
+            keys(&[], &[])
+        );
+        assert_eq!(
+            plan(&[("username", "bob"), ("filter", r#"{"<":[{"var":"id"},5]}"#)]),
+            keys(&[], &["bob"])
+        );
+    }
+
+    #[test]
+    fn too_many_keys_become_a_range_or_a_full_pass() {
+        let many: Vec<u64> = (1..=MAX_KEYS as u64 + 1).map(|i| i * 2).collect();
+        let rule = serde_json::json!({"in": [{"var": "id"}, many]}).to_string();
+        assert_eq!(filtered(&rule), ids(2, 2 * (MAX_KEYS as u64 + 1)));
+        let names: Vec<String> = (0..=MAX_KEYS).map(|i| format!("u{i}")).collect();
+        let rule = serde_json::json!({"in": [{"var": "username"}, names]}).to_string();
+        assert_eq!(filtered(&rule), ReadPlan::SearchIndex);
     }
 }

@@ -3,7 +3,6 @@ pub mod django;
 mod error;
 pub mod json_logic;
 pub mod list_query;
-pub mod plan;
 mod render;
 mod request;
 mod update;

@@ -6,13 +6,13 @@ use serde_json::{json, Value};
 use super::django;
 use super::error::{ApiError, NO_PERMISSION, UNKNOWN_FIELD};
 use super::list_query::{ListQuery, OrgSelector};
-use super::plan::Source;
 use super::request::AdminRequest;
 use super::update::{self, Scope};
 use super::{render, CONTENT_TYPE};
 use crate::auth::{self, Caller};
 use crate::domain::access::{is_active_member, may_see, OrgScope};
-use crate::domain::query::Field;
+use crate::domain::plan::{ClaimKeys, ReadPlan};
+use crate::domain::query::{Claim, Field};
 use crate::domain::user::{rules, User};
 use crate::http::{self, respond};
 use crate::runtime::Ctx;
@@ -91,7 +91,7 @@ pub async fn list(ctx: Ctx, req: Request) -> Response<Body> {
 /// others to check the planner against a full pass and the page bound.
 #[derive(Debug, Clone, Copy)]
 pub struct ListOptions {
-    /// Read only the users the query can match ([`Source`]); `false` reads
+    /// Read only the users the query can match ([`ReadPlan`]); `false` reads
     /// the whole directory and filters it, which must give the same answer.
     pub plan: bool,
     /// The largest `results` of one page, in bytes as they travel inside the
@@ -130,12 +130,12 @@ const AUTH_READ_PINS: usize = 10;
 /// A query pinning a few users by id or username has them (and the claims of
 /// those usernames) read with authentication, strongly consistent.
 fn prefetch_pinned(query: &ListQuery, wanted: &mut Wanted) {
-    if let Some((ids, usernames)) = Source::of(query).prefetch(AUTH_READ_PINS) {
+    if let Some((ids, claims)) = query.read_plan().prefetch(AUTH_READ_PINS) {
         wanted.users.extend(ids);
         wanted.claims.extend(
-            usernames
+            claims
                 .iter()
-                .map(|name| (UniqueField::Username, name.clone())),
+                .map(|(claim, value)| (UniqueField::from(*claim), value.clone())),
         );
     }
 }
@@ -186,7 +186,7 @@ async fn list_users(
     if options.plan
         && admin
         && matches!(scoping, OrgScope::Sandbox)
-        && matches!(Source::of(&query), Source::All)
+        && query.read_plan() == ReadPlan::SearchIndex
     {
         // Boxed: its reads would make every list's future much larger.
         return Box::pin(search_list(ctx, r, me, &query, options.max_page_bytes)).await;
@@ -286,41 +286,50 @@ async fn planned_candidates(
     scoping: &OrgScope,
     fetched: &Fetched,
 ) -> Result<Vec<User>, ApiError> {
-    let source = Source::of(query);
-    let prefetched = source.prefetch(AUTH_READ_PINS).is_some();
-    Ok(match (&source, scoping) {
-        (Source::Keys { ids, usernames }, _) => {
-            pinned_users(ctx, ids, usernames, prefetched.then_some(fetched)).await?
+    let plan = query.read_plan();
+    let prefetched = plan.prefetch(AUTH_READ_PINS).is_some();
+    Ok(match (&plan, scoping) {
+        (ReadPlan::Keys { ids, claims }, _) => {
+            pinned_users(ctx, ids, claims, prefetched.then_some(fetched)).await?
         }
         (_, OrgScope::Org { slug, .. }) => {
             let members = ctx.store.org_member_ids(slug).await?;
             ctx.store.users_by_ids(&members).await?
         }
-        (Source::IdRange { low, high }, _) => ctx.store.users_in_id_range(*low, *high).await?,
-        (Source::All, _) => ctx.store.all_users().await?,
+        (ReadPlan::IdRange { low, high }, _) => ctx.store.users_in_id_range(*low, *high).await?,
+        (ReadPlan::SearchIndex | ReadPlan::Pass, _) => ctx.store.all_users().await?,
     })
 }
 
-/// The users with these ids or usernames. `prefetched`: the auth read that
-/// already holds the users of `ids` and the claims of `usernames`.
+/// The users with these ids or holding these claims. `prefetched`: the
+/// auth read that already holds the users of `ids` and the `claims`.
 async fn pinned_users(
     ctx: &Ctx,
     ids: &std::collections::BTreeSet<u64>,
-    usernames: &std::collections::BTreeSet<String>,
+    claims: &ClaimKeys,
     prefetched: Option<&Fetched>,
 ) -> Result<Vec<User>, ApiError> {
-    let names: Vec<String> = usernames.iter().cloned().collect();
-    let owners = match prefetched {
-        Some(fetched) => names
-            .iter()
-            .filter_map(|n| fetched.claim_owner(UniqueField::Username, n))
-            .collect(),
+    let mut owners = Vec::new();
+    match prefetched {
+        Some(fetched) => owners.extend(
+            claims
+                .iter()
+                .filter_map(|(claim, value)| fetched.claim_owner((*claim).into(), value)),
+        ),
+        // One read per kind of claim (a filter names usernames only).
         None => {
-            ctx.store
-                .claim_owners(UniqueField::Username, &names)
-                .await?
+            for kind in [Claim::Username, Claim::Email, Claim::ExternalId] {
+                let values: Vec<String> = claims
+                    .iter()
+                    .filter(|(claim, _)| *claim == kind)
+                    .map(|(_, value)| value.clone())
+                    .collect();
+                if !values.is_empty() {
+                    owners.extend(ctx.store.claim_owners(kind.into(), &values).await?);
+                }
+            }
         }
-    };
+    }
     let mut users = Vec::new();
     let mut unread = Vec::new();
     for id in ids.iter().chain(&owners).copied() {

@@ -21,6 +21,7 @@ use super::schema::{self, Attribute, Context, Filterable, Type};
 use super::user_schema::USER_ATTRIBUTES;
 use super::{values, ScimError};
 use crate::domain::group::GroupRecord;
+use crate::domain::query::{Case, Claim, UserQuery};
 use crate::domain::user::{parse_time, rules, User};
 use crate::store::keys;
 
@@ -131,7 +132,7 @@ impl Resource {
 }
 
 /// The value a comparison with this attribute turns into a DynamoDB key
-/// when the filter is answered by a lookup ([`Filter::lookup`]): the
+/// when the filter is answered by a lookup (a key of [`Filter::to_query`]'s plan): the
 /// uniqueness claims of userName and email hold the folded value
 /// ([`rules::fold`]), that of externalId the value as written. `None` for
 /// attributes that never become keys (`id` is parsed as a number first).
@@ -333,7 +334,7 @@ impl Filter {
 
     /// A Group filter's key: the first `id`, `displayName`, `externalId`
     /// or `members.value` equality (top level or in an `and`, at any depth,
-    /// or inside `members[...]`), as [`Filter::lookup`] for users.
+    /// or inside `members[...]`), as [`Filter::to_query`] pins users.
     pub fn group_lookup(&self) -> Option<(Attr, String)> {
         match self {
             Filter::And(all) => all.iter().find_map(Filter::group_lookup),
@@ -346,33 +347,49 @@ impl Filter {
         }
     }
 
-    /// An equality the store can answer by key, without scanning: the first top-level
-    /// (or `and`-member, at any depth) `userName eq "s"`, `emails.value eq "s"` (also inside an
-    /// emails value path), `externalId eq "s"` or `id eq "s"`. The string is returned as
-    /// written: the store normalises it as its claims do (folds userName and email, see
-    /// [`rules::fold`]; an `id` that is not a u64 matches no user). Values too long to be a
-    /// key were refused by [`parse`]. The caller fetches that one user and then
-    /// still applies [`Filter::matches`].
-    pub fn lookup(&self) -> Option<(Attr, String)> {
+    /// The filter as a Users [`UserQuery`], for planning reads: `userName`,
+    /// `emails.value` (also inside an emails value path) and `externalId`
+    /// equalities are claims, compared as the attribute's row says (caseless
+    /// claims are folded by the store, see [`rules::fold`]); `id eq "s"` is
+    /// that id, or nobody when `s` is not an id's canonical decimal (`"abc"`,
+    /// `"007"`). Anything else is a residual the planner cannot read by.
+    /// Values too long to be a key were refused by [`parse`]. The caller
+    /// reads what the plan says and then still applies [`Filter::matches`].
+    pub fn to_query(&self) -> UserQuery {
         match self {
             // The parser flattens nested `and`s; a filter built by hand may
             // not be, and any member of any depth pins the user down as well.
-            Filter::And(all) => all.iter().find_map(Filter::lookup),
-            one => one.key(),
-        }
-    }
-
-    fn key(&self) -> Option<(Attr, String)> {
-        match self {
+            Filter::And(all) => UserQuery::And(all.iter().map(Filter::to_query).collect()),
+            Filter::Email(all) => UserQuery::And(
+                all.iter()
+                    .map(|f| match f {
+                        Filter::Eq(Attr::EmailValue, _) => f.to_query(),
+                        _ => UserQuery::Residual { indexed: false },
+                    })
+                    .collect(),
+            ),
+            Filter::Eq(Attr::Id, Value::Str(s)) => UserQuery::IdIn(
+                s.parse::<u64>()
+                    .ok()
+                    .filter(|id| id.to_string() == *s)
+                    .into_iter()
+                    .collect(),
+            ),
             Filter::Eq(
-                attr @ (Attr::UserName | Attr::EmailValue | Attr::ExternalId | Attr::Id),
+                attr @ (Attr::UserName | Attr::EmailValue | Attr::ExternalId),
                 Value::Str(s),
-            ) => Some((*attr, s.clone())),
-            Filter::Email(all) => all.iter().find_map(|f| match f {
-                Filter::Eq(Attr::EmailValue, Value::Str(s)) => Some((Attr::EmailValue, s.clone())),
-                _ => None,
-            }),
-            _ => None,
+            ) => {
+                let claim = match attr {
+                    Attr::UserName => Claim::Username,
+                    Attr::EmailValue => Claim::Email,
+                    _ => Claim::ExternalId,
+                };
+                let exact =
+                    schema::filter_row(USER_ATTRIBUTES, *attr).is_none_or(|(_, f)| f.case_exact);
+                let case = if exact { Case::Exact } else { Case::Caseless };
+                UserQuery::ClaimIn(claim, case, vec![s.clone()])
+            }
+            _ => UserQuery::Residual { indexed: false },
         }
     }
 }
@@ -909,6 +926,7 @@ fn check_key_length(attr: Attr, value: &Value) -> Result<(), ScimError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::plan::ReadPlan;
 
     /// The list unknown-attribute errors have always given, byte for byte.
     const SUPPORTED_ATTRS: &str = "userName, externalId, displayName, active, id, name.givenName, \
@@ -1493,7 +1511,54 @@ mod tests {
         for (input, want) in cases {
             let filter = parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
             let want = want.map(|(a, v)| (a, v.to_string()));
-            assert_eq!(filter.lookup(), want, "{input}");
+            assert_eq!(lookup(&filter), want, "{input}");
+        }
+        // Ids are canonical decimals: any other string names nobody, and
+        // so does an `and` of equalities no user can hold at once.
+        for input in [
+            r#"id eq "abc""#,
+            r#"id eq "007""#,
+            r#"id eq "1" and id eq "2""#,
+            r#"userName eq "a" and userName eq "b""#,
+            r#"id eq "abc" and userName eq "u""#,
+        ] {
+            let filter = parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(ReadPlan::of(&filter.to_query()), nobody(), "{input}");
+        }
+        // userName and emails are caseless, so these may be one user...
+        let filter = parse(r#"userName eq "STRASSE" and userName eq "straße""#).unwrap();
+        assert_eq!(lookup(&filter), Some((UserName, "STRASSE".to_string())));
+        // ...externalId is case-exact, so these are nobody.
+        let filter = parse(r#"externalId eq "E1" and externalId eq "e1""#).unwrap();
+        assert_eq!(ReadPlan::of(&filter.to_query()), nobody());
+    }
+
+    fn nobody() -> ReadPlan {
+        ReadPlan::Keys {
+            ids: Default::default(),
+            claims: Default::default(),
+        }
+    }
+
+    /// The one key the planner reads a filter's user by, as the attribute
+    /// and value the filter compared it with.
+    fn lookup(filter: &Filter) -> Option<(Attr, String)> {
+        let ReadPlan::Keys { ids, claims } = ReadPlan::of(&filter.to_query()) else {
+            return None;
+        };
+        let by_id = ids.iter().map(|id| (Attr::Id, id.to_string()));
+        let by_claim = claims.iter().map(|(claim, value)| {
+            let attr = match claim {
+                Claim::Username => Attr::UserName,
+                Claim::Email => Attr::EmailValue,
+                Claim::ExternalId => Attr::ExternalId,
+            };
+            (attr, value.clone())
+        });
+        let keys: Vec<(Attr, String)> = by_id.chain(by_claim).collect();
+        match keys.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
         }
     }
 

@@ -1,15 +1,18 @@
 //! The SCIM operations on `/api/v1/scim`, one public function per Lambda.
+use std::collections::BTreeSet;
+
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
-use super::filter::{self, Attr, Filter};
+use super::filter::{self, Filter};
 use super::list_params::ListParams;
 use super::request::{admin, ScimRequest};
 use super::resource::{self, Projection};
 use super::resource_type::{json_response, list_response, ResourceType};
 use super::{cursor, discovery, ScimError, LIST_SCHEMA, USER_SCHEMA};
 use crate::config::Config;
+use crate::domain::plan::{ClaimKeys, ReadPlan};
 use crate::domain::user::User;
 use crate::http::{self, respond};
 use crate::runtime::{Ctx, Profile};
@@ -93,31 +96,26 @@ impl Query {
         })
     }
 
-    /// The plan for a filter that pins one user down by a unique attribute
-    /// (itself or as a member of `and`s at any depth, see
-    /// [`Filter::lookup`]): read that user with authentication, by id or
-    /// through its claim, then evaluate the whole filter on it alone.
+    /// The keys of a filter that pins its users down by unique attributes
+    /// (itself or as members of `and`s at any depth, see
+    /// [`Filter::to_query`]), as the domain's planner reads them: those
+    /// users are read with authentication, by id or through their claims,
+    /// and the whole filter is evaluated on them alone. `None` for any other
+    /// plan: those read the directory as the paging says.
     fn lookup(&self) -> Option<Lookup> {
-        let (attr, value) = self.filter.as_ref()?.lookup()?;
-        let field = match attr {
-            Attr::Id => return Some(id_lookup(&value)),
-            Attr::UserName => UniqueField::Username,
-            Attr::EmailValue => UniqueField::Email,
-            Attr::ExternalId => UniqueField::ExternalId,
-            _ => return None,
-        };
-        Some(Lookup::Claim(field, value))
+        match ReadPlan::of(&self.filter.as_ref()?.to_query()) {
+            ReadPlan::Keys { ids, claims } if ids.len() + claims.len() <= MAX_LOOKUP_KEYS => {
+                Some(Lookup { ids, claims })
+            }
+            _ => None,
+        }
     }
 }
 
-/// An `id eq` lookup: ids are canonical decimals, so any other string
-/// (`"abc"`, `"007"`) names no user and needs no read at all.
-fn id_lookup(value: &str) -> Lookup {
-    match value.parse::<u64>() {
-        Ok(id) if id.to_string() == value => Lookup::Id(id),
-        _ => Lookup::Nothing,
-    }
-}
+/// Keys a lookup adds to the auth read at most. A SCIM filter has no `or`,
+/// so its keyed plans name one user (or none); more would be a filter
+/// language this read was not sized for.
+const MAX_LOOKUP_KEYS: usize = 1;
 
 /// The position a `cursor` parameter names: empty for the first page.
 fn open_cursor(raw: &str, filter: Option<&Filter>, config: &Config) -> Result<u64, ScimError> {
@@ -134,36 +132,42 @@ fn open_cursor(raw: &str, filter: Option<&Filter>, config: &Config) -> Result<u6
     Ok(opened.after)
 }
 
-/// A filter that names one user by a unique attribute.
-enum Lookup {
-    Id(u64),
-    Claim(UniqueField, String),
-    /// A value no user can have: the answer is empty without a read.
-    Nothing,
+/// The users a filter names by key: by id, or through uniqueness claims
+/// (both empty: a value no user can have, so the answer is empty without a
+/// read).
+struct Lookup {
+    ids: BTreeSet<u64>,
+    claims: ClaimKeys,
 }
 
 impl Lookup {
     /// What the auth read fetches for this lookup.
     fn want(&self, wanted: &mut Wanted) {
-        match self {
-            Lookup::Id(id) => wanted.users.push(*id),
-            Lookup::Claim(field, value) => wanted.claims.push((*field, value.clone())),
-            Lookup::Nothing => {}
-        }
+        wanted.users.extend(&self.ids);
+        wanted.claims.extend(
+            self.claims
+                .iter()
+                .map(|(claim, value)| (UniqueField::from(*claim), value.clone())),
+        );
     }
 }
 
-/// The one user a lookup names, if any (a claim costs one more read). A free
+/// The users a lookup names (a claim costs one more read per owner). A free
 /// function, not a method: the IAM analysis (tests/infra) follows calls by name.
-async fn resolve(ctx: &Ctx, lookup: &Lookup, fetched: &Fetched) -> Result<Option<User>, ScimError> {
-    Ok(match lookup {
-        Lookup::Id(id) => fetched.user(*id).cloned(),
-        Lookup::Claim(field, value) => match fetched.claim_owner(*field, value) {
-            Some(owner) => ctx.store.get_user(owner).await?,
-            None => None,
-        },
-        Lookup::Nothing => None,
-    })
+async fn resolve(ctx: &Ctx, lookup: &Lookup, fetched: &Fetched) -> Result<Vec<User>, ScimError> {
+    let mut users: Vec<User> = lookup
+        .ids
+        .iter()
+        .filter_map(|id| fetched.user(*id).cloned())
+        .collect();
+    for (claim, value) in &lookup.claims {
+        if let Some(owner) = fetched.claim_owner((*claim).into(), value) {
+            users.extend(ctx.store.get_user(owner).await?);
+        }
+    }
+    users.sort_by_key(|u| u.id);
+    users.dedup_by_key(|u| u.id);
+    Ok(users)
 }
 
 /// How a users query reads, planned before the auth read.

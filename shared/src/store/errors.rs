@@ -23,6 +23,17 @@ pub enum UniqueField {
     GroupExternalId,
 }
 
+impl From<crate::domain::query::Claim> for UniqueField {
+    fn from(claim: crate::domain::query::Claim) -> Self {
+        use crate::domain::query::Claim;
+        match claim {
+            Claim::Username => UniqueField::Username,
+            Claim::Email => UniqueField::Email,
+            Claim::ExternalId => UniqueField::ExternalId,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
     #[error("{0:?} is already taken by another user")]
