@@ -12,10 +12,10 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::filter::{self, Attr, Filter};
-use super::group;
+use super::group_resource;
 use super::list_params::ListParams;
+use super::projection::Projection;
 use super::request::{admin, ScimRequest};
-use super::resource::Projection;
 use super::resource_type::{canonical_id, etag, list_response, ResourceType};
 use super::ScimError;
 use crate::domain::group::GroupRecord;
@@ -97,7 +97,7 @@ async fn group_response(
         Some(ids) => Some(ids),
         None => Some(members_for_response(ctx, group).await?),
     };
-    let body = projection.apply(group::to_json(group, members.as_deref(), origin));
+    let body = projection.apply(group_resource::to_json(group, members.as_deref(), origin));
     Ok(GROUP.response(status, &body, group.id, group.version, origin))
 }
 
@@ -106,7 +106,7 @@ async fn group_response(
 /// `POST /Groups`
 pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
-    let input = r.body().and_then(group::from_json);
+    let input = r.body().and_then(group_resource::from_json);
     let created = Box::pin(Groups::new(&ctx.store).create(&r.credentials, input)).await;
     respond(match created {
         // The answer reads nothing more: once the group is made, the create
@@ -131,18 +131,21 @@ pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
 /// the body has them, become exactly those (absent: left as they are).
 pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
-    let input = r.body().and_then(group::from_json).map(|b| GroupPatch {
-        name: Some(b.name),
-        external_id: Some(b.external_id),
-        members: match b.members {
-            Some(m) => MemberPlan {
-                clear: true,
-                add: m,
-                remove: Vec::new(),
+    let input = r
+        .body()
+        .and_then(group_resource::from_json)
+        .map(|b| GroupPatch {
+            name: Some(b.name),
+            external_id: Some(b.external_id),
+            members: match b.members {
+                Some(m) => MemberPlan {
+                    clear: true,
+                    add: m,
+                    remove: Vec::new(),
+                },
+                None => MemberPlan::default(),
             },
-            None => MemberPlan::default(),
-        },
-    });
+        });
     let groups = Groups::new(&ctx.store);
     let written = Box::pin(groups.update(&r.credentials, r.id, r.precondition(), input)).await;
     respond(match written {
@@ -158,7 +161,7 @@ pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
     let input = r
         .body()
-        .and_then(|b| group::parse_patch(b, r.id.unwrap_or(0)));
+        .and_then(|b| group_resource::parse_patch(b, r.id.unwrap_or(0)));
     let groups = Groups::new(&ctx.store);
     let written = Box::pin(groups.update(&r.credentials, r.id, r.precondition(), input)).await;
     respond(match written {
@@ -435,7 +438,7 @@ pub(super) async fn page_json(
         } else {
             None
         };
-        page.push(projection.apply(group::to_json(g, members.as_deref(), origin)));
+        page.push(projection.apply(group_resource::to_json(g, members.as_deref(), origin)));
     }
     Ok(page)
 }

@@ -5,7 +5,7 @@ use lambda_http::http::Method;
 use lambda_http::Request;
 use serde_json::Value;
 
-use super::resource::Projection;
+use super::projection::Projection;
 use super::{ScimError, CONTENT_TYPE};
 use crate::auth::{self, Caller, Credentials};
 use crate::http;

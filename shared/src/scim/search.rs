@@ -10,10 +10,11 @@
 use lambda_http::{Body, Request, Response};
 
 use super::list_params::ListParams;
+use super::projection::Projection;
 use super::request::{admin, ScimRequest};
-use super::resource::{self, Projection};
 use super::resource_type::list_response;
-use super::{groups, views, ScimError};
+use super::user_resource;
+use super::{groups, users, ScimError};
 use crate::domain::group::GroupRecord;
 use crate::http::respond;
 use crate::runtime::Ctx;
@@ -28,7 +29,7 @@ pub async fn search(ctx: Ctx, req: Request) -> Response<Body> {
         // Boxed: the plans' store calls make a large future.
         return respond(Box::pin(search_all(&ctx, &r)).await);
     }
-    views::search_users(&ctx, &r).await
+    users::search_users(&ctx, &r).await
 }
 
 async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
@@ -45,7 +46,7 @@ async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
     let users = params
         .as_ref()
         .map_err(Clone::clone)
-        .and_then(|p| views::Query::new(p, &ctx.config));
+        .and_then(|p| users::Query::new(p, &ctx.config));
     let groups = params
         .as_ref()
         .map_err(Clone::clone)
@@ -54,7 +55,7 @@ async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
     let user_plan = users
         .as_ref()
         .ok()
-        .map(|q| views::UserPlan::new(q, &mut wanted));
+        .map(|q| users::UserPlan::new(q, &mut wanted));
     let group_plan = groups
         .as_ref()
         .ok()
@@ -71,13 +72,13 @@ async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
     let mut page = Vec::new();
     let mut users_total = 0;
     if let (Ok(query), Some(plan)) = (&users, &user_plan) {
-        let window = views::users_window(ctx, query, plan, &fetched, skip, count).await?;
+        let window = users::users_window(ctx, query, plan, &fetched, skip, count).await?;
         users_total = window.total;
         page.extend(
             window
                 .users
                 .iter()
-                .map(|u| projection.apply(resource::to_json(u, origin))),
+                .map(|u| projection.apply(user_resource::to_json(u, origin))),
         );
     }
     let mut groups_total = 0;

@@ -1,16 +1,18 @@
-//! The SCIM operations on `/api/v1/scim`, one public function per Lambda.
+//! The SCIM Users endpoint (`/api/v1/scim/Users`): one public function per
+//! Lambda, each extract, call, render.
 use std::collections::BTreeSet;
 
-use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::filter::{self, Filter};
 use super::list_params::ListParams;
+use super::projection::Projection;
 use super::request::{admin, ScimRequest};
-use super::resource::{self, Projection};
 use super::resource_type::{json_response, list_response, ResourceType};
-use super::{cursor, discovery, ScimError, LIST_SCHEMA, USER_SCHEMA};
+use super::user_resource;
+use super::{cursor, ScimError, LIST_SCHEMA};
 use crate::config::Config;
 use crate::domain::plan::{ClaimKeys, ReadPlan};
 use crate::domain::user::User;
@@ -25,7 +27,7 @@ const USER: ResourceType = ResourceType::User;
 
 /// A user resource with its `ETag` (and `Location`, on create).
 fn resource_response(status: StatusCode, user: &User, r: &ScimRequest) -> Response<Body> {
-    let body = r.projection.apply(resource::to_json(user, &r.origin));
+    let body = r.projection.apply(user_resource::to_json(user, &r.origin));
     USER.response(status, &body, user.id, user.version, &r.origin)
 }
 
@@ -221,7 +223,7 @@ async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) 
             let page = window
                 .users
                 .iter()
-                .map(|u| query.projection.apply(resource::to_json(u, origin)))
+                .map(|u| query.projection.apply(user_resource::to_json(u, origin)))
                 .collect();
             Ok(list_response(window.total, start, page))
         }
@@ -359,7 +361,7 @@ fn cursor_list(
     };
     let page: Vec<Value> = found
         .iter()
-        .map(|u| query.projection.apply(resource::to_json(u, origin)))
+        .map(|u| query.projection.apply(user_resource::to_json(u, origin)))
         .collect();
     let page_len = page.len();
     let mut body = json!({
@@ -419,8 +421,8 @@ pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
     let users = Users::new(&ctx.store, ctx.config.profile);
     let written = users
         .create(&r.credentials, r.body(), |base, body| {
-            let user = resource::from_json(body, base)?;
-            resource::validate(&user)?;
+            let user = user_resource::from_json(body, base)?;
+            user_resource::validate(&user)?;
             Ok(user)
         })
         .await;
@@ -445,11 +447,11 @@ pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
                     m.keys()
                         .any(|k| super::values::normalize_name(k) == "active")
                 });
-                let mut next = resource::from_json(body, cur)?;
+                let mut next = user_resource::from_json(body, cur)?;
                 if !sends_active {
                     next.is_active = cur.is_active;
                 }
-                resource::validate(&next)?;
+                user_resource::validate(&next)?;
                 Ok(next)
             },
         )
@@ -472,7 +474,7 @@ pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
             r.body(),
             |cur, body| {
                 let next = super::patch::apply(cur, body)?;
-                resource::validate(&next)?;
+                user_resource::validate(&next)?;
                 Ok(next)
             },
         )
@@ -532,104 +534,10 @@ fn user_error(failure: Failure<ScimError>, r: &ScimRequest) -> ScimError {
     }
 }
 
-// ---------------------------------------------------------------- discovery
-
-/// `GET /ServiceProviderConfig`, `/ResourceTypes[/User]`, `/Schemas[/{urn}]`
-pub async fn discover(ctx: Ctx, req: Request) -> Response<Body> {
-    let r = ScimRequest::extract(&ctx, &req);
-    respond(discovery_document(&ctx, &r).await)
-}
-
-async fn discovery_document(ctx: &Ctx, r: &ScimRequest) -> Outcome {
-    admin(ctx, r, Wanted::default()).await?;
-    let origin = &r.origin;
-    let path = r.path.as_str();
-    let rest = path.strip_prefix(super::BASE_PATH).unwrap_or(path);
-    let body = match rest {
-        "/ServiceProviderConfig" => discovery::service_provider_config(origin),
-        "/ResourceTypes" => discovery::list(vec![
-            discovery::user_resource_type(origin),
-            discovery::group_resource_type(origin),
-        ]),
-        "/ResourceTypes/User" => discovery::user_resource_type(origin),
-        "/ResourceTypes/Group" => discovery::group_resource_type(origin),
-        "/Schemas" => discovery::list(vec![
-            discovery::user_schema(origin),
-            discovery::group_schema(origin),
-        ]),
-        other => match other.strip_prefix("/Schemas/") {
-            Some(USER_SCHEMA) => discovery::user_schema(origin),
-            Some(super::GROUP_SCHEMA) => discovery::group_schema(origin),
-            _ => return Err(ScimError::not_found(format!("No such resource: {path}"))),
-        },
-    };
-    Ok(json_response(StatusCode::OK, &body))
-}
-
-// ---------------------------------------------------------------- fallback
-
-/// The methods each SCIM route serves; `None` for paths that are not ours.
-fn allowed_methods(path: &str) -> Option<&'static str> {
-    let rest = path.strip_prefix(super::BASE_PATH)?;
-    match rest {
-        "/Users" | "/Groups" => Some("GET, POST"),
-        "/Users/.search" | "/Groups/.search" | "/.search" => Some("POST"),
-        "/ServiceProviderConfig"
-        | "/ResourceTypes"
-        | "/ResourceTypes/User"
-        | "/ResourceTypes/Group"
-        | "/Schemas" => Some("GET"),
-        _ => {
-            if let Some(id) = rest
-                .strip_prefix("/Users/")
-                .or_else(|| rest.strip_prefix("/Groups/"))
-            {
-                (!id.is_empty() && !id.contains('/')).then_some("GET, PUT, PATCH, DELETE")
-            } else if let Some(urn) = rest.strip_prefix("/Schemas/") {
-                (urn == USER_SCHEMA || urn == super::GROUP_SCHEMA).then_some("GET")
-            } else {
-                None
-            }
-        }
-    }
-}
-
-/// Anything else under `/api/v1/scim`: 405 on our routes, 404 elsewhere, as SCIM Errors.
-pub async fn fallback(ctx: Ctx, req: Request) -> Response<Body> {
-    let r = ScimRequest::extract(&ctx, &req);
-    respond(fallback_response(&ctx, &r).await)
-}
-
-async fn fallback_response(ctx: &Ctx, r: &ScimRequest) -> Outcome {
-    admin(ctx, r, Wanted::default()).await?;
-    let path = r.path.as_str();
-    let method = &r.method;
-    match allowed_methods(path) {
-        None => Err(ScimError::not_found(format!("No such resource: {path}"))),
-        Some(allow)
-            if allow.split(", ").any(|m| m == method.as_str()) && method != Method::HEAD =>
-        {
-            Err(ScimError::server(http::Fault::bug(format!(
-                "{method} {path} is not routed"
-            ))))
-        }
-        Some(allow) => {
-            let mut resp = ScimError::new(
-                405,
-                None,
-                format!("Method {method} is not allowed on {path}; allowed: {allow}"),
-            )
-            .into_response();
-            resp.headers_mut()
-                .insert("allow", HeaderValue::from_static(allow));
-            Ok(resp)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_http::http::Method;
 
     #[test]
     fn an_upsert_of_a_record_the_idp_does_not_own_is_a_uniqueness_conflict() {
@@ -657,28 +565,5 @@ mod tests {
             (409, Some(crate::scim::ScimType::Uniqueness))
         );
         assert!(e.detail.contains("\"new.hire@corp.com\""), "{}", e.detail);
-    }
-
-    #[test]
-    fn routes_and_their_methods() {
-        let cases = [
-            ("/api/v1/scim/Users", Some("GET, POST")),
-            ("/api/v1/scim/Users/12", Some("GET, PUT, PATCH, DELETE")),
-            ("/api/v1/scim/Users/.search", Some("POST")),
-            ("/api/v1/scim/.search", Some("POST")),
-            (
-                "/api/v1/scim/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
-                Some("GET"),
-            ),
-            ("/api/v1/scim/Schemas/urn:nope", None),
-            ("/api/v1/scim/Groups", Some("GET, POST")),
-            ("/api/v1/scim/Groups/3", Some("GET, PUT, PATCH, DELETE")),
-            ("/api/v1/scim/Groups/.search", Some("POST")),
-            ("/api/v1/scim/Bundles", None),
-            ("/api/v1/scim/Users/1/x", None),
-        ];
-        for (path, want) in cases {
-            assert_eq!(allowed_methods(path), want, "{path}");
-        }
     }
 }

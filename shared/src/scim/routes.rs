@@ -1,0 +1,133 @@
+//! The SCIM routes that are no resource: the discovery documents
+//! (`/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas`) and the fallback
+//! that answers every other method and path under the base in SCIM's format.
+use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+
+use super::request::{admin, ScimRequest};
+use super::resource_type::json_response;
+use super::{discovery, ScimError, USER_SCHEMA};
+use crate::http::{self, respond};
+use crate::runtime::Ctx;
+use crate::store::Wanted;
+
+type Outcome = Result<Response<Body>, ScimError>;
+
+/// `GET /ServiceProviderConfig`, `/ResourceTypes[/User]`, `/Schemas[/{urn}]`
+pub async fn discover(ctx: Ctx, req: Request) -> Response<Body> {
+    let r = ScimRequest::extract(&ctx, &req);
+    respond(discovery_document(&ctx, &r).await)
+}
+
+async fn discovery_document(ctx: &Ctx, r: &ScimRequest) -> Outcome {
+    admin(ctx, r, Wanted::default()).await?;
+    let origin = &r.origin;
+    let path = r.path.as_str();
+    let rest = path.strip_prefix(super::BASE_PATH).unwrap_or(path);
+    let body = match rest {
+        "/ServiceProviderConfig" => discovery::service_provider_config(origin),
+        "/ResourceTypes" => discovery::list(vec![
+            discovery::user_resource_type(origin),
+            discovery::group_resource_type(origin),
+        ]),
+        "/ResourceTypes/User" => discovery::user_resource_type(origin),
+        "/ResourceTypes/Group" => discovery::group_resource_type(origin),
+        "/Schemas" => discovery::list(vec![
+            discovery::user_schema(origin),
+            discovery::group_schema(origin),
+        ]),
+        other => match other.strip_prefix("/Schemas/") {
+            Some(USER_SCHEMA) => discovery::user_schema(origin),
+            Some(super::GROUP_SCHEMA) => discovery::group_schema(origin),
+            _ => return Err(ScimError::not_found(format!("No such resource: {path}"))),
+        },
+    };
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// The methods each SCIM route serves; `None` for paths that are not ours.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    let rest = path.strip_prefix(super::BASE_PATH)?;
+    match rest {
+        "/Users" | "/Groups" => Some("GET, POST"),
+        "/Users/.search" | "/Groups/.search" | "/.search" => Some("POST"),
+        "/ServiceProviderConfig"
+        | "/ResourceTypes"
+        | "/ResourceTypes/User"
+        | "/ResourceTypes/Group"
+        | "/Schemas" => Some("GET"),
+        _ => {
+            if let Some(id) = rest
+                .strip_prefix("/Users/")
+                .or_else(|| rest.strip_prefix("/Groups/"))
+            {
+                (!id.is_empty() && !id.contains('/')).then_some("GET, PUT, PATCH, DELETE")
+            } else if let Some(urn) = rest.strip_prefix("/Schemas/") {
+                (urn == USER_SCHEMA || urn == super::GROUP_SCHEMA).then_some("GET")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Anything else under `/api/v1/scim`: 405 on our routes, 404 elsewhere, as SCIM Errors.
+pub async fn fallback(ctx: Ctx, req: Request) -> Response<Body> {
+    let r = ScimRequest::extract(&ctx, &req);
+    respond(fallback_response(&ctx, &r).await)
+}
+
+async fn fallback_response(ctx: &Ctx, r: &ScimRequest) -> Outcome {
+    admin(ctx, r, Wanted::default()).await?;
+    let path = r.path.as_str();
+    let method = &r.method;
+    match allowed_methods(path) {
+        None => Err(ScimError::not_found(format!("No such resource: {path}"))),
+        Some(allow)
+            if allow.split(", ").any(|m| m == method.as_str()) && method != Method::HEAD =>
+        {
+            Err(ScimError::server(http::Fault::bug(format!(
+                "{method} {path} is not routed"
+            ))))
+        }
+        Some(allow) => {
+            let mut resp = ScimError::new(
+                405,
+                None,
+                format!("Method {method} is not allowed on {path}; allowed: {allow}"),
+            )
+            .into_response();
+            resp.headers_mut()
+                .insert("allow", HeaderValue::from_static(allow));
+            Ok(resp)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_and_their_methods() {
+        let cases = [
+            ("/api/v1/scim/Users", Some("GET, POST")),
+            ("/api/v1/scim/Users/12", Some("GET, PUT, PATCH, DELETE")),
+            ("/api/v1/scim/Users/.search", Some("POST")),
+            ("/api/v1/scim/.search", Some("POST")),
+            (
+                "/api/v1/scim/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
+                Some("GET"),
+            ),
+            ("/api/v1/scim/Schemas/urn:nope", None),
+            ("/api/v1/scim/Groups", Some("GET, POST")),
+            ("/api/v1/scim/Groups/3", Some("GET, PUT, PATCH, DELETE")),
+            ("/api/v1/scim/Groups/.search", Some("POST")),
+            ("/api/v1/scim/Bundles", None),
+            ("/api/v1/scim/Users/1/x", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(allowed_methods(path), want, "{path}");
+        }
+    }
+}
