@@ -408,10 +408,7 @@ pub(super) async fn search_users(ctx: &Ctx, r: &ScimRequest) -> Response<Body> {
 pub async fn get(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
     let users = Users::new(&ctx.store, ctx.config.profile);
-    respond(match users.get::<ScimError>(&r.credentials, r.id).await {
-        Ok(user) => Ok(resource_response(StatusCode::OK, &user, &r)),
-        Err(failure) => Err(user_error(failure, &r)),
-    })
+    render(users.get(&r.credentials, r.id).await, StatusCode::OK, &r)
 }
 
 /// `POST /Users`: creates the user the body describes (in `odm`, or
@@ -426,10 +423,7 @@ pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
             Ok(user)
         })
         .await;
-    respond(match written {
-        Ok(user) => Ok(resource_response(StatusCode::CREATED, &user, &r)),
-        Err(failure) => Err(user_error(failure, &r)),
-    })
+    render(written, StatusCode::CREATED, &r)
 }
 
 /// `PUT /Users/{id}`: replaces every writable attribute.
@@ -456,10 +450,7 @@ pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
             },
         )
         .await;
-    respond(match written {
-        Ok(user) => Ok(resource_response(StatusCode::OK, &user, &r)),
-        Err(failure) => Err(user_error(failure, &r)),
-    })
+    render(written, StatusCode::OK, &r)
 }
 
 /// `PATCH /Users/{id}`: all operations applied in memory, committed as one write.
@@ -479,10 +470,7 @@ pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
             },
         )
         .await;
-    respond(match written {
-        Ok(user) => Ok(resource_response(StatusCode::OK, &user, &r)),
-        Err(failure) => Err(user_error(failure, &r)),
-    })
+    render(written, StatusCode::OK, &r)
 }
 
 /// `DELETE /Users/{id}`: deactivates (`odm`) or removes (`rfc`).
@@ -498,6 +486,19 @@ pub async fn delete(ctx: Ctx, req: Request) -> Response<Body> {
             Err(failure) => Err(user_error(failure, &r)),
         },
     )
+}
+
+/// A user operation's answer: the user (with its `ETag`, and `Location` on
+/// a create), or its failure in SCIM's words.
+fn render(
+    result: Result<User, Failure<ScimError>>,
+    status: StatusCode,
+    r: &ScimRequest,
+) -> Response<Body> {
+    match result {
+        Ok(user) => resource_response(status, &user, r),
+        Err(failure) => user_error(failure, r).into_response(),
+    }
 }
 
 /// A user operation's failure as SCIM says it, naming the user.
