@@ -871,4 +871,13 @@ async fn the_root_search_pages_users_then_groups_at_any_depth() {
     )
     .await;
     assert_eq!(r.expect(400)["scimType"], "invalidFilter");
+
+    // Cursors page /Users/.search; over both types a page is an index.
+    let r = search_all(&s, json!({"schemas": [SEARCH_REQUEST], "cursor": ""})).await;
+    let body = r.expect(400);
+    assert_eq!(body["scimType"], "invalidValue");
+    assert!(
+        body["detail"].as_str().unwrap().contains("startIndex"),
+        "{body}"
+    );
 }

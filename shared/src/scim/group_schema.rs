@@ -12,14 +12,6 @@ use super::schema::{
 use crate::domain::group::GroupRecord;
 use crate::domain::user::format_time;
 
-const fn string(
-    name: &'static str,
-    description: &'static str,
-    store: Store<GroupRecord>,
-) -> Attribute<GroupRecord> {
-    Attribute::new(name, Type::String, description, store)
-}
-
 pub static GROUP_ATTRIBUTES: &[Attribute<GroupRecord>] = &[
     Attribute {
         case_exact: true,
@@ -27,7 +19,7 @@ pub static GROUP_ATTRIBUTES: &[Attribute<GroupRecord>] = &[
         uniqueness: Uniqueness::Server,
         returned: Returned::Always,
         filter: Filterable::exact(Attr::Id),
-        ..string(
+        ..Attribute::string(
             "id",
             "Server-assigned decimal id (the organisation's id).",
             Store::ReadOnly(|g, _| Some(json!(g.id.to_string()))),
@@ -38,7 +30,7 @@ pub static GROUP_ATTRIBUTES: &[Attribute<GroupRecord>] = &[
         uniqueness: Uniqueness::Server,
         // Caseless, as its uniqueness claim is folded (as Entra expects).
         filter: Filterable::caseless(Attr::DisplayName),
-        ..string(
+        ..Attribute::string(
             "displayName",
             "The organisation's name; unique, compared case-insensitively.",
             Store::Planned(|g, _| Some(json!(g.name))),
@@ -48,7 +40,7 @@ pub static GROUP_ATTRIBUTES: &[Attribute<GroupRecord>] = &[
         case_exact: true,
         uniqueness: Uniqueness::Server,
         filter: Filterable::exact(Attr::ExternalId),
-        ..string(
+        ..Attribute::string(
             "externalId",
             "The provisioning client's id for the group; unique when set.",
             Store::Planned(|g, _| g.external_id.as_ref().map(|e| json!(e))),
@@ -61,7 +53,7 @@ pub static GROUP_ATTRIBUTES: &[Attribute<GroupRecord>] = &[
                 case_exact: true,
                 mutability: Mutability::Immutable,
                 filter: Filterable::exact(Attr::MemberValue),
-                ..string("value", "The id of a User.", Store::InParent)
+                ..Attribute::string("value", "The id of a User.", Store::InParent)
             },
             Attribute {
                 case_exact: true,
@@ -77,7 +69,7 @@ pub static GROUP_ATTRIBUTES: &[Attribute<GroupRecord>] = &[
             Attribute {
                 mutability: Mutability::Immutable,
                 canonical_values: &["User"],
-                ..string("type", "Always \"User\".", Store::InParent)
+                ..Attribute::string("type", "Always \"User\".", Store::InParent)
             },
         ],
         ..Attribute::new(

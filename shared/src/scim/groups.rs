@@ -442,3 +442,33 @@ pub(super) async fn page_json(
     }
     Ok(page)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_name_the_group() {
+        let r = ScimRequest::naming("9");
+        assert_eq!(
+            group_error(Failure::NotFound, &r).detail,
+            "Group 9 not found"
+        );
+        for failure in [Failure::Store(StoreError::Conflict), Failure::Changed] {
+            let e = group_error(failure, &r);
+            assert_eq!(e.status, 409);
+            assert!(
+                e.detail.starts_with("The group changed")
+                    || e.detail.starts_with("The group was changed"),
+                "{}",
+                e.detail
+            );
+        }
+        let e = group_error(Failure::UnknownMembers(vec!["12".into(), "x".into()]), &r);
+        assert_eq!(
+            (e.status, e.scim_type),
+            (400, Some(crate::scim::ScimType::InvalidValue))
+        );
+        assert!(e.detail.contains("\"12\", \"x\""), "{}", e.detail);
+    }
+}

@@ -143,3 +143,24 @@ impl ScimRequest {
         }
     }
 }
+
+#[cfg(test)]
+impl ScimRequest {
+    /// A request with nothing in it but the path's last segment, for tests
+    /// of how an operation's answer is rendered.
+    pub(super) fn naming(id_text: &str) -> ScimRequest {
+        ScimRequest {
+            credentials: Credentials::None,
+            id: crate::domain::ids::canonical_id(id_text),
+            id_text: id_text.to_string(),
+            query: QueryParams::default(),
+            projection: Projection::default(),
+            projection_asked: false,
+            if_match: None,
+            origin: String::new(),
+            method: Method::GET,
+            path: String::new(),
+            body: None,
+        }
+    }
+}

@@ -177,6 +177,15 @@ impl<R> Attribute<R> {
         }
     }
 
+    /// A string attribute with the defaults, the commonest row.
+    pub const fn string(
+        name: &'static str,
+        description: &'static str,
+        store: Store<R>,
+    ) -> Attribute<R> {
+        Attribute::new(name, Type::String, description, store)
+    }
+
     /// A sub-attribute by name, any case.
     pub fn sub(&'static self, name: &str) -> Option<&'static Attribute<R>> {
         find(self.sub_attributes, name)

@@ -21,14 +21,6 @@ use crate::store::keys;
 pub const MAX_DISPLAY_NAME: usize = 256;
 pub const MAX_EXTERNAL_ID: usize = 256;
 
-const fn string(
-    name: &'static str,
-    description: &'static str,
-    store: Store<User>,
-) -> Attribute<User> {
-    Attribute::new(name, Type::String, description, store)
-}
-
 pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
     Attribute {
         case_exact: true,
@@ -36,7 +28,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
         uniqueness: Uniqueness::Server,
         returned: Returned::Always,
         filter: Filterable::exact(Attr::Id),
-        ..string(
+        ..Attribute::string(
             "id",
             "Server-assigned decimal id.",
             Store::ReadOnly(|u, _| Some(json!(u.id.to_string()))),
@@ -50,7 +42,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
             Some(problem) => Err(ScimError::invalid_value(format!("userName: {problem}"))),
             None => Ok(()),
         }),
-        ..string(
+        ..Attribute::string(
             "userName",
             "Unique login: 1-150 letters, digits and @.+-_; compared case-insensitively.",
             Store::Field {
@@ -75,7 +67,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
         uniqueness: Uniqueness::Server,
         filter: Filterable::exact(Attr::ExternalId),
         validate: Some(validate_external_id),
-        ..string(
+        ..Attribute::string(
             "externalId",
             "The provisioning client's id for the user; unique when set.",
             Store::Field {
@@ -99,7 +91,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
             Attribute {
                 filter: Filterable::exact(Attr::GivenName),
                 validate: Some(|u| name_rules("name.givenName", &u.first_name)),
-                ..string(
+                ..Attribute::string(
                     "givenName",
                     "First name, up to 150 characters.",
                     Store::Field {
@@ -115,7 +107,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
             Attribute {
                 filter: Filterable::exact(Attr::FamilyName),
                 validate: Some(|u| name_rules("name.familyName", &u.last_name)),
-                ..string(
+                ..Attribute::string(
                     "familyName",
                     "Last name, up to 150 characters.",
                     Store::Field {
@@ -150,7 +142,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
             }
             Ok(())
         }),
-        ..string(
+        ..Attribute::string(
             "displayName",
             "Name for display; defaults to \"givenName familyName\" or the userName.",
             Store::Field {
@@ -202,7 +194,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
                     ))),
                     None => Ok(()),
                 }),
-                ..string(
+                ..Attribute::string(
                     "value",
                     "The email address; unique, compared case-insensitively.",
                     Store::Field {
@@ -222,7 +214,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
             Attribute {
                 canonical_values: &["work"],
                 filter: Filterable::caseless(Attr::EmailType),
-                ..string(
+                ..Attribute::string(
                     "type",
                     "Always \"work\".",
                     Store::Field {
@@ -278,7 +270,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
             Attribute {
                 case_exact: true,
                 mutability: Mutability::ReadOnly,
-                ..string("value", "The id of a Group.", Store::InParent)
+                ..Attribute::string("value", "The id of a Group.", Store::InParent)
             },
             Attribute {
                 case_exact: true,
@@ -294,7 +286,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
             Attribute {
                 mutability: Mutability::ReadOnly,
                 canonical_values: &["direct"],
-                ..string("type", "Always \"direct\".", Store::InParent)
+                ..Attribute::string("type", "Always \"direct\".", Store::InParent)
             },
         ],
         ..Attribute::new(

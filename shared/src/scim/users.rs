@@ -538,23 +538,22 @@ fn user_error(failure: Failure<ScimError>, r: &ScimRequest) -> ScimError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lambda_http::http::Method;
+
+    #[test]
+    fn failures_name_the_user() {
+        let r = ScimRequest::naming("007");
+        assert_eq!(
+            user_error(Failure::NotFound, &r).detail,
+            "User 007 not found"
+        );
+        let e = user_error(Failure::Store(StoreError::Conflict), &r);
+        assert_eq!(e.status, 409);
+        assert!(e.detail.starts_with("The user was changed"), "{}", e.detail);
+    }
 
     #[test]
     fn an_upsert_of_a_record_the_idp_does_not_own_is_a_uniqueness_conflict() {
-        let r = ScimRequest {
-            credentials: crate::auth::Credentials::None,
-            id: None,
-            id_text: String::new(),
-            query: Default::default(),
-            projection: Projection::default(),
-            projection_asked: false,
-            if_match: None,
-            origin: String::new(),
-            method: Method::POST,
-            path: "/api/v1/scim/Users".into(),
-            body: None,
-        };
+        let r = ScimRequest::naming("");
         let e = user_error(
             Failure::NotOwned {
                 username: "new.hire@corp.com".into(),

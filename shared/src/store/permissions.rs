@@ -272,6 +272,18 @@ use Partition::*;
 /// Every function, by binary name: each binary of `functions/*` is listed
 /// (a unit test below checks it, tests/infra that the template has the same
 /// functions with the same grants).
+/// What deleting a user writes, from either API: the user, its claims, its
+/// tokens, its member items (`ORG#<slug>/MEMBER#<id>`) and the counts.
+const USER_DELETE: &[Partition] = &[
+    Partition::Users,
+    Partition::Usernames,
+    Partition::Emails,
+    Partition::ExternalIds,
+    Partition::Tokens,
+    Partition::Orgs,
+    Partition::Counts,
+];
+
 pub const FUNCTIONS: &[Function] = &[
     // ---------------------------------------------------------------- admin API
     // GET /api/users: pages over GSI1; search, sort and name filters over the
@@ -314,15 +326,7 @@ pub const FUNCTIONS: &[Function] = &[
     // that Put the user item.
     Function {
         name: "users-destroy",
-        grants: &[writes(&[
-            Users,
-            Usernames,
-            Emails,
-            ExternalIds,
-            Tokens,
-            Orgs,
-            Counts,
-        ])],
+        grants: &[writes(USER_DELETE)],
     },
     // ---------------------------------------------------------------- SCIM Users
     // POST: UpdateItem ADD on the id counter, then one transaction: Put of the
@@ -382,15 +386,7 @@ pub const FUNCTIONS: &[Function] = &[
     // parameter, so the role allows both.
     Function {
         name: "scim-users-delete",
-        grants: &[writes(&[
-            Users,
-            Usernames,
-            Emails,
-            ExternalIds,
-            Tokens,
-            Orgs,
-            Counts,
-        ])],
+        grants: &[writes(USER_DELETE)],
     },
     // ---------------------------------------------------------------- SCIM Groups
     // A group is an org (store/groups.rs): the record GROUPS/GROUP#<id>, its
