@@ -498,8 +498,17 @@ fn must_succeed(op: Op, kind: Fault, target: &str, attempts: u32) -> bool {
         || (op == Op::AdminSelfBasic && target == "UpdateItem")
 }
 
+/// The tests here time what they inject (contention windows, hung calls,
+/// request budgets), and the fault matrix keeps both cores busy: run side by
+/// side, one test's load changes what the other measures (a create that
+/// loses every retry under contention because the machine is busy, not
+/// because the code is wrong). Each takes this first, so they run one at a
+/// time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_call_of_every_operation_failing_in_every_way() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     for profile in [Profile::Odm, Profile::Rfc] {
         let fx = Fixture::new(profile).await;
         let mut n = 0;
@@ -821,6 +830,7 @@ fn assert_group_invariants(items: &[HashMap<String, AttributeValue>], users: &Ha
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_creates_of_distinct_users_survive_conflicting_transactions() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     // The real service cancels a transaction that touches an item another
     // in-flight transaction holds; DynamoDB Local queues them instead. The
     // stand-in cancels overlapping transactions as the service does.
@@ -863,6 +873,7 @@ async fn parallel_creates_of_distinct_users_survive_conflicting_transactions() {
 
 #[tokio::test]
 async fn a_hung_dynamodb_is_a_503_within_the_lambda_budget() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let fx = Fixture::new(Profile::Rfc).await;
     let (t, faults) = fx.faulty(Budget::LAMBDA).await;
     faults.fail_from(1, Fault::Hang);
