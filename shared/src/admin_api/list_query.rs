@@ -9,18 +9,11 @@
 
 use super::django::{null_boolean, python_int, python_isspace, PageRequest};
 use super::json_logic;
+use crate::domain::access::{OrgContext, OrgRef};
 use crate::domain::plan::ReadPlan;
 use crate::domain::query::{Case, Claim, Field, FieldValue, UserFields, UserQuery};
+use crate::service::accounts::Selection;
 use crate::store::keys;
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum OrgSelector {
-    None,
-    Slug(String),
-    Id(u64),
-    /// `org=` present and empty: users with no memberships.
-    NoOrg,
-}
 
 #[derive(Debug, Clone)]
 pub struct ListQuery {
@@ -36,7 +29,7 @@ pub struct ListQuery {
     /// (field, descending); default `-id`.
     pub sort: Vec<(Field, bool)>,
     pub filter: Option<json_logic::Rule>,
-    pub org: OrgSelector,
+    pub org: OrgContext,
 }
 
 /// 400 errors are a JSON array of messages (DRF ValidationError as a list).
@@ -163,6 +156,34 @@ impl ListQuery {
     }
 }
 
+/// The list's filters and order, as the account service reads them.
+impl Selection for ListQuery {
+    fn matches(&self, user: &impl UserFields) -> bool {
+        ListQuery::matches(self, user)
+    }
+
+    fn user_query(&self) -> UserQuery {
+        ListQuery::user_query(self)
+    }
+
+    fn sort<T: UserFields>(&self, users: &mut [T]) {
+        ListQuery::sort(self, users)
+    }
+
+    fn id_order_only(&self) -> Option<bool> {
+        let unfiltered = self.username.is_none()
+            && self.first_name.is_none()
+            && self.last_name.is_none()
+            && self.is_active.is_none()
+            && self.search.is_empty()
+            && self.filter.is_none();
+        match self.sort.as_slice() {
+            [(Field::Id, descending)] if unfiltered => Some(*descending),
+            _ => None,
+        }
+    }
+}
+
 /// An org slug longer than any key can hold names no organisation; it is
 /// refused before it reaches DynamoDB, which would fail the whole read.
 fn org_too_long() -> ListQueryError {
@@ -177,7 +198,7 @@ fn parse_org(
     org: Option<&str>,
     org_id: Option<&str>,
     header: Option<&str>,
-) -> Result<OrgSelector, ListQueryError> {
+) -> Result<OrgContext, ListQueryError> {
     let header = header.filter(|h| !h.is_empty());
     if org_id.is_some() && (org.is_some() || header.is_some()) {
         return Err(ListQueryError::Org(ORG_ID_CONFLICT.to_string()));
@@ -188,15 +209,15 @@ fn parse_org(
         }
     }
     Ok(match (org.or(header), org_id) {
-        (Some(""), _) => OrgSelector::NoOrg,
+        (Some(""), _) => OrgContext::NoOrg,
         (Some(slug), _) if !keys::fits(slug) => return Err(org_too_long()),
-        (Some(slug), _) => OrgSelector::Slug(slug.to_string()),
+        (Some(slug), _) => OrgContext::Named(OrgRef::Slug(slug.to_string())),
         // `org_id=` (empty) means no org context, like no parameter.
-        (None, None | Some("")) => OrgSelector::None,
+        (None, None | Some("")) => OrgContext::Sandbox,
         // CVAT crashes on a non-integer (`int(org_id)`); a negative id cannot exist.
         (None, Some(id)) => python_int(id)
             .and_then(|n| u64::try_from(n).ok())
-            .map(OrgSelector::Id)
+            .map(|id| OrgContext::Named(OrgRef::Id(id)))
             .ok_or_else(|| ListQueryError::Org(ORG_ID_INVALID.to_string()))?,
     })
 }
@@ -394,7 +415,7 @@ mod tests {
         assert!(q.search.is_empty());
         assert_eq!(q.sort, vec![(Id, true)]);
         assert_eq!(q.filter, None);
-        assert_eq!(q.org, OrgSelector::None);
+        assert_eq!(q.org, OrgContext::Sandbox);
     }
 
     #[test]
@@ -539,7 +560,7 @@ mod tests {
 
     #[test]
     fn org_context() {
-        use OrgSelector as O;
+        use OrgContext as O;
         let id_conflict = ListQueryError::Org(ORG_ID_CONFLICT.into());
         let header_conflict = ListQueryError::Org(ORG_HEADER_CONFLICT.into());
         let bad_id = ListQueryError::Org(ORG_ID_INVALID.into());
@@ -551,21 +572,37 @@ mod tests {
             Result<O, ListQueryError>,
         );
         let cases: Vec<Case> = vec![
-            (vec![], None, Ok(O::None)),
-            (vec![("org", "acme")], None, Ok(O::Slug("acme".into()))),
-            (vec![], Some("acme"), Ok(O::Slug("acme".into()))),
-            (vec![], Some(""), Ok(O::None)),
+            (vec![], None, Ok(O::Sandbox)),
+            (
+                vec![("org", "acme")],
+                None,
+                Ok(O::Named(OrgRef::Slug("acme".into()))),
+            ),
+            (
+                vec![],
+                Some("acme"),
+                Ok(O::Named(OrgRef::Slug("acme".into()))),
+            ),
+            (vec![], Some(""), Ok(O::Sandbox)),
             (
                 vec![("org", "acme")],
                 Some("acme"),
-                Ok(O::Slug("acme".into())),
+                Ok(O::Named(OrgRef::Slug("acme".into()))),
             ),
-            (vec![("org", "acme")], Some(""), Ok(O::Slug("acme".into()))),
+            (
+                vec![("org", "acme")],
+                Some(""),
+                Ok(O::Named(OrgRef::Slug("acme".into()))),
+            ),
             (vec![("org", "")], None, Ok(O::NoOrg)),
             (vec![("org", "")], Some(""), Ok(O::NoOrg)),
-            (vec![("org_id", "7")], None, Ok(O::Id(7))),
-            (vec![("org_id", " 7")], Some(""), Ok(O::Id(7))),
-            (vec![("org_id", "")], None, Ok(O::None)),
+            (vec![("org_id", "7")], None, Ok(O::Named(OrgRef::Id(7)))),
+            (
+                vec![("org_id", " 7")],
+                Some(""),
+                Ok(O::Named(OrgRef::Id(7))),
+            ),
+            (vec![("org_id", "")], None, Ok(O::Sandbox)),
             (
                 vec![("org", "acme")],
                 Some("other"),
@@ -591,7 +628,7 @@ mod tests {
             (
                 vec![("org", &longest_slug)],
                 None,
-                Ok(O::Slug(longest_slug.clone())),
+                Ok(O::Named(OrgRef::Slug(longest_slug.clone()))),
             ),
         ];
         for (params, header, want) in cases {

@@ -22,6 +22,42 @@ impl Caller {
     }
 }
 
+/// An organization as a request names it: by slug (`org=`, `X-Organization`)
+/// or by id (`org_id=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrgRef {
+    Slug(String),
+    Id(u64),
+}
+
+impl std::fmt::Display for OrgRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OrgRef::Slug(slug) => f.write_str(slug),
+            OrgRef::Id(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+/// The organization context an admin request asks for, before it is looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrgContext {
+    /// No org named: the sandbox.
+    Sandbox,
+    /// `org=` given empty: users with no memberships.
+    NoOrg,
+    Named(OrgRef),
+}
+
+impl OrgContext {
+    pub fn named(&self) -> Option<&OrgRef> {
+        match self {
+            OrgContext::Named(org) => Some(org),
+            OrgContext::Sandbox | OrgContext::NoOrg => None,
+        }
+    }
+}
+
 /// The organization context of an admin request, once resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OrgScope {
@@ -33,6 +69,18 @@ pub enum OrgScope {
         slug: String,
         id: u64,
     },
+}
+
+impl OrgScope {
+    /// Whether a user belongs in a list scoped by this (any membership of
+    /// the org counts, active or not).
+    pub fn holds(&self, user: &User) -> bool {
+        match self {
+            OrgScope::Sandbox => true,
+            OrgScope::NoOrg => user.memberships.is_empty(),
+            OrgScope::Org { id, .. } => user.memberships.iter().any(|m| m.org_id == *id),
+        }
+    }
 }
 
 pub fn is_active_member(user: &User, org_id: u64) -> bool {

@@ -528,8 +528,11 @@ fn user_error(failure: Failure<ScimError>, r: &ScimRequest) -> ScimError {
         Failure::Refused(e) => e,
         Failure::Store(StoreError::Conflict) => USER.conflict(),
         Failure::Store(e) => e.into(),
-        // Group writes only: a user operation that answers one is a bug.
-        Failure::UnknownMembers(_) | Failure::GroupTaken { .. } | Failure::Changed => {
+        // Group writes and admin lists only: a user operation that answers one is a bug.
+        Failure::UnknownMembers(_)
+        | Failure::GroupTaken { .. }
+        | Failure::Changed
+        | Failure::NoSuchOrg(_) => {
             ScimError::server(http::Fault::bug("a user operation failed as a group write"))
         }
     }

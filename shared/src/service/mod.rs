@@ -6,10 +6,12 @@
 //! answers: no rule is decided in a handler.
 //!
 //! Layers: `domain` ← `store` ← `service` ← `admin_api`, `scim`.
+pub mod accounts;
 pub mod groups;
 pub mod users;
 
 use crate::auth;
+use crate::domain::access::OrgRef;
 use crate::domain::user::User;
 use crate::store::{StoreError, UniqueField};
 
@@ -58,6 +60,8 @@ pub enum Failure<E> {
     },
     /// A group changed under every attempt of a write that pinned no version.
     Changed,
+    /// The organization a request's context names does not exist.
+    NoSuchOrg(OrgRef),
     /// The change refused: the API's own error.
     Refused(E),
     Store(StoreError),

@@ -40,7 +40,7 @@ pub use item::Item;
 pub use logins::{LoginClaim, Logins};
 pub use orgs::Org;
 pub use pages::Slice;
-pub use prefetch::{Fetched, OrgKey, OrgRef, Wanted};
+pub use prefetch::{Fetched, OrgKey, Wanted};
 pub use rows::UserRow;
 pub use tokens::{StoredToken, TokenSpec, Tokens};
 pub use users::WRITE_ATTEMPTS;

@@ -9,14 +9,8 @@ use std::collections::HashMap;
 use super::item::{self, key, Item};
 use super::users::{claim_key, parse_user};
 use super::{keys, Counts, Result, Store, UniqueField};
+use crate::domain::access::OrgRef;
 use crate::domain::user::User;
-
-/// An organisation named by a request: by slug (`org=`, `X-Organization`) or id (`org_id=`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OrgRef {
-    Slug(String),
-    Id(u64),
-}
 
 /// The org a request is scoped to, as found.
 #[derive(Debug, Clone, PartialEq, Eq)]
