@@ -173,7 +173,8 @@ async fn list_users(
             .map_err(|_| ApiError::NotFound("Invalid page.".into()))?;
         let rows = ctx
             .store
-            .users_from(
+            .users()
+            .from_position(
                 &directory,
                 page.start as u64,
                 descending,
@@ -205,7 +206,7 @@ async fn list_users(
             let mut read = if options.plan {
                 planned_candidates(ctx, &query, &scoping, &fetched).await?
             } else {
-                ctx.store.all_users().await?
+                ctx.store.users().all().await?
             };
             read.retain(|u| in_scope(u, &scoping));
             read
@@ -242,7 +243,7 @@ async fn search_list(
     max_page_bytes: usize,
 ) -> Result<Response<Body>, ApiError> {
     let before = ctx.store.metrics().capacity_units();
-    let mut rows = ctx.store.user_rows().await?;
+    let mut rows = ctx.store.users().search_index().await?;
     let pass = ctx.store.metrics().capacity_units() - before;
     rows.retain(|r| query.matches(r));
     query.sort(&mut rows);
@@ -253,11 +254,12 @@ async fn search_list(
     // what the search index does, so a pass over it costs about 3 x `pass`
     // (2.5 x, to err towards the pass, whose cost does not depend on guesses).
     let users = if ids.len() as f64 * 0.5 <= 2.5 * pass {
-        ctx.store.users_in_order(&ids).await?
+        ctx.store.users().by_ids_in_order(&ids).await?
     } else {
         let mut all: std::collections::HashMap<u64, User> = ctx
             .store
-            .all_users()
+            .users()
+            .all()
             .await?
             .into_iter()
             .map(|u| (u.id, u))
@@ -293,11 +295,12 @@ async fn planned_candidates(
             pinned_users(ctx, ids, claims, prefetched.then_some(fetched)).await?
         }
         (_, OrgScope::Org { slug, .. }) => {
-            let members = ctx.store.org_member_ids(slug).await?;
-            ctx.store.users_by_ids(&members).await?
+            let members = ctx.store.groups().org_member_ids(slug).await?;
+            let users = ctx.store.users().by_ids(&members).await?;
+            users.into_values().collect()
         }
-        (ReadPlan::IdRange { low, high }, _) => ctx.store.users_in_id_range(*low, *high).await?,
-        (ReadPlan::SearchIndex | ReadPlan::Pass, _) => ctx.store.all_users().await?,
+        (ReadPlan::IdRange { low, high }, _) => ctx.store.users().in_id_range(*low, *high).await?,
+        (ReadPlan::SearchIndex | ReadPlan::Pass, _) => ctx.store.users().all().await?,
     })
 }
 
@@ -325,7 +328,7 @@ async fn pinned_users(
                     .map(|(_, value)| value.clone())
                     .collect();
                 if !values.is_empty() {
-                    owners.extend(ctx.store.claim_owners(kind.into(), &values).await?);
+                    owners.extend(ctx.store.claims().owners(kind.into(), &values).await?);
                 }
             }
         }
@@ -340,7 +343,7 @@ async fn pinned_users(
     }
     unread.sort_unstable();
     unread.dedup();
-    users.extend(ctx.store.users_by_ids(&unread).await?);
+    users.extend(ctx.store.users().by_ids(&unread).await?.into_values());
     users.sort_by_key(|u| u.id);
     users.dedup_by_key(|u| u.id);
     Ok(users)
@@ -479,7 +482,8 @@ async fn update_user(ctx: &Ctx, r: &AdminRequest) -> Result<Response<Body>, ApiE
     let changes = update::validate(&body)?;
     let updated = ctx
         .store
-        .update_user_with(target, false, |current| {
+        .users()
+        .update_with(target, false, |current| {
             let mut changed = current.clone();
             changes.apply(&mut changed);
             Ok::<_, StoreError>(changed)
@@ -535,7 +539,8 @@ async fn destroy_user(ctx: &Ctx, r: &AdminRequest) -> Result<Response<Body>, Api
     // The user may change before the delete lands (a new token, a rename):
     // then it deletes what is there now.
     ctx.store
-        .delete_user_with(target, false, |_| Ok::<_, ApiError>(()))
+        .users()
+        .delete_with(target, false, |_| Ok::<_, ApiError>(()))
         .await?;
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
