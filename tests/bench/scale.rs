@@ -1,6 +1,6 @@
 //! `make bench`: what requests cost at directory size N (env `N`, default
 //! 10,000), on a real DynamoDB Local. Loads N users with
-//! `Store::import_users` (every 7th inactive, every 50th in one of three
+//! `store.users().import` (every 7th inactive, every 50th in one of three
 //! orgs), checks the load is what the APIs will see, then measures DynamoDB
 //! calls, capacity units and latency (median of `RUNS`, default 3) per
 //! request and marks each row against the budgets of issue 9:
@@ -9,7 +9,7 @@
 //!   at any depth): at most 3 calls and 10 capacity units;
 //! - a full index import (Okta: `startIndex` pages of 100 until
 //!   `totalResults`): at most 1.5 x the floor, the capacity of reading every
-//!   user once (one full GSI1 query, `Store::all_users`);
+//!   user once (one full GSI1 query, `store.users().all()`);
 //! - an admin list page at any depth: at most 10 capacity units.
 //!
 //! A full walk stops after `WALK_SECONDS` (default 300) and is then judged on
@@ -29,7 +29,7 @@ use lambda_http::http::Method;
 use lambda_http::Request;
 
 const PAGE: usize = 100;
-/// Users loaded per `import_users` call: progress shows between them.
+/// Users loaded per `store.users().import` call: progress shows between them.
 const CHUNK: usize = 10_000;
 
 /// A budget a row is held to.

@@ -304,7 +304,7 @@ fn pack(buckets: &BTreeMap<u64, (u64, u64)>, block: u64) -> Vec<u8> {
 /// The user counts per id bucket: what `store.counts()` reads and writes.
 /// It touches only the block items of the `COUNTS` partition (and reads the
 /// users to rebuild them); user writes add to their bucket through
-/// [`Counts::update_for`], in their own transaction.
+/// `Counts::update_for`, in their own transaction.
 #[derive(Clone, Copy)]
 pub struct Counts<'a> {
     store: &'a Store,
@@ -344,14 +344,14 @@ impl Counts<'_> {
     }
 
     /// Merges the copies of every block into one packed item each
-    /// (`usersctl counts compact`; creates do it on their own as they go).
-    /// Safe at any time: see [`Counts::compact_before`].
+    /// (`usersctl table compact-counts`; creates do it on their own as they go).
+    /// Safe at any time: see `Counts::compact_before`.
     pub async fn compact(&self) {
         self.compact_before(u64::MAX).await
     }
 
     /// Recounts every bucket from the users themselves and rewrites the
-    /// `COUNTS` partition (`usersctl counts rebuild`): after restoring a
+    /// `COUNTS` partition (`usersctl table rebuild-counts`): after restoring a
     /// backup, or to upgrade a table whose counts predate the buckets. One
     /// pass over GSI1; run it while nothing else writes users, since a write
     /// between the pass and the rewrite would be counted wrong.

@@ -508,7 +508,7 @@ impl Users<'_> {
     /// The users of a list page: `limit` users from 0-based position `k` of
     /// the list on, in id order (only active ones if `active_only`). One GSI1
     /// query from where `counts` say the page starts
-    /// ([`BucketCounts::page_start`]): the users of that bucket before it,
+    /// (`BucketCounts::page_start`): the users of that bucket before it,
     /// then the page, no more. An ascending read tells the counts where the
     /// next page starts.
     pub async fn from_position(
