@@ -1,7 +1,8 @@
 //! What the store keeps about credentials and names, whichever API writes:
 //! deactivation revokes, expired token hashes are dropped, the list index
-//! holds no secrets, look-alike names share one claim, and a request value too
-//! long for a key is a miss, not a DynamoDB error.
+//! holds no secrets, look-alike names share one claim, a request value too
+//! long for a key is a miss, not a DynamoDB error, and reads by id and by
+//! position find what a full read finds, at the cost they say.
 use aws_sdk_dynamodb::types::AttributeValue;
 use directory::domain::user::User;
 use directory::store::{keys, StoreError, TokenSpec, UniqueField};
@@ -172,6 +173,52 @@ async fn a_value_too_long_for_a_key_is_a_miss_not_an_error() {
         table.store.claims().user(UniqueField::Email, &long).await,
         Ok(None)
     );
+}
+
+/// The two reads of users by id: `by_ids`, strongly consistent and keyed by
+/// id (what a write reads before it changes members), and `by_ids_in_order`,
+/// eventually consistent at half the units, in the order asked (the page of
+/// a search). Both leave out ids nobody holds and read 100 keys per call.
+#[tokio::test]
+async fn reads_by_id_find_who_exists_at_the_cost_they_say() {
+    let table = TestTable::new().await;
+    let ann = table.user("ann").await;
+    let gone = table.user("gone").await;
+    let cy = table.user("cy").await;
+    let users = table.store.users();
+    users.delete(&table.fresh(gone.id).await).await.unwrap();
+
+    let strong = table.store.for_request();
+    let found = strong
+        .users()
+        .by_ids(&[cy.id, gone.id, ann.id, ann.id])
+        .await
+        .unwrap();
+    let mut ids: Vec<u64> = found.keys().copied().collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [ann.id, cy.id]);
+    assert_eq!(found[&cy.id].username, "cy");
+    assert_eq!(strong.metrics().calls(), 1);
+
+    let eventual = table.store.for_request();
+    let listed = eventual
+        .users()
+        .by_ids_in_order(&[cy.id, gone.id, ann.id])
+        .await
+        .unwrap();
+    let order: Vec<u64> = listed.iter().map(|u| u.id).collect();
+    assert_eq!(order, [cy.id, ann.id]);
+    assert_eq!(eventual.metrics().calls(), 1);
+    assert!(strong.metrics().capacity_units() > 0.0);
+    assert_eq!(
+        2.0 * eventual.metrics().capacity_units(),
+        strong.metrics().capacity_units()
+    );
+
+    let many = table.store.for_request();
+    let span: Vec<u64> = (ann.id..ann.id + 150).collect();
+    assert_eq!(many.users().by_ids(&span).await.unwrap().len(), 2);
+    assert_eq!(many.metrics().calls(), 2);
 }
 
 /// The users a full read lists at positions `k..k+limit`.
