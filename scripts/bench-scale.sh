@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench (part): DynamoDB calls, capacity units and latency per request at directory
 # size N, against an in-memory DynamoDB Local (or DYNAMODB_ENDPOINT): loads N users with
-# Store::import_users (BatchWriteItem), then tests/bench/scale.rs measures list pages at
+# store.users().import (BatchWriteItem), then tests/bench/scale.rs measures list pages at
 # every depth, lookups, a full index import and a cursor walk, and marks each row
 # PASS/OVER against the budgets the README states (it reports; OVER does not fail it).
 # Env: N (default 10000), RUNS (3; median latency), WALK_SECONDS (300; a full walk

@@ -462,12 +462,14 @@ async fn non_admins_see_themselves_or_their_org() {
     // The auth read and the counts (read alongside, before the caller is known).
     assert_eq!(r.dynamodb_calls, 2);
 
-    let org = t.store.create_org("acme", "Acme").await.unwrap();
+    let org = t.store.groups().create_org("acme", "Acme").await.unwrap();
     t.store
+        .groups()
         .add_member(&org, &t.fresh(bob.id).await, "worker")
         .await
         .unwrap();
     t.store
+        .groups()
         .add_member(&org, &t.fresh(alice.id).await, "maintainer")
         .await
         .unwrap();
@@ -591,14 +593,16 @@ async fn patch_checks_each_key_and_validates_like_drf() {
     // The old name is free again, the new one is claimed.
     assert_eq!(
         t.store
-            .claim_owner(UniqueField::Username, "bob")
+            .claims()
+            .owner(UniqueField::Username, "bob")
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         t.store
-            .claim_owner(UniqueField::Username, "ROB")
+            .claims()
+            .owner(UniqueField::Username, "ROB")
             .await
             .unwrap(),
         Some(bob.id)
@@ -697,14 +701,16 @@ async fn patch_checks_each_key_and_validates_like_drf() {
     assert_eq!(body["groups"], json!(["worker"]));
     assert_eq!(
         t.store
-            .claim_owner(UniqueField::Email, "alice@new.org")
+            .claims()
+            .owner(UniqueField::Email, "alice@new.org")
             .await
             .unwrap(),
         Some(alice.id)
     );
     assert_eq!(
         t.store
-            .claim_owner(UniqueField::Email, "alice@example.org")
+            .claims()
+            .owner(UniqueField::Email, "alice@example.org")
             .await
             .unwrap(),
         None
@@ -864,8 +870,9 @@ async fn delete_cascades_to_claims_tokens_and_memberships() {
     let at = t.token(&admin).await;
     let bob = t.user("bob").await;
     let bt = t.token(&bob).await;
-    let org = t.store.create_org("acme", "Acme").await.unwrap();
+    let org = t.store.groups().create_org("acme", "Acme").await.unwrap();
     t.store
+        .groups()
         .add_member(&org, &t.fresh(bob.id).await, "worker")
         .await
         .unwrap();
@@ -881,7 +888,7 @@ async fn delete_cascades_to_claims_tokens_and_memberships() {
     r.expect(204);
     assert!(r.raw.is_empty());
 
-    assert!(t.store.get_user(bob.id).await.unwrap().is_none());
+    assert!(t.store.users().get(bob.id).await.unwrap().is_none());
     assert!(t.items_with_prefix("USERNAME#bob").await.is_empty());
     assert!(t.items_with_prefix("EMAIL#bob@").await.is_empty());
     assert_eq!(
@@ -903,7 +910,7 @@ async fn delete_cascades_to_claims_tokens_and_memberships() {
     t.call(destroy, delete(&path).token(&at).build())
         .await
         .expect(404);
-    let counts = t.store.user_counts().await.unwrap();
+    let counts = t.store.counts().totals().await.unwrap();
     assert_eq!((counts.total, counts.active), (2, 2));
 
     // The name can be taken again.
@@ -929,10 +936,12 @@ async fn a_user_with_more_tokens_and_memberships_than_one_transaction_holds_is_d
     for i in 0..6 {
         let org = t
             .store
+            .groups()
             .create_org(&format!("org{i}"), &format!("Org {i}"))
             .await
             .unwrap();
         t.store
+            .groups()
             .add_member(&org, &t.fresh(bob.id).await, "worker")
             .await
             .unwrap();
@@ -948,7 +957,7 @@ async fn a_user_with_more_tokens_and_memberships_than_one_transaction_holds_is_d
     )
     .await
     .expect(204);
-    assert!(t.store.get_user(bob.id).await.unwrap().is_none());
+    assert!(t.store.users().get(bob.id).await.unwrap().is_none());
     assert_eq!(
         t.items_with_prefix("TOKEN#").await.len(),
         1,
@@ -960,7 +969,7 @@ async fn a_user_with_more_tokens_and_memberships_than_one_transaction_holds_is_d
         .await
         .iter()
         .all(|i| i["sk"].as_s().unwrap() == "ORG"));
-    let counts = t.store.user_counts().await.unwrap();
+    let counts = t.store.counts().totals().await.unwrap();
     assert_eq!((counts.total, counts.active), (1, 1));
 }
 
@@ -992,7 +1001,7 @@ async fn a_missing_claim_does_not_make_a_user_undeletable() {
     )
     .await
     .expect(204);
-    assert!(t.store.get_user(bob.id).await.unwrap().is_none());
+    assert!(t.store.users().get(bob.id).await.unwrap().is_none());
     assert!(t.items_with_prefix("USERNAME#bob").await.is_empty());
 }
 
@@ -1024,11 +1033,12 @@ async fn concurrent_renames_to_one_username_have_one_winner() {
 
     let winner_id = t
         .store
-        .claim_owner(UniqueField::Username, "winner")
+        .claims()
+        .owner(UniqueField::Username, "winner")
         .await
         .unwrap()
         .unwrap();
-    let users = t.store.all_users().await.unwrap();
+    let users = t.store.users().all().await.unwrap();
     let winners: Vec<_> = users.iter().filter(|u| u.username == "Winner").collect();
     assert_eq!(winners.len(), 1);
     assert_eq!(winners[0].id, winner_id);
@@ -1037,7 +1047,8 @@ async fn concurrent_renames_to_one_username_have_one_winner() {
     for u in &users {
         assert_eq!(
             t.store
-                .claim_owner(UniqueField::Username, &u.username)
+                .claims()
+                .owner(UniqueField::Username, &u.username)
                 .await
                 .unwrap(),
             Some(u.id)
@@ -1081,7 +1092,8 @@ async fn concurrent_email_changes_of_one_user_are_never_false_conflicts() {
     assert_eq!(claims.len(), 1, "{claims:?}");
     assert_eq!(
         t.store
-            .claim_owner(UniqueField::Email, &stored.email)
+            .claims()
+            .owner(UniqueField::Email, &stored.email)
             .await
             .unwrap(),
         Some(bob.id)
@@ -1229,13 +1241,14 @@ async fn an_org_member_cannot_read_outsiders_through_the_org() {
     let alice = t.user("alice").await;
     let outsider = t.user("carol").await;
     let lapsed = t.user("dave").await;
-    let org = t.store.create_org("acme", "Acme").await.unwrap();
+    let org = t.store.groups().create_org("acme", "Acme").await.unwrap();
     for (user, role) in [
         (&bob, "worker"),
         (&alice, "maintainer"),
         (&lapsed, "worker"),
     ] {
         t.store
+            .groups()
             .add_member(&org, &t.fresh(user.id).await, role)
             .await
             .unwrap();
@@ -1244,7 +1257,7 @@ async fn an_org_member_cannot_read_outsiders_through_the_org() {
     let stored = t.fresh(lapsed.id).await;
     let mut inactive = stored.clone();
     inactive.memberships[0].is_active = false;
-    t.store.update_user(&stored, inactive).await.unwrap();
+    t.store.users().update(&stored, inactive).await.unwrap();
 
     let org_forms = [
         ("?org=acme".to_string(), None),
@@ -1330,7 +1343,7 @@ async fn an_oversized_org_slug_is_a_400_never_a_500() {
         )
         .await;
     assert_eq!(r.expect(400), &want);
-    assert!(t.store.get_user(bob.id).await.unwrap().is_some());
+    assert!(t.store.users().get(bob.id).await.unwrap().is_some());
 }
 
 /// A user the identity provider owns, renamed through the admin API (by
@@ -1347,9 +1360,9 @@ async fn renames_end_idp_ownership() {
         u.groups = vec![Group::User];
         u
     };
-    let self_renamed = t.store.create_user(owned("sam")).await.unwrap();
-    let admin_renamed = t.store.create_user(owned("ann")).await.unwrap();
-    let untouched = t.store.create_user(owned("ida")).await.unwrap();
+    let self_renamed = t.store.users().create(owned("sam")).await.unwrap();
+    let admin_renamed = t.store.users().create(owned("ann")).await.unwrap();
+    let untouched = t.store.users().create(owned("ida")).await.unwrap();
     assert!(self_renamed.idp_owned && admin_renamed.idp_owned && untouched.idp_owned);
     let st = t.token(&self_renamed).await;
 
@@ -1670,10 +1683,11 @@ async fn org_lists_read_the_members_only() {
     let admin = t.admin("root").await;
     let at = t.token(&admin).await;
     let users = many_users(&t, 300).await;
-    let org = t.store.create_org("acme", "Acme").await.unwrap();
+    let org = t.store.groups().create_org("acme", "Acme").await.unwrap();
     let members: Vec<&User> = [3, 70, 150, 220, 299].iter().map(|&i| &users[i]).collect();
     for m in &members {
         t.store
+            .groups()
             .add_member(&org, &t.fresh(m.id).await, "worker")
             .await
             .unwrap();
@@ -1787,14 +1801,15 @@ async fn planned_lists_answer_exactly_like_a_full_pass() {
         u.email = format!("p{i}@example.org");
         u.is_active = i % 5 != 0;
         u.groups = vec![Group::User];
-        people.push(t.store.create_user(u).await.unwrap());
+        people.push(t.store.users().create(u).await.unwrap());
     }
-    let acme = t.store.create_org("acme", "Acme").await.unwrap();
-    let beta = t.store.create_org("beta", "Beta").await.unwrap();
+    let acme = t.store.groups().create_org("acme", "Acme").await.unwrap();
+    let beta = t.store.groups().create_org("beta", "Beta").await.unwrap();
     for (i, p) in people.iter().enumerate() {
         for (org, every) in [(&acme, 3), (&beta, 4)] {
             if i % every == 1 {
                 t.store
+                    .groups()
                     .add_member(org, &t.fresh(p.id).await, "worker")
                     .await
                     .unwrap();
@@ -1956,7 +1971,7 @@ fn random_rule(rng: &mut impl rand::Rng, people: &[User], max_id: u64, depth: u3
 /// The capacity of one pass over GSI1 (every user read once, in full).
 async fn gsi1_pass(t: &TestTable) -> f64 {
     let reader = directory::store::Store::new(t.store.client().clone(), t.store.table());
-    reader.all_users().await.unwrap();
+    reader.users().all().await.unwrap();
     reader.metrics().capacity_units()
 }
 
@@ -1981,7 +1996,7 @@ async fn searches_and_sorts_pass_over_the_search_index() {
             u
         })
         .collect();
-    t.store.import_users(users).await.unwrap();
+    t.store.users().import(users).await.unwrap();
     let floor = gsi1_pass(&t).await;
     let listing = |q: &str| {
         t.call(

@@ -197,7 +197,8 @@ impl Fixture {
         let (group, _) = self
             .t
             .store
-            .create_group_with(&format!("grp{n}"), Some(&format!("gx{n}")), members)
+            .groups()
+            .create(&format!("grp{n}"), Some(&format!("gx{n}")), members)
             .await
             .expect("create a group");
         group
@@ -221,7 +222,8 @@ impl Fixture {
                     owned.idp_owned = true;
                     self.t
                         .store
-                        .update_user(&u, owned)
+                        .users()
+                        .update(&u, owned)
                         .await
                         .expect("mark idp-owned");
                 }
@@ -601,7 +603,8 @@ async fn every_call_of_every_operation_failing_in_every_way() {
                     let name = resend.body.as_ref().unwrap()["displayName"].clone();
                     let there =
                         fx.t.store
-                            .all_groups()
+                            .groups()
+                            .all()
                             .await
                             .unwrap()
                             .iter()
@@ -612,7 +615,7 @@ async fn every_call_of_every_operation_failing_in_every_way() {
                 // 404: the delete had landed whole, its answer lost.
                 Op::GroupDelete => {
                     let id: u64 = resend.path.rsplit('/').next().unwrap().parse().unwrap();
-                    let gone = fx.t.store.get_group(id).await.unwrap().is_none();
+                    let gone = fx.t.store.groups().get(id).await.unwrap().is_none();
                     matches!(again.status.as_u16(), 204 | 404) && gone
                 }
                 _ => unreachable!("{op:?} sends nothing again"),
@@ -737,7 +740,7 @@ async fn assert_invariants(t: &TestTable) {
         );
     }
     assert_group_invariants(&items, &users);
-    let counts = t.store.user_counts().await.unwrap();
+    let counts = t.store.counts().totals().await.unwrap();
     let active = users.values().filter(|u| u.is_active).count() as u64;
     assert_eq!(
         (counts.total, counts.active),

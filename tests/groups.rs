@@ -297,9 +297,15 @@ async fn unknown_member_ids_are_refused_and_nothing_is_applied() {
 async fn orgs_and_groups_are_one_thing() {
     let s = Scim::new(Profile::Odm).await;
     // An org made as `usersctl org create` and `add-member` do.
-    let org = s.t.store.create_org("acme", "Acme Corp").await.unwrap();
+    let org =
+        s.t.store
+            .groups()
+            .create_org("acme", "Acme Corp")
+            .await
+            .unwrap();
     let alice = s.t.user("alice").await;
     s.t.store
+        .groups()
         .add_member(&org, &alice, "maintainer")
         .await
         .unwrap();
@@ -353,7 +359,8 @@ async fn orgs_and_groups_are_one_thing() {
     assert_eq!(names, ["bob"]);
     // Deleting a user removes their memberships; deleting a group, the org.
     s.t.store
-        .delete_user(&s.t.fresh(bob.id).await)
+        .users()
+        .delete(&s.t.fresh(bob.id).await)
         .await
         .unwrap();
     assert!(s.members(&id).await.is_empty());
@@ -377,7 +384,8 @@ async fn orgs_and_groups_are_one_thing() {
     let again = s.create("Data Team").await;
     let record =
         s.t.store
-            .get_group(again.parse().unwrap())
+            .groups()
+            .get(again.parse().unwrap())
             .await
             .unwrap()
             .unwrap();
@@ -393,7 +401,8 @@ async fn adding_a_member_costs_the_same_at_any_group_size() {
     let big = s.create("Huge").await;
     let big_group =
         s.t.store
-            .get_group(big.parse().unwrap())
+            .groups()
+            .get(big.parse().unwrap())
             .await
             .unwrap()
             .unwrap();
@@ -409,7 +418,7 @@ async fn adding_a_member_costs_the_same_at_any_group_size() {
             u
         })
         .collect();
-    s.t.store.import_users(members).await.unwrap();
+    s.t.store.users().import(members).await.unwrap();
     let a = s.t.user("newcomer-a").await.id.to_string();
     let b = s.t.user("newcomer-b").await.id.to_string();
     let add = |id: &str| json!([{"op": "add", "path": "members", "value": [{"value": id}]}]);
@@ -522,7 +531,7 @@ async fn a_delete_cut_short_is_finished_by_the_next() {
     )
     .await
     .expect(204);
-    let record = s.t.store.get_group(id.parse().unwrap()).await.unwrap();
+    let record = s.t.store.groups().get(id.parse().unwrap()).await.unwrap();
     assert!(record.is_none());
     let slug_items = s.t.items_with_prefix("ORG#").await;
     assert!(
@@ -607,7 +616,7 @@ async fn legacy_org(t: &TestTable, id: u64, slug: &str, name: &str) -> Org {
     put(pk, sk, vec![("slug", AttributeValue::S(slug.into()))])
         .await
         .unwrap();
-    t.store.get_org(slug).await.unwrap().expect("the org")
+    t.store.groups().org(slug).await.unwrap().expect("the org")
 }
 
 #[tokio::test]
@@ -617,6 +626,7 @@ async fn orgs_from_before_groups_are_adopted_once() {
     let shout = legacy_org(&s.t, 900_002, "ENG", "ENG").await;
     let ana = s.t.user("ana").await;
     s.t.store
+        .groups()
         .add_member(&eng, &ana, "maintainer")
         .await
         .unwrap();
@@ -624,31 +634,35 @@ async fn orgs_from_before_groups_are_adopted_once() {
     let listed = s.get(GROUPS).await;
     assert_eq!(listed.expect(200)["totalResults"], 0, "{}", listed.raw);
 
-    let orgs = s.t.store.all_orgs_by_scan().await.unwrap();
+    let orgs = s.t.store.groups().orgs_by_scan().await.unwrap();
     assert_eq!(
         orgs.iter().map(|o| o.slug.as_str()).collect::<Vec<_>>(),
         ["eng", "ENG"]
     );
-    let adopted = s.t.store.adopt_org(&eng, &eng.name).await.unwrap();
+    let adopted = s.t.store.groups().adopt(&eng, &eng.name).await.unwrap();
     assert_eq!(adopted.map(|g| g.id), Some(900_001));
     // Adopting again changes nothing.
-    assert_eq!(s.t.store.adopt_org(&eng, &eng.name).await.unwrap(), None);
+    assert_eq!(
+        s.t.store.groups().adopt(&eng, &eng.name).await.unwrap(),
+        None
+    );
     // "ENG" folds to the name "eng" holds: refused, then adopted under another name.
-    let clash = s.t.store.adopt_org(&shout, &shout.name).await;
+    let clash = s.t.store.groups().adopt(&shout, &shout.name).await;
     assert!(
         matches!(clash, Err(StoreError::Taken(UniqueField::GroupName))),
         "{clash:?}"
     );
     let renamed =
         s.t.store
-            .adopt_org(&shout, "ENG (ENG)")
+            .groups()
+            .adopt(&shout, "ENG (ENG)")
             .await
             .unwrap()
             .expect("adopted");
     assert_eq!(renamed.name, "ENG (ENG)");
     // The org took the group's name: one name, whichever side reads it.
     assert_eq!(
-        s.t.store.get_org("ENG").await.unwrap().unwrap().name,
+        s.t.store.groups().org("ENG").await.unwrap().unwrap().name,
         "ENG (ENG)"
     );
 
@@ -662,7 +676,7 @@ async fn orgs_from_before_groups_are_adopted_once() {
     assert_eq!(s.members("900001").await, [ana.id.to_string()]);
     let listed = s.get(GROUPS).await;
     assert_eq!(listed.expect(200)["totalResults"], 2);
-    let ana = s.t.store.get_user(ana.id).await.unwrap().unwrap();
+    let ana = s.t.store.users().get(ana.id).await.unwrap().unwrap();
     assert_eq!(ana.memberships[0].role, "maintainer");
     // And they behave as any group: a member added through SCIM lands.
     let bo = s.t.user("bo").await;
@@ -718,7 +732,7 @@ async fn a_page_of_groups_lists_at_most_20000_members_in_all() {
     let mut users = Vec::new();
     for (name, size) in [("Big A", 10_000), ("Big B", 10_001)] {
         let id: u64 = s.create(name).await.parse().unwrap();
-        let g = s.t.store.get_group(id).await.unwrap().unwrap();
+        let g = s.t.store.groups().get(id).await.unwrap().unwrap();
         users.extend((0..size).map(|i| {
             let mut u = User::new(format!("{}{i:05}", g.slug));
             u.memberships = vec![Membership {
@@ -730,7 +744,7 @@ async fn a_page_of_groups_lists_at_most_20000_members_in_all() {
             u
         }));
     }
-    s.t.store.import_users(users).await.unwrap();
+    s.t.store.users().import(users).await.unwrap();
     let both = s.get(&format!("{GROUPS}?count=2")).await;
     let head: String = both.raw.chars().take(300).collect();
     assert_eq!(both.status, 400, "{head}");
@@ -771,7 +785,7 @@ async fn the_root_search_pages_users_then_groups_at_any_depth() {
     let s = Scim::new(Profile::Rfc).await;
     // 1,050 users in all: the provisioner and 1,049 more.
     let users: Vec<User> = (0..1049).map(|i| User::new(format!("u{i:04}"))).collect();
-    s.t.store.import_users(users).await.unwrap();
+    s.t.store.users().import(users).await.unwrap();
     let g1 = s.create("first group").await;
     let g2 = s.create("second group").await;
 

@@ -48,8 +48,9 @@ impl World {
         let carol = t.user("carol").await;
         let carol = t.with_password(&carol, PASSWORD).await;
         let carol_token = t.token(&carol).await;
-        let org = t.store.create_org("acme", "Acme").await.unwrap();
+        let org = t.store.groups().create_org("acme", "Acme").await.unwrap();
         t.store
+            .groups()
             .add_member(&org, &t.fresh(carol.id).await, "worker")
             .await
             .unwrap();

@@ -1,7 +1,8 @@
 //! What the store keeps about credentials and names, whichever API writes:
 //! deactivation revokes, expired token hashes are dropped, the list index
-//! holds no secrets, look-alike names share one claim, and a request value too
-//! long for a key is a miss, not a DynamoDB error.
+//! holds no secrets, look-alike names share one claim, a request value too
+//! long for a key is a miss, not a DynamoDB error, and reads by id and by
+//! position find what a full read finds, at the cost they say.
 use aws_sdk_dynamodb::types::AttributeValue;
 use directory::domain::user::User;
 use directory::store::{keys, StoreError, TokenSpec, UniqueField};
@@ -31,7 +32,7 @@ async fn deactivating_a_user_with_more_tokens_than_a_transaction_holds_revokes_t
 
     let mut inactive = before.clone();
     inactive.is_active = false;
-    table.store.update_user(&before, inactive).await.unwrap();
+    table.store.users().update(&before, inactive).await.unwrap();
 
     let after = table.fresh(leaver.id).await;
     assert!(!after.is_active);
@@ -45,7 +46,7 @@ async fn deactivating_a_user_with_more_tokens_than_a_transaction_holds_revokes_t
     // Reactivation brings nothing back.
     let mut active = after.clone();
     active.is_active = true;
-    table.store.update_user(&after, active).await.unwrap();
+    table.store.users().update(&after, active).await.unwrap();
     let back = table.fresh(leaver.id).await;
     assert!(back.is_active);
     assert_eq!(back.password_hash, None);
@@ -86,7 +87,7 @@ async fn expired_token_hashes_leave_the_user_record_on_its_next_write() {
 
     let mut renamed = before.clone();
     renamed.first_name = "Renamed".into();
-    table.store.update_user(&before, renamed).await.unwrap();
+    table.store.users().update(&before, renamed).await.unwrap();
 
     let after = table.fresh(user.id).await;
     assert_eq!(after.token_hashes.len(), 2, "{:?}", after.token_hashes);
@@ -122,7 +123,7 @@ async fn the_list_index_holds_no_password_or_token_hashes() {
         assert!(!item.contains_key(secret), "GSI1 copies {secret}: {item:?}");
     }
     // What lists show is there.
-    let listed = table.store.all_users().await.unwrap();
+    let listed = table.store.users().all().await.unwrap();
     assert_eq!(listed[0].username, "secretive");
     assert_eq!(listed[0].email, "secretive@example.org");
 }
@@ -134,17 +135,23 @@ async fn names_that_fold_together_share_one_claim() {
     let mut twin = User::new("STRASSE");
     twin.email = "other@example.org".into();
     assert_eq!(
-        table.store.create_user(twin).await.unwrap_err(),
+        table.store.users().create(twin).await.unwrap_err(),
         StoreError::Taken(UniqueField::Username)
     );
     // The Kelvin sign folds to `k`: a record stored under it holds `kim`'s claim.
     table
         .store
-        .create_user(User::new("\u{212A}im"))
+        .users()
+        .create(User::new("\u{212A}im"))
         .await
         .unwrap();
     assert_eq!(
-        table.store.create_user(User::new("kim")).await.unwrap_err(),
+        table
+            .store
+            .users()
+            .create(User::new("kim"))
+            .await
+            .unwrap_err(),
         StoreError::Taken(UniqueField::Username)
     );
 }
@@ -155,13 +162,63 @@ async fn a_value_too_long_for_a_key_is_a_miss_not_an_error() {
     let long = "a".repeat(3000);
     // Before: DynamoDB refused the key (ValidationException), which became a 500.
     assert_eq!(
-        table.store.claim_owner(UniqueField::Username, &long).await,
+        table
+            .store
+            .claims()
+            .owner(UniqueField::Username, &long)
+            .await,
         Ok(None)
     );
     assert_eq!(
-        table.store.user_by_claim(UniqueField::Email, &long).await,
+        table.store.claims().user(UniqueField::Email, &long).await,
         Ok(None)
     );
+}
+
+/// The two reads of users by id: `by_ids`, strongly consistent and keyed by
+/// id (what a write reads before it changes members), and `by_ids_in_order`,
+/// eventually consistent at half the units, in the order asked (the page of
+/// a search). Both leave out ids nobody holds and read 100 keys per call.
+#[tokio::test]
+async fn reads_by_id_find_who_exists_at_the_cost_they_say() {
+    let table = TestTable::new().await;
+    let ann = table.user("ann").await;
+    let gone = table.user("gone").await;
+    let cy = table.user("cy").await;
+    let users = table.store.users();
+    users.delete(&table.fresh(gone.id).await).await.unwrap();
+
+    let strong = table.store.for_request();
+    let found = strong
+        .users()
+        .by_ids(&[cy.id, gone.id, ann.id, ann.id])
+        .await
+        .unwrap();
+    let mut ids: Vec<u64> = found.keys().copied().collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [ann.id, cy.id]);
+    assert_eq!(found[&cy.id].username, "cy");
+    assert_eq!(strong.metrics().calls(), 1);
+
+    let eventual = table.store.for_request();
+    let listed = eventual
+        .users()
+        .by_ids_in_order(&[cy.id, gone.id, ann.id])
+        .await
+        .unwrap();
+    let order: Vec<u64> = listed.iter().map(|u| u.id).collect();
+    assert_eq!(order, [cy.id, ann.id]);
+    assert_eq!(eventual.metrics().calls(), 1);
+    assert!(strong.metrics().capacity_units() > 0.0);
+    assert_eq!(
+        2.0 * eventual.metrics().capacity_units(),
+        strong.metrics().capacity_units()
+    );
+
+    let many = table.store.for_request();
+    let span: Vec<u64> = (ann.id..ann.id + 150).collect();
+    assert_eq!(many.users().by_ids(&span).await.unwrap().len(), 2);
+    assert_eq!(many.metrics().calls(), 2);
 }
 
 /// The users a full read lists at positions `k..k+limit`.
@@ -184,7 +241,8 @@ async fn a_page_at_any_depth_starts_where_a_full_read_says() {
     for u in users.iter().filter(|u| u.id % 7 == 0) {
         table
             .store
-            .delete_user(&table.fresh(u.id).await)
+            .users()
+            .delete(&table.fresh(u.id).await)
             .await
             .unwrap();
     }
@@ -192,14 +250,19 @@ async fn a_page_at_any_depth_starts_where_a_full_read_says() {
         let current = table.fresh(u.id).await;
         let mut inactive = current.clone();
         inactive.is_active = false;
-        table.store.update_user(&current, inactive).await.unwrap();
+        table
+            .store
+            .users()
+            .update(&current, inactive)
+            .await
+            .unwrap();
     }
-    let all = table.store.all_users().await.unwrap();
+    let all = table.store.users().all().await.unwrap();
     for compacted in [false, true] {
         if compacted {
-            table.store.compact_counts().await;
+            table.store.counts().compact().await;
         }
-        let dir = table.store.bucket_counts().await.unwrap();
+        let dir = table.store.counts().by_bucket().await.unwrap();
         let counts = dir.counts();
         assert_eq!(counts.total as usize, all.len());
         assert_eq!(
@@ -217,7 +280,8 @@ async fn a_page_at_any_depth_starts_where_a_full_read_says() {
                     let want = expected(&all, k, 25, descending, active_only);
                     let got: Vec<u64> = table
                         .store
-                        .users_from(&dir, k as u64, descending, 25, active_only)
+                        .users()
+                        .from_position(&dir, k as u64, descending, 25, active_only)
                         .await
                         .unwrap()
                         .iter()
@@ -244,7 +308,12 @@ async fn counts_rebuilt_from_the_users_match_them() {
     let current = table.fresh(users[3].id).await;
     let mut inactive = current.clone();
     inactive.is_active = false;
-    table.store.update_user(&current, inactive).await.unwrap();
+    table
+        .store
+        .users()
+        .update(&current, inactive)
+        .await
+        .unwrap();
     // Counts lost (a table from before the buckets, a partial restore).
     for item in table.items_with_prefix("COUNTS").await {
         table
@@ -263,9 +332,9 @@ async fn counts_rebuilt_from_the_users_match_them() {
             .await
             .unwrap();
     }
-    assert_eq!(table.store.user_counts().await.unwrap().total, 0);
-    let counts = table.store.rebuild_counts().await.unwrap();
+    assert_eq!(table.store.counts().totals().await.unwrap().total, 0);
+    let counts = table.store.counts().rebuild().await.unwrap();
     assert_eq!((counts.total, counts.active), (12, 11));
-    assert_eq!(table.store.user_counts().await.unwrap(), counts);
+    assert_eq!(table.store.counts().totals().await.unwrap(), counts);
     assert_eq!(table.items_with_prefix("COUNTS").await.len(), 1);
 }

@@ -192,7 +192,7 @@ async fn bad_create_bodies_get_scim_errors_and_write_nothing() {
         .await;
     r.expect(415);
     assert_eq!(
-        s.t.store.all_users().await.unwrap().len(),
+        s.t.store.users().all().await.unwrap().len(),
         1,
         "only the provisioner exists"
     );
@@ -489,7 +489,8 @@ async fn put_replaces_and_if_match_guards_every_write() {
     // The email and externalId claims were released.
     assert_eq!(
         s.t.store
-            .claim_owner(UniqueField::Email, "bjensen@example.com")
+            .claims()
+            .owner(UniqueField::Email, "bjensen@example.com")
             .await
             .unwrap(),
         None
@@ -564,7 +565,8 @@ async fn patch_handles_okta_and_entra_shapes_atomically() {
     assert!(r.dynamodb_calls <= 3, "{} calls", r.dynamodb_calls);
     assert_eq!(
         s.t.store
-            .claim_owner(UniqueField::Email, "babs@example.com")
+            .claims()
+            .owner(UniqueField::Email, "babs@example.com")
             .await
             .unwrap(),
         Some(id.parse().unwrap())
@@ -673,7 +675,8 @@ async fn odm_delete_deactivates_and_rfc_delete_removes() {
     assert_eq!(
         rfc.t
             .store
-            .claim_owner(UniqueField::Username, "bjensen")
+            .claims()
+            .owner(UniqueField::Username, "bjensen")
             .await
             .unwrap(),
         None
@@ -752,7 +755,8 @@ async fn concurrent_creates_of_one_username_leave_one_user() {
         let conflicts = replies.iter().filter(|r| r.status == 409).count();
         let racers: Vec<_> =
             s.t.store
-                .all_users()
+                .users()
+                .all()
                 .await
                 .unwrap()
                 .into_iter()
@@ -924,7 +928,7 @@ impl Scim {
     }
 
     async fn user_count(&self) -> usize {
-        self.t.store.all_users().await.unwrap().len()
+        self.t.store.users().all().await.unwrap().len()
     }
 }
 
@@ -989,7 +993,8 @@ async fn odm_post_does_not_hand_a_squatted_username_to_the_squatter() {
     assert_eq!(s.user_count().await, users_before, "no user was created");
     assert_eq!(
         s.t.store
-            .claim_owner(UniqueField::ExternalId, "okta-00u1new")
+            .claims()
+            .owner(UniqueField::ExternalId, "okta-00u1new")
             .await
             .unwrap(),
         None,
@@ -1011,7 +1016,7 @@ async fn a_lookalike_username_neither_captures_nor_is_created() {
     let mut kelvin = directory::domain::user::User::new("\u{212A}im@corp.com");
     kelvin.email = "kelvin@example.org".into();
     kelvin.groups = vec![directory::domain::user::Group::User];
-    let kelvin = s.t.store.create_user(kelvin).await.unwrap();
+    let kelvin = s.t.store.users().create(kelvin).await.unwrap();
     let token = s.t.token(&kelvin).await;
     let before = s.t.fresh(kelvin.id).await;
 
@@ -1062,7 +1067,7 @@ async fn adoption_by_external_id_revokes_the_records_old_credentials() {
     legacy.email = "legacy@corp.com".into();
     legacy.external_id = Some("okta-00u1legacy".into());
     legacy.groups = vec![directory::domain::user::Group::User];
-    let legacy = s.t.store.create_user(legacy).await.unwrap();
+    let legacy = s.t.store.users().create(legacy).await.unwrap();
     assert!(!legacy.idp_owned);
     s.t.with_password(&legacy, "old password").await;
     let token = s.t.token(&legacy).await;
@@ -1467,7 +1472,7 @@ fn next_cursor(body: &Value) -> Option<String> {
 async fn a_cursor_walk_returns_every_lasting_user_once_while_users_come_and_go() {
     let s = Scim::new(Profile::Rfc).await;
     many_users(&s.t, "walker", 250).await;
-    let all = s.t.store.all_users().await.unwrap();
+    let all = s.t.store.users().all().await.unwrap();
     let provisioner = all[0].id;
     let mut present: Vec<u64> = all.iter().map(|u| u.id).collect();
     let original = present.clone();
@@ -1501,7 +1506,7 @@ async fn a_cursor_walk_returns_every_lasting_user_once_while_users_come_and_go()
         let doomed: Vec<u64> = behind.take(2).chain(ahead.take(2)).collect();
         for id in doomed {
             let user = s.t.fresh(id).await;
-            s.t.store.delete_user(&user).await.unwrap();
+            s.t.store.users().delete(&user).await.unwrap();
             present.retain(|p| *p != id);
             deleted.insert(id);
         }
@@ -1552,7 +1557,8 @@ async fn a_cursor_page_at_depth_costs_what_the_first_page_costs() {
     assert_eq!(ids.len(), 40);
     let every: Vec<u64> =
         s.t.store
-            .all_users()
+            .users()
+            .all()
             .await
             .unwrap()
             .iter()
@@ -1590,7 +1596,7 @@ async fn filtered_cursor_pages_resume_and_search_takes_a_cursor() {
         let user = s.t.fresh(*id).await;
         let mut off = user.clone();
         off.is_active = false;
-        s.t.store.update_user(&user, off).await.unwrap();
+        s.t.store.users().update(&user, off).await.unwrap();
         inactive.push(*id);
     }
     let filter = encode("active eq false");
@@ -1843,9 +1849,9 @@ async fn planned_filters_answer_what_evaluating_every_user_answers() {
             u.last_name = format!("Family{}", n % 3);
             u.is_active = n % 4 != 0;
             u.external_id = (n % 2 == 0).then(|| format!("ext-{n}"));
-            s.t.store.create_user(u).await.unwrap();
+            s.t.store.users().create(u).await.unwrap();
         }
-        let all = s.t.store.all_users().await.unwrap();
+        let all = s.t.store.users().all().await.unwrap();
         let ids: Vec<u64> = all.iter().map(|u| u.id).collect();
         let mut rng = rand::rngs::StdRng::seed_from_u64(9 + profile as u64);
         let mut looked_up = 0;
@@ -1905,17 +1911,18 @@ async fn an_index_page_at_any_depth_costs_about_the_first() {
         }
         // Gaps and inactive users, which odm does not list.
         for id in ids.iter().filter(|id| *id % 9 == 0) {
-            t.store.delete_user(&t.fresh(*id).await).await.unwrap();
+            t.store.users().delete(&t.fresh(*id).await).await.unwrap();
         }
         for id in ids.iter().filter(|id| *id % 4 == 0 && *id % 9 != 0) {
             let current = t.fresh(*id).await;
             let mut inactive = current.clone();
             inactive.is_active = false;
-            t.store.update_user(&current, inactive).await.unwrap();
+            t.store.users().update(&current, inactive).await.unwrap();
         }
         let listed: Vec<u64> = t
             .store
-            .all_users()
+            .users()
+            .all()
             .await
             .unwrap()
             .into_iter()
@@ -1964,7 +1971,7 @@ async fn a_cursor_walk_under_concurrent_creates_and_deletes_skips_and_repeats_no
     let churn = async {
         for (i, id) in doomed.iter().enumerate() {
             let user = s.t.fresh(*id).await;
-            s.t.store.delete_user(&user).await.unwrap();
+            s.t.store.users().delete(&user).await.unwrap();
             s.t.user(&format!("churn{i:03}")).await;
             tokio::task::yield_now().await;
         }
@@ -2011,7 +2018,7 @@ async fn at_a_thousand_users_pages_and_lookups_cost_a_page() {
             u
         })
         .collect();
-    s.t.store.import_users(users).await.unwrap();
+    s.t.store.users().import(users).await.unwrap();
     let first = s.list("startIndex=1&count=50").await;
     let total = first.expect(200)["totalResults"].as_u64().unwrap();
     assert_eq!(total as usize, 1 + (0..1000).filter(|i| i % 7 != 3).count());
@@ -2092,15 +2099,15 @@ async fn an_odm_cursor_walk_reads_each_user_once_and_shows_only_the_active() {
             u
         })
         .collect();
-    s.t.store.import_users(users).await.unwrap();
-    let everyone = s.t.store.all_users().await.unwrap();
+    s.t.store.users().import(users).await.unwrap();
+    let everyone = s.t.store.users().all().await.unwrap();
     let active: Vec<u64> = everyone
         .iter()
         .filter(|u| u.is_active)
         .map(|u| u.id)
         .collect();
     let reader = directory::store::Store::new(s.t.store.client().clone(), s.t.store.table());
-    reader.all_users().await.unwrap();
+    reader.users().all().await.unwrap();
     let floor = reader.metrics().capacity_units();
 
     let (mut seen, mut pages, mut index_units) = (Vec::new(), 0u32, 0.0);
@@ -2143,10 +2150,11 @@ async fn gappy_directory() -> (Scim, Vec<u64>) {
             u
         })
         .collect();
-    s.t.store.import_users(users).await.unwrap();
+    s.t.store.users().import(users).await.unwrap();
     let active =
         s.t.store
-            .all_users()
+            .users()
+            .all()
             .await
             .unwrap()
             .iter()
@@ -2169,7 +2177,7 @@ async fn an_index_walk_reads_each_user_about_once() {
     let (cold, _) = gappy_directory().await;
     let starts: Vec<usize> = (1..=active.len()).step_by(40).collect();
     let reader = directory::store::Store::new(s.t.store.client().clone(), s.t.store.table());
-    reader.all_users().await.unwrap();
+    reader.users().all().await.unwrap();
     let floor = reader.metrics().capacity_units();
 
     let (mut seen, mut units) = (Vec::new(), 0.0);
@@ -2206,7 +2214,7 @@ async fn an_index_walk_reads_each_user_about_once() {
     let user = s.t.fresh(victim).await;
     let mut changed = user.clone();
     changed.is_active = false;
-    s.t.store.update_user(&user, changed).await.unwrap();
+    s.t.store.users().update(&user, changed).await.unwrap();
     let now: Vec<u64> = active.iter().copied().filter(|id| *id != victim).collect();
     let r = s.list("startIndex=81&count=40").await;
     assert_eq!(ids_of(r.expect(200)), now[80..120].to_vec());

@@ -400,7 +400,7 @@ async fn refresh_last_login(store: &Store, user: &mut User) {
     if !stale {
         return;
     }
-    match store.touch_last_login(user.id).await {
+    match store.users().record_login(user.id).await {
         Ok(at) => user.last_login = Some(at),
         Err(e) => {
             let (kind, code) = e.log_fields();

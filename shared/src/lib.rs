@@ -5,8 +5,10 @@
 //!
 //! 1. [`domain`]: records, rules, the query fields, access decisions. No
 //!    HTTP, no DynamoDB.
-//! 2. [`store`]: DynamoDB, and what each function may do to the table. It
-//!    imports the domain, never an API.
+//! 2. [`store`]: DynamoDB, through one small type per capability
+//!    (`store.users()`, `groups()`, `counts()`, `claims()`, `tokens()`,
+//!    `logins()`) and the one batch read (`store.fetch`), and what each
+//!    function may do to the table. It imports the domain, never an API.
 //! 3. [`auth`] and [`service`]: the caller from its credentials; the
 //!    operations, which take the caller and a typed change.
 //! 4. [`admin_api`] and [`scim`]: wire formats. A handler extracts one typed

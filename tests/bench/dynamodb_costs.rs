@@ -26,7 +26,7 @@ async fn measure(users: usize) -> Vec<(String, u32, f64)> {
         if i == 0 {
             let mut with_ext = u.clone();
             with_ext.external_id = Some("ext-0".into());
-            u = t.store.update_user(&u, with_ext).await.unwrap();
+            u = t.store.users().update(&u, with_ext).await.unwrap();
         }
         ids.push(u.id);
     }

@@ -1,6 +1,6 @@
 //! `make bench`: what requests cost at directory size N (env `N`, default
 //! 10,000), on a real DynamoDB Local. Loads N users with
-//! `Store::import_users` (every 7th inactive, every 50th in one of three
+//! `store.users().import` (every 7th inactive, every 50th in one of three
 //! orgs), checks the load is what the APIs will see, then measures DynamoDB
 //! calls, capacity units and latency (median of `RUNS`, default 3) per
 //! request and marks each row against the budgets of issue 9:
@@ -9,7 +9,7 @@
 //!   at any depth): at most 3 calls and 10 capacity units;
 //! - a full index import (Okta: `startIndex` pages of 100 until
 //!   `totalResults`): at most 1.5 x the floor, the capacity of reading every
-//!   user once (one full GSI1 query, `Store::all_users`);
+//!   user once (one full GSI1 query, `store.users().all()`);
 //! - an admin list page at any depth: at most 10 capacity units.
 //!
 //! A full walk stops after `WALK_SECONDS` (default 300) and is then judged on
@@ -29,7 +29,7 @@ use lambda_http::http::Method;
 use lambda_http::Request;
 
 const PAGE: usize = 100;
-/// Users loaded per `import_users` call: progress shows between them.
+/// Users loaded per `store.users().import` call: progress shows between them.
 const CHUNK: usize = 10_000;
 
 /// A budget a row is held to.
@@ -195,7 +195,7 @@ impl Bench {
     async fn load(&self, n: usize) -> u64 {
         let mut orgs = Vec::new();
         for slug in ["org-a", "org-b", "org-c", "group-1k", "group-10k"] {
-            orgs.push(self.t.store.create_org(slug, slug).await.unwrap());
+            orgs.push(self.t.store.groups().create_org(slug, slug).await.unwrap());
         }
         let users = population(n, &orgs);
         let active = users.iter().filter(|u| u.is_active).count() as u64;
@@ -204,7 +204,7 @@ impl Bench {
         let mut rest = users;
         while !rest.is_empty() {
             let tail = rest.split_off(rest.len().min(CHUNK));
-            loader.import_users(rest).await.expect("import users");
+            loader.users().import(rest).await.expect("import users");
             rest = tail;
             eprintln!(
                 "    {} calls so far, {:.0} s",
@@ -228,10 +228,17 @@ impl Bench {
     async fn check_load(&self, n: usize, active: u64) {
         let mut members = 0;
         for slug in ["org-a", "org-b", "org-c"] {
-            members += self.t.store.org_member_ids(slug).await.unwrap().len();
+            members += self
+                .t
+                .store
+                .groups()
+                .org_member_ids(slug)
+                .await
+                .unwrap()
+                .len();
         }
         assert_eq!(members, n.div_ceil(50), "membership items after the load");
-        let counts = self.t.store.bucket_counts().await.unwrap().counts();
+        let counts = self.t.store.counts().by_bucket().await.unwrap().counts();
         // + the admin, created through the API path.
         assert_eq!(
             (counts.total, counts.active),
@@ -390,7 +397,7 @@ async fn admin_pages(b: &mut Bench, total: u64) {
 /// The capacity of reading every user once: one full GSI1 query.
 async fn floor(b: &Bench, total: u64) -> f64 {
     let reader = Store::new(b.t.store.client().clone(), b.t.store.table());
-    let all = reader.all_users().await.unwrap();
+    let all = reader.users().all().await.unwrap();
     assert_eq!(all.len() as u64, total);
     reader.metrics().capacity_units()
 }
@@ -548,7 +555,8 @@ async fn lookups(b: &mut Bench, n: usize) {
     let name = username(i);
     let id =
         b.t.store
-            .claim_owner(directory::store::UniqueField::Username, &name)
+            .claims()
+            .owner(directory::store::UniqueField::Username, &name)
             .await
             .unwrap()
             .expect("the middle user");
@@ -597,9 +605,9 @@ async fn lookups(b: &mut Bench, n: usize) {
         let reader = Store::new(b.t.store.client().clone(), b.t.store.table());
         let started = Instant::now();
         if gsi1 {
-            reader.all_users().await.unwrap();
+            reader.users().all().await.unwrap();
         } else {
-            reader.user_rows().await.unwrap();
+            reader.users().search_index().await.unwrap();
         }
         let metrics = reader.metrics();
         b.rows.push(Row {
@@ -664,16 +672,33 @@ async fn main() {
 /// members (the same calls and units at every size), and reading a whole
 /// member list.
 async fn groups(b: &mut Bench, n: usize) {
-    let empty = b.t.store.create_org("group-0", "group-0").await.unwrap();
+    let empty =
+        b.t.store
+            .groups()
+            .create_org("group-0", "group-0")
+            .await
+            .unwrap();
     let sized = [
         (0, empty.id),
         (
             GROUP_SIZES[0].min(n),
-            b.t.store.get_org("group-1k").await.unwrap().unwrap().id,
+            b.t.store
+                .groups()
+                .org("group-1k")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
         ),
         (
             GROUP_SIZES[1].min(n),
-            b.t.store.get_org("group-10k").await.unwrap().unwrap().id,
+            b.t.store
+                .groups()
+                .org("group-10k")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
         ),
     ];
     for (size, id) in sized {

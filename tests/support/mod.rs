@@ -92,7 +92,7 @@ impl TestTable {
         u.first_name = format!("First {username}");
         u.last_name = "Tester".into();
         u.groups = vec![Group::User];
-        self.store.create_user(u).await.expect("create user")
+        self.store.users().create(u).await.expect("create user")
     }
 
     /// A stored superuser admin.
@@ -101,14 +101,14 @@ impl TestTable {
         u.groups = vec![Group::Admin];
         u.is_staff = true;
         u.is_superuser = true;
-        self.store.create_user(u).await.expect("create admin")
+        self.store.users().create(u).await.expect("create admin")
     }
 
     pub async fn with_password(&self, user: &User, password: &str) -> User {
         let fresh = self.fresh(user.id).await;
         let mut changed = fresh.clone();
         changed.password_hash = Some(auth::hash_password(password));
-        self.store.update_user(&fresh, changed).await.unwrap()
+        self.store.users().update(&fresh, changed).await.unwrap()
     }
 
     pub async fn token_with(&self, user: &User, spec: TokenSpec) -> String {
@@ -134,7 +134,12 @@ impl TestTable {
     }
 
     pub async fn fresh(&self, id: u64) -> User {
-        self.store.get_user(id).await.unwrap().expect("user exists")
+        self.store
+            .users()
+            .get(id)
+            .await
+            .unwrap()
+            .expect("user exists")
     }
 
     /// Every item whose partition key starts with `prefix` (a test-only scan).

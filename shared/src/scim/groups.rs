@@ -65,7 +65,8 @@ fn unknown_members(unknown: &[String]) -> ScimError {
 async fn members_for_response(ctx: &Ctx, group: &GroupRecord) -> Result<Vec<u64>, ScimError> {
     let ids = ctx
         .store
-        .group_member_ids(group, MAX_LISTED_MEMBERS)
+        .groups()
+        .member_ids(group, MAX_LISTED_MEMBERS)
         .await?;
     if ids.len() > MAX_LISTED_MEMBERS {
         return Err(ScimError::bad(
@@ -377,18 +378,18 @@ pub(super) async fn matching_groups(
                 UniqueField::GroupExternalId
             };
             match fetched.claim_owner(field, v) {
-                Some(owner) => ctx.store.groups_by_ids(&[owner]).await?,
+                Some(owner) => ctx.store.groups().by_ids(&[owner]).await?,
                 None => Vec::new(),
             }
         }
         Some((Attr::MemberValue, v)) => match canonical_id(v).and_then(|id| members_of.get(&id)) {
             Some(user) => {
                 let ids: Vec<u64> = user.memberships.iter().map(|m| m.org_id).collect();
-                ctx.store.groups_by_ids(&ids).await?
+                ctx.store.groups().by_ids(&ids).await?
             }
             None => Vec::new(),
         },
-        _ => ctx.store.all_groups().await?,
+        _ => ctx.store.groups().all().await?,
     };
     Ok(candidates
         .into_iter()
@@ -421,7 +422,7 @@ pub(super) async fn page_json(
     let mut room = MAX_LISTED_MEMBERS;
     for g in groups {
         let members = if with_members {
-            let ids = ctx.store.group_member_ids(g, room).await?;
+            let ids = ctx.store.groups().member_ids(g, room).await?;
             if ids.len() > room {
                 return Err(ScimError::bad(
                     super::ScimType::TooMany,

@@ -164,7 +164,7 @@ async fn resolve(ctx: &Ctx, lookup: &Lookup, fetched: &Fetched) -> Result<Vec<Us
         .collect();
     for (claim, value) in &lookup.claims {
         if let Some(owner) = fetched.claim_owner((*claim).into(), value) {
-            users.extend(ctx.store.get_user(owner).await?);
+            users.extend(ctx.store.users().get(owner).await?);
         }
     }
     users.sort_by_key(|u| u.id);
@@ -280,13 +280,15 @@ pub(super) async fn users_window(
             } as usize;
             let users = ctx
                 .store
-                .users_from(&directory, skip as u64, false, take, active_only)
+                .users()
+                .from_position(&directory, skip as u64, false, take, active_only)
                 .await?;
             return Ok(UserWindow { total, users });
         }
         (None, Some(filter)) => ctx
             .store
-            .all_users()
+            .users()
+            .all()
             .await?
             .into_iter()
             .filter(|u| visible(ctx.config.profile, u))
@@ -319,7 +321,8 @@ async fn cursor_page(ctx: &Ctx, query: &Query, after: u64, origin: &str) -> Outc
         None => {
             let page = ctx
                 .store
-                .users_page_after(start, query.count, active_only)
+                .users()
+                .page_after(start, query.count, active_only)
                 .await?;
             (page.users, page.next_after)
         }
@@ -328,7 +331,8 @@ async fn cursor_page(ctx: &Ctx, query: &Query, after: u64, origin: &str) -> Outc
             let limit = FILTERED_READ_LIMIT.max(want);
             let slice = ctx
                 .store
-                .users_after(start, want, active_only, limit, |u| f.matches(u))
+                .users()
+                .matching_after(start, want, active_only, limit, |u| f.matches(u))
                 .await?;
             (slice.users, slice.stopped_at)
         }

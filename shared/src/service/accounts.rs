@@ -154,7 +154,8 @@ impl<'a> Accounts<'a> {
         let mut attempted = None;
         let updated = self
             .store
-            .update_user_with(target, false, |current| {
+            .users()
+            .update_with(target, false, |current| {
                 let next = apply(current);
                 attempted = Some(next.clone());
                 Ok::<_, StoreError>(next)
@@ -193,7 +194,8 @@ impl<'a> Accounts<'a> {
             return Err(Failure::ReadOnly);
         }
         self.store
-            .delete_user_with(target, false, |_| Ok::<_, StoreError>(()))
+            .users()
+            .delete_with(target, false, |_| Ok::<_, StoreError>(()))
             .await?;
         Ok(())
     }
@@ -228,7 +230,8 @@ impl<'a> Accounts<'a> {
             let range = page(total)?;
             let users = self
                 .store
-                .users_from(&counts, range.start as u64, descending, range.len(), false)
+                .users()
+                .from_position(&counts, range.start as u64, descending, range.len(), false)
                 .await?;
             return Ok(Listing {
                 caller,
@@ -260,7 +263,7 @@ impl<'a> Accounts<'a> {
                 let mut read = if plan {
                     self.candidates(&read_plan, &scope, &fetched).await?
                 } else {
-                    self.store.all_users().await?
+                    self.store.users().all().await?
                 };
                 read.retain(|u| scope.holds(u));
                 read
@@ -294,7 +297,7 @@ impl<'a> Accounts<'a> {
         page: impl Fn(usize) -> Result<Range<usize>, Failure<E>>,
     ) -> Result<(Vec<User>, usize), Failure<E>> {
         let before = self.store.metrics().capacity_units();
-        let mut rows = self.store.user_rows().await?;
+        let mut rows = self.store.users().search_index().await?;
         let pass = self.store.metrics().capacity_units() - before;
         rows.retain(|r| query.matches(r));
         query.sort(&mut rows);
@@ -305,11 +308,12 @@ impl<'a> Accounts<'a> {
         // `pass` (2.5 x, to err towards the pass, whose cost does not depend
         // on guesses).
         let users = if ids.len() as f64 * 0.5 <= 2.5 * pass {
-            self.store.users_in_order(&ids).await?
+            self.store.users().by_ids_in_order(&ids).await?
         } else {
             let mut all: HashMap<u64, User> = self
                 .store
-                .all_users()
+                .users()
+                .all()
                 .await?
                 .into_iter()
                 .map(|u| (u.id, u))
@@ -336,13 +340,18 @@ impl<'a> Accounts<'a> {
                     .await?
             }
             (_, OrgScope::Org { slug, .. }) => {
-                let members = self.store.org_member_ids(slug).await?;
-                self.store.users_by_ids(&members).await?
+                let members = self.store.groups().org_member_ids(slug).await?;
+                self.store
+                    .users()
+                    .by_ids(&members)
+                    .await?
+                    .into_values()
+                    .collect()
             }
             (ReadPlan::IdRange { low, high }, _) => {
-                self.store.users_in_id_range(*low, *high).await?
+                self.store.users().in_id_range(*low, *high).await?
             }
-            (ReadPlan::SearchIndex | ReadPlan::Pass, _) => self.store.all_users().await?,
+            (ReadPlan::SearchIndex | ReadPlan::Pass, _) => self.store.users().all().await?,
         })
     }
 
@@ -370,7 +379,7 @@ impl<'a> Accounts<'a> {
                         .map(|(_, value)| value.clone())
                         .collect();
                     if !values.is_empty() {
-                        owners.extend(self.store.claim_owners(kind.into(), &values).await?);
+                        owners.extend(self.store.claims().owners(kind.into(), &values).await?);
                     }
                 }
             }
@@ -385,7 +394,7 @@ impl<'a> Accounts<'a> {
         }
         unread.sort_unstable();
         unread.dedup();
-        users.extend(self.store.users_by_ids(&unread).await?);
+        users.extend(self.store.users().by_ids(&unread).await?.into_values());
         users.sort_by_key(|u| u.id);
         users.dedup_by_key(|u| u.id);
         Ok(users)

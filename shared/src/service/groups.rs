@@ -91,7 +91,8 @@ impl<'a> Groups<'a> {
         }
         let members: Vec<User> = ids.iter().filter_map(|id| users.get(id).cloned()).collect();
         self.store
-            .create_group_with(&body.name, body.external_id.as_deref(), members)
+            .groups()
+            .create(&body.name, body.external_id.as_deref(), members)
             .await
             .map_err(|e| taken(e, &body.name, body.external_id.as_deref()))
     }
@@ -144,7 +145,7 @@ impl<'a> Groups<'a> {
             // Everyone else goes when the whole list is replaced: a read of the
             // members, the one member change that grows with the group.
             let remove: Vec<User> = if patch.members.clear {
-                let current = self.store.group_member_ids(&group, usize::MAX).await?;
+                let current = self.store.groups().member_ids(&group, usize::MAX).await?;
                 let gone: Vec<u64> = current
                     .into_iter()
                     .filter(|m| !add_ids.contains(m))
@@ -154,7 +155,7 @@ impl<'a> Groups<'a> {
                     .copied()
                     .filter(|m| !users.contains_key(m))
                     .collect();
-                let mut read = self.store.users_by_id_map(&unread).await?;
+                let mut read = self.store.users().by_ids(&unread).await?;
                 gone.iter()
                     .filter_map(|m| users.get(m).cloned().or_else(|| read.remove(m)))
                     .collect()
@@ -169,7 +170,7 @@ impl<'a> Groups<'a> {
                 .filter_map(|id| users.get(id).cloned())
                 .collect();
             let adding = !add.is_empty();
-            match self.store.patch_group(&group, next, add, remove).await {
+            match self.store.groups().patch(&group, next, add, remove).await {
                 Ok((written, changes)) => {
                     if adding && !changes.added.is_empty() {
                         Box::pin(self.check_still_there(&written, &changes.added)).await?;
@@ -180,11 +181,12 @@ impl<'a> Groups<'a> {
                     attempt += 1;
                     group = self
                         .store
-                        .get_group(id)
+                        .groups()
+                        .get(id)
                         .await?
                         .filter(|g| !g.deleting)
                         .ok_or(Failure::NotFound)?;
-                    users = self.store.users_by_id_map(&named).await?;
+                    users = self.store.users().by_ids(&named).await?;
                 }
                 Err(e) => {
                     let name = patch.name.as_deref().unwrap_or(&group.name);
@@ -208,14 +210,16 @@ impl<'a> Groups<'a> {
     ) -> Result<(), Failure<E>> {
         let alive = self
             .store
-            .get_group(group.id)
+            .groups()
+            .get(group.id)
             .await?
             .is_some_and(|g| !g.deleting);
         if alive {
             return Ok(());
         }
-        let users = self.store.users_by_id_map(added).await?;
+        let users = self.store.users().by_ids(added).await?;
         self.store
+            .groups()
             .change_members(group, Vec::new(), users.into_values().collect())
             .await?;
         Err(Failure::NotFound)
@@ -240,7 +244,7 @@ impl<'a> Groups<'a> {
         if !group.deleting {
             precondition.check(group.version)?;
         }
-        Ok(self.store.delete_group(&group).await?)
+        Ok(self.store.groups().delete(&group).await?)
     }
 }
 
@@ -312,7 +316,7 @@ pub async fn users_named(
         .filter(|id| !found.contains_key(id))
         .collect();
     if !missing.is_empty() && ids.len() > MEMBERS_WITH_AUTH {
-        found.extend(store.users_by_id_map(&missing).await?);
+        found.extend(store.users().by_ids(&missing).await?);
     }
     let unknown = ids
         .iter()

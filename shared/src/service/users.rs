@@ -155,7 +155,8 @@ impl<'a> Users<'a> {
             }
             Profile::Rfc => self
                 .store
-                .delete_user_with(current, precondition.pinned(), |cur| {
+                .users()
+                .delete_with(current, precondition.pinned(), |cur| {
                     precondition.check(cur.version)
                 })
                 .await
@@ -184,7 +185,7 @@ impl<'a> Users<'a> {
         fresh.idp_owned = true;
         let input = input.map_err(Failure::Refused)?;
         let user = body(&fresh, &input).map_err(Failure::Refused)?;
-        match self.store.create_user(user.clone()).await {
+        match self.store.users().create(user.clone()).await {
             Ok(created) => Ok(created),
             Err(StoreError::Taken(UniqueField::Username)) if self.profile == Profile::Odm => {
                 self.update_existing(&user, |cur| body(cur, &input)).await
@@ -210,7 +211,8 @@ impl<'a> Users<'a> {
         // None: deleted or renamed between the failed create and this read.
         let existing = self
             .store
-            .user_by_claim(UniqueField::Username, &posted.username)
+            .claims()
+            .user(UniqueField::Username, &posted.username)
             .await?
             .ok_or_else(|| Failure::Busy {
                 username: posted.username.clone(),
@@ -249,7 +251,8 @@ impl<'a> Users<'a> {
     ) -> Result<User, Failure<E>> {
         let mut attempted = None;
         self.store
-            .update_user_with(current, precondition.pinned(), |cur| {
+            .users()
+            .update_with(current, precondition.pinned(), |cur| {
                 precondition.check(cur.version)?;
                 let next = change(cur)?;
                 attempted = Some(next.clone());

@@ -1,4 +1,5 @@
-//! SCIM Groups, which are organisations: one org, one group.
+//! SCIM Groups, which are organisations: one org, one group. What
+//! `store.groups()` does.
 //!
 //! Items of org `id` with slug `s`:
 //! - `ORG#s / ORG`: the org (id, slug, name), what `X-Organization: s` and
@@ -23,18 +24,16 @@
 //! - a delete first marks the record `deleting` and frees its name, then
 //!   removes members in steps, then removes the record: each step can be
 //!   repeated, so a delete that was cut short is finished by the next one.
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnConsumedCapacity, TransactWriteItem, Update,
+    AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem, Update,
 };
 
 use unicode_normalization::UnicodeNormalization;
 
+use super::claims::{group_claims, same_group_claim};
 use super::item::{self, key, n, s, Item};
-use super::orgs::Org;
-use super::users::{built, parse_user, Slot, Transaction, TRANSACTION_LIMIT};
-use super::{keys, Result, Store, StoreError, UniqueField, WRITE_ATTEMPTS};
+use super::writes::{built, put_if_absent, Slot, Transaction, TRANSACTION_LIMIT};
+use super::{keys, Result, Store, StoreError, QUERY_PAGE, WRITE_ATTEMPTS};
 use crate::domain::group::GroupRecord;
 use crate::domain::user::{format_time, now, parse_time, Membership, User};
 
@@ -145,53 +144,88 @@ pub struct MemberChanges {
     pub removed: Vec<u64>,
 }
 
-fn put_if_absent(table: &str, item: Item) -> Result<Put> {
-    built(
-        Put::builder()
-            .table_name(table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build(),
-    )
+/// An organisation as `X-Organization`, `org=` and `usersctl org` name it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Org {
+    pub id: u64,
+    pub slug: String,
+    pub name: String,
+}
+
+impl Org {
+    /// `None` for the tombstone a deleted org leaves.
+    pub fn from_item(item: &Item) -> Option<Org> {
+        if item::get_bool(item, "deleted") == Some(true) {
+            return None;
+        }
+        Some(Org {
+            id: item::get_n(item, "org_id")?,
+            slug: item::get_s(item, "slug")?.to_string(),
+            name: item::get_s(item, "name").unwrap_or_default().to_string(),
+        })
+    }
+}
+
+/// The sort key prefix of member items ([`keys::membership`]).
+const MEMBER_PREFIX: &str = "MEMBER#";
+
+/// Groups, which are orgs, and their members: what `store.groups()` reads
+/// and writes. It touches the group records (`GROUPS` / `GROUP#<id>`), the
+/// org items (`ORG#<slug>` / `ORG`, `ORGID#<id>`), the group id counter, the
+/// groups' name and externalId claims, and the member items
+/// (`ORG#<slug>` / `MEMBER#<uid>`) together with the memberships on their
+/// users' items.
+#[derive(Clone, Copy)]
+pub struct Groups<'a> {
+    store: &'a Store,
 }
 
 impl Store {
-    /// Creates a group with its first members: up to [`MEMBERS_WITH_CREATE`]
-    /// in the group's own transaction (all or nothing), any more after it
-    /// in steps ([`Store::change_members`]); a failure during those leaves
-    /// the group with the members of the steps that went through.
-    pub async fn create_group_with(
+    pub fn groups(&self) -> Groups<'_> {
+        Groups { store: self }
+    }
+}
+
+impl Groups<'_> {
+    /// Creates a group named `name`, its org (the slug derived from the name:
+    /// [`slug_candidates`]) and its first members: up to
+    /// [`MEMBERS_WITH_CREATE`] in the group's own transaction (all or
+    /// nothing), any more after it in steps ([`Groups::change_members`]); a
+    /// failure during those leaves the group with the members of the steps
+    /// that went through. `Taken(GroupName | GroupExternalId)` when the name
+    /// or externalId is another group's; `Conflict` when no slug candidate
+    /// is free.
+    pub async fn create(
         &self,
         name: &str,
         external_id: Option<&str>,
         mut members: Vec<User>,
     ) -> Result<(GroupRecord, MemberChanges)> {
         let rest = members.split_off(MEMBERS_WITH_CREATE.min(members.len()));
-        let (group, mut changes) = self.create(None, name, external_id, members).await?;
+        let (group, mut changes) = self.insert(None, name, external_id, members).await?;
         let more = self.change_members(&group, rest, Vec::new()).await?;
         changes.added.extend(more.added);
         Ok((group, changes))
     }
 
-    /// Creates a group and its org. `slug`: the org's slug when given
-    /// (`usersctl org create`), else derived from the name
-    /// ([`slug_candidates`]). `Taken(GroupName | GroupExternalId)` when the
-    /// name or externalId is another group's; `Conflict` when a given slug
-    /// is taken (or no candidate is free).
-    pub async fn create_group(
-        &self,
-        slug: Option<&str>,
-        name: &str,
-        external_id: Option<&str>,
-    ) -> Result<GroupRecord> {
-        Ok(self.create(slug, name, external_id, Vec::new()).await?.0)
+    /// Creates an org with the slug `slug` (`usersctl org create`), and so a
+    /// SCIM Group named `name`; `Conflict` when the slug is taken,
+    /// `Taken(GroupName)` when another org has the name.
+    pub async fn create_org(&self, slug: &str, name: &str) -> Result<Org> {
+        let (group, _) = self.insert(Some(slug), name, None, Vec::new()).await?;
+        Ok(Org {
+            id: group.id,
+            slug: group.slug,
+            name: group.name,
+        })
     }
 
-    /// [`Store::create_group`] with `members` (at most
-    /// [`MEMBERS_WITH_CREATE`]) in the same transaction. A member changed
-    /// meanwhile is read again and the transaction retried; one deleted
-    /// meanwhile is left out.
-    async fn create(
+    /// Creates a group and its org, with `members` (at most
+    /// [`MEMBERS_WITH_CREATE`]) in the same transaction. `slug`: the org's
+    /// slug when given, else derived from the name ([`slug_candidates`]).
+    /// A member changed meanwhile is read again and the transaction retried;
+    /// one deleted meanwhile is left out.
+    async fn insert(
         &self,
         slug: Option<&str>,
         name: &str,
@@ -199,11 +233,13 @@ impl Store {
         mut members: Vec<User>,
     ) -> Result<(GroupRecord, MemberChanges)> {
         debug_assert!(members.len() <= MEMBERS_WITH_CREATE);
-        let id = self.next_id(keys::org_id_counter()).await?;
+        let id = self.store.next_id(keys::org_id_counter()).await?;
         let candidates = match slug {
             Some(slug) => vec![slug.to_string()],
             None => slug_candidates(name, id),
         };
+        let table = self.store.table();
+        let claims = self.store.claims();
         let at = now();
         let mut attempt = 1;
         let mut candidates = candidates.into_iter().peekable();
@@ -224,25 +260,28 @@ impl Store {
             org.insert("org_id".into(), n(id));
             org.insert("slug".into(), s(&group.slug));
             org.insert("name".into(), s(name));
-            tx.put(Slot::Other, put_if_absent(self.table(), org)?);
+            tx.put(Slot::Other, put_if_absent(table, org)?);
             let (pk, sk) = keys::org_by_id(id);
             let mut by_id = key(pk, sk);
             by_id.insert("slug".into(), s(&group.slug));
-            tx.put(Slot::Other, put_if_absent(self.table(), by_id)?);
-            tx.put(Slot::Other, put_if_absent(self.table(), group.to_item())?);
+            tx.put(Slot::Other, put_if_absent(table, by_id)?);
+            tx.put(Slot::Other, put_if_absent(table, group.to_item())?);
             for (field, value) in group_claims(&group) {
-                tx.put(Slot::Claim(field), self.group_claim_put(field, &value, id)?);
+                tx.put(
+                    Slot::Claim(field),
+                    claims.take_for_group(field, &value, id)?,
+                );
             }
             let mut changes = MemberChanges::default();
             for user in &members {
                 self.member_change(&mut tx, &group, user, true)?;
                 changes.added.push(user.id);
             }
-            match self.commit(tx).await {
+            match self.store.commit(tx).await {
                 Ok(()) => return Ok((group, changes)),
                 Err(StoreError::Conflict) => {
                     let (pk, sk) = keys::org(&slug);
-                    match self.get(key(pk, sk)).await? {
+                    match self.store.get(key(pk, sk)).await? {
                         // The id is new, so only this very create can have
                         // made an org of it: an attempt that landed with its
                         // answer lost, before a retry found its items there.
@@ -262,7 +301,7 @@ impl Store {
                     }
                     attempt += 1;
                     let ids: Vec<u64> = members.iter().map(|u| u.id).collect();
-                    let fresh = self.users_by_id_map(&ids).await?;
+                    let fresh = self.store.users().by_ids(&ids).await?;
                     members = ids.iter().filter_map(|id| fresh.get(id).cloned()).collect();
                 }
                 Err(e) => return Err(e),
@@ -295,37 +334,38 @@ impl Store {
             item.insert("user_id".into(), n(user.id));
             item.insert("role".into(), s(DEFAULT_ROLE));
             item.insert("is_active".into(), AttributeValue::Bool(true));
-            tx.put(Slot::User, self.versioned_put(&next, user.version)?);
+            tx.put(Slot::User, self.store.versioned_put(&next, user.version)?);
             tx.put(
                 Slot::Other,
                 built(
                     Put::builder()
-                        .table_name(self.table())
+                        .table_name(self.store.table())
                         .set_item(Some(item))
                         .build(),
                 )?,
             );
         } else {
             next.memberships.retain(|m| m.org_id != group.id);
-            tx.put(Slot::User, self.versioned_put(&next, user.version)?);
-            tx.delete(Slot::Other, self.plain_delete(pk, sk)?);
+            tx.put(Slot::User, self.store.versioned_put(&next, user.version)?);
+            tx.delete(Slot::Other, self.store.plain_delete(pk, sk)?);
         }
         Ok(())
     }
 
     /// The group record of org `id`, strongly consistent (deleting or not).
-    pub async fn get_group(&self, id: u64) -> Result<Option<GroupRecord>> {
+    pub async fn get(&self, id: u64) -> Result<Option<GroupRecord>> {
         let (pk, sk) = keys::group(id);
         Ok(self
+            .store
             .get(key(pk, sk))
             .await?
             .as_ref()
             .and_then(GroupRecord::from_item))
     }
 
-    /// Group records by id, in one batch read per 100 (eventually
-    /// consistent); those being deleted are left out.
-    pub async fn groups_by_ids(&self, ids: &[u64]) -> Result<Vec<GroupRecord>> {
+    /// Group records by id, in id order, in one batch read per 100
+    /// (eventually consistent); those being deleted are left out.
+    pub async fn by_ids(&self, ids: &[u64]) -> Result<Vec<GroupRecord>> {
         let keys = ids
             .iter()
             .map(|id| {
@@ -333,7 +373,7 @@ impl Store {
                 key(pk, sk)
             })
             .collect();
-        let found = self.batch_get_all_with(keys, false).await?;
+        let found = self.store.batch_get_all(keys, false).await?;
         let mut groups: Vec<GroupRecord> = found
             .values()
             .filter_map(GroupRecord::from_item)
@@ -345,12 +385,14 @@ impl Store {
 
     /// Every group, in id order: one query over the `GROUPS` partition
     /// (eventually consistent, a page per MB), whatever the number of users.
-    pub async fn all_groups(&self) -> Result<Vec<GroupRecord>> {
+    pub async fn all(&self) -> Result<Vec<GroupRecord>> {
         let items = self
+            .store
             .query_all(
-                self.client()
+                self.store
+                    .client()
                     .query()
-                    .table_name(self.table())
+                    .table_name(self.store.table())
                     .key_condition_expression("pk = :p")
                     .expression_attribute_values(":p", s(keys::GROUPS_PARTITION)),
             )
@@ -364,25 +406,31 @@ impl Store {
 
     /// The ids of a group's members, in id order, reading at most `limit + 1`
     /// (so the caller can tell that there are more than `limit`).
-    pub async fn group_member_ids(&self, group: &GroupRecord, limit: usize) -> Result<Vec<u64>> {
-        self.member_ids(&group.slug, limit, false).await
+    pub async fn member_ids(&self, group: &GroupRecord, limit: usize) -> Result<Vec<u64>> {
+        self.read_member_ids(&group.slug, limit, false).await
     }
 
-    async fn member_ids(&self, slug: &str, limit: usize, consistent: bool) -> Result<Vec<u64>> {
+    async fn read_member_ids(
+        &self,
+        slug: &str,
+        limit: usize,
+        consistent: bool,
+    ) -> Result<Vec<u64>> {
         let (pk, _) = keys::org(slug);
         let query = self
+            .store
             .client()
             .query()
-            .table_name(self.table())
+            .table_name(self.store.table())
             .key_condition_expression("pk = :p AND begins_with(sk, :m)")
             .expression_attribute_values(":p", s(pk))
-            .expression_attribute_values(":m", s("MEMBER#"))
+            .expression_attribute_values(":m", s(MEMBER_PREFIX))
             .projection_expression("user_id")
             .consistent_read(consistent);
         let mut ids = Vec::new();
         let mut start = None;
         loop {
-            let out = self.query_page(query.clone(), start).await?;
+            let out = self.store.query_page(query.clone(), start).await?;
             ids.extend(
                 out.items()
                     .iter()
@@ -398,40 +446,59 @@ impl Store {
         Ok(ids)
     }
 
-    /// Writes `next` over `current` (name, externalId), moving the claims
-    /// and the org's name with it. `Conflict` when the record changed since
-    /// it was read; `Taken` when the new name or externalId is another's.
-    pub async fn update_group(
-        &self,
-        current: &GroupRecord,
-        next: GroupRecord,
-    ) -> Result<GroupRecord> {
-        let (next, _) = self
-            .patch_group(current, Some(next), Vec::new(), Vec::new())
+    /// The ids of every member of org `slug` (active or not), in no
+    /// particular order: one `Query` on the table (partition `ORG#<slug>`,
+    /// `begins_with(sk, "MEMBER#")`), paginated, projecting only `user_id`.
+    /// Eventually consistent like the other lists; a membership is written
+    /// with its user item in one transaction, so the two agree once settled.
+    pub async fn org_member_ids(&self, slug: &str) -> Result<Vec<u64>> {
+        let (pk, _) = keys::org(slug);
+        if pk.len() > 2048 {
+            // No key this long was ever written; DynamoDB would refuse it.
+            return Ok(Vec::new());
+        }
+        let members = self
+            .store
+            .query_all(
+                self.store
+                    .client()
+                    .query()
+                    .table_name(self.store.table())
+                    .key_condition_expression("pk = :p AND begins_with(sk, :m)")
+                    .expression_attribute_values(":p", s(pk))
+                    .expression_attribute_values(":m", s(MEMBER_PREFIX))
+                    .projection_expression("user_id")
+                    .limit(QUERY_PAGE as i32),
+            )
             .await?;
-        Ok(next)
+        Ok(members
+            .iter()
+            .filter_map(|m| item::get_n::<u64>(m, "user_id"))
+            .collect())
     }
 
     /// Applies a change to a group: `next` (its name and externalId, when
-    /// they change) and members to add and remove, in one transaction when
-    /// it fits ([`MEMBERS_PER_TRANSACTION`] members, a few less with a
-    /// rename), else the group and the first members, then the rest in
-    /// steps. O(k) writes for k members, whatever the group's size, and no
-    /// read but of those members when one changed meanwhile. Users who
-    /// already are (or are not) members are left as they are: a member
-    /// added again keeps their role. Users deleted meanwhile are skipped.
+    /// they change, moving the claims and the org's name with them) and
+    /// members to add and remove, in one transaction when it fits
+    /// ([`MEMBERS_PER_TRANSACTION`] members, a few less with a rename), else
+    /// the group and the first members, then the rest in steps. O(k) writes
+    /// for k members, whatever the group's size, and no read but of those
+    /// members when one changed meanwhile. Users who already are (or are
+    /// not) members are left as they are: a member added again keeps their
+    /// role. Users deleted meanwhile are skipped.
     ///
     /// A failure part-way leaves the steps before it applied; the same
     /// change sent again finishes it (adds and removes are idempotent).
-    /// `Conflict`: the group record changed since it was read.
-    pub async fn patch_group(
+    /// `Conflict`: the group record changed since it was read; `Taken`: the
+    /// new name or externalId is another group's.
+    pub async fn patch(
         &self,
         current: &GroupRecord,
         next: Option<GroupRecord>,
         add: Vec<User>,
         remove: Vec<User>,
     ) -> Result<(GroupRecord, MemberChanges)> {
-        let next = next.map(|n| self.next_record(current, n));
+        let next = next.map(|n| next_record(current, n));
         let mut wanted: Vec<(User, bool)> = add.into_iter().map(|u| (u, true)).collect();
         wanted.extend(remove.into_iter().map(|u| (u, false)));
         let mut done = MemberChanges::default();
@@ -455,24 +522,14 @@ impl Store {
     }
 
     /// Makes each user in `add` a member and each in `remove` not one
-    /// ([`Store::patch_group`] without a change to the group itself).
+    /// ([`Groups::patch`] without a change to the group itself).
     pub async fn change_members(
         &self,
         group: &GroupRecord,
         add: Vec<User>,
         remove: Vec<User>,
     ) -> Result<MemberChanges> {
-        Ok(self.patch_group(group, None, add, remove).await?.1)
-    }
-
-    fn next_record(&self, current: &GroupRecord, mut next: GroupRecord) -> GroupRecord {
-        next.id = current.id;
-        next.slug = current.slug.clone();
-        next.created = current.created;
-        next.deleting = current.deleting;
-        next.version = current.version + 1;
-        next.last_modified = now();
-        next
+        Ok(self.patch(group, None, add, remove).await?.1)
     }
 
     /// The items that write `next` over `current` (at most [`GROUP_ITEMS`]).
@@ -482,27 +539,28 @@ impl Store {
         current: &GroupRecord,
         next: &GroupRecord,
     ) -> Result<()> {
-        tx.put(Slot::User, self.versioned_group_put(next, current.version)?);
+        let claims = self.store.claims();
+        tx.put(Slot::User, self.versioned_put(next, current.version)?);
         let (old, new) = (group_claims(current), group_claims(next));
         for (field, value) in &old {
             if !new
                 .iter()
-                .any(|(f, v)| f == field && claim_eq(*f, v, value))
+                .any(|(f, v)| f == field && same_group_claim(*f, v, value))
             {
                 tx.delete(
                     Slot::Other,
-                    self.group_claim_delete(*field, value, current.id)?,
+                    claims.release_for_group(*field, value, current.id)?,
                 );
             }
         }
         for (field, value) in &new {
             if !old
                 .iter()
-                .any(|(f, v)| f == field && claim_eq(*f, v, value))
+                .any(|(f, v)| f == field && same_group_claim(*f, v, value))
             {
                 tx.put(
                     Slot::Claim(*field),
-                    self.group_claim_put(*field, value, current.id)?,
+                    claims.take_for_group(*field, value, current.id)?,
                 );
             }
         }
@@ -544,19 +602,19 @@ impl Store {
             if tx.len() == 0 {
                 return Ok(changes);
             }
-            match self.commit(tx).await {
+            match self.store.commit(tx).await {
                 Ok(()) => return Ok(changes),
                 Err(StoreError::Conflict) if attempt < WRITE_ATTEMPTS => {
                     attempt += 1;
                     if let Some((current, _)) = head {
-                        let now = self.get_group(current.id).await?;
+                        let now = self.get(current.id).await?;
                         if now.as_ref().map(|g| g.version) != Some(current.version) {
                             return Err(StoreError::Conflict);
                         }
                     }
                     // A member changed since it was read: read the chunk again.
                     let ids: Vec<u64> = chunk.iter().map(|(u, _)| u.id).collect();
-                    let fresh = self.users_by_id_map(&ids).await?;
+                    let fresh = self.store.users().by_ids(&ids).await?;
                     chunk = chunk
                         .into_iter()
                         .filter_map(|(u, member)| fresh.get(&u.id).cloned().map(|f| (f, member)))
@@ -567,50 +625,38 @@ impl Store {
         }
     }
 
-    /// Users by id, strongly consistent, one batch read per 100.
-    pub async fn users_by_id_map(&self, ids: &[u64]) -> Result<HashMap<u64, User>> {
-        let keys = ids
-            .iter()
-            .map(|id| {
-                let (pk, sk) = keys::user(*id);
-                key(pk, sk)
-            })
-            .collect();
-        let found = self.batch_get_all_with(keys, true).await?;
-        found
-            .values()
-            .map(|item| parse_user(item).map(|u| (u.id, u)))
-            .collect()
-    }
-
     /// Deletes a group: marks it deleting and frees its name and externalId
     /// (one transaction), removes its members in steps, then removes the
     /// record and the id claim and leaves the org item as a tombstone (one
     /// transaction). Each step may be cut short and repeated.
-    pub async fn delete_group(&self, group: &GroupRecord) -> Result<()> {
+    pub async fn delete(&self, group: &GroupRecord) -> Result<()> {
         let mut group = group.clone();
         if !group.deleting {
             let mut next = group.clone();
             next.deleting = true;
             next.version = group.version + 1;
             next.last_modified = now();
+            let claims = self.store.claims();
             let mut tx = Transaction::default();
-            tx.put(Slot::User, self.versioned_group_put(&next, group.version)?);
+            tx.put(Slot::User, self.versioned_put(&next, group.version)?);
             for (field, value) in group_claims(&group) {
                 tx.delete(
                     Slot::Other,
-                    self.group_claim_delete(field, &value, group.id)?,
+                    claims.release_for_group(field, &value, group.id)?,
                 );
             }
-            self.commit(tx).await?;
+            self.store.commit(tx).await?;
             group = next;
         }
         self.sweep_members(&group).await?;
         let mut tx = Transaction::default();
         let (pk, sk) = keys::group(group.id);
-        tx.delete(Slot::User, self.versioned_delete(pk, sk, group.version)?);
+        tx.delete(
+            Slot::User,
+            self.store.versioned_delete(pk, sk, group.version)?,
+        );
         let (pk, sk) = keys::org_by_id(group.id);
-        tx.delete(Slot::Other, self.plain_delete(pk, sk)?);
+        tx.delete(Slot::Other, self.store.plain_delete(pk, sk)?);
         let (pk, sk) = keys::org(&group.slug);
         let mut tombstone = key(pk, sk);
         tombstone.insert("org_id".into(), n(group.id));
@@ -620,32 +666,117 @@ impl Store {
             Slot::Other,
             built(
                 Put::builder()
-                    .table_name(self.table())
+                    .table_name(self.store.table())
                     .set_item(Some(tombstone))
                     .build(),
             )?,
         );
-        self.commit(tx).await
+        self.store.commit(tx).await
+    }
+
+    /// Removes every member of `group`, a transaction per
+    /// [`MEMBERS_PER_TRANSACTION`], until a strongly consistent read finds
+    /// none. A member item whose user is gone (or no longer lists the
+    /// membership) is deleted alone.
+    async fn sweep_members(&self, group: &GroupRecord) -> Result<()> {
+        loop {
+            let ids = self
+                .read_member_ids(&group.slug, 10 * MEMBERS_PER_TRANSACTION, true)
+                .await?;
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let users = self.store.users().by_ids(&ids).await?;
+            let mut leave = Vec::new();
+            let mut strays = Transaction::default();
+            for id in &ids {
+                match users.get(id) {
+                    Some(u) if u.memberships.iter().any(|m| m.org_id == group.id) => {
+                        leave.push(u.clone())
+                    }
+                    _ => {
+                        let (pk, sk) = keys::membership(&group.slug, *id);
+                        strays.delete(Slot::Other, self.store.plain_delete(pk, sk)?);
+                        if strays.len() == TRANSACTION_LIMIT {
+                            self.store.commit(std::mem::take(&mut strays)).await?;
+                        }
+                    }
+                }
+            }
+            if strays.len() > 0 {
+                self.store.commit(strays).await?;
+            }
+            self.change_members(group, Vec::new(), leave).await?;
+        }
+    }
+
+    /// The org item of `slug`, if the org exists (a deleted org's tombstone
+    /// is not one).
+    pub async fn org(&self, slug: &str) -> Result<Option<Org>> {
+        let (pk, sk) = keys::org(slug);
+        Ok(self
+            .store
+            .get(key(pk, sk))
+            .await?
+            .as_ref()
+            .and_then(Org::from_item))
+    }
+
+    /// Makes `user` a member of `org` with `role`, or gives a member that
+    /// role (`usersctl org add-member`): the member item and the membership
+    /// on the user item (versioned) in one transaction.
+    pub async fn add_member(&self, org: &Org, user: &User, role: &str) -> Result<User> {
+        let (pk, sk) = keys::membership(&org.slug, user.id);
+        let mut member = key(pk, sk);
+        member.insert("user_id".into(), n(user.id));
+        member.insert("role".into(), s(role));
+        member.insert("is_active".into(), AttributeValue::Bool(true));
+        let mut updated = user.clone();
+        updated.memberships.retain(|m| m.org_slug != org.slug);
+        updated.memberships.push(Membership {
+            org_slug: org.slug.clone(),
+            org_id: org.id,
+            role: role.to_string(),
+            is_active: true,
+        });
+        updated.version = user.version + 1;
+        let user_put = self.store.versioned_put(&updated, user.version)?;
+        let member_put = built(
+            Put::builder()
+                .table_name(self.store.table())
+                .set_item(Some(member))
+                .build(),
+        )?;
+        self.store
+            .commit_items(vec![
+                (TransactWriteItem::builder().put(user_put).build(), true),
+                (TransactWriteItem::builder().put(member_put).build(), false),
+            ])
+            .await?;
+        Ok(updated)
     }
 
     /// Every live org, by a pass over the whole table (a paginated `Scan`
     /// that reads only `sk = ORG` items back): for one-off maintenance such
     /// as `usersctl org adopt`, never for a request.
-    pub async fn all_orgs_by_scan(&self) -> Result<Vec<Org>> {
+    pub async fn orgs_by_scan(&self) -> Result<Vec<Org>> {
         let mut orgs = Vec::new();
         let mut start = None;
         loop {
             let scan = self
+                .store
                 .client()
                 .scan()
-                .table_name(self.table())
+                .table_name(self.store.table())
                 .filter_expression("sk = :org")
                 .expression_attribute_values(":org", s("ORG"))
                 .set_exclusive_start_key(start)
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send();
-            let out = self.counted(self.within(Box::pin(scan)).await?)?;
-            self.metrics.record_one(out.consumed_capacity());
+            let out = self
+                .store
+                .counted(self.store.within(Box::pin(scan)).await?)?;
+            self.store.metrics().record_one(out.consumed_capacity());
             orgs.extend(out.items().iter().filter_map(Org::from_item));
             start = out.last_evaluated_key;
             if start.is_none() {
@@ -661,8 +792,8 @@ impl Store {
     /// name when it differs. `Ok(None)` when it already is a Group (so
     /// adopting again changes nothing); `Taken(GroupName)` when another
     /// group has the name.
-    pub async fn adopt_org(&self, org: &Org, name: &str) -> Result<Option<GroupRecord>> {
-        if self.get_group(org.id).await?.is_some() {
+    pub async fn adopt(&self, org: &Org, name: &str) -> Result<Option<GroupRecord>> {
+        if self.get(org.id).await?.is_some() {
             return Ok(None);
         }
         let at = now();
@@ -676,21 +807,25 @@ impl Store {
             version: 1,
             deleting: false,
         };
+        let claims = self.store.claims();
         let mut tx = Transaction::default();
-        tx.put(Slot::Other, put_if_absent(self.table(), group.to_item())?);
+        tx.put(
+            Slot::Other,
+            put_if_absent(self.store.table(), group.to_item())?,
+        );
         for (field, value) in group_claims(&group) {
             tx.put(
                 Slot::Claim(field),
-                self.group_claim_put(field, &value, org.id)?,
+                claims.take_for_group(field, &value, org.id)?,
             );
         }
         if name != org.name {
             tx.push(Slot::Other, self.org_rename(&org.slug, name)?);
         }
-        match self.commit(tx).await {
+        match self.store.commit(tx).await {
             Ok(()) => Ok(Some(group)),
             // Adopted meanwhile (by a second `usersctl org adopt`).
-            Err(StoreError::Conflict) if self.get_group(org.id).await?.is_some() => Ok(None),
+            Err(StoreError::Conflict) if self.get(org.id).await?.is_some() => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -701,7 +836,7 @@ impl Store {
         Ok(TransactWriteItem::builder()
             .update(built(
                 Update::builder()
-                    .table_name(self.table())
+                    .table_name(self.store.table())
                     .set_key(Some(key(pk, sk)))
                     .update_expression("SET #name = :n")
                     .condition_expression("attribute_exists(pk)")
@@ -712,46 +847,11 @@ impl Store {
             .build())
     }
 
-    /// Removes every member of `group`, a transaction per
-    /// [`MEMBERS_PER_TRANSACTION`], until a strongly consistent read finds
-    /// none. A member item whose user is gone (or no longer lists the
-    /// membership) is deleted alone.
-    async fn sweep_members(&self, group: &GroupRecord) -> Result<()> {
-        loop {
-            let ids = self
-                .member_ids(&group.slug, 10 * MEMBERS_PER_TRANSACTION, true)
-                .await?;
-            if ids.is_empty() {
-                return Ok(());
-            }
-            let users = self.users_by_id_map(&ids).await?;
-            let mut leave = Vec::new();
-            let mut strays = Transaction::default();
-            for id in &ids {
-                match users.get(id) {
-                    Some(u) if u.memberships.iter().any(|m| m.org_id == group.id) => {
-                        leave.push(u.clone())
-                    }
-                    _ => {
-                        let (pk, sk) = keys::membership(&group.slug, *id);
-                        strays.delete(Slot::Other, self.plain_delete(pk, sk)?);
-                        if strays.len() == TRANSACTION_LIMIT {
-                            self.commit(std::mem::take(&mut strays)).await?;
-                        }
-                    }
-                }
-            }
-            if strays.len() > 0 {
-                self.commit(strays).await?;
-            }
-            self.change_members(group, Vec::new(), leave).await?;
-        }
-    }
-
-    fn versioned_group_put(&self, group: &GroupRecord, expected_version: u64) -> Result<Put> {
+    /// The put of a group record that lands only on the version that was read.
+    fn versioned_put(&self, group: &GroupRecord, expected_version: u64) -> Result<Put> {
         built(
             Put::builder()
-                .table_name(self.table())
+                .table_name(self.store.table())
                 .set_item(Some(group.to_item()))
                 .condition_expression("#version = :v")
                 .expression_attribute_names("#version", "version")
@@ -759,49 +859,18 @@ impl Store {
                 .build(),
         )
     }
-
-    fn group_claim_put(&self, field: UniqueField, value: &str, id: u64) -> Result<Put> {
-        let (pk, sk) = group_claim_key(field, value);
-        let mut claim = key(pk, sk);
-        claim.insert("group_id".into(), n(id));
-        put_if_absent(self.table(), claim)
-    }
-
-    fn group_claim_delete(&self, field: UniqueField, value: &str, id: u64) -> Result<Delete> {
-        let (pk, sk) = group_claim_key(field, value);
-        built(
-            Delete::builder()
-                .table_name(self.table())
-                .set_key(Some(key(pk, sk)))
-                .condition_expression("attribute_not_exists(pk) OR group_id = :id")
-                .expression_attribute_values(":id", n(id))
-                .build(),
-        )
-    }
 }
 
-/// The claims a group holds: its name, and its externalId when it has one.
-fn group_claims(group: &GroupRecord) -> Vec<(UniqueField, String)> {
-    let mut out = vec![(UniqueField::GroupName, group.name.clone())];
-    if let Some(ext) = &group.external_id {
-        out.push((UniqueField::GroupExternalId, ext.clone()));
-    }
-    out
-}
-
-/// The key of a group's claim (a group holds only these two kinds).
-fn group_claim_key(field: UniqueField, value: &str) -> (String, &'static str) {
-    match field {
-        UniqueField::GroupExternalId => keys::group_external_id_claim(value),
-        _ => keys::group_name_claim(value),
-    }
-}
-
-/// Whether two values hold the same claim (names compare folded).
-fn claim_eq(field: UniqueField, a: &str, b: &str) -> bool {
-    let (ka, _) = group_claim_key(field, a);
-    let (kb, _) = group_claim_key(field, b);
-    ka == kb
+/// `next` as it is written over `current`: the same id, slug, creation and
+/// deletion mark, the next version, modified now.
+fn next_record(current: &GroupRecord, mut next: GroupRecord) -> GroupRecord {
+    next.id = current.id;
+    next.slug = current.slug.clone();
+    next.created = current.created;
+    next.deleting = current.deleting;
+    next.version = current.version + 1;
+    next.last_modified = now();
+    next
 }
 
 #[cfg(test)]

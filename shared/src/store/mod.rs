@@ -1,7 +1,26 @@
 //! DynamoDB: the only code that talks to the table.
 //!
-//! Every call goes through [`Store`], which counts round trips and consumed
-//! capacity per request, so the request log shows what each operation costs.
+//! [`Store`] is the table and a request's budget; what the code does to the
+//! table goes through one of its capabilities, small borrowed types named by
+//! what they touch, so a caller's calls say which items it reads and writes:
+//!
+//! - [`Store::users`] ([`Users`], `users.rs`): user items, their reads (by
+//!   id, id range, id order, pages, the search index), writes (with the
+//!   claims, counts, tokens and memberships that go with them), imports and
+//!   last logins;
+//! - [`Store::groups`] ([`Groups`], `groups.rs`): groups, which are orgs,
+//!   and their members;
+//! - [`Store::counts`] ([`Counts`], `counts.rs`): the user counts per id
+//!   bucket, and where list pages start;
+//! - [`Store::claims`] ([`Claims`], `claims.rs`): who holds a unique value;
+//! - [`Store::tokens`] ([`Tokens`], `tokens.rs`): API tokens;
+//! - [`Store::logins`] ([`Logins`], `logins.rs`): failed-login trackers.
+//!
+//! [`Store::fetch`] (`prefetch.rs`) is the one batch read auth and the
+//! services make: the caller and what the request already names. The
+//! transactions every capability sends are in `writes.rs`; every call goes
+//! through the helpers here, which count round trips and consumed capacity
+//! per request, so the request log shows what each operation costs.
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,37 +32,34 @@ use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::{ConsumedCapacity, KeysAndAttributes, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 
-mod buckets;
-mod bulk;
+mod claims;
 pub mod client;
+mod counts;
 mod errors;
 mod groups;
 pub mod item;
 pub mod keys;
 mod logins;
-mod orgs;
-mod pages;
 pub mod permissions;
 mod prefetch;
-mod queries;
-mod rows;
 mod tokens;
 mod users;
+mod writes;
 
-pub use buckets::{block_of, BucketCounts, CountDelta, Counts, Position, BLOCK_IDS, BUCKET_IDS};
+pub use claims::Claims;
 pub use client::{client_from_env, Budget, REQUEST_BUDGET};
+pub use counts::{
+    block_of, BucketCounts, CountDelta, Counts, Position, UserCounts, BLOCK_IDS, BUCKET_IDS,
+};
 pub use errors::{classify, FaultKind, StoreError, Unavailable, UniqueField};
 pub use groups::{
-    slug_candidates, valid_slug, MemberChanges, DEFAULT_ROLE, MEMBERS_PER_TRANSACTION,
+    slug_candidates, valid_slug, Groups, MemberChanges, Org, DEFAULT_ROLE, MEMBERS_PER_TRANSACTION,
 };
 pub use item::Item;
 pub use logins::{LoginClaim, Logins};
-pub use orgs::Org;
-pub use pages::Slice;
 pub use prefetch::{Fetched, OrgKey, Wanted};
-pub use rows::UserRow;
 pub use tokens::{StoredToken, TokenSpec, Tokens};
-pub use users::WRITE_ATTEMPTS;
+pub use users::{Page, Slice, UserRow, Users, WRITE_ATTEMPTS};
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -87,6 +103,13 @@ pub struct Store {
 
 /// Rounds of `UnprocessedKeys` a batch read retries before giving up (503).
 const BATCH_ROUNDS: u32 = 5;
+
+/// DynamoDB's limit on the keys of one `BatchGetItem`.
+const BATCH_KEYS: usize = 100;
+
+/// Items one page of a query asks for at most: the service stops at 1 MB
+/// anyway, and this keeps one call's capacity small.
+const QUERY_PAGE: usize = 1000;
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Store {
@@ -247,6 +270,22 @@ impl Store {
                 .and_then(|u| u.get(&self.table))
                 .map(|k| k.keys().to_vec())
                 .unwrap_or_default();
+        }
+        Ok(found)
+    }
+
+    /// [`Store::batch_get_with`] over any number of keys, 100 per call.
+    pub(crate) async fn batch_get_all(
+        &self,
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> Result<HashMap<(String, String), Item>> {
+        let mut found = HashMap::new();
+        let mut keys = keys;
+        while !keys.is_empty() {
+            let rest = keys.split_off(keys.len().min(BATCH_KEYS));
+            found.extend(self.batch_get_with(keys, consistent).await?);
+            keys = rest;
         }
         Ok(found)
     }

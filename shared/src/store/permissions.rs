@@ -233,7 +233,7 @@ pub const AUTHENTICATE: &[Grant] = &[
     // Query: the user counts (partition COUNTS), read next to the caller
     // when a list needs them.
     reads(&[Action::BatchGetItem, Action::GetItem, Action::Query]),
-    // `Store::touch_last_login`, at most hourly per user.
+    // `store.users().record_login`, at most hourly per user.
     Grant {
         actions: &[Action::UpdateItem],
         resource: Resource::Table,

@@ -6,9 +6,10 @@
 //! this module knows the keys.
 use std::collections::HashMap;
 
+use super::claims::claim_key;
 use super::item::{self, key, Item};
-use super::users::{claim_key, parse_user};
-use super::{keys, Counts, Result, Store, UniqueField};
+use super::users::parse_user;
+use super::{keys, Result, Store, UniqueField, UserCounts};
 use crate::domain::access::OrgRef;
 use crate::domain::user::User;
 
@@ -61,7 +62,7 @@ pub struct Fetched {
     claims: HashMap<(UniqueField, String), u64>,
     org: Option<OrgKey>,
     groups: HashMap<u64, crate::domain::group::GroupRecord>,
-    counts: Counts,
+    counts: UserCounts,
     directory: Option<super::BucketCounts>,
 }
 
@@ -92,7 +93,7 @@ impl Fetched {
     }
 
     /// The user counts (zero when they were not asked for or nobody was ever created).
-    pub fn counts(&self) -> Counts {
+    pub fn counts(&self) -> UserCounts {
         self.counts
     }
 
@@ -104,17 +105,6 @@ impl Fetched {
 }
 
 impl Store {
-    /// The user counts, summed over their buckets: one query.
-    pub async fn user_counts(&self) -> Result<Counts> {
-        Ok(self
-            .fetch(&Wanted {
-                counts: true,
-                ..Wanted::default()
-            })
-            .await?
-            .counts())
-    }
-
     /// Reads everything `wanted` names in one strongly consistent batch read
     /// and, when the counts are wanted, the counts per bucket in one query
     /// made at the same time (two calls, one round trip of latency).
@@ -122,11 +112,10 @@ impl Store {
     pub async fn fetch(&self, wanted: &Wanted) -> Result<Fetched> {
         let keys = wanted.keys();
         let (found, directory) = if wanted.counts {
+            let counts = self.counts();
             // Boxed: two store calls side by side make a large future otherwise.
-            let (found, dir) = tokio::join!(
-                Box::pin(self.batch_get(keys)),
-                Box::pin(self.bucket_counts())
-            );
+            let (found, dir) =
+                tokio::join!(Box::pin(self.batch_get(keys)), Box::pin(counts.by_bucket()));
             (found?, Some(dir?))
         } else {
             (self.batch_get(keys).await?, None)

@@ -34,7 +34,9 @@ impl StoredToken {
     }
 }
 
-/// API tokens: what `store.tokens()` reads and writes, and nothing else.
+/// API tokens: what `store.tokens()` reads and writes, and nothing else. It
+/// touches the token items (`TOKEN#<hash>` / `TOKEN`) and, in the same
+/// transaction, the token list on their user's item (versioned).
 #[derive(Clone, Copy)]
 pub struct Tokens<'a> {
     store: &'a Store,

@@ -374,7 +374,7 @@ async fn run(store: &Store, command: Command) -> Outcome {
             Ok(())
         }
         Command::Table(TableCmd::RebuildCounts) => {
-            let counts = store.rebuild_counts().await?;
+            let counts = store.counts().rebuild().await?;
             println!(
                 "recounted {} users ({} active) in table {}",
                 counts.total,
@@ -384,7 +384,7 @@ async fn run(store: &Store, command: Command) -> Outcome {
             Ok(())
         }
         Command::Table(TableCmd::CompactCounts) => {
-            store.compact_counts().await;
+            store.counts().compact().await;
             println!("compacted the user counts of table {}", store.table());
             Ok(())
         }
@@ -411,7 +411,11 @@ async fn run(store: &Store, command: Command) -> Outcome {
                 None
             };
             if if_missing {
-                if let Some(id) = store.claim_owner(UniqueField::Username, &username).await? {
+                if let Some(id) = store
+                    .claims()
+                    .owner(UniqueField::Username, &username)
+                    .await?
+                {
                     println!("user {username} already exists (id {id})");
                     return Ok(());
                 }
@@ -428,7 +432,7 @@ async fn run(store: &Store, command: Command) -> Outcome {
                 user.groups = vec![Group::User];
             }
             user.password_hash = password.as_deref().map(auth::hash_password);
-            match store.create_user(user).await {
+            match store.users().create(user).await {
                 Ok(user) => {
                     println!("{}", user.id);
                     Ok(())
@@ -444,7 +448,7 @@ async fn run(store: &Store, command: Command) -> Outcome {
             let user = find_user(store, &username).await?;
             let mut changed = user.clone();
             changed.password_hash = Some(auth::hash_password(&password));
-            store.update_user(&user, changed).await?;
+            store.users().update(&user, changed).await?;
             println!("password set for {username}");
             Ok(())
         }
@@ -495,7 +499,8 @@ async fn run(store: &Store, command: Command) -> Outcome {
                 .await?
                 .ok_or_else(|| Fail::Message("no such token".into()))?;
             let user = store
-                .get_user(stored.user_id)
+                .users()
+                .get(stored.user_id)
                 .await?
                 .ok_or_else(|| Fail::Message("the token's user no longer exists".into()))?;
             store.tokens().revoke(&user, &hash).await?;
@@ -515,6 +520,7 @@ async fn run(store: &Store, command: Command) -> Outcome {
                 ));
             }
             match store
+                .groups()
                 .create_org(&slug, name.as_deref().unwrap_or(&slug))
                 .await
             {
@@ -534,13 +540,13 @@ async fn run(store: &Store, command: Command) -> Outcome {
             }
         }
         Command::Org(OrgCmd::Adopt) => {
-            let orgs = store.all_orgs_by_scan().await?;
+            let orgs = store.groups().orgs_by_scan().await?;
             let (mut adopted, mut refused) = (0, Vec::new());
             for org in &orgs {
-                let mut outcome = store.adopt_org(org, &org.name).await;
+                let mut outcome = store.groups().adopt(org, &org.name).await;
                 if let Err(StoreError::Taken(_)) = outcome {
                     let name = format!("{} ({})", org.name, org.slug);
-                    outcome = store.adopt_org(org, &name).await;
+                    outcome = store.groups().adopt(org, &name).await;
                 }
                 match outcome {
                     Ok(Some(group)) => {
@@ -578,11 +584,12 @@ async fn run(store: &Store, command: Command) -> Outcome {
                 return Err(Fail::Message(format!("role: one of {}", ROLES.join(", "))));
             }
             let org = store
-                .get_org(&slug)
+                .groups()
+                .org(&slug)
                 .await?
                 .ok_or_else(|| Fail::Message(format!("no org {slug}")))?;
             let user = find_user(store, &username).await?;
-            store.add_member(&org, &user, &role).await?;
+            store.groups().add_member(&org, &user, &role).await?;
             println!("{username} is a {role} of {slug}");
             Ok(())
         }
@@ -631,12 +638,9 @@ async fn unlock(store: &Store, username: &str) -> Outcome {
 }
 
 async fn find_user(store: &Store, username: &str) -> Result<User, Fail> {
-    let id = store
-        .claim_owner(UniqueField::Username, username)
-        .await?
-        .ok_or_else(|| Fail::Message(format!("no user {username}")))?;
     store
-        .get_user(id)
+        .claims()
+        .user(UniqueField::Username, username)
         .await?
         .ok_or_else(|| Fail::Message(format!("no user {username}")))
 }

@@ -30,10 +30,11 @@ use aws_sdk_dynamodb::types::{
 
 use super::item::{self, key, n, Item};
 use super::{keys, Result, Store, StoreError};
+use crate::domain::user::User;
 
 /// Users in the directory, kept by every create, delete and (de)activation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
+pub struct UserCounts {
     pub total: u64,
     pub active: u64,
 }
@@ -112,12 +113,12 @@ fn dense(bucket: u64, &(total, active): &(u64, u64), active_only: bool) -> bool 
 }
 
 impl BucketCounts {
-    pub fn counts(&self) -> Counts {
+    pub fn counts(&self) -> UserCounts {
         let (total, active) = self
             .buckets
             .values()
             .fold((0, 0), |(t, a), (bt, ba)| (t + bt, a + ba));
-        Counts { total, active }
+        UserCounts { total, active }
     }
 
     /// Where the user at 0-based position `k` of the list is (ids ascending
@@ -300,11 +301,121 @@ fn pack(buckets: &BTreeMap<u64, (u64, u64)>, block: u64) -> Vec<u8> {
     bytes
 }
 
+/// The user counts per id bucket: what `store.counts()` reads and writes.
+/// It touches only the block items of the `COUNTS` partition (and reads the
+/// users to rebuild them); user writes add to their bucket through
+/// `Counts::update_for`, in their own transaction.
+#[derive(Clone, Copy)]
+pub struct Counts<'a> {
+    store: &'a Store,
+}
+
 impl Store {
+    pub fn counts(&self) -> Counts<'_> {
+        Counts { store: self }
+    }
+}
+
+impl Counts<'_> {
+    /// Every bucket's counts: one eventually consistent query of the
+    /// `COUNTS` partition (paginated past 1 MB, which takes ~20 million users).
+    pub async fn by_bucket(&self) -> Result<BucketCounts> {
+        let items = self
+            .store
+            .query_all(
+                self.store
+                    .client()
+                    .query()
+                    .table_name(self.store.table())
+                    .key_condition_expression("pk = :p")
+                    .expression_attribute_values(
+                        ":p",
+                        AttributeValue::S(keys::COUNTS_PARTITION.into()),
+                    ),
+            )
+            .await?;
+        BucketCounts::from_items(&items)
+    }
+
+    /// The user counts, summed over their buckets: the one query of
+    /// [`Counts::by_bucket`].
+    pub async fn totals(&self) -> Result<UserCounts> {
+        Ok(self.by_bucket().await?.counts())
+    }
+
+    /// Merges the copies of every block into one packed item each
+    /// (`usersctl table compact-counts`; creates do it on their own as they go).
+    /// Safe at any time: see `Counts::compact_before`.
+    pub async fn compact(&self) {
+        self.compact_before(u64::MAX).await
+    }
+
+    /// Recounts every bucket from the users themselves and rewrites the
+    /// `COUNTS` partition (`usersctl table rebuild-counts`): after restoring a
+    /// backup, or to upgrade a table whose counts predate the buckets. One
+    /// pass over GSI1; run it while nothing else writes users, since a write
+    /// between the pass and the rewrite would be counted wrong.
+    pub async fn rebuild(&self) -> Result<UserCounts> {
+        let users = self.store.users().all().await?;
+        let mut buckets: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+        for u in &users {
+            let entry = buckets.entry(u.id / BUCKET_IDS).or_insert((0, 0));
+            entry.0 += 1;
+            entry.1 += u64::from(u.is_active);
+        }
+        let old = self.by_bucket().await?;
+        let blocks: std::collections::BTreeSet<u64> =
+            buckets.keys().map(|b| b / BLOCK_BUCKETS).collect();
+        for block in &blocks {
+            let (pk, sk) = keys::count_block(*block, 0);
+            let mut merged = key(pk, sk);
+            merged.insert(
+                "packed".into(),
+                AttributeValue::B(Blob::new(pack(&buckets, *block))),
+            );
+            merged.insert("v".into(), n(1));
+            let out = self.store.within(
+                self.store
+                    .client()
+                    .put_item()
+                    .table_name(self.store.table())
+                    .set_item(Some(merged))
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send(),
+            );
+            let out = self.store.counted(out.await?)?;
+            self.store.metrics().record_one(out.consumed_capacity());
+        }
+        // Every other copy, and blocks that no longer hold anyone.
+        let stale = old
+            .items
+            .iter()
+            .filter(|(block, shard)| *shard != 0 || !blocks.contains(block));
+        for (block, shard) in stale {
+            let (pk, sk) = keys::count_block(*block, *shard);
+            let out = self.store.within(
+                self.store
+                    .client()
+                    .delete_item()
+                    .table_name(self.store.table())
+                    .set_key(Some(key(pk, sk)))
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send(),
+            );
+            let out = self.store.counted(out.await?)?;
+            self.store.metrics().record_one(out.consumed_capacity());
+        }
+        let dir = BucketCounts {
+            buckets,
+            ..BucketCounts::default()
+        };
+        Ok(dir.counts())
+    }
+
     /// The update a user write adds to its transaction: `delta` on the
     /// user's bucket, on a copy picked now (so a retried transaction may pick
     /// another).
-    pub(super) fn bucket_update(&self, delta: CountDelta) -> Result<Update> {
+    pub(super) fn update_for(&self, delta: CountDelta) -> Result<Update> {
         let (block, bucket) = block_of(delta.id);
         let shard = if delta.create {
             rand::random::<u32>() % CREATE_SHARDS
@@ -313,7 +424,7 @@ impl Store {
         };
         let (pk, sk) = keys::count_block(block, shard);
         Update::builder()
-            .table_name(self.table())
+            .table_name(self.store.table())
             .set_key(Some(key(pk, sk)))
             .update_expression("ADD #t :t, #a :a, v :one")
             .expression_attribute_names("#t", format!("t{bucket}"))
@@ -325,96 +436,46 @@ impl Store {
             .map_err(|e| StoreError::Fault(e.to_string()))
     }
 
-    /// Every bucket's counts: one eventually consistent query of the
-    /// `COUNTS` partition (paginated past 1 MB, which takes ~20 million users).
-    pub async fn bucket_counts(&self) -> Result<BucketCounts> {
-        let items = self
-            .query_all(
-                self.client()
-                    .query()
-                    .table_name(self.table())
-                    .key_condition_expression("pk = :p")
-                    .expression_attribute_values(
-                        ":p",
-                        AttributeValue::S(keys::COUNTS_PARTITION.into()),
-                    ),
-            )
-            .await?;
-        BucketCounts::from_items(&items)
-    }
-
-    /// Merges the copies of every block into one packed item each
-    /// (`usersctl counts compact`; creates do it on their own as they go).
-    /// Safe at any time: see [`Store::compact_blocks`].
-    pub async fn compact_counts(&self) {
-        self.compact_blocks(u64::MAX).await
-    }
-
-    /// Recounts every bucket from the users themselves and rewrites the
-    /// `COUNTS` partition (`usersctl counts rebuild`): after restoring a
-    /// backup, or to upgrade a table whose counts predate the buckets. One
-    /// pass over GSI1; run it while nothing else writes users, since a write
-    /// between the pass and the rewrite would be counted wrong.
-    pub async fn rebuild_counts(&self) -> Result<Counts> {
-        let users = self.all_users().await?;
-        let mut buckets: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-        for u in &users {
-            let entry = buckets.entry(u.id / BUCKET_IDS).or_insert((0, 0));
-            entry.0 += 1;
-            entry.1 += u64::from(u.is_active);
-        }
-        let old = self.bucket_counts().await?;
-        let blocks: std::collections::BTreeSet<u64> =
-            buckets.keys().map(|b| b / BLOCK_BUCKETS).collect();
-        for block in &blocks {
-            let (pk, sk) = keys::count_block(*block, 0);
-            let mut merged = key(pk, sk);
-            merged.insert(
-                "packed".into(),
-                AttributeValue::B(Blob::new(pack(&buckets, *block))),
-            );
-            merged.insert("v".into(), n(1));
-            let out = self.within(
-                self.client()
-                    .put_item()
-                    .table_name(self.table())
-                    .set_item(Some(merged))
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+    /// Adds users written without their counts (a bulk import) to their
+    /// buckets: one update per block (of copy 0, with the `ADD`s
+    /// [`Counts::update_for`] makes, and its version moved so that a
+    /// compaction racing it starts over).
+    pub(super) async fn add(&self, users: &[User]) -> Result<()> {
+        for (block, buckets) in per_block(users) {
+            let (pk, sk) = keys::count_block(block, 0);
+            let mut update = self
+                .store
+                .client()
+                .update_item()
+                .table_name(self.store.table())
+                .set_key(Some(key(pk, sk)))
+                .expression_attribute_values(":one", n(1))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total);
+            let mut adds = vec!["v :one".to_string()];
+            for (bucket, (total, active)) in buckets {
+                adds.push(format!("#t{bucket} :t{bucket}, #a{bucket} :a{bucket}"));
+                update = update
+                    .expression_attribute_names(format!("#t{bucket}"), format!("t{bucket}"))
+                    .expression_attribute_names(format!("#a{bucket}"), format!("a{bucket}"))
+                    .expression_attribute_values(format!(":t{bucket}"), n(total))
+                    .expression_attribute_values(format!(":a{bucket}"), n(active));
+            }
+            let out = self.store.within(
+                update
+                    .update_expression(format!("ADD {}", adds.join(", ")))
                     .send(),
             );
-            let out = self.counted(out.await?)?;
-            self.metrics().record_one(out.consumed_capacity());
+            let out = self.store.counted(out.await?)?;
+            self.store.metrics().record_one(out.consumed_capacity());
         }
-        // Every other copy, and blocks that no longer hold anyone.
-        let stale = old
-            .items
-            .iter()
-            .filter(|(block, shard)| *shard != 0 || !blocks.contains(block));
-        for (block, shard) in stale {
-            let (pk, sk) = keys::count_block(*block, *shard);
-            let out = self.within(
-                self.client()
-                    .delete_item()
-                    .table_name(self.table())
-                    .set_key(Some(key(pk, sk)))
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send(),
-            );
-            let out = self.counted(out.await?)?;
-            self.metrics().record_one(out.consumed_capacity());
-        }
-        let dir = BucketCounts {
-            buckets,
-            ..BucketCounts::default()
-        };
-        Ok(dir.counts())
+        Ok(())
     }
 
     /// Merges the copies of blocks before `before_block` into one packed
     /// item each. Best-effort: a block that changed since it was read keeps
     /// its copies until the next attempt; failures are logged, not returned.
-    pub(super) async fn compact_blocks(&self, before_block: u64) {
-        let dir = match self.bucket_counts().await {
+    pub(super) async fn compact_before(&self, before_block: u64) {
+        let dir = match self.by_bucket().await {
             Ok(dir) => dir,
             Err(e) => {
                 tracing::warn!(cause = %e, "count blocks not compacted");
@@ -445,7 +506,7 @@ impl Store {
         );
         merged.insert("v".into(), n(1));
         let mut put = Put::builder()
-            .table_name(self.table())
+            .table_name(self.store.table())
             .set_item(Some(merged));
         put = match copies.iter().find(|(s, _)| *s == 0) {
             Some((_, v)) => put
@@ -462,7 +523,7 @@ impl Store {
         for (shard, v) in copies.iter().filter(|(s, _)| *s != 0) {
             let (pk, sk) = keys::count_block(block, *shard);
             let delete = Delete::builder()
-                .table_name(self.table())
+                .table_name(self.store.table())
                 .set_key(Some(key(pk, sk)))
                 .condition_expression("v = :v")
                 .expression_attribute_values(":v", n(v))
@@ -470,43 +531,77 @@ impl Store {
                 .map_err(|e| StoreError::Fault(e.to_string()))?;
             items.push((TransactWriteItem::builder().delete(delete).build(), false));
         }
-        self.commit_items(items).await
+        self.store.commit_items(items).await
     }
+}
 
-    /// The users of a list page: `limit` users from 0-based position `k` of
-    /// the list on, in id order (only active ones if `active_only`). One GSI1
-    /// query from the bucket where the page starts, reading the users of that
-    /// bucket before it and then the page (as far into the bucket of its last
-    /// user as that user can be), no more.
+/// Per block, per bucket within it: (users, active users).
+fn per_block(users: &[User]) -> BTreeMap<u64, BTreeMap<u64, (i64, i64)>> {
+    let mut out: BTreeMap<u64, BTreeMap<u64, (i64, i64)>> = BTreeMap::new();
+    for user in users {
+        let (block, bucket) = block_of(user.id);
+        let entry = out.entry(block).or_default().entry(bucket).or_default();
+        entry.0 += 1;
+        entry.1 += i64::from(user.is_active);
+    }
+    out
+}
+
+/// Where a page of a list starts and how far its read goes, as the counts
+/// say: [`BucketCounts::page_start`]. The users read from there go back to
+/// [`BucketCounts::remember_next`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PageStart {
+    /// The id the read starts at (inclusive; downwards when descending).
+    pub from_id: u64,
+    /// Listed users the read returns before the page's first one.
+    pub skip: usize,
+    /// How many users (inactive ones included) the read goes through to
+    /// find the page: [`BucketCounts::span`]'s answer.
+    pub read_hint: usize,
+    /// The bucket the read starts in, and the place among its listed users
+    /// of the first user read.
+    bucket: u64,
+    ordinal: u64,
+    limit: usize,
+    descending: bool,
+    active_only: bool,
+}
+
+impl BucketCounts {
+    /// The start of the page of `limit` users from 0-based position `k` of
+    /// the list on (ids ascending or descending; only active users if
+    /// `active_only`); `None` when the list is shorter, or `limit` is 0.
     ///
-    /// In ascending order the read goes one listed user further, and where
-    /// that user is (its bucket, its place among the bucket's listed users,
-    /// its id) is remembered in this process ([`starts`]): the next page of
-    /// a walk (an identity provider's import, page after page) then starts
-    /// right at it instead of at its bucket's first id. A remembered start is
-    /// used only while its bucket's counts are what they were, so in a
-    /// directory that does not change meanwhile it is exact.
-    pub async fn users_from(
+    /// The read starts at the bucket where the page starts, reads the users
+    /// of that bucket before it and then the page (as far into the bucket of
+    /// its last user as that user can be), no more. In ascending order it
+    /// goes one listed user further, and [`BucketCounts::remember_next`]
+    /// remembers in this process where that user is (its bucket, its place
+    /// among the bucket's listed users, its id) ([`starts`]): the next page
+    /// of a walk (an identity provider's import, page after page) then
+    /// starts right at it instead of at its bucket's first id. A remembered
+    /// start is used only while its bucket's counts are what they were, so
+    /// in a directory that does not change meanwhile it is exact.
+    pub(super) fn page_start(
         &self,
-        directory: &BucketCounts,
+        table: &str,
         k: u64,
         descending: bool,
         limit: usize,
         active_only: bool,
-    ) -> Result<Vec<crate::domain::user::User>> {
-        let Some(mut position) = directory.locate(k, descending, active_only) else {
-            return Ok(Vec::new());
-        };
+    ) -> Option<PageStart> {
+        let mut position = self.locate(k, descending, active_only)?;
         if limit == 0 {
-            return Ok(Vec::new());
+            return None;
         }
         let bucket = position.from_id / BUCKET_IDS;
-        let counts = directory.buckets.get(&bucket).copied().unwrap_or_default();
+        let counts = self.buckets.get(&bucket).copied().unwrap_or_default();
         // The place among its bucket's listed users of the first user read.
         let mut ordinal = first_ordinal(position, descending);
         let learn = !descending;
         if learn && position.skip > 0 {
-            let key = starts::Key::new(self.table(), active_only, bucket, position.skip);
+            let key = starts::Key::new(table, active_only, bucket, position.skip);
             if let Some(id) = starts::recall(&key, counts) {
                 ordinal = position.skip;
                 position = Position {
@@ -517,7 +612,7 @@ impl Store {
         }
         let skip = position.skip as usize;
         let extra = usize::from(learn);
-        let hint = directory.span_from(
+        let hint = self.span_from(
             position,
             ordinal,
             descending,
@@ -525,41 +620,26 @@ impl Store {
             active_only,
         ) as usize;
         // The extra user is read when the hint reaches it, never looked for.
-        let mut users = Box::pin(self.users_in_id_order_read(
-            Some(position.from_id),
+        Some(PageStart {
+            from_id: position.from_id,
+            skip,
+            read_hint: hint,
+            bucket,
+            ordinal,
+            limit,
             descending,
-            skip + limit,
             active_only,
-            hint,
-        ))
-        .await?;
-        if learn {
-            self.remember_next(
-                directory,
-                &users,
-                bucket,
-                ordinal,
-                skip + limit,
-                active_only,
-            );
-        }
-        users.drain(..skip.min(users.len()));
-        users.truncate(limit);
-        Ok(users)
+        })
     }
 
-    /// Remembers where the user at `index` of `read` (users in ascending id
-    /// order, the first of them at `first_ordinal` among the listed users of
-    /// `first_bucket`) is: the start of the next page.
-    fn remember_next(
-        &self,
-        directory: &BucketCounts,
-        read: &[crate::domain::user::User],
-        first_bucket: u64,
-        first_ordinal: u64,
-        index: usize,
-        active_only: bool,
-    ) {
+    /// Remembers where the user after the page is, in `read` (the users
+    /// read from `start`, in ascending id order): the start of the next
+    /// page. Nothing for a descending read.
+    pub(super) fn remember_next(&self, table: &str, start: &PageStart, read: &[User]) {
+        if start.descending {
+            return;
+        }
+        let index = start.skip + start.limit;
         let Some(next) = read.get(index) else {
             return;
         };
@@ -569,14 +649,14 @@ impl Store {
             .filter(|u| u.id / BUCKET_IDS == bucket)
             .count() as u64;
         let ordinal = before
-            + if bucket == first_bucket {
-                first_ordinal
+            + if bucket == start.bucket {
+                start.ordinal
             } else {
                 0
             };
-        let counts = directory.buckets.get(&bucket).copied().unwrap_or_default();
+        let counts = self.buckets.get(&bucket).copied().unwrap_or_default();
         starts::remember(
-            starts::Key::new(self.table(), active_only, bucket, ordinal),
+            starts::Key::new(table, start.active_only, bucket, ordinal),
             counts,
             next.id,
         );
@@ -622,7 +702,7 @@ mod tests {
         let dir = BucketCounts::from_items(&[first, items[1].clone(), items[3].clone()]).unwrap();
         assert_eq!(
             dir.counts(),
-            Counts {
+            UserCounts {
                 total: 64,
                 active: 49
             }
@@ -756,6 +836,36 @@ mod tests {
         let p = pack(&buckets, 1);
         let it = block_item(1, 0, &[], Some(p));
         assert_eq!(block_counts(&it).unwrap(), vec![(0, 3, 2), (49, 50, 50)]);
+    }
+
+    #[test]
+    fn counts_go_to_each_users_bucket() {
+        let users: Vec<User> = (0..120u64)
+            .map(|i| {
+                let mut u = User::new(format!("u{i}"));
+                u.id = BLOCK_IDS - 60 + i;
+                u.is_active = i % 7 != 0;
+                u
+            })
+            .collect();
+        let counts = per_block(&users);
+        // Ids 2440..=2559: buckets 48 (2440..) and 49 of block 0, 0 and 1 of block 1.
+        assert_eq!(
+            counts[&0]
+                .iter()
+                .map(|(b, c)| (*b, c.0))
+                .collect::<Vec<_>>(),
+            vec![(48, 10), (49, 50)]
+        );
+        assert_eq!(
+            counts[&1]
+                .iter()
+                .map(|(b, c)| (*b, c.0))
+                .collect::<Vec<_>>(),
+            vec![(0, 50), (1, 10)]
+        );
+        let active: i64 = counts.values().flat_map(|b| b.values()).map(|c| c.1).sum();
+        assert_eq!(active, users.iter().filter(|u| u.is_active).count() as i64);
     }
 }
 
