@@ -233,7 +233,7 @@ fn group_error(failure: Failure<ScimError>, r: &ScimRequest) -> ScimError {
             "The group changed while this request was applied; read it and try again.",
         ),
         // User writes only: a group operation that answers one is a bug.
-        Failure::Taken { .. } | Failure::NotOwned { .. } => {
+        Failure::Taken { .. } | Failure::NotOwned { .. } | Failure::UnknownManager(_) => {
             ScimError::server(http::Fault::bug("a group operation failed as a user write"))
         }
         Failure::Refused(e) => e,
