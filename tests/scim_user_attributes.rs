@@ -506,6 +506,11 @@ async fn values_past_the_limits_are_refused_and_nothing_is_written() {
                        "roles": (0..15).map(|i| json!({"value": format!("{i}{}", "r".repeat(1000))})).collect::<Vec<_>>()}))
         .await);
     let before = s.stored(&uid).await;
+    assert!(before.details.size() > 16_000, "{}", before.details.size());
+    // Reading a user that full is still one call: 5 units for its item, 1 for the caller.
+    let r = s.get(&uid).await;
+    r.expect(200);
+    assert_eq!((r.dynamodb_calls, r.capacity_units), (1, 6.0));
     let r = s
         .patch(&uid, json!([{"op": "add", "path": "entitlements", "value": [{"value": "e".repeat(1000)}, {"value": "f".repeat(1000)}]}]))
         .await;
