@@ -1745,4 +1745,74 @@ mod tests {
         // Attributes that never become keys take any length the filter allows.
         assert!(parse(&format!(r#"displayName eq "{over}""#)).is_ok());
     }
+
+    /// PATCH value paths on any multi-valued attribute (`rfc`): parsed with
+    /// the filter grammar into the shared `Filter`, matched per value.
+    #[test]
+    fn value_paths_of_any_multi_valued_attribute() {
+        use crate::domain::profile::Profile;
+        let row = |name| schema::find_in(USER_ATTRIBUTES, Profile::Rfc, name).unwrap();
+        let phones = row("phoneNumbers");
+        let sub = |n| Attr::Sub("phoneNumbers", n);
+        let cases: Vec<(&str, Vec<Filter>)> = vec![
+            (r#"type eq "fax""#, vec![eq(sub("type"), s("fax"))]),
+            (
+                r#"TYPE eq "work" and (primary eq true)"#,
+                vec![
+                    eq(sub("type"), s("work")),
+                    eq(sub("primary"), Value::Bool(true)),
+                ],
+            ),
+            (r#"display eq null"#, vec![eq(sub("display"), Value::Null)]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_values_filter(phones, text), Ok(want), "{text}");
+        }
+        let refused = [
+            ("", "The value filter inside phoneNumbers[...] is empty"),
+            (r#"type ne "fax""#, "Unsupported filter operator 'ne': only 'eq' and 'and' are supported"),
+            (r#"type eq "a" or type eq "b""#, "Unsupported filter operator 'or': only 'eq' and 'and' are supported"),
+            (r#"kind eq "fax""#, "Unknown attribute 'kind' inside phoneNumbers[...]: supported are value, display, type and primary"),
+            (r#"primary eq "yes""#, "Attribute 'phoneNumbers.primary' is a boolean: compare it with true or false (without quotes), not \"yes\""),
+            (r#"type eq "fax" "x""#, "Expected 'and' or the end of phoneNumbers[...] at position 15, found the string \"x\""),
+        ];
+        for (text, detail) in refused {
+            assert_eq!(
+                parse_values_filter(phones, text),
+                Err(invalid(detail)),
+                "{text}"
+            );
+        }
+        let addresses = row("addresses");
+        let conds =
+            parse_values_filter(addresses, r#"type eq "WORK" and locality eq "oslo""#).unwrap();
+        for (value, selected) in [
+            (
+                serde_json::json!({"type": "work", "locality": "Oslo"}),
+                true,
+            ),
+            (
+                serde_json::json!({"type": "home", "locality": "Oslo"}),
+                false,
+            ),
+            (serde_json::json!({"type": "work"}), false),
+        ] {
+            assert_eq!(
+                matches_value(addresses, &conds, &value),
+                selected,
+                "{value}"
+            );
+        }
+        let conds = parse_values_filter(phones, "primary eq true and display eq null").unwrap();
+        assert!(matches_value(
+            phones,
+            &conds,
+            &serde_json::json!({"value": "1", "primary": true})
+        ));
+        assert!(!matches_value(
+            phones,
+            &conds,
+            &serde_json::json!({"value": "1", "primary": "true"})
+        ));
+    }
 }
