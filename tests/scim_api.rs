@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 const USERS: &str = "/api/v1/scim/Users";
 const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 /// The provisioner's session, with this file's shorthands.
 struct Scim(Provisioner);
@@ -152,7 +153,10 @@ async fn bad_create_bodies_get_scim_errors_and_write_nothing() {
             Some("invalidValue"),
         ),
         (
-            json!({"userName": "x", "emails": [{"value": "a@b.org", "type": "home"}]}),
+            json!({"userName": "x", "emails": [
+                {"value": "a@b.org", "type": "home", "primary": true},
+                {"value": "c@d.org", "type": "work", "primary": true}
+            ]}),
             "400",
             Some("invalidValue"),
         ),
@@ -813,20 +817,101 @@ async fn discovery_describes_what_is_implemented() {
     assert_eq!(types, ["oauthbearertoken", "httpbasic"]);
 
     let rt = call("/ResourceTypes").await;
-    assert_eq!(rt.expect(200)["Resources"][0]["endpoint"], "/Users");
+    let user_type = rt.expect(200)["Resources"][0].clone();
+    assert_eq!(user_type["endpoint"], "/Users");
+    assert_eq!(
+        user_type["schemaExtensions"],
+        json!([{"schema": ENTERPRISE, "required": false}])
+    );
     call("/ResourceTypes/User").await.expect(200);
     call("/ResourceTypes/Group").await.expect(200);
     call("/ResourceTypes/Bundle").await.expect(404);
     let schemas = call("/Schemas").await;
-    let schema = &schemas.expect(200)["Resources"][0];
-    let names: Vec<&str> = schema["attributes"]
+    let listed = schemas.expect(200)["Resources"].clone();
+    let ids: Vec<&str> = listed
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a["name"].as_str().unwrap())
+        .map(|s| s["id"].as_str().unwrap())
         .collect();
     assert_eq!(
-        names,
+        ids,
+        [
+            USER_SCHEMA,
+            ENTERPRISE,
+            "urn:ietf:params:scim:schemas:core:2.0:Group"
+        ]
+    );
+    let names = |schema: &Value| -> Vec<String> {
+        schema["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(&listed[0]),
+        [
+            "id",
+            "userName",
+            "externalId",
+            "name",
+            "displayName",
+            "nickName",
+            "profileUrl",
+            "title",
+            "userType",
+            "preferredLanguage",
+            "locale",
+            "timezone",
+            "active",
+            "emails",
+            "phoneNumbers",
+            "ims",
+            "photos",
+            "addresses",
+            "groups",
+            "entitlements",
+            "roles",
+            "x509Certificates",
+            "meta"
+        ]
+    );
+    assert_eq!(
+        names(&listed[1]),
+        [
+            "employeeNumber",
+            "costCenter",
+            "organization",
+            "division",
+            "department",
+            "manager"
+        ]
+    );
+    call(&format!("/Schemas/{USER_SCHEMA}")).await.expect(200);
+    assert_eq!(
+        call(&format!("/Schemas/{ENTERPRISE}")).await.expect(200),
+        &listed[1]
+    );
+    let r = call("/Schemas/urn:nope").await;
+    assert_scim_error(r.expect(404), "404", None);
+
+    // odm: ODM's scheme, as it always was; no extension.
+    let odm = Scim::new(Profile::Odm).await;
+    let call = |path: &str| {
+        odm.t.call(
+            scim::discover,
+            odm.req(Method::GET, &format!("/api/v1/scim{path}"), None)
+                .build(),
+        )
+    };
+    let schemas = call("/Schemas").await;
+    let listed = schemas.expect(200)["Resources"].clone();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let schema = &listed[0];
+    assert_eq!(
+        names(schema),
         [
             "id",
             "userName",
@@ -842,8 +927,8 @@ async fn discovery_describes_what_is_implemented() {
     assert_eq!(schema["attributes"][7]["mutability"], "readOnly");
     let email_type = &schema["attributes"][6]["subAttributes"][1];
     assert_eq!(email_type["canonicalValues"], json!(["work"]));
-    call(&format!("/Schemas/{USER_SCHEMA}")).await.expect(200);
-    let r = call("/Schemas/urn:nope").await;
+    assert!(call("/ResourceTypes/User").await.expect(200)["schemaExtensions"].is_null());
+    let r = call(&format!("/Schemas/{ENTERPRISE}")).await;
     assert_scim_error(r.expect(404), "404", None);
 
     let r =

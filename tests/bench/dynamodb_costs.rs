@@ -222,6 +222,94 @@ async fn measure(users: usize) -> Vec<(String, u32, f64)> {
         )
         .await,
     );
+
+    // The rfc profile: a user with every attribute of RFC 7643 §4.1 and the
+    // enterprise extension (the same table, handlers in `rfc`).
+    let rfc = TestTable {
+        store: t.store.clone(),
+        profile: Profile::Rfc,
+    };
+    let full = |manager: u64| {
+        json!({
+            "userName": "bench-full",
+            "name": {"givenName": "Isaac", "familyName": "Brock", "middleName": "K",
+                     "honorificPrefix": "Mr.", "honorificSuffix": "III", "formatted": "Mr. Isaac K Brock III"},
+            "displayName": "Isaac Brock", "nickName": "Ike", "profileUrl": "https://example.com/isaac",
+            "title": "Tour Guide", "userType": "Employee", "preferredLanguage": "en-US",
+            "locale": "en-US", "timezone": "America/Los_Angeles",
+            "emails": [{"value": "full@example.org", "type": "work", "primary": true},
+                       {"value": "full@home.example", "type": "home"}],
+            "phoneNumbers": [{"value": "+1 425 555 0109", "type": "work"},
+                             {"value": "+1 425 555 0110", "type": "mobile"},
+                             {"value": "+1 425 555 0111", "type": "fax"}],
+            "ims": [{"value": "isaac", "type": "xmpp"}],
+            "photos": [{"value": "https://photos.example.com/isaac.jpg", "type": "photo"}],
+            "addresses": [{"type": "work", "formatted": "205 108th Ave NE, Bellevue WA 98004",
+                           "streetAddress": "205 108th Ave NE", "locality": "Bellevue",
+                           "region": "WA", "postalCode": "98004", "country": "US", "primary": true}],
+            "entitlements": [{"value": "vpn"}], "roles": [{"value": "guide"}],
+            "x509Certificates": [{"value": "MIIDQzCCAqygAwIBAgICEAAwDQYJKoZIhvcNAQEFBQAwTjELMAkGA1UEBhMCVVMx"}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                "employeeNumber": "701984", "costCenter": "4130", "organization": "Universal Studios",
+                "division": "Theme Park", "department": "Tour Operations",
+                "manager": {"value": manager.to_string()}}
+        })
+    };
+    let created = rfc
+        .call(
+            scim::create,
+            scim_req(Method::POST, base, &full(target))
+                .header("authorization", &bearer)
+                .build(),
+        )
+        .await;
+    let full_id = created.body["id"].as_str().unwrap().to_string();
+    record("SCIM rfc POST /Users (every attribute)", created);
+    record(
+        "SCIM rfc GET /Users/{id} (every attribute)",
+        rfc.call(
+            scim::get,
+            s(Method::GET, &format!("{base}/{full_id}")).build(),
+        )
+        .await,
+    );
+    let ops = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "Replace", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 425 555 0199"},
+        {"op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "Ops"}]});
+    record(
+        "SCIM rfc PATCH /Users/{id} (every attribute; value path, extension)",
+        rfc.call(
+            scim::patch,
+            scim_req(Method::PATCH, &format!("{base}/{full_id}"), &ops)
+                .header("authorization", &bearer)
+                .build(),
+        )
+        .await,
+    );
+    let ops = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": ids[2].to_string()}]});
+    record(
+        "SCIM rfc PATCH /Users/{id} (a new manager)",
+        rfc.call(
+            scim::patch,
+            scim_req(Method::PATCH, &format!("{base}/{full_id}"), &ops)
+                .header("authorization", &bearer)
+                .build(),
+        )
+        .await,
+    );
+    let mut put = full(ids[2]);
+    put["title"] = json!("Head Guide");
+    record(
+        "SCIM rfc PUT /Users/{id} (every attribute)",
+        rfc.call(
+            scim::replace,
+            scim_req(Method::PUT, &format!("{base}/{full_id}"), &put)
+                .header("authorization", &bearer)
+                .build(),
+        )
+        .await,
+    );
     out
 }
 

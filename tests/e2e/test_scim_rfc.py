@@ -306,11 +306,123 @@ def test_entra_matching_and_patch_shapes(tag):
     assert (got["displayName"], got["name"]["givenName"], got["externalId"]) == (
         "Dotted Keys", "Dotty", external_id + "-2")
 
+    assert got[ENTERPRISE]["employeeNumber"] == "43"
+
     # A PATCH of only attributes outside the schema changes nothing.
     version = got["meta"]["version"]
     same = ok(call("PATCH", f"/Users/{uid}", patch_op(
-        {"op": "Replace", "path": f"{ENTERPRISE}:employeeNumber", "value": "44"})))
+        {"op": "Replace", "path": "urn:example:params:scim:schemas:extension:custom:2.0:User:badge",
+         "value": "44"},
+        {"op": "Add", "path": "password", "value": "never kept"})))
     assert same["meta"]["version"] == version
+
+
+# --- The whole User and the enterprise extension: Entra ID's default mapping ------------------
+
+
+def entra_default_mapping_user(tag: str) -> dict:
+    """What Entra ID POSTs with its default attribute mapping (the "Develop a SCIM endpoint"
+    tutorial's list): every mapped attribute; the manager follows by PATCH."""
+    email = f"entra.full.{tag}@contoso.example"
+    return {
+        "schemas": [USER_SCHEMA, ENTERPRISE],
+        "externalId": f"adelev{tag}",
+        "userName": email,
+        "active": True,
+        "displayName": "Adele Vance",
+        "title": "Retail Manager",
+        "preferredLanguage": "en-US",
+        "emails": [{"primary": True, "type": "work", "value": email}],
+        "name": {"formatted": "Adele Vance", "familyName": "Vance", "givenName": "Adele"},
+        "addresses": [{"type": "work", "formatted": "18/2111", "streetAddress": "205 108th Ave NE",
+                       "locality": "Bellevue", "region": "WA", "postalCode": "98004",
+                       "country": "United States"}],
+        "phoneNumbers": [{"type": "work", "value": "+1 425 555 0109"},
+                         {"type": "mobile", "value": "+1 425 555 0110"}],
+        ENTERPRISE: {"employeeNumber": "1001", "department": "Retail"},
+        "meta": {"resourceType": "User"},
+        "roles": [],
+    }
+
+
+def test_entra_default_mapping_create_and_patches_are_kept(tag):
+    manager = ok(call("POST", "/Users", entra_default_mapping_user(f"mgr{tag}")), 201)
+    sent = entra_default_mapping_user(tag)
+    created = ok(call("POST", "/Users", sent), 201)
+    uid = created["id"]
+    assert created["schemas"] == [USER_SCHEMA, ENTERPRISE]
+    for key in ("title", "preferredLanguage", "emails", "name", "addresses", "phoneNumbers",
+                ENTERPRISE, "externalId", "displayName"):
+        assert created[key] == sent[key], (key, created)
+    assert ok(call("GET", f"/Users/{uid}")) == created
+
+    # Each PATCH form Entra sends for them, one request after another as it syncs changes.
+    patches = [
+        ({"op": "Add", "path": f"{ENTERPRISE}:manager", "value": manager["id"]},
+         lambda u: u[ENTERPRISE]["manager"]["value"] == manager["id"]
+         and u[ENTERPRISE]["manager"]["$ref"].endswith(f"/Users/{manager['id']}")),
+        ({"op": "Replace", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 425 555 0199"},
+         lambda u: {"type": "mobile", "value": "+1 425 555 0199"} in u["phoneNumbers"]),
+        ({"op": "Add", "path": "phoneNumbers[type eq \"fax\"].value", "value": "+1 425 555 0111"},
+         lambda u: {"type": "fax", "value": "+1 425 555 0111"} in u["phoneNumbers"]),
+        ({"op": "Replace", "path": "addresses[type eq \"work\"].streetAddress", "value": "1 Microsoft Way"},
+         lambda u: u["addresses"][0]["streetAddress"] == "1 Microsoft Way"
+         and u["addresses"][0]["locality"] == "Bellevue"),
+        ({"op": "Replace", "path": "title", "value": "Store Manager"},
+         lambda u: u["title"] == "Store Manager"),
+        ({"op": "Replace", "path": f"{ENTERPRISE}:department", "value": "Operations"},
+         lambda u: u[ENTERPRISE]["department"] == "Operations"),
+        ({"op": "Replace", "value": {ENTERPRISE: {"employeeNumber": "2002", "costCenter": "CC-7"}}},
+         lambda u: (u[ENTERPRISE]["employeeNumber"], u[ENTERPRISE]["costCenter"]) == ("2002", "CC-7")),
+        ({"op": "Remove", "path": "phoneNumbers[type eq \"work\"].value"},
+         lambda u: [p["type"] for p in u["phoneNumbers"]] == ["mobile", "fax"]),
+        ({"op": "Replace", "path": "emails[type eq \"work\"].value",
+          "value": f"entra.moved.{tag}@contoso.example"},
+         lambda u: u["emails"][0]["value"] == f"entra.moved.{tag}@contoso.example"),
+        ({"op": "Remove", "path": f"{ENTERPRISE}:manager"},
+         lambda u: "manager" not in u[ENTERPRISE]),
+    ]
+    for op, holds in patches:
+        patched = ok(call("PATCH", f"/Users/{uid}", patch_op(op)))
+        assert holds(patched), (op, patched)
+        assert ok(call("GET", f"/Users/{uid}")) == patched, op
+
+    # A manager must be a user of the directory.
+    assert_scim_error(call("PATCH", f"/Users/{uid}", patch_op(
+        {"op": "Add", "path": f"{ENTERPRISE}:manager", "value": "999999999"})), 400, "invalidValue")
+    # Projections name extension attributes by their URN.
+    got = ok(call("GET", f"/Users/{uid}?attributes={quote(ENTERPRISE + ':department')},title"))
+    assert got == {"schemas": [USER_SCHEMA, ENTERPRISE], "id": uid, "title": "Store Manager",
+                   ENTERPRISE: {"department": "Operations"}}, got
+
+
+def test_okta_full_profile_put_is_kept_and_validates_with_scim2_models(tag):
+    from scim2_models import Context, EnterpriseUser, User
+
+    created = ok(call("POST", "/Users", okta_user(f"okta.full.{tag}@example.com")), 201)
+    uid = created["id"]
+    body = {
+        "schemas": [USER_SCHEMA, ENTERPRISE], "id": uid, "userName": created["userName"],
+        "name": {"givenName": "Isaac", "familyName": "Brock", "middleName": "K",
+                 "honorificPrefix": "Mr.", "honorificSuffix": "III", "formatted": "Mr. Isaac K Brock III"},
+        "displayName": "Isaac Brock", "nickName": "Ike", "profileUrl": "https://example.com/isaac",
+        "title": "Tour Guide", "userType": "Employee", "preferredLanguage": "en-US",
+        "locale": "en-US", "timezone": "America/Los_Angeles", "active": True,
+        "emails": [{"value": created["userName"], "type": "work", "primary": True},
+                   {"value": f"ike.{tag}@home.example", "type": "home"}],
+        "phoneNumbers": [{"value": "555-555-8377", "type": "work"}],
+        "addresses": [{"streetAddress": "1 Main St", "locality": "Portland", "region": "OR",
+                       "postalCode": "97201", "country": "US", "type": "work", "primary": True}],
+        ENTERPRISE: {"employeeNumber": "701984", "costCenter": "4130", "organization": "Universal",
+                     "division": "Theme Park", "department": "Tour Operations"},
+        "password": "t1meMa$heen", "groups": [],
+    }
+    put = ok(call("PUT", f"/Users/{uid}", body))
+    for key, value in body.items():
+        if key not in ("password", "groups"):
+            assert put[key] == value, (key, put)
+    assert ok(call("GET", f"/Users/{uid}")) == put
+    User[EnterpriseUser].model_validate(put, scim_ctx=Context.RESOURCE_REPLACEMENT_RESPONSE)
 
 
 def test_patch_errors_are_scim_errors(tag):
@@ -366,7 +478,7 @@ def test_delete_is_204_then_404_everywhere(tag):
 
 
 def test_cursor_pages_walk_the_list_once_and_validate_with_scim2_models(tag):
-    from scim2_models import Context, ListResponse, ServiceProviderConfig, User
+    from scim2_models import Context, EnterpriseUser, ListResponse, ServiceProviderConfig, User
 
     mine = set()
     for i in range(5):
@@ -386,7 +498,8 @@ def test_cursor_pages_walk_the_list_once_and_validate_with_scim2_models(tag):
         pages += 1
         if "nextCursor" not in body:
             break
-        ListResponse[User].model_validate(body, scim_ctx=Context.SEARCH_RESPONSE)
+        # Users of other tests have the enterprise extension.
+        ListResponse[User[EnterpriseUser]].model_validate(body, scim_ctx=Context.SEARCH_RESPONSE)
         cursor = body["nextCursor"]
     # Other tests create and delete users meanwhile: the walk still goes up
     # by id, never repeats one, and has every user of this test.

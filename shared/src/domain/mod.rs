@@ -2,6 +2,7 @@
 //! model both APIs lower their filters into. It knows neither HTTP nor
 //! DynamoDB: the store and the two APIs import it, never the other way round.
 pub mod access;
+pub mod details;
 pub mod group;
 pub mod ids;
 pub mod plan;

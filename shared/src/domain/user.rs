@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 
+use super::details::Details;
 use super::query::{Field, FieldValue, UserFields};
 
 /// The groups a user can belong to, highest privilege first.
@@ -78,6 +79,9 @@ pub struct User {
     /// has not since been changed by anyone else. Only such a record may be
     /// updated by an `odm` POST that names its username.
     pub idp_owned: bool,
+    /// The rest of the directory entry an identity provider keeps (SCIM's
+    /// `rfc` profile): title, phone numbers, addresses, the manager, …
+    pub details: Details,
 }
 
 impl User {
@@ -108,6 +112,7 @@ impl User {
             token_read_only: BTreeMap::new(),
             memberships: Vec::new(),
             idp_owned: false,
+            details: Details::default(),
         }
     }
 

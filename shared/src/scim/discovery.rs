@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use super::group_schema::GROUP_ATTRIBUTES;
 use super::user_schema::USER_ATTRIBUTES;
 use super::{cursor, schema, DEFAULT_COUNT, GROUP_SCHEMA, MAX_COUNT, USER_SCHEMA};
+use crate::domain::profile::Profile;
 
 pub const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 pub const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
@@ -53,8 +54,9 @@ pub fn service_provider_config(origin: &str) -> Value {
     })
 }
 
-pub fn user_resource_type(origin: &str) -> Value {
-    json!({
+/// The User resource type, with the schema extensions `profile` has.
+pub fn user_resource_type(origin: &str, profile: Profile) -> Value {
+    let mut doc = json!({
         "schemas": [RESOURCE_TYPE_SCHEMA],
         "id": "User",
         "name": "User",
@@ -65,7 +67,14 @@ pub fn user_resource_type(origin: &str) -> Value {
             "resourceType": "ResourceType",
             "location": format!("{}/ResourceTypes/User", base(origin))
         }
-    })
+    });
+    let extensions: Vec<Value> = schema::extensions(USER_ATTRIBUTES, profile)
+        .map(|e| json!({"schema": e.name, "required": false}))
+        .collect();
+    if !extensions.is_empty() {
+        doc["schemaExtensions"] = Value::Array(extensions);
+    }
+    doc
 }
 
 pub fn group_resource_type(origin: &str) -> Value {
@@ -91,7 +100,7 @@ pub fn group_schema(origin: &str) -> Value {
         "id": GROUP_SCHEMA,
         "name": "Group",
         "description": "Group",
-        "attributes": schema::definitions(GROUP_ATTRIBUTES),
+        "attributes": schema::definitions(GROUP_ATTRIBUTES, Profile::default()),
         "meta": {
             "resourceType": "Schema",
             "location": format!("{}/Schemas/{GROUP_SCHEMA}", base(origin))
@@ -99,19 +108,48 @@ pub fn group_schema(origin: &str) -> Value {
     })
 }
 
-/// Only the attributes the directory stores; `id` and `meta` are read-only.
-pub fn user_schema(origin: &str) -> Value {
+/// Only the attributes the directory stores in `profile`; `id` and `meta`
+/// are read-only.
+pub fn user_schema(origin: &str, profile: Profile) -> Value {
     json!({
         "schemas": [SCHEMA_SCHEMA],
         "id": USER_SCHEMA,
         "name": "User",
         "description": "User Account",
-        "attributes": schema::definitions(USER_ATTRIBUTES),
+        "attributes": schema::definitions(USER_ATTRIBUTES, profile),
         "meta": {
             "resourceType": "Schema",
             "location": format!("{}/Schemas/{USER_SCHEMA}", base(origin))
         }
     })
+}
+
+/// The User's schema extensions `profile` has, each a Schema document of
+/// its own (the enterprise User in `rfc`).
+pub fn user_extension_schemas(origin: &str, profile: Profile) -> Vec<Value> {
+    schema::extensions(USER_ATTRIBUTES, profile)
+        .map(|e| {
+            json!({
+                "schemas": [SCHEMA_SCHEMA],
+                "id": e.name,
+                "name": e.extension.unwrap_or(e.name),
+                "description": e.description,
+                "attributes": e.subs(profile).map(|a| a.definition(profile)).collect::<Vec<_>>(),
+                "meta": {
+                    "resourceType": "Schema",
+                    "location": format!("{}/Schemas/{}", base(origin), e.name)
+                }
+            })
+        })
+        .collect()
+}
+
+/// Every Schema document of `profile`, as `/Schemas` lists them.
+pub fn schemas(origin: &str, profile: Profile) -> Vec<Value> {
+    let mut all = vec![user_schema(origin, profile)];
+    all.extend(user_extension_schemas(origin, profile));
+    all.push(group_schema(origin));
+    all
 }
 
 /// A ListResponse of discovery documents (no paging: there are few).
@@ -129,17 +167,43 @@ pub fn list(resources: Vec<Value>) -> Value {
 mod tests {
     use super::*;
 
-    /// `/Schemas` as clients have always read it, byte for byte (key order
-    /// included): the attribute tables render exactly this.
+    /// `/Schemas` in the `odm` profile as clients have always read it, byte
+    /// for byte (key order included): the attribute tables render exactly this.
     #[test]
-    fn schemas_are_unchanged() {
-        let both = json!([
-            user_schema("https://directory.example"),
-            group_schema("https://directory.example")
-        ]);
+    fn odm_schemas_are_unchanged() {
+        let all = json!(schemas("https://directory.example", Profile::Odm));
         assert_eq!(
-            serde_json::to_string_pretty(&both).unwrap() + "\n",
+            serde_json::to_string_pretty(&all).unwrap() + "\n",
             include_str!("fixtures/schemas.json")
+        );
+    }
+
+    /// `/Schemas` in the `rfc` profile: the whole RFC 7643 User, the
+    /// enterprise extension and the Group. Regenerate the fixture with
+    /// `SCIM_FIXTURES=write cargo test -p directory rfc_schemas` when an
+    /// attribute changes, and read the difference.
+    #[test]
+    fn rfc_schemas_are_pinned() {
+        let all = json!(schemas("https://directory.example", Profile::Rfc));
+        let text = serde_json::to_string_pretty(&all).unwrap() + "\n";
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/scim/fixtures/schemas_rfc.json"
+        );
+        if std::env::var("SCIM_FIXTURES").as_deref() == Ok("write") {
+            std::fs::write(path, &text).unwrap();
+        }
+        assert_eq!(text, std::fs::read_to_string(path).unwrap_or_default());
+    }
+
+    #[test]
+    fn the_rfc_user_resource_type_names_its_extension() {
+        let odm = user_resource_type("https://h", Profile::Odm);
+        assert!(odm.get("schemaExtensions").is_none());
+        let rfc = user_resource_type("https://h", Profile::Rfc);
+        assert_eq!(
+            rfc["schemaExtensions"],
+            json!([{"schema": crate::scim::ENTERPRISE_USER_SCHEMA, "required": false}])
         );
     }
 }

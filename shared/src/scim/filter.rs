@@ -305,6 +305,69 @@ pub fn parse_value_filter(attr: &str, text: &str) -> Result<Vec<Filter>, ScimErr
     }
 }
 
+/// The filter of a PATCH path's value path on `attribute`, any
+/// multi-valued attribute of a User (`phoneNumbers[type eq "mobile"]`):
+/// the conditions one of its values must meet, on its sub-attributes, with
+/// the grammar and messages of [`parse_value_filter`]. A sub-attribute no
+/// filter names by itself is an [`Attr::Sub`]. [`matches_value`] tells
+/// which values they select.
+pub fn parse_values_filter(
+    attribute: &'static Attribute<User>,
+    text: &str,
+) -> Result<Vec<Filter>, ScimError> {
+    let name = attribute.name;
+    let len = text.chars().count();
+    if len > MAX_LEN {
+        return Err(invalid(format!(
+            "Filter is too long: {len} characters, at most {MAX_LEN} are allowed"
+        )));
+    }
+    if text.trim().is_empty() {
+        return Err(invalid(format!(
+            "The value filter inside {name}[...] is empty"
+        )));
+    }
+    let mut parser = Parser {
+        tokens: lex(text)?,
+        next: 0,
+        end: len + 1,
+        depth: 0,
+        resource: Resource::User,
+    };
+    let all = parser.conjunction(Scope::Values(attribute))?;
+    match parser.peek() {
+        None => Ok(all),
+        Some(t) => Err(invalid(format!(
+            "Expected 'and' or the end of {name}[...] at position {}, found {}",
+            t.pos,
+            t.tok.describe()
+        ))),
+    }
+}
+
+/// Whether `value`, one value of the multi-valued `attribute` as a
+/// response shows it, meets every condition of a value path
+/// ([`parse_values_filter`]). Each sub-attribute compares as its row says,
+/// as a filter's own comparisons do.
+pub fn matches_value(
+    attribute: &Attribute<User>,
+    conds: &[Filter],
+    value: &serde_json::Value,
+) -> bool {
+    conds.iter().all(|cond| match cond {
+        Filter::Eq(attr, want) => {
+            let Some(sub) = schema::find(attribute.sub_attributes, attr.sub_name()) else {
+                return *want == Value::Null;
+            };
+            let case_exact = sub.filter.map_or(sub.case_exact, |f| f.case_exact);
+            let found: Vec<&serde_json::Value> = value.get(sub.name).into_iter().collect();
+            values_match(sub.kind, case_exact, &found, want)
+        }
+        Filter::And(all) => matches_value(attribute, all, value),
+        Filter::Email(_) | Filter::Member(_) => false,
+    })
+}
+
 impl Filter {
     pub fn matches(&self, user: &User) -> bool {
         match self {
@@ -400,8 +463,8 @@ fn attr_eq(attr: Attr, value: &Value, user: &User) -> bool {
 
 fn group_attr_eq(attr: Attr, value: &Value, group: &GroupRecord, members: &[u64]) -> bool {
     let ctx = Context {
-        origin: "",
         members: Some(members),
+        ..Context::default()
     };
     compare(GROUP_ATTRIBUTES, attr, value, group, &ctx)
 }
@@ -431,7 +494,19 @@ fn compare<R>(
         }
         (Some(parent), Some(sub)) => parent.get(sub.name).into_iter().collect(),
     };
-    match (sub.unwrap_or(attribute).kind, value) {
+    values_match(
+        sub.unwrap_or(attribute).kind,
+        filterable.case_exact,
+        &found,
+        value,
+    )
+}
+
+/// Whether any of the values `found` (JSON, as a response shows them) is
+/// `value`, for an attribute of type `kind`: strings exactly or folded
+/// (`case_exact`), booleans and date-times only with their own type.
+fn values_match(kind: Type, case_exact: bool, found: &[&serde_json::Value], value: &Value) -> bool {
+    match (kind, value) {
         (Type::Boolean, Value::Bool(want)) => found.iter().any(|f| f.as_bool() == Some(*want)),
         (Type::DateTime, Value::Str(want)) => parse_time(want).is_some_and(|want| {
             found
@@ -441,7 +516,7 @@ fn compare<R>(
         (Type::Boolean | Type::DateTime, _) => false,
         (_, Value::Null) => found.is_empty(),
         (_, Value::Str(want)) => found.iter().filter_map(|f| f.as_str()).any(|have| {
-            if filterable.case_exact {
+            if case_exact {
                 have == want
             } else {
                 // The same caseless match the uniqueness claims use, so a
@@ -453,6 +528,25 @@ fn compare<R>(
         // The parser refuses these; a hand-built filter just does not match.
         (_, Value::Bool(_) | Value::Num(_)) => false,
     }
+}
+
+/// `written` names no sub-attribute of `attribute`, inside its `[...]`.
+fn unknown_value_sub(attribute: &Attribute<User>, written: &str) -> ScimError {
+    let names: Vec<&str> = attribute
+        .sub_attributes
+        .iter()
+        .filter(|s| s.kind != Type::Complex)
+        .map(|s| s.name)
+        .collect();
+    let list = match names.split_last() {
+        Some((last, [])) => format!("is {last}"),
+        Some((last, rest)) => format!("are {} and {last}", rest.join(", ")),
+        None => "is nothing".into(),
+    };
+    invalid(format!(
+        "Unknown attribute '{written}' inside {}[...]: supported {list}",
+        attribute.name
+    ))
 }
 
 fn invalid(detail: impl Into<String>) -> ScimError {
@@ -641,6 +735,9 @@ enum Scope {
     Emails,
     /// Inside a Group's `members[...]`: the sub-attribute `value`.
     Members,
+    /// Inside a PATCH path's value path on this multi-valued attribute:
+    /// its sub-attributes ([`parse_values_filter`]).
+    Values(&'static Attribute<User>),
 }
 
 struct Parser {
@@ -734,6 +831,25 @@ impl Parser {
                         .ok_or_else(|| self.resource.unknown_sub(&w, "inside", ""))?;
                     self.comparison(attr, &w)
                 }
+                Scope::Values(attribute) => {
+                    if let Some(Token {
+                        tok: Tok::LBrack,
+                        pos,
+                    }) = self.peek()
+                    {
+                        return Err(invalid(format!(
+                            "Unexpected '[' after '{w}' at position {pos}: value paths cannot be nested"
+                        )));
+                    }
+                    let sub = attribute
+                        .sub(&w)
+                        .filter(|s| s.kind != Type::Complex)
+                        .ok_or_else(|| unknown_value_sub(attribute, &w))?;
+                    let attr = sub
+                        .filter
+                        .map_or(Attr::Sub(attribute.name, sub.name), |f| f.attr);
+                    self.typed_comparison(attr, Some(sub.kind), &w)
+                }
             },
             _ => Err(invalid(format!(
                 "Expected an attribute name or '(' at position {pos}, found {found}"
@@ -817,6 +933,16 @@ impl Parser {
 
     /// The `eq value` after an attribute path `written` (as the client wrote it).
     fn comparison(&mut self, attr: Attr, written: &str) -> Result<Filter, ScimError> {
+        self.typed_comparison(attr, self.resource.kind(attr), written)
+    }
+
+    /// [`Parser::comparison`] with an attribute of type `kind`.
+    fn typed_comparison(
+        &mut self,
+        attr: Attr,
+        kind: Option<Type>,
+        written: &str,
+    ) -> Result<Filter, ScimError> {
         let (pos, found) = self.found();
         match self.advance().map(|t| t.tok) {
             Some(Tok::Word(op)) if op.eq_ignore_ascii_case("eq") => {}
@@ -840,7 +966,7 @@ impl Parser {
                 )))
             }
         };
-        check_type(self.resource.kind(attr), attr, &value)?;
+        check_type(kind, attr, &value)?;
         check_key_length(attr, &value)?;
         if let (Resource::Group, Attr::DisplayName, Value::Str(s)) = (self.resource, attr, &value) {
             // A group's name claim is its folded name.
@@ -1618,5 +1744,75 @@ mod tests {
         assert!(parse(&format!(r#"externalId eq "{expands}""#)).is_ok());
         // Attributes that never become keys take any length the filter allows.
         assert!(parse(&format!(r#"displayName eq "{over}""#)).is_ok());
+    }
+
+    /// PATCH value paths on any multi-valued attribute (`rfc`): parsed with
+    /// the filter grammar into the shared `Filter`, matched per value.
+    #[test]
+    fn value_paths_of_any_multi_valued_attribute() {
+        use crate::domain::profile::Profile;
+        let row = |name| schema::find_in(USER_ATTRIBUTES, Profile::Rfc, name).unwrap();
+        let phones = row("phoneNumbers");
+        let sub = |n| Attr::Sub("phoneNumbers", n);
+        let cases: Vec<(&str, Vec<Filter>)> = vec![
+            (r#"type eq "fax""#, vec![eq(sub("type"), s("fax"))]),
+            (
+                r#"TYPE eq "work" and (primary eq true)"#,
+                vec![
+                    eq(sub("type"), s("work")),
+                    eq(sub("primary"), Value::Bool(true)),
+                ],
+            ),
+            (r#"display eq null"#, vec![eq(sub("display"), Value::Null)]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_values_filter(phones, text), Ok(want), "{text}");
+        }
+        let refused = [
+            ("", "The value filter inside phoneNumbers[...] is empty"),
+            (r#"type ne "fax""#, "Unsupported filter operator 'ne': only 'eq' and 'and' are supported"),
+            (r#"type eq "a" or type eq "b""#, "Unsupported filter operator 'or': only 'eq' and 'and' are supported"),
+            (r#"kind eq "fax""#, "Unknown attribute 'kind' inside phoneNumbers[...]: supported are value, display, type and primary"),
+            (r#"primary eq "yes""#, "Attribute 'phoneNumbers.primary' is a boolean: compare it with true or false (without quotes), not \"yes\""),
+            (r#"type eq "fax" "x""#, "Expected 'and' or the end of phoneNumbers[...] at position 15, found the string \"x\""),
+        ];
+        for (text, detail) in refused {
+            assert_eq!(
+                parse_values_filter(phones, text),
+                Err(invalid(detail)),
+                "{text}"
+            );
+        }
+        let addresses = row("addresses");
+        let conds =
+            parse_values_filter(addresses, r#"type eq "WORK" and locality eq "oslo""#).unwrap();
+        for (value, selected) in [
+            (
+                serde_json::json!({"type": "work", "locality": "Oslo"}),
+                true,
+            ),
+            (
+                serde_json::json!({"type": "home", "locality": "Oslo"}),
+                false,
+            ),
+            (serde_json::json!({"type": "work"}), false),
+        ] {
+            assert_eq!(
+                matches_value(addresses, &conds, &value),
+                selected,
+                "{value}"
+            );
+        }
+        let conds = parse_values_filter(phones, "primary eq true and display eq null").unwrap();
+        assert!(matches_value(
+            phones,
+            &conds,
+            &serde_json::json!({"value": "1", "primary": true})
+        ));
+        assert!(!matches_value(
+            phones,
+            &conds,
+            &serde_json::json!({"value": "1", "primary": "true"})
+        ));
     }
 }

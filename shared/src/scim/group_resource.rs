@@ -21,10 +21,14 @@ pub use super::group_schema::member_json;
 /// The group; `members` when they were read (`None`: left out, as
 /// `excludedAttributes=members` asks).
 pub fn to_json(group: &GroupRecord, members: Option<&[u64]>, origin: &str) -> Value {
-    let ctx = Context { origin, members };
+    let ctx = Context {
+        origin,
+        members,
+        ..Context::default()
+    };
     let mut r = Map::new();
     r.insert("schemas".into(), json!([GROUP_SCHEMA]));
-    for attribute in schema::resource_order(GROUP_ATTRIBUTES) {
+    for attribute in schema::resource_order(GROUP_ATTRIBUTES, ctx.profile) {
         if let Some(value) = attribute.value(group, &ctx) {
             r.insert(attribute.name.into(), value);
         }

@@ -234,7 +234,10 @@ fn group_error(failure: Failure<ScimError>, r: &ScimRequest) -> ScimError {
             "The group changed while this request was applied; read it and try again.",
         ),
         // User writes and admin lists only: a group operation that answers one is a bug.
-        Failure::Taken { .. } | Failure::NotOwned { .. } | Failure::NoSuchOrg(_) => {
+        Failure::Taken { .. }
+        | Failure::NotOwned { .. }
+        | Failure::NoSuchOrg(_)
+        | Failure::UnknownManager(_) => {
             ScimError::server(http::Fault::bug("a group operation failed as a user write"))
         }
         Failure::Refused(e) => e,

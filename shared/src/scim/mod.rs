@@ -27,6 +27,9 @@ pub use users::{create, delete, get, list, patch, replace};
 pub const BASE_PATH: &str = "/api/v1/scim";
 pub const CONTENT_TYPE: &str = "application/scim+json";
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+/// The enterprise User extension (RFC 7643 §4.3), in the `rfc` profile.
+pub const ENTERPRISE_USER_SCHEMA: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 /// Items per page when the client does not say (ODM's default; `defaultPageSize`).

@@ -3,26 +3,30 @@
 //! The whole PatchOp runs against a copy, so one failing operation leaves the
 //! stored user untouched and the caller commits the result as one write.
 //! Values are only type-checked here; lengths, formats and uniqueness are the
-//! caller's, with the same rules as POST/PUT.
-use serde_json::{Map, Value};
+//! caller's, with the same rules as POST/PUT. Paths resolve through the User
+//! table as the profile has it: what the profile does not have is ignored.
+use serde_json::{json, Map, Value};
 
 use super::filter::{self, Attr, Filter, Value as FilterValue};
 use super::schema::{self, Attribute, Store, Write};
 use super::user_schema::USER_ATTRIBUTES;
 use super::values::{self, get_ci};
 use super::ScimError;
+use crate::domain::details::Entry;
+use crate::domain::profile::Profile;
 use crate::domain::user::{rules, User};
 
 pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// Applies a PatchOp body (already parsed JSON) to a copy of `user`, all
-/// operations in order. Any failing operation → `Err`, and nothing changes.
-/// A body that changes nothing returns a user equal to `user`.
-pub fn apply(user: &User, body: &Value) -> Result<User, ScimError> {
+/// operations in order, with the attributes `profile` has. Any failing
+/// operation → `Err`, and nothing changes. A body that changes nothing
+/// returns a user equal to `user`.
+pub fn apply(user: &User, body: &Value, profile: Profile) -> Result<User, ScimError> {
     let ops = operations(body)?;
     let mut out = user.clone();
     for op in ops {
-        apply_op(&mut out, op)?;
+        apply_op(&mut out, op, profile)?;
     }
     // A user without an email keeps the default, so a later email starts primary.
     if out.email.is_empty() {
@@ -103,14 +107,14 @@ pub(super) fn op_kind(op: &Map<String, Value>) -> Result<OpKind, ScimError> {
     }
 }
 
-fn apply_op(user: &mut User, op: &Value) -> Result<(), ScimError> {
+fn apply_op(user: &mut User, op: &Value, profile: Profile) -> Result<(), ScimError> {
     let op = op
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax("Each operation must be an object."))?;
     let kind = op_kind(op)?;
     let path = match get_ci(op, "path") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some((s.as_str(), parse_path(s)?)),
+        Some(Value::String(s)) => Some((s.as_str(), parse_path(s, profile)?)),
         Some(_) => return Err(ScimError::invalid_path("path must be a string.")),
     };
     let value = get_ci(op, "value");
@@ -118,16 +122,16 @@ fn apply_op(user: &mut User, op: &Value) -> Result<(), ScimError> {
         (OpKind::Remove, None | Some((_, Target::Resource))) => {
             Err(ScimError::no_target("remove needs a path."))
         }
-        (OpKind::Remove, Some((_, target))) => remove(user, &target),
+        (OpKind::Remove, Some((_, target))) => remove(user, &target, profile),
         (_, None | Some((_, Target::Resource))) => match value {
-            Some(value @ Value::Object(_)) => set(user, &Target::Resource, value, kind),
+            Some(value @ Value::Object(_)) => set(user, &Target::Resource, value, kind, profile),
             _ => Err(ScimError::invalid_syntax(format!(
                 "The {} operation without a path needs an object value.",
                 kind.name()
             ))),
         },
         (_, Some((text, target))) => match value {
-            Some(value) => set(user, &target, value, kind),
+            Some(value) => set(user, &target, value, kind, profile),
             None => Err(ScimError::invalid_syntax(format!(
                 "The {} operation on \"{text}\" needs a value.",
                 kind.name()
@@ -141,16 +145,18 @@ fn apply_op(user: &mut User, op: &Value) -> Result<(), ScimError> {
 enum Target {
     /// The whole user: a path-less operation, or the core schema URN itself.
     Resource,
-    /// A writable attribute of the User table, with the value filter and
-    /// sub-attribute the path names.
+    /// A writable attribute of the User table (or of an extension, or an
+    /// extension itself), with the value filter and sub-attribute the path
+    /// names.
     Attribute {
         attribute: &'static Attribute<User>,
-        filter: Option<EmailFilter>,
+        filter: Option<ValueFilter>,
         sub: Sub,
     },
     /// `id`, `meta…`, `schemas`, named as the error message shows them.
     ReadOnly(String),
-    /// `password`, `groups`, extension schemas and anything outside the schema.
+    /// `password`, `groups`, schemas the profile does not have and anything
+    /// outside the schema.
     Ignored,
 }
 
@@ -158,23 +164,26 @@ enum Target {
 enum Sub {
     Whole,
     Part(&'static Attribute<User>),
-    /// `name.middleName`, `emails.display`, …: not stored.
+    /// A sub-attribute the profile does not store (`name.middleName` in
+    /// `odm`, `emails.display`, …).
     Other,
 }
 
-/// The `[...]` of an `emails` value path, parsed by the filter parser
-/// ([`filter::parse_value_filter`]): `eq` comparisons on `value`, `type` and
-/// `primary`, joined by `and`.
+/// The `[...]` of a value path, parsed by the filter parser: `eq`
+/// comparisons on the attribute's sub-attributes, joined by `and`. The
+/// `odm` profile's `emails` reads it with [`filter::parse_value_filter`]
+/// (its one work email), every multi-valued attribute of `rfc` with
+/// [`filter::parse_values_filter`].
 #[derive(Debug, Clone, PartialEq)]
-struct EmailFilter {
+struct ValueFilter {
     /// As written between the brackets, for error messages.
     text: String,
-    /// The conditions, all `Eq` on an email sub-attribute.
+    /// The conditions, all `Eq` on a sub-attribute.
     conds: Vec<Filter>,
 }
 
-impl EmailFilter {
-    /// A `type` other than `work` can never select a stored email.
+impl ValueFilter {
+    /// A `type` other than `work` can never select the `odm` email.
     fn foreign_type(&self) -> bool {
         self.conds.iter().any(|c| {
             matches!(c, Filter::Eq(Attr::EmailType, v)
@@ -182,22 +191,57 @@ impl EmailFilter {
         })
     }
 
-    /// `type eq "work"` alone selects the work email slot, existing or not.
+    /// `type eq "work"` alone selects the `odm` work email slot, existing or not.
     fn type_only(&self) -> bool {
         self.conds
             .iter()
             .all(|c| matches!(c, Filter::Eq(Attr::EmailType, _)))
     }
 
-    /// Whether the user's email meets every condition (as a filter's own
-    /// `emails[...]` would select it).
+    /// Whether the `odm` user's email meets every condition (as a filter's
+    /// own `emails[...]` would select it).
     fn matches(&self, user: &User) -> bool {
         Filter::Email(self.conds.clone()).matches(user)
     }
+
+    /// Whether one value of the `rfc` multi-valued `attribute` meets every condition.
+    fn selects(&self, attribute: &Attribute<User>, entry: &Entry, profile: Profile) -> bool {
+        filter::matches_value(
+            attribute,
+            &self.conds,
+            &attribute.entry_json(entry, profile),
+        )
+    }
+
+    /// The value the conditions describe, made when none matches: each
+    /// `eq` gives the part it compares (`type eq "fax"` → a fax number).
+    fn new_entry(&self, attribute: &'static Attribute<User>) -> Result<Entry, ScimError> {
+        let mut entry = Entry::default();
+        for cond in &self.conds {
+            let Filter::Eq(attr, value) = cond else {
+                return Err(no_value_matches(attribute, self));
+            };
+            let Some(sub) = attribute.sub(attr.sub_name()) else {
+                return Err(no_value_matches(attribute, self));
+            };
+            let value = match value {
+                FilterValue::Str(s) => json!(s),
+                FilterValue::Bool(b) => json!(b),
+                FilterValue::Null => Value::Null,
+                FilterValue::Num(_) => return Err(no_value_matches(attribute, self)),
+            };
+            attribute.set_part(&mut entry, sub, &value)?;
+        }
+        Ok(entry)
+    }
 }
 
-/// `[urn:ietf:params:scim:schemas:core:2.0:User:]attr[\[filter\]][.sub]`, names case-insensitive.
-fn parse_path(path: &str) -> Result<Target, ScimError> {
+/// `[urn:ietf:params:scim:schemas:core:2.0:User:]attr[\[filter\]][.sub]`,
+/// an extension's `urn:…:attr[.sub]`, or the extension's URN alone; names
+/// case-insensitive. An attribute of an extension may also be named without
+/// its URN when no core attribute has its name (Entra ID's documentation
+/// sends `manager`).
+fn parse_path(path: &str, profile: Profile) -> Result<Target, ScimError> {
     let bad = |why: &str| ScimError::invalid_path(format!("Invalid path \"{path}\": {why}."));
     let text = path.trim();
     if text.is_empty() {
@@ -206,10 +250,20 @@ fn parse_path(path: &str) -> Result<Target, ScimError> {
     if text.eq_ignore_ascii_case(super::USER_SCHEMA) {
         return Ok(Target::Resource);
     }
-    let rest = match values::strip_user_urn(text) {
-        Some(rest) => rest,
-        // Another schema (the enterprise extension, …): not stored.
-        None => return Ok(Target::Ignored),
+    let (extension, rest) = match schema::extension_in(USER_ATTRIBUTES, profile, text) {
+        Some((extension, "")) => {
+            return Ok(Target::Attribute {
+                attribute: extension,
+                filter: None,
+                sub: Sub::Whole,
+            })
+        }
+        Some((extension, rest)) => (Some(extension), rest),
+        None => match values::strip_user_urn(text) {
+            Some(rest) => (None, rest),
+            // Another schema (an extension the profile does not have, …): not stored.
+            None => return Ok(Target::Ignored),
+        },
     };
 
     let (attr, mut rest) = split_name(rest);
@@ -235,10 +289,16 @@ fn parse_path(path: &str) -> Result<Target, ScimError> {
         return Err(bad(&format!("unexpected \"{rest}\"")));
     }
 
-    if attr.eq_ignore_ascii_case("schemas") {
+    if extension.is_none() && attr.eq_ignore_ascii_case("schemas") {
         return Ok(read_only_target("schemas", sub));
     }
-    let Some(attribute) = schema::find(USER_ATTRIBUTES, attr) else {
+    let found = match extension {
+        Some(extension) => extension.sub_in(profile, attr),
+        None => schema::find_in(USER_ATTRIBUTES, profile, attr).or_else(|| {
+            schema::extensions(USER_ATTRIBUTES, profile).find_map(|e| e.sub_in(profile, attr))
+        }),
+    };
+    let Some(attribute) = found else {
         return Ok(Target::Ignored);
     };
     match attribute.store {
@@ -251,9 +311,12 @@ fn parse_path(path: &str) -> Result<Target, ScimError> {
         Some(_) if !attribute.multi_valued => {
             return Err(bad(&format!("{name} is not multi-valued")))
         }
-        Some(text) => Some(EmailFilter {
+        Some(text) => Some(ValueFilter {
             text: text.to_string(),
-            conds: filter::parse_value_filter(attr, text)?,
+            conds: match attribute.store {
+                Store::Values { .. } => filter::parse_values_filter(attribute, text)?,
+                _ => filter::parse_value_filter(attr, text)?,
+            },
         }),
         None => None,
     };
@@ -262,7 +325,7 @@ fn parse_path(path: &str) -> Result<Target, ScimError> {
         Some(_) if attribute.sub_attributes.is_empty() => {
             return Err(bad(&format!("{name} has no sub-attributes")))
         }
-        Some(sub) => attribute.sub(sub).map_or(Sub::Other, Sub::Part),
+        Some(sub) => attribute.sub_in(profile, sub).map_or(Sub::Other, Sub::Part),
     };
     Ok(Target::Attribute {
         attribute,
@@ -308,7 +371,13 @@ pub(super) fn closing_bracket(s: &str) -> Option<usize> {
 }
 
 /// add and replace: both set single-valued attributes and merge into `name`.
-fn set(user: &mut User, target: &Target, value: &Value, kind: OpKind) -> Result<(), ScimError> {
+fn set(
+    user: &mut User,
+    target: &Target,
+    value: &Value,
+    kind: OpKind,
+    profile: Profile,
+) -> Result<(), ScimError> {
     match target {
         Target::Resource => {
             let attrs = value.as_object().ok_or_else(|| {
@@ -318,7 +387,7 @@ fn set(user: &mut User, target: &Target, value: &Value, kind: OpKind) -> Result<
                 ))
             })?;
             for (key, value) in attrs {
-                set(user, &parse_path(key)?, value, kind)?;
+                set(user, &parse_path(key, profile)?, value, kind, profile)?;
             }
         }
         Target::Attribute {
@@ -326,16 +395,27 @@ fn set(user: &mut User, target: &Target, value: &Value, kind: OpKind) -> Result<
             filter,
             sub,
         } => {
-            if let Some(filter) = filter {
-                select_for_set(user, filter)?;
-            }
             let write = match kind {
                 OpKind::Add => Write::Add,
                 _ => Write::Replace,
             };
+            if let Store::Values { .. } = attribute.store {
+                return set_values(
+                    user,
+                    attribute,
+                    filter.as_ref(),
+                    *sub,
+                    value,
+                    write,
+                    profile,
+                );
+            }
+            if let Some(filter) = filter {
+                select_for_set(user, filter)?;
+            }
             match sub {
-                Sub::Whole => attribute.write(user, value, write)?,
-                Sub::Part(part) => part.write(user, value, write)?,
+                Sub::Whole => attribute.write(user, value, write, profile)?,
+                Sub::Part(part) => part.write(user, value, write, profile)?,
                 Sub::Other => {}
             }
         }
@@ -345,10 +425,10 @@ fn set(user: &mut User, target: &Target, value: &Value, kind: OpKind) -> Result<
     Ok(())
 }
 
-/// A value filter on `emails` selects the one stored email, or with
-/// `type eq "work"` alone the slot for it (Entra replaces
+/// A value filter on the `odm` `emails` selects the one stored email, or
+/// with `type eq "work"` alone the slot for it (Entra replaces
 /// `emails[type eq "work"].value` to create the work email).
-fn select_for_set(user: &User, filter: &EmailFilter) -> Result<(), ScimError> {
+fn select_for_set(user: &User, filter: &ValueFilter) -> Result<(), ScimError> {
     if filter.foreign_type() {
         return Err(ScimError::invalid_value(format!(
             "Only work emails are stored, so emails[{}] cannot be set.",
@@ -361,7 +441,83 @@ fn select_for_set(user: &User, filter: &EmailFilter) -> Result<(), ScimError> {
     Ok(())
 }
 
-fn remove(user: &mut User, target: &Target) -> Result<(), ScimError> {
+/// add and replace on a multi-valued attribute the record keeps as values
+/// (`rfc`). The whole attribute: `add` appends, `replace` replaces. A value
+/// path (`phoneNumbers[type eq "work"]`), or a sub-attribute of every value
+/// (`phoneNumbers.value`), sets what the path names on each value it
+/// selects; when it selects none, the value is made, with the parts the
+/// filter's conditions give (Entra ID adds `phoneNumbers[type eq
+/// "fax"].value` to make the fax number, and replaces
+/// `emails[type eq "work"].value` to make the work email). A value set
+/// primary makes the others not primary (RFC 7644 §3.5.2).
+fn set_values(
+    user: &mut User,
+    attribute: &'static Attribute<User>,
+    filter: Option<&ValueFilter>,
+    sub: Sub,
+    value: &Value,
+    write: Write,
+    profile: Profile,
+) -> Result<(), ScimError> {
+    let Store::Values { get, put, .. } = attribute.store else {
+        return Ok(());
+    };
+    match (filter, sub) {
+        (None, Sub::Whole) => return attribute.write(user, value, write, profile),
+        (_, Sub::Other) => return Ok(()),
+        _ => {}
+    }
+    let mut values = get(user);
+    let mut targets: Vec<usize> = (0..values.len())
+        .filter(|&i| filter.is_none_or(|f| f.selects(attribute, &values[i], profile)))
+        .collect();
+    if targets.is_empty() {
+        values.push(match filter {
+            Some(f) => f.new_entry(attribute)?,
+            None => Entry::default(),
+        });
+        targets.push(values.len() - 1);
+    }
+    for &i in &targets {
+        match sub {
+            Sub::Part(part) => attribute.set_part(&mut values[i], part, value)?,
+            // A value path's whole value: an object of parts, merged by
+            // `add`, replacing all but what the filter pins by `replace`.
+            _ => {
+                let Value::Object(parts) = value else {
+                    return Err(ScimError::invalid_value(format!(
+                        "{}[{}] takes an object, not {value}",
+                        attribute.name,
+                        filter.map_or("", |f| f.text.as_str())
+                    )));
+                };
+                let mut entry = match (write, filter) {
+                    (Write::Replace, Some(f)) => f.new_entry(attribute)?,
+                    _ => values[i].clone(),
+                };
+                for (key, v) in parts {
+                    if let Some(part) = attribute.sub(key) {
+                        attribute.set_part(&mut entry, part, v)?;
+                    }
+                }
+                values[i] = entry;
+            }
+        }
+    }
+    if targets.iter().any(|&i| values[i].is_primary()) {
+        for (i, v) in values.iter_mut().enumerate() {
+            if !targets.contains(&i) && v.is_primary() {
+                v.primary = Some(false);
+            }
+        }
+    }
+    values.retain(|v| !v.is_blank());
+    attribute.check_entries(&values)?;
+    put(user, values);
+    Ok(())
+}
+
+fn remove(user: &mut User, target: &Target, profile: Profile) -> Result<(), ScimError> {
     match target {
         Target::Resource => return Err(ScimError::no_target("remove needs a path.")),
         Target::Attribute {
@@ -369,6 +525,29 @@ fn remove(user: &mut User, target: &Target) -> Result<(), ScimError> {
             filter,
             sub,
         } => {
+            if let Store::Values { get, put, .. } = attribute.store {
+                // The values the path selects lose what it names; no value
+                // selected is nothing to do. A value left with only a type
+                // goes (Entra removes `phoneNumbers[type eq "fax"].value`).
+                let selects = |v: &Entry| {
+                    filter
+                        .as_ref()
+                        .is_none_or(|f| f.selects(attribute, v, profile))
+                };
+                let mut values = get(user);
+                match sub {
+                    Sub::Whole => values.retain(|v| !selects(v)),
+                    Sub::Part(part) => {
+                        for v in values.iter_mut().filter(|v| selects(v)) {
+                            attribute.set_part(v, part, &Value::Null)?;
+                        }
+                    }
+                    Sub::Other => return Ok(()),
+                }
+                values.retain(|v| !v.is_blank());
+                put(user, values);
+                return Ok(());
+            }
             if let Some(filter) = filter {
                 if !filter.matches(user) {
                     return Err(no_match(filter));
@@ -376,8 +555,8 @@ fn remove(user: &mut User, target: &Target) -> Result<(), ScimError> {
             }
             match sub {
                 Sub::Whole if attribute.required => return Err(required(attribute.name)),
-                Sub::Whole => attribute.clear(user),
-                Sub::Part(part) => part.clear(user),
+                Sub::Whole => attribute.clear(user, profile),
+                Sub::Part(part) => part.clear(user, profile),
                 Sub::Other => {}
             }
         }
@@ -395,8 +574,15 @@ fn required(attr: &str) -> ScimError {
     ScimError::mutability(format!("{attr} is required and cannot be removed."))
 }
 
-fn no_match(filter: &EmailFilter) -> ScimError {
+fn no_match(filter: &ValueFilter) -> ScimError {
     ScimError::no_target(format!("No email matches emails[{}].", filter.text))
+}
+
+fn no_value_matches(attribute: &Attribute<User>, filter: &ValueFilter) -> ScimError {
+    ScimError::no_target(format!(
+        "No value matches {}[{}], and it describes none to add.",
+        attribute.name, filter.text
+    ))
 }
 
 #[cfg(test)]
@@ -552,7 +738,7 @@ mod tests {
             let user = start();
             let mut want = user.clone();
             change(&mut want);
-            assert_eq!(apply(&user, &body), Ok(want), "{body}");
+            assert_eq!(apply(&user, &body, Profile::Odm), Ok(want), "{body}");
         }
     }
 
@@ -629,7 +815,7 @@ mod tests {
             (bob, one(json!({"op":"remove","path":"emails[type sw \"w\"]"})), InvalidFilter, "Unsupported filter operator 'sw': only 'eq' and 'and' are supported"),
         ];
         for (start, body, scim_type, detail) in rows {
-            assert_eq!(apply(&start(), &body), Err(ScimError::bad(scim_type, detail)), "{body}");
+            assert_eq!(apply(&start(), &body, Profile::Odm), Err(ScimError::bad(scim_type, detail)), "{body}");
         }
     }
 
@@ -654,7 +840,7 @@ mod tests {
         };
         Target::Attribute {
             attribute,
-            filter: Some(EmailFilter {
+            filter: Some(ValueFilter {
                 text: text.into(),
                 conds: conds.to_vec(),
             }),
@@ -702,7 +888,7 @@ mod tests {
             ("phoneNumbers[type eq \"work\"].value", Target::Ignored),
         ];
         for (path, want) in rows {
-            assert_eq!(parse_path(path), Ok(want), "{path:?}");
+            assert_eq!(parse_path(path, Profile::Odm), Ok(want), "{path:?}");
         }
     }
 
@@ -727,7 +913,7 @@ mod tests {
             ("name[givenName eq \"x\"]", InvalidPath, "Invalid path \"name[givenName eq \"x\"]\": name is not multi-valued."),
         ];
         for (path, scim_type, detail) in rows {
-            assert_eq!(parse_path(path), Err(ScimError::bad(scim_type, detail)), "{path:?}");
+            assert_eq!(parse_path(path, Profile::Odm), Err(ScimError::bad(scim_type, detail)), "{path:?}");
         }
         // The filter between the brackets is the filter parser's: its errors
         // are a filter's (`invalidFilter`), with its messages.
@@ -744,7 +930,7 @@ mod tests {
             ("emails[not (type eq \"work\")]", "Unsupported filter operator 'not': only 'eq' and 'and' are supported"),
         ];
         for (path, detail) in filters {
-            assert_eq!(parse_path(path), Err(ScimError::bad(InvalidFilter, detail)), "{path:?}");
+            assert_eq!(parse_path(path, Profile::Odm), Err(ScimError::bad(InvalidFilter, detail)), "{path:?}");
         }
     }
 
@@ -757,9 +943,228 @@ mod tests {
             {"op": "replace", "path": "id", "value": "9"},
         ]));
         assert_eq!(
-            apply(&user, &body),
+            apply(&user, &body, Profile::Odm),
             Err(ScimError::mutability("id is read-only."))
         );
         assert_eq!(user, before);
+    }
+
+    // ---- the rfc profile: the whole User and the enterprise extension
+
+    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+    /// A value of a multi-valued attribute.
+    fn entry(parts: &[(&str, &str)], primary: Option<bool>) -> Entry {
+        Entry {
+            parts: parts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            primary,
+        }
+    }
+
+    /// bob with a work and a mobile number, a work address and a manager.
+    fn employee() -> User {
+        let mut u = bob();
+        u.details.set_list(
+            "phoneNumbers",
+            vec![
+                entry(&[("value", "555-0100"), ("type", "work")], Some(true)),
+                entry(&[("value", "555-0199"), ("type", "mobile")], None),
+            ],
+        );
+        u.details.set_list(
+            "addresses",
+            vec![entry(
+                &[("streetAddress", "1 Main St"), ("type", "work")],
+                None,
+            )],
+        );
+        u.details.set_text("department", Some("Sales".into()));
+        u.details.manager = Some(7);
+        u
+    }
+
+    fn phones(u: &mut User, values: Vec<Entry>) {
+        u.details.set_list("phoneNumbers", values);
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn rfc_applies() {
+        let ent = |attr: &str| format!("{ENT}:{attr}");
+        let rows: Vec<Applies> = vec![
+            // single-valued attributes, core and extension, by path and path-less
+            (bob, one(json!({"op":"add","path":"title","value":"Boss"})), |u| u.details.set_text("title", Some("Boss".into()))),
+            (bob, one(json!({"op":"Replace","value":{"title":"Boss","preferredLanguage":"en-GB","name.middleName":"Q"}})), |u| {
+                u.details.set_text("title", Some("Boss".into()));
+                u.details.set_text("preferredLanguage", Some("en-GB".into()));
+                u.details.set_text("name.middleName", Some("Q".into()));
+            }),
+            (bob, one(json!({"op":"replace","path":"name","value":{"givenName":"B","honorificPrefix":"Dr."}})), |u| {
+                u.first_name = "B".into();
+                u.details.set_text("name.honorificPrefix", Some("Dr.".into()));
+            }),
+            (employee, one(json!({"op":"remove","path":"title"})), same),
+            (employee, one(json!({"op":"Add","path":ent("department"),"value":"Support"})), |u| u.details.set_text("department", Some("Support".into()))),
+            (employee, one(json!({"op":"replace","path":ent("Department").to_uppercase(),"value":""})), |u| u.details.set_text("department", None)),
+            (bob, one(json!({"op":"Add","value":{ENT:{"employeeNumber":"42","costCenter":"C1","division":"D","organization":"O"}}})), |u| {
+                for (k, v) in [("employeeNumber", "42"), ("costCenter", "C1"), ("division", "D"), ("organization", "O")] {
+                    u.details.set_text(k, Some(v.into()));
+                }
+            }),
+            (employee, one(json!({"op":"replace","path":ENT,"value":{"department":"Ops"}})), |u| u.details.set_text("department", Some("Ops".into()))),
+            (employee, one(json!({"op":"remove","path":ENT})), |u| { u.details.set_text("department", None); u.details.manager = None; }),
+            // the manager: Entra's bare id, an object, its $ref, the documentation's list of one
+            (bob, one(json!({"op":"Add","path":ent("manager"),"value":"12"})), |u| u.details.manager = Some(12)),
+            (bob, one(json!({"op":"replace","path":ent("manager"),"value":{"value":"12","displayName":"ignored"}})), |u| u.details.manager = Some(12)),
+            (bob, one(json!({"op":"replace","path":ent("manager.value"),"value":"12"})), |u| u.details.manager = Some(12)),
+            (bob, one(json!({"op":"replace","path":ent("manager"),"value":{"$ref":"https://h/api/v1/scim/Users/12"}})), |u| u.details.manager = Some(12)),
+            (bob, one(json!({"op":"Add","path":"manager","value":[{"$ref":null,"value":"12"}]})), |u| u.details.manager = Some(12)),
+            (employee, one(json!({"op":"Remove","path":ent("manager")})), |u| u.details.manager = None),
+            (employee, one(json!({"op":"Remove","path":"manager","value":[{"$ref":null,"value":"7"}]})), |u| u.details.manager = None),
+            (employee, one(json!({"op":"replace","path":ent("manager"),"value":""})), |u| u.details.manager = None),
+            // value paths: Entra's Add to a value path that matches nothing makes the value
+            (employee, one(json!({"op":"Add","path":"phoneNumbers[type eq \"fax\"].value","value":"555-0111"})), |u| {
+                let mut all = u.details.list("phoneNumbers");
+                all.push(entry(&[("type", "fax"), ("value", "555-0111")], None));
+                phones(u, all);
+            }),
+            (employee, one(json!({"op":"Replace","path":"phoneNumbers[type eq \"mobile\"].value","value":"555-0000"})), |u| {
+                phones(u, vec![
+                    entry(&[("value", "555-0100"), ("type", "work")], Some(true)),
+                    entry(&[("value", "555-0000"), ("type", "mobile")], None),
+                ]);
+            }),
+            (employee, one(json!({"op":"Replace","path":"phoneNumbers[type eq \"MOBILE\"].value","value":"555-0000"})), |u| {
+                phones(u, vec![
+                    entry(&[("value", "555-0100"), ("type", "work")], Some(true)),
+                    entry(&[("value", "555-0000"), ("type", "mobile")], None),
+                ]);
+            }),
+            (employee, one(json!({"op":"Replace","path":"addresses[type eq \"work\"].streetAddress","value":"2 Side St"})), |u| {
+                u.details.set_list("addresses", vec![entry(&[("streetAddress", "2 Side St"), ("type", "work")], None)]);
+            }),
+            (bob, one(json!({"op":"Add","path":"addresses[type eq \"work\"].locality","value":"Oslo"})), |u| {
+                u.details.set_list("addresses", vec![entry(&[("type", "work"), ("locality", "Oslo")], None)]);
+            }),
+            (employee, one(json!({"op":"replace","path":"phoneNumbers[type eq \"mobile\"].primary","value":"True"})), |u| {
+                phones(u, vec![
+                    entry(&[("value", "555-0100"), ("type", "work")], Some(false)),
+                    entry(&[("value", "555-0199"), ("type", "mobile")], Some(true)),
+                ]);
+            }),
+            (employee, one(json!({"op":"replace","path":"phoneNumbers[type eq \"work\" and value eq \"555-0100\"]","value":{"value":"555-0101"}})), |u| {
+                phones(u, vec![
+                    entry(&[("value", "555-0101"), ("type", "work")], None),
+                    entry(&[("value", "555-0199"), ("type", "mobile")], None),
+                ]);
+            }),
+            // remove with a value filter; a value left with only its type goes
+            (employee, one(json!({"op":"Remove","path":"phoneNumbers[type eq \"mobile\"].value"})), |u| {
+                phones(u, vec![entry(&[("value", "555-0100"), ("type", "work")], Some(true))]);
+            }),
+            (employee, one(json!({"op":"remove","path":"phoneNumbers[type eq \"work\"]"})), |u| {
+                phones(u, vec![entry(&[("value", "555-0199"), ("type", "mobile")], None)]);
+            }),
+            (employee, one(json!({"op":"remove","path":"phoneNumbers[type eq \"fax\"]"})), same),
+            (employee, one(json!({"op":"remove","path":"phoneNumbers"})), |u| phones(u, vec![])),
+            // whole attributes: add appends (an equal value once), replace replaces
+            (employee, one(json!({"op":"add","path":"phoneNumbers","value":[{"value":"555-0199","type":"mobile"},{"value":"1","type":"home","primary":true}]})), |u| {
+                phones(u, vec![
+                    entry(&[("value", "555-0100"), ("type", "work")], Some(false)),
+                    entry(&[("value", "555-0199"), ("type", "mobile")], None),
+                    entry(&[("value", "1"), ("type", "home")], Some(true)),
+                ]);
+            }),
+            (employee, one(json!({"op":"replace","path":"phoneNumbers","value":{"value":"1"}})), |u| phones(u, vec![entry(&[("value", "1")], None)])),
+            (bob, one(json!({"op":"add","value":{"roles":[{"value":"admin","display":"Admin"}],"x509Certificates":[{"value":"MIIB"}]}})), |u| {
+                u.details.set_list("roles", vec![entry(&[("value", "admin"), ("display", "Admin")], None)]);
+                u.details.set_list("x509Certificates", vec![entry(&[("value", "MIIB")], None)]);
+            }),
+            // emails: several, any type; the claimed one stays the record's email
+            (bob, one(json!({"op":"add","path":"emails[type eq \"other\"]","value":{"value":"b@home.org"}})), |u| {
+                u.details.set_list("emails", vec![
+                    entry(&[("value", "bob@example.com"), ("type", "work")], Some(true)),
+                    entry(&[("type", "other"), ("value", "b@home.org")], None),
+                ]);
+            }),
+            (bob, one(json!({"op":"replace","path":"emails","value":[{"value":"h@home.org","type":"home"},{"value":"w@corp.org","type":"work"}]})), |u| {
+                u.email = "w@corp.org".into();
+                u.email_primary = false;
+                u.details.set_list("emails", vec![
+                    entry(&[("value", "h@home.org"), ("type", "home")], None),
+                    entry(&[("value", "w@corp.org"), ("type", "work")], None),
+                ]);
+            }),
+            (bob, one(json!({"op":"Replace","path":"emails[type eq \"work\"].value","value":"x@y.org"})), |u| u.email = "x@y.org".into()),
+            (bare, one(json!({"op":"Replace","path":"emails[type eq \"work\"].value","value":"x@y.org"})), |u| u.email = "x@y.org".into()),
+            (bob, one(json!({"op":"remove","path":"emails[type eq \"work\"].value"})), |u| u.email.clear()),
+            (bob, one(json!({"op":"remove","path":"emails[type eq \"home\"]"})), same),
+            // atomic: nothing of a PatchOp whose last operation fails (see rfc_rejects)
+        ];
+        for (start, body, change) in rows {
+            let user = start();
+            let mut want = user.clone();
+            change(&mut want);
+            assert_eq!(apply(&user, &body, Profile::Rfc), Ok(want), "{body}");
+        }
+    }
+
+    /// (starting user, body, scimType, detail) with a detail built for the row.
+    type RfcRejects = (fn() -> User, Value, ScimType, String);
+
+    #[rustfmt::skip]
+    #[test]
+    fn rfc_rejects() {
+        let long = "x".repeat(1025);
+        let many: Vec<Value> = (0..21).map(|i| json!({"value": i.to_string()})).collect();
+        let rows: Vec<RfcRejects> = vec![
+            (bob, one(json!({"op":"add","path":format!("{ENT}:manager"),"value":"abc"})), InvalidValue, "manager must be the id of a user, not \"abc\"".into()),
+            (bob, one(json!({"op":"add","path":format!("{ENT}:manager"),"value":"007"})), InvalidValue, "manager must be the id of a user, not \"007\"".into()),
+            (bob, one(json!({"op":"add","path":format!("{ENT}:manager"),"value":{"$ref":"https://h/api/v1/scim/Groups/3"}})), InvalidValue, "manager.$ref must be the URI of a User, not \"https://h/api/v1/scim/Groups/3\"".into()),
+            (bob, one(json!({"op":"add","path":"phoneNumbers","value":[{"value":"1","primary":true},{"value":"2","primary":true}]})), InvalidValue, "phoneNumbers may have at most one primary value".into()),
+            (bob, one(json!({"op":"add","path":"phoneNumbers","value":many})), InvalidValue, "phoneNumbers has 21 values, at most 20 are allowed".into()),
+            (bob, one(json!({"op":"add","path":"title","value":long})), InvalidValue, "title is too long: 1025 characters, at most 1024 are allowed".into()),
+            (bob, one(json!({"op":"add","path":"phoneNumbers[type eq \"fax\"].value","value":long})), InvalidValue, "phoneNumbers.value is too long: 1025 characters, at most 1024 are allowed".into()),
+            (bob, one(json!({"op":"add","path":"title","value":5})), InvalidValue, "title must be a string.".into()),
+            (bob, one(json!({"op":"add","path":"phoneNumbers","value":[{"value":5}]})), InvalidValue, "phoneNumbers.value must be a string, not 5".into()),
+            (bob, one(json!({"op":"add","path":"phoneNumbers","value":"555"})), InvalidValue, "phoneNumbers must be a list of objects, not \"555\"".into()),
+            (bob, one(json!({"op":"add","path":"phoneNumbers[type eq \"fax\"]","value":"555"})), InvalidValue, "phoneNumbers[type eq \"fax\"] takes an object, not \"555\"".into()),
+            (bob, one(json!({"op":"add","path":"phoneNumbers[type co \"fax\"].value","value":"1"})), InvalidFilter, "Unsupported filter operator 'co': only 'eq' and 'and' are supported".into()),
+            (bob, one(json!({"op":"add","path":"phoneNumbers[kind eq \"fax\"].value","value":"1"})), InvalidFilter, "Unknown attribute 'kind' inside phoneNumbers[...]: supported are value, display, type and primary".into()),
+            (bob, one(json!({"op":"add","path":"phoneNumbers[primary eq \"yes\"].value","value":"1"})), InvalidFilter, "Attribute 'phoneNumbers.primary' is a boolean: compare it with true or false (without quotes), not \"yes\"".into()),
+            (bob, one(json!({"op":"add","path":"title[value eq \"x\"]","value":"1"})), InvalidPath, "Invalid path \"title[value eq \"x\"]\": title is not multi-valued.".into()),
+            (bob, one(json!({"op":"add","path":"emails","value":[{"value":"a@b.org","primary":true},{"value":"c@d.org","primary":true}]})), InvalidValue, "emails may have at most one primary value".into()),
+            // atomic: the first, good operation does not land either
+            (bob, body(json!([{"op":"add","path":"title","value":"Boss"},{"op":"add","path":format!("{ENT}:manager"),"value":"x"}])), InvalidValue, "manager must be the id of a user, not \"x\"".into()),
+        ];
+        for (start, body, scim_type, detail) in rows {
+            assert_eq!(apply(&start(), &body, Profile::Rfc), Err(ScimError::bad(scim_type, &detail)), "{body}");
+        }
+    }
+
+    /// What the `rfc` profile keeps, the `odm` profile ignores: every
+    /// operation of `rfc_applies` on a new attribute changes nothing there.
+    #[test]
+    fn odm_ignores_what_only_rfc_keeps() {
+        for body in [
+            one(json!({"op":"add","path":"title","value":"Boss"})),
+            one(json!({"op":"Add","path":format!("{ENT}:manager"),"value":"12"})),
+            one(json!({"op":"Add","path":"manager","value":[{"value":"12"}]})),
+            one(json!({"op":"Add","path":"phoneNumbers[type eq \"fax\"].value","value":"1"})),
+            one(
+                json!({"op":"Replace","value":{ENT:{"department":"D"},"nickName":"B","name.middleName":"Q"}}),
+            ),
+            one(json!({"op":"remove","path":"addresses[type eq \"work\"]"})),
+        ] {
+            let user = bob();
+            assert_eq!(
+                apply(&user, &body, Profile::Odm),
+                Ok(user.clone()),
+                "{body}"
+            );
+        }
     }
 }

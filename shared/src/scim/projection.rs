@@ -8,21 +8,52 @@ use super::user_schema::USER_ATTRIBUTES;
 use super::{values, ScimError};
 
 /// Which attributes a response keeps (RFC 7644 §3.9). `schemas` and the
-/// attributes returned always (`id`) stay.
+/// attributes returned always (`id`) stay. Names are paths: `name`,
+/// `name.givenName`, with or without the core schema's URN; an extension
+/// (`urn:…:enterprise:2.0:User`) or one of its attributes
+/// (`urn:…:enterprise:2.0:User:manager.value`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Projection {
-    attributes: Vec<String>,
-    excluded: Vec<String>,
+    /// Each name as lower-case segments: `["name", "givenname"]`, or an
+    /// extension's URN first.
+    attributes: Vec<Vec<String>>,
+    excluded: Vec<Vec<String>>,
+}
+
+/// A requested name as lower-case path segments: the extension's URN, then
+/// the attribute path inside it; or a core path without its URN.
+fn segments(name: &str) -> Vec<String> {
+    let lower = name.trim().to_ascii_lowercase();
+    let extension = USER_ATTRIBUTES
+        .iter()
+        .filter(|a| a.extension.is_some())
+        .map(|a| a.name.to_ascii_lowercase())
+        .find(|urn| lower.starts_with(urn.as_str()));
+    if let Some(urn) = extension {
+        let rest = &lower[urn.len()..];
+        if rest.is_empty() {
+            return vec![urn];
+        }
+        if let Some(path) = rest.strip_prefix(':') {
+            return std::iter::once(urn)
+                .chain(path.split('.').map(str::to_string))
+                .collect();
+        }
+    }
+    values::normalize_name(name)
+        .split('.')
+        .map(str::to_string)
+        .collect()
 }
 
 impl Projection {
     /// From comma-separated lists, as in query strings.
     pub fn from_lists(attributes: Option<&str>, excluded: Option<&str>) -> Projection {
-        let split = |s: Option<&str>| -> Vec<String> {
+        let split = |s: Option<&str>| -> Vec<Vec<String>> {
             s.unwrap_or_default()
                 .split(',')
-                .map(values::normalize_name)
-                .filter(|a| !a.is_empty())
+                .filter(|a| !a.trim().is_empty())
+                .map(segments)
                 .collect()
         };
         Projection {
@@ -70,70 +101,86 @@ impl Projection {
                     .or_else(|| schema::find(GROUP_ATTRIBUTES, k).map(|a| a.returned))
                     == Some(Returned::Always)
         };
-        let mut out = Map::new();
-        for (key, value) in map {
-            let lower = key.to_ascii_lowercase();
-            if always(&key) {
-                out.insert(key, value);
-                continue;
-            }
-            if !self.attributes.is_empty() {
-                if self.attributes.contains(&lower) {
-                    out.insert(key, value);
+        let include = !self.attributes.is_empty();
+        let paths = tails(if include {
+            &self.attributes
+        } else {
+            &self.excluded
+        });
+        let mut out: Map<String, Value> = map
+            .into_iter()
+            .filter_map(|(key, value)| {
+                if always(&key) {
+                    Some((key, value))
                 } else {
-                    let subs: Vec<&str> = self
-                        .attributes
-                        .iter()
-                        .filter_map(|a| a.strip_prefix(&format!("{lower}.")))
-                        .collect();
-                    if !subs.is_empty() {
-                        out.insert(key, keep_subs(value, &subs));
-                    }
+                    project(key, value, &paths, include)
                 }
-                continue;
-            }
-            if self.excluded.contains(&lower) {
-                continue;
-            }
-            let subs: Vec<&str> = self
-                .excluded
-                .iter()
-                .filter_map(|a| a.strip_prefix(&format!("{lower}.")))
-                .collect();
-            if subs.is_empty() {
-                out.insert(key, value);
-            } else {
-                out.insert(key, drop_subs(value, &subs));
-            }
+            })
+            .collect();
+        // `schemas` names the extensions the projected resource still shows.
+        let shown: Vec<String> = out.keys().cloned().collect();
+        if let Some(Value::Array(schemas)) = out.get_mut("schemas") {
+            schemas.retain(|s| {
+                let urn = s.as_str().unwrap_or_default();
+                !USER_ATTRIBUTES
+                    .iter()
+                    .any(|a| a.extension.is_some() && a.name == urn)
+                    || shown.iter().any(|k| k == urn)
+            });
         }
         Value::Object(out)
     }
 }
 
-fn keep_subs(value: Value, subs: &[&str]) -> Value {
-    match value {
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .filter(|(k, _)| subs.contains(&k.to_ascii_lowercase().as_str()))
-                .collect(),
-        ),
-        Value::Array(items) => {
-            Value::Array(items.into_iter().map(|i| keep_subs(i, subs)).collect())
-        }
-        other => other,
+/// The paths as slices of their segments.
+fn tails(paths: &[Vec<String>]) -> Vec<&[String]> {
+    paths.iter().map(Vec::as_slice).collect()
+}
+
+/// The paths under `key` (its own: an empty tail).
+fn under<'p>(paths: &[&'p [String]], key: &str) -> Vec<&'p [String]> {
+    let key = key.to_ascii_lowercase();
+    paths
+        .iter()
+        .filter_map(|p| match p.split_first() {
+            Some((head, tail)) if *head == key => Some(tail),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One attribute of an object, kept (`include`: when `paths` name it or
+/// something inside it) or dropped (otherwise: when they name it whole),
+/// with what `paths` name inside it kept or dropped the same way.
+fn project(
+    key: String,
+    value: Value,
+    paths: &[&[String]],
+    include: bool,
+) -> Option<(String, Value)> {
+    let inner = under(paths, &key);
+    let whole = inner.iter().any(|t| t.is_empty());
+    match (include, whole, inner.is_empty()) {
+        (true, true, _) | (false, false, true) => Some((key, value)),
+        (true, false, true) | (false, true, _) => None,
+        (_, false, false) => Some((key, nested(value, &inner, include))),
     }
 }
 
-fn drop_subs(value: Value, subs: &[&str]) -> Value {
+/// [`project`] applied inside an object, or inside each object of a list.
+fn nested(value: Value, paths: &[&[String]], include: bool) -> Value {
     match value {
         Value::Object(m) => Value::Object(
             m.into_iter()
-                .filter(|(k, _)| !subs.contains(&k.to_ascii_lowercase().as_str()))
+                .filter_map(|(k, v)| project(k, v, paths, include))
                 .collect(),
         ),
-        Value::Array(items) => {
-            Value::Array(items.into_iter().map(|i| drop_subs(i, subs)).collect())
-        }
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|i| nested(i, paths, include))
+                .collect(),
+        ),
         other => other,
     }
 }

@@ -6,7 +6,7 @@ use lambda_http::{Body, Request, Response};
 
 use super::request::{admin, ScimRequest};
 use super::resource_type::json_response;
-use super::{discovery, ScimError, USER_SCHEMA};
+use super::{discovery, ScimError, ENTERPRISE_USER_SCHEMA, USER_SCHEMA};
 use crate::http::{self, respond};
 use crate::runtime::Ctx;
 use crate::store::Wanted;
@@ -22,24 +22,28 @@ pub async fn discover(ctx: Ctx, req: Request) -> Response<Body> {
 async fn discovery_document(ctx: &Ctx, r: &ScimRequest) -> Outcome {
     admin(ctx, r, Wanted::default()).await?;
     let origin = &r.origin;
+    let profile = ctx.config.profile;
     let path = r.path.as_str();
     let rest = path.strip_prefix(super::BASE_PATH).unwrap_or(path);
+    let not_found = || ScimError::not_found(format!("No such resource: {path}"));
     let body = match rest {
         "/ServiceProviderConfig" => discovery::service_provider_config(origin),
         "/ResourceTypes" => discovery::list(vec![
-            discovery::user_resource_type(origin),
+            discovery::user_resource_type(origin, profile),
             discovery::group_resource_type(origin),
         ]),
-        "/ResourceTypes/User" => discovery::user_resource_type(origin),
+        "/ResourceTypes/User" => discovery::user_resource_type(origin, profile),
         "/ResourceTypes/Group" => discovery::group_resource_type(origin),
-        "/Schemas" => discovery::list(vec![
-            discovery::user_schema(origin),
-            discovery::group_schema(origin),
-        ]),
+        "/Schemas" => discovery::list(discovery::schemas(origin, profile)),
         other => match other.strip_prefix("/Schemas/") {
-            Some(USER_SCHEMA) => discovery::user_schema(origin),
+            Some(USER_SCHEMA) => discovery::user_schema(origin, profile),
             Some(super::GROUP_SCHEMA) => discovery::group_schema(origin),
-            _ => return Err(ScimError::not_found(format!("No such resource: {path}"))),
+            // An extension's document, when the profile has the extension.
+            Some(urn) => discovery::user_extension_schemas(origin, profile)
+                .into_iter()
+                .find(|s| s["id"] == urn)
+                .ok_or_else(not_found)?,
+            None => return Err(not_found()),
         },
     };
     Ok(json_response(StatusCode::OK, &body))
@@ -63,7 +67,9 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
             {
                 (!id.is_empty() && !id.contains('/')).then_some("GET, PUT, PATCH, DELETE")
             } else if let Some(urn) = rest.strip_prefix("/Schemas/") {
-                (urn == USER_SCHEMA || urn == super::GROUP_SCHEMA).then_some("GET")
+                [USER_SCHEMA, super::GROUP_SCHEMA, ENTERPRISE_USER_SCHEMA]
+                    .contains(&urn)
+                    .then_some("GET")
             } else {
                 None
             }

@@ -8,10 +8,18 @@
 //! The tables themselves are next to their records' readers:
 //! [`super::user_schema::USER_ATTRIBUTES`] and
 //! [`super::group_schema::GROUP_ATTRIBUTES`].
+//!
+//! A row may belong to one profile only ([`Attribute::profile`]): the `odm`
+//! profile keeps ODM's scheme, `rfc` the whole RFC 7643 User. Every reader
+//! and writer that answers a request goes through the rows of its profile
+//! ([`rows`], [`find_in`], [`extension_in`]); where the two profiles
+//! describe one attribute differently (`emails`), each has its own row.
 use serde_json::{json, Map, Value};
 
-use super::values::get_ci;
+use super::values::{self, get_ci};
 use super::ScimError;
+use crate::domain::details::{limits, Entry};
+use crate::domain::profile::Profile;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Type {
@@ -19,6 +27,8 @@ pub enum Type {
     Boolean,
     DateTime,
     Reference,
+    /// Base64 text, as RFC 7643 §2.3.6 has it (a certificate).
+    Binary,
     Complex,
 }
 
@@ -60,6 +70,8 @@ pub struct Context<'a> {
     pub origin: &'a str,
     /// A Group's member ids, when they were read (`None`: left out).
     pub members: Option<&'a [u64]>,
+    /// Which rows the resource has.
+    pub profile: Profile,
 }
 
 /// The attribute's JSON for a record; `None`: left out of the resource.
@@ -97,8 +109,28 @@ pub enum Store<R: 'static> {
     /// Not in the record: shown from the [`Context`], written through its
     /// own items (a Group's members).
     Apart(Get<R>),
-    /// A sub-attribute its parent renders (`meta.created`, …).
+    /// A sub-attribute its parent renders (`meta.created`, …), or one
+    /// value's part of a [`Store::Values`] attribute.
     InParent,
+    /// A single-valued string the record keeps by name (`get`, `put`;
+    /// `None` unassigns). Any string up to [`limits::MAX_TEXT`] characters
+    /// ([`limits::MAX_BINARY`] for [`Type::Binary`]); `label` names it in
+    /// errors (`name.middleName`).
+    Text {
+        label: &'static str,
+        get: fn(&R) -> Option<&str>,
+        put: fn(&mut R, Option<String>),
+    },
+    /// A multi-valued complex attribute the record keeps as a list of
+    /// [`Entry`]: each value's parts are the row's sub-attributes (each
+    /// [`Store::InParent`]; the boolean one is `primary`), read and written
+    /// by name. `put` takes the whole list after every write. Shown as a
+    /// list of objects; omitted when empty unless `shown_empty`.
+    Values {
+        get: fn(&R) -> Vec<Entry>,
+        put: fn(&mut R, Vec<Entry>),
+        shown_empty: bool,
+    },
 }
 
 /// Which [`Attr`] a filter path to the attribute resolves to, and how it
@@ -149,6 +181,14 @@ pub struct Attribute<R: 'static> {
     pub filter: Option<Filterable>,
     pub store: Store<R>,
     pub validate: Option<Validate<R>>,
+    /// The only profile that has the row (`None`: every profile).
+    pub profile: Option<Profile>,
+    /// This row is a schema extension (RFC 7643 §3.3), with this schema
+    /// name (`EnterpriseUser`): its `name` is the extension's URN, a
+    /// resource shows it as an object under that URN, its sub-attributes
+    /// are the extension's attributes and `/Schemas` lists it as a schema
+    /// of its own.
+    pub extension: Option<&'static str>,
 }
 
 impl<R> Attribute<R> {
@@ -174,6 +214,8 @@ impl<R> Attribute<R> {
             filter: None,
             store,
             validate: None,
+            profile: None,
+            extension: None,
         }
     }
 
@@ -186,9 +228,27 @@ impl<R> Attribute<R> {
         Attribute::new(name, Type::String, description, store)
     }
 
-    /// A sub-attribute by name, any case.
+    /// A sub-attribute by name, any case, in any profile.
     pub fn sub(&'static self, name: &str) -> Option<&'static Attribute<R>> {
         find(self.sub_attributes, name)
+    }
+
+    /// A sub-attribute `profile` has, by name, any case.
+    pub fn sub_in(&'static self, profile: Profile, name: &str) -> Option<&'static Attribute<R>> {
+        self.subs(profile)
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The sub-attributes `profile` has, in the table's order.
+    pub fn subs(&'static self, profile: Profile) -> impl Iterator<Item = &'static Attribute<R>> {
+        self.sub_attributes
+            .iter()
+            .filter(move |a| a.in_profile(profile))
+    }
+
+    /// Whether `profile` has this row.
+    pub fn in_profile(&self, profile: Profile) -> bool {
+        self.profile.is_none_or(|p| p == profile)
     }
 
     /// The attribute's JSON for `record`; `None` when the resource leaves it out.
@@ -199,10 +259,21 @@ impl<R> Attribute<R> {
             | Store::Echoed(get)
             | Store::Planned(get)
             | Store::Apart(get) => get(record, ctx),
+            Store::Text { get, .. } => get(record).map(|s| json!(s)),
+            Store::Values {
+                get, shown_empty, ..
+            } => {
+                let values: Vec<Value> = get(record)
+                    .iter()
+                    .map(|e| self.entry_json(e, ctx.profile))
+                    .collect();
+                (*shown_empty || !values.is_empty()).then_some(Value::Array(values))
+            }
             Store::Parts { .. } => {
                 let parts: Map<String, Value> = self
                     .sub_attributes
                     .iter()
+                    .filter(|s| s.in_profile(ctx.profile))
                     .filter_map(|s| Some((s.name.to_string(), s.value(record, ctx)?)))
                     .collect();
                 match (self.multi_valued, parts.is_empty()) {
@@ -218,34 +289,65 @@ impl<R> Attribute<R> {
 
     /// Whether writes reach the record through this row ([`Attribute::write`]).
     pub fn writable(&self) -> bool {
-        matches!(self.store, Store::Field { .. } | Store::Parts { .. })
+        matches!(
+            self.store,
+            Store::Field { .. } | Store::Parts { .. } | Store::Text { .. } | Store::Values { .. }
+        )
     }
 
     /// Writes `value` onto the record. A complex attribute without its own
-    /// setter takes an object and sets the sub-attributes it names, keeping
-    /// the rest (null clears them all). Rows that are not [`writable`](Self::writable)
-    /// change nothing.
-    pub fn write(&self, record: &mut R, value: &Value, write: Write) -> Result<(), ScimError> {
+    /// setter takes an object and sets the sub-attributes it names (those
+    /// `profile` has), keeping the rest (null clears them all); a
+    /// [`Store::Values`] attribute takes a list of values (or one), which
+    /// an `add` appends to those it has. Rows that are not
+    /// [`writable`](Self::writable) change nothing.
+    pub fn write(
+        &self,
+        record: &mut R,
+        value: &Value,
+        write: Write,
+        profile: Profile,
+    ) -> Result<(), ScimError> {
         match &self.store {
             Store::Field { set, .. } | Store::Parts { set: Some(set) } => set(record, value, write),
+            Store::Text { label, put, .. } => {
+                let text = self.read_text(label, value, write)?;
+                put(record, text);
+                Ok(())
+            }
+            Store::Values { get, put, .. } => {
+                let values = self.read_entries(value)?;
+                // What the request sends obeys the rules by itself, before
+                // an `add` makes a value it sends primary over those before.
+                self.check_entries(&values)?;
+                let values = match write {
+                    Write::Add => add_entries(get(record), values),
+                    Write::Put | Write::Replace => values,
+                };
+                self.check_entries(&values)?;
+                put(record, values);
+                Ok(())
+            }
             Store::Parts { set: None } => match value {
                 Value::Null => {
-                    self.clear(record);
+                    self.clear(record, profile);
                     Ok(())
                 }
                 // A body's keys in the order sent; a PATCH's in the schema's.
                 Value::Object(parts) if write == Write::Put => {
                     for (key, v) in parts {
                         if let Some(sub) = find(self.sub_attributes, key) {
-                            sub.write(record, v, write)?;
+                            if sub.in_profile(profile) {
+                                sub.write(record, v, write, profile)?;
+                            }
                         }
                     }
                     Ok(())
                 }
                 Value::Object(parts) => {
-                    for sub in self.sub_attributes {
+                    for sub in self.sub_attributes.iter().filter(|s| s.in_profile(profile)) {
                         if let Some(v) = get_ci(parts, sub.name) {
-                            sub.write(record, v, write)?;
+                            sub.write(record, v, write, profile)?;
                         }
                     }
                     Ok(())
@@ -264,17 +366,151 @@ impl<R> Attribute<R> {
     }
 
     /// Resets the attribute to its default (unassigned, or the default a
-    /// POST gives it).
-    pub fn clear(&self, record: &mut R) {
+    /// POST gives it); a complex one, the sub-attributes `profile` has.
+    pub fn clear(&self, record: &mut R, profile: Profile) {
         match &self.store {
             Store::Field { clear, .. } => clear(record),
-            Store::Parts { .. } => self.sub_attributes.iter().for_each(|s| s.clear(record)),
+            Store::Text { put, .. } => put(record, None),
+            Store::Values { put, .. } => put(record, Vec::new()),
+            Store::Parts { .. } => self
+                .sub_attributes
+                .iter()
+                .filter(|s| s.in_profile(profile))
+                .for_each(|s| s.clear(record, profile)),
             _ => {}
         }
     }
 
-    /// The attribute's definition as `/Schemas` shows it.
-    pub fn definition(&self) -> Value {
+    /// A [`Store::Text`] value: a string, or null (a PATCH's `""` too) for
+    /// none; too long is refused.
+    fn read_text(
+        &self,
+        label: &str,
+        value: &Value,
+        write: Write,
+    ) -> Result<Option<String>, ScimError> {
+        let text = match (value, write) {
+            (_, Write::Put) => values::string(value, label)?,
+            (Value::String(s), _) => Some(s.clone()),
+            (Value::Null, _) => None,
+            _ => {
+                return Err(ScimError::invalid_value(format!(
+                    "{label} must be a string."
+                )))
+            }
+        };
+        if let Some(text) = &text {
+            check_length(label, self.kind, text)?;
+        }
+        Ok(text)
+    }
+
+    /// The values of a [`Store::Values`] attribute a request sends: a list
+    /// of objects, one object alone, or null for none. Parts the attribute
+    /// does not have are ignored; a value left with nothing but a `type`
+    /// is dropped ([`Entry::is_blank`]).
+    pub fn read_entries(&self, value: &Value) -> Result<Vec<Entry>, ScimError> {
+        let name = self.name;
+        let items: Vec<&Value> = match value {
+            Value::Null => Vec::new(),
+            Value::Array(items) => items.iter().collect(),
+            Value::Object(_) => vec![value],
+            other => {
+                return Err(ScimError::invalid_value(format!(
+                    "{name} must be a list of objects, not {other}"
+                )))
+            }
+        };
+        let mut entries = Vec::new();
+        for item in items {
+            let Value::Object(parts) = item else {
+                return Err(ScimError::invalid_value(format!(
+                    "a value of {name} must be an object, not {item}"
+                )));
+            };
+            let mut entry = Entry::default();
+            for (key, v) in parts {
+                if let Some(sub) = find(self.sub_attributes, key) {
+                    self.set_part(&mut entry, sub, v)?;
+                }
+            }
+            if !entry.is_blank() {
+                entries.push(entry);
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Sets (null or `""`: removes) the part `sub` of one value of this
+    /// [`Store::Values`] attribute, checking its type and length.
+    pub fn set_part(
+        &self,
+        entry: &mut Entry,
+        sub: &Attribute<R>,
+        value: &Value,
+    ) -> Result<(), ScimError> {
+        let label = format!("{}.{}", self.name, sub.name);
+        match (sub.kind, value) {
+            (Type::Boolean, Value::Null) => entry.primary = None,
+            (Type::Boolean, v) => entry.primary = Some(values::boolean(v, &label)?),
+            (_, Value::Null) => {
+                entry.parts.remove(sub.name);
+            }
+            (_, Value::String(s)) if s.is_empty() => {
+                entry.parts.remove(sub.name);
+            }
+            (kind, Value::String(s)) => {
+                check_length(&label, kind, s)?;
+                entry.parts.insert(sub.name.to_string(), s.clone());
+            }
+            (_, other) => {
+                return Err(ScimError::invalid_value(format!(
+                    "{label} must be a string, not {other}"
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    /// The rules every list of values obeys: at most
+    /// [`limits::MAX_VALUES`] of them, at most one primary.
+    pub fn check_entries(&self, entries: &[Entry]) -> Result<(), ScimError> {
+        let name = self.name;
+        if entries.len() > limits::MAX_VALUES {
+            return Err(ScimError::invalid_value(format!(
+                "{name} has {} values, at most {} are allowed",
+                entries.len(),
+                limits::MAX_VALUES
+            )));
+        }
+        if entries.iter().filter(|e| e.is_primary()).count() > 1 {
+            return Err(ScimError::invalid_value(format!(
+                "{name} may have at most one primary value"
+            )));
+        }
+        Ok(())
+    }
+
+    /// One value of a [`Store::Values`] attribute as a response shows it:
+    /// its parts in the table's order, `primary` as sent.
+    pub fn entry_json(&self, entry: &Entry, profile: Profile) -> Value {
+        let parts: Map<String, Value> = self
+            .sub_attributes
+            .iter()
+            .filter(|s| s.in_profile(profile))
+            .filter_map(|s| {
+                let v = match s.kind {
+                    Type::Boolean => json!(entry.primary?),
+                    _ => json!(entry.parts.get(s.name)?),
+                };
+                Some((s.name.to_string(), v))
+            })
+            .collect();
+        Value::Object(parts)
+    }
+
+    /// The attribute's definition as `/Schemas` shows it in `profile`.
+    pub fn definition(&self, profile: Profile) -> Value {
         let mut d = json!({
             "name": self.name,
             "type": match self.kind {
@@ -282,6 +518,7 @@ impl<R> Attribute<R> {
                 Type::Boolean => "boolean",
                 Type::DateTime => "dateTime",
                 Type::Reference => "reference",
+                Type::Binary => "binary",
                 Type::Complex => "complex",
             },
             "multiValued": self.multi_valued,
@@ -309,12 +546,56 @@ impl<R> Attribute<R> {
         if !self.reference_types.is_empty() {
             map.insert("referenceTypes".into(), json!(self.reference_types));
         }
-        if !self.sub_attributes.is_empty() {
-            let subs: Vec<Value> = self.sub_attributes.iter().map(|s| s.definition()).collect();
+        let subs: Vec<Value> = self
+            .sub_attributes
+            .iter()
+            .filter(|s| s.in_profile(profile))
+            .map(|s| s.definition(profile))
+            .collect();
+        if !subs.is_empty() {
             map.insert("subAttributes".into(), json!(subs));
         }
         d
     }
+}
+
+/// `added` appended to `values`, each unless an equal value is there: a
+/// new primary value takes `primary` from the one before (RFC 7644 §3.5.2).
+pub fn add_entries(mut values: Vec<Entry>, added: Vec<Entry>) -> Vec<Entry> {
+    for entry in added {
+        if values.contains(&entry) {
+            continue;
+        }
+        if entry.is_primary() {
+            demote_primary(&mut values);
+        }
+        values.push(entry);
+    }
+    values
+}
+
+/// No value of `values` stays primary.
+pub fn demote_primary(values: &mut [Entry]) {
+    for v in values.iter_mut().filter(|v| v.is_primary()) {
+        v.primary = Some(false);
+    }
+}
+
+/// A string value may be [`limits::MAX_TEXT`] characters long
+/// ([`limits::MAX_BINARY`] for binary ones).
+fn check_length(label: &str, kind: Type, text: &str) -> Result<(), ScimError> {
+    let max = if kind == Type::Binary {
+        limits::MAX_BINARY
+    } else {
+        limits::MAX_TEXT
+    };
+    let n = text.chars().count();
+    if n > max {
+        return Err(ScimError::invalid_value(format!(
+            "{label} is too long: {n} characters, at most {max} are allowed"
+        )));
+    }
+    Ok(())
 }
 
 /// Rows are identified by where they are: one static table holds each once.
@@ -324,33 +605,88 @@ impl<R> PartialEq for Attribute<R> {
     }
 }
 
+impl<R> Eq for Attribute<R> {}
+
 impl<R> std::fmt::Debug for Attribute<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Attribute({})", self.name)
     }
 }
 
-/// A row of `table` by name, any case.
+/// A row of `table` by name, any case, in any profile: the first of that
+/// name, so where the profiles have a row each, the `odm` one (it comes
+/// first). Filters read the tables this way: they are the same in both
+/// profiles.
 pub fn find<R>(table: &'static [Attribute<R>], name: &str) -> Option<&'static Attribute<R>> {
     table.iter().find(|a| a.name.eq_ignore_ascii_case(name))
 }
 
-/// The rows in the order a resource shows them: `id` and `externalId`
-/// (common to every resource) first, then the table's order, which is
-/// `/Schemas`'.
-pub fn resource_order<R>(
+/// The rows `profile` has, in the table's order.
+pub fn rows<R>(
     table: &'static [Attribute<R>],
+    profile: Profile,
 ) -> impl Iterator<Item = &'static Attribute<R>> {
-    let leads = |a: &Attribute<R>| matches!(a.name, "id" | "externalId");
-    table
-        .iter()
-        .filter(move |a| leads(a))
-        .chain(table.iter().filter(move |a| !leads(a)))
+    table.iter().filter(move |a| a.in_profile(profile))
 }
 
-/// Every row's definition, for a `/Schemas` document.
-pub fn definitions<R>(table: &'static [Attribute<R>]) -> Vec<Value> {
-    table.iter().map(Attribute::definition).collect()
+/// An attribute of the resource's own schema in `profile`, by name, any case.
+pub fn find_in<R>(
+    table: &'static [Attribute<R>],
+    profile: Profile,
+    name: &str,
+) -> Option<&'static Attribute<R>> {
+    rows(table, profile).find(|a| a.extension.is_none() && a.name.eq_ignore_ascii_case(name))
+}
+
+/// The schema extensions `profile` has.
+pub fn extensions<R>(
+    table: &'static [Attribute<R>],
+    profile: Profile,
+) -> impl Iterator<Item = &'static Attribute<R>> {
+    rows(table, profile).filter(|a| a.extension.is_some())
+}
+
+/// The extension `path` names, and the rest of the path after its URN
+/// (`""` for the extension itself, else what followed the `:`). URNs
+/// compare case-insensitively.
+pub fn extension_in<'p, R>(
+    table: &'static [Attribute<R>],
+    profile: Profile,
+    path: &'p str,
+) -> Option<(&'static Attribute<R>, &'p str)> {
+    let path = path.trim();
+    extensions(table, profile).find_map(|ext| {
+        let head = path.get(..ext.name.len())?;
+        if !head.eq_ignore_ascii_case(ext.name) {
+            return None;
+        }
+        match &path[ext.name.len()..] {
+            "" => Some((ext, "")),
+            rest => Some((ext, rest.strip_prefix(':')?)),
+        }
+    })
+}
+
+/// The rows `profile` has in the order a resource shows them: `id` and
+/// `externalId` (common to every resource) first, then the table's order,
+/// which is `/Schemas`'.
+pub fn resource_order<R>(
+    table: &'static [Attribute<R>],
+    profile: Profile,
+) -> impl Iterator<Item = &'static Attribute<R>> {
+    let leads = |a: &Attribute<R>| matches!(a.name, "id" | "externalId");
+    rows(table, profile)
+        .filter(move |a| leads(a))
+        .chain(rows(table, profile).filter(move |a| !leads(a)))
+}
+
+/// The definitions of the resource's own attributes in `profile`, for its
+/// `/Schemas` document (an extension's are its own document's).
+pub fn definitions<R>(table: &'static [Attribute<R>], profile: Profile) -> Vec<Value> {
+    rows(table, profile)
+        .filter(|a| a.extension.is_none())
+        .map(|a| a.definition(profile))
+        .collect()
 }
 
 /// An attribute and, when a path goes into it, one of its sub-attributes.
@@ -455,12 +791,33 @@ pub enum Attr {
     MetaLastModified,
     /// A Group's `members.value` (the member's user id).
     MemberValue,
+    /// A sub-attribute no filter names by itself (the attribute, the
+    /// sub-attribute): a condition inside a PATCH path's value filter,
+    /// such as `type` in `phoneNumbers[type eq "mobile"]`.
+    Sub(&'static str, &'static str),
 }
 
 impl Attr {
     /// The SCIM name, as error messages and a filter's canonical form print it.
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> std::borrow::Cow<'static, str> {
         match self {
+            Attr::Sub(attribute, sub) => format!("{attribute}.{sub}").into(),
+            named => named.path().into(),
+        }
+    }
+
+    /// The sub-attribute's own name (`type` of `emails.type`), or the
+    /// attribute's for one that has none.
+    pub fn sub_name(self) -> &'static str {
+        match self {
+            Attr::Sub(_, sub) => sub,
+            named => named.path().rsplit('.').next().unwrap_or_default(),
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Attr::Sub(..) => "",
             Attr::UserName => "userName",
             Attr::ExternalId => "externalId",
             Attr::DisplayName => "displayName",

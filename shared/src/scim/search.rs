@@ -78,7 +78,7 @@ async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
             window
                 .users
                 .iter()
-                .map(|u| projection.apply(user_resource::to_json(u, origin))),
+                .map(|u| projection.apply(user_resource::to_json(u, origin, ctx.config.profile))),
         );
     }
     let mut groups_total = 0;

@@ -1,12 +1,20 @@
 //! The SCIM User attributes: one row per attribute, in the order
 //! `/Schemas` lists them, with how each maps to the shared [`User`]
 //! record. Only what the directory stores is here; everything else a
-//! client sends (`password`, `title`, extensions, …) is ignored.
+//! client sends (`password`, other extensions, …) is ignored.
+//!
+//! The `odm` profile has ODM's scheme: the rows without a profile and
+//! those marked `odm`. The `rfc` profile has the whole RFC 7643 §4.1 User
+//! and the enterprise extension (§4.3): the rows without a profile and
+//! those marked `rfc`, which the record keeps in its
+//! [`Details`](crate::domain::details::Details) by name.
 //!
 //! Adding an attribute: a row here (its definition, [`Filterable`] when a
-//! filter may name it, a [`Store::Field`] with a getter, setter and clear
-//! over its record field, and `validate` when it has rules), the field on
-//! [`User`], and its item mapping in `store/item.rs`.
+//! filter may name it, `validate` when it has rules, and its store). A
+//! string or a list of values the `rfc` profile keeps is a
+//! [`kept_text!`] or [`kept_values!`] store and needs nothing else. One of
+//! the record's own fields is a [`Store::Field`] with a getter, setter and
+//! clear, the field on [`User`], and its item mapping in `store/item.rs`.
 use serde_json::{json, Value};
 
 use super::resource_type::{etag, ResourceType};
@@ -14,9 +22,37 @@ use super::schema::{
     meta, meta_parts, Attr, Attribute, Context, Filterable, Mutability, Returned, Store, Type,
     Uniqueness, Write,
 };
-use super::{values, ScimError};
+use super::{values, ScimError, ENTERPRISE_USER_SCHEMA};
+use crate::domain::details::Entry;
+use crate::domain::ids::canonical_id;
+use crate::domain::profile::Profile;
 use crate::domain::user::{format_time, rules, User};
 use crate::store::keys;
+
+/// A string the record keeps in its details under `$key`, which also names
+/// it in error messages.
+macro_rules! kept_text {
+    ($key:literal) => {
+        Store::Text {
+            label: $key,
+            get: |u: &User| u.details.text($key),
+            put: |u: &mut User, v| u.details.set_text($key, v),
+        }
+    };
+}
+
+/// A multi-valued attribute the record keeps in its details under `$key`.
+macro_rules! kept_values {
+    ($key:literal) => {
+        Store::Values {
+            get: |u: &User| u.details.list($key),
+            put: |u: &mut User, v| u.details.set_list($key, v),
+            shown_empty: false,
+        }
+    };
+}
+
+const RFC: Option<Profile> = Some(Profile::Rfc);
 
 pub const MAX_DISPLAY_NAME: usize = 256;
 pub const MAX_EXTERNAL_ID: usize = 256;
@@ -120,6 +156,42 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
                     },
                 )
             },
+            Attribute {
+                profile: RFC,
+                ..Attribute::string(
+                    "formatted",
+                    "The full name, including all middle names, titles, and suffixes as \
+                     appropriate, formatted for display (e.g., 'Ms. Barbara J Jensen, III').",
+                    kept_text!("name.formatted"),
+                )
+            },
+            Attribute {
+                profile: RFC,
+                ..Attribute::string(
+                    "middleName",
+                    "The middle name(s) of the User (e.g., 'Jane' given the full name 'Ms. \
+                     Barbara Jane Jensen, III').",
+                    kept_text!("name.middleName"),
+                )
+            },
+            Attribute {
+                profile: RFC,
+                ..Attribute::string(
+                    "honorificPrefix",
+                    "The honorific prefix(es) of the User, or title in most Western languages \
+                     (e.g., 'Ms.' given the full name 'Ms. Barbara Jane Jensen, III').",
+                    kept_text!("name.honorificPrefix"),
+                )
+            },
+            Attribute {
+                profile: RFC,
+                ..Attribute::string(
+                    "honorificSuffix",
+                    "The honorific suffix(es) of the User, or suffix in most Western languages \
+                     (e.g., 'III' given the full name 'Ms. Barbara Jane Jensen, III').",
+                    kept_text!("name.honorificSuffix"),
+                )
+            },
         ],
         ..Attribute::new(
             "name",
@@ -164,6 +236,69 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
         )
     },
     Attribute {
+        profile: RFC,
+        ..Attribute::string(
+            "nickName",
+            "The casual way to address the user in real life, e.g., 'Bob' or 'Bobby' instead of \
+             'Robert'.",
+            kept_text!("nickName"),
+        )
+    },
+    Attribute {
+        profile: RFC,
+        reference_types: &["external"],
+        ..Attribute::new(
+            "profileUrl",
+            Type::Reference,
+            "A fully qualified URL pointing to a page representing the User's online profile.",
+            kept_text!("profileUrl"),
+        )
+    },
+    Attribute {
+        profile: RFC,
+        ..Attribute::string(
+            "title",
+            "The user's title, such as \"Vice President.\"",
+            kept_text!("title"),
+        )
+    },
+    Attribute {
+        profile: RFC,
+        ..Attribute::string(
+            "userType",
+            "Used to identify the relationship between the organization and the user. Typical \
+             values used might be 'Contractor', 'Employee', 'Intern', 'Temp', 'External', and \
+             'Unknown', but any value may be used.",
+            kept_text!("userType"),
+        )
+    },
+    Attribute {
+        profile: RFC,
+        ..Attribute::string(
+            "preferredLanguage",
+            "Indicates the User's preferred written or spoken language, e.g., 'en-US'.",
+            kept_text!("preferredLanguage"),
+        )
+    },
+    Attribute {
+        profile: RFC,
+        ..Attribute::string(
+            "locale",
+            "Used to indicate the User's default location for purposes of localizing items such \
+             as currency, date time format, or numerical representations, e.g., 'en-US'.",
+            kept_text!("locale"),
+        )
+    },
+    Attribute {
+        profile: RFC,
+        ..Attribute::string(
+            "timezone",
+            "The User's time zone in the 'Olson' time zone database format, e.g., \
+             'America/Los_Angeles'.",
+            kept_text!("timezone"),
+        )
+    },
+    Attribute {
         required: true,
         filter: Filterable::exact(Attr::Active),
         ..Attribute::new(
@@ -183,8 +318,11 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
             },
         )
     },
+    // `odm`: one work email, the one the record holds. It comes before the
+    // `rfc` row, so filters (the same in both profiles) read this one.
     Attribute {
         multi_valued: true,
+        profile: Some(Profile::Odm),
         sub_attributes: &[
             Attribute {
                 filter: Filterable::caseless(Attr::EmailValue),
@@ -265,6 +403,131 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
     },
     Attribute {
         multi_valued: true,
+        profile: RFC,
+        sub_attributes: &parts(
+            Type::String,
+            "Email address for the User.",
+            &["work", "home", "other"],
+        ),
+        validate: Some(|u| {
+            for (i, email) in rfc_emails(u).iter().enumerate() {
+                let address = email.parts.get("value").map_or("", String::as_str);
+                if address.is_empty() {
+                    return Err(ScimError::invalid_value(format!(
+                        "emails[{i}].value is required."
+                    )));
+                }
+                if let Some(problem) = rules::email_error(address) {
+                    return Err(ScimError::invalid_value(format!(
+                        "emails[{i}].value: {problem}"
+                    )));
+                }
+            }
+            Ok(())
+        }),
+        ..Attribute::new(
+            "emails",
+            Type::Complex,
+            "Email addresses for the User. The one the directory holds unique (the admin API's \
+             email) is the primary one, else the first of type work, else the first.",
+            Store::Values {
+                get: rfc_emails,
+                put: set_rfc_emails,
+                shown_empty: true,
+            },
+        )
+    },
+    Attribute {
+        multi_valued: true,
+        profile: RFC,
+        sub_attributes: &parts(
+            Type::String,
+            "Phone number of the User.",
+            &["work", "home", "mobile", "fax", "pager", "other"],
+        ),
+        ..Attribute::new(
+            "phoneNumbers",
+            Type::Complex,
+            "Phone numbers for the User.",
+            kept_values!("phoneNumbers"),
+        )
+    },
+    Attribute {
+        multi_valued: true,
+        profile: RFC,
+        sub_attributes: &parts(
+            Type::String,
+            "Instant messaging address for the User.",
+            &["aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"],
+        ),
+        ..Attribute::new(
+            "ims",
+            Type::Complex,
+            "Instant messaging addresses for the User.",
+            kept_values!("ims"),
+        )
+    },
+    Attribute {
+        multi_valued: true,
+        profile: RFC,
+        sub_attributes: &parts(
+            Type::Reference,
+            "URL of a photo of the User.",
+            &["photo", "thumbnail"],
+        ),
+        ..Attribute::new(
+            "photos",
+            Type::Complex,
+            "URLs of photos of the User.",
+            kept_values!("photos"),
+        )
+    },
+    Attribute {
+        multi_valued: true,
+        profile: RFC,
+        sub_attributes: &[
+            Attribute::string(
+                "formatted",
+                "The full mailing address, formatted for display or use with a mailing label.",
+                Store::InParent,
+            ),
+            Attribute::string(
+                "streetAddress",
+                "The full street address component, which may include house number, street \
+                 name, P.O. box, and multi-line extended street address information.",
+                Store::InParent,
+            ),
+            Attribute::string(
+                "locality",
+                "The city or locality component.",
+                Store::InParent,
+            ),
+            Attribute::string("region", "The state or region component.", Store::InParent),
+            Attribute::string(
+                "postalCode",
+                "The zip code or postal code component.",
+                Store::InParent,
+            ),
+            Attribute::string("country", "The country name component.", Store::InParent),
+            Attribute {
+                canonical_values: &["work", "home", "other"],
+                ..Attribute::string(
+                    "type",
+                    "A label indicating the attribute's function, e.g., 'work' or 'home'.",
+                    Store::InParent,
+                )
+            },
+            PRIMARY,
+        ],
+        ..Attribute::new(
+            "addresses",
+            Type::Complex,
+            "A physical mailing address for this User.",
+            kept_values!("addresses"),
+        )
+    },
+    Attribute {
+        multi_valued: true,
         mutability: Mutability::ReadOnly,
         sub_attributes: &[
             Attribute {
@@ -308,6 +571,131 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
                     .collect();
                 (!groups.is_empty()).then_some(Value::Array(groups))
             }),
+        )
+    },
+    Attribute {
+        multi_valued: true,
+        profile: RFC,
+        sub_attributes: &parts(Type::String, "The value of an entitlement.", &[]),
+        ..Attribute::new(
+            "entitlements",
+            Type::Complex,
+            "A list of entitlements for the User that represent a thing the User has.",
+            kept_values!("entitlements"),
+        )
+    },
+    Attribute {
+        multi_valued: true,
+        profile: RFC,
+        sub_attributes: &parts(Type::String, "The value of a role.", &[]),
+        ..Attribute::new(
+            "roles",
+            Type::Complex,
+            "A list of roles for the User that collectively represent who the User is, e.g., \
+             'Student', 'Faculty'.",
+            kept_values!("roles"),
+        )
+    },
+    Attribute {
+        multi_valued: true,
+        profile: RFC,
+        sub_attributes: &parts(
+            Type::Binary,
+            "The value of an X.509 certificate, base64-encoded DER.",
+            &[],
+        ),
+        ..Attribute::new(
+            "x509Certificates",
+            Type::Complex,
+            "A list of certificates issued to the User.",
+            kept_values!("x509Certificates"),
+        )
+    },
+    Attribute {
+        profile: RFC,
+        extension: Some("EnterpriseUser"),
+        sub_attributes: &[
+            Attribute::string(
+                "employeeNumber",
+                "Numeric or alphanumeric identifier assigned to a person, typically based on \
+                 order of hire or association with an organization.",
+                kept_text!("employeeNumber"),
+            ),
+            Attribute::string(
+                "costCenter",
+                "Identifies the name of a cost center.",
+                kept_text!("costCenter"),
+            ),
+            Attribute::string(
+                "organization",
+                "Identifies the name of an organization.",
+                kept_text!("organization"),
+            ),
+            Attribute::string(
+                "division",
+                "Identifies the name of a division.",
+                kept_text!("division"),
+            ),
+            Attribute::string(
+                "department",
+                "Identifies the name of a department.",
+                kept_text!("department"),
+            ),
+            Attribute {
+                sub_attributes: &[
+                    Attribute::string(
+                        "value",
+                        "The id of the SCIM resource representing the User's manager: an \
+                         existing user.",
+                        Store::Field {
+                            get: |u, _| u.details.manager.map(|id| json!(id.to_string())),
+                            set: |u, v, _| {
+                                u.details.manager = manager_id(v, "manager.value")?;
+                                Ok(())
+                            },
+                            clear: |u| u.details.manager = None,
+                        },
+                    ),
+                    Attribute {
+                        reference_types: &["User"],
+                        ..Attribute::new(
+                            "$ref",
+                            Type::Reference,
+                            "The URI of the SCIM resource representing the User's manager.",
+                            Store::Field {
+                                get: |u, ctx| {
+                                    u.details.manager.map(|id| {
+                                        json!(ResourceType::User.location(id, ctx.origin))
+                                    })
+                                },
+                                set: |u, v, _| {
+                                    u.details.manager = manager_ref(v)?;
+                                    Ok(())
+                                },
+                                clear: |u| u.details.manager = None,
+                            },
+                        )
+                    },
+                ],
+                ..Attribute::new(
+                    "manager",
+                    Type::Complex,
+                    "The User's manager: another user of the directory, by its id (an object \
+                     with `value`, or the id alone).",
+                    Store::Parts {
+                        set: Some(|u, v, _| {
+                            u.details.manager = manager(v)?;
+                            Ok(())
+                        }),
+                    },
+                )
+            },
+        ],
+        ..Attribute::new(
+            ENTERPRISE_USER_SCHEMA,
+            Type::Complex,
+            "Enterprise User",
+            Store::Parts { set: None },
         )
     },
     meta(
@@ -366,4 +754,181 @@ fn validate_external_id(user: &User) -> Result<(), ScimError> {
         )));
     }
     Ok(())
+}
+
+/// `primary`, as every multi-valued attribute has it.
+const PRIMARY: Attribute<User> = Attribute::new(
+    "primary",
+    Type::Boolean,
+    "A Boolean value indicating the 'primary' or preferred attribute value for this attribute. \
+     The primary attribute value 'true' MUST appear no more than once.",
+    Store::InParent,
+);
+
+/// The sub-attributes of a multi-valued attribute as RFC 7643 §2.4 has
+/// them: `value` (of type `kind`), `display`, `type` (suggesting `types`)
+/// and `primary`.
+const fn parts(
+    kind: Type,
+    value: &'static str,
+    types: &'static [&'static str],
+) -> [Attribute<User>; 4] {
+    let reference_types: &'static [&'static str] = match kind {
+        Type::Reference => &["external"],
+        _ => &[],
+    };
+    [
+        Attribute {
+            reference_types,
+            ..Attribute::new("value", kind, value, Store::InParent)
+        },
+        Attribute::string(
+            "display",
+            "A human-readable name, primarily used for display purposes.",
+            Store::InParent,
+        ),
+        Attribute {
+            canonical_values: types,
+            ..Attribute::string(
+                "type",
+                "A label indicating the attribute's function, e.g., 'work' or 'home'.",
+                Store::InParent,
+            )
+        },
+        PRIMARY,
+    ]
+}
+
+/// The email the record holds (the one its uniqueness claim and the admin
+/// API's `email` are about) among `emails`: the primary one, else the first
+/// of type `work`, else the first.
+pub fn claimed_email(emails: &[Entry]) -> Option<usize> {
+    emails
+        .iter()
+        .position(Entry::is_primary)
+        .or_else(|| {
+            emails.iter().position(|e| {
+                e.parts
+                    .get("type")
+                    .is_some_and(|t| t.eq_ignore_ascii_case("work"))
+            })
+        })
+        .or((!emails.is_empty()).then_some(0))
+}
+
+/// An email as the `odm` profile keeps it: a value, of type `work`.
+fn work_email(address: &str, primary: bool) -> Entry {
+    Entry {
+        parts: [
+            ("value".to_string(), address.to_string()),
+            ("type".to_string(), "work".to_string()),
+        ]
+        .into(),
+        primary: Some(primary),
+    }
+}
+
+/// The `rfc` emails of a user: those it was sent, with the claimed one
+/// ([`claimed_email`]) being the record's email, which the admin API (or an
+/// `odm` deployment) may have changed or removed since; or, when it was
+/// sent only one work email, that one as the record holds it.
+fn rfc_emails(u: &User) -> Vec<Entry> {
+    let mut emails = u.details.list("emails");
+    let Some(i) = claimed_email(&emails) else {
+        return if u.email.is_empty() {
+            Vec::new()
+        } else {
+            vec![work_email(&u.email, u.email_primary)]
+        };
+    };
+    if u.email.is_empty() {
+        emails.remove(i);
+    } else {
+        emails[i].parts.insert("value".into(), u.email.clone());
+    }
+    emails
+}
+
+/// Stores `rfc` emails: the claimed one ([`claimed_email`]) becomes the
+/// record's email. One work email with nothing else about it is kept as the
+/// `odm` profile keeps it (its `primary` defaulting to true), so that both
+/// profiles show a user made with one work email alike.
+fn set_rfc_emails(u: &mut User, emails: Vec<Entry>) {
+    let one_work_email = |e: &Entry| {
+        e.parts.keys().all(|k| k == "value" || k == "type")
+            && e.parts
+                .get("type")
+                .is_none_or(|t| t.eq_ignore_ascii_case("work"))
+    };
+    if let [only] = emails.as_slice() {
+        if one_work_email(only) {
+            u.email = only.parts.get("value").cloned().unwrap_or_default();
+            u.email_primary = only.primary.unwrap_or(true);
+            u.details.set_list("emails", Vec::new());
+            return;
+        }
+    }
+    match claimed_email(&emails) {
+        Some(i) => {
+            u.email = emails[i].parts.get("value").cloned().unwrap_or_default();
+            u.email_primary = emails[i].is_primary();
+        }
+        None => {
+            u.email.clear();
+            u.email_primary = true;
+        }
+    }
+    u.details.set_list("emails", emails);
+}
+
+/// The manager a request names: the id alone (as Entra ID sends it), an
+/// object with its `value` (or only its `$ref`), or a list of one such
+/// object; null, `""` or an empty list for none.
+fn manager(value: &Value) -> Result<Option<u64>, ScimError> {
+    match value {
+        Value::Null | Value::String(_) => manager_id(value, "manager"),
+        Value::Array(items) => match items.as_slice() {
+            [] => Ok(None),
+            [one] => manager(one),
+            _ => Err(ScimError::invalid_value(
+                "A user has one manager, not a list.",
+            )),
+        },
+        Value::Object(m) => match (values::get_ci(m, "value"), values::get_ci(m, "$ref")) {
+            (Some(v), _) if !v.is_null() => manager_id(v, "manager.value"),
+            (_, Some(r)) => manager_ref(r),
+            _ => Ok(None),
+        },
+        other => Err(ScimError::invalid_value(format!(
+            "manager must be the id of a user or an object with its value, not {other}"
+        ))),
+    }
+}
+
+/// A manager's id as sent: a user's decimal id, or null or `""` for none.
+fn manager_id(value: &Value, attr: &str) -> Result<Option<u64>, ScimError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) if s.is_empty() => Ok(None),
+        Value::String(s) => canonical_id(s).map(Some).ok_or_else(|| {
+            ScimError::invalid_value(format!("{attr} must be the id of a user, not \"{s}\""))
+        }),
+        other => Err(ScimError::invalid_value(format!(
+            "{attr} must be the id of a user, not {other}"
+        ))),
+    }
+}
+
+/// A manager named by its `$ref`, the URI of a User: its last segment is the id.
+fn manager_ref(value: &Value) -> Result<Option<u64>, ScimError> {
+    match value {
+        Value::String(uri) if uri.contains("/Users/") => {
+            let id = uri.rsplit('/').next().unwrap_or_default();
+            manager_id(&json!(id), "manager.$ref")
+        }
+        Value::String(uri) if !uri.is_empty() => Err(ScimError::invalid_value(format!(
+            "manager.$ref must be the URI of a User, not \"{uri}\""
+        ))),
+        other => manager_id(other, "manager.$ref"),
+    }
 }

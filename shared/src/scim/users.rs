@@ -26,8 +26,15 @@ type Outcome = Result<Response<Body>, ScimError>;
 const USER: ResourceType = ResourceType::User;
 
 /// A user resource with its `ETag` (and `Location`, on create).
-fn resource_response(status: StatusCode, user: &User, r: &ScimRequest) -> Response<Body> {
-    let body = r.projection.apply(user_resource::to_json(user, &r.origin));
+fn resource_response(
+    status: StatusCode,
+    user: &User,
+    r: &ScimRequest,
+    profile: Profile,
+) -> Response<Body> {
+    let body = r
+        .projection
+        .apply(user_resource::to_json(user, &r.origin, profile));
     USER.response(status, &body, user.id, user.version, &r.origin)
 }
 
@@ -223,7 +230,10 @@ async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) 
             let page = window
                 .users
                 .iter()
-                .map(|u| query.projection.apply(user_resource::to_json(u, origin)))
+                .map(|u| {
+                    let json = user_resource::to_json(u, origin, ctx.config.profile);
+                    query.projection.apply(json)
+                })
                 .collect();
             Ok(list_response(window.total, start, page))
         }
@@ -365,7 +375,10 @@ fn cursor_list(
     };
     let page: Vec<Value> = found
         .iter()
-        .map(|u| query.projection.apply(user_resource::to_json(u, origin)))
+        .map(|u| {
+            let json = user_resource::to_json(u, origin, ctx.config.profile);
+            query.projection.apply(json)
+        })
         .collect();
     let page_len = page.len();
     let mut body = json!({
@@ -412,28 +425,35 @@ pub(super) async fn search_users(ctx: &Ctx, r: &ScimRequest) -> Response<Body> {
 pub async fn get(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
     let users = Users::new(&ctx.store, ctx.config.profile);
-    render(users.get(&r.credentials, r.id).await, StatusCode::OK, &r)
+    render(
+        users.get(&r.credentials, r.id).await,
+        StatusCode::OK,
+        &r,
+        &ctx,
+    )
 }
 
 /// `POST /Users`: creates the user the body describes (in `odm`, or
 /// updates the identity provider's user that holds its userName).
 pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
-    let users = Users::new(&ctx.store, ctx.config.profile);
+    let profile = ctx.config.profile;
+    let users = Users::new(&ctx.store, profile);
     let written = users
         .create(&r.credentials, r.body(), |base, body| {
-            let user = user_resource::from_json(body, base)?;
-            user_resource::validate(&user)?;
+            let user = user_resource::from_json(body, base, profile)?;
+            user_resource::validate(&user, profile)?;
             Ok(user)
         })
         .await;
-    render(written, StatusCode::CREATED, &r)
+    render(written, StatusCode::CREATED, &r, &ctx)
 }
 
 /// `PUT /Users/{id}`: replaces every writable attribute.
 pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
-    let users = Users::new(&ctx.store, ctx.config.profile);
+    let profile = ctx.config.profile;
+    let users = Users::new(&ctx.store, profile);
     let written = users
         .update(
             &r.credentials,
@@ -445,22 +465,23 @@ pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
                     m.keys()
                         .any(|k| super::values::normalize_name(k) == "active")
                 });
-                let mut next = user_resource::from_json(body, cur)?;
+                let mut next = user_resource::from_json(body, cur, profile)?;
                 if !sends_active {
                     next.is_active = cur.is_active;
                 }
-                user_resource::validate(&next)?;
+                user_resource::validate(&next, profile)?;
                 Ok(next)
             },
         )
         .await;
-    render(written, StatusCode::OK, &r)
+    render(written, StatusCode::OK, &r, &ctx)
 }
 
 /// `PATCH /Users/{id}`: all operations applied in memory, committed as one write.
 pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
-    let users = Users::new(&ctx.store, ctx.config.profile);
+    let profile = ctx.config.profile;
+    let users = Users::new(&ctx.store, profile);
     let written = users
         .update(
             &r.credentials,
@@ -468,13 +489,13 @@ pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
             r.precondition(),
             r.body(),
             |cur, body| {
-                let next = super::patch::apply(cur, body)?;
-                user_resource::validate(&next)?;
+                let next = super::patch::apply(cur, body, profile)?;
+                user_resource::validate(&next, profile)?;
                 Ok(next)
             },
         )
         .await;
-    render(written, StatusCode::OK, &r)
+    render(written, StatusCode::OK, &r, &ctx)
 }
 
 /// `DELETE /Users/{id}`: deactivates (`odm`) or removes (`rfc`).
@@ -498,9 +519,10 @@ fn render(
     result: Result<User, Failure<ScimError>>,
     status: StatusCode,
     r: &ScimRequest,
+    ctx: &Ctx,
 ) -> Response<Body> {
     match result {
-        Ok(user) => resource_response(status, &user, r),
+        Ok(user) => resource_response(status, &user, r, ctx.config.profile),
         Err(failure) => user_error(failure, r).into_response(),
     }
 }
@@ -528,6 +550,9 @@ fn user_error(failure: Failure<ScimError>, r: &ScimRequest) -> ScimError {
             "userName \"{username}\" belongs to a user the identity provider does not manage (it was not \
              provisioned through SCIM, or was renamed outside it since), so a POST cannot update it; \
              choose another userName, or send that user's externalId to take it over"
+        )),
+        Failure::UnknownManager(id) => ScimError::invalid_value(format!(
+            "manager: no user has the id \"{id}\""
         )),
         Failure::Refused(e) => e,
         Failure::Store(StoreError::Conflict) => USER.conflict(),

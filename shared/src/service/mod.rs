@@ -50,6 +50,8 @@ pub enum Failure<E> {
     NotOwned {
         username: String,
     },
+    /// A user write named as the user's manager a user that does not exist.
+    UnknownManager(u64),
     /// A group write named users that do not exist (as sent).
     UnknownMembers(Vec<String>),
     /// A group's name or externalId claim belongs to another group.

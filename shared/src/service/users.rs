@@ -8,7 +8,8 @@
 //! then it is [`Failure::Lost`]. A change is a pure function from the
 //! current record to the next one, which the API builds from its request
 //! (a body, a PatchOp) and which validates what it returns; it runs again
-//! on each fresh read.
+//! on each fresh read. A change that gives the user a new manager is
+//! checked to name a user first: one more read, only then.
 use super::Failure;
 use crate::auth::{self, Credentials};
 use crate::domain::access::Caller;
@@ -129,10 +130,40 @@ impl<'a> Users<'a> {
     ) -> Result<User, Failure<E>> {
         let current = self.writable_target(credentials, id).await?;
         let input = input.map_err(Failure::Refused)?;
+        let proposed = change(&current, &input).map_err(Failure::Refused)?;
+        let checked = self.new_manager(Some(&current), &proposed).await?;
         self.write(current, precondition, |cur| {
-            change(cur, &input).map_err(Failure::Refused)
+            let next = change(cur, &input).map_err(Failure::Refused)?;
+            // On a fresh read the change may give another manager than the
+            // one checked (a concurrent write changed it): not one to store
+            // unchecked.
+            if next.details.manager != cur.details.manager && next.details.manager != checked {
+                return Err(Failure::Lost);
+            }
+            Ok(next)
         })
         .await
+    }
+
+    /// The manager `next` newly names (not `current`'s), once it is known to
+    /// be a user: `UnknownManager` otherwise. `None` when the manager does
+    /// not change or is removed. A user may be their own manager.
+    async fn new_manager<E>(
+        &self,
+        current: Option<&User>,
+        next: &User,
+    ) -> Result<Option<u64>, Failure<E>> {
+        let Some(id) = next.details.manager else {
+            return Ok(None);
+        };
+        if current.is_some_and(|c| c.details.manager == Some(id)) {
+            return Ok(None);
+        }
+        let is_self = next.id != 0 && next.id == id;
+        if !is_self && self.store.users().get(id).await?.is_none() {
+            return Err(Failure::UnknownManager(id));
+        }
+        Ok(Some(id))
     }
 
     /// `DELETE`: deactivates the user (`odm`) or removes it (`rfc`).
@@ -185,6 +216,7 @@ impl<'a> Users<'a> {
         fresh.idp_owned = true;
         let input = input.map_err(Failure::Refused)?;
         let user = body(&fresh, &input).map_err(Failure::Refused)?;
+        self.new_manager(None, &user).await?;
         match self.store.users().create(user.clone()).await {
             Ok(created) => Ok(created),
             Err(StoreError::Taken(UniqueField::Username)) if self.profile == Profile::Odm => {

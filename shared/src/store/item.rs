@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::keys;
+use crate::domain::details::{Details, Entry};
 use crate::domain::user::{format_time, parse_time, Group, Membership, User};
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -118,7 +119,77 @@ pub fn user_to_item(user: &User) -> Item {
     if let Some(v) = &user.password_hash {
         put("password_hash", s(v));
     }
+    if !user.details.is_empty() {
+        put(DETAILS, details_to_item(&user.details));
+    }
     item
+}
+
+/// The item attribute that holds a user's [`Details`], one map (so the list
+/// index copies it by one name): each string by its name (`S`), each
+/// multi-valued attribute by its name (`L` of `M`, each value's parts as
+/// `S` and `primary` as `BOOL`), the manager's id as `manager` (`N`).
+pub const DETAILS: &str = "details";
+
+fn details_to_item(details: &Details) -> AttributeValue {
+    let mut map: HashMap<String, AttributeValue> = details
+        .text
+        .iter()
+        .map(|(name, value)| (name.clone(), s(value)))
+        .collect();
+    for (name, values) in &details.lists {
+        let values = values
+            .iter()
+            .map(|entry| {
+                let mut m: HashMap<String, AttributeValue> = entry
+                    .parts
+                    .iter()
+                    .map(|(part, value)| (part.clone(), s(value)))
+                    .collect();
+                if let Some(primary) = entry.primary {
+                    m.insert("primary".into(), AttributeValue::Bool(primary));
+                }
+                AttributeValue::M(m)
+            })
+            .collect();
+        map.insert(name.clone(), AttributeValue::L(values));
+    }
+    if let Some(id) = details.manager {
+        map.insert("manager".into(), n(id));
+    }
+    AttributeValue::M(map)
+}
+
+/// [`details_to_item`] read back; what is not of a known shape is skipped.
+fn details_from_item(item: &Item) -> Details {
+    let mut details = Details::default();
+    let Some(map) = item.get(DETAILS).and_then(|v| v.as_m().ok()) else {
+        return details;
+    };
+    for (name, value) in map {
+        match value {
+            AttributeValue::N(id) if name == "manager" => details.manager = id.parse().ok(),
+            AttributeValue::S(text) => {
+                details.text.insert(name.clone(), text.clone());
+            }
+            AttributeValue::L(values) => {
+                let entries: Vec<Entry> = values
+                    .iter()
+                    .filter_map(|v| v.as_m().ok())
+                    .map(|m| Entry {
+                        parts: m
+                            .iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone())))
+                            .collect(),
+                        primary: m.get("primary").and_then(|p| p.as_bool().ok()).copied(),
+                    })
+                    .collect();
+                details.set_list(name, entries);
+            }
+            _ => {}
+        }
+    }
+    details
 }
 
 /// `None` when the item is not a well-formed user (which only a bug or a hand edit makes).
@@ -189,6 +260,7 @@ pub fn user_from_item(item: &Item) -> Option<User> {
             .unwrap_or_default(),
         memberships,
         idp_owned: flag("idp_owned"),
+        details: details_from_item(item),
     })
 }
 
@@ -217,6 +289,31 @@ mod tests {
             is_active: true,
         }];
         u.version = 7;
+        let back = user_from_item(&user_to_item(&u)).unwrap();
+        assert_eq!(back, u);
+        assert!(
+            !user_to_item(&u).contains_key(DETAILS),
+            "no details, no attribute"
+        );
+
+        u.details.set_text("title", Some("Tester".into()));
+        u.details.set_text("name.middleName", Some("Q".into()));
+        u.details.set_list(
+            "phoneNumbers",
+            vec![
+                Entry {
+                    parts: [("value", "555-0100"), ("type", "work")]
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .into(),
+                    primary: Some(true),
+                },
+                Entry {
+                    parts: [("value".to_string(), "555-0199".to_string())].into(),
+                    primary: None,
+                },
+            ],
+        );
+        u.details.manager = Some(9);
         let back = user_from_item(&user_to_item(&u)).unwrap();
         assert_eq!(back, u);
     }

@@ -80,6 +80,8 @@ pub const GSI1_PROJECTED: &[&str] = &[
     "version",
     "memberships",
     "idp_owned",
+    // SCIM's rest of the user (`item::DETAILS`): a list page shows it.
+    "details",
 ];
 
 /// External ids are case-exact: an identity provider's id is compared as it sent it.
