@@ -797,9 +797,21 @@ async fn discovery_describes_what_is_implemented() {
             "cursorTimeout": directory::scim::cursor::TIMEOUT_SECS
         })
     );
-    for off in ["bulk", "sort", "changePassword"] {
+    // rfc sorts (sortBy, sortOrder); odm ignores them, as it always has.
+    assert_eq!(body["sort"]["supported"], true);
+    for off in ["bulk", "changePassword"] {
         assert_eq!(body[off]["supported"], false, "{off}");
     }
+    let odm = Scim::new(Profile::Odm).await;
+    let spc = odm
+        .t
+        .call(
+            scim::discover,
+            odm.req(Method::GET, "/api/v1/scim/ServiceProviderConfig", None)
+                .build(),
+        )
+        .await;
+    assert_eq!(spc.expect(200)["sort"]["supported"], false);
     let types: Vec<&str> = body["authenticationSchemes"]
         .as_array()
         .unwrap()
@@ -1851,7 +1863,7 @@ async fn planned_filters_answer_what_evaluating_every_user_answers() {
         let mut looked_up = 0;
         for _ in 0..100 {
             let text = random_filter(&mut rng, &ids, 2);
-            let parsed = scim::filter::parse(&text).unwrap();
+            let parsed = scim::filter::parse(&text, profile).unwrap();
             let mut want: Vec<u64> = all
                 .iter()
                 .filter(|u| profile == Profile::Rfc || u.is_active)

@@ -297,7 +297,10 @@ async fn planned_candidates(
             ctx.store.users_by_ids(&members).await?
         }
         (ReadPlan::IdRange { low, high }, _) => ctx.store.users_in_id_range(*low, *high).await?,
-        (ReadPlan::SearchIndex | ReadPlan::Pass, _) => ctx.store.all_users().await?,
+        // (JSON Logic names no modification time: a `Modified` plan is SCIM's.)
+        (ReadPlan::SearchIndex | ReadPlan::Pass | ReadPlan::Modified { .. }, _) => {
+            ctx.store.all_users().await?
+        }
     })
 }
 

@@ -177,8 +177,8 @@ impl EmailFilter {
     /// A `type` other than `work` can never select a stored email.
     fn foreign_type(&self) -> bool {
         self.conds.iter().any(|c| {
-            matches!(c, Filter::Eq(Attr::EmailType, v)
-                if !matches!(v, FilterValue::Str(s) if rules::fold(s) == "work"))
+            c.eq_value(Attr::EmailType)
+                .is_some_and(|v| !matches!(v, FilterValue::Str(s) if rules::fold(s) == "work"))
         })
     }
 
@@ -186,13 +186,13 @@ impl EmailFilter {
     fn type_only(&self) -> bool {
         self.conds
             .iter()
-            .all(|c| matches!(c, Filter::Eq(Attr::EmailType, _)))
+            .all(|c| c.eq_value(Attr::EmailType).is_some())
     }
 
     /// Whether the user's email meets every condition (as a filter's own
     /// `emails[...]` would select it).
     fn matches(&self, user: &User) -> bool {
-        Filter::Email(self.conds.clone()).matches(user)
+        filter::user_value_matches(user, "emails", &self.conds)
     }
 }
 
@@ -665,7 +665,8 @@ mod tests {
     #[rustfmt::skip]
     #[test]
     fn paths() {
-        let work = || [Filter::Eq(Attr::EmailType, FilterValue::Str("work".into()))];
+        let conds = |text: &str| filter::parse_value_filter("emails", text).unwrap();
+        let work = || conds("type eq \"work\"");
         let rows: Vec<(&str, Target)> = vec![
             ("userName", attr("userName", None)),
             ("USERNAME", attr("userName", None)),
@@ -685,7 +686,7 @@ mod tests {
             ("emails[type eq \"work\"].Primary", emails("type eq \"work\"", &work(), Some("primary"))),
             ("emails[type eq \"work\"].type", emails("type eq \"work\"", &work(), Some("type"))),
             ("emails[type eq\"work\"]", emails("type eq\"work\"", &work(), None)),
-            ("emails[ value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ]", emails(" value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ", &[Filter::Eq(Attr::EmailValue, FilterValue::Str("a\"]b@x.org".into())), Filter::Eq(Attr::EmailPrimary, FilterValue::Bool(true))], None)),
+            ("emails[ value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ]", emails(" value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ", &conds("value eq \"a\\\"]b@x.org\" and primary eq true"), None)),
             ("urn:ietf:params:scim:schemas:core:2.0:User:userName", attr("userName", None)),
             ("urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq \"work\"].value", emails("type eq \"work\"", &work(), Some("value"))),
             ("urn:ietf:params:scim:schemas:core:2.0:User", Target::Resource),

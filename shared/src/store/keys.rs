@@ -18,6 +18,18 @@ pub const GSI1_SK: &str = "gsi1sk";
 /// pass over it (admin `search`, `sort`, filters on names) reads about a third
 /// of the bytes a pass over GSI1 does.
 pub const SEARCH_INDEX: &str = "search";
+/// The index of users in order of their last change (a delta sync reads
+/// what changed since a time): GSI1's partition key and the user item's own
+/// `last_modified` as its sort key, so every write of a user item (create,
+/// update, membership change, bulk load) keeps it, and a delete drops the
+/// entry, with no attribute of its own to maintain. It copies only
+/// [`MODIFIED_PROJECTED`]: a read takes the ids from it and the users by key.
+pub const MODIFIED_INDEX: &str = "modified";
+/// The sort key of [`MODIFIED_INDEX`]: the user item's last change, as
+/// `format_time` writes it (RFC 3339 in UTC, fractional seconds only when
+/// non-zero, so string order is time order only down to the second: see
+/// [`modified_bound`]).
+pub const MODIFIED_SK: &str = "last_modified";
 /// The token expiry, also the table's TTL attribute (epoch seconds).
 pub const TTL: &str = "expires_at";
 
@@ -81,6 +93,28 @@ pub const GSI1_PROJECTED: &[&str] = &[
     "memberships",
     "idp_owned",
 ];
+
+/// What [`MODIFIED_INDEX`] copies besides the keys: whether the user is
+/// active (the `odm` profile hides inactive users, so a page of changes is
+/// counted without reading them).
+pub const MODIFIED_PROJECTED: &[&str] = &["is_active"];
+
+/// The [`MODIFIED_SK`] bound that keeps every user changed in the same
+/// second as `t` inside the range (`upper`: at or before that second;
+/// otherwise at or after it). Stored times print their fraction only when
+/// it is not zero (`…:05Z`, `…:05.5Z`), so within one second string order
+/// is not time order; across seconds it is. A range read with these bounds
+/// is a superset, to at most that second's users at each end, and the
+/// caller compares the exact times.
+pub fn modified_bound(t: &chrono::DateTime<chrono::Utc>, upper: bool) -> String {
+    let second = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    // '~' sorts after 'Z' and '.': past every time of that second.
+    if upper {
+        second + "~"
+    } else {
+        second
+    }
+}
 
 /// External ids are case-exact: an identity provider's id is compared as it sent it.
 pub fn external_id_claim(external_id: &str) -> (String, &'static str) {
@@ -150,9 +184,16 @@ pub fn group_external_id_claim(external_id: &str) -> (String, &'static str) {
     (format!("GROUPEXTID#{external_id}"), "CLAIM")
 }
 
-/// The table's global secondary indexes: (name, copied attributes), both on
-/// `gsi1pk`/`gsi1sk`.
-pub const INDEXES: &[(&str, &[&str])] = &[(GSI1, GSI1_PROJECTED), (SEARCH_INDEX, SEARCH_PROJECTED)];
+/// The table's global secondary indexes: (name, sort key, copied
+/// attributes), all partitioned by `gsi1pk`.
+pub const INDEXES: &[(&str, &str, &[&str])] = &[
+    (GSI1, GSI1_SK, GSI1_PROJECTED),
+    (SEARCH_INDEX, GSI1_SK, SEARCH_PROJECTED),
+    (MODIFIED_INDEX, MODIFIED_SK, MODIFIED_PROJECTED),
+];
+
+/// The attributes the table's keys and its indexes' keys are made of (all strings).
+const KEY_ATTRIBUTES: &[&str] = &[PK, SK, GSI1_PK, GSI1_SK, MODIFIED_SK];
 
 /// One attribute of a key schema (the table's or an index's).
 fn key(name: &str, kind: KeyType) -> KeySchemaElement {
@@ -163,11 +204,11 @@ fn key(name: &str, kind: KeyType) -> KeySchemaElement {
         .expect("name and type are set")
 }
 
-fn index(name: &str, projected: &[&str]) -> GlobalSecondaryIndex {
+fn index(name: &str, sort_key: &str, projected: &[&str]) -> GlobalSecondaryIndex {
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key(GSI1_PK, KeyType::Hash))
-        .key_schema(key(GSI1_SK, KeyType::Range))
+        .key_schema(key(sort_key, KeyType::Range))
         .projection(
             Projection::builder()
                 .projection_type(ProjectionType::Include)
@@ -179,8 +220,10 @@ fn index(name: &str, projected: &[&str]) -> GlobalSecondaryIndex {
 }
 
 /// Adds the indexes [`INDEXES`] names that an existing table lacks (a table
-/// made before the search index existed), one `UpdateTable` each; DynamoDB
-/// fills them from the items already there. Returns the names it added.
+/// made before the search or the modified index existed), one `UpdateTable`
+/// each; DynamoDB fills them from the items already there. DynamoDB builds
+/// one new index of a table at a time, so each is waited for until it is
+/// `ACTIVE` before the next is added. Returns the names it added.
 pub async fn add_missing_indexes(
     client: &Client,
     table: &str,
@@ -198,14 +241,17 @@ pub async fn add_missing_indexes(
         .iter()
         .filter_map(|g| g.index_name().map(str::to_string))
         .collect();
-    let mut added = Vec::new();
-    for (name, projected) in INDEXES {
+    let mut added: Vec<&'static str> = Vec::new();
+    for &(name, sort_key, projected) in INDEXES {
         if present.iter().any(|p| p == name) {
             continue;
         }
-        let wanted = index(name, projected);
+        if let Some(previous) = added.last() {
+            wait_until_active(client, table, previous).await?;
+        }
+        let wanted = index(name, sort_key, projected);
         let create = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
-            .index_name(*name)
+            .index_name(name)
             .set_key_schema(Some(wanted.key_schema))
             .set_projection(wanted.projection)
             .build()
@@ -214,7 +260,7 @@ pub async fn add_missing_indexes(
             .update_table()
             .table_name(table)
             .attribute_definitions(attr(GSI1_PK))
-            .attribute_definitions(attr(GSI1_SK))
+            .attribute_definitions(attr(sort_key))
             .global_secondary_index_updates(
                 aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
                     .create(create)
@@ -223,9 +269,42 @@ pub async fn add_missing_indexes(
             .send()
             .await
             .map_err(|err| super::classify(&err))?;
-        added.push(*name);
+        added.push(name);
     }
     Ok(added)
+}
+
+/// Waits (up to 10 minutes) until index `name` of `table` is `ACTIVE`,
+/// that is filled from the table's items.
+async fn wait_until_active(
+    client: &Client,
+    table: &str,
+    name: &str,
+) -> Result<(), super::StoreError> {
+    for _ in 0..600 {
+        let described = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|err| super::classify(&err))?;
+        let active = described
+            .table()
+            .map(|t| t.global_secondary_indexes())
+            .unwrap_or_default()
+            .iter()
+            .any(|g| {
+                g.index_name() == Some(name)
+                    && g.index_status() == Some(&aws_sdk_dynamodb::types::IndexStatus::Active)
+            });
+        if active {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    Err(super::StoreError::Fault(format!(
+        "index {name} of {table} did not become ACTIVE within 10 minutes"
+    )))
 }
 
 fn attr(name: &str) -> AttributeDefinition {
@@ -244,16 +323,13 @@ pub fn table_definition(client: &Client, table: &str) -> CreateTableFluentBuilde
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr(PK))
-        .attribute_definitions(attr(SK))
-        .attribute_definitions(attr(GSI1_PK))
-        .attribute_definitions(attr(GSI1_SK))
+        .set_attribute_definitions(Some(KEY_ATTRIBUTES.iter().map(|a| attr(a)).collect()))
         .key_schema(key(PK, KeyType::Hash))
         .key_schema(key(SK, KeyType::Range))
         .set_global_secondary_indexes(Some(
             INDEXES
                 .iter()
-                .map(|(name, projected)| index(name, projected))
+                .map(|(name, sort_key, projected)| index(name, sort_key, projected))
                 .collect(),
         ))
 }

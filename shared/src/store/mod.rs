@@ -21,6 +21,7 @@ mod groups;
 pub mod item;
 pub mod keys;
 mod logins;
+mod modified;
 mod orgs;
 mod pages;
 pub mod permissions;
@@ -38,6 +39,7 @@ pub use groups::{
 };
 pub use item::Item;
 pub use logins::{LoginClaim, Logins};
+pub use modified::Change;
 pub use orgs::Org;
 pub use pages::Slice;
 pub use prefetch::{Fetched, OrgKey, OrgRef, Wanted};
