@@ -449,6 +449,53 @@ mod tests {
         }
     }
 
+    /// Ranges of modification time (SCIM's `meta.lastModified`): narrowed
+    /// by `and`, joined by `or`, beaten by keys, nobody when they cannot meet.
+    #[test]
+    fn modification_times_plan_as_a_range_of_the_index_of_changes() {
+        use chrono::TimeZone;
+        let t = |s: u32| Some(Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, s).unwrap());
+        let between = |a, b| ModifiedBetween(a, b);
+        let modified = |since, until| ReadPlan::Modified { since, until };
+        let cases: Vec<(UserQuery, ReadPlan)> = vec![
+            (between(t(1), None), modified(t(1), None)),
+            (
+                And(vec![between(t(1), None), between(None, t(9))]),
+                modified(t(1), t(9)),
+            ),
+            (
+                And(vec![between(t(1), t(8)), between(t(3), t(9))]),
+                modified(t(3), t(8)),
+            ),
+            (
+                And(vec![between(t(5), None), between(None, t(4))]),
+                keys(&[], &[]),
+            ),
+            (
+                Or(vec![between(t(5), t(6)), between(t(1), t(2))]),
+                modified(t(1), t(6)),
+            ),
+            (
+                Or(vec![between(t(5), None), between(t(1), t(2))]),
+                modified(t(1), None),
+            ),
+            (
+                And(vec![between(t(1), None), scim_username("u")]),
+                keys(&[], &[(Claim::Username, "u")]),
+            ),
+            (
+                And(vec![IdBetween(Some(3), None), between(t(1), None)]),
+                modified(t(1), None),
+            ),
+            (And(vec![OTHER, between(t(1), None)]), modified(t(1), None)),
+            (Or(vec![between(t(1), None), scim_username("u")]), ReadPlan::Pass),
+            (Or(vec![between(t(1), None), OTHER]), ReadPlan::Pass),
+        ];
+        for (query, want) in cases {
+            assert_eq!(ReadPlan::of(&query), want, "{query:?}");
+        }
+    }
+
     #[test]
     fn too_many_keys_become_a_range_or_no_pin() {
         let many: BTreeSet<u64> = (1..=MAX_KEYS as u64 + 1).map(|i| i * 2).collect();

@@ -368,3 +368,35 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool, super::S
         .map_err(|err| super::classify(&err))?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::user::User;
+    use crate::store::item::user_to_item;
+
+    /// A filter evaluated in a pass, and a list page, see users as GSI1
+    /// holds them: it must copy every attribute of a user item except the
+    /// keys and the credentials, or a filter on that attribute would
+    /// silently match nothing in a pass while a lookup finds it.
+    #[test]
+    fn gsi1_copies_every_attribute_of_a_user_but_credentials() {
+        let mut user = User::new("whole");
+        user.id = 7;
+        user.display_name = Some("Whole".into());
+        user.external_id = Some("ext".into());
+        user.last_login = Some(user.date_joined);
+        user.password_hash = Some("$argon2id$…".into());
+        let credentials = ["password_hash", "token_hashes", "token_expiry", "token_read_only"];
+        let missing: Vec<String> = user_to_item(&user)
+            .into_keys()
+            .filter(|a| ![PK, SK, GSI1_PK, GSI1_SK].contains(&a.as_str()))
+            .filter(|a| !credentials.contains(&a.as_str()))
+            .filter(|a| !GSI1_PROJECTED.contains(&a.as_str()))
+            .collect();
+        assert!(missing.is_empty(), "GSI1 does not copy {missing:?}");
+        // The modified index is sorted by an attribute every user item has.
+        assert!(user_to_item(&user).contains_key(MODIFIED_SK));
+        assert!(GSI1_PROJECTED.contains(&MODIFIED_SK));
+    }
+}
