@@ -23,7 +23,7 @@ use crate::http::{self, respond};
 use crate::runtime::{Ctx, Profile};
 use crate::service::users::Users;
 use crate::service::Failure;
-use crate::store::{Fetched, StoreError, UniqueField, Wanted};
+use crate::store::{Change, Fetched, StoreError, UniqueField, Wanted};
 
 type Outcome = Result<Response<Body>, ScimError>;
 const USER: ResourceType = ResourceType::User;
@@ -272,17 +272,17 @@ async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) 
                 until,
                 exact: true,
             } => {
-                // The next page's ids are known from the index alone.
-                let ids: Vec<u64> = changed_ids(ctx, &query, *since, *until)
+                // The next page's users are known from the index alone.
+                let found: Vec<Change> = changes_matching(ctx, &query, *since, *until)
                     .await?
                     .into_iter()
-                    .filter(|id| *id > after)
+                    .filter(|c| c.id > after)
                     .take(query.count + 1)
                     .collect();
-                let shown = &ids[..ids.len().min(query.count)];
-                let mut users = ctx.store.users_by_ids(shown).await?;
+                let shown = &found[..found.len().min(query.count)];
+                let mut users = ctx.store.changed_users(shown).await?;
                 users.sort_by_key(|u| u.id);
-                let next = (ids.len() > query.count).then(|| shown.last().copied().unwrap_or(after));
+                let next = (found.len() > query.count).then(|| shown.last().map_or(after, |c| c.id));
                 Ok(cursor_list(ctx, &query, after, users, next, origin))
             }
             Read::Lookup(_) | Read::Modified { .. } => {
@@ -319,14 +319,8 @@ async fn candidates(
     let read = match &plan.read {
         Read::Lookup(lookup) => resolve(ctx, lookup, fetched).await?,
         Read::Modified { since, until, .. } => {
-            let ids: Vec<u64> = ctx
-                .store
-                .changes_between(*since, *until)
-                .await?
-                .iter()
-                .map(|c| c.id)
-                .collect();
-            ctx.store.users_by_ids(&ids).await?
+            let changes = ctx.store.changes_between(*since, *until).await?;
+            ctx.store.changed_users(&changes).await?
         }
         Read::Directory | Read::Pass => ctx.store.all_users().await?,
     };
@@ -342,17 +336,17 @@ async fn candidates(
     Ok(users)
 }
 
-/// The ids of the visible users whose entry in the index of changes meets
-/// the filter (one that compares only the time: [`decided_by_time`]), in id
-/// order. One query on the index; no user is read.
-async fn changed_ids(
+/// The entries of the visible users whose entry in the index of changes
+/// meets the filter (one that compares only the time: [`decided_by_time`]),
+/// in id order. One query on the index; no user is read.
+async fn changes_matching(
     ctx: &Ctx,
     query: &Query,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
-) -> Result<Vec<u64>, ScimError> {
+) -> Result<Vec<Change>, ScimError> {
     let profile = ctx.config.profile;
-    let mut ids: Vec<u64> = ctx
+    let mut found: Vec<Change> = ctx
         .store
         .changes_between(since, until)
         .await?
@@ -365,11 +359,10 @@ async fn changed_ids(
             probe.last_modified = c.at;
             query.filter.as_ref().is_none_or(|f| f.matches(&probe))
         })
-        .map(|c| c.id)
         .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    Ok(ids)
+    found.sort_by_key(|c| c.id);
+    found.dedup_by_key(|c| c.id);
+    Ok(found)
 }
 
 /// A window of an index-paged users query: how many users match in all, and
@@ -383,8 +376,9 @@ pub(super) struct UserWindow {
 /// Unfiltered and unsorted, the counts read with auth give the total and
 /// one GSI1 query reads no further than the window (and at most a bucket's
 /// worth before it); a delta sync counts the index entries and reads only
-/// the window's users (strongly consistent: never older than the entry that
-/// named them); anything else reads its candidates ([`candidates`]).
+/// the window's users (never older than the entry that named them:
+/// [`crate::store::Store::changed_users`]); anything else reads its
+/// candidates ([`candidates`]).
 pub(super) async fn users_window(
     ctx: &Ctx,
     query: &Query,
@@ -420,12 +414,12 @@ pub(super) async fn users_window(
             },
             None,
         ) => {
-            let ids = changed_ids(ctx, query, *since, *until).await?;
-            let page: Vec<u64> = ids.iter().skip(skip).take(take).copied().collect();
-            let mut users = ctx.store.users_by_ids(&page).await?;
+            let found = changes_matching(ctx, query, *since, *until).await?;
+            let page: Vec<Change> = found.iter().skip(skip).take(take).copied().collect();
+            let mut users = ctx.store.changed_users(&page).await?;
             users.sort_by_key(|u| u.id);
             Ok(UserWindow {
-                total: ids.len(),
+                total: found.len(),
                 users,
             })
         }

@@ -9,8 +9,9 @@
 use chrono::{DateTime, Utc};
 
 use super::item::{self, s};
+use super::users::parse_user;
 use super::{keys, Result, Store};
-use crate::domain::user::parse_time;
+use crate::domain::user::{parse_time, User};
 
 /// Index entries one query call asks for; DynamoDB stops at 1 MB anyway (at
 /// about 60 bytes an entry, some 17,000).
@@ -72,6 +73,36 @@ impl Store {
                 })
             })
             .collect())
+    }
+
+    /// The users these entries name, each at least as new as its entry:
+    /// an eventually consistent batch read (half a unit per user, as lists
+    /// read), then a strongly consistent one of any user the first read
+    /// returned older than its entry (a replica behind the index: rare, so
+    /// usually no second call). Users deleted since are left out; order is
+    /// not kept.
+    pub async fn changed_users(&self, changes: &[Change]) -> Result<Vec<User>> {
+        let ids: Vec<u64> = changes.iter().map(|c| c.id).collect();
+        let mut users = self
+            .user_items(&ids, false)
+            .await?
+            .values()
+            .map(parse_user)
+            .collect::<Result<Vec<User>>>()?;
+        let stale: Vec<u64> = users
+            .iter()
+            .filter(|u| {
+                changes
+                    .iter()
+                    .any(|c| c.id == u.id && u.last_modified < c.at)
+            })
+            .map(|u| u.id)
+            .collect();
+        if !stale.is_empty() {
+            users.retain(|u| !stale.contains(&u.id));
+            users.extend(self.users_by_ids(&stale).await?);
+        }
+        Ok(users)
     }
 }
 
