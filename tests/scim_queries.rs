@@ -164,7 +164,10 @@ async fn an_or_of_pinned_lookups_reads_its_keys_in_one_batch() {
     let (a, b, c) = (&loaded[3], &loaded[17], &loaded[25]);
     let cases: Vec<(String, Vec<u64>)> = vec![
         (
-            format!(r#"userName eq "{}" or userName eq "{}""#, a.username, b.username),
+            format!(
+                r#"userName eq "{}" or userName eq "{}""#,
+                a.username, b.username
+            ),
             vec![a.id, b.id],
         ),
         (
@@ -194,11 +197,17 @@ async fn an_or_of_pinned_lookups_reads_its_keys_in_one_batch() {
         assert_eq!(r.body["totalResults"], want.len(), "{filter}");
         // The caller with the claims (and ids) in one batch read, then the
         // claims' owners in one more: never one read per key.
-        assert!(r.dynamodb_calls <= 2, "{filter}: {} calls", r.dynamodb_calls);
+        assert!(
+            r.dynamodb_calls <= 2,
+            "{filter}: {} calls",
+            r.dynamodb_calls
+        );
     }
     // The odm profile keeps its grammar: `or` is refused by name.
     let odm = Scim::new(Profile::Odm).await;
-    let r = odm.filter(r#"userName eq "a" or userName eq "b""#, "").await;
+    let r = odm
+        .filter(r#"userName eq "a" or userName eq "b""#, "")
+        .await;
     let body = r.expect(400);
     assert_eq!(body["scimType"], "invalidFilter");
     assert_eq!(
@@ -245,7 +254,10 @@ async fn a_delta_sync_reads_only_what_changed_at_any_directory_size() {
             assert_eq!(ids_of(r.expect(200)), changed, "{filter}");
         }
     }
-    assert_eq!(costs[0], costs[1], "capacity with 20 and 400 unchanged users");
+    assert_eq!(
+        costs[0], costs[1],
+        "capacity with 20 and 400 unchanged users"
+    );
 }
 
 /// A delta sync pages by startIndex (counting from the index, reading only
@@ -258,9 +270,8 @@ async fn the_index_of_changes_follows_every_write() {
     let old = s.load("old", 10).await;
     let since = a_second_boundary().await;
     // A SCIM create, a SCIM PATCH, an admin API PATCH, a new member, a bulk load.
-    let created = s
-        .t
-        .call(
+    let created =
+        s.t.call(
             scim::create,
             s.req(
                 Method::POST,
@@ -273,13 +284,15 @@ async fn the_index_of_changes_follows_every_write() {
     let created: u64 = created.expect(201)["id"].as_str().unwrap().parse().unwrap();
     s.rename(old[1].id, "Patched").await;
     let admin_token = s.token.clone();
-    let r = s
-        .t
-        .call(
+    let r =
+        s.t.call(
             admin_api::partial_update,
-            patch(&format!("/api/users/{}", old[2].id), &json!({"first_name": "Ada"}))
-                .token(&admin_token)
-                .build(),
+            patch(
+                &format!("/api/users/{}", old[2].id),
+                &json!({"first_name": "Ada"}),
+            )
+            .token(&admin_token)
+            .build(),
         )
         .await;
     r.expect(200);
@@ -314,9 +327,15 @@ async fn the_index_of_changes_follows_every_write() {
     // By startIndex, two at a time: the total from the index, each page its own users.
     let mut paged = Vec::new();
     for start in (1..=want.len()).step_by(2) {
-        let r = s.filter(&filter, &format!("&startIndex={start}&count=2")).await;
+        let r = s
+            .filter(&filter, &format!("&startIndex={start}&count=2"))
+            .await;
         assert_eq!(r.expect(200)["totalResults"], want.len());
-        assert!(r.dynamodb_calls <= 3, "page at {start}: {} calls", r.dynamodb_calls);
+        assert!(
+            r.dynamodb_calls <= 3,
+            "page at {start}: {} calls",
+            r.dynamodb_calls
+        );
         paged.extend(ids_of(&r.body));
     }
     assert_eq!(paged, want);
@@ -325,7 +344,9 @@ async fn the_index_of_changes_follows_every_write() {
     let mut walked = Vec::new();
     let mut cursor = String::new();
     loop {
-        let r = s.filter(&filter, &format!("&cursor={cursor}&count=2")).await;
+        let r = s
+            .filter(&filter, &format!("&cursor={cursor}&count=2"))
+            .await;
         walked.extend(ids_of(r.expect(200)));
         assert!(r.dynamodb_calls <= 3, "{} calls", r.dynamodb_calls);
         match r.body.get("nextCursor").and_then(Value::as_str) {
@@ -335,7 +356,9 @@ async fn the_index_of_changes_follows_every_write() {
     }
     assert_eq!(walked, want);
     // Before the changes: none of them; a range of both ends reads the span.
-    let r = s.filter(&format!(r#"meta.lastModified lt "{since}""#), "&count=100").await;
+    let r = s
+        .filter(&format!(r#"meta.lastModified lt "{since}""#), "&count=100")
+        .await;
     let before = ids_of(r.expect(200));
     assert!(want.iter().all(|id| !before.contains(id)));
     assert!(before.contains(&old[0].id));
@@ -349,7 +372,10 @@ async fn odm_reads_an_exact_modification_time_from_the_index_and_hides_the_inact
     let loaded = s.load("odm", 5).await;
     s.rename(loaded[0].id, "Seen").await;
     let seen = s.t.fresh(loaded[0].id).await;
-    let filter = format!(r#"meta.lastModified eq "{}""#, format_time(&seen.last_modified));
+    let filter = format!(
+        r#"meta.lastModified eq "{}""#,
+        format_time(&seen.last_modified)
+    );
     let r = s.filter(&filter, "").await;
     assert_eq!(ids_of(r.expect(200)), [seen.id]);
     assert!(r.dynamodb_calls <= 3);
@@ -362,7 +388,10 @@ async fn odm_reads_an_exact_modification_time_from_the_index_and_hides_the_inact
     .await
     .expect(204);
     let gone = s.t.fresh(seen.id).await;
-    let filter = format!(r#"meta.lastModified eq "{}""#, format_time(&gone.last_modified));
+    let filter = format!(
+        r#"meta.lastModified eq "{}""#,
+        format_time(&gone.last_modified)
+    );
     let r = s.filter(&filter, "").await;
     assert_eq!(r.expect(200)["totalResults"], 0);
 }
@@ -377,25 +406,44 @@ fn random_filter(rng: &mut rand::rngs::StdRng, users: &[User], depth: u32) -> St
     let op = |rng: &mut rand::rngs::StdRng| {
         ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"][rng.gen_range(0..9)]
     };
-    let date_op = |rng: &mut rand::rngs::StdRng| ["eq", "gt", "ge", "lt", "le"][rng.gen_range(0..5)];
+    let date_op =
+        |rng: &mut rand::rngs::StdRng| ["eq", "gt", "ge", "lt", "le"][rng.gen_range(0..5)];
     let atom = |rng: &mut rand::rngs::StdRng| -> String {
         let u = pick(rng);
         match rng.gen_range(0..12) {
             0 => format!(r#"userName eq "{}""#, u.username.to_uppercase()),
-            1 => format!(r#"userName {} "{}""#, op(rng), &u.username[..rng.gen_range(1..=u.username.len())]),
+            1 => format!(
+                r#"userName {} "{}""#,
+                op(rng),
+                &u.username[..rng.gen_range(1..=u.username.len())]
+            ),
             2 => format!(r#"emails.value eq "{}""#, u.email),
             3 => format!(r#"id eq "{}""#, u.id),
-            4 => format!("active {} {}", ["eq", "ne"][rng.gen_range(0..2)], rng.gen_bool(0.5)),
+            4 => format!(
+                "active {} {}",
+                ["eq", "ne"][rng.gen_range(0..2)],
+                rng.gen_bool(0.5)
+            ),
             5 | 6 => format!(
                 r#"meta.lastModified {} "{}""#,
                 date_op(rng),
                 format_time(&u.last_modified)
             ),
             7 => ["externalId pr", "emails pr", "name.givenName pr"][rng.gen_range(0..3)].into(),
-            8 => format!(r#"name.familyName {} "Family{}""#, op(rng), rng.gen_range(0..4)),
-            9 => format!(r#"emails[value sw "{}" or type eq "home"]"#, &u.username[..3]),
+            8 => format!(
+                r#"name.familyName {} "Family{}""#,
+                op(rng),
+                rng.gen_range(0..4)
+            ),
+            9 => format!(
+                r#"emails[value sw "{}" or type eq "home"]"#,
+                &u.username[..3]
+            ),
             10 => format!(r#"externalId {} "ext-{}""#, op(rng), rng.gen_range(0..12)),
-            _ => format!(r#"displayName co "{}""#, ["First", "pool", "x"][rng.gen_range(0..3)]),
+            _ => format!(
+                r#"displayName co "{}""#,
+                ["First", "pool", "x"][rng.gen_range(0..3)]
+            ),
         }
     };
     let parts: Vec<String> = (0..rng.gen_range(1..=3))
@@ -416,7 +464,11 @@ async fn planned_rfc_filters_answer_what_evaluating_every_user_answers() {
     for n in 0..12u64 {
         let mut u = User::new(format!("pool{n}"));
         u.email = format!("pool{n}@example.org");
-        u.first_name = if n % 5 == 0 { String::new() } else { format!("First{n}") };
+        u.first_name = if n % 5 == 0 {
+            String::new()
+        } else {
+            format!("First{n}")
+        };
         u.last_name = format!("Family{}", n % 3);
         u.is_active = n % 4 != 0;
         u.external_id = (n % 2 == 0).then(|| format!("ext-{n}"));
@@ -428,7 +480,11 @@ async fn planned_rfc_filters_answer_what_evaluating_every_user_answers() {
     for _ in 0..150 {
         let text = random_filter(&mut rng, &all, 2);
         let parsed = scim::filter::parse(&text, Profile::Rfc).unwrap();
-        let want: Vec<u64> = all.iter().filter(|u| parsed.matches(u)).map(|u| u.id).collect();
+        let want: Vec<u64> = all
+            .iter()
+            .filter(|u| parsed.matches(u))
+            .map(|u| u.id)
+            .collect();
         let r = s.filter(&text, "&count=1000").await;
         assert_eq!(ids_of(r.expect(200)), want, "{text}");
         match ReadPlan::of(&parsed.to_query()) {
@@ -455,7 +511,10 @@ async fn planned_rfc_filters_answer_what_evaluating_every_user_answers() {
         }
         assert_eq!(walked, want, "cursor walk of {text}");
     }
-    assert!(keyed > 10 && by_time > 10, "{keyed} keyed, {by_time} by time of 150");
+    assert!(
+        keyed > 10 && by_time > 10,
+        "{keyed} keyed, {by_time} by time of 150"
+    );
 }
 
 // ---------------------------------------------------------------- sortBy
@@ -478,8 +537,13 @@ async fn sorted_lists_page_in_order_with_ties_by_id() {
     let names = |r: &Reply| names_of(r.expect(200), "userName");
     // The provisioner is a user too.
     let r = s.list("sortBy=userName").await;
-    assert_eq!(names(&r), ["alice", "Bob", "bob2", "carol", "dave", "provisioner"]);
-    let r = s.list("sortBy=userName&sortOrder=descending&startIndex=2&count=2").await;
+    assert_eq!(
+        names(&r),
+        ["alice", "Bob", "bob2", "carol", "dave", "provisioner"]
+    );
+    let r = s
+        .list("sortBy=userName&sortOrder=descending&startIndex=2&count=2")
+        .await;
     assert_eq!(names(&r), ["dave", "carol"]);
     assert_eq!(r.body["totalResults"], 6);
     assert_eq!(r.body["startIndex"], 2);
@@ -491,7 +555,10 @@ async fn sorted_lists_page_in_order_with_ties_by_id() {
     assert_eq!(names(&r)[..3], ["provisioner", "Bob", "dave"]);
     // With a filter, and in a SearchRequest (caseless member names).
     let r = s
-        .filter(r#"userName sw "b""#, "&sortBy=userName&sortOrder=descending")
+        .filter(
+            r#"userName sw "b""#,
+            "&sortBy=userName&sortOrder=descending",
+        )
         .await;
     assert_eq!(names(&r), ["bob2", "Bob"]);
     let r = s
@@ -507,14 +574,26 @@ async fn sorted_lists_page_in_order_with_ties_by_id() {
     assert_eq!(ids_of(r.expect(200)), [ids[4], ids[3]]);
     // Cursors page in id order only; unknown attributes and orders are named.
     for (query, detail) in [
-        ("sortBy=userName&cursor=", "sortBy cannot be combined with cursor"),
-        ("sortBy=nickname", "sortBy names no attribute of the User schema: \"nickname\""),
-        ("sortBy=userName&sortOrder=up", "sortOrder must be \"ascending\" or \"descending\""),
+        (
+            "sortBy=userName&cursor=",
+            "sortBy cannot be combined with cursor",
+        ),
+        (
+            "sortBy=nickname",
+            "sortBy names no attribute of the User schema: \"nickname\"",
+        ),
+        (
+            "sortBy=userName&sortOrder=up",
+            "sortOrder must be \"ascending\" or \"descending\"",
+        ),
     ] {
         let r = s.list(query).await;
         let body = r.expect(400);
         assert_eq!(body["scimType"], "invalidValue", "{query}");
-        assert!(body["detail"].as_str().unwrap().starts_with(detail), "{query}: {body}");
+        assert!(
+            body["detail"].as_str().unwrap().starts_with(detail),
+            "{query}: {body}"
+        );
     }
     // The odm profile ignores sortBy, as it always has.
     let odm = Scim::new(Profile::Odm).await;
@@ -540,8 +619,16 @@ async fn groups_and_the_root_search_sort_too() {
         .groups("sortBy=displayName&sortOrder=descending&startIndex=2&count=1")
         .await;
     assert_eq!(names_of(r.expect(200), "displayName"), ["engineering"]);
-    let r = s.groups(&format!("filter={}&sortBy=displayName", encode(r#"displayName sw "e" or displayName sw "s""#))).await;
-    assert_eq!(names_of(r.expect(200), "displayName"), ["engineering", "Sales"]);
+    let r = s
+        .groups(&format!(
+            "filter={}&sortBy=displayName",
+            encode(r#"displayName sw "e" or displayName sw "s""#)
+        ))
+        .await;
+    assert_eq!(
+        names_of(r.expect(200), "displayName"),
+        ["engineering", "Sales"]
+    );
     let r = s.groups("sortBy=members.value").await;
     assert_eq!(r.expect(400)["scimType"], "invalidValue");
     // The root search sorts each type by what it has: users by userName,
@@ -566,5 +653,8 @@ async fn groups_and_the_root_search_sort_too() {
                 .to_string()
         })
         .collect();
-    assert_eq!(shown, ["aaron", "provisioner", "Sales", "engineering", "Board"]);
+    assert_eq!(
+        shown,
+        ["aaron", "provisioner", "Sales", "engineering", "Board"]
+    );
 }

@@ -488,7 +488,10 @@ mod tests {
                 modified(t(1), None),
             ),
             (And(vec![OTHER, between(t(1), None)]), modified(t(1), None)),
-            (Or(vec![between(t(1), None), scim_username("u")]), ReadPlan::Pass),
+            (
+                Or(vec![between(t(1), None), scim_username("u")]),
+                ReadPlan::Pass,
+            ),
             (Or(vec![between(t(1), None), OTHER]), ReadPlan::Pass),
         ];
         for (query, want) in cases {

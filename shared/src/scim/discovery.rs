@@ -3,9 +3,9 @@
 use serde_json::{json, Value};
 
 use super::group_schema::GROUP_ATTRIBUTES;
-use crate::domain::profile::Profile;
 use super::user_schema::USER_ATTRIBUTES;
 use super::{cursor, schema, DEFAULT_COUNT, GROUP_SCHEMA, MAX_COUNT, USER_SCHEMA};
+use crate::domain::profile::Profile;
 
 pub const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 pub const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";

@@ -377,9 +377,9 @@ pub fn parse_value_filter_in(
 /// `attr` is no multi-valued attribute.
 pub fn user_value_matches(user: &User, attr: &str, conds: &[Filter]) -> bool {
     let schema = Schema::new(Resource::User, Profile::Rfc);
-    schema.value_path_attr(attr).is_some_and(|path| {
-        Filter::Values(path, Box::new(conjoin(conds.to_vec()))).matches(user)
-    })
+    schema
+        .value_path_attr(attr)
+        .is_some_and(|path| Filter::Values(path, Box::new(conjoin(conds.to_vec()))).matches(user))
 }
 
 impl Filter {
@@ -448,10 +448,10 @@ impl Filter {
     pub fn member_values(&self) -> Vec<String> {
         fn collect(f: &Filter, out: &mut Vec<String>) {
             match f {
-                Filter::Compare(path, _, Value::Str(s)) if path.is(Attr::MemberValue) => {
-                    if !out.contains(s) {
-                        out.push(s.clone());
-                    }
+                Filter::Compare(path, _, Value::Str(s))
+                    if path.is(Attr::MemberValue) && !out.contains(s) =>
+                {
+                    out.push(s.clone());
                 }
                 Filter::And(all) | Filter::Or(all) => all.iter().for_each(|f| collect(f, out)),
                 Filter::Not(inner) | Filter::Values(_, inner) => collect(inner, out),
@@ -680,7 +680,12 @@ impl Schema {
     /// `written` names no sub-attribute of the value path's `parent`
     /// (`place`: "inside" or "after" its brackets).
     fn unknown_sub(&self, parent: &Path, written: &str, place: &str, prefix: &str) -> ScimError {
-        fn subs<R>(table: &'static [Attribute<R>], parent: &Path, prefix: &str, all: bool) -> String {
+        fn subs<R>(
+            table: &'static [Attribute<R>],
+            parent: &Path,
+            prefix: &str,
+            all: bool,
+        ) -> String {
             let Some(attribute) = schema::find(table, parent.names()[0]) else {
                 return String::new();
             };

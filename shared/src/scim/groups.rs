@@ -16,8 +16,8 @@ use super::group_resource;
 use super::list_params::ListParams;
 use super::projection::Projection;
 use super::request::{admin, ScimRequest};
-use super::sort::Sort;
 use super::resource_type::{canonical_id, etag, list_response, ResourceType};
+use super::sort::Sort;
 use super::ScimError;
 use crate::domain::group::GroupRecord;
 use crate::domain::group::{GroupPatch, MemberPlan};
@@ -297,8 +297,7 @@ impl Query {
 /// `GET /Groups`
 pub async fn list(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
-    let query =
-        ListParams::from_query(&r.query).and_then(|p| Query::new(&p, ctx.config.profile));
+    let query = ListParams::from_query(&r.query).and_then(|p| Query::new(&p, ctx.config.profile));
     respond(Box::pin(run_query(&ctx, &r, query)).await)
 }
 

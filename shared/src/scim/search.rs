@@ -55,12 +55,9 @@ async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
         }
         p
     };
-    let users = params
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|p| {
-            users::Query::new(&own_sort(p, Resource::User, Resource::Group), &ctx.config)
-        });
+    let users = params.as_ref().map_err(Clone::clone).and_then(|p| {
+        users::Query::new(&own_sort(p, Resource::User, Resource::Group), &ctx.config)
+    });
     let groups = params.as_ref().map_err(Clone::clone).and_then(|p| {
         groups::Query::new(
             &own_sort(p, Resource::Group, Resource::User),

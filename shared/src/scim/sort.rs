@@ -101,7 +101,12 @@ impl Sort {
     pub fn users(&self, users: &mut [User]) {
         let mut keyed: Vec<(Option<Json>, User)> = users
             .iter()
-            .map(|u| (self.key(filter::user_values(u, self.values_path()), u.id), u.clone()))
+            .map(|u| {
+                (
+                    self.key(filter::user_values(u, self.values_path()), u.id),
+                    u.clone(),
+                )
+            })
             .collect();
         keyed.sort_by(|(a, ua), (b, ub)| self.compare(a.as_ref(), b.as_ref(), ua.id, ub.id));
         for (slot, (_, user)) in users.iter_mut().zip(keyed) {
@@ -254,7 +259,11 @@ mod tests {
             ("active", None, vec![2, 1, 3, 4, 5]),
             ("meta.lastModified", None, vec![5, 4, 3, 2, 1]),
             ("id", Some("descending"), vec![5, 4, 3, 2, 1]),
-            ("urn:ietf:params:scim:schemas:core:2.0:User:id", None, vec![1, 2, 3, 4, 5]),
+            (
+                "urn:ietf:params:scim:schemas:core:2.0:User:id",
+                None,
+                vec![1, 2, 3, 4, 5],
+            ),
             // displayName shows "givenName familyName", else the userName.
             ("displayName", None, vec![3, 2, 4, 1, 5]),
         ];
@@ -266,7 +275,10 @@ mod tests {
             assert_eq!(got, want, "{by} {order:?}");
         }
         assert!(sort("id", None).unwrap().unwrap().is_id_order());
-        assert!(!sort("id", Some("descending")).unwrap().unwrap().is_id_order());
+        assert!(!sort("id", Some("descending"))
+            .unwrap()
+            .unwrap()
+            .is_id_order());
     }
 
     /// A multi-valued attribute sorts by its primary value, else its first.
@@ -309,7 +321,10 @@ mod tests {
         };
         assert!(Sort::from_params(&members, Resource::Group).is_err());
         // No sortBy, no order; sortOrder alone orders by id.
-        assert_eq!(Sort::from_params(&ListParams::default(), Resource::User), Ok(None));
+        assert_eq!(
+            Sort::from_params(&ListParams::default(), Resource::User),
+            Ok(None)
+        );
         let alone = ListParams {
             sort_order: Some("descending".into()),
             ..ListParams::default()

@@ -12,8 +12,8 @@ use super::filter::{self, Filter, Resource};
 use super::list_params::ListParams;
 use super::projection::Projection;
 use super::request::{admin, ScimRequest};
-use super::sort::Sort;
 use super::resource_type::{json_response, list_response, ResourceType};
+use super::sort::Sort;
 use super::user_resource;
 use super::{cursor, ScimError, LIST_SCHEMA};
 use crate::config::Config;
@@ -282,7 +282,8 @@ async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) 
                 let shown = &found[..found.len().min(query.count)];
                 let mut users = ctx.store.changed_users(shown).await?;
                 users.sort_by_key(|u| u.id);
-                let next = (found.len() > query.count).then(|| shown.last().map_or(after, |c| c.id));
+                let next =
+                    (found.len() > query.count).then(|| shown.last().map_or(after, |c| c.id));
                 Ok(cursor_list(ctx, &query, after, users, next, origin))
             }
             Read::Lookup(_) | Read::Modified { .. } => {

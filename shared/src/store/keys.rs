@@ -387,7 +387,12 @@ mod tests {
         user.external_id = Some("ext".into());
         user.last_login = Some(user.date_joined);
         user.password_hash = Some("$argon2id$…".into());
-        let credentials = ["password_hash", "token_hashes", "token_expiry", "token_read_only"];
+        let credentials = [
+            "password_hash",
+            "token_hashes",
+            "token_expiry",
+            "token_read_only",
+        ];
         let missing: Vec<String> = user_to_item(&user)
             .into_keys()
             .filter(|a| ![PK, SK, GSI1_PK, GSI1_SK].contains(&a.as_str()))

@@ -4,7 +4,6 @@
 use super::{invalid, Value};
 use crate::scim::ScimError;
 
-
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Tok {
     LParen,
@@ -159,4 +158,3 @@ fn lex_unicode_escape(
     }
     Ok((char::from_u32(high).ok_or_else(bad)?, i + 4))
 }
-

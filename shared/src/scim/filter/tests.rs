@@ -215,13 +215,11 @@ fn refuses() {
         ),
         (
             &many_parens_within_limit,
-            "Filter nests parentheses or brackets deeper than 32 levels (at position 33)"
-                .into(),
+            "Filter nests parentheses or brackets deeper than 32 levels (at position 33)".into(),
         ),
         (
             &too_deep,
-            "Filter nests parentheses or brackets deeper than 32 levels (at position 33)"
-                .into(),
+            "Filter nests parentheses or brackets deeper than 32 levels (at position 33)".into(),
         ),
         (
             r#"userName ne "x""#,
@@ -359,8 +357,7 @@ fn refuses() {
         ),
         (
             r#"emails[type eq "work"].value"#,
-            "Expected an operator ('eq') after '.value' at position 29, found end of filter"
-                .into(),
+            "Expected an operator ('eq') after '.value' at position 29, found end of filter".into(),
         ),
         (
             r#"emails[value[type eq "x"]]"#,
@@ -394,8 +391,7 @@ fn refuses() {
         ),
         (
             "emails[type eq true]",
-            "Attribute 'emails.type' is a string: compare it with a quoted string, not true"
-                .into(),
+            "Attribute 'emails.type' is a string: compare it with a quoted string, not true".into(),
         ),
         (
             r#"meta.created eq "yesterday""#,
@@ -779,10 +775,7 @@ fn rfc_parses() {
             r#"not (userName eq "a" or active eq true)"#,
             r#"not (userName eq "a" or active eq true)"#,
         ),
-        (
-            r#"NOT(userName eq "a")"#,
-            r#"not (userName eq "a")"#,
-        ),
+        (r#"NOT(userName eq "a")"#, r#"not (userName eq "a")"#),
         (
             r#"not (not (userName eq "a"))"#,
             r#"not (not (userName eq "a"))"#,
@@ -846,7 +839,7 @@ fn rfc_refuses() {
             r#"emails.primary le false"#,
             "Attribute 'emails.primary' is a boolean: 'le' does not apply to it (use eq, ne or \
              pr)"
-                .into(),
+            .into(),
         ),
         (
             r#"meta.created co "2026""#,
@@ -1056,18 +1049,42 @@ fn rfc_matches() {
         ("meta pr", bare(), true),
         // Dates compare as instants, whatever their offset and precision.
         (r#"meta.created gt "2026-01-31T11:59:59Z""#, bjensen(), true),
-        (r#"meta.created gt "2026-01-31T12:00:00Z""#, bjensen(), false),
+        (
+            r#"meta.created gt "2026-01-31T12:00:00Z""#,
+            bjensen(),
+            false,
+        ),
         (r#"meta.created ge "2026-01-31T12:00:00Z""#, bjensen(), true),
-        (r#"meta.created lt "2026-01-31T13:00:00+01:00""#, bjensen(), false),
-        (r#"meta.created le "2026-01-31T13:00:00+01:00""#, bjensen(), true),
-        (r#"meta.created ne "2026-01-31T12:00:00.000Z""#, bjensen(), false),
+        (
+            r#"meta.created lt "2026-01-31T13:00:00+01:00""#,
+            bjensen(),
+            false,
+        ),
+        (
+            r#"meta.created le "2026-01-31T13:00:00+01:00""#,
+            bjensen(),
+            true,
+        ),
+        (
+            r#"meta.created ne "2026-01-31T12:00:00.000Z""#,
+            bjensen(),
+            false,
+        ),
         (
             r#"meta.lastModified gt "2026-01-31T12:00:00.614999Z""#,
             bjensen(),
             true,
         ),
-        (r#"meta.lastModified gt "2026-01-31T12:00:00.615Z""#, bjensen(), false),
-        (r#"meta.lastModified ge "2026-01-31T12:00:00.615Z""#, bjensen(), true),
+        (
+            r#"meta.lastModified gt "2026-01-31T12:00:00.615Z""#,
+            bjensen(),
+            false,
+        ),
+        (
+            r#"meta.lastModified ge "2026-01-31T12:00:00.615Z""#,
+            bjensen(),
+            true,
+        ),
         // Logic, and its precedence.
         (r#"not (active eq true)"#, bare(), true),
         (r#"not (active eq true)"#, bjensen(), false),
@@ -1100,9 +1117,17 @@ fn rfc_matches() {
             true,
         ),
         (r#"emails[not (type eq "work")]"#, bjensen(), false),
-        (r#"emails[type eq "home" or value sw "bj"]"#, bjensen(), true),
+        (
+            r#"emails[type eq "home" or value sw "bj"]"#,
+            bjensen(),
+            true,
+        ),
         (r#"emails[type eq "home" or value sw "bj"]"#, bare(), false),
-        (r#"emails[type eq "work"].value co "jensen@""#, bjensen(), true),
+        (
+            r#"emails[type eq "work"].value co "jensen@""#,
+            bjensen(),
+            true,
+        ),
         (r#"not (emails[type eq "work"])"#, bare(), true),
     ];
     for (input, user, want) in cases {
@@ -1258,7 +1283,11 @@ fn planned_reads_never_lose_a_match() {
             _ => format!(r#"emails[type eq "work"].value {op} "pool{n}@example.org""#),
         }
     };
-    fn filter(rng: &mut rand::rngs::StdRng, atom: &dyn Fn(&mut rand::rngs::StdRng) -> String, depth: u32) -> String {
+    fn filter(
+        rng: &mut rand::rngs::StdRng,
+        atom: &dyn Fn(&mut rand::rngs::StdRng) -> String,
+        depth: u32,
+    ) -> String {
         let parts: Vec<String> = (0..rng.gen_range(1..=3))
             .map(|_| match rng.gen_range(0..10) {
                 0 | 1 if depth > 0 => format!("({})", filter(rng, atom, depth - 1)),
@@ -1318,8 +1347,12 @@ fn plan_reads(plan: &ReadPlan, user: &User) -> bool {
 
 #[test]
 fn value_filters_match_one_value_as_a_response_shows_it() {
-    let conds = parse_value_filter_in(Profile::Rfc, "emails", r#"type eq "work" and value co "JENSEN""#)
-        .unwrap();
+    let conds = parse_value_filter_in(
+        Profile::Rfc,
+        "emails",
+        r#"type eq "work" and value co "JENSEN""#,
+    )
+    .unwrap();
     let element = serde_json::json!({"value": "bjensen@example.com", "type": "work"});
     assert!(conds.iter().all(|c| c.matches_element(&element)));
     let other = serde_json::json!({"value": "bjensen@example.com", "type": "home"});
