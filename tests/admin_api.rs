@@ -2027,8 +2027,8 @@ async fn searches_and_sorts_pass_over_the_search_index() {
 }
 
 /// A table made before the search and modified indexes existed gets them
-/// from `usersctl table create` (`keys::add_missing_indexes`), filled from
-/// its items.
+/// from `usersctl table create` (`keys::add_missing_indexes`), one at a time,
+/// filled from its items.
 #[tokio::test]
 async fn an_older_table_gets_the_search_index_added() {
     use aws_sdk_dynamodb::types::{
@@ -2092,12 +2092,14 @@ async fn an_older_table_gets_the_search_index_added() {
     let at = t.token(&admin).await;
     t.user("bob").await;
 
+    // One new index at a time: the search index now, the modified index
+    // once it is built (DynamoDB Local never says it is).
     let added = keys::add_missing_indexes(&client, &old).await.unwrap();
-    assert_eq!(added, vec![keys::SEARCH_INDEX, keys::MODIFIED_INDEX]);
-    assert!(keys::add_missing_indexes(&client, &old)
-        .await
-        .unwrap()
-        .is_empty());
+    assert_eq!(added.added, vec![keys::SEARCH_INDEX]);
+    assert_eq!(added.pending, vec![keys::MODIFIED_INDEX]);
+    let again = keys::add_missing_indexes(&client, &old).await.unwrap();
+    assert!(again.added.is_empty());
+    assert_eq!(again.pending, vec![keys::MODIFIED_INDEX]);
     // Filled from the users already there.
     let r = t
         .call(list, get("/api/users?search=bob").token(&at).build())

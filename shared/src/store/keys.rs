@@ -219,15 +219,24 @@ fn index(name: &str, sort_key: &str, projected: &[&str]) -> GlobalSecondaryIndex
         .expect("index fields are set")
 }
 
+/// What [`add_missing_indexes`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AddedIndexes {
+    pub added: Vec<&'static str>,
+    /// Still missing: DynamoDB builds one new index of a table at a time and
+    /// refuses another meanwhile. Run it again once the one added is `ACTIVE`.
+    pub pending: Vec<&'static str>,
+}
+
 /// Adds the indexes [`INDEXES`] names that an existing table lacks (a table
 /// made before the search or the modified index existed), one `UpdateTable`
-/// each; DynamoDB fills them from the items already there. DynamoDB builds
-/// one new index of a table at a time, so each is waited for until it is
-/// `ACTIVE` before the next is added. Returns the names it added.
+/// each; DynamoDB fills them from the items already there. While it builds
+/// one, it refuses the next (`LimitExceededException`): those are
+/// [`AddedIndexes::pending`].
 pub async fn add_missing_indexes(
     client: &Client,
     table: &str,
-) -> Result<Vec<&'static str>, super::StoreError> {
+) -> Result<AddedIndexes, super::StoreError> {
     let described = client
         .describe_table()
         .table_name(table)
@@ -241,13 +250,14 @@ pub async fn add_missing_indexes(
         .iter()
         .filter_map(|g| g.index_name().map(str::to_string))
         .collect();
-    let mut added: Vec<&'static str> = Vec::new();
+    let mut done = AddedIndexes::default();
     for &(name, sort_key, projected) in INDEXES {
         if present.iter().any(|p| p == name) {
             continue;
         }
-        if let Some(previous) = added.last() {
-            wait_until_active(client, table, previous).await?;
+        if !done.pending.is_empty() {
+            done.pending.push(name);
+            continue;
         }
         let wanted = index(name, sort_key, projected);
         let create = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
@@ -256,7 +266,7 @@ pub async fn add_missing_indexes(
             .set_projection(wanted.projection)
             .build()
             .expect("index fields are set");
-        client
+        let update = client
             .update_table()
             .table_name(table)
             .attribute_definitions(attr(GSI1_PK))
@@ -265,46 +275,21 @@ pub async fn add_missing_indexes(
                 aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
                     .create(create)
                     .build(),
-            )
-            .send()
-            .await
-            .map_err(|err| super::classify(&err))?;
-        added.push(name);
-    }
-    Ok(added)
-}
-
-/// Waits (up to 10 minutes) until index `name` of `table` is `ACTIVE`,
-/// that is filled from the table's items.
-async fn wait_until_active(
-    client: &Client,
-    table: &str,
-    name: &str,
-) -> Result<(), super::StoreError> {
-    for _ in 0..600 {
-        let described = client
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|err| super::classify(&err))?;
-        let active = described
-            .table()
-            .map(|t| t.global_secondary_indexes())
-            .unwrap_or_default()
-            .iter()
-            .any(|g| {
-                g.index_name() == Some(name)
-                    && g.index_status() == Some(&aws_sdk_dynamodb::types::IndexStatus::Active)
-            });
-        if active {
-            return Ok(());
+            );
+        match update.send().await {
+            Ok(_) => done.added.push(name),
+            // Another index of this table is still being built.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_limit_exceeded_exception()) =>
+            {
+                done.pending.push(name);
+            }
+            Err(err) => return Err(super::classify(&err)),
         }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
-    Err(super::StoreError::Fault(format!(
-        "index {name} of {table} did not become ACTIVE within 10 minutes"
-    )))
+    Ok(done)
 }
 
 fn attr(name: &str) -> AttributeDefinition {
