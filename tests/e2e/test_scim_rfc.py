@@ -453,3 +453,24 @@ def test_or_not_and_the_other_operators_filter_through_the_router(tag):
     bad = call("GET", query("active gt true"))
     assert_scim_error(bad, 400, "invalidFilter")
     assert ok(call("GET", "/ServiceProviderConfig"))["sort"]["supported"] is True
+
+
+def test_group_filters_and_sorting(tag):
+    """Groups take the whole grammar and sortBy too. (After scim2-tester, in this file: its
+    search_with_attributes check finds its Group by id among Users and Groups alike, so the
+    Groups made before it decide whether a User shares that id.)"""
+    def group(name: str) -> str:
+        return ok(call("POST", "/Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                                           "displayName": name, "members": []}), 201)["id"]
+
+    def ids(flt: str, extra: str = "") -> list[str]:
+        body = ok(call("GET", f"/Groups?filter={quote(flt)}{extra}"))
+        return [g["id"] for g in body["Resources"]]
+
+    names = [f"Sort {tag} {c}" for c in "cab"]
+    gids = {name: group(name) for name in names}
+    assert ids(f'displayName sw "sort {tag}" and not (displayName ew " c")',
+               "&sortBy=displayName&sortOrder=descending") == [gids[names[2]], gids[names[1]]]
+    both = ids(f'displayName eq "{names[0]}" or displayName eq "{names[1]}"',
+               "&excludedAttributes=members")
+    assert sorted(both, key=int) == sorted([gids[names[0]], gids[names[1]]], key=int)
