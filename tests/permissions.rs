@@ -440,6 +440,9 @@ async fn scim_users_list_search_and_get() {
             "?startIndex=2&count=1",
             "?filter=userName%20eq%20%22carol%22",
             "?filter=externalId%20eq%20%22none%22",
+            // A modification time reads the modified index (a delta sync).
+            "?filter=meta.lastModified%20eq%20%222026-01-01T00:00:00Z%22",
+            "?filter=meta.lastModified%20eq%20%222026-01-01T00:00:00Z%22&cursor=",
         ] {
             let path = format!("{USERS}{query}");
             e.call(scim::list, e.root(Req::new(Method::GET, &path)), 200)
@@ -456,6 +459,8 @@ async fn scim_users_list_search_and_get() {
                    "filter": "userName eq \"carol\"", "count": 10}),
             json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
                    "startIndex": 1, "count": 1}),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                   "filter": "meta.lastModified eq \"2026-01-01T00:00:00Z\""}),
         ] {
             e.call(
                 scim::search,

@@ -106,7 +106,8 @@ def test_the_declaration_confines_writers_as_a_reviewer_expects(declaration):
     indexes = {f: {r for _, r, _ in grants if r != "table"} for f, grants in declared.items()}
     assert {f: i for f, i in indexes.items() if i} == {
         "users-list": {"index/gsi1", "index/search"},
-        "scim-users-list": {"index/gsi1"}, "scim-users-search": {"index/gsi1"}}
+        "scim-users-list": {"index/gsi1", "index/modified"},
+        "scim-users-search": {"index/gsi1", "index/modified"}}
 
 
 # ---------------------------------------------------------------- the check can fail

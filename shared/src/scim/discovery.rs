@@ -15,14 +15,16 @@ fn base(origin: &str) -> String {
     format!("{origin}/api/v1/scim")
 }
 
-pub fn service_provider_config(origin: &str) -> Value {
+/// What the server supports in `profile`: sorting only in `rfc` (`odm`
+/// ignores `sortBy`, as its clients expect).
+pub fn service_provider_config(origin: &str, profile: Profile) -> Value {
     json!({
         "schemas": [SPC_SCHEMA],
         "patch": {"supported": true},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": true, "maxResults": MAX_COUNT},
         "changePassword": {"supported": false},
-        "sort": {"supported": false},
+        "sort": {"supported": profile == Profile::Rfc},
         "etag": {"supported": true},
         // RFC 9865 §4. Index paging stays the default, for the clients
         // (Entra ID, Okta) that know nothing else.

@@ -27,7 +27,7 @@ async fn discovery_document(ctx: &Ctx, r: &ScimRequest) -> Outcome {
     let rest = path.strip_prefix(super::BASE_PATH).unwrap_or(path);
     let not_found = || ScimError::not_found(format!("No such resource: {path}"));
     let body = match rest {
-        "/ServiceProviderConfig" => discovery::service_provider_config(origin),
+        "/ServiceProviderConfig" => discovery::service_provider_config(origin, ctx.config.profile),
         "/ResourceTypes" => discovery::list(vec![
             discovery::user_resource_type(origin, profile),
             discovery::group_resource_type(origin),

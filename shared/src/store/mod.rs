@@ -40,6 +40,7 @@ mod groups;
 pub mod item;
 pub mod keys;
 mod logins;
+mod modified;
 pub mod permissions;
 mod prefetch;
 mod tokens;
@@ -57,6 +58,7 @@ pub use groups::{
 };
 pub use item::Item;
 pub use logins::{LoginClaim, Logins};
+pub use modified::{Change, Changes};
 pub use prefetch::{Fetched, OrgKey, Wanted};
 pub use tokens::{StoredToken, TokenSpec, Tokens};
 pub use users::{Page, Slice, UserRow, Users, WRITE_ATTEMPTS};

@@ -344,14 +344,15 @@ pub const FUNCTIONS: &[Function] = &[
             Counts,
         ])],
     },
-    // GET and POST .search: pages over GSI1.
+    // GET and POST .search: pages over GSI1; filters on meta.lastModified
+    // (a delta sync) over the modified index.
     Function {
         name: "scim-users-list",
-        grants: &[queries(keys::GSI1)],
+        grants: &[queries(keys::GSI1), queries(keys::MODIFIED_INDEX)],
     },
     Function {
         name: "scim-users-search",
-        grants: &[queries(keys::GSI1)],
+        grants: &[queries(keys::GSI1), queries(keys::MODIFIED_INDEX)],
     },
     Function {
         name: "scim-users-get",
