@@ -4,6 +4,7 @@
 pub mod access;
 pub mod group;
 pub mod ids;
+pub mod orgs;
 pub mod plan;
 pub mod profile;
 pub mod query;
