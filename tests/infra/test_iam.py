@@ -55,7 +55,8 @@ def test_every_function_is_declared(template, declaration):
     assert set(declaration["functions"]) == set(m.function_packages().values()) == set(by_binary(template))
 
 
-READ_ONLY = {"users-list", "users-self", "users-retrieve", "users-fallback", "scim-users-list",
+READ_ONLY = {"users-list", "users-self", "users-retrieve", "users-fallback", "organizations-list",
+             "organizations-retrieve", "memberships-list", "memberships-retrieve", "scim-users-list",
              "scim-users-search", "scim-users-get", "scim-groups-list", "scim-groups-search",
              "scim-groups-get", "scim-discovery", "scim-fallback"}
 # What Basic auth may write, written out here rather than taken from either side.
