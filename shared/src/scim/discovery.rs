@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::group_schema::GROUP_ATTRIBUTES;
 use super::user_schema::USER_ATTRIBUTES;
-use super::{cursor, schema, DEFAULT_COUNT, GROUP_SCHEMA, MAX_COUNT, USER_SCHEMA};
+use super::{cursor, event_uris, schema, DEFAULT_COUNT, GROUP_SCHEMA, MAX_COUNT, USER_SCHEMA};
 
 pub const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 pub const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
@@ -33,6 +33,8 @@ pub fn service_provider_config(origin: &str) -> Value {
             "maxPageSize": MAX_COUNT,
             "cursorTimeout": cursor::TIMEOUT_SECS
         },
+        // RFC 9967 §4: the change events this server publishes as SETs.
+        "securityEvents": event_uris::security_events(),
         "authenticationSchemes": [
             {
                 "type": "oauthbearertoken",

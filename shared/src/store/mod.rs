@@ -14,7 +14,9 @@
 //!   bucket, and where list pages start;
 //! - [`Store::claims`] ([`Claims`], `claims.rs`): who holds a unique value;
 //! - [`Store::tokens`] ([`Tokens`], `tokens.rs`): API tokens;
-//! - [`Store::logins`] ([`Logins`], `logins.rs`): failed-login trackers.
+//! - [`Store::logins`] ([`Logins`], `logins.rs`): failed-login trackers;
+//! - [`Store::subscribers`] ([`Subscribers`], `subscribers.rs`): receivers of
+//!   change events and the deliveries kept for them.
 //!
 //! [`Store::fetch`] (`prefetch.rs`) is the one batch read auth and the
 //! services make: the caller and what the request already names. The
@@ -42,6 +44,7 @@ pub mod keys;
 mod logins;
 pub mod permissions;
 mod prefetch;
+mod subscribers;
 mod tokens;
 mod users;
 mod writes;
@@ -58,6 +61,7 @@ pub use groups::{
 pub use item::Item;
 pub use logins::{LoginClaim, Logins};
 pub use prefetch::{Fetched, OrgKey, Wanted};
+pub use subscribers::{Delivery, DeliveryStatus, Subscriber, Subscribers, KEEP_DELIVERIES_SECS};
 pub use tokens::{StoredToken, TokenSpec, Tokens};
 pub use users::{Page, Slice, UserRow, Users, WRITE_ATTEMPTS};
 
