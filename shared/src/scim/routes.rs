@@ -55,7 +55,8 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
         | "/ResourceTypes"
         | "/ResourceTypes/User"
         | "/ResourceTypes/Group"
-        | "/Schemas" => Some("GET"),
+        | "/Schemas"
+        | "/.well-known/jwks.json" => Some("GET"),
         _ => {
             if let Some(id) = rest
                 .strip_prefix("/Users/")
@@ -125,6 +126,7 @@ mod tests {
             ("/api/v1/scim/Groups/.search", Some("POST")),
             ("/api/v1/scim/Bundles", None),
             ("/api/v1/scim/Users/1/x", None),
+            ("/api/v1/scim/.well-known/jwks.json", Some("GET")),
         ];
         for (path, want) in cases {
             assert_eq!(allowed_methods(path), want, "{path}");
