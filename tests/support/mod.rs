@@ -15,6 +15,7 @@ use serde_json::Value;
 
 pub mod faults;
 pub mod iam;
+pub mod receiver;
 
 pub struct TestTable {
     pub store: Store,
