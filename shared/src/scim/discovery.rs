@@ -14,8 +14,10 @@ fn base(origin: &str) -> String {
     format!("{origin}/api/v1/scim")
 }
 
-pub fn service_provider_config(origin: &str) -> Value {
-    json!({
+/// `security_events`: whether to show RFC 9967's `securityEvents`
+/// (`SCIM_SECURITY_EVENTS`).
+pub fn service_provider_config(origin: &str, security_events: bool) -> Value {
+    let mut config = json!({
         "schemas": [SPC_SCHEMA],
         "patch": {"supported": true},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
@@ -33,8 +35,6 @@ pub fn service_provider_config(origin: &str) -> Value {
             "maxPageSize": MAX_COUNT,
             "cursorTimeout": cursor::TIMEOUT_SECS
         },
-        // RFC 9967 §4: the change events this server publishes as SETs.
-        "securityEvents": event_uris::security_events(),
         "authenticationSchemes": [
             {
                 "type": "oauthbearertoken",
@@ -52,7 +52,12 @@ pub fn service_provider_config(origin: &str) -> Value {
             "resourceType": "ServiceProviderConfig",
             "location": format!("{}/ServiceProviderConfig", base(origin))
         }
-    })
+    });
+    if security_events {
+        // RFC 9967 §4: the change events this server publishes as SETs.
+        config["securityEvents"] = event_uris::security_events();
+    }
+    config
 }
 
 pub fn user_resource_type(origin: &str) -> Value {

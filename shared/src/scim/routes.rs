@@ -25,7 +25,9 @@ async fn discovery_document(ctx: &Ctx, r: &ScimRequest) -> Outcome {
     let path = r.path.as_str();
     let rest = path.strip_prefix(super::BASE_PATH).unwrap_or(path);
     let body = match rest {
-        "/ServiceProviderConfig" => discovery::service_provider_config(origin),
+        "/ServiceProviderConfig" => {
+            discovery::service_provider_config(origin, ctx.config.advertise_security_events)
+        }
         "/ResourceTypes" => discovery::list(vec![
             discovery::user_resource_type(origin),
             discovery::group_resource_type(origin),
