@@ -151,7 +151,7 @@ fn jtis(r: &Receiver, jwks: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn writes_through_both_apis_become_their_events_and_nothing_else() {
-    let p = Provisioner::new(Profile::Rfc).await;
+    let p = Provisioner::streaming(Profile::Rfc).await;
     let t = &p.t;
     let mut f = follower(t).await;
 
@@ -365,7 +365,7 @@ async fn writes_through_both_apis_become_their_events_and_nothing_else() {
 
 #[tokio::test]
 async fn sets_reach_receivers_verified_in_order_at_least_once() {
-    let p = Provisioner::new(Profile::Odm).await;
+    let p = Provisioner::streaming(Profile::Odm).await;
     let t = &p.t;
     let mut f = follower(t).await;
     publish_all(&publisher(&t.store), &mut f).await; // the provisioner's own creation
@@ -580,7 +580,7 @@ async fn sets_reach_receivers_verified_in_order_at_least_once() {
 
 #[tokio::test]
 async fn a_hung_receiver_does_not_delay_a_healthy_one() {
-    let t = TestTable::new().await;
+    let t = TestTable::streaming(Profile::Odm).await;
     let mut f = follower(&t).await;
     let healthy = Receiver::start().await;
     let hung = Receiver::with_handler(|_| Answer::Hang).await;
@@ -643,6 +643,9 @@ async fn dynamodb_failing_at_any_step_loses_nothing() {
     let budget = directory::store::Budget::from_env();
     for k in 1..=8 {
         let (faulty, faults) = TestTable::faulty(Profile::Odm, budget).await;
+        directory::store::keys::enable_stream(faulty.store.client(), faulty.store.table())
+            .await
+            .unwrap();
         let healthy_t = TestTable {
             store: Store::new(
                 directory::store::client_from_env().await,
@@ -770,7 +773,7 @@ async fn events_go_to_the_bus_by_ten_and_failed_entries_are_sent_again() {
     })
     .await;
     let endpoint = stub.url.trim_end_matches("/events").to_string();
-    let t = TestTable::new().await;
+    let t = TestTable::streaming(Profile::Odm).await;
     let mut f = follower(&t).await;
     for i in 0..12 {
         t.user(&format!("user{i}")).await;
@@ -826,7 +829,7 @@ async fn events_go_to_the_bus_by_ten_and_failed_entries_are_sent_again() {
 
 #[tokio::test]
 async fn the_jwks_endpoint_publishes_the_public_key() {
-    let t = TestTable::new().await;
+    let t = TestTable::streaming(Profile::Odm).await;
     let reply = t
         .call(
             directory::events::jwks,
@@ -850,4 +853,69 @@ async fn the_jwks_endpoint_publishes_the_public_key() {
     );
     assert!(key.get("d").is_none());
     assert_eq!(reply.dynamodb_calls, 0, "no DynamoDB call");
+}
+
+#[tokio::test]
+async fn service_provider_config_advertises_the_event_uris_unless_told_not_to() {
+    use directory::scim::event_uris::{ACTIVATE, DELETE};
+    let p = Provisioner::streaming(Profile::Odm).await;
+    let spc = || {
+        p.req(Method::GET, "/api/v1/scim/ServiceProviderConfig", None)
+            .build()
+    };
+    let reply = p.t.call(scim::discover, spc()).await;
+    assert_eq!(
+        reply.expect(200)["securityEvents"],
+        json!({"asyncRequest": "none",
+               "eventUris": [CREATE_FULL, PATCH_FULL, DELETE, ACTIVATE, DEACTIVATE]})
+    );
+    // SCIM_SECURITY_EVENTS=off: for validators that know RFC 7643 alone.
+    let mut config =
+        directory::config::Config::local(p.t.store.table(), Profile::Odm, *p.t.store.budget());
+    config.advertise_security_events = false;
+    let base = directory::runtime::Ctx::with_config(p.t.store.clone(), config);
+    let resp = directory::runtime::dispatch(&base, spc(), scim::discover).await;
+    let body: Value = match resp.into_body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(&t).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert!(body.get("securityEvents").is_none(), "{body}");
+    assert_eq!(body["patch"]["supported"], true);
+}
+
+/// `usersctl table create` on a table made before change events turns its
+/// stream on, with the images the publisher reads.
+#[tokio::test]
+async fn an_older_table_gets_its_stream() {
+    use aws_sdk_dynamodb::types::StreamViewType;
+    use directory::store::keys;
+    let client = directory::store::client_from_env().await;
+    let table = format!("old-{}", uuid::Uuid::new_v4());
+    // The CreateTable of before: no stream.
+    keys::table_definition(&client, &table)
+        .set_stream_specification(None)
+        .send()
+        .await
+        .unwrap();
+    let stream = |client: aws_sdk_dynamodb::Client, table: String| async move {
+        let out = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .unwrap();
+        out.table().and_then(|t| t.stream_specification()).cloned()
+    };
+    assert!(stream(client.clone(), table.clone())
+        .await
+        .is_none_or(|s| !s.stream_enabled()));
+    assert!(keys::enable_stream(&client, &table).await.unwrap());
+    let on = stream(client.clone(), table.clone()).await.unwrap();
+    assert!(on.stream_enabled());
+    assert_eq!(
+        on.stream_view_type(),
+        Some(&StreamViewType::NewAndOldImages)
+    );
+    // Running it again changes nothing.
+    assert!(!keys::enable_stream(&client, &table).await.unwrap());
 }

@@ -787,7 +787,7 @@ async fn events_publish() {
     use directory::events::{push, Publisher, Pusher, SigningKey};
     use directory_tests::receiver::Receiver;
 
-    let t = TestTable::new().await;
+    let t = TestTable::streaming(Profile::Odm).await;
     let (guarded, guard) = t.guarded("events-publish").await;
     let up = Receiver::start().await;
     let down = Receiver::start().await;
