@@ -260,7 +260,7 @@ impl Follower {
         }
         // New shards appear as the stream rolls over, and when one closes.
         self.polls += 1;
-        if closed || self.iterators.is_empty() || self.polls % 20 == 0 {
+        if closed || self.iterators.is_empty() || self.polls.is_multiple_of(20) {
             self.discover().await?;
         }
         Ok(batches)

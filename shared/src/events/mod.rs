@@ -175,7 +175,7 @@ fn shared_pusher() -> &'static Pusher {
 /// with, as a JWK Set. Public (no credentials): it only lets receivers
 /// verify.
 pub async fn jwks(_ctx: Ctx, _req: Request) -> Response<Body> {
-    match signing_key(&jwks_config()).await {
+    match signing_key(jwks_config()).await {
         Ok(key) => {
             let mut resp = Response::new(Body::from(key.jwks().to_string()));
             let headers = resp.headers_mut();

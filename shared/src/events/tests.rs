@@ -680,7 +680,7 @@ fn bus_entries_name_their_kind_and_carry_the_resource() {
     let a = user();
     let off = next(&a, |u| u.is_active = false);
     let change = change_of(events(u(&a).as_ref(), u(&off).as_ref(), ORIGIN));
-    let entries = bus::entries(&[change.clone()], "directory-bus", ORIGIN);
+    let entries = bus::entries(std::slice::from_ref(&change), "directory-bus", ORIGIN);
     assert_eq!(entries.len(), 1);
     let entry = &entries[0].entry;
     assert_eq!(entry.source(), Some("directory"));
