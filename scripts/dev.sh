@@ -62,15 +62,21 @@ printf 'ADMIN_USERNAME=%s\nADMIN_PASSWORD=%s\nADMIN_TOKEN=%s\n' \
 ENVFILE="$DATA/watch.env"
 # Links (Location, meta.location, next) name this address, whatever a client's headers say.
 export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://localhost:$PORT}"
+# Change events are signed with a key derived from this secret (kept in .data/).
+events_secret "$DATA/events-signing-secret"
 write_watch_env "$ENVFILE"
 
 watch_start "$PORT" "$ENVFILE" -
 warm_up "http://127.0.0.1:$PORT" soft
+events_start "http://127.0.0.1:$PORT" "$DATA/events-follow.log"
 cat <<BANNER
 
   ready: curl -H 'Authorization: Token $ADMIN_TOKEN' http://localhost:$PORT/api/users/self
   admin: $ADMIN_USERNAME / $ADMIN_PASSWORD   (saved in .data/dev-credentials)
   DynamoDB: $DYNAMODB_ENDPOINT, table $TABLE_NAME; Ctrl-C stops everything.
+  events: usersctl events subscribe --url http://127.0.0.1:<port>/<path>  (SETs, RFC 8935 push)
+          verify them with http://localhost:$PORT/api/v1/scim/.well-known/jwks.json
+          (the stream follower logs to .data/events-follow.log)
 
 BANNER
 wait "$WATCH_PID"

@@ -141,6 +141,10 @@ write_watch_env() {
         "TABLE_NAME=$TABLE_NAME" "DYNAMODB_ENDPOINT=$DYNAMODB_ENDPOINT" \
         "SCIM_PROFILE=$SCIM_PROFILE" "RUST_LOG=$RUST_LOG" "AWS_REGION=$AWS_REGION" \
         ${PUBLIC_BASE_URL:+"PUBLIC_BASE_URL=$PUBLIC_BASE_URL"} \
+        ${SET_SIGNING_SECRET:+"SET_SIGNING_SECRET=$SET_SIGNING_SECRET"} \
+        ${SCIM_SECURITY_EVENTS:+"SCIM_SECURITY_EVENTS=$SCIM_SECURITY_EVENTS"} \
+        ${EVENT_BUS_NAME:+"EVENT_BUS_NAME=$EVENT_BUS_NAME"} \
+        ${EVENTBRIDGE_ENDPOINT:+"EVENTBRIDGE_ENDPOINT=$EVENTBRIDGE_ENDPOINT"} \
         ${AWS_ACCESS_KEY_ID:+"AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID"} \
         ${AWS_SECRET_ACCESS_KEY:+"AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"} \
         ${AWS_SESSION_TOKEN:+"AWS_SESSION_TOKEN=$AWS_SESSION_TOKEN"} \
@@ -205,6 +209,34 @@ warm_up() {
             sleep 2
         done
     done <<<"$routes"
+}
+
+# events_secret FILE: the secret the change events' signing key is derived from, generated
+# into FILE on first use (mode 600) and exported as SET_SIGNING_SECRET.
+events_secret() {
+    if [ ! -s "$1" ]; then
+        (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(48))' >"$1")
+    fi
+    SET_SIGNING_SECRET="$(cat "$1")"
+    export SET_SIGNING_SECRET
+}
+
+# events_start INVOKE_URL LOGFILE: the stream function has no route, so its first invocation
+# (an empty batch) is what compiles and starts it; then `usersctl events follow` hands it
+# DynamoDB Local's stream, batch by batch, as Lambda's event source mapping would.
+events_start() {
+    local base="$1" logfile="$2" code n
+    for ((n = 0; ; n++)); do
+        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 900 -X POST \
+            -H 'content-type: application/json' --data '{"Records":[]}' \
+            "$base/2015-03-31/functions/events-publish/invocations" || true)"
+        case "$code" in 2??) log "warm: events-publish -> $code"; break ;; esac
+        [ "$n" -lt 20 ] || die "events-publish keeps answering '$code'"
+        sleep 2
+    done
+    log "following the table's stream into events-publish (log: $logfile)"
+    spawn "$ROOT" "$logfile" "$USERSCTL" events follow --invoke "$base"
+    FOLLOW_PID=$SPAWNED_PID
 }
 
 # Test runs: an in-memory DynamoDB Local on a free port unless DYNAMODB_ENDPOINT is set.

@@ -1,7 +1,9 @@
 //! The layers of `shared/src` point one way (see its `lib.rs`): the domain
 //! imports neither HTTP, DynamoDB, the store, the service nor an API; the
-//! store imports no service or API; the service no API; and no file imports
-//! a file that imports it back. This reads the crate's `use` paths as text:
+//! store imports no service or API; the service no API; the change events
+//! sit beside the APIs (they may read the store and render with the SCIM
+//! renderers, but use neither the service nor auth), and nothing below
+//! imports them; and no file imports a file that imports it back. This reads the crate's `use` paths as text:
 //! it checks how the code is arranged, nothing it does.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -23,6 +25,7 @@ const RULES: &[(&str, &[&str])] = &[
             "crate::http",
             "crate::runtime",
             "crate::config",
+            "crate::events",
             "aws_sdk_dynamodb",
             "lambda_http",
         ],
@@ -35,9 +38,19 @@ const RULES: &[(&str, &[&str])] = &[
             "crate::scim",
             "crate::admin_api",
             "crate::runtime",
+            "crate::events",
         ],
     ),
-    ("service", &["crate::scim", "crate::admin_api"]),
+    (
+        "service",
+        &["crate::scim", "crate::admin_api", "crate::events"],
+    ),
+    ("scim", &["crate::events"]),
+    ("admin_api", &["crate::events"]),
+    (
+        "events",
+        &["crate::service", "crate::auth", "crate::admin_api"],
+    ),
 ];
 
 fn main_source() -> PathBuf {
@@ -223,11 +236,20 @@ fn a_broken_copy_is_caught() {
             "service/users",
             "// use crate::scim::views; (a comment)\nuse crate::store::keys;",
         ),
+        file("scim/discovery", "use crate::events::set;"),
+        file(
+            "events/set",
+            "use crate::scim::BASE_PATH;\nuse crate::service::users;",
+        ),
     ];
     let wrong = violations(&files);
     assert_eq!(
         wrong,
-        ["domain/user: crate::store: use crate::store::keys;"],
+        [
+            "domain/user: crate::store: use crate::store::keys;",
+            "scim/discovery: crate::events: use crate::events::set;",
+            "events/set: crate::service: use crate::service::users;",
+        ],
         "{wrong:?}"
     );
     let found = cycles(&imports(&files));

@@ -170,47 +170,9 @@ impl Exercise {
         }
     }
 
-    /// No call was refused, and every action and partition the function's
-    /// own grants name was used (`dynamodb:PutItem on table`, `a write of
-    /// ORG#*`), but for `unused`: (what, why) pairs, each of which must indeed
-    /// be unused, so that an excuse does not outlive its reason.
+    /// See [`assert_used`].
     fn finish(self, unused: &[(&str, &str)]) {
-        let refused = self.guard.violations();
-        assert!(refused.is_empty(), "refused: {refused:#?}");
-        let used = self.guard.used();
-        let mut missing = BTreeSet::new();
-        for grant in self.guard.function().grants {
-            let resource = grant.resource.describe();
-            for &action in grant.actions {
-                if !used.iter().any(|(a, r, _)| *a == action && *r == resource) {
-                    missing.insert(format!("{} on {resource}", action.iam()));
-                }
-            }
-            for &partition in grant.partitions.unwrap_or_default() {
-                let written = used.iter().any(|(a, r, p)| {
-                    grant.actions.contains(a) && *r == resource && *p == Some(partition)
-                });
-                if !written {
-                    missing.insert(format!("a write of {}", partition.leading_keys()));
-                }
-            }
-        }
-        let excused: BTreeSet<String> = unused.iter().map(|(what, _)| what.to_string()).collect();
-        let name = self.guard_function();
-        assert!(
-            missing.is_subset(&excused),
-            "{name}: declared but never used: {:#?}\nused: {used:#?}",
-            missing.difference(&excused).collect::<Vec<_>>()
-        );
-        assert!(
-            excused.is_subset(&missing),
-            "{name}: excused but used after all: {:#?}",
-            excused.difference(&missing).collect::<Vec<_>>()
-        );
-    }
-
-    fn guard_function(&self) -> &'static str {
-        self.guard.function().name
+        assert_used(&self.guard, unused);
     }
 
     fn root(&self, req: Req) -> Request {
@@ -220,6 +182,45 @@ impl Exercise {
     fn carol_path(&self, base: &str) -> String {
         format!("{base}/{}", self.world.carol_id)
     }
+}
+
+/// No call was refused, and every action and partition the function's own
+/// grants name was used (`dynamodb:PutItem on table`, `a write of ORG#*`),
+/// but for `unused`: (what, why) pairs, each of which must indeed be unused,
+/// so that an excuse does not outlive its reason.
+fn assert_used(guard: &Guard, unused: &[(&str, &str)]) {
+    let refused = guard.violations();
+    assert!(refused.is_empty(), "refused: {refused:#?}");
+    let used = guard.used();
+    let mut missing = BTreeSet::new();
+    for grant in guard.function().grants {
+        let resource = grant.resource.describe();
+        for &action in grant.actions {
+            if !used.iter().any(|(a, r, _)| *a == action && *r == resource) {
+                missing.insert(format!("{} on {resource}", action.iam()));
+            }
+        }
+        for &partition in grant.partitions.unwrap_or_default() {
+            let written = used.iter().any(|(a, r, p)| {
+                grant.actions.contains(a) && *r == resource && *p == Some(partition)
+            });
+            if !written {
+                missing.insert(format!("a write of {}", partition.leading_keys()));
+            }
+        }
+    }
+    let excused: BTreeSet<String> = unused.iter().map(|(what, _)| what.to_string()).collect();
+    let name = guard.function().name;
+    assert!(
+        missing.is_subset(&excused),
+        "{name}: declared but never used: {:#?}\nused: {used:#?}",
+        missing.difference(&excused).collect::<Vec<_>>()
+    );
+    assert!(
+        excused.is_subset(&missing),
+        "{name}: excused but used after all: {:#?}",
+        excused.difference(&missing).collect::<Vec<_>>()
+    );
 }
 
 fn scim_user(name: &str) -> Value {
@@ -876,6 +877,80 @@ async fn scim_discovery_and_fallback() {
     e.call(scim::fallback, e.root(put()), 405).await;
     e.basic_auth(scim::fallback, put, 405).await;
     e.finish(&[]);
+}
+
+// ---------------------------------------------------------------- change events
+
+/// The stream function: the subscribers read, a receiver that is down (its
+/// failure recorded, its SETs kept), then back (its kept SETs sent and
+/// forgotten, its recovery recorded). It never reads a user: the stream
+/// brings the images.
+#[tokio::test]
+async fn events_publish() {
+    use directory::events::follow::{Follower, Start};
+    use directory::events::{push, Publisher, Pusher, SigningKey};
+    use directory_tests::receiver::Receiver;
+
+    let t = TestTable::streaming(Profile::Odm).await;
+    let (guarded, guard) = t.guarded("events-publish").await;
+    let up = Receiver::start().await;
+    let down = Receiver::start().await;
+    down.stop();
+    t.store
+        .subscribers()
+        .add(&up.url, None, None)
+        .await
+        .unwrap();
+    t.store
+        .subscribers()
+        .add(&down.url, None, None)
+        .await
+        .unwrap();
+    let mut follower = Follower::new(t.store.client(), t.store.table(), Start::Oldest)
+        .await
+        .unwrap();
+    let publisher = Publisher {
+        store: guarded.store.clone(),
+        key: std::sync::Arc::new(SigningKey::derive("permissions").unwrap()),
+        pusher: Pusher::new(push::Limits {
+            connect_timeout: std::time::Duration::from_millis(300),
+            attempt_timeout: std::time::Duration::from_millis(600),
+            attempts: 2,
+            first_pause: std::time::Duration::from_millis(10),
+        }),
+        bus: None,
+        origin: "https://directory.example".into(),
+        budget: std::time::Duration::from_secs(6),
+    };
+    t.user("dana").await;
+    publish_stream(&publisher, &mut follower, &guard).await;
+    down.resume();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    t.user("erin").await;
+    publish_stream(&publisher, &mut follower, &guard).await;
+    assert_eq!(up.accepted().len(), 2);
+    assert_eq!(down.accepted().len(), 2, "kept, then sent");
+    assert_used(&guard, &[]);
+}
+
+/// Hands what the stream holds to `publisher`, each batch taken whole.
+async fn publish_stream(
+    publisher: &directory::events::Publisher,
+    follower: &mut directory::events::follow::Follower,
+    guard: &Guard,
+) {
+    for _ in 0..3 {
+        for batch in follower.poll(100).await.unwrap() {
+            let batch = serde_json::from_value(batch.event).unwrap();
+            let (_, report) = publisher.publish(&batch).await;
+            assert_eq!(
+                report.failed_from,
+                None,
+                "{report:?}\nrefused: {:#?}",
+                guard.violations()
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------- the check can fail

@@ -26,6 +26,11 @@ pub struct Config {
     pub cursor_key: Vec<u8>,
     /// Retries and time limits of DynamoDB calls (`DYNAMODB_RETRY_MODE`).
     pub budget: Budget,
+    /// `SCIM_SECURITY_EVENTS`: `on` (default) shows RFC 9967's
+    /// `securityEvents` in `ServiceProviderConfig`, `off` leaves it out, for
+    /// clients that validate the document against RFC 7643 alone and refuse
+    /// the attribute (scim2-models, and so scim2-cli and scim2-tester).
+    pub advertise_security_events: bool,
 }
 
 impl Config {
@@ -38,6 +43,16 @@ impl Config {
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| "users".to_string());
         let base = var("PUBLIC_BASE_URL");
+        let events = var("SCIM_SECURITY_EVENTS");
+        let advertise_security_events = match events.as_str() {
+            "" | "on" => true,
+            "off" => false,
+            other => {
+                return Err(format!(
+                    "SCIM_SECURITY_EVENTS must be on or off, not {other:?}"
+                ))
+            }
+        };
         Ok(Config {
             table,
             profile,
@@ -45,6 +60,7 @@ impl Config {
                 .filter(|b| !b.is_empty()),
             cursor_key: cursor_key(&var("CURSOR_SECRET")),
             budget: Budget::from_env(),
+            advertise_security_events,
         })
     }
 
@@ -57,6 +73,7 @@ impl Config {
             public_base_url: None,
             cursor_key: DEVELOPMENT_CURSOR_KEY.to_vec(),
             budget,
+            advertise_security_events: true,
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod admin_api;
 pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod http;
 pub mod runtime;
 pub mod scim;

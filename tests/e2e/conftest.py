@@ -85,3 +85,9 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("DynamoDB faults (tests/e2e/test_faults.py)")
         for line in FAULT_REPORT:
             terminalreporter.write_line(line)
+    from helpers import EVENTS_REPORT
+
+    if EVENTS_REPORT:
+        terminalreporter.section("change events (tests/e2e/test_events.py)")
+        for line in EVENTS_REPORT:
+            terminalreporter.write_line(line)

@@ -107,3 +107,7 @@ def raw(method: str, path_or_url: str, *, token: str | None = None,
 # Lines for the "DynamoDB faults" section of pytest's terminal summary (conftest.py prints
 # them): what tests/e2e/test_faults.py saw, whether it passed or not.
 FAULT_REPORT: list[str] = []
+
+# Lines for the "change events" section of the summary: how fast tests/e2e/test_events.py saw
+# its SETs arrive.
+EVENTS_REPORT: list[str] = []

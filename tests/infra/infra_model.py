@@ -67,14 +67,23 @@ def binary_of(resource: dict) -> str | None:
 
 
 def effective_properties(template: dict, resource: dict) -> dict:
-    """Function properties with SAM Globals applied (maps merge, the function wins)."""
-    merged = dict(template.get("Globals", {}).get("Function", {}))
-    for key, value in resource.get("Properties", {}).items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    return merged
+    """Function properties with SAM Globals applied: maps merge at every depth
+    (`Environment.Variables` of both), the function wins."""
+    def merge(base: dict, over: dict) -> dict:
+        merged = dict(base)
+        for key, value in over.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict) and not _intrinsic(value):
+                merged[key] = merge(merged[key], value)
+            else:
+                merged[key] = value
+        return merged
+    return merge(template.get("Globals", {}).get("Function", {}), resource.get("Properties", {}))
+
+
+def _intrinsic(value: dict) -> bool:
+    """`{"Ref": …}`, `{"Fn::Sub": …}`: a value, not a map to merge."""
+    return len(value) == 1 and next(iter(value)) in ("Ref", "Condition") or \
+        any(k.startswith("Fn::") for k in value)
 
 
 # ---------------------------------------------------------------- routes
@@ -320,12 +329,25 @@ def _as_list(value) -> list:
 
 
 def _resource_kind(resource, table_id: str) -> str:
+    """`table`, `index/<name>`, or, for what is not the table's items (the
+    change-event function's stream, secret, queue and bus), the resource as the
+    declaration names it: `<logical id>` for a Ref, `<logical id>.<attribute>`
+    for a GetAtt, the string of a Sub."""
     if resource == {"Fn::GetAtt": [table_id, "Arn"]}:
         return "table"
     if isinstance(resource, dict) and isinstance(resource.get("Fn::Sub"), str):
         m = re.fullmatch(r"\$\{" + table_id + r"\.Arn\}/(index/[\w.-]+)", resource["Fn::Sub"])
         if m:
             return m.group(1)
+        return resource["Fn::Sub"]
+    if isinstance(resource, dict) and set(resource) == {"Ref"} and isinstance(resource["Ref"], str):
+        return resource["Ref"]
+    if isinstance(resource, dict) and set(resource) == {"Fn::GetAtt"}:
+        target = resource["Fn::GetAtt"]
+        if isinstance(target, str):
+            return target
+        if isinstance(target, list) and len(target) == 2 and all(isinstance(t, str) for t in target):
+            return f"{target[0]}.{target[1]}"
     return f"unknown:{resource!r}"
 
 
@@ -442,7 +464,7 @@ def table_differences(template: dict, declaration: dict) -> list[str]:
     wanted = declaration["table"]
     table = template["Resources"][table_id(template)]["Properties"]
     diffs = []
-    for prop in ("BillingMode", "KeySchema", "TimeToLiveSpecification"):
+    for prop in ("BillingMode", "KeySchema", "TimeToLiveSpecification", "StreamSpecification"):
         if table.get(prop) != wanted[prop]:
             diffs.append(f"{prop}: template {table.get(prop)!r}, code {wanted[prop]!r}")
 
@@ -502,4 +524,44 @@ def timeout_problems(budget: float, timeouts: dict[str, object]) -> list[str]:
         if timeout >= HTTP_API_TIMEOUT:
             problems.append(f"{function}: Timeout {timeout} s is not under the HTTP API's "
                             f"{HTTP_API_TIMEOUT} s integration limit")
+    return problems
+
+
+# ---------------------------------------------------------------- change events: the stream's mapping
+
+
+def event_mapping_problems(template: dict) -> list[str]:
+    """The table's stream must reach events-publish through one event source
+    mapping that reports partial failures, splits a failing batch, gives up
+    after a bounded number of retries, and sends what it gave up on to a queue
+    of this template; the table must stream new and old images."""
+    problems = []
+    tid = table_id(template)
+    stream = template["Resources"][tid]["Properties"].get("StreamSpecification")
+    if stream != {"StreamViewType": "NEW_AND_OLD_IMAGES"}:
+        problems.append(f"table StreamSpecification {stream!r}, not NEW_AND_OLD_IMAGES")
+    publishers = [lid for lid, r in serverless_functions(template).items() if binary_of(r) == "events-publish"]
+    mappings = [(lid, r["Properties"]) for lid, r in template["Resources"].items()
+                if r.get("Type") == "AWS::Lambda::EventSourceMapping"]
+    if len(publishers) != 1 or len(mappings) != 1:
+        return problems + [f"want one events-publish function and one mapping, have {publishers} and "
+                           f"{[lid for lid, _ in mappings]}"]
+    (lid, props), publisher = mappings[0], publishers[0]
+    if props.get("EventSourceArn") != {"Fn::GetAtt": [tid, "StreamArn"]}:
+        problems.append(f"{lid}: EventSourceArn is not the table's stream")
+    if props.get("FunctionName") != {"Ref": publisher}:
+        problems.append(f"{lid}: FunctionName is not {publisher}")
+    if props.get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
+        problems.append(f"{lid}: FunctionResponseTypes must be [ReportBatchItemFailures]")
+    if props.get("BisectBatchOnFunctionError") is not True:
+        problems.append(f"{lid}: BisectBatchOnFunctionError must be true")
+    retries = props.get("MaximumRetryAttempts")
+    if not isinstance(retries, int) or not 0 <= retries <= 100:
+        problems.append(f"{lid}: MaximumRetryAttempts must be a bound (0-100), not {retries!r}")
+    if props.get("ParallelizationFactor", 1) != 1:
+        problems.append(f"{lid}: ParallelizationFactor must be 1 (one batch per shard keeps items in order)")
+    destination = (props.get("DestinationConfig") or {}).get("OnFailure", {}).get("Destination")
+    queue = destination.get("Fn::GetAtt", [None])[0] if isinstance(destination, dict) else None
+    if not queue or template["Resources"].get(queue, {}).get("Type") != "AWS::SQS::Queue":
+        problems.append(f"{lid}: DestinationConfig.OnFailure must be an SQS queue of this template")
     return problems

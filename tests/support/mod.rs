@@ -15,6 +15,7 @@ use serde_json::Value;
 
 pub mod faults;
 pub mod iam;
+pub mod receiver;
 
 pub struct TestTable {
     pub store: Store,
@@ -23,8 +24,21 @@ pub struct TestTable {
 }
 
 impl TestTable {
-    /// A new, empty table with a unique name.
+    /// A new, empty table with a unique name (without the stream: see
+    /// [`TestTable::streaming`]).
     pub async fn new() -> TestTable {
+        TestTable::create(Profile::Odm, false).await
+    }
+
+    /// A new table as `usersctl table create` makes it, its stream on, for
+    /// the tests that read the stream (change events). The other tests' tables
+    /// have none: DynamoDB Local makes every write a little slower with one,
+    /// which the contention tests (tests/failures.rs) feel on a busy machine.
+    pub async fn streaming(profile: Profile) -> TestTable {
+        TestTable::create(profile, true).await
+    }
+
+    async fn create(profile: Profile, stream: bool) -> TestTable {
         let endpoint = std::env::var("DYNAMODB_ENDPOINT").unwrap_or_default();
         assert!(
             !endpoint.is_empty(),
@@ -33,21 +47,33 @@ impl TestTable {
         );
         let client = directory::store::client_from_env().await;
         let table = format!("test-{}", uuid::Uuid::new_v4());
-        keys::create_table(&client, &table)
-            .await
-            .expect("create the test table");
+        if stream {
+            keys::create_table(&client, &table)
+                .await
+                .expect("create the test table");
+        } else {
+            keys::table_definition(&client, &table)
+                .set_stream_specification(None)
+                .send()
+                .await
+                .expect("create the test table");
+            client
+                .update_time_to_live()
+                .table_name(&table)
+                .time_to_live_specification(keys::time_to_live())
+                .send()
+                .await
+                .expect("turn the test table's TTL on");
+        }
         TestTable {
             store: Store::new(client, table),
-            profile: Profile::Odm,
+            profile,
         }
     }
 
     /// The same kind of table, for handlers running in `profile`.
     pub async fn with_profile(profile: Profile) -> TestTable {
-        TestTable {
-            profile,
-            ..TestTable::new().await
-        }
+        TestTable::create(profile, false).await
     }
 
     /// A fresh table whose store talks to DynamoDB Local through `Faults`, with
@@ -254,7 +280,15 @@ pub struct Provisioner {
 
 impl Provisioner {
     pub async fn new(profile: Profile) -> Provisioner {
-        let t = TestTable::with_profile(profile).await;
+        Provisioner::on(TestTable::with_profile(profile).await).await
+    }
+
+    /// On a table with its stream on ([`TestTable::streaming`]).
+    pub async fn streaming(profile: Profile) -> Provisioner {
+        Provisioner::on(TestTable::streaming(profile).await).await
+    }
+
+    async fn on(t: TestTable) -> Provisioner {
         let admin = t.admin("provisioner").await;
         let token = t.token(&admin).await;
         Provisioner { t, token }

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::group_schema::GROUP_ATTRIBUTES;
 use super::user_schema::USER_ATTRIBUTES;
-use super::{cursor, schema, DEFAULT_COUNT, GROUP_SCHEMA, MAX_COUNT, USER_SCHEMA};
+use super::{cursor, event_uris, schema, DEFAULT_COUNT, GROUP_SCHEMA, MAX_COUNT, USER_SCHEMA};
 use crate::domain::profile::Profile;
 
 pub const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
@@ -16,9 +16,10 @@ fn base(origin: &str) -> String {
 }
 
 /// What the server supports in `profile`: sorting only in `rfc` (`odm`
-/// ignores `sortBy`, as its clients expect).
-pub fn service_provider_config(origin: &str, profile: Profile) -> Value {
-    json!({
+/// ignores `sortBy`, as its clients expect). `security_events`: whether to
+/// show RFC 9967's `securityEvents` (`SCIM_SECURITY_EVENTS`).
+pub fn service_provider_config(origin: &str, profile: Profile, security_events: bool) -> Value {
+    let mut config = json!({
         "schemas": [SPC_SCHEMA],
         "patch": {"supported": true},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
@@ -53,7 +54,12 @@ pub fn service_provider_config(origin: &str, profile: Profile) -> Value {
             "resourceType": "ServiceProviderConfig",
             "location": format!("{}/ServiceProviderConfig", base(origin))
         }
-    })
+    });
+    if security_events {
+        // RFC 9967 §4: the change events this server publishes as SETs.
+        config["securityEvents"] = event_uris::security_events();
+    }
+    config
 }
 
 /// The User resource type, with the schema extensions `profile` has.

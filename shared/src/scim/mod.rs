@@ -2,6 +2,7 @@
 pub mod cursor;
 pub mod discovery;
 mod error;
+pub mod event_uris;
 pub mod filter;
 pub mod group_resource;
 pub mod group_schema;

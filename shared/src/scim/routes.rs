@@ -27,7 +27,11 @@ async fn discovery_document(ctx: &Ctx, r: &ScimRequest) -> Outcome {
     let rest = path.strip_prefix(super::BASE_PATH).unwrap_or(path);
     let not_found = || ScimError::not_found(format!("No such resource: {path}"));
     let body = match rest {
-        "/ServiceProviderConfig" => discovery::service_provider_config(origin, ctx.config.profile),
+        "/ServiceProviderConfig" => discovery::service_provider_config(
+            origin,
+            ctx.config.profile,
+            ctx.config.advertise_security_events,
+        ),
         "/ResourceTypes" => discovery::list(vec![
             discovery::user_resource_type(origin, profile),
             discovery::group_resource_type(origin),
@@ -59,7 +63,8 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
         | "/ResourceTypes"
         | "/ResourceTypes/User"
         | "/ResourceTypes/Group"
-        | "/Schemas" => Some("GET"),
+        | "/Schemas"
+        | "/.well-known/jwks.json" => Some("GET"),
         _ => {
             if let Some(id) = rest
                 .strip_prefix("/Users/")
@@ -131,6 +136,7 @@ mod tests {
             ("/api/v1/scim/Groups/.search", Some("POST")),
             ("/api/v1/scim/Bundles", None),
             ("/api/v1/scim/Users/1/x", None),
+            ("/api/v1/scim/.well-known/jwks.json", Some("GET")),
         ];
         for (path, want) in cases {
             assert_eq!(allowed_methods(path), want, "{path}");

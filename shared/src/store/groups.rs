@@ -72,7 +72,7 @@ pub fn valid_slug(slug: &str) -> bool {
 }
 
 impl GroupRecord {
-    fn to_item(&self) -> Item {
+    pub(crate) fn to_item(&self) -> Item {
         let (pk, sk) = keys::group(self.id);
         let mut item = key(pk, sk);
         item.insert("group_id".into(), n(self.id));
@@ -90,7 +90,8 @@ impl GroupRecord {
         item
     }
 
-    pub(super) fn from_item(item: &Item) -> Option<GroupRecord> {
+    /// `None` when the item is not a well-formed group record.
+    pub fn from_item(item: &Item) -> Option<GroupRecord> {
         let time = |name| item::get_s(item, name).and_then(parse_time);
         Some(GroupRecord {
             id: item::get_n(item, "group_id")?,

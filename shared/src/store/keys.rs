@@ -3,7 +3,8 @@
 use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -319,6 +320,58 @@ pub fn table_definition(client: &Client, table: &str) -> CreateTableFluentBuilde
                 .map(|(name, sort_key, projected)| index(name, sort_key, projected))
                 .collect(),
         ))
+        .stream_specification(stream())
+}
+
+/// The table's stream: every change with the item before and after it, which
+/// the change events (`events-publish`) are read from.
+pub fn stream() -> StreamSpecification {
+    StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewAndOldImages)
+        .build()
+        .expect("stream fields are set")
+}
+
+/// Turns the stream ([`stream`]) on for a table made without it (one from
+/// before change events); `false` when it already was.
+pub async fn enable_stream(client: &Client, table: &str) -> Result<bool, super::StoreError> {
+    let described = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|err| super::classify(&err))?;
+    let current = described.table().and_then(|t| t.stream_specification());
+    if current.is_some_and(|s| {
+        s.stream_enabled() && s.stream_view_type() == Some(&StreamViewType::NewAndOldImages)
+    }) {
+        return Ok(false);
+    }
+    // A stream of another view type cannot be changed in place: it is turned
+    // off first (its records are kept for 24 hours, then gone).
+    if current.is_some_and(|s| s.stream_enabled()) {
+        client
+            .update_table()
+            .table_name(table)
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(false)
+                    .build()
+                    .expect("stream fields are set"),
+            )
+            .send()
+            .await
+            .map_err(|err| super::classify(&err))?;
+    }
+    client
+        .update_table()
+        .table_name(table)
+        .stream_specification(stream())
+        .send()
+        .await
+        .map_err(|err| super::classify(&err))?;
+    Ok(true)
 }
 
 /// The table's TTL: [`TTL`], on. Set by [`create_table`] after the table exists.
@@ -354,6 +407,35 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool, super::S
         .await
         .map_err(|err| super::classify(&err))?;
     Ok(true)
+}
+
+/// The id of a [`user`] key, when `(pk, sk)` is one.
+pub fn parse_user(pk: &str, sk: &str) -> Option<u64> {
+    if sk != "USER" {
+        return None;
+    }
+    pk.strip_prefix("USER#")?.parse().ok()
+}
+
+/// The partition of the change-event subscribers (`usersctl events subscribe`).
+pub const SUBSCRIBERS_PARTITION: &str = "SUBSCRIBERS";
+
+/// Subscriber `id` (a random hex string).
+pub fn subscriber(id: &str) -> (&'static str, String) {
+    (SUBSCRIBERS_PARTITION, format!("SUB#{id}"))
+}
+
+/// The deliveries kept for subscriber `id` (failed or refused), in stream
+/// order: `position` is [`delivery_position`].
+pub fn delivery(subscriber_id: &str, position: &str) -> (String, String) {
+    (format!("DELIVERY#{subscriber_id}"), position.to_string())
+}
+
+/// Where a delivery sits among a subscriber's: the stream record's sequence
+/// number (zero-padded to DynamoDB's 40 digits, so that string order is
+/// stream order) and the event's index within the record.
+pub fn delivery_position(sequence_number: &str, index: usize) -> String {
+    format!("{sequence_number:0>40}#{index:04}")
 }
 
 #[cfg(test)]

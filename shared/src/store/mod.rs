@@ -16,7 +16,9 @@
 //!   bucket, and where list pages start;
 //! - [`Store::claims`] ([`Claims`], `claims.rs`): who holds a unique value;
 //! - [`Store::tokens`] ([`Tokens`], `tokens.rs`): API tokens;
-//! - [`Store::logins`] ([`Logins`], `logins.rs`): failed-login trackers.
+//! - [`Store::logins`] ([`Logins`], `logins.rs`): failed-login trackers;
+//! - [`Store::subscribers`] ([`Subscribers`], `subscribers.rs`): receivers of
+//!   change events and the deliveries kept for them.
 //!
 //! [`Store::fetch`] (`prefetch.rs`) is the one batch read auth and the
 //! services make: the caller and what the request already names. The
@@ -46,6 +48,7 @@ mod memberships;
 mod modified;
 pub mod permissions;
 mod prefetch;
+mod subscribers;
 mod tokens;
 mod users;
 mod writes;
@@ -64,6 +67,7 @@ pub use logins::{LoginClaim, Logins};
 pub use memberships::Memberships;
 pub use modified::{Change, Changes};
 pub use prefetch::{Fetched, OrgKey, Wanted};
+pub use subscribers::{Delivery, DeliveryStatus, Subscriber, Subscribers, KEEP_DELIVERIES_SECS};
 pub use tokens::{StoredToken, TokenSpec, Tokens};
 pub use users::{Page, Slice, UserRow, Users, WRITE_ATTEMPTS};
 

@@ -83,10 +83,14 @@ pub enum Partition {
     Counters,
     /// `COUNTS`: the user counts per id bucket.
     Counts,
+    /// `SUBSCRIBERS`: the receivers of change events.
+    Subscribers,
+    /// `DELIVERY#<subscriber>`: the SETs kept for a receiver.
+    Deliveries,
 }
 
 impl Partition {
-    pub const ALL: [Partition; 12] = [
+    pub const ALL: [Partition; 14] = [
         Partition::Users,
         Partition::Usernames,
         Partition::Emails,
@@ -99,6 +103,8 @@ impl Partition {
         Partition::GroupExternalIds,
         Partition::Counters,
         Partition::Counts,
+        Partition::Subscribers,
+        Partition::Deliveries,
     ];
 
     /// The partition keys the key fn builds for two different values: what
@@ -133,6 +139,11 @@ impl Partition {
                 keys::count_block(1, 0).0.into(),
                 keys::count_block(2, 1).0.into(),
             ],
+            Partition::Subscribers => [
+                keys::subscriber("a").0.into(),
+                keys::subscriber("b").0.into(),
+            ],
+            Partition::Deliveries => [keys::delivery("a", "1").0, keys::delivery("b", "1").0],
         }
     }
 
@@ -494,6 +505,106 @@ pub const FUNCTIONS: &[Function] = &[
         name: "scim-fallback",
         grants: &[],
     },
+    // ---------------------------------------------------------------- change events
+    // The stream function (events/publish.rs): Query of the subscribers and
+    // of a subscriber's kept deliveries; UpdateItem of a subscriber's failure
+    // count and backoff; PutItem and DeleteItem of kept deliveries. It reads
+    // no user: the stream hands it the images. Its stream, secret, queue and
+    // bus grants are in SERVICE_GRANTS.
+    Function {
+        name: "events-publish",
+        grants: &[
+            Grant {
+                actions: &[Action::Query],
+                resource: Resource::Table,
+                partitions: Some(&[Subscribers, Deliveries]),
+                attributes: None,
+                returns_nothing: false,
+            },
+            Grant {
+                actions: &[Action::UpdateItem],
+                resource: Resource::Table,
+                partitions: Some(&[Subscribers]),
+                attributes: Some(&[keys::PK, keys::SK, "failures", "retry_at"]),
+                returns_nothing: true,
+            },
+            Grant {
+                actions: &[Action::PutItem, Action::DeleteItem],
+                resource: Resource::Table,
+                partitions: Some(&[Deliveries]),
+                attributes: None,
+                returns_nothing: false,
+            },
+        ],
+    },
+    // GET /api/v1/scim/.well-known/jwks.json: the public key, no table at all.
+    Function {
+        name: "events-jwks",
+        grants: &[],
+    },
+];
+
+/// The functions that never authenticate a caller, so do not hold
+/// [`AUTHENTICATE`]: the stream function has no caller, and the JWKS is
+/// public.
+pub const UNAUTHENTICATED: &[&str] = &["events-publish", "events-jwks"];
+
+/// A permission outside the table's items: an AWS action on one resource of
+/// the deployment, named as `infra/template.yaml` names it (a logical id,
+/// `<logical id>.<attribute>` for a `GetAtt`, or the `Sub` string).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceGrant {
+    pub action: &'static str,
+    pub resource: &'static str,
+}
+
+/// What the change-event functions hold beyond the table's items.
+pub const SERVICE_GRANTS: &[(&str, &[ServiceGrant])] = &[
+    (
+        "events-publish",
+        &[
+            // Lambda's event source mapping reads the stream with the
+            // function's role.
+            ServiceGrant {
+                action: "dynamodb:DescribeStream",
+                resource: "UsersTable.StreamArn",
+            },
+            ServiceGrant {
+                action: "dynamodb:GetRecords",
+                resource: "UsersTable.StreamArn",
+            },
+            ServiceGrant {
+                action: "dynamodb:GetShardIterator",
+                resource: "UsersTable.StreamArn",
+            },
+            ServiceGrant {
+                action: "dynamodb:ListStreams",
+                resource: "UsersTable.StreamArn",
+            },
+            // The secret the signing key is derived from (read at start).
+            ServiceGrant {
+                action: "secretsmanager:GetSecretValue",
+                resource: "SetSigningSecret",
+            },
+            // The mapping's on-failure destination: what it could not
+            // process after its retries.
+            ServiceGrant {
+                action: "sqs:SendMessage",
+                resource: "EventsDeadLetterQueue.Arn",
+            },
+            ServiceGrant {
+                action: "events:PutEvents",
+                resource: "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}",
+            },
+        ],
+    ),
+    (
+        "events-jwks",
+        &[ServiceGrant {
+            action: "secretsmanager:GetSecretValue",
+            resource: "SetSigningSecret",
+        }],
+    ),
 ];
 
 impl Function {
@@ -502,9 +613,22 @@ impl Function {
         FUNCTIONS.iter().find(|f| f.name == name)
     }
 
-    /// Everything it holds: [`AUTHENTICATE`] and its own grants.
+    /// Everything it holds on the table: [`AUTHENTICATE`] (unless it is
+    /// [`UNAUTHENTICATED`]) and its own grants.
     pub fn all_grants(&self) -> impl Iterator<Item = &'static Grant> {
-        AUTHENTICATE.iter().chain(self.grants)
+        let authenticates = !UNAUTHENTICATED.contains(&self.name);
+        AUTHENTICATE
+            .iter()
+            .filter(move |_| authenticates)
+            .chain(self.grants)
+    }
+
+    /// What it holds outside the table ([`SERVICE_GRANTS`]).
+    pub fn service_grants(&self) -> &'static [ServiceGrant] {
+        SERVICE_GRANTS
+            .iter()
+            .find(|(name, _)| *name == self.name)
+            .map_or(&[], |(_, grants)| grants)
     }
 
     /// Why IAM would refuse `access` to this function, if it would.
@@ -673,12 +797,22 @@ pub fn expression_attributes(
 }
 
 /// The declarations as tests/infra reads them (`usersctl iam --json`): per
-/// function, every grant it holds, [`AUTHENTICATE`] included.
+/// function, every grant it holds, [`AUTHENTICATE`] and [`SERVICE_GRANTS`]
+/// included (those in the same shape, unconfined).
 pub fn to_json() -> Value {
     FUNCTIONS
         .iter()
         .map(|f| {
-            let grants: Vec<Value> = f.all_grants().map(Grant::to_json).collect();
+            let mut grants: Vec<Value> = f.all_grants().map(Grant::to_json).collect();
+            grants.extend(f.service_grants().iter().map(|g| {
+                json!({
+                    "actions": [g.action],
+                    "resource": g.resource,
+                    "leading_keys": null,
+                    "attributes": null,
+                    "return_values": null,
+                })
+            }));
             (f.name.to_string(), Value::Array(grants))
         })
         .collect::<serde_json::Map<_, _>>()
@@ -706,7 +840,9 @@ mod tests {
                 "GROUPNAME#*",
                 "GROUPEXTID#*",
                 "COUNTER",
-                "COUNTS"
+                "COUNTS",
+                "SUBSCRIBERS",
+                "DELIVERY#*"
             ]
         );
         // Every key fn's partition is exactly one of them: no pattern is a

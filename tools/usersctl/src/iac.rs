@@ -47,6 +47,9 @@ pub fn summary() -> String {
             }
             out.push('\n');
         }
+        for grant in function.service_grants() {
+            out.push_str(&format!("  {} on {}\n", grant.action, grant.resource));
+        }
     }
     out
 }
@@ -89,5 +92,8 @@ fn table() -> Value {
             "Projection": projection(g.projection()),
         })).collect::<Vec<_>>(),
         "TimeToLiveSpecification": {"AttributeName": ttl.attribute_name(), "Enabled": ttl.enabled()},
+        "StreamSpecification": input.get_stream_specification().as_ref().map(|s| json!({
+            "StreamViewType": s.stream_view_type().map(|v| v.as_str()),
+        })),
     })
 }

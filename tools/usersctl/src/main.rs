@@ -8,6 +8,7 @@ use directory::auth;
 use directory::domain::user::{rules, Group, User};
 use directory::store::{client, keys, FaultKind, Store, StoreError, TokenSpec, UniqueField};
 
+mod events;
 mod iac;
 
 /// Environment: TABLE_NAME (default `users`), DYNAMODB_ENDPOINT (DynamoDB Local),
@@ -37,6 +38,9 @@ enum Command {
     /// Organisations.
     #[command(subcommand)]
     Org(OrgCmd),
+    /// Change events: their receivers, kept deliveries, the local stream follower.
+    #[command(subcommand)]
+    Events(events::EventsCmd),
     /// What each function may do to the table (store::permissions) and the
     /// table's schema: what infra/template.yaml must grant and define. Reads
     /// no table.
@@ -361,12 +365,18 @@ fn describe(err: &StoreError, target: &Target) -> String {
 
 async fn run(store: &Store, command: Command) -> Outcome {
     match command {
+        Command::Events(command) => events::run(store, command).await,
         Command::Table(TableCmd::Create) => {
             let created = keys::create_table(store.client(), store.table()).await?;
             if created {
                 println!("created table {}", store.table());
             } else {
                 println!("table {} already exists", store.table());
+                // The stream first: DynamoDB changes a table one update at a
+                // time, and an index being filled keeps it busy.
+                if keys::enable_stream(store.client(), store.table()).await? {
+                    println!("turned on the table's stream (new and old images) for change events");
+                }
                 let indexes = keys::add_missing_indexes(store.client(), store.table()).await?;
                 for name in indexes.added {
                     println!("added index {name} (DynamoDB fills it from the existing items)");

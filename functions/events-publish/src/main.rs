@@ -1,0 +1,6 @@
+use directory::events;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    events::serve_stream().await
+}
