@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::group_schema::GROUP_ATTRIBUTES;
 use super::user_schema::USER_ATTRIBUTES;
-use super::{cursor, schema, DEFAULT_COUNT, GROUP_SCHEMA, MAX_COUNT, USER_SCHEMA};
+use super::{bulk, cursor, schema, DEFAULT_COUNT, GROUP_SCHEMA, MAX_COUNT, USER_SCHEMA};
 use crate::domain::profile::Profile;
 
 pub const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
@@ -15,11 +15,20 @@ fn base(origin: &str) -> String {
     format!("{origin}/api/v1/scim")
 }
 
-pub fn service_provider_config(origin: &str) -> Value {
+/// What the server implements in `profile`: `/Bulk` is the `rfc` profile's.
+pub fn service_provider_config(origin: &str, profile: Profile) -> Value {
+    let bulk = match profile {
+        Profile::Rfc => json!({
+            "supported": true,
+            "maxOperations": bulk::MAX_OPERATIONS,
+            "maxPayloadSize": bulk::MAX_PAYLOAD_SIZE,
+        }),
+        Profile::Odm => json!({"supported": false, "maxOperations": 0, "maxPayloadSize": 0}),
+    };
     json!({
         "schemas": [SPC_SCHEMA],
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": bulk,
         "filter": {"supported": true, "maxResults": MAX_COUNT},
         "changePassword": {"supported": false},
         "sort": {"supported": false},
