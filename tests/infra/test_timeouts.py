@@ -23,11 +23,27 @@ def budget():
     return m.request_budget_seconds(m.load_declaration())
 
 
-def test_every_function_outlives_the_budget_by_a_little(template, budget):
+@pytest.fixture(scope="module")
+def budgets():
+    return m.request_budgets(m.load_declaration())
+
+
+def test_every_function_outlives_its_budget_by_a_little(template, budgets):
     timeouts = m.function_timeouts(template)
-    assert set(timeouts) == set(m.function_packages().values())
-    problems = m.timeout_problems(budget, timeouts)
+    assert set(timeouts) == set(m.function_packages().values()) == set(budgets)
+    problems = m.timeout_problems(budgets, timeouts)
     assert not problems, "\n".join(problems)
+
+
+def test_the_bulk_function_has_a_budget_and_timeout_of_its_own(template, budget, budgets):
+    """POST /Bulk runs up to maxOperations operations: a longer budget than any other request,
+    and a Timeout to match; the Globals' 10 s would kill it mid-bulk."""
+    assert budgets["scim-bulk"] > budget
+    assert all(b == budget for f, b in budgets.items() if f != "scim-bulk"), budgets
+    short = copy.deepcopy(template)
+    del m.serverless_functions(short)["ScimBulkFunction"]["Properties"]["Timeout"]
+    problems = m.timeout_problems(budgets, m.function_timeouts(short))
+    assert [p.split(":")[0] for p in problems] == ["scim-bulk"], problems
 
 
 def test_timeout_check_detects_broken_copies(template, budget):
