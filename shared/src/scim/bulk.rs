@@ -29,9 +29,9 @@
 //!   [`BULK_REQUEST_BUDGET`] in all; operations it has no time left for
 //!   answer 503 without being tried.
 //!
-//! Cost: one authentication read, then each operation's own calls without
-//! its authentication (a create: 2 calls; a PATCH or PUT: the user read and
-//! the write, 2).
+//! Cost: one authentication read, then each operation's calls but the
+//! caller's part of its read (a create: 2, the id counter and the
+//! transaction; a PATCH, PUT or DELETE: 2, its target's read and the write).
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::time::Duration;
@@ -59,10 +59,10 @@ pub const BULK_RESPONSE_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Bu
 
 /// The most operations one bulk request holds (`bulk.maxOperations`),
 /// picked from a measurement (`make bench`, DynamoDB Local on a busy
-/// 2-core machine): 61 to 75 creates a second, so 500 take about 8 s, a
-/// third of [`BULK_REQUEST_BUDGET`]. The rest is room for slower round
-/// trips and throttling retries; past the budget, the operations not run
-/// answer 503, to be sent again.
+/// 2-core machine, debug build): 50 to 95 creates a second, so 500 take 5
+/// to 10 s, at most 40 % of [`BULK_REQUEST_BUDGET`]. The rest is room for
+/// slower round trips and throttling retries; past the budget, the
+/// operations not run answer 503, to be sent again.
 pub const MAX_OPERATIONS: usize = 500;
 
 /// The largest bulk request body, in bytes (`bulk.maxPayloadSize`): the
