@@ -111,7 +111,7 @@ async fn run(ctx: &Ctx, r: &ScimRequest) -> Outcome {
     let order = request.order();
     let mut job = Job {
         ctx,
-        credentials: r,
+        sent: r,
         caller: Ok(caller),
         created: HashMap::new(),
         results: vec![None; request.operations.len()],
@@ -616,8 +616,8 @@ fn cycles(deps: &[BTreeSet<usize>]) -> Vec<BTreeSet<usize>> {
 /// A bulk request being run.
 struct Job<'a> {
     ctx: &'a Ctx,
-    /// The request, for its credentials (signing in again) and origin.
-    credentials: &'a ScimRequest,
+    /// The HTTP request, for its credentials (signing in again) and origin.
+    sent: &'a ScimRequest,
     /// Who the operations act for; or why no more can run for them (their
     /// own operation deactivated or deleted them, or changed their name).
     caller: Result<Caller, ScimError>,
@@ -670,7 +670,7 @@ impl Job<'_> {
                         dynamodb_code = %fault.code, cause = %fault.detail,
                         "bulk operation failed");
                 }
-                op.fails(error, &self.credentials.origin)
+                op.fails(error, &self.sent.origin)
             }
         }
     }
@@ -743,7 +743,7 @@ impl Job<'_> {
             && canonical_id(&id_text) == Some(caller.user.id)
         {
             self.caller = Users::new(&self.ctx.store, self.ctx.config.profile)
-                .sign_in(&self.credentials.credentials)
+                .sign_in(&self.sent.credentials)
                 .await
                 .map_err(|f| user_error(f, ""));
         }
@@ -802,7 +802,7 @@ impl Job<'_> {
         data: &Value,
     ) -> Result<Done, ScimError> {
         let (ctx, profile) = (self.ctx, self.ctx.config.profile);
-        let origin = &self.credentials.origin;
+        let origin = &self.sent.origin;
         let users = Users::new(&ctx.store, profile);
         let id = canonical_id(id_text);
         let error = |f| user_error(f, id_text);
@@ -861,7 +861,7 @@ impl Job<'_> {
         precondition: Precondition<'_>,
         data: &Value,
     ) -> Result<Done, ScimError> {
-        let origin = &self.credentials.origin;
+        let origin = &self.sent.origin;
         let groups = Groups::new(&self.ctx.store);
         let id = canonical_id(id_text);
         let error = |f| group_error(f, id_text);

@@ -14,13 +14,12 @@ use super::resource_type::ResourceType;
 use super::routes::fallback_response;
 use super::user_resource;
 use super::users::{patched, put, render};
+use super::ScimError;
 use crate::domain::user::User;
 use crate::http::respond;
 use crate::runtime::{Ctx, Profile};
 use crate::service::users::Users;
 use crate::service::Failure;
-
-use super::ScimError;
 
 /// `GET /Me`: the caller's User, as `/Users/{id}` shows it (projections
 /// work); the read of authentication is the whole cost.
@@ -76,7 +75,7 @@ pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
 }
 
 /// The user as `/Users/{id}` answers it, with its `Location`; or the
-/// failure (a `/Me` that names nobody is not found as `Me`).
+/// failure, in SCIM's words.
 fn answer(result: Result<User, Failure<ScimError>>, r: &ScimRequest, ctx: &Ctx) -> Response<Body> {
     let id = result.as_ref().ok().map(|u| u.id);
     let mut resp = render(result, StatusCode::OK, r, ctx);
