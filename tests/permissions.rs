@@ -389,6 +389,105 @@ async fn users_destroy() {
     ]);
 }
 
+// ---------------------------------------------------------------- organizations and memberships
+
+/// The id of carol's membership of acme, and acme's id.
+async fn carol_in_acme(e: &Exercise) -> (u64, u64) {
+    let acme = e.world.t.store.groups().org("acme").await.unwrap().unwrap();
+    (acme.id * 10_000_000_000 + e.world.carol_id, acme.id)
+}
+
+#[tokio::test]
+async fn organizations_list_and_retrieve() {
+    let e = Exercise::new("organizations-list", Profile::Odm).await;
+    for (token, query) in [
+        (&e.world.root_token, ""),
+        (&e.world.root_token, "?search=ac&sort=name&page_size=1"),
+        (&e.world.carol_token, ""),
+        (&e.world.carol_token, "?slug=acme"),
+    ] {
+        let path = format!("/api/organizations{query}");
+        e.call(
+            admin_api::organizations_list,
+            get(&path).token(token).build(),
+            200,
+        )
+        .await;
+    }
+    e.basic_auth(
+        admin_api::organizations_list,
+        || get("/api/organizations"),
+        200,
+    )
+    .await;
+    e.finish(&[]);
+
+    let e = Exercise::new("organizations-retrieve", Profile::Odm).await;
+    let (_, acme) = carol_in_acme(&e).await;
+    let path = format!("/api/organizations/{acme}");
+    for (token, status) in [(&e.world.root_token, 200), (&e.world.carol_token, 200)] {
+        e.call(
+            admin_api::organizations_retrieve,
+            get(&path).token(token).build(),
+            status,
+        )
+        .await;
+    }
+    e.basic_auth(
+        admin_api::organizations_retrieve,
+        || get("/api/organizations/999"),
+        404,
+    )
+    .await;
+    e.finish(&[]);
+}
+
+#[tokio::test]
+async fn memberships_list_and_retrieve() {
+    let e = Exercise::new("memberships-list", Profile::Odm).await;
+    for (token, query) in [
+        (&e.world.root_token, "?org=acme"),
+        (&e.world.root_token, ""),
+        (&e.world.root_token, "?org=acme&user=carol&sort=user"),
+        (&e.world.carol_token, ""),
+        (&e.world.carol_token, "?org=acme&role=worker"),
+    ] {
+        let path = format!("/api/memberships{query}");
+        e.call(
+            admin_api::memberships_list,
+            get(&path).token(token).build(),
+            200,
+        )
+        .await;
+    }
+    e.basic_auth(
+        admin_api::memberships_list,
+        || get("/api/memberships?org=acme"),
+        200,
+    )
+    .await;
+    e.finish(&[]);
+
+    let e = Exercise::new("memberships-retrieve", Profile::Odm).await;
+    let (carol, _) = carol_in_acme(&e).await;
+    let path = format!("/api/memberships/{carol}");
+    for (token, status) in [(&e.world.root_token, 200), (&e.world.carol_token, 200)] {
+        e.call(
+            admin_api::memberships_retrieve,
+            get(&path).token(token).build(),
+            status,
+        )
+        .await;
+    }
+    e.basic_auth(
+        admin_api::memberships_retrieve,
+        || get("/api/memberships/7"),
+        404,
+    )
+    .await;
+    e.finish(&[]);
+}
+
 // ---------------------------------------------------------------- SCIM Users
 
 #[tokio::test]
@@ -440,6 +539,9 @@ async fn scim_users_list_search_and_get() {
             "?startIndex=2&count=1",
             "?filter=userName%20eq%20%22carol%22",
             "?filter=externalId%20eq%20%22none%22",
+            // A modification time reads the modified index (a delta sync).
+            "?filter=meta.lastModified%20eq%20%222026-01-01T00:00:00Z%22",
+            "?filter=meta.lastModified%20eq%20%222026-01-01T00:00:00Z%22&cursor=",
         ] {
             let path = format!("{USERS}{query}");
             e.call(scim::list, e.root(Req::new(Method::GET, &path)), 200)
@@ -456,6 +558,8 @@ async fn scim_users_list_search_and_get() {
                    "filter": "userName eq \"carol\"", "count": 10}),
             json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
                    "startIndex": 1, "count": 1}),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                   "filter": "meta.lastModified eq \"2026-01-01T00:00:00Z\""}),
         ] {
             e.call(
                 scim::search,

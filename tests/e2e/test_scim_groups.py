@@ -435,11 +435,26 @@ def test_filter_by_member_in_both_forms(stack, tag):
     'displayName sw "grp"',
     'displayName ne "grp"',
     "displayName pr",
+    'displayName eq "a" or displayName eq "b"',
+    'not (displayName eq "grp")',
+])
+def test_the_other_operators_are_400_in_odm_and_filter_in_rfc(stack, flt):
+    resp = stack.call("GET", "/Groups" + query(filter=flt))
+    if stack.name == "rfc":
+        assert resp.status == 200, resp.body
+    else:
+        assert_scim_error(resp, 400, "invalidFilter")
+
+
+@pytest.mark.parametrize("flt", [
     'userName eq "grp"',
     'displayName eq "unterminated',
+    # Members are compared only with eq on their value, in every profile.
+    'members.value ne "1"',
 ])
 def test_unsupported_filters_are_400_invalid_filter(stack, flt):
     assert_scim_error(stack.call("GET", "/Groups" + query(filter=flt)), 400, "invalidFilter")
+
 
 
 def test_list_pages_in_id_order(stack, tag):

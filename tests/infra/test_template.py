@@ -25,12 +25,15 @@ def test_table_is_the_one_the_code_creates(template, declaration):
     diffs = m.table_differences(template, declaration)
     assert not diffs, "\n".join(diffs)
     # What the code creates, in words: pk/sk, gsi1 and the search index on
-    # gsi1pk/gsi1sk, every key a string, on-demand, TTL on expires_at.
+    # gsi1pk/gsi1sk, the modified index on gsi1pk/last_modified, every key a
+    # string, on-demand, TTL on expires_at.
     table = declaration["table"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert {d["AttributeType"] for d in table["AttributeDefinitions"]} == {"S"}
-    assert sorted(g["IndexName"] for g in table["GlobalSecondaryIndexes"]) == ["gsi1", "search"]
+    assert sorted(g["IndexName"] for g in table["GlobalSecondaryIndexes"]) == ["gsi1", "modified", "search"]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    modified = next(g for g in table["GlobalSecondaryIndexes"] if g["IndexName"] == "modified")
+    assert [k["AttributeName"] for k in modified["KeySchema"]] == ["gsi1pk", "last_modified"]
 
 
 def test_table_check_detects_broken_copies(template, declaration):
@@ -44,8 +47,11 @@ def test_table_check_detects_broken_copies(template, declaration):
         lambda p: gsi1(p)["Projection"]["NonKeyAttributes"].append("password_hash")))
     assert any("index gsi1 Projection" in d for d in broken(
         lambda p: gsi1(p)["Projection"]["NonKeyAttributes"].remove("idp_owned")))
-    assert any("index search: only in the code" in d for d in broken(
+    assert any("index modified: only in the code" in d for d in broken(
         lambda p: p["GlobalSecondaryIndexes"].pop()))
+    modified = lambda props: next(g for g in props["GlobalSecondaryIndexes"] if g["IndexName"] == "modified")
+    assert any("index modified KeySchema" in d for d in broken(
+        lambda p: modified(p)["KeySchema"][1].update(AttributeName="gsi1sk")))
     assert any(d.startswith("KeySchema") for d in broken(lambda p: p["KeySchema"].reverse()))
     assert any(d.startswith("TimeToLiveSpecification") for d in broken(
         lambda p: p.update(TimeToLiveSpecification={"AttributeName": "ttl", "Enabled": True})))

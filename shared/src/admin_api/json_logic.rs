@@ -4,6 +4,10 @@
 //! (`JsonLogicFilter._build_Q`). Inputs that make CVAT crash with a 500 (a
 //! comparison without a `var`, values of the wrong type, a nested non-object)
 //! get a 400 message of our own here, always starting with `filter: `.
+//!
+//! One grammar serves every list: a list names its filter fields as a
+//! [`Term`] type (the users' [`Field`], the organizations' and memberships'
+//! own), and a rule over them is a `Rule<T>`.
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -47,54 +51,111 @@ impl Comparison {
     }
 }
 
+/// What a term's values are, which decides the literals it is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Int,
+    Bool,
+}
+
+/// The filter fields of one list: what `{"var": "<name>"}` may name.
+pub trait Term: Copy + PartialEq + fmt::Debug {
+    fn parse(name: &str) -> Option<Self>;
+    fn name(self) -> &'static str;
+    fn kind(self) -> Kind;
+}
+
+/// The users' filter fields.
+impl Term for Field {
+    fn parse(name: &str) -> Option<Field> {
+        Field::parse(name)
+    }
+
+    fn name(self) -> &'static str {
+        Field::name(self)
+    }
+
+    fn kind(self) -> Kind {
+        match self {
+            Field::Id => Kind::Int,
+            Field::IsActive => Kind::Bool,
+            Field::Username | Field::FirstName | Field::LastName => Kind::Text,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
-pub enum Rule {
+pub enum Rule<T = Field> {
     /// `{"and": [r, ...]}` (non-empty)
-    And(Vec<Rule>),
+    And(Vec<Rule<T>>),
     /// `{"or": [r, ...]}` (non-empty)
-    Or(Vec<Rule>),
+    Or(Vec<Rule<T>>),
     /// `{"!": r}`; `{"!!": r}` parses to `r` itself, as in CVAT.
-    Not(Box<Rule>),
-    /// `{"var": f}`: `f IS NOT NULL`, true for every user (no field is nullable).
-    NotNull(Field),
-    /// `{"==": [{"var": f}, null]}`: `f IS NULL`, false for every user.
-    IsNull(Field),
+    Not(Box<Rule<T>>),
+    /// `{"var": f}`: `f IS NOT NULL` (true for every user: no user field is
+    /// nullable).
+    NotNull(T),
+    /// `{"==": [{"var": f}, null]}`: `f IS NULL` (false for every user).
+    IsNull(T),
     /// `{"<": [{"var": f}, v]}` and `==`, `<=`, `>`, `>=`.
-    Compare(Field, Comparison, Value),
+    Compare(T, Comparison, Value),
     /// `{"<=": [low, {"var": f}, high]}`: `low <= f <= high`.
-    Between(Field, Value, Value),
+    Between(T, Value, Value),
     /// `{"in": [{"var": f}, [v, ...]]}`; `null` items are dropped, as Django does.
-    In(Field, Vec<Value>),
+    In(T, Vec<Value>),
     /// `{"in": ["sub", {"var": f}]}`: case-sensitive substring.
-    Contains(Field, String),
+    Contains(T, String),
+}
+
+impl<T: Term> Rule<T> {
+    /// Whether the rule holds for a record whose terms have the values
+    /// `value` gives, `None` being SQL's NULL: a comparison with NULL is
+    /// false (and its negation true), as Django's filters are.
+    pub fn holds<'a>(&self, value: &dyn Fn(T) -> Option<FieldValue<'a>>) -> bool {
+        match self {
+            Rule::And(rules) => rules.iter().all(|r| r.holds(value)),
+            Rule::Or(rules) => rules.iter().any(|r| r.holds(value)),
+            Rule::Not(rule) => !rule.holds(value),
+            Rule::NotNull(term) => value(*term).is_some(),
+            Rule::IsNull(term) => value(*term).is_none(),
+            Rule::Compare(term, op, literal) => value(*term)
+                .and_then(|v| compare(v, literal))
+                .is_some_and(|ord| op.holds(ord)),
+            Rule::Between(term, low, high) => value(*term).is_some_and(|v| {
+                compare(v, low).is_some_and(|o| o != Ordering::Less)
+                    && compare(v, high).is_some_and(|o| o != Ordering::Greater)
+            }),
+            Rule::In(term, literals) => value(*term).is_some_and(|v| {
+                literals
+                    .iter()
+                    .any(|x| compare(v, x) == Some(Ordering::Equal))
+            }),
+            Rule::Contains(term, sub) => {
+                matches!(value(*term), Some(FieldValue::Str(s)) if s.contains(sub.as_str()))
+            }
+        }
+    }
+
+    /// Whether the rule names `term` anywhere: a list that reads a term's
+    /// values only when it must asks this first.
+    pub fn mentions(&self, term: T) -> bool {
+        match self {
+            Rule::And(rules) | Rule::Or(rules) => rules.iter().any(|r| r.mentions(term)),
+            Rule::Not(rule) => rule.mentions(term),
+            Rule::NotNull(t)
+            | Rule::IsNull(t)
+            | Rule::Compare(t, ..)
+            | Rule::Between(t, ..)
+            | Rule::In(t, _)
+            | Rule::Contains(t, _) => *t == term,
+        }
+    }
 }
 
 impl Rule {
     pub fn matches(&self, user: &impl UserFields) -> bool {
-        match self {
-            Rule::And(rules) => rules.iter().all(|r| r.matches(user)),
-            Rule::Or(rules) => rules.iter().any(|r| r.matches(user)),
-            Rule::Not(rule) => !rule.matches(user),
-            Rule::NotNull(_) => true,
-            Rule::IsNull(_) => false,
-            Rule::Compare(field, op, value) => {
-                compare(user.field(*field), value).is_some_and(|ord| op.holds(ord))
-            }
-            Rule::Between(field, low, high) => {
-                let v = user.field(*field);
-                compare(v, low).is_some_and(|o| o != Ordering::Less)
-                    && compare(v, high).is_some_and(|o| o != Ordering::Greater)
-            }
-            Rule::In(field, values) => {
-                let v = user.field(*field);
-                values
-                    .iter()
-                    .any(|x| compare(v, x) == Some(Ordering::Equal))
-            }
-            Rule::Contains(field, sub) => {
-                matches!(user.field(*field), FieldValue::Str(s) if s.contains(sub.as_str()))
-            }
-        }
+        self.holds(&|field| Some(user.field(field)))
     }
 }
 
@@ -163,9 +224,14 @@ fn compare(field: FieldValue<'_>, value: &Value) -> Option<Ordering> {
     }
 }
 
-/// Parses a non-empty `filter` query value. `Err` is the single message of
-/// the 400 response array.
+/// Parses a non-empty `filter` query value over the users' fields. `Err` is
+/// the single message of the 400 response array.
 pub fn parse(filter: &str) -> Result<Rule, String> {
+    parse_terms(filter)
+}
+
+/// [`parse`] over the filter fields `T` of another list.
+pub fn parse_terms<T: Term>(filter: &str) -> Result<Rule<T>, String> {
     if filter.chars().count() > MAX_FILTER_CHARS {
         return Err(format!(
             "filter: expression is too long (more than {MAX_FILTER_CHARS} characters)"
@@ -181,7 +247,7 @@ pub fn parse(filter: &str) -> Result<Rule, String> {
 
 /// `_build_Q`: `parent_op` is the operator whose argument `rule` is (None at
 /// the top level); it only changes the wording of the messages.
-fn build(rule: &Json, parent_op: Option<&str>, depth: usize) -> Result<Rule, String> {
+fn build<T: Term>(rule: &Json, parent_op: Option<&str>, depth: usize) -> Result<Rule<T>, String> {
     if depth > MAX_DEPTH {
         return Err(format!(
             "expression is nested too deeply (more than {MAX_DEPTH} levels)"
@@ -258,8 +324,8 @@ fn build(rule: &Json, parent_op: Option<&str>, depth: usize) -> Result<Rule, Str
                 Ok(Rule::In(field, values))
             }
             sub => {
-                let field = var_of(&a[1], op, "second")?;
-                if !is_text(field) {
+                let field: T = var_of(&a[1], op, "second")?;
+                if field.kind() != Kind::Text {
                     return Err(format!(
                         "term '{}' does not support substring matching",
                         field.name()
@@ -289,7 +355,7 @@ fn expected_non_empty(arg: &Json, kind: &str, op: Option<&str>) -> String {
 }
 
 /// `args[i]["var"]` followed by the lookup of that term.
-fn var_of(arg: &Json, op: &str, position: &str) -> Result<Field, String> {
+fn var_of<T: Term>(arg: &Json, op: &str, position: &str) -> Result<T, String> {
     match arg.get("var") {
         Some(t) => term(t),
         None => Err(format!(
@@ -299,36 +365,30 @@ fn var_of(arg: &Json, op: &str, position: &str) -> Result<Field, String> {
     }
 }
 
-fn term(t: &Json) -> Result<Field, String> {
+fn term<T: Term>(t: &Json) -> Result<T, String> {
     match t {
-        Json::Str(name) => Field::parse(name),
+        Json::Str(name) => T::parse(name),
         _ => None,
     }
     .ok_or_else(|| format!("term '{}' is not supported", t.py_str()))
 }
 
-fn is_text(field: Field) -> bool {
-    matches!(field, Field::Username | Field::FirstName | Field::LastName)
-}
-
 /// Values must have the field's own type: Django would coerce some (`"3"` for
 /// `id`) and crash on others; we accept neither.
-fn typed(field: Field, v: &Json) -> Result<Value, String> {
-    match (field, v) {
-        (Field::Id, Json::Int(i)) => Ok(Value::Int(*i)),
-        (Field::IsActive, Json::Bool(b)) => Ok(Value::Bool(*b)),
-        (Field::Username | Field::FirstName | Field::LastName, Json::Str(s)) => {
-            Ok(Value::Str(s.clone()))
-        }
+fn typed<T: Term>(field: T, v: &Json) -> Result<Value, String> {
+    match (field.kind(), v) {
+        (Kind::Int, Json::Int(i)) => Ok(Value::Int(*i)),
+        (Kind::Bool, Json::Bool(b)) => Ok(Value::Bool(*b)),
+        (Kind::Text, Json::Str(s)) => Ok(Value::Str(s.clone())),
         _ => Err(wrong_type(field, v)),
     }
 }
 
-fn wrong_type(field: Field, v: &Json) -> String {
-    let wanted = match field {
-        Field::Id => "an integer",
-        Field::IsActive => "a boolean",
-        Field::Username | Field::FirstName | Field::LastName => "a string",
+fn wrong_type<T: Term>(field: T, v: &Json) -> String {
+    let wanted = match field.kind() {
+        Kind::Int => "an integer",
+        Kind::Bool => "a boolean",
+        Kind::Text => "a string",
     };
     format!(
         "term '{}' requires {wanted} value, got '{}' of type '{}'",

@@ -8,7 +8,7 @@
 //! (Django's `QueryDict.get`).
 
 use super::django::{null_boolean, python_int, python_isspace, PageRequest};
-use super::json_logic;
+use super::json_logic::{self, Term};
 use crate::domain::access::{OrgContext, OrgRef};
 use crate::domain::plan::ReadPlan;
 use crate::domain::query::{Case, Claim, Field, FieldValue, UserFields, UserQuery};
@@ -81,7 +81,7 @@ impl ListQuery {
             last_name: simple_text(get("last_name")),
             is_active: null_boolean(get("is_active")),
             search,
-            sort: parse_sort(get("sort")),
+            sort: parse_sort(get("sort"), Field::Id),
             filter,
             org,
         })
@@ -194,7 +194,7 @@ fn org_too_long() -> ListQueryError {
 }
 
 /// CVAT's `get_organization` (iam/middleware.py), with an empty header taken as absent.
-fn parse_org(
+pub(super) fn parse_org(
     org: Option<&str>,
     org_id: Option<&str>,
     header: Option<&str>,
@@ -223,7 +223,7 @@ fn parse_org(
 }
 
 /// `CustomPagination.get_page_size`.
-fn parse_page_size(value: Option<&str>) -> Option<usize> {
+pub(super) fn parse_page_size(value: Option<&str>) -> Option<usize> {
     match value {
         Some("all") => None,
         Some(v) => match python_int(v) {
@@ -243,9 +243,10 @@ fn simple_text(value: Option<&str>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// DRF `OrderingFilter.get_ordering`: unknown fields dropped, default `-id`.
-fn parse_sort(value: Option<&str>) -> Vec<(Field, bool)> {
-    let sort: Vec<(Field, bool)> = value
+/// DRF `OrderingFilter.get_ordering`: unknown fields dropped, default
+/// descending by `id` (the list's own id term).
+pub(super) fn parse_sort<T: Term>(value: Option<&str>, id: T) -> Vec<(T, bool)> {
+    let sort: Vec<(T, bool)> = value
         .unwrap_or("")
         .split(',')
         .filter_map(|term| {
@@ -254,18 +255,18 @@ fn parse_sort(value: Option<&str>) -> Vec<(Field, bool)> {
                 Some(name) => (name, true),
                 None => (term, false),
             };
-            Field::parse(name).map(|f| (f, descending))
+            T::parse(name).map(|f| (f, descending))
         })
         .collect();
     if sort.is_empty() {
-        vec![(Field::Id, true)]
+        vec![(id, true)]
     } else {
         sort
     }
 }
 
 /// DRF `SearchFilter.get_search_terms`: `CharField` validation, then `search_smart_split`.
-fn parse_search(value: &str) -> Result<Vec<String>, ListQueryError> {
+pub(super) fn parse_search(value: &str) -> Result<Vec<String>, ListQueryError> {
     if value.contains('\0') {
         return Err(ListQueryError::Filter(NULL_CHARACTERS.to_string()));
     }

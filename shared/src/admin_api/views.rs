@@ -22,7 +22,7 @@ fn ok(body: &Value) -> Response<Body> {
 }
 
 /// The admin API's answer to an account operation that did not happen.
-fn account_error(failure: Failure<ApiError>) -> ApiError {
+pub(super) fn account_error(failure: Failure<ApiError>) -> ApiError {
     match failure {
         Failure::Auth(f) => f.into(),
         Failure::Forbidden | Failure::ReadOnly => ApiError::PermissionDenied(NO_PERMISSION),
@@ -144,7 +144,7 @@ fn list_page(
 
 /// Bytes a row takes in the Lambda response, where the JSON body is itself
 /// a JSON string: every `"` and `\` is escaped once more.
-fn embedded_len(row: &Value) -> usize {
+pub(super) fn embedded_len(row: &Value) -> usize {
     let text = row.to_string();
     let escapes = text.bytes().filter(|b| matches!(b, b'"' | b'\\')).count();
     // The comma between rows.
@@ -284,13 +284,22 @@ pub async fn fallback(ctx: Ctx, req: Request) -> Response<Body> {
 
 /// The methods each route allows; `None` for paths that are not ours.
 fn allowed_methods(path: &str) -> Option<&'static str> {
-    let rest = path.strip_prefix("/api/users")?;
+    // Organizations and memberships are read only: GET on the list and on one.
+    let (rest, detail) = match path.strip_prefix("/api/users") {
+        Some(rest) => (rest, "GET, PATCH, DELETE"),
+        None => (
+            path.strip_prefix("/api/organizations")
+                .or_else(|| path.strip_prefix("/api/memberships"))?,
+            "GET",
+        ),
+    };
     match rest {
-        "" | "/self" => Some("GET"),
+        "" => Some("GET"),
+        "/self" if path.starts_with("/api/users") => Some("GET"),
         _ => {
             let id = rest.strip_prefix('/')?;
             let is_id = !id.is_empty() && !id.contains('/') && !id.contains('.');
-            is_id.then_some("GET, PATCH, DELETE")
+            is_id.then_some(detail)
         }
     }
 }
@@ -330,6 +339,15 @@ mod tests {
             ("/api/users/1/", None),
             ("/api/users/1.json", None),
             ("/api/nothing", None),
+            ("/api/organizations", Some("GET")),
+            ("/api/organizations/3", Some("GET")),
+            ("/api/organizations/self", Some("GET")),
+            ("/api/memberships", Some("GET")),
+            ("/api/memberships/30000000007", Some("GET")),
+            ("/api/organizations/", None),
+            ("/api/memberships/3/", None),
+            ("/api/memberships/3.json", None),
+            ("/api/organizationsx", None),
         ];
         for (path, want) in cases {
             assert_eq!(allowed_methods(path), want, "{path}");

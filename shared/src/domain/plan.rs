@@ -9,6 +9,8 @@
 //! simply pins nothing.
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
+
 use super::query::{Case, Claim, UserQuery};
 use super::user::rules::fold;
 
@@ -32,6 +34,13 @@ pub enum ReadPlan {
     /// Only users with ids in `low..=high` (`low > high` when nobody can
     /// match).
     IdRange { low: u64, high: u64 },
+    /// Only users whose last change is within `since..=until` (an open end
+    /// unbounded): one range of the index that keeps users in order of
+    /// their last change (a delta sync: what changed since the last look).
+    Modified {
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    },
     /// No pin, but every condition is on fields the search index holds: a
     /// pass over that index decides which users match.
     SearchIndex,
@@ -44,6 +53,14 @@ impl ReadPlan {
         match pin(query).and_then(bounded) {
             Some(Pin::Keys { ids, claims, .. }) => ReadPlan::Keys { ids, claims },
             Some(Pin::IdRange { low, high }) => ReadPlan::IdRange { low, high },
+            Some(Pin::Modified {
+                since: Some(since),
+                until: Some(until),
+            }) if since > until => ReadPlan::Keys {
+                ids: BTreeSet::new(),
+                claims: BTreeSet::new(),
+            },
+            Some(Pin::Modified { since, until }) => ReadPlan::Modified { since, until },
             None if indexed(query) => ReadPlan::SearchIndex,
             None => ReadPlan::Pass,
         }
@@ -78,6 +95,11 @@ enum Pin {
     },
     /// `low > high` when nobody can match.
     IdRange { low: u64, high: u64 },
+    /// `since > until` when nobody can match.
+    Modified {
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    },
 }
 
 fn ids_only(ids: BTreeSet<u64>) -> Pin {
@@ -98,6 +120,10 @@ fn pin(query: &UserQuery) -> Option<Pin> {
             claims: values.iter().map(|v| (*claim, v.clone())).collect(),
             case: *case,
         }),
+        UserQuery::ModifiedBetween(since, until) => Some(Pin::Modified {
+            since: *since,
+            until: *until,
+        }),
         UserQuery::Nobody => Some(ids_only(BTreeSet::new())),
         UserQuery::And(all) => all.iter().filter_map(pin).reduce(intersect),
         UserQuery::Or(any) => any.iter().map(pin).reduce(|a, b| union(a?, b?)).flatten(),
@@ -111,6 +137,7 @@ fn indexed(query: &UserQuery) -> bool {
     match query {
         UserQuery::IdIn(_) | UserQuery::IdBetween(..) | UserQuery::Nobody => true,
         UserQuery::ClaimIn(claim, ..) => *claim == Claim::Username,
+        UserQuery::ModifiedBetween(..) => false,
         UserQuery::And(all) | UserQuery::Or(all) => all.iter().all(indexed),
         UserQuery::Residual { indexed } => *indexed,
     }
@@ -129,7 +156,7 @@ fn range(low: Option<i128>, high: Option<i128>) -> Pin {
 fn key_count(pin: &Pin) -> Option<usize> {
     match pin {
         Pin::Keys { ids, claims, .. } => Some(ids.len() + claims.len()),
-        Pin::IdRange { .. } => None,
+        Pin::IdRange { .. } | Pin::Modified { .. } => None,
     }
 }
 
@@ -208,6 +235,28 @@ fn intersect(a: Pin, b: Pin) -> Pin {
                 case,
             }
         }
+        (
+            Pin::Modified {
+                since: s1,
+                until: u1,
+            },
+            Pin::Modified {
+                since: s2,
+                until: u2,
+            },
+        ) => Pin::Modified {
+            since: s1.max(s2),
+            until: match (u1, u2) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+        },
+        // A few keys beat any range; a range of modification times (what
+        // changed lately) beats a range of ids.
+        (keys @ Pin::Keys { .. }, Pin::Modified { .. })
+        | (Pin::Modified { .. }, keys @ Pin::Keys { .. }) => keys,
+        (modified @ Pin::Modified { .. }, Pin::IdRange { .. })
+        | (Pin::IdRange { .. }, modified @ Pin::Modified { .. }) => modified,
         (a, b) if key_count(&a) <= key_count(&b) => a,
         (_, b) => b,
     }
@@ -252,6 +301,19 @@ fn union(a: Pin, b: Pin) -> Option<Pin> {
             let high = ids.last().map_or(high, |&i| i.max(high));
             Some(Pin::IdRange { low, high })
         }
+        (
+            Pin::Modified {
+                since: s1,
+                until: u1,
+            },
+            Pin::Modified {
+                since: s2,
+                until: u2,
+            },
+        ) => Some(Pin::Modified {
+            since: s1.zip(s2).map(|(a, b)| a.min(b)),
+            until: u1.zip(u2).map(|(a, b)| a.max(b)),
+        }),
         _ => None,
     }
 }
@@ -381,6 +443,56 @@ mod tests {
                 Or(vec![id_in(&[1]), claim(Email, Case::Caseless, &[]), OTHER]),
                 ReadPlan::Pass,
             ),
+        ];
+        for (query, want) in cases {
+            assert_eq!(ReadPlan::of(&query), want, "{query:?}");
+        }
+    }
+
+    /// Ranges of modification time (SCIM's `meta.lastModified`): narrowed
+    /// by `and`, joined by `or`, beaten by keys, nobody when they cannot meet.
+    #[test]
+    fn modification_times_plan_as_a_range_of_the_index_of_changes() {
+        use chrono::TimeZone;
+        let t = |s: u32| Some(Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, s).unwrap());
+        let between = |a, b| ModifiedBetween(a, b);
+        let modified = |since, until| ReadPlan::Modified { since, until };
+        let cases: Vec<(UserQuery, ReadPlan)> = vec![
+            (between(t(1), None), modified(t(1), None)),
+            (
+                And(vec![between(t(1), None), between(None, t(9))]),
+                modified(t(1), t(9)),
+            ),
+            (
+                And(vec![between(t(1), t(8)), between(t(3), t(9))]),
+                modified(t(3), t(8)),
+            ),
+            (
+                And(vec![between(t(5), None), between(None, t(4))]),
+                keys(&[], &[]),
+            ),
+            (
+                Or(vec![between(t(5), t(6)), between(t(1), t(2))]),
+                modified(t(1), t(6)),
+            ),
+            (
+                Or(vec![between(t(5), None), between(t(1), t(2))]),
+                modified(t(1), None),
+            ),
+            (
+                And(vec![between(t(1), None), scim_username("u")]),
+                keys(&[], &[(Claim::Username, "u")]),
+            ),
+            (
+                And(vec![IdBetween(Some(3), None), between(t(1), None)]),
+                modified(t(1), None),
+            ),
+            (And(vec![OTHER, between(t(1), None)]), modified(t(1), None)),
+            (
+                Or(vec![between(t(1), None), scim_username("u")]),
+                ReadPlan::Pass,
+            ),
+            (Or(vec![between(t(1), None), OTHER]), ReadPlan::Pass),
         ];
         for (query, want) in cases {
             assert_eq!(ReadPlan::of(&query), want, "{query:?}");

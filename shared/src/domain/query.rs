@@ -2,6 +2,8 @@
 //! filters, JSON Logic) and the store's pushed-down conditions see on a user.
 use std::cmp::Ordering;
 
+use chrono::{DateTime, Utc};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     Username,
@@ -80,7 +82,8 @@ pub enum Case {
 }
 
 /// What a filter says about which users it can match, in the terms reads
-/// are planned in: ids, id ranges and claims, joined by `and` and `or`.
+/// are planned in: ids, id ranges, claims and ranges of modification time,
+/// joined by `and` and `or`.
 /// Both filter languages lower into it; whatever they say beyond that is a
 /// [`UserQuery::Residual`], which narrows nothing. The query only decides
 /// what is read: the language's own filter is then evaluated, exactly as
@@ -94,6 +97,10 @@ pub enum UserQuery {
     IdBetween(Option<i128>, Option<i128>),
     /// The claim's value equals one of these (as written; none: nobody).
     ClaimIn(Claim, Case, Vec<String>),
+    /// The user last changed at or after the first time and at or before
+    /// the second (an open end unbounded): the store keeps users in order
+    /// of their last change, so this is a range of that order.
+    ModifiedBetween(Option<DateTime<Utc>>, Option<DateTime<Utc>>),
     /// Matches no user (`IS NULL` on a field that is never null, an id no
     /// user can have).
     Nobody,

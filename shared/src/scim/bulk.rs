@@ -59,7 +59,7 @@ pub const BULK_RESPONSE_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Bu
 
 /// The most operations one bulk request holds (`bulk.maxOperations`),
 /// picked from a measurement (`make bench`, DynamoDB Local on a busy
-/// 2-core machine, debug build): 50 to 95 creates a second, so 500 take 5
+/// 2-core machine, debug build): 50 to 120 creates a second, so 500 take 4
 /// to 10 s, at most 40 % of [`BULK_REQUEST_BUDGET`]. The rest is room for
 /// slower round trips and throttling retries; past the budget, the
 /// operations not run answer 503, to be sent again.

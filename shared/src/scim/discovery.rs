@@ -15,7 +15,9 @@ fn base(origin: &str) -> String {
     format!("{origin}/api/v1/scim")
 }
 
-/// What the server implements in `profile`: `/Bulk` is the `rfc` profile's.
+/// What the server implements in `profile`: sorting and `/Bulk` are the
+/// `rfc` profile's (`odm` ignores `sortBy`, as its clients expect, and
+/// ODM's API has no `/Bulk`).
 pub fn service_provider_config(origin: &str, profile: Profile) -> Value {
     let bulk = match profile {
         Profile::Rfc => json!({
@@ -31,7 +33,7 @@ pub fn service_provider_config(origin: &str, profile: Profile) -> Value {
         "bulk": bulk,
         "filter": {"supported": true, "maxResults": MAX_COUNT},
         "changePassword": {"supported": false},
-        "sort": {"supported": false},
+        "sort": {"supported": profile == Profile::Rfc},
         "etag": {"supported": true},
         // RFC 9865 §4. Index paging stays the default, for the clients
         // (Entra ID, Okta) that know nothing else.

@@ -1,37 +1,54 @@
-//! SCIM filters (RFC 7644 §3.4.2.2): the supported subset, parsed into a typed
-//! [`Filter`], evaluated over a [`User`], and reduced to a key lookup when one
-//! equality pins the user down.
+//! SCIM filters (RFC 7644 §3.4.2.2), parsed into a typed [`Filter`] whose
+//! attribute paths are resolved through the resource's attribute table,
+//! evaluated over a record (`filter/eval.rs`), and lowered into the one user
+//! query the planner reads ([`Filter::to_query`]).
 //!
-//! Supported: `eq` joined by `and`, parentheses, the value path
-//! `emails[type eq "work" and value eq "x"]`, and Entra's non-RFC form
-//! `emails[type eq "work"].value eq "x"` (same meaning). Every other operator
-//! is refused by name. Hand-written rather than `scim_v2`, so that the errors
-//! can name the operator and the position, the Entra form needs no rewrite,
-//! and the recursion depth is bounded by construction.
+//! Two grammars, by profile:
+//! - `odm`: `eq` joined by `and`, parentheses, the value path
+//!   `emails[type eq "work" and value eq "x"]`, on the attributes whose rows
+//!   say they are filterable ([`Filterable`]); every other operator is
+//!   refused by name, as ODM documents.
+//! - `rfc`: the whole grammar: `eq ne co sw ew gt ge lt le pr`, `and`, `or`,
+//!   `not (…)` with RFC precedence (not binds tighter than and, and tighter
+//!   than or), parentheses, value paths on every multi-valued attribute, on
+//!   every attribute of the table (its type and caseExact from its row).
 //!
-//! Caseless attributes (`userName`, `emails`) compare as their uniqueness
-//! claims do, NFKC with full case folding, and values too long to be a key
-//! are refused before they become one.
+//! Both take Entra's non-RFC `emails[type eq "work"].value eq "x"` (the
+//! value path's conditions and one more on the same value). Hand-written
+//! rather than `scim_v2`, so that the errors name the operator and the
+//! position, the Entra form needs no rewrite, and the recursion depth is
+//! bounded by construction.
+//!
+//! Caseless attributes compare as the uniqueness claims do, NFKC with full
+//! case folding, and values too long to be a key are refused before they
+//! become one.
 use std::borrow::Cow;
 
+use chrono::{DateTime, Utc};
 use serde_json::Number;
 
 use super::group_schema::GROUP_ATTRIBUTES;
-use super::schema::{self, Attribute, Context, Filterable, Type};
+use super::schema::{self, Attribute, Context, Type};
 use super::user_schema::USER_ATTRIBUTES;
 use super::{values, ScimError};
 use crate::domain::group::GroupRecord;
+use crate::domain::profile::Profile;
 use crate::domain::query::{Case, Claim, UserQuery};
 use crate::domain::user::{parse_time, rules, User};
 use crate::store::keys;
 
+mod eval;
+mod lex;
+#[cfg(test)]
+mod tests;
+
+use lex::{lex, Tok, Token};
+
 /// Longer filters are refused before lexing.
 pub const MAX_LEN: usize = 4096;
-/// Parentheses and brackets nested deeper than this are refused; the parser
-/// recurses once per level, so this is what keeps the stack small.
+/// Parentheses, brackets and `not`s nested deeper than this are refused; the
+/// parser recurses once per level, so this is what keeps the stack small.
 pub const MAX_DEPTH: usize = 32;
-
-const UNSUPPORTED_OPS: [&str; 9] = ["ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr"];
 
 pub use super::schema::Attr;
 
@@ -42,105 +59,113 @@ pub enum Resource {
     Group,
 }
 
-impl Resource {
-    /// The filter attribute a top-level path names: case-insensitive,
-    /// optional core-schema URN.
-    fn attr(self, path: &str) -> Option<Filterable> {
+/// An attribute operator (RFC 7644 Table 3), `pr` aside (it takes no value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Co,
+    Sw,
+    Ew,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl Op {
+    const ALL: [Op; 9] = [
+        Op::Eq,
+        Op::Ne,
+        Op::Co,
+        Op::Sw,
+        Op::Ew,
+        Op::Gt,
+        Op::Ge,
+        Op::Lt,
+        Op::Le,
+    ];
+
+    /// As a filter writes it (lower case, the canonical form's spelling).
+    pub fn name(self) -> &'static str {
         match self {
-            Resource::User => schema::filter_attr(USER_ATTRIBUTES, values::strip_user_urn(path)?),
-            Resource::Group => schema::filter_attr(
-                GROUP_ATTRIBUTES,
-                values::strip_urn(path, super::GROUP_SCHEMA)?,
-            ),
+            Op::Eq => "eq",
+            Op::Ne => "ne",
+            Op::Co => "co",
+            Op::Sw => "sw",
+            Op::Ew => "ew",
+            Op::Gt => "gt",
+            Op::Ge => "ge",
+            Op::Lt => "lt",
+            Op::Le => "le",
         }
     }
 
-    /// Whether the path names a multi-valued attribute itself (not a
-    /// sub-attribute of it), which takes a value filter.
-    fn takes_value_filter(self, path: &str) -> bool {
-        fn of<R>(table: &'static [Attribute<R>], path: Option<&str>) -> bool {
-            path.is_some_and(|p| {
-                !p.contains('.') && schema::find(table, p).is_some_and(|a| a.multi_valued)
-            })
-        }
-        match self {
-            Resource::User => of(USER_ATTRIBUTES, values::strip_user_urn(path)),
-            Resource::Group => of(
-                GROUP_ATTRIBUTES,
-                values::strip_urn(path, super::GROUP_SCHEMA),
-            ),
-        }
+    fn parse(word: &str) -> Option<Op> {
+        Op::ALL
+            .into_iter()
+            .find(|op| op.name().eq_ignore_ascii_case(word))
     }
 
-    /// The "supported are …" list of unknown-attribute errors.
-    fn supported(self) -> String {
-        match self {
-            Resource::User => schema::filter_paths(USER_ATTRIBUTES),
-            Resource::Group => schema::filter_paths(GROUP_ATTRIBUTES),
-        }
+    /// The operators that look inside strings (`co sw ew`).
+    fn substring(self) -> bool {
+        matches!(self, Op::Co | Op::Sw | Op::Ew)
+    }
+}
+
+/// An attribute a filter names, resolved through its resource's table: the
+/// rows from a top-level attribute down to the one compared, and what that
+/// row says about comparing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    /// The rows' names, as the table spells them (`["emails", "value"]`).
+    names: Vec<&'static str>,
+    /// The compared row's type.
+    pub kind: Type,
+    /// Exact comparison; otherwise both sides are folded as uniqueness
+    /// claims are ([`rules::fold`]).
+    pub case_exact: bool,
+    /// Whether the compared row is multi-valued (it takes a value filter).
+    pub multi_valued: bool,
+    /// The code's name for the attribute (key lookups, value paths), when
+    /// its row gives one ([`schema::Filterable::attr`]).
+    pub attr: Option<Attr>,
+}
+
+impl Path {
+    /// The rows' names, from the top-level attribute down.
+    pub fn names(&self) -> &[&'static str] {
+        &self.names
     }
 
-    /// The multi-valued attribute value paths go into (`emails`,
-    /// `members`), and its filterable sub-attributes as messages list
-    /// them, each after `prefix`.
-    fn value_path(self, prefix: &str) -> (&'static str, String) {
-        fn of<R>(table: &'static [Attribute<R>], prefix: &str) -> (&'static str, String) {
-            let attribute = table
-                .iter()
-                .find(|a| a.multi_valued && a.sub_attributes.iter().any(|s| s.filter.is_some()))
-                .expect("a table with a filterable multi-valued attribute");
-            (attribute.name, schema::sub_filter_names(attribute, prefix))
-        }
-        match self {
-            Resource::User => of(USER_ATTRIBUTES, prefix),
-            Resource::Group => of(GROUP_ATTRIBUTES, prefix),
-        }
+    pub fn is(&self, attr: Attr) -> bool {
+        self.attr == Some(attr)
     }
 
-    /// A sub-attribute of the value path's attribute, inside `attr[...]`
-    /// or after `].`.
-    fn sub_attr(self, name: &str) -> Option<Attr> {
-        let path = format!("{}.{name}", self.value_path("").0);
-        match self {
-            Resource::User => schema::filter_attr(USER_ATTRIBUTES, &path),
-            Resource::Group => schema::filter_attr(GROUP_ATTRIBUTES, &path),
-        }
-        .map(|f| f.attr)
-    }
-
-    /// `written` names no sub-attribute of the value path's attribute
-    /// (`place`: "inside" or "after" its brackets).
-    fn unknown_sub(self, written: &str, place: &str, prefix: &str) -> ScimError {
-        let (name, subs) = self.value_path(prefix);
-        let verb = if subs.contains(" and ") { "are" } else { "is" };
-        invalid(format!(
-            "Unknown attribute '{written}' {place} {name}[...]: supported {verb} {subs}"
-        ))
-    }
-
-    /// The attribute's type, for the comparisons it takes.
-    fn kind(self, attr: Attr) -> Option<Type> {
-        fn kind<R>(table: &'static [Attribute<R>], attr: Attr) -> Option<Type> {
-            let ((a, sub), _) = schema::filter_row(table, attr)?;
-            Some(sub.unwrap_or(a).kind)
-        }
-        match self {
-            Resource::User => kind(USER_ATTRIBUTES, attr),
-            Resource::Group => kind(GROUP_ATTRIBUTES, attr),
+    fn of<R>(rows: &[&'static Attribute<R>]) -> Path {
+        let last = rows.last().expect("a path names at least one row");
+        Path {
+            names: rows.iter().map(|r| r.name).collect(),
+            kind: last.kind,
+            case_exact: last.filter.map_or(last.case_exact, |f| f.case_exact),
+            multi_valued: last.multi_valued,
+            attr: last.filter.map(|f| f.attr),
         }
     }
 }
 
-/// The value a comparison with this attribute turns into a DynamoDB key
-/// when the filter is answered by a lookup (a key of [`Filter::to_query`]'s plan): the
-/// uniqueness claims of userName and email hold the folded value
-/// ([`rules::fold`]), that of externalId the value as written. `None` for
-/// attributes that never become keys (`id` is parsed as a number first).
-fn key_value(attr: Attr, value: &str) -> Option<Cow<'_, str>> {
-    match attr {
-        Attr::UserName | Attr::EmailValue => Some(Cow::Owned(rules::fold(value))),
-        Attr::ExternalId => Some(Cow::Borrowed(value)),
-        _ => None,
+/// `emails.value`; an extension's attributes follow its URN after a colon
+/// (`urn:…:enterprise:2.0:User:department`).
+impl std::fmt::Display for Path {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, name) in self.names.iter().enumerate() {
+            if i > 0 {
+                let urn = self.names[i - 1].starts_with("urn:");
+                f.write_str(if urn { ":" } else { "." })?;
+            }
+            f.write_str(name)?;
+        }
+        Ok(())
     }
 }
 
@@ -165,72 +190,82 @@ impl std::fmt::Display for Value {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
-    Eq(Attr, Value),
+    /// `path op value`. On a multi-valued attribute it holds when one of
+    /// its values does (`ne`: when none equals).
+    Compare(Path, Op, Value),
+    /// `path pr`: the attribute has a non-empty value.
+    Present(Path),
     /// All members hold. The parser flattens nested `and`s, so members are never `And`.
     And(Vec<Filter>),
-    /// A value path over `emails`: all conditions hold for the same email.
-    /// Members are `Eq(EmailValue | EmailType, _)`.
-    Email(Vec<Filter>),
-    /// A value path over a Group's `members`: all conditions hold for the
-    /// same member. Members are `Eq(MemberValue, _)`.
-    Member(Vec<Filter>),
+    /// Some member holds; flattened like `And`.
+    Or(Vec<Filter>),
+    Not(Box<Filter>),
+    /// `attr[filter]`: one value of the multi-valued `attr` meets `filter`,
+    /// whose paths are `attr`'s sub-attributes.
+    Values(Path, Box<Filter>),
 }
 
 /// The canonical form of a parsed filter: attribute names as the schema
-/// spells them, lower-case operators, values as JSON, every group in
-/// parentheses. Two filters that mean the same to the parser (spacing,
-/// case, redundant parentheses) print the same, so it can identify a query
-/// (a cursor's fingerprint) across requests and releases.
+/// spells them (full paths, also inside value paths), lower-case operators,
+/// values as JSON, every `and`/`or` group in parentheses. Two filters that
+/// mean the same to the parser (spacing, case, redundant parentheses, URN
+/// prefixes) print the same, so it can identify a query (a cursor's
+/// fingerprint) across requests and releases: the forms the `odm` grammar
+/// reads print exactly as they always have.
 impl std::fmt::Display for Filter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        fn members(f: &mut std::fmt::Formatter<'_>, all: &[Filter]) -> std::fmt::Result {
+        fn joined(f: &mut std::fmt::Formatter<'_>, all: &[Filter], op: &str) -> std::fmt::Result {
             for (i, m) in all.iter().enumerate() {
                 if i > 0 {
-                    f.write_str(" and ")?;
+                    write!(f, " {op} ")?;
                 }
                 write!(f, "{m}")?;
             }
             Ok(())
         }
         match self {
-            Filter::Eq(attr, value) => write!(f, "{} eq {value}", attr.name()),
+            Filter::Compare(path, op, value) => write!(f, "{path} {} {value}", op.name()),
+            Filter::Present(path) => write!(f, "{path} pr"),
             Filter::And(all) => {
                 f.write_str("(")?;
-                members(f, all)?;
+                joined(f, all, "and")?;
                 f.write_str(")")
             }
-            Filter::Email(all) => {
-                f.write_str("emails[")?;
-                members(f, all)?;
-                f.write_str("]")
+            Filter::Or(any) => {
+                f.write_str("(")?;
+                joined(f, any, "or")?;
+                f.write_str(")")
             }
-            Filter::Member(all) => {
-                f.write_str("members[")?;
-                members(f, all)?;
+            Filter::Not(inner) => match **inner {
+                Filter::And(_) | Filter::Or(_) => write!(f, "not {inner}"),
+                _ => write!(f, "not ({inner})"),
+            },
+            Filter::Values(path, inner) => {
+                write!(f, "{path}[")?;
+                match &**inner {
+                    Filter::And(all) => joined(f, all, "and")?,
+                    other => write!(f, "{other}")?,
+                }
                 f.write_str("]")
             }
         }
     }
 }
 
-/// Parses a filter, refusing anything outside the supported subset with a
-/// 400 `invalidFilter` that says what is wrong and where (1-based character position).
-pub fn parse(input: &str) -> Result<Filter, ScimError> {
-    parse_for(Resource::User, input)
+/// Parses a Users filter with the profile's grammar, refusing anything else
+/// with a 400 `invalidFilter` that says what is wrong and where (1-based
+/// character position).
+pub fn parse(input: &str, profile: Profile) -> Result<Filter, ScimError> {
+    parse_for(Schema::new(Resource::User, profile), input)
 }
 
 /// A filter on Groups (`GET /Groups?filter=`): [`parse`] with a Group's attributes.
-pub fn parse_group(input: &str) -> Result<Filter, ScimError> {
-    parse_for(Resource::Group, input)
+pub fn parse_group(input: &str, profile: Profile) -> Result<Filter, ScimError> {
+    parse_for(Schema::new(Resource::Group, profile), input)
 }
 
-fn parse_for(resource: Resource, input: &str) -> Result<Filter, ScimError> {
-    let len = input.chars().count();
-    if len > MAX_LEN {
-        return Err(invalid(format!(
-            "Filter is too long: {len} characters, at most {MAX_LEN} are allowed"
-        )));
-    }
+fn parse_for(schema: Schema, input: &str) -> Result<Filter, ScimError> {
+    let len = checked_len(input)?;
     if input.trim().is_empty() {
         return Err(invalid("Filter is empty"));
     }
@@ -239,9 +274,9 @@ fn parse_for(resource: Resource, input: &str) -> Result<Filter, ScimError> {
         next: 0,
         end: len + 1,
         depth: 0,
-        resource,
+        schema,
     };
-    let filter = conjoin(parser.conjunction(Scope::Top)?);
+    let filter = parser.disjunction(Scope::Top)?;
     match parser.peek() {
         None => Ok(filter),
         Some(
@@ -255,33 +290,60 @@ fn parse_for(resource: Resource, input: &str) -> Result<Filter, ScimError> {
             t.pos
         ))),
         Some(t) => Err(invalid(format!(
-            "Expected 'and' or end of filter at position {}, found {}",
+            "Expected {} or end of filter at position {}, found {}",
+            parser.schema.joiners(),
             t.pos,
             t.tok.describe()
         ))),
     }
 }
 
-/// The filter of a PATCH value path (`emails[type eq "work"]`): the
-/// conditions one value of the multi-valued attribute `attr` must meet,
-/// with the grammar and messages of a filter's own value paths (`eq`,
-/// `and`, parentheses). Only `emails` is multi-valued in a stored user.
-pub fn parse_value_filter(attr: &str, text: &str) -> Result<Vec<Filter>, ScimError> {
-    let (resource, scope) = if attr.eq_ignore_ascii_case("emails") {
-        (Resource::User, Scope::Emails)
-    } else if attr.eq_ignore_ascii_case("members") {
-        (Resource::Group, Scope::Members)
-    } else {
-        return Err(invalid(format!(
-            "Unexpected '[' after '{attr}': only emails[...] and members[...] take a value filter"
-        )));
-    };
-    let len = text.chars().count();
+fn checked_len(input: &str) -> Result<usize, ScimError> {
+    let len = input.chars().count();
     if len > MAX_LEN {
         return Err(invalid(format!(
             "Filter is too long: {len} characters, at most {MAX_LEN} are allowed"
         )));
     }
+    Ok(len)
+}
+
+/// The filter of a PATCH value path (`emails[type eq "work"]`): the
+/// conditions one value of the multi-valued attribute `attr` must meet,
+/// with the grammar and messages of an `odm` filter's own value paths
+/// (`eq`, `and`, parentheses). Only `emails` is multi-valued in a stored user.
+pub fn parse_value_filter(attr: &str, text: &str) -> Result<Vec<Filter>, ScimError> {
+    parse_value_filter_in(Profile::Odm, attr, text)
+}
+
+/// [`parse_value_filter`] with the profile's grammar and attributes (`rfc`:
+/// any multi-valued attribute, every operator). Conditions joined by `and`
+/// at the top are the members of the result; use [`Filter::matches_element`]
+/// on each value.
+pub fn parse_value_filter_in(
+    profile: Profile,
+    attr: &str,
+    text: &str,
+) -> Result<Vec<Filter>, ScimError> {
+    let user = Schema::new(Resource::User, profile);
+    let group = Schema::new(Resource::Group, profile);
+    let (schema, parent) = match (user.value_path_attr(attr), group.value_path_attr(attr)) {
+        (Some(parent), _) => (user, parent),
+        (None, Some(parent)) => (group, parent),
+        (None, None) => {
+            let names = match profile {
+                Profile::Odm => "only emails[...] and members[...] take".to_string(),
+                Profile::Rfc => format!(
+                    "only multi-valued attributes ({}) take",
+                    user.multi_valued_names()
+                ),
+            };
+            return Err(invalid(format!(
+                "Unexpected '[' after '{attr}': {names} a value filter"
+            )));
+        }
+    };
+    let len = checked_len(text)?;
     if text.trim().is_empty() {
         return Err(invalid(format!(
             "The value filter inside {attr}[...] is empty"
@@ -292,122 +354,113 @@ pub fn parse_value_filter(attr: &str, text: &str) -> Result<Vec<Filter>, ScimErr
         next: 0,
         end: len + 1,
         depth: 0,
-        resource,
+        schema,
     };
-    let all = parser.conjunction(scope)?;
+    let inner = parser.disjunction(Scope::Within(&parent))?;
     match parser.peek() {
-        None => Ok(all),
+        None => Ok(match inner {
+            Filter::And(all) => all,
+            one => vec![one],
+        }),
         Some(t) => Err(invalid(format!(
-            "Expected 'and' or the end of {attr}[...] at position {}, found {}",
+            "Expected {} or the end of {attr}[...] at position {}, found {}",
+            parser.schema.joiners(),
             t.pos,
             t.tok.describe()
         ))),
     }
 }
 
-/// The filter of a PATCH path's value path on `attribute`, any
-/// multi-valued attribute of a User (`phoneNumbers[type eq "mobile"]`):
-/// the conditions one of its values must meet, on its sub-attributes, with
-/// the grammar and messages of [`parse_value_filter`]. A sub-attribute no
-/// filter names by itself is an [`Attr::Sub`]. [`matches_value`] tells
-/// which values they select.
-pub fn parse_values_filter(
-    attribute: &'static Attribute<User>,
-    text: &str,
-) -> Result<Vec<Filter>, ScimError> {
-    let name = attribute.name;
-    let len = text.chars().count();
-    if len > MAX_LEN {
-        return Err(invalid(format!(
-            "Filter is too long: {len} characters, at most {MAX_LEN} are allowed"
-        )));
-    }
-    if text.trim().is_empty() {
-        return Err(invalid(format!(
-            "The value filter inside {name}[...] is empty"
-        )));
-    }
-    let mut parser = Parser {
-        tokens: lex(text)?,
-        next: 0,
-        end: len + 1,
-        depth: 0,
-        resource: Resource::User,
-    };
-    let all = parser.conjunction(Scope::Values(attribute))?;
-    match parser.peek() {
-        None => Ok(all),
-        Some(t) => Err(invalid(format!(
-            "Expected 'and' or the end of {name}[...] at position {}, found {}",
-            t.pos,
-            t.tok.describe()
-        ))),
-    }
-}
-
-/// Whether `value`, one value of the multi-valued `attribute` as a
-/// response shows it, meets every condition of a value path
-/// ([`parse_values_filter`]). Each sub-attribute compares as its row says,
-/// as a filter's own comparisons do.
-pub fn matches_value(
-    attribute: &Attribute<User>,
-    conds: &[Filter],
-    value: &serde_json::Value,
-) -> bool {
-    conds.iter().all(|cond| match cond {
-        Filter::Eq(attr, want) => {
-            let Some(sub) = schema::find(attribute.sub_attributes, attr.sub_name()) else {
-                return *want == Value::Null;
-            };
-            let case_exact = sub.filter.map_or(sub.case_exact, |f| f.case_exact);
-            let found: Vec<&serde_json::Value> = value.get(sub.name).into_iter().collect();
-            values_match(sub.kind, case_exact, &found, want)
-        }
-        Filter::And(all) => matches_value(attribute, all, value),
-        Filter::Email(_) | Filter::Member(_) => false,
-    })
+/// Whether one value of the User's multi-valued attribute `attr` (as a
+/// response shows it) meets every condition of a value filter (from
+/// [`parse_value_filter`]): what a PATCH value path selects. `false` when
+/// `attr` is no multi-valued attribute.
+pub fn user_value_matches(user: &User, attr: &str, conds: &[Filter]) -> bool {
+    let schema = Schema::new(Resource::User, Profile::Rfc);
+    schema
+        .value_path_attr(attr)
+        .is_some_and(|path| Filter::Values(path, Box::new(conjoin(conds.to_vec()))).matches(user))
 }
 
 impl Filter {
     pub fn matches(&self, user: &User) -> bool {
-        match self {
-            Filter::Eq(attr, value) => attr_eq(*attr, value, user),
-            Filter::And(all) => all.iter().all(|f| f.matches(user)),
-            // The user has at most one email, so "the same email" is that one.
-            Filter::Email(all) => !user.email.is_empty() && all.iter().all(|f| f.matches(user)),
-            Filter::Member(_) => false,
-        }
+        self.holds(&eval::Record {
+            table: USER_ATTRIBUTES,
+            record: user,
+            ctx: &Context::default(),
+        })
     }
 
     /// Whether a Group matches; `members` are its member ids that the
-    /// filter names (the only ones it can compare with).
+    /// filter names (the only ones it can compare with: a Group filter
+    /// compares members only with `eq` on their value).
     pub fn matches_group(&self, group: &GroupRecord, members: &[u64]) -> bool {
+        let ctx = Context {
+            members: Some(members),
+            ..Context::default()
+        };
+        self.holds(&eval::Record {
+            table: GROUP_ATTRIBUTES,
+            record: group,
+            ctx: &ctx,
+        })
+    }
+
+    /// Whether one value of a multi-valued attribute, as a resource shows
+    /// it (`{"value": "…", "type": "work"}`), meets this condition of a
+    /// value filter (its paths are the attribute's sub-attributes).
+    pub fn matches_element(&self, element: &serde_json::Value) -> bool {
+        self.holds(&eval::Element(element))
+    }
+
+    /// The value of `attr eq value`, when this is that comparison.
+    pub fn eq_value(&self, attr: Attr) -> Option<&Value> {
         match self {
-            Filter::Eq(attr, value) => group_attr_eq(*attr, value, group, members),
-            Filter::And(all) => all.iter().all(|f| f.matches_group(group, members)),
-            // Conditions on one member: only `value` exists, so each must
-            // name the same member.
-            Filter::Member(all) => members.iter().any(|m| {
-                all.iter()
-                    .all(|f| f.matches_group(group, std::slice::from_ref(m)))
-            }),
-            Filter::Email(_) => false,
+            Filter::Compare(path, Op::Eq, value) if path.is(attr) => Some(value),
+            _ => None,
         }
     }
 
     /// A Group filter's key: the first `id`, `displayName`, `externalId`
-    /// or `members.value` equality (top level or in an `and`, at any depth,
-    /// or inside `members[...]`), as [`Filter::to_query`] pins users.
+    /// or `members.value` equality that every match must meet (top level,
+    /// in an `and` at any depth, or inside `members[...]`; not under `or` or
+    /// `not`), as [`Filter::to_query`] pins users.
     pub fn group_lookup(&self) -> Option<(Attr, String)> {
         match self {
             Filter::And(all) => all.iter().find_map(Filter::group_lookup),
-            Filter::Eq(
-                attr @ (Attr::Id | Attr::DisplayName | Attr::ExternalId | Attr::MemberValue),
-                Value::Str(s),
-            ) => Some((*attr, s.clone())),
-            Filter::Member(all) => all.iter().find_map(Filter::group_lookup),
+            Filter::Values(_, inner) => inner.group_lookup(),
+            Filter::Compare(path, Op::Eq, Value::Str(s)) => path
+                .attr
+                .filter(|a| {
+                    matches!(
+                        a,
+                        Attr::Id | Attr::DisplayName | Attr::ExternalId | Attr::MemberValue
+                    )
+                })
+                .map(|a| (a, s.clone())),
             _ => None,
         }
+    }
+
+    /// Every value `members.value` is compared with, anywhere in the
+    /// filter (under `or` and `not` too), once each in order of appearance:
+    /// the users whose memberships decide a Group filter.
+    pub fn member_values(&self) -> Vec<String> {
+        fn collect(f: &Filter, out: &mut Vec<String>) {
+            match f {
+                Filter::Compare(path, _, Value::Str(s))
+                    if path.is(Attr::MemberValue) && !out.contains(s) =>
+                {
+                    out.push(s.clone());
+                }
+                Filter::And(all) | Filter::Or(all) => all.iter().for_each(|f| collect(f, out)),
+                Filter::Not(inner) | Filter::Values(_, inner) => collect(inner, out),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        collect(self, &mut out);
+        out
     }
 
     /// The filter as a Users [`UserQuery`], for planning reads: `userName`,
@@ -415,138 +468,65 @@ impl Filter {
     /// equalities are claims, compared as the attribute's row says (caseless
     /// claims are folded by the store, see [`rules::fold`]); `id eq "s"` is
     /// that id, or nobody when `s` is not an id's canonical decimal (`"abc"`,
-    /// `"007"`). Anything else is a residual the planner cannot read by.
-    /// Values too long to be a key were refused by [`parse`]. The caller
-    /// reads what the plan says and then still applies [`Filter::matches`].
+    /// `"007"`); `meta.lastModified` compared with `eq gt ge lt le` is a
+    /// range of modification times; `and` and `or` stay what they are.
+    /// Anything else (`not`, the other operators and attributes) is a
+    /// residual the planner cannot read by. Values too long to be a key were
+    /// refused by [`parse`]. The caller reads what the plan says and then
+    /// still applies [`Filter::matches`].
     pub fn to_query(&self) -> UserQuery {
+        let residual = UserQuery::Residual { indexed: false };
         match self {
             // The parser flattens nested `and`s; a filter built by hand may
             // not be, and any member of any depth pins the user down as well.
             Filter::And(all) => UserQuery::And(all.iter().map(Filter::to_query).collect()),
-            Filter::Email(all) => UserQuery::And(
-                all.iter()
-                    .map(|f| match f {
-                        Filter::Eq(Attr::EmailValue, _) => f.to_query(),
-                        _ => UserQuery::Residual { indexed: false },
-                    })
-                    .collect(),
-            ),
-            Filter::Eq(Attr::Id, Value::Str(s)) => UserQuery::IdIn(
-                s.parse::<u64>()
-                    .ok()
-                    .filter(|id| id.to_string() == *s)
-                    .into_iter()
-                    .collect(),
-            ),
-            Filter::Eq(
-                attr @ (Attr::UserName | Attr::EmailValue | Attr::ExternalId),
-                Value::Str(s),
-            ) => {
-                let claim = match attr {
-                    Attr::UserName => Claim::Username,
-                    Attr::EmailValue => Claim::Email,
-                    _ => Claim::ExternalId,
-                };
-                let exact =
-                    schema::filter_row(USER_ATTRIBUTES, *attr).is_none_or(|(_, f)| f.case_exact);
-                let case = if exact { Case::Exact } else { Case::Caseless };
-                UserQuery::ClaimIn(claim, case, vec![s.clone()])
-            }
-            _ => UserQuery::Residual { indexed: false },
+            Filter::Or(any) => UserQuery::Or(any.iter().map(Filter::to_query).collect()),
+            // Each condition on one value holds for some value, so each is
+            // what the whole filter needs of the user (only `emails.value`
+            // and the modification time pin anything).
+            Filter::Values(_, inner) => inner.to_query(),
+            Filter::Compare(path, op, Value::Str(s)) => match (path.attr, op) {
+                (Some(Attr::Id), Op::Eq) => UserQuery::IdIn(
+                    s.parse::<u64>()
+                        .ok()
+                        .filter(|id| id.to_string() == *s)
+                        .into_iter()
+                        .collect(),
+                ),
+                (Some(attr @ (Attr::UserName | Attr::EmailValue | Attr::ExternalId)), Op::Eq) => {
+                    let claim = match attr {
+                        Attr::UserName => Claim::Username,
+                        Attr::EmailValue => Claim::Email,
+                        _ => Claim::ExternalId,
+                    };
+                    let case = if path.case_exact {
+                        Case::Exact
+                    } else {
+                        Case::Caseless
+                    };
+                    UserQuery::ClaimIn(claim, case, vec![s.clone()])
+                }
+                (Some(Attr::MetaLastModified), _) => match parse_time(s) {
+                    Some(t) => modified(*op, t).unwrap_or(residual),
+                    None => residual,
+                },
+                _ => residual,
+            },
+            _ => residual,
         }
     }
 }
 
-fn attr_eq(attr: Attr, value: &Value, user: &User) -> bool {
-    compare(USER_ATTRIBUTES, attr, value, user, &Context::default())
-}
-
-fn group_attr_eq(attr: Attr, value: &Value, group: &GroupRecord, members: &[u64]) -> bool {
-    let ctx = Context {
-        members: Some(members),
-        ..Context::default()
-    };
-    compare(GROUP_ATTRIBUTES, attr, value, group, &ctx)
-}
-
-/// `attr eq value` on a record, over the attribute's values exactly as a
-/// response shows them (so a client can filter on what it read): one, or
-/// for a sub-attribute of a multi-valued one, one per value. Strings
-/// compare as the row's [`Filterable`] says; booleans and date-times only
-/// with their own type, so null never matches them.
-fn compare<R>(
-    table: &'static [Attribute<R>],
-    attr: Attr,
-    value: &Value,
-    record: &R,
-    ctx: &Context<'_>,
-) -> bool {
-    let Some(((attribute, sub), filterable)) = schema::filter_row(table, attr) else {
-        // Not an attribute of this resource: never assigned.
-        return *value == Value::Null;
-    };
-    let shown = attribute.value(record, ctx);
-    let found: Vec<&serde_json::Value> = match (&shown, sub) {
-        (None, _) => Vec::new(),
-        (Some(one), None) => vec![one],
-        (Some(serde_json::Value::Array(items)), Some(sub)) => {
-            items.iter().filter_map(|i| i.get(sub.name)).collect()
-        }
-        (Some(parent), Some(sub)) => parent.get(sub.name).into_iter().collect(),
-    };
-    values_match(
-        sub.unwrap_or(attribute).kind,
-        filterable.case_exact,
-        &found,
-        value,
-    )
-}
-
-/// Whether any of the values `found` (JSON, as a response shows them) is
-/// `value`, for an attribute of type `kind`: strings exactly or folded
-/// (`case_exact`), booleans and date-times only with their own type.
-fn values_match(kind: Type, case_exact: bool, found: &[&serde_json::Value], value: &Value) -> bool {
-    match (kind, value) {
-        (Type::Boolean, Value::Bool(want)) => found.iter().any(|f| f.as_bool() == Some(*want)),
-        (Type::DateTime, Value::Str(want)) => parse_time(want).is_some_and(|want| {
-            found
-                .iter()
-                .any(|f| f.as_str().and_then(parse_time) == Some(want))
-        }),
-        (Type::Boolean | Type::DateTime, _) => false,
-        (_, Value::Null) => found.is_empty(),
-        (_, Value::Str(want)) => found.iter().filter_map(|f| f.as_str()).any(|have| {
-            if case_exact {
-                have == want
-            } else {
-                // The same caseless match the uniqueness claims use, so a
-                // user found by its claim (`STRASSE` for `straße`) is not
-                // then filtered away.
-                rules::fold(have) == rules::fold(want)
-            }
-        }),
-        // The parser refuses these; a hand-built filter just does not match.
-        (_, Value::Bool(_) | Value::Num(_)) => false,
-    }
-}
-
-/// `written` names no sub-attribute of `attribute`, inside its `[...]`.
-fn unknown_value_sub(attribute: &Attribute<User>, written: &str) -> ScimError {
-    let names: Vec<&str> = attribute
-        .sub_attributes
-        .iter()
-        .filter(|s| s.kind != Type::Complex)
-        .map(|s| s.name)
-        .collect();
-    let list = match names.split_last() {
-        Some((last, [])) => format!("is {last}"),
-        Some((last, rest)) => format!("are {} and {last}", rest.join(", ")),
-        None => "is nothing".into(),
-    };
-    invalid(format!(
-        "Unknown attribute '{written}' inside {}[...]: supported {list}",
-        attribute.name
-    ))
+/// The modification times `op t` admits, as an inclusive range (a superset
+/// for `gt`/`lt`: the filter itself drops `t`); `None` for `ne` and the
+/// string operators.
+fn modified(op: Op, t: DateTime<Utc>) -> Option<UserQuery> {
+    Some(match op {
+        Op::Eq => UserQuery::ModifiedBetween(Some(t), Some(t)),
+        Op::Gt | Op::Ge => UserQuery::ModifiedBetween(Some(t), None),
+        Op::Lt | Op::Le => UserQuery::ModifiedBetween(None, Some(t)),
+        _ => return None,
+    })
 }
 
 fn invalid(detail: impl Into<String>) -> ScimError {
@@ -569,175 +549,350 @@ fn conjoin(mut all: Vec<Filter>) -> Filter {
     }
 }
 
-// ---- lexer ----
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    LParen,
-    RParen,
-    LBrack,
-    RBrack,
-    /// An attribute path, operator, keyword or number: a run of anything else.
-    Word(String),
-    Str(String),
-}
-
-impl Tok {
-    fn describe(&self) -> String {
-        match self {
-            Tok::LParen => "'('".into(),
-            Tok::RParen => "')'".into(),
-            Tok::LBrack => "'['".into(),
-            Tok::RBrack => "']'".into(),
-            Tok::Word(w) => format!("'{w}'"),
-            Tok::Str(s) => format!("the string {}", Value::Str(s.clone())),
-        }
+/// A disjunction's members as one filter.
+fn disjoin(mut any: Vec<Filter>) -> Filter {
+    if any.len() == 1 {
+        any.remove(0)
+    } else {
+        Filter::Or(any)
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-struct Token {
-    tok: Tok,
-    /// 1-based character position of the token's first character.
-    pos: usize,
+/// The value a comparison with this attribute turns into a DynamoDB key
+/// when the filter is answered by a lookup (a key of [`Filter::to_query`]'s plan): the
+/// uniqueness claims of userName and email hold the folded value
+/// ([`rules::fold`]), that of externalId the value as written. `None` for
+/// attributes that never become keys (`id` is parsed as a number first).
+fn key_value(attr: Attr, value: &str) -> Option<Cow<'_, str>> {
+    match attr {
+        Attr::UserName | Attr::EmailValue => Some(Cow::Owned(rules::fold(value))),
+        Attr::ExternalId => Some(Cow::Borrowed(value)),
+        _ => None,
+    }
 }
 
-fn lex(input: &str) -> Result<Vec<Token>, ScimError> {
-    let chars: Vec<char> = input.chars().collect();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let pos = i + 1;
-        let tok = match chars[i] {
-            c if c.is_whitespace() => {
-                i += 1;
-                continue;
+// ---- the attributes a grammar reads ----
+
+/// What a filter can name: one resource's table, read by one profile's
+/// rules (`odm`: only rows with a [`schema::Filterable`], as ODM's scheme has them;
+/// `rfc`: every row).
+#[derive(Debug, Clone, Copy)]
+struct Schema {
+    resource: Resource,
+    profile: Profile,
+}
+
+/// The rows of a path, whichever table they come from, turned into what
+/// the parser needs without naming the record type.
+struct Resolved {
+    path: Path,
+    /// The compared row is complex and multi-valued (`emails`): compared
+    /// alone, it stands for its `value` ([`Resolved::value`]).
+    value: Option<Path>,
+}
+
+impl Schema {
+    fn new(resource: Resource, profile: Profile) -> Schema {
+        Schema { resource, profile }
+    }
+
+    fn rfc(&self) -> bool {
+        self.profile == Profile::Rfc
+    }
+
+    /// `'and'` or `'and', 'or'`, for "expected … or end of filter".
+    fn joiners(&self) -> &'static str {
+        if self.rfc() {
+            "'and', 'or'"
+        } else {
+            "'and'"
+        }
+    }
+
+    /// The top-level path `written` (any case, an optional core-schema
+    /// URN, or an extension's URN when a row is named by it).
+    fn resolve(&self, written: &str) -> Option<Resolved> {
+        match self.resource {
+            Resource::User => {
+                resolve_top(USER_ATTRIBUTES, super::USER_SCHEMA, written, self.profile)
             }
-            '(' => Tok::LParen,
-            ')' => Tok::RParen,
-            '[' => Tok::LBrack,
-            ']' => Tok::RBrack,
-            '"' => {
-                let (s, next) = lex_string(&chars, i)?;
-                tokens.push(Token {
-                    tok: Tok::Str(s),
-                    pos,
-                });
-                i = next;
-                continue;
+            Resource::Group => {
+                resolve_top(GROUP_ATTRIBUTES, super::GROUP_SCHEMA, written, self.profile)
             }
-            _ => {
-                let start = i;
-                while i < chars.len() && !is_delimiter(chars[i]) {
-                    i += 1;
-                }
-                tokens.push(Token {
-                    tok: Tok::Word(chars[start..i].iter().collect()),
-                    pos,
-                });
-                continue;
-            }
+        }
+    }
+
+    /// A sub-attribute of the value path's attribute `parent`, inside
+    /// `parent[...]` or after `].`.
+    fn resolve_sub(&self, parent: &Path, name: &str) -> Option<Path> {
+        match self.resource {
+            Resource::User => resolve_sub(USER_ATTRIBUTES, parent, name, self.rfc()),
+            Resource::Group => resolve_sub(GROUP_ATTRIBUTES, parent, name, self.rfc()),
+        }
+    }
+
+    /// The multi-valued attribute `written[...]` filters, if it takes a value filter.
+    fn value_path_attr(&self, written: &str) -> Option<Path> {
+        let resolved = self.resolve(written)?;
+        (resolved.path.multi_valued && resolved.path.kind == Type::Complex).then_some(resolved.path)
+    }
+
+    /// The multi-valued attributes, as messages list them.
+    fn multi_valued_names(&self) -> String {
+        fn of<R>(table: &'static [Attribute<R>], profile: Profile) -> String {
+            let names: Vec<&str> = schema::rows(table, profile)
+                .filter(|a| a.multi_valued && a.kind == Type::Complex)
+                .map(|a| a.name)
+                .collect();
+            names.join(", ")
+        }
+        match self.resource {
+            Resource::User => of(USER_ATTRIBUTES, self.profile),
+            Resource::Group => of(GROUP_ATTRIBUTES, self.profile),
+        }
+    }
+
+    /// Why `written` names no attribute.
+    fn unknown(&self, written: &str) -> ScimError {
+        let (table_paths, name, urn) = match self.resource {
+            Resource::User => (
+                schema::filter_paths(USER_ATTRIBUTES),
+                "User",
+                super::USER_SCHEMA,
+            ),
+            Resource::Group => (
+                schema::filter_paths(GROUP_ATTRIBUTES),
+                "Group",
+                super::GROUP_SCHEMA,
+            ),
         };
-        tokens.push(Token { tok, pos });
-        i += 1;
-    }
-    Ok(tokens)
-}
-
-fn is_delimiter(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '(' | ')' | '[' | ']' | '"')
-}
-
-/// A JSON string starting at `chars[open]` (the quote); returns it and the index after it.
-fn lex_string(chars: &[char], open: usize) -> Result<(String, usize), ScimError> {
-    let unterminated = || {
-        invalid(format!(
-            "Unterminated string starting at position {}: expected a closing '\"'",
-            open + 1
-        ))
-    };
-    let mut out = String::new();
-    let mut i = open + 1;
-    loop {
-        let c = *chars.get(i).ok_or_else(unterminated)?;
-        i += 1;
-        match c {
-            '"' => return Ok((out, i)),
-            '\\' => {
-                let escape_pos = i;
-                let e = *chars.get(i).ok_or_else(unterminated)?;
-                i += 1;
-                out.push(match e {
-                    '"' => '"',
-                    '\\' => '\\',
-                    '/' => '/',
-                    'b' => '\u{8}',
-                    'f' => '\u{c}',
-                    'n' => '\n',
-                    'r' => '\r',
-                    't' => '\t',
-                    'u' => {
-                        let (c, next) = lex_unicode_escape(chars, i, escape_pos)?;
-                        i = next;
-                        c
-                    }
-                    other => {
-                        return Err(invalid(format!(
-                            "Invalid escape '\\{other}' at position {escape_pos}: \
-                             strings take JSON escapes (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)"
-                        )))
-                    }
-                });
-            }
-            c => out.push(c),
+        if self.rfc() {
+            invalid(format!(
+                "Unknown filter attribute '{written}': a filter names an attribute of the \
+                 {name} schema (GET /Schemas/{urn} lists them)"
+            ))
+        } else {
+            invalid(format!(
+                "Unknown filter attribute '{written}': supported are {table_paths}"
+            ))
         }
     }
+
+    /// `written` names no sub-attribute of the value path's `parent`
+    /// (`place`: "inside" or "after" its brackets).
+    fn unknown_sub(&self, parent: &Path, written: &str, place: &str, prefix: &str) -> ScimError {
+        fn subs<R>(
+            table: &'static [Attribute<R>],
+            parent: &Path,
+            prefix: &str,
+            all: bool,
+        ) -> String {
+            let profile = if all { Profile::Rfc } else { Profile::Odm };
+            let Some(attribute) = schema::rows(table, profile)
+                .find(|a| a.name.eq_ignore_ascii_case(parent.names()[0]))
+            else {
+                return String::new();
+            };
+            let names: Vec<String> = attribute
+                .subs(profile)
+                .filter(|s| all || s.filter.is_some())
+                .map(|s| format!("{prefix}{}", s.name))
+                .collect();
+            match names.split_last() {
+                Some((last, [])) => last.clone(),
+                Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+                None => String::new(),
+            }
+        }
+        let subs = match self.resource {
+            Resource::User => subs(USER_ATTRIBUTES, parent, prefix, self.rfc()),
+            Resource::Group => subs(GROUP_ATTRIBUTES, parent, prefix, self.rfc()),
+        };
+        let verb = if subs.contains(" and ") { "are" } else { "is" };
+        invalid(format!(
+            "Unknown attribute '{written}' {place} {parent}[...]: supported {verb} {subs}"
+        ))
+    }
+
+    /// `'['` after an attribute that takes no value filter.
+    fn no_value_filter(&self, written: &str, open: usize) -> ScimError {
+        let which = match (self.profile, self.resource) {
+            (Profile::Odm, Resource::User) => "only emails[...] takes".to_string(),
+            (Profile::Odm, Resource::Group) => "only members[...] takes".to_string(),
+            (Profile::Rfc, _) => format!(
+                "only multi-valued attributes ({}) take",
+                self.multi_valued_names()
+            ),
+        };
+        invalid(format!(
+            "Unexpected '[' after '{written}' at position {open}: {which} a value filter"
+        ))
+    }
 }
 
-/// The `XXXX` of `\uXXXX` at `chars[i..]`, joining a surrogate pair; returns the char and the
-/// index after it. `escape_pos` is the 1-based position of the backslash, for errors.
-fn lex_unicode_escape(
-    chars: &[char],
-    i: usize,
-    escape_pos: usize,
-) -> Result<(char, usize), ScimError> {
-    let bad = || {
-        invalid(format!(
-            "Invalid \\u escape at position {escape_pos}: expected four hex digits \
-             (a surrogate pair for characters beyond U+FFFF)"
-        ))
+/// The rows `written` names in `table` from the top (`attr`, `attr.sub`,
+/// or `<extension URN>:attr[.sub]` when a row is named by that URN).
+fn resolve_rows<R>(
+    table: &'static [Attribute<R>],
+    core_urn: &str,
+    written: &str,
+    profile: Profile,
+) -> Option<Vec<&'static Attribute<R>>> {
+    let mut rows: Vec<&'static Attribute<R>> = Vec::new();
+    let rest = match values::strip_urn(written, core_urn) {
+        Some(rest) => rest,
+        // A schema extension, when the table holds it as a row named by its URN.
+        None => {
+            let written = written.trim();
+            let row = schema::rows(table, profile).find(|a| {
+                a.name.starts_with("urn:")
+                    && written.len() > a.name.len()
+                    && values::starts_with_ci(written, a.name)
+                    && written.as_bytes()[a.name.len()] == b':'
+            })?;
+            rows.push(row);
+            &written[row.name.len() + 1..]
+        }
     };
-    let hex4 = |at: usize| -> Option<u32> {
-        let digits: String = chars.get(at..at + 4)?.iter().collect();
-        u32::from_str_radix(&digits, 16)
-            .ok()
-            .filter(|_| digits.chars().all(|c| c.is_ascii_hexdigit()))
-    };
-    let high = hex4(i).ok_or_else(bad)?;
-    if (0xD800..0xDC00).contains(&high) {
-        let low = (chars.get(i + 4) == Some(&'\\') && chars.get(i + 5) == Some(&'u'))
-            .then(|| hex4(i + 6))
-            .flatten()
-            .filter(|low| (0xDC00..0xE000).contains(low))
-            .ok_or_else(bad)?;
-        let c = char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00));
-        return Ok((c.ok_or_else(bad)?, i + 10));
+    for (i, name) in rest.split('.').enumerate() {
+        let row = match rows.last() {
+            None if i == 0 => {
+                schema::rows(table, profile).find(|a| a.name.eq_ignore_ascii_case(name))?
+            }
+            None => return None,
+            Some(parent) => parent.sub_in(profile, name)?,
+        };
+        rows.push(row);
     }
-    Ok((char::from_u32(high).ok_or_else(bad)?, i + 4))
+    (rows.len() <= 3).then_some(rows)
+}
+
+/// [`resolve_rows`] for a filter. Outside `rfc` (`all` false) the compared
+/// row must be [`schema::Filterable`], and extensions are not read.
+fn resolve_top<R>(
+    table: &'static [Attribute<R>],
+    core_urn: &str,
+    written: &str,
+    profile: Profile,
+) -> Option<Resolved> {
+    let all = profile == Profile::Rfc;
+    if !all && values::strip_urn(written, core_urn).is_none() {
+        return None;
+    }
+    let rows = resolve_rows(table, core_urn, written, profile)?;
+    let last = *rows.last()?;
+    // A multi-valued complex attribute alone stands for its `value` (RFC
+    // 7644 §3.4.2.2), unless a value filter follows it.
+    let value = (last.multi_valued && last.kind == Type::Complex)
+        .then(|| last.sub("value"))
+        .flatten()
+        .filter(|v| all || v.filter.is_some())
+        .map(|v| {
+            let mut with = rows.clone();
+            with.push(v);
+            Path::of(&with)
+        });
+    let filterable = all || last.filter.is_some() || value.is_some();
+    filterable.then(|| Resolved {
+        path: Path::of(&rows),
+        value,
+    })
+}
+
+/// The path `written` names for `sortBy` (every attribute of the table),
+/// compared as its row's `caseExact` says: RFC 7644 §3.4.2.3 sorts by the
+/// schema's rules, where a filter keeps the few exceptions of
+/// [`schema::Filterable`]. A multi-valued complex attribute alone stands
+/// for its `value`.
+pub(super) fn sort_path(resource: Resource, written: &str) -> Option<Path> {
+    fn of<R>(table: &'static [Attribute<R>], urn: &str, written: &str) -> Option<Path> {
+        // Only `rfc` sorts.
+        let mut rows = resolve_rows(table, urn, written, Profile::Rfc)?;
+        let last = *rows.last()?;
+        if last.multi_valued && last.kind == Type::Complex {
+            rows.push(last.sub("value")?);
+        }
+        let mut path = Path::of(&rows);
+        path.case_exact = rows.last()?.case_exact;
+        Some(path)
+    }
+    match resource {
+        Resource::User => of(USER_ATTRIBUTES, super::USER_SCHEMA, written),
+        Resource::Group => of(GROUP_ATTRIBUTES, super::GROUP_SCHEMA, written),
+    }
+}
+
+/// The multi-valued attribute a path goes into, as a path of its own
+/// (`emails` for `emails.value`); `None` for any other path.
+pub(super) fn multi_valued_parent(resource: Resource, path: &Path) -> Option<Path> {
+    match path.names() {
+        [top, _] => Schema::new(resource, Profile::Rfc).value_path_attr(top),
+        _ => None,
+    }
+}
+
+/// The values at `path` of a user, as a response shows them (one per
+/// value of a multi-valued attribute, unassigned ones left out).
+pub(super) fn user_values(user: &User, path: &Path) -> Vec<serde_json::Value> {
+    use eval::Source;
+    eval::Record {
+        table: USER_ATTRIBUTES,
+        record: user,
+        ctx: &Context::default(),
+    }
+    .values(path)
+}
+
+/// [`user_values`] of a group (members left out: they are not read).
+pub(super) fn group_values(group: &GroupRecord, path: &Path) -> Vec<serde_json::Value> {
+    use eval::Source;
+    eval::Record {
+        table: GROUP_ATTRIBUTES,
+        record: group,
+        ctx: &Context::default(),
+    }
+    .values(path)
+}
+
+fn resolve_sub<R>(
+    table: &'static [Attribute<R>],
+    parent: &Path,
+    name: &str,
+    all: bool,
+) -> Option<Path> {
+    let profile = if all { Profile::Rfc } else { Profile::Odm };
+    let mut rows: Vec<&'static Attribute<R>> = Vec::new();
+    for (i, n) in parent.names().iter().enumerate() {
+        rows.push(match rows.last() {
+            None if i == 0 => {
+                schema::rows(table, profile).find(|a| a.name.eq_ignore_ascii_case(n))?
+            }
+            None => return None,
+            Some(p) => p.sub_in(profile, n)?,
+        });
+    }
+    // `emails[emails.type eq "work"]`, as the canonical form spells it.
+    let parent_name = rows.last()?.name;
+    let name = name
+        .get(..parent_name.len())
+        .filter(|head| head.eq_ignore_ascii_case(parent_name))
+        .and_then(|_| name[parent_name.len()..].strip_prefix('.'))
+        .unwrap_or(name);
+    let sub = rows.last()?.sub_in(profile, name)?;
+    if !all && sub.filter.is_none() {
+        return None;
+    }
+    rows.push(sub);
+    Some(Path::of(&rows))
 }
 
 // ---- parser ----
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scope {
+#[derive(Debug, Clone, Copy)]
+enum Scope<'p> {
     Top,
-    /// Inside `emails[...]`: attributes are the sub-attributes `value` and `type`.
-    Emails,
-    /// Inside a Group's `members[...]`: the sub-attribute `value`.
-    Members,
-    /// Inside a PATCH path's value path on this multi-valued attribute:
-    /// its sub-attributes ([`parse_values_filter`]).
-    Values(&'static Attribute<User>),
+    /// Inside `attr[...]`: attributes are `attr`'s sub-attributes.
+    Within(&'p Path),
 }
 
 struct Parser {
@@ -746,7 +901,7 @@ struct Parser {
     /// The position just past the input, reported when the input ends too early.
     end: usize,
     depth: usize,
-    resource: Resource,
+    schema: Schema,
 }
 
 impl Parser {
@@ -772,8 +927,30 @@ impl Parser {
         matches!(self.peek(), Some(Token { tok: Tok::Word(w), .. }) if w.eq_ignore_ascii_case(word))
     }
 
+    fn peek_is(&self, tok: &Tok) -> bool {
+        self.peek().is_some_and(|t| t.tok == *tok)
+    }
+
+    /// `conjunction *("or" conjunction)`, flattened (`or` binds loosest).
+    fn disjunction(&mut self, scope: Scope<'_>) -> Result<Filter, ScimError> {
+        let mut any = Vec::new();
+        loop {
+            match conjoin(self.conjunction(scope)?) {
+                Filter::Or(inner) => any.extend(inner),
+                one => any.push(one),
+            }
+            if !self.peek_word_is("or") {
+                return Ok(disjoin(any));
+            }
+            if !self.schema.rfc() {
+                return Err(unsupported_op("or"));
+            }
+            self.next += 1;
+        }
+    }
+
     /// `term *("and" term)`, flattened.
-    fn conjunction(&mut self, scope: Scope) -> Result<Vec<Filter>, ScimError> {
+    fn conjunction(&mut self, scope: Scope<'_>) -> Result<Vec<Filter>, ScimError> {
         let mut all = Vec::new();
         loop {
             match self.term(scope)? {
@@ -782,15 +959,13 @@ impl Parser {
             }
             if self.peek_word_is("and") {
                 self.next += 1;
-            } else if self.peek_word_is("or") {
-                return Err(unsupported_op("or"));
             } else {
                 return Ok(all);
             }
         }
     }
 
-    fn term(&mut self, scope: Scope) -> Result<Filter, ScimError> {
+    fn term(&mut self, scope: Scope<'_>) -> Result<Filter, ScimError> {
         let (pos, found) = self.found();
         let Some(token) = self.advance() else {
             return Err(invalid(format!(
@@ -798,57 +973,43 @@ impl Parser {
             )));
         };
         match token.tok {
-            Tok::LParen => {
-                let inner = self.nested(scope, token.pos, Tok::RParen)?;
-                Ok(conjoin(inner))
+            Tok::LParen => self.nested(scope, token.pos, Tok::RParen),
+            Tok::Word(w) if w.eq_ignore_ascii_case("not") => {
+                if !self.schema.rfc() {
+                    return Err(unsupported_op("not"));
+                }
+                let Some(Token {
+                    tok: Tok::LParen,
+                    pos: open,
+                }) = self.peek().cloned()
+                else {
+                    let (pos, found) = self.found();
+                    return Err(invalid(format!(
+                        "Expected '(' after 'not' at position {pos}, found {found}: write \
+                         not (filter)"
+                    )));
+                };
+                self.next += 1;
+                Ok(Filter::Not(Box::new(self.nested(
+                    scope,
+                    open,
+                    Tok::RParen,
+                )?)))
             }
-            Tok::Word(w) if w.eq_ignore_ascii_case("not") => Err(unsupported_op("not")),
             Tok::Word(w) => match scope {
                 Scope::Top => self.top_attr(&w),
-                Scope::Members => {
-                    let attr = self
-                        .resource
-                        .sub_attr(&w)
-                        .ok_or_else(|| self.resource.unknown_sub(&w, "inside", ""))?;
-                    self.comparison(attr, &w)
-                }
-                Scope::Emails => {
-                    if matches!(
-                        self.peek(),
-                        Some(Token {
-                            tok: Tok::LBrack,
-                            ..
-                        })
-                    ) {
+                Scope::Within(parent) => {
+                    if self.peek_is(&Tok::LBrack) {
                         return Err(invalid(format!(
                             "Unexpected '[' after '{w}' at position {}: value paths cannot be nested",
                             self.peek().map_or(self.end, |t| t.pos)
                         )));
                     }
-                    let attr = self
-                        .resource
-                        .sub_attr(&w)
-                        .ok_or_else(|| self.resource.unknown_sub(&w, "inside", ""))?;
-                    self.comparison(attr, &w)
-                }
-                Scope::Values(attribute) => {
-                    if let Some(Token {
-                        tok: Tok::LBrack,
-                        pos,
-                    }) = self.peek()
-                    {
-                        return Err(invalid(format!(
-                            "Unexpected '[' after '{w}' at position {pos}: value paths cannot be nested"
-                        )));
-                    }
-                    let sub = attribute
-                        .sub(&w)
-                        .filter(|s| s.kind != Type::Complex)
-                        .ok_or_else(|| unknown_value_sub(attribute, &w))?;
-                    let attr = sub
-                        .filter
-                        .map_or(Attr::Sub(attribute.name, sub.name), |f| f.attr);
-                    self.typed_comparison(attr, Some(sub.kind), &w)
+                    let path = self
+                        .schema
+                        .resolve_sub(parent, &w)
+                        .ok_or_else(|| self.schema.unknown_sub(parent, &w, "inside", ""))?;
+                    self.comparison(path, &w)
                 }
             },
             _ => Err(invalid(format!(
@@ -857,8 +1018,8 @@ impl Parser {
         }
     }
 
-    /// The conjunction inside `(...)` or `emails[...]`, whose opener at `open` was just read.
-    fn nested(&mut self, scope: Scope, open: usize, close: Tok) -> Result<Vec<Filter>, ScimError> {
+    /// The filter inside `(...)` or `attr[...]`, whose opener at `open` was just read.
+    fn nested(&mut self, scope: Scope<'_>, open: usize, close: Tok) -> Result<Filter, ScimError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(invalid(format!(
@@ -866,8 +1027,8 @@ impl Parser {
                  (at position {open})"
             )));
         }
-        let inner = self.conjunction(scope)?;
-        if self.peek().map(|t| &t.tok) != Some(&close) {
+        let inner = self.disjunction(scope)?;
+        if !self.peek_is(&close) {
             let (pos, found) = self.found();
             let (c, o) = if close == Tok::RParen {
                 (')', '(')
@@ -875,8 +1036,9 @@ impl Parser {
                 (']', '[')
             };
             return Err(invalid(format!(
-                "Expected 'and' or '{c}' at position {pos} (to close the '{o}' at position \
-                 {open}), found {found}"
+                "Expected {} or '{c}' at position {pos} (to close the '{o}' at position \
+                 {open}), found {found}",
+                self.schema.joiners()
             )));
         }
         self.next += 1;
@@ -884,107 +1046,132 @@ impl Parser {
         Ok(inner)
     }
 
-    /// An attribute path at the top level: `attr eq value` or a value path over `emails`.
-    fn top_attr(&mut self, path: &str) -> Result<Filter, ScimError> {
-        let attr = self.resource.attr(path).map(|f| f.attr).ok_or_else(|| {
-            invalid(format!(
-                "Unknown filter attribute '{path}': supported are {}",
-                self.resource.supported()
-            ))
-        })?;
+    /// An attribute path at the top level: a comparison, or a value path.
+    fn top_attr(&mut self, written: &str) -> Result<Filter, ScimError> {
+        let resolved = self
+            .schema
+            .resolve(written)
+            .ok_or_else(|| self.schema.unknown(written))?;
         let Some(Token {
             tok: Tok::LBrack,
             pos: open,
         }) = self.peek().cloned()
         else {
-            return self.comparison(attr, path);
+            let path = resolved.value.unwrap_or(resolved.path);
+            return self.comparison(path, written);
         };
-        if !self.resource.takes_value_filter(path) {
-            return Err(invalid(format!(
-                "Unexpected '[' after '{path}' at position {open}: only {}[...] takes a value filter",
-                self.resource.value_path("").0
-            )));
+        let parent = resolved.path;
+        if !(parent.multi_valued && parent.kind == Type::Complex) {
+            return Err(self.schema.no_value_filter(written, open));
         }
         self.next += 1;
-        if self.resource == Resource::Group {
-            return Ok(Filter::Member(self.nested(
-                Scope::Members,
-                open,
-                Tok::RBrack,
-            )?));
-        }
-        let mut all = self.nested(Scope::Emails, open, Tok::RBrack)?;
-        // Entra's `emails[type eq "work"].value eq "x"`: one more condition on the same email.
-        if let Some(Token {
+        let inner = self.nested(Scope::Within(&parent), open, Tok::RBrack)?;
+        // Entra's `emails[type eq "work"].value eq "x"`: one more condition on the same value.
+        let Some(Token {
             tok: Tok::Word(w), ..
         }) = self.peek().cloned()
-        {
-            if let Some(sub) = w.strip_prefix('.') {
-                self.next += 1;
-                let attr = self
-                    .resource
-                    .sub_attr(sub)
-                    .ok_or_else(|| self.resource.unknown_sub(&w, "after", "."))?;
-                all.push(self.comparison(attr, &w)?);
-            }
-        }
-        Ok(Filter::Email(all))
+        else {
+            return Ok(Filter::Values(parent, Box::new(inner)));
+        };
+        let Some(sub) = w.strip_prefix('.') else {
+            return Ok(Filter::Values(parent, Box::new(inner)));
+        };
+        self.next += 1;
+        let path = self
+            .schema
+            .resolve_sub(&parent, sub)
+            .ok_or_else(|| self.schema.unknown_sub(&parent, &w, "after", "."))?;
+        let more = self.comparison(path, &w)?;
+        let mut all = match inner {
+            Filter::And(all) => all,
+            one => vec![one],
+        };
+        all.push(more);
+        Ok(Filter::Values(parent, Box::new(Filter::And(all))))
     }
 
-    /// The `eq value` after an attribute path `written` (as the client wrote it).
-    fn comparison(&mut self, attr: Attr, written: &str) -> Result<Filter, ScimError> {
-        self.typed_comparison(attr, self.resource.kind(attr), written)
-    }
-
-    /// [`Parser::comparison`] with an attribute of type `kind`.
-    fn typed_comparison(
-        &mut self,
-        attr: Attr,
-        kind: Option<Type>,
-        written: &str,
-    ) -> Result<Filter, ScimError> {
+    /// The operator and value after an attribute path `written` (as the client wrote it).
+    fn comparison(&mut self, path: Path, written: &str) -> Result<Filter, ScimError> {
+        let rfc = self.schema.rfc();
         let (pos, found) = self.found();
-        match self.advance().map(|t| t.tok) {
-            Some(Tok::Word(op)) if op.eq_ignore_ascii_case("eq") => {}
-            Some(Tok::Word(op)) if UNSUPPORTED_OPS.iter().any(|u| op.eq_ignore_ascii_case(u)) => {
-                return Err(unsupported_op(&op));
+        let expected = || {
+            let ops = if rfc {
+                "an operator (eq, ne, co, sw, ew, gt, ge, lt, le or pr)"
+            } else {
+                "an operator ('eq')"
+            };
+            invalid(format!(
+                "Expected {ops} after '{written}' at position {pos}, found {found}"
+            ))
+        };
+        let op = match self.advance().map(|t| t.tok) {
+            Some(Tok::Word(w)) if rfc && w.eq_ignore_ascii_case("pr") => {
+                self.check_members(&path, None)?;
+                return Ok(Filter::Present(path));
             }
-            _ => {
-                return Err(invalid(format!(
-                    "Expected an operator ('eq') after '{written}' at position {pos}, found {found}"
-                )))
-            }
-        }
+            Some(Tok::Word(w)) => match Op::parse(&w) {
+                Some(Op::Eq) => Op::Eq,
+                Some(op) if rfc => op,
+                Some(_) => return Err(unsupported_op(&w)),
+                None if w.eq_ignore_ascii_case("pr") => return Err(unsupported_op(&w)),
+                None => return Err(expected()),
+            },
+            _ => return Err(expected()),
+        };
         let (pos, found) = self.found();
         let value = match self.advance().map(|t| t.tok) {
             Some(Tok::Str(s)) => Value::Str(s),
-            Some(Tok::Word(w)) => literal(&w, pos)?,
+            Some(Tok::Word(w)) => literal(&w, pos, op)?,
             _ => {
                 return Err(invalid(format!(
-                    "Expected a value (a quoted string, true, false, null or a number) after 'eq' \
-                     at position {pos}, found {found}"
+                    "Expected a value (a quoted string, true, false, null or a number) after \
+                     '{}' at position {pos}, found {found}",
+                    op.name()
                 )))
             }
         };
-        check_type(kind, attr, &value)?;
-        check_key_length(attr, &value)?;
-        if let (Resource::Group, Attr::DisplayName, Value::Str(s)) = (self.resource, attr, &value) {
-            // A group's name claim is its folded name.
-            if !keys::fits(s) || !keys::fits(&rules::fold(s)) {
-                return Err(invalid(format!(
-                    "The value compared with 'displayName' is too long: {} bytes, at most {} \
-                     are allowed",
-                    s.len(),
-                    keys::MAX_KEY_VALUE_BYTES
-                )));
+        check_type(&path, op, &value)?;
+        self.check_members(&path, Some(op))?;
+        if op == Op::Eq {
+            check_key_length(&path, &value)?;
+            if let (Resource::Group, Some(Attr::DisplayName), Value::Str(s)) =
+                (self.schema.resource, path.attr, &value)
+            {
+                // A group's name claim is its folded name.
+                if !keys::fits(s) || !keys::fits(&rules::fold(s)) {
+                    return Err(invalid(format!(
+                        "The value compared with 'displayName' is too long: {} bytes, at most \
+                         {} are allowed",
+                        s.len(),
+                        keys::MAX_KEY_VALUE_BYTES
+                    )));
+                }
             }
         }
-        Ok(Filter::Eq(attr, value))
+        Ok(Filter::Compare(path, op, value))
+    }
+
+    /// A Group's members are items of their own, read only for the users a
+    /// filter names: it may compare them only with `eq` on their value
+    /// (`op` `None`: `pr`).
+    fn check_members(&self, path: &Path, op: Option<Op>) -> Result<(), ScimError> {
+        if self.schema.resource != Resource::Group || path.names()[0] != "members" {
+            return Ok(());
+        }
+        if op == Some(Op::Eq) && path.is(Attr::MemberValue) {
+            return Ok(());
+        }
+        Err(invalid(format!(
+            "A Group filter compares members only with eq on their value (members[value eq \
+             \"<user id>\"] or members.value eq \"<user id>\"), not '{path} {}': anything else \
+             would read every member of every group",
+            op.map_or("pr", Op::name)
+        )))
     }
 }
 
 /// An unquoted value: `true`, `false`, `null` (any case) or a JSON number.
-fn literal(word: &str, pos: usize) -> Result<Value, ScimError> {
+fn literal(word: &str, pos: usize, op: Op) -> Result<Value, ScimError> {
     match word.to_lowercase().as_str() {
         "true" => return Ok(Value::Bool(true)),
         "false" => return Ok(Value::Bool(false)),
@@ -997,23 +1184,43 @@ fn literal(word: &str, pos: usize) -> Result<Value, ScimError> {
             .map_err(|_| invalid(format!("Invalid number '{word}' at position {pos}")));
     }
     Err(invalid(format!(
-        "Expected a value (a quoted string, true, false, null or a number) after 'eq' at \
-         position {pos}, found '{word}' (strings need double quotes)"
+        "Expected a value (a quoted string, true, false, null or a number) after '{}' at \
+         position {pos}, found '{word}' (strings need double quotes)",
+        op.name()
     )))
 }
 
-/// The value's type must be the attribute's (`kind`, from its row), or
-/// null, which matches an unassigned attribute.
-fn check_type(kind: Option<Type>, attr: Attr, value: &Value) -> Result<(), ScimError> {
-    let name = attr.name();
-    match (kind, value) {
-        (_, Value::Null) | (Some(Type::Boolean), Value::Bool(_)) => Ok(()),
-        (Some(Type::Boolean), _) => Err(invalid(format!(
+/// The value's type must be the attribute's (from its row), or null with
+/// `eq`/`ne` (an unassigned attribute); and the operator must apply to
+/// that type (RFC 7644: `gt` and its kin on a boolean are `invalidFilter`).
+fn check_type(path: &Path, op: Op, value: &Value) -> Result<(), ScimError> {
+    let name = path.to_string();
+    let op_name = op.name();
+    if path.kind == Type::Complex {
+        return Err(invalid(format!(
+            "Attribute '{name}' is complex: compare one of its sub-attributes \
+             ('{name}.<sub-attribute>'), or test it with pr"
+        )));
+    }
+    match (path.kind, value) {
+        (_, Value::Null) if matches!(op, Op::Eq | Op::Ne) => Ok(()),
+        (_, Value::Null) => Err(invalid(format!(
+            "'{op_name}' compares '{name}' with a value, not null (test for one with pr)"
+        ))),
+        (Type::Boolean, _) if op != Op::Eq && op != Op::Ne => Err(invalid(format!(
+            "Attribute '{name}' is a boolean: '{op_name}' does not apply to it (use eq, ne or pr)"
+        ))),
+        (Type::Boolean, Value::Bool(_)) => Ok(()),
+        (Type::Boolean, _) => Err(invalid(format!(
             "Attribute '{name}' is a boolean: compare it with true or false (without quotes), \
              not {value}"
         ))),
-        (Some(Type::DateTime), Value::Str(s)) if parse_time(s).is_some() => Ok(()),
-        (Some(Type::DateTime), _) => Err(invalid(format!(
+        (Type::DateTime, _) if op.substring() => Err(invalid(format!(
+            "Attribute '{name}' is a date-time: '{op_name}' looks inside strings; compare dates \
+             with eq, ne, gt, ge, lt or le"
+        ))),
+        (Type::DateTime, Value::Str(s)) if parse_time(s).is_some() => Ok(()),
+        (Type::DateTime, _) => Err(invalid(format!(
             "Attribute '{name}' is a date-time: compare it with a quoted RFC 3339 timestamp such \
              as \"2026-01-31T12:00:00Z\", not {value}"
         ))),
@@ -1029,8 +1236,8 @@ fn check_type(kind: Option<Type>, attr: Attr, value: &Value) -> Result<(), ScimE
 /// an over-long key with a validation error. No stored value comes near
 /// [`keys::MAX_KEY_VALUE_BYTES`], so a longer one cannot match anything: it is
 /// refused here, before any read.
-fn check_key_length(attr: Attr, value: &Value) -> Result<(), ScimError> {
-    let Value::Str(s) = value else {
+fn check_key_length(path: &Path, value: &Value) -> Result<(), ScimError> {
+    let (Value::Str(s), Some(attr)) = (value, path.attr) else {
         return Ok(());
     };
     let Some(key) = key_value(attr, s) else {
@@ -1040,779 +1247,10 @@ fn check_key_length(attr: Attr, value: &Value) -> Result<(), ScimError> {
         return Ok(());
     }
     Err(invalid(format!(
-        "The value compared with '{}' is too long: {} bytes ({} once normalized), at most {} \
+        "The value compared with '{path}' is too long: {} bytes ({} once normalized), at most {} \
          are allowed",
-        attr.name(),
         s.len(),
         key.len(),
         keys::MAX_KEY_VALUE_BYTES
     )))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::plan::ReadPlan;
-
-    /// The list unknown-attribute errors have always given, byte for byte.
-    const SUPPORTED_ATTRS: &str = "userName, externalId, displayName, active, id, name.givenName, \
-         name.familyName, emails, emails.value, emails.type, emails.primary, meta.created, \
-         meta.lastModified";
-    const GROUP_ATTRS: &str =
-        "displayName, externalId, id, members, members.value, meta.created, meta.lastModified";
-
-    #[test]
-    fn the_supported_lists_come_from_the_tables() {
-        assert_eq!(Resource::User.supported(), SUPPORTED_ATTRS);
-        assert_eq!(Resource::Group.supported(), GROUP_ATTRS);
-    }
-    use crate::scim::ScimType;
-    use chrono::{TimeZone, Utc};
-
-    fn s(v: &str) -> Value {
-        Value::Str(v.into())
-    }
-
-    fn eq(attr: Attr, v: Value) -> Filter {
-        Filter::Eq(attr, v)
-    }
-
-    #[test]
-    fn the_canonical_form_ignores_spelling_and_keeps_meaning() {
-        for (a, b) in [
-            (r#"userName eq "bjensen""#, r#"USERNAME  EQ "bjensen""#),
-            (
-                r#"userName eq "x" and active eq true"#,
-                r#"(urn:ietf:params:scim:schemas:core:2.0:User:userName eq "x") and (active eq true)"#,
-            ),
-            (
-                r#"emails[type eq "work" and value eq "a@b.c"]"#,
-                r#"emails[TYPE eq "work" and (value eq "a@b.c")]"#,
-            ),
-        ] {
-            let (pa, pb) = (parse(a).unwrap(), parse(b).unwrap());
-            assert_eq!(pa.to_string(), pb.to_string(), "{a} / {b}");
-        }
-        for (a, b) in [
-            (r#"userName eq "x""#, r#"userName eq "X""#),
-            (r#"userName eq "x""#, r#"externalId eq "x""#),
-            (
-                r#"displayName eq "x""#,
-                r#"displayName eq "x" and active eq true"#,
-            ),
-        ] {
-            let (pa, pb) = (parse(a).unwrap(), parse(b).unwrap());
-            assert_ne!(pa.to_string(), pb.to_string(), "{a} / {b}");
-        }
-        assert_eq!(
-            parse(r#"emails[type eq "work"] and userName eq "x""#)
-                .unwrap()
-                .to_string(),
-            r#"(emails[emails.type eq "work"] and userName eq "x")"#
-        );
-    }
-
-    #[test]
-    fn parses() {
-        use Attr::*;
-        let cases: Vec<(&str, Filter)> = vec![
-            (r#"userName eq "bjensen""#, eq(UserName, s("bjensen"))),
-            (r#"USERNAME EQ "BJensen""#, eq(UserName, s("BJensen"))),
-            (r#"userName Eq "x""#, eq(UserName, s("x"))),
-            (
-                r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "x""#,
-                eq(UserName, s("x")),
-            ),
-            (
-                r#"URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER:name.givenName eq "x""#,
-                eq(GivenName, s("x")),
-            ),
-            (r#"userName eq "a\"b""#, eq(UserName, s("a\"b"))),
-            (r#"userName eq "a\\b""#, eq(UserName, s("a\\b"))),
-            (r#"userName eq "caf\u00e9""#, eq(UserName, s("café"))),
-            (r#"userName eq "\ud83d\ude00/\/""#, eq(UserName, s("😀//"))),
-            (r#"userName eq """#, eq(UserName, s(""))),
-            (r#"externalId eq "E1""#, eq(ExternalId, s("E1"))),
-            (
-                r#"displayName eq "Barbara J""#,
-                eq(DisplayName, s("Barbara J")),
-            ),
-            (r#"id eq "42""#, eq(Id, s("42"))),
-            ("active eq true", eq(Active, Value::Bool(true))),
-            ("active eq FALSE", eq(Active, Value::Bool(false))),
-            ("externalId eq null", eq(ExternalId, Value::Null)),
-            ("emails.value eq Null", eq(EmailValue, Value::Null)),
-            (r#"name.familyName eq "J""#, eq(FamilyName, s("J"))),
-            (r#"emails eq "a@b.c""#, eq(EmailValue, s("a@b.c"))),
-            (r#"emails.type eq "work""#, eq(EmailType, s("work"))),
-            (
-                r#"meta.created eq "2026-01-31T12:00:00Z""#,
-                eq(MetaCreated, s("2026-01-31T12:00:00Z")),
-            ),
-            (
-                r#"meta.lastModified eq "2026-01-31T12:00:00.5+01:00""#,
-                eq(MetaLastModified, s("2026-01-31T12:00:00.5+01:00")),
-            ),
-            (
-                r#"emails[type eq "work" and value eq "a@b.c"]"#,
-                Filter::Email(vec![eq(EmailType, s("work")), eq(EmailValue, s("a@b.c"))]),
-            ),
-            (
-                r#"emails[value eq "x"]"#,
-                Filter::Email(vec![eq(EmailValue, s("x"))]),
-            ),
-            (
-                r#"emails[type eq "work"].value eq "a@b.c""#,
-                Filter::Email(vec![eq(EmailType, s("work")), eq(EmailValue, s("a@b.c"))]),
-            ),
-            (
-                r#"urn:ietf:params:scim:schemas:core:2.0:User:emails[TYPE eq "work"] .Value EQ "a""#,
-                Filter::Email(vec![eq(EmailType, s("work")), eq(EmailValue, s("a"))]),
-            ),
-            (
-                r#"emails[(type eq "work") and (value eq "x")]"#,
-                Filter::Email(vec![eq(EmailType, s("work")), eq(EmailValue, s("x"))]),
-            ),
-            (
-                r#"(userName eq "a") and (active eq true)"#,
-                Filter::And(vec![eq(UserName, s("a")), eq(Active, Value::Bool(true))]),
-            ),
-            (
-                r#"userName eq "a" AND (externalId eq "b" and id eq "1")"#,
-                Filter::And(vec![
-                    eq(UserName, s("a")),
-                    eq(ExternalId, s("b")),
-                    eq(Id, s("1")),
-                ]),
-            ),
-            (
-                r#"emails[type eq "work"].value eq "a@b.c" and active eq true"#,
-                Filter::And(vec![
-                    Filter::Email(vec![eq(EmailType, s("work")), eq(EmailValue, s("a@b.c"))]),
-                    eq(Active, Value::Bool(true)),
-                ]),
-            ),
-            (r#"((userName eq "a"))"#, eq(UserName, s("a"))),
-            (r#"(userName eq "a")"#, eq(UserName, s("a"))),
-            (r#"  userName   eq"a"  "#, eq(UserName, s("a"))),
-            (
-                r#"emails[type eq "work"] and userName eq "u""#,
-                Filter::And(vec![
-                    Filter::Email(vec![eq(EmailType, s("work"))]),
-                    eq(UserName, s("u")),
-                ]),
-            ),
-        ];
-        for (input, want) in cases {
-            assert_eq!(parse(input), Ok(want), "{input}");
-        }
-    }
-
-    #[test]
-    fn refuses() {
-        let only = "only 'eq' and 'and' are supported";
-        let long = format!(r#"userName eq "{}""#, "a".repeat(5000));
-        let deep_ok = format!(
-            "{}userName eq \"a\"{}",
-            "(".repeat(MAX_DEPTH),
-            ")".repeat(MAX_DEPTH)
-        );
-        let too_deep = format!(
-            "{}userName eq \"a\"{}",
-            "(".repeat(MAX_DEPTH + 1),
-            ")".repeat(MAX_DEPTH + 1)
-        );
-        let many_parens = "(".repeat(100_000);
-        let many_parens_within_limit = "(".repeat(MAX_LEN);
-        assert!(parse(&deep_ok).is_ok());
-        let cases: Vec<(&str, String)> = vec![
-            ("", "Filter is empty".into()),
-            ("   ", "Filter is empty".into()),
-            (
-                &long,
-                "Filter is too long: 5014 characters, at most 4096 are allowed".into(),
-            ),
-            (
-                &many_parens,
-                "Filter is too long: 100000 characters, at most 4096 are allowed".into(),
-            ),
-            (
-                &many_parens_within_limit,
-                "Filter nests parentheses or brackets deeper than 32 levels (at position 33)"
-                    .into(),
-            ),
-            (
-                &too_deep,
-                "Filter nests parentheses or brackets deeper than 32 levels (at position 33)"
-                    .into(),
-            ),
-            (
-                r#"userName ne "x""#,
-                format!("Unsupported filter operator 'ne': {only}"),
-            ),
-            (
-                r#"userName co "x""#,
-                format!("Unsupported filter operator 'co': {only}"),
-            ),
-            (
-                r#"userName CO "x""#,
-                format!("Unsupported filter operator 'co': {only}"),
-            ),
-            (
-                r#"userName sw "x""#,
-                format!("Unsupported filter operator 'sw': {only}"),
-            ),
-            (
-                r#"userName ew "x""#,
-                format!("Unsupported filter operator 'ew': {only}"),
-            ),
-            (
-                r#"meta.created gt "x""#,
-                format!("Unsupported filter operator 'gt': {only}"),
-            ),
-            (
-                r#"meta.created ge "x""#,
-                format!("Unsupported filter operator 'ge': {only}"),
-            ),
-            (
-                r#"meta.created lt "x""#,
-                format!("Unsupported filter operator 'lt': {only}"),
-            ),
-            (
-                r#"meta.created le "x""#,
-                format!("Unsupported filter operator 'le': {only}"),
-            ),
-            (
-                "externalId pr",
-                format!("Unsupported filter operator 'pr': {only}"),
-            ),
-            (
-                r#"userName eq "a" or userName eq "b""#,
-                format!("Unsupported filter operator 'or': {only}"),
-            ),
-            (
-                r#"userName eq "a" OR userName eq "b""#,
-                format!("Unsupported filter operator 'or': {only}"),
-            ),
-            (
-                r#"not (userName eq "a")"#,
-                format!("Unsupported filter operator 'not': {only}"),
-            ),
-            (
-                r#"emails[type eq "work" or value eq "x"]"#,
-                format!("Unsupported filter operator 'or': {only}"),
-            ),
-            (
-                r#"emails[value co "x"]"#,
-                format!("Unsupported filter operator 'co': {only}"),
-            ),
-            (
-                "userName eq",
-                "Expected a value (a quoted string, true, false, null or a number) after 'eq' at \
-                 position 12, found end of filter"
-                    .into(),
-            ),
-            (
-                "userName eq bjensen",
-                "Expected a value (a quoted string, true, false, null or a number) after 'eq' at \
-                 position 13, found 'bjensen' (strings need double quotes)"
-                    .into(),
-            ),
-            (
-                r#"userName eq "x" junk"#,
-                "Expected 'and' or end of filter at position 17, found 'junk'".into(),
-            ),
-            (
-                r#"userName eq "x" and"#,
-                "Expected an attribute name or '(' at position 20, found end of filter".into(),
-            ),
-            (r#"userName eq "x")"#, "Unmatched ')' at position 16".into()),
-            (
-                r#"userName eq "x" "y""#,
-                "Expected 'and' or end of filter at position 17, found the string \"y\"".into(),
-            ),
-            (
-                "userName",
-                "Expected an operator ('eq') after 'userName' at position 9, found end of filter"
-                    .into(),
-            ),
-            (
-                r#"userName is "x""#,
-                "Expected an operator ('eq') after 'userName' at position 10, found 'is'".into(),
-            ),
-            (
-                r#""x" eq userName"#,
-                "Expected an attribute name or '(' at position 1, found the string \"x\"".into(),
-            ),
-            (
-                r#"nosuch eq "x""#,
-                format!("Unknown filter attribute 'nosuch': supported are {SUPPORTED_ATTRS}"),
-            ),
-            (
-                r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "1""#,
-                format!(
-                    "Unknown filter attribute \
-                     'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber': \
-                     supported are {SUPPORTED_ATTRS}"
-                ),
-            ),
-            (
-                r#"emails[type eq "work""#,
-                "Expected 'and' or ']' at position 22 (to close the '[' at position 7), found \
-                 end of filter"
-                    .into(),
-            ),
-            (
-                r#"(userName eq "a""#,
-                "Expected 'and' or ')' at position 17 (to close the '(' at position 1), found \
-                 end of filter"
-                    .into(),
-            ),
-            (
-                r#"emails[display eq "x"]"#,
-                "Unknown attribute 'display' inside emails[...]: supported are value, type and \
-                 primary"
-                    .into(),
-            ),
-            (
-                r#"emails[type eq "work"].display eq "x""#,
-                "Unknown attribute '.display' after emails[...]: supported are .value, .type and \
-                 .primary"
-                    .into(),
-            ),
-            (
-                r#"emails[type eq "work"].value"#,
-                "Expected an operator ('eq') after '.value' at position 29, found end of filter"
-                    .into(),
-            ),
-            (
-                r#"emails[value[type eq "x"]]"#,
-                "Unexpected '[' after 'value' at position 13: value paths cannot be nested".into(),
-            ),
-            (
-                r#"userName[value eq "x"]"#,
-                "Unexpected '[' after 'userName' at position 9: only emails[...] takes a value \
-                 filter"
-                    .into(),
-            ),
-            (
-                "active eq \"true\"",
-                "Attribute 'active' is a boolean: compare it with true or false (without quotes), \
-                 not \"true\""
-                    .into(),
-            ),
-            (
-                "active eq 1",
-                "Attribute 'active' is a boolean: compare it with true or false (without quotes), \
-                 not 1"
-                    .into(),
-            ),
-            (
-                "userName eq 42",
-                "Attribute 'userName' is a string: compare it with a quoted string, not 42".into(),
-            ),
-            (
-                "id eq 42",
-                "Attribute 'id' is a string: compare it with a quoted string, not 42".into(),
-            ),
-            (
-                "emails[type eq true]",
-                "Attribute 'emails.type' is a string: compare it with a quoted string, not true"
-                    .into(),
-            ),
-            (
-                r#"meta.created eq "yesterday""#,
-                "Attribute 'meta.created' is a date-time: compare it with a quoted RFC 3339 \
-                 timestamp such as \"2026-01-31T12:00:00Z\", not \"yesterday\""
-                    .into(),
-            ),
-            (
-                "userName eq 1x",
-                "Invalid number '1x' at position 13".into(),
-            ),
-            (
-                r#"userName eq "abc"#,
-                "Unterminated string starting at position 13: expected a closing '\"'".into(),
-            ),
-            (
-                r#"userName eq "abc\"#,
-                "Unterminated string starting at position 13: expected a closing '\"'".into(),
-            ),
-            (
-                r#"userName eq "a\qb""#,
-                "Invalid escape '\\q' at position 15: strings take JSON escapes \
-                 (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)"
-                    .into(),
-            ),
-            (
-                r#"userName eq "\u12""#,
-                "Invalid \\u escape at position 14: expected four hex digits (a surrogate pair \
-                 for characters beyond U+FFFF)"
-                    .into(),
-            ),
-            (
-                r#"userName eq "\ud83dx""#,
-                "Invalid \\u escape at position 14: expected four hex digits (a surrogate pair \
-                 for characters beyond U+FFFF)"
-                    .into(),
-            ),
-            (
-                r#"userName eq "\u+123""#,
-                "Invalid \\u escape at position 14: expected four hex digits (a surrogate pair \
-                 for characters beyond U+FFFF)"
-                    .into(),
-            ),
-            (
-                r#"emails[]"#,
-                "Expected an attribute name or '(' at position 8, found ']'".into(),
-            ),
-            (
-                "()",
-                "Expected an attribute name or '(' at position 2, found ')'".into(),
-            ),
-        ];
-        for (input, want) in cases {
-            let err = parse(input).expect_err(input);
-            assert_eq!(err.detail, want, "{input}");
-            assert_eq!(
-                (err.status, err.scim_type),
-                (400, Some(ScimType::InvalidFilter))
-            );
-        }
-    }
-
-    fn bjensen() -> User {
-        let mut u = User::new("bjensen");
-        u.id = 42;
-        u.first_name = "Barbara".into();
-        u.last_name = "Jensen".into();
-        u.email = "bjensen@example.com".into();
-        u.external_id = Some("E1".into());
-        u.date_joined = Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, 0).unwrap();
-        u.last_modified = u.date_joined + chrono::Duration::microseconds(615_000);
-        u
-    }
-
-    fn bare() -> User {
-        let mut u = User::new("Bare");
-        u.id = 7;
-        u.is_active = false;
-        u
-    }
-
-    #[test]
-    fn matches() {
-        let named = || {
-            let mut u = bare();
-            u.display_name = Some("The Boss".into());
-            u
-        };
-        let cases: Vec<(&str, User, bool)> = vec![
-            (r#"userName eq "bjensen""#, bjensen(), true),
-            (r#"USERNAME EQ "BJensen""#, bjensen(), true),
-            (r#"userName eq "bjense""#, bjensen(), false),
-            (r#"userName eq null"#, bjensen(), false),
-            (r#"emails.value eq "BJENSEN@example.COM""#, bjensen(), true),
-            (r#"emails eq "bjensen@example.com""#, bjensen(), true),
-            (r#"emails.value eq "other@example.com""#, bjensen(), false),
-            (r#"emails.value eq null"#, bjensen(), false),
-            (r#"emails.value eq null"#, bare(), true),
-            (r#"emails.type eq "WORK""#, bjensen(), true),
-            (r#"emails.type eq "work""#, bare(), false),
-            (r#"emails.type eq null"#, bare(), true),
-            (
-                r#"emails[type eq "work" and value eq "bjensen@example.com"]"#,
-                bjensen(),
-                true,
-            ),
-            (
-                r#"emails[type eq "home" and value eq "bjensen@example.com"]"#,
-                bjensen(),
-                false,
-            ),
-            (
-                r#"emails[type eq "work"].value eq "BJensen@Example.com""#,
-                bjensen(),
-                true,
-            ),
-            (
-                r#"emails[type eq "work"].value eq "x@example.com""#,
-                bjensen(),
-                false,
-            ),
-            (r#"emails[type eq "work"]"#, bare(), false),
-            (r#"emails[value eq null]"#, bare(), false),
-            (r#"externalId eq "E1""#, bjensen(), true),
-            (r#"externalId eq "e1""#, bjensen(), false),
-            (r#"externalId eq null"#, bjensen(), false),
-            (r#"externalId eq null"#, bare(), true),
-            (r#"id eq "42""#, bjensen(), true),
-            (r#"id eq "042""#, bjensen(), false),
-            (r#"id eq "7""#, bjensen(), false),
-            ("active eq true", bjensen(), true),
-            ("active eq false", bjensen(), false),
-            ("active eq false", bare(), true),
-            ("active eq null", bare(), false),
-            (
-                r#"(userName eq "bjensen") and (active eq true)"#,
-                bjensen(),
-                true,
-            ),
-            (
-                r#"(userName eq "bjensen") and (active eq false)"#,
-                bjensen(),
-                false,
-            ),
-            (r#"displayName eq "Barbara Jensen""#, bjensen(), true),
-            (r#"displayName eq "barbara jensen""#, bjensen(), false),
-            (r#"displayName eq "Bare""#, bare(), true),
-            (r#"displayName eq "The Boss""#, named(), true),
-            (r#"displayName eq "Bare""#, named(), false),
-            (r#"displayName eq null"#, bare(), false),
-            (r#"name.givenName eq "Barbara""#, bjensen(), true),
-            (r#"name.givenName eq "barbara""#, bjensen(), false),
-            (r#"name.familyName eq "Jensen""#, bjensen(), true),
-            (r#"name.familyName eq null"#, bare(), true),
-            (r#"meta.created eq "2026-01-31T12:00:00Z""#, bjensen(), true),
-            (
-                r#"meta.created eq "2026-01-31T13:00:00+01:00""#,
-                bjensen(),
-                true,
-            ),
-            (
-                r#"meta.created eq "2026-01-31T12:00:01Z""#,
-                bjensen(),
-                false,
-            ),
-            (
-                r#"meta.lastModified eq "2026-01-31T12:00:00.615Z""#,
-                bjensen(),
-                true,
-            ),
-            (
-                r#"meta.lastModified eq "2026-01-31T12:00:00Z""#,
-                bjensen(),
-                false,
-            ),
-            (r#"meta.created eq null"#, bjensen(), false),
-        ];
-        for (input, user, want) in cases {
-            let filter = parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
-            assert_eq!(filter.matches(&user), want, "{input} on {}", user.username);
-        }
-    }
-
-    #[test]
-    fn lookups() {
-        use Attr::*;
-        let cases: Vec<(&str, Option<(Attr, &str)>)> = vec![
-            (r#"userName eq "BJensen""#, Some((UserName, "BJensen"))),
-            (r#"externalId eq "E1""#, Some((ExternalId, "E1"))),
-            (r#"id eq "42""#, Some((Id, "42"))),
-            (r#"emails.value eq "a@b.c""#, Some((EmailValue, "a@b.c"))),
-            (r#"emails eq "a@b.c""#, Some((EmailValue, "a@b.c"))),
-            (
-                r#"emails[type eq "work" and value eq "a@b.c"]"#,
-                Some((EmailValue, "a@b.c")),
-            ),
-            (
-                r#"emails[type eq "work"].value eq "a@b.c""#,
-                Some((EmailValue, "a@b.c")),
-            ),
-            (
-                r#"active eq true and externalId eq "E1""#,
-                Some((ExternalId, "E1")),
-            ),
-            (
-                r#"(active eq true) and (userName eq "u" and id eq "1")"#,
-                Some((UserName, "u")),
-            ),
-            (r#"emails[type eq "work"]"#, None),
-            (r#"emails.type eq "work""#, None),
-            (r#"userName eq null"#, None),
-            (r#"displayName eq "x""#, None),
-            (r#"name.givenName eq "x""#, None),
-            ("active eq true", None),
-        ];
-        for (input, want) in cases {
-            let filter = parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
-            let want = want.map(|(a, v)| (a, v.to_string()));
-            assert_eq!(lookup(&filter), want, "{input}");
-        }
-        // Ids are canonical decimals: any other string names nobody, and
-        // so does an `and` of equalities no user can hold at once.
-        for input in [
-            r#"id eq "abc""#,
-            r#"id eq "007""#,
-            r#"id eq "1" and id eq "2""#,
-            r#"userName eq "a" and userName eq "b""#,
-            r#"id eq "abc" and userName eq "u""#,
-        ] {
-            let filter = parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
-            assert_eq!(ReadPlan::of(&filter.to_query()), nobody(), "{input}");
-        }
-        // userName and emails are caseless, so these may be one user...
-        let filter = parse(r#"userName eq "STRASSE" and userName eq "straße""#).unwrap();
-        assert_eq!(lookup(&filter), Some((UserName, "STRASSE".to_string())));
-        // ...externalId is case-exact, so these are nobody.
-        let filter = parse(r#"externalId eq "E1" and externalId eq "e1""#).unwrap();
-        assert_eq!(ReadPlan::of(&filter.to_query()), nobody());
-    }
-
-    fn nobody() -> ReadPlan {
-        ReadPlan::Keys {
-            ids: Default::default(),
-            claims: Default::default(),
-        }
-    }
-
-    /// The one key the planner reads a filter's user by, as the attribute
-    /// and value the filter compared it with.
-    fn lookup(filter: &Filter) -> Option<(Attr, String)> {
-        let ReadPlan::Keys { ids, claims } = ReadPlan::of(&filter.to_query()) else {
-            return None;
-        };
-        let by_id = ids.iter().map(|id| (Attr::Id, id.to_string()));
-        let by_claim = claims.iter().map(|(claim, value)| {
-            let attr = match claim {
-                Claim::Username => Attr::UserName,
-                Claim::Email => Attr::EmailValue,
-                Claim::ExternalId => Attr::ExternalId,
-            };
-            (attr, value.clone())
-        });
-        let keys: Vec<(Attr, String)> = by_id.chain(by_claim).collect();
-        match keys.as_slice() {
-            [one] => Some(one.clone()),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn caseless_attributes_compare_folded() {
-        let mut u = bjensen();
-        u.username = "straße".into();
-        u.email = "straße@example.com".into();
-        let cases = [
-            (r#"userName eq "STRASSE""#, true),
-            (r#"userName eq "strasse""#, true),
-            (r#"userName eq "\u212Aelvin""#, false),
-            (r#"emails.value eq "STRASSE@EXAMPLE.COM""#, true),
-            (
-                r#"emails[type eq "WORK" and value eq "Strasse@example.com"]"#,
-                true,
-            ),
-            // Case-exact attributes are still compared as written.
-            (r#"externalId eq "e1""#, false),
-            (r#"name.familyName eq "JENSEN""#, false),
-        ];
-        for (input, want) in cases {
-            let filter = parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
-            assert_eq!(filter.matches(&u), want, "{input}");
-        }
-        let mut kelvin = bjensen();
-        kelvin.username = "kelvin".into();
-        assert!(parse(r#"userName eq "\u212Aelvin""#)
-            .unwrap()
-            .matches(&kelvin));
-    }
-
-    #[test]
-    fn values_too_long_for_a_key_are_refused() {
-        let max = keys::MAX_KEY_VALUE_BYTES;
-        let fits = "a".repeat(max);
-        let over = "a".repeat(max + 1);
-        // 600 bytes as written, 6,600 folded.
-        let expands = "\u{FDFA}".repeat(200);
-        for attr in ["userName", "emails", "emails.value", "externalId"] {
-            assert!(parse(&format!(r#"{attr} eq "{fits}""#)).is_ok(), "{attr}");
-            let err = parse(&format!(r#"{attr} eq "{over}""#)).unwrap_err();
-            assert_eq!(err.scim_type, Some(ScimType::InvalidFilter), "{attr}");
-            assert!(err.detail.contains("too long"), "{}", err.detail);
-        }
-        let err = parse(&format!(r#"emails[value eq "{over}"]"#)).unwrap_err();
-        assert_eq!(err.scim_type, Some(ScimType::InvalidFilter));
-        let err = parse(&format!(r#"userName eq "{expands}""#)).unwrap_err();
-        assert_eq!(
-            err.detail,
-            format!(
-                "The value compared with 'userName' is too long: 600 bytes (6600 once \
-                 normalized), at most {max} are allowed"
-            )
-        );
-        // externalId keys are case-exact: no folding, so no expansion either.
-        assert!(parse(&format!(r#"externalId eq "{expands}""#)).is_ok());
-        // Attributes that never become keys take any length the filter allows.
-        assert!(parse(&format!(r#"displayName eq "{over}""#)).is_ok());
-    }
-
-    /// PATCH value paths on any multi-valued attribute (`rfc`): parsed with
-    /// the filter grammar into the shared `Filter`, matched per value.
-    #[test]
-    fn value_paths_of_any_multi_valued_attribute() {
-        use crate::domain::profile::Profile;
-        let row = |name| schema::find_in(USER_ATTRIBUTES, Profile::Rfc, name).unwrap();
-        let phones = row("phoneNumbers");
-        let sub = |n| Attr::Sub("phoneNumbers", n);
-        let cases: Vec<(&str, Vec<Filter>)> = vec![
-            (r#"type eq "fax""#, vec![eq(sub("type"), s("fax"))]),
-            (
-                r#"TYPE eq "work" and (primary eq true)"#,
-                vec![
-                    eq(sub("type"), s("work")),
-                    eq(sub("primary"), Value::Bool(true)),
-                ],
-            ),
-            (r#"display eq null"#, vec![eq(sub("display"), Value::Null)]),
-        ];
-        for (text, want) in cases {
-            assert_eq!(parse_values_filter(phones, text), Ok(want), "{text}");
-        }
-        let refused = [
-            ("", "The value filter inside phoneNumbers[...] is empty"),
-            (r#"type ne "fax""#, "Unsupported filter operator 'ne': only 'eq' and 'and' are supported"),
-            (r#"type eq "a" or type eq "b""#, "Unsupported filter operator 'or': only 'eq' and 'and' are supported"),
-            (r#"kind eq "fax""#, "Unknown attribute 'kind' inside phoneNumbers[...]: supported are value, display, type and primary"),
-            (r#"primary eq "yes""#, "Attribute 'phoneNumbers.primary' is a boolean: compare it with true or false (without quotes), not \"yes\""),
-            (r#"type eq "fax" "x""#, "Expected 'and' or the end of phoneNumbers[...] at position 15, found the string \"x\""),
-        ];
-        for (text, detail) in refused {
-            assert_eq!(
-                parse_values_filter(phones, text),
-                Err(invalid(detail)),
-                "{text}"
-            );
-        }
-        let addresses = row("addresses");
-        let conds =
-            parse_values_filter(addresses, r#"type eq "WORK" and locality eq "oslo""#).unwrap();
-        for (value, selected) in [
-            (
-                serde_json::json!({"type": "work", "locality": "Oslo"}),
-                true,
-            ),
-            (
-                serde_json::json!({"type": "home", "locality": "Oslo"}),
-                false,
-            ),
-            (serde_json::json!({"type": "work"}), false),
-        ] {
-            assert_eq!(
-                matches_value(addresses, &conds, &value),
-                selected,
-                "{value}"
-            );
-        }
-        let conds = parse_values_filter(phones, "primary eq true and display eq null").unwrap();
-        assert!(matches_value(
-            phones,
-            &conds,
-            &serde_json::json!({"value": "1", "primary": true})
-        ));
-        assert!(!matches_value(
-            phones,
-            &conds,
-            &serde_json::json!({"value": "1", "primary": "true"})
-        ));
-    }
 }

@@ -215,8 +215,8 @@ fn parse_op(patch: &mut GroupPatch, op: &Value, id: u64) -> Result<(), ScimError
 fn member_filter_ids(conds: &[filter::Filter]) -> Option<Vec<String>> {
     let mut ids: Vec<String> = Vec::new();
     for c in conds {
-        match c {
-            filter::Filter::Eq(filter::Attr::MemberValue, filter::Value::Str(s)) => {
+        match c.eq_value(filter::Attr::MemberValue) {
+            Some(filter::Value::Str(s)) => {
                 if !ids.contains(s) {
                     ids.push(s.clone());
                 }

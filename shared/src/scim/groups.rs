@@ -11,17 +11,18 @@ use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
-use super::filter::{self, Attr, Filter};
+use super::filter::{self, Attr, Filter, Resource};
 use super::group_resource;
 use super::list_params::ListParams;
 use super::projection::Projection;
 use super::request::{admin, ScimRequest};
 use super::resource_type::{canonical_id, etag, list_response, ResourceType};
+use super::sort::Sort;
 use super::ScimError;
 use crate::domain::group::GroupRecord;
 use crate::domain::group::{GroupPatch, MemberPlan};
 use crate::http::{self, respond};
-use crate::runtime::Ctx;
+use crate::runtime::{Ctx, Profile};
 use crate::service::groups::{users_named, want_users, Groups};
 use crate::service::Failure;
 use crate::store::{Fetched, StoreError, UniqueField, Wanted};
@@ -254,45 +255,49 @@ pub(super) fn group_error(failure: Failure<ScimError>, id_text: &str) -> ScimErr
 /// A parsed list or search request on Groups.
 pub(super) struct Query {
     filter: Option<Filter>,
+    /// `sortBy`/`sortOrder` (`rfc`; `odm` ignores them).
+    sort: Option<Sort>,
     start: usize,
     count: usize,
     pub(super) projection: Projection,
 }
 
 impl Query {
-    /// The groups query `params` ask for: paged by `startIndex` only.
-    pub(super) fn new(params: &ListParams) -> Result<Query, ScimError> {
+    /// The groups query `params` ask for, the filter read with the
+    /// profile's grammar: paged by `startIndex` only.
+    pub(super) fn new(params: &ListParams, profile: Profile) -> Result<Query, ScimError> {
         if params.cursor.is_some() {
             return Err(ScimError::invalid_value(
                 "Groups are paged by startIndex and count; cursors page Users.",
             ));
         }
         Ok(Query {
-            filter: params.filter().map(filter::parse_group).transpose()?,
+            filter: params
+                .filter()
+                .map(|f| filter::parse_group(f, profile))
+                .transpose()?,
+            sort: match profile {
+                Profile::Rfc => {
+                    Sort::from_params(params, Resource::Group)?.filter(|s| !s.is_id_order())
+                }
+                Profile::Odm => None,
+            },
             start: params.start(),
             count: params.count(),
             projection: params.projection.clone(),
         })
     }
 
-    /// The user ids the filter compares `members.value` with.
+    /// The user ids the filter compares `members.value` with, anywhere in
+    /// it: their memberships decide the filter.
     fn member_ids(&self) -> Vec<u64> {
-        fn collect(f: &Filter, out: &mut Vec<u64>) {
-            match f {
-                Filter::Eq(Attr::MemberValue, filter::Value::Str(s)) => {
-                    if let Some(id) = canonical_id(s) {
-                        if !out.contains(&id) {
-                            out.push(id);
-                        }
-                    }
+        let mut out: Vec<u64> = Vec::new();
+        for value in self.filter.iter().flat_map(Filter::member_values) {
+            if let Some(id) = canonical_id(&value) {
+                if !out.contains(&id) {
+                    out.push(id);
                 }
-                Filter::And(all) | Filter::Member(all) => all.iter().for_each(|f| collect(f, out)),
-                _ => {}
             }
-        }
-        let mut out = Vec::new();
-        if let Some(f) = &self.filter {
-            collect(f, &mut out);
         }
         out
     }
@@ -301,7 +306,7 @@ impl Query {
 /// `GET /Groups`
 pub async fn list(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
-    let query = ListParams::from_query(&r.query).and_then(|p| Query::new(&p));
+    let query = ListParams::from_query(&r.query).and_then(|p| Query::new(&p, ctx.config.profile));
     respond(Box::pin(run_query(&ctx, &r, query)).await)
 }
 
@@ -311,7 +316,7 @@ pub async fn search(ctx: Ctx, req: Request) -> Response<Body> {
     let query = r
         .body()
         .and_then(ListParams::from_search_request)
-        .and_then(|p| Query::new(&p));
+        .and_then(|p| Query::new(&p, ctx.config.profile));
     respond(Box::pin(run_query(&ctx, &r, query)).await)
 }
 
@@ -366,7 +371,7 @@ async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) 
     Ok(list_response(matching.len(), query.start, page))
 }
 
-/// Every group `query` matches, in id order.
+/// Every group `query` matches, in id order or the order it asks for.
 pub(super) async fn matching_groups(
     ctx: &Ctx,
     query: &Query,
@@ -399,7 +404,7 @@ pub(super) async fn matching_groups(
         },
         _ => ctx.store.groups().all().await?,
     };
-    Ok(candidates
+    let mut matching: Vec<GroupRecord> = candidates
         .into_iter()
         .filter(|g| match &query.filter {
             None => true,
@@ -413,7 +418,11 @@ pub(super) async fn matching_groups(
                 f.matches_group(g, &members)
             }
         })
-        .collect())
+        .collect();
+    if let Some(sort) = &query.sort {
+        sort.groups(&mut matching);
+    }
+    Ok(matching)
 }
 
 /// A page of groups as resources, their members read when the projection

@@ -60,6 +60,10 @@ pub struct ListParams {
     pub count: Option<i64>,
     /// RFC 9865's `cursor`, when sent (empty: the first page).
     pub cursor: Option<String>,
+    /// `sortBy` and `sortOrder` as sent (read by [`super::sort::Sort`], in
+    /// the `rfc` profile only).
+    pub sort_by: Option<String>,
+    pub sort_order: Option<String>,
     pub projection: Projection,
 }
 
@@ -71,6 +75,8 @@ impl ListParams {
             start_index: parse_index(query.last("startIndex"), "startIndex")?,
             count: parse_index(query.last("count"), "count")?,
             cursor: query.last("cursor").map(str::to_string),
+            sort_by: query.last("sortBy").map(str::to_string),
+            sort_order: query.last("sortOrder").map(str::to_string),
             projection: Projection::from_lists(
                 query.last("attributes"),
                 query.last("excludedAttributes"),
@@ -104,11 +110,18 @@ impl ListParams {
             }
         };
         let int = |name: &str| search_int(get(name), name);
+        let text = |name: &str| match get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(ScimError::invalid_value(format!("{name} must be a string"))),
+        };
         Ok(ListParams {
             filter,
             start_index: int("startIndex")?,
             count: int("count")?,
             cursor,
+            sort_by: text("sortBy")?,
+            sort_order: text("sortOrder")?,
             projection: Projection::from_json(get("attributes"), get("excludedAttributes"))?,
         })
     }

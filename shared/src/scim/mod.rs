@@ -16,6 +16,7 @@ pub mod resource_type;
 mod routes;
 pub mod schema;
 mod search;
+pub mod sort;
 pub mod user_resource;
 pub mod user_schema;
 mod users;

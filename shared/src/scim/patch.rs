@@ -7,7 +7,7 @@
 //! table as the profile has it: what the profile does not have is ignored.
 use serde_json::{json, Map, Value};
 
-use super::filter::{self, Attr, Filter, Value as FilterValue};
+use super::filter::{self, Attr, Filter, Op, Value as FilterValue};
 use super::schema::{self, Attribute, Store, Write};
 use super::user_schema::USER_ATTRIBUTES;
 use super::values::{self, get_ci};
@@ -169,16 +169,16 @@ enum Sub {
     Other,
 }
 
-/// The `[...]` of a value path, parsed by the filter parser: `eq`
-/// comparisons on the attribute's sub-attributes, joined by `and`. The
-/// `odm` profile's `emails` reads it with [`filter::parse_value_filter`]
-/// (its one work email), every multi-valued attribute of `rfc` with
-/// [`filter::parse_values_filter`].
+/// The `[...]` of a value path, parsed by the filter parser: conditions on
+/// the attribute's sub-attributes. The `odm` profile's `emails` reads it
+/// with [`filter::parse_value_filter`] (`eq` and `and`, its one work
+/// email), every multi-valued attribute of `rfc` with
+/// [`filter::parse_value_filter_in`] (the whole grammar).
 #[derive(Debug, Clone, PartialEq)]
 struct ValueFilter {
     /// As written between the brackets, for error messages.
     text: String,
-    /// The conditions, all `Eq` on a sub-attribute.
+    /// The conditions, joined by `and`.
     conds: Vec<Filter>,
 }
 
@@ -186,8 +186,8 @@ impl ValueFilter {
     /// A `type` other than `work` can never select the `odm` email.
     fn foreign_type(&self) -> bool {
         self.conds.iter().any(|c| {
-            matches!(c, Filter::Eq(Attr::EmailType, v)
-                if !matches!(v, FilterValue::Str(s) if rules::fold(s) == "work"))
+            c.eq_value(Attr::EmailType)
+                .is_some_and(|v| !matches!(v, FilterValue::Str(s) if rules::fold(s) == "work"))
         })
     }
 
@@ -195,22 +195,19 @@ impl ValueFilter {
     fn type_only(&self) -> bool {
         self.conds
             .iter()
-            .all(|c| matches!(c, Filter::Eq(Attr::EmailType, _)))
+            .all(|c| c.eq_value(Attr::EmailType).is_some())
     }
 
     /// Whether the `odm` user's email meets every condition (as a filter's
     /// own `emails[...]` would select it).
     fn matches(&self, user: &User) -> bool {
-        Filter::Email(self.conds.clone()).matches(user)
+        filter::user_value_matches(user, "emails", &self.conds)
     }
 
     /// Whether one value of the `rfc` multi-valued `attribute` meets every condition.
     fn selects(&self, attribute: &Attribute<User>, entry: &Entry, profile: Profile) -> bool {
-        filter::matches_value(
-            attribute,
-            &self.conds,
-            &attribute.entry_json(entry, profile),
-        )
+        let value = attribute.entry_json(entry, profile);
+        self.conds.iter().all(|c| c.matches_element(&value))
     }
 
     /// The value the conditions describe, made when none matches: each
@@ -218,10 +215,10 @@ impl ValueFilter {
     fn new_entry(&self, attribute: &'static Attribute<User>) -> Result<Entry, ScimError> {
         let mut entry = Entry::default();
         for cond in &self.conds {
-            let Filter::Eq(attr, value) = cond else {
+            let Filter::Compare(path, Op::Eq, value) = cond else {
                 return Err(no_value_matches(attribute, self));
             };
-            let Some(sub) = attribute.sub(attr.sub_name()) else {
+            let Some(sub) = path.names().last().and_then(|name| attribute.sub(name)) else {
                 return Err(no_value_matches(attribute, self));
             };
             let value = match value {
@@ -314,7 +311,7 @@ fn parse_path(path: &str, profile: Profile) -> Result<Target, ScimError> {
         Some(text) => Some(ValueFilter {
             text: text.to_string(),
             conds: match attribute.store {
-                Store::Values { .. } => filter::parse_values_filter(attribute, text)?,
+                Store::Values { .. } => filter::parse_value_filter_in(Profile::Rfc, name, text)?,
                 _ => filter::parse_value_filter(attr, text)?,
             },
         }),
@@ -851,7 +848,8 @@ mod tests {
     #[rustfmt::skip]
     #[test]
     fn paths() {
-        let work = || [Filter::Eq(Attr::EmailType, FilterValue::Str("work".into()))];
+        let conds = |text: &str| filter::parse_value_filter("emails", text).unwrap();
+        let work = || conds("type eq \"work\"");
         let rows: Vec<(&str, Target)> = vec![
             ("userName", attr("userName", None)),
             ("USERNAME", attr("userName", None)),
@@ -871,7 +869,7 @@ mod tests {
             ("emails[type eq \"work\"].Primary", emails("type eq \"work\"", &work(), Some("primary"))),
             ("emails[type eq \"work\"].type", emails("type eq \"work\"", &work(), Some("type"))),
             ("emails[type eq\"work\"]", emails("type eq\"work\"", &work(), None)),
-            ("emails[ value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ]", emails(" value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ", &[Filter::Eq(Attr::EmailValue, FilterValue::Str("a\"]b@x.org".into())), Filter::Eq(Attr::EmailPrimary, FilterValue::Bool(true))], None)),
+            ("emails[ value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ]", emails(" value eq \"a\\\"]b@x.org\"  AND primary eq TRUE ", &conds("value eq \"a\\\"]b@x.org\" and primary eq true"), None)),
             ("urn:ietf:params:scim:schemas:core:2.0:User:userName", attr("userName", None)),
             ("urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq \"work\"].value", emails("type eq \"work\"", &work(), Some("value"))),
             ("urn:ietf:params:scim:schemas:core:2.0:User", Target::Resource),
@@ -1132,7 +1130,8 @@ mod tests {
             (bob, one(json!({"op":"add","path":"phoneNumbers","value":[{"value":5}]})), InvalidValue, "phoneNumbers.value must be a string, not 5".into()),
             (bob, one(json!({"op":"add","path":"phoneNumbers","value":"555"})), InvalidValue, "phoneNumbers must be a list of objects, not \"555\"".into()),
             (bob, one(json!({"op":"add","path":"phoneNumbers[type eq \"fax\"]","value":"555"})), InvalidValue, "phoneNumbers[type eq \"fax\"] takes an object, not \"555\"".into()),
-            (bob, one(json!({"op":"add","path":"phoneNumbers[type co \"fax\"].value","value":"1"})), InvalidFilter, "Unsupported filter operator 'co': only 'eq' and 'and' are supported".into()),
+            // Any operator selects values; only `eq` describes one to make.
+            (bob, one(json!({"op":"add","path":"phoneNumbers[type co \"fax\"].value","value":"1"})), NoTarget, "No value matches phoneNumbers[type co \"fax\"], and it describes none to add.".into()),
             (bob, one(json!({"op":"add","path":"phoneNumbers[kind eq \"fax\"].value","value":"1"})), InvalidFilter, "Unknown attribute 'kind' inside phoneNumbers[...]: supported are value, display, type and primary".into()),
             (bob, one(json!({"op":"add","path":"phoneNumbers[primary eq \"yes\"].value","value":"1"})), InvalidFilter, "Attribute 'phoneNumbers.primary' is a boolean: compare it with true or false (without quotes), not \"yes\"".into()),
             (bob, one(json!({"op":"add","path":"title[value eq \"x\"]","value":"1"})), InvalidPath, "Invalid path \"title[value eq \"x\"]\": title is not multi-valued.".into()),

@@ -9,10 +9,12 @@
 //! groups the page shows, when the projection keeps `members`.
 use lambda_http::{Body, Request, Response};
 
+use super::filter::Resource;
 use super::list_params::ListParams;
 use super::projection::Projection;
 use super::request::{admin, ScimRequest};
 use super::resource_type::list_response;
+use super::sort::Sort;
 use super::user_resource;
 use super::{groups, users, ScimError};
 use crate::domain::group::GroupRecord;
@@ -42,15 +44,26 @@ async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
         None => Ok(p),
     });
     // Each type reads the filter with its own attributes: a filter on an
-    // attribute only the other type has matches none of this one.
-    let users = params
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|p| users::Query::new(p, &ctx.config));
-    let groups = params
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(groups::Query::new);
+    // attribute only the other type has matches none of this one. A sortBy
+    // only one type has sorts that type; the other keeps its id order (as
+    // resources without the value would).
+    let own_sort = |p: &ListParams, resource: Resource, other: Resource| {
+        let mut p = p.clone();
+        if Sort::from_params(&p, resource).is_err() && Sort::from_params(&p, other).is_ok() {
+            p.sort_by = None;
+            p.sort_order = None;
+        }
+        p
+    };
+    let users = params.as_ref().map_err(Clone::clone).and_then(|p| {
+        users::Query::new(&own_sort(p, Resource::User, Resource::Group), &ctx.config)
+    });
+    let groups = params.as_ref().map_err(Clone::clone).and_then(|p| {
+        groups::Query::new(
+            &own_sort(p, Resource::Group, Resource::User),
+            ctx.config.profile,
+        )
+    });
     let mut wanted = Wanted::default();
     let user_plan = users
         .as_ref()

@@ -6,11 +6,14 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
-use super::filter::{self, Filter};
+use chrono::{DateTime, Utc};
+
+use super::filter::{self, Filter, Resource};
 use super::list_params::ListParams;
 use super::projection::Projection;
 use super::request::{admin, ScimRequest};
 use super::resource_type::{json_response, list_response, ResourceType};
+use super::sort::Sort;
 use super::user_resource;
 use super::{cursor, ScimError, LIST_SCHEMA};
 use crate::config::Config;
@@ -20,7 +23,7 @@ use crate::http::{self, respond};
 use crate::runtime::{Ctx, Profile};
 use crate::service::users::Users;
 use crate::service::Failure;
-use crate::store::{Fetched, StoreError, UniqueField, Wanted};
+use crate::store::{Change, Fetched, StoreError, UniqueField, Wanted};
 
 type Outcome = Result<Response<Body>, ScimError>;
 const USER: ResourceType = ResourceType::User;
@@ -79,14 +82,26 @@ pub(super) struct Query {
     filter: Option<Filter>,
     paging: Paging,
     count: usize,
+    /// `sortBy`/`sortOrder` (`rfc`), unless it asks for the id order lists
+    /// are read in anyway.
+    sort: Option<Sort>,
     projection: Projection,
 }
 
 impl Query {
     /// The users query `params` ask for: the filter parsed with a User's
-    /// attributes, the page by `startIndex` or by `cursor`.
+    /// attributes and the profile's grammar, the order (`rfc`; `odm`
+    /// ignores `sortBy` as it always has), the page by `startIndex` or by
+    /// `cursor`.
     pub(super) fn new(params: &ListParams, config: &Config) -> Result<Query, ScimError> {
-        let filter = params.filter().map(filter::parse).transpose()?;
+        let filter = params
+            .filter()
+            .map(|f| filter::parse(f, config.profile))
+            .transpose()?;
+        let sort = match config.profile {
+            Profile::Rfc => Sort::from_params(params, Resource::User)?.filter(|s| !s.is_id_order()),
+            Profile::Odm => None,
+        };
         let paging = match (params.cursor.as_deref(), params.start_index) {
             (None, _) => Paging::Index(params.start()),
             (Some(_), Some(_)) => {
@@ -95,36 +110,29 @@ impl Query {
                      (RFC 9865), not both.",
                 ))
             }
+            (Some(_), None) if sort.is_some() => {
+                return Err(ScimError::invalid_value(
+                    "sortBy cannot be combined with cursor: cursors page in id order. Page a \
+                     sorted list by startIndex and count.",
+                ))
+            }
             (Some(raw), None) => Paging::Cursor(open_cursor(raw, filter.as_ref(), config)?),
         };
         Ok(Query {
             filter,
             paging,
             count: params.count(),
+            sort,
             projection: params.projection.clone(),
         })
     }
-
-    /// The keys of a filter that pins its users down by unique attributes
-    /// (itself or as members of `and`s at any depth, see
-    /// [`Filter::to_query`]), as the domain's planner reads them: those
-    /// users are read with authentication, by id or through their claims,
-    /// and the whole filter is evaluated on them alone. `None` for any other
-    /// plan: those read the directory as the paging says.
-    fn lookup(&self) -> Option<Lookup> {
-        match ReadPlan::of(&self.filter.as_ref()?.to_query()) {
-            ReadPlan::Keys { ids, claims } if ids.len() + claims.len() <= MAX_LOOKUP_KEYS => {
-                Some(Lookup { ids, claims })
-            }
-            _ => None,
-        }
-    }
 }
 
-/// Keys a lookup adds to the auth read at most. A SCIM filter has no `or`,
-/// so its keyed plans name one user (or none); more would be a filter
-/// language this read was not sized for.
-const MAX_LOOKUP_KEYS: usize = 1;
+/// Keys a lookup adds to the auth read at most: an `or` of this many
+/// unique values (`userName eq "a" or userName eq "b"`) is read by key with
+/// authentication, in one batch read (DynamoDB takes 100 keys in one); a
+/// longer one is a pass.
+const MAX_LOOKUP_KEYS: usize = 50;
 
 /// The position a `cursor` parameter names: empty for the first page.
 fn open_cursor(raw: &str, filter: Option<&Filter>, config: &Config) -> Result<u64, ScimError> {
@@ -161,47 +169,98 @@ impl Lookup {
     }
 }
 
-/// The users a lookup names (a claim costs one more read per owner). A free
-/// function, not a method: the IAM analysis (tests/infra) follows calls by name.
+/// The users a lookup names: those by id came with the auth read, those by
+/// claim are read in one more batch read, whatever their number.
 async fn resolve(ctx: &Ctx, lookup: &Lookup, fetched: &Fetched) -> Result<Vec<User>, ScimError> {
     let mut users: Vec<User> = lookup
         .ids
         .iter()
         .filter_map(|id| fetched.user(*id).cloned())
         .collect();
-    for (claim, value) in &lookup.claims {
-        if let Some(owner) = fetched.claim_owner((*claim).into(), value) {
-            users.extend(ctx.store.users().get(owner).await?);
-        }
+    let owners: Vec<u64> = lookup
+        .claims
+        .iter()
+        .filter_map(|(claim, value)| fetched.claim_owner((*claim).into(), value))
+        .filter(|owner| !lookup.ids.contains(owner))
+        .collect();
+    if !owners.is_empty() {
+        users.extend(ctx.store.users().by_ids(&owners).await?.into_values());
     }
     users.sort_by_key(|u| u.id);
     users.dedup_by_key(|u| u.id);
     Ok(users)
 }
 
+/// Where a users query reads its candidates from; the whole filter is then
+/// evaluated on them, so any of these gives the same answer.
+enum Read {
+    /// The users the filter pins by key ([`Lookup`]).
+    Lookup(Lookup),
+    /// The users changed within `since..=until` (a delta sync), from the
+    /// index of changes. `exact`: the filter says nothing but the time, so
+    /// the index entries decide it and only the page's users are read.
+    Modified {
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        exact: bool,
+    },
+    /// No filter: the directory in id order.
+    Directory,
+    /// One pass over GSI1.
+    Pass,
+}
+
 /// How a users query reads, planned before the auth read.
 pub(super) struct UserPlan {
-    /// The user the filter pins down by key, if it does.
-    lookup: Option<Lookup>,
+    read: Read,
 }
 
 impl UserPlan {
-    /// The plan of `query`, and what it adds to the auth read: the user or
-    /// claim a lookup names, the counts an unfiltered index page needs.
+    /// The plan of `query`, and what it adds to the auth read: the users or
+    /// claims a lookup names, the counts an unfiltered index page needs.
     pub(super) fn new(query: &Query, wanted: &mut Wanted) -> UserPlan {
-        let lookup = query.lookup();
-        wanted.counts |= query.filter.is_none() && matches!(query.paging, Paging::Index(_));
-        if let Some(lookup) = &lookup {
+        let read = match &query.filter {
+            None => Read::Directory,
+            Some(f) => match ReadPlan::of(&f.to_query()) {
+                ReadPlan::Keys { ids, claims } if ids.len() + claims.len() <= MAX_LOOKUP_KEYS => {
+                    Read::Lookup(Lookup { ids, claims })
+                }
+                ReadPlan::Modified { since, until } => Read::Modified {
+                    since,
+                    until,
+                    exact: decided_by_time(f),
+                },
+                _ => Read::Pass,
+            },
+        };
+        wanted.counts |= matches!(read, Read::Directory)
+            && query.sort.is_none()
+            && matches!(query.paging, Paging::Index(_));
+        if let Read::Lookup(lookup) = &read {
             lookup.want(wanted);
         }
-        UserPlan { lookup }
+        UserPlan { read }
     }
 }
 
-/// Lists users: by key when the filter pins one down (≤ 2 round trips with
-/// the auth read); a cursor page with one GSI1 query that starts after the
-/// cursor; an unfiltered index page with one query reading up to the page;
-/// else one pass over GSI1.
+/// Whether the filter compares nothing but `meta.lastModified` (with `eq`,
+/// `gt`, `ge`, `lt`, `le`, joined by `and`/`or`), so that a user's entry in
+/// the index of changes decides it.
+fn decided_by_time(filter: &Filter) -> bool {
+    match filter {
+        Filter::Compare(path, op, filter::Value::Str(_)) => {
+            path.is(filter::Attr::MetaLastModified) && *op != filter::Op::Ne
+        }
+        Filter::And(all) | Filter::Or(all) => all.iter().all(decided_by_time),
+        _ => false,
+    }
+}
+
+/// Lists users: by key when the filter pins them down (≤ 2 round trips with
+/// the auth read, also for an `or` of pins); what changed in a span of time
+/// from the index of changes; a cursor page with one GSI1 query that starts
+/// after the cursor; an unfiltered index page with one query reading up to
+/// the page; else (and whenever a list is sorted) one pass over GSI1.
 async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) -> Outcome {
     let mut wanted = Wanted::default();
     let plan = query.as_ref().ok().map(|q| UserPlan::new(q, &mut wanted));
@@ -214,16 +273,36 @@ async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) 
     };
     let origin = &r.origin;
     match query.paging {
-        Paging::Cursor(after) => match &plan.lookup {
-            Some(lookup) => {
-                let after_cursor = matching_lookup(ctx, &query, lookup, &fetched)
+        Paging::Cursor(after) => match &plan.read {
+            Read::Modified {
+                since,
+                until,
+                exact: true,
+            } => {
+                // The next page's users are known from the index alone.
+                let found: Vec<Change> = changes_matching(ctx, &query, *since, *until)
+                    .await?
+                    .into_iter()
+                    .filter(|c| c.id > after)
+                    .take(query.count + 1)
+                    .collect();
+                let shown = &found[..found.len().min(query.count)];
+                let mut users = ctx.store.changes().users(shown).await?;
+                users.sort_by_key(|u| u.id);
+                let next =
+                    (found.len() > query.count).then(|| shown.last().map_or(after, |c| c.id));
+                Ok(cursor_list(ctx, &query, after, users, next, origin))
+            }
+            Read::Lookup(_) | Read::Modified { .. } => {
+                let found: Vec<User> = candidates(ctx, &query, &plan, &fetched)
                     .await?
                     .into_iter()
                     .filter(|u| u.id > after)
                     .collect();
-                Ok(cursor_list(ctx, &query, after, after_cursor, None, origin))
+                let (page, next) = cursor_cut(found, query.count, after, None);
+                Ok(cursor_list(ctx, &query, after, page, next, origin))
             }
-            None => cursor_page(ctx, &query, after, origin).await,
+            Read::Directory | Read::Pass => cursor_page(ctx, &query, after, origin).await,
         },
         Paging::Index(start) => {
             let window = users_window(ctx, &query, &plan, &fetched, start - 1, query.count).await?;
@@ -240,19 +319,62 @@ async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) 
     }
 }
 
-/// The visible users a lookup names that match the whole filter (none or one).
-async fn matching_lookup(
+/// Every visible user the query matches, in its order (id order unless it
+/// is sorted): what its plan reads, with the whole filter applied.
+async fn candidates(
     ctx: &Ctx,
     query: &Query,
-    lookup: &Lookup,
+    plan: &UserPlan,
     fetched: &Fetched,
 ) -> Result<Vec<User>, ScimError> {
-    Ok(resolve(ctx, lookup, fetched)
-        .await?
+    let read = match &plan.read {
+        Read::Lookup(lookup) => resolve(ctx, lookup, fetched).await?,
+        Read::Modified { since, until, .. } => {
+            let changes = ctx.store.changes().between(*since, *until).await?;
+            ctx.store.changes().users(&changes).await?
+        }
+        Read::Directory | Read::Pass => ctx.store.users().all().await?,
+    };
+    let mut users: Vec<User> = read
         .into_iter()
         .filter(|u| visible(ctx.config.profile, u))
         .filter(|u| query.filter.as_ref().is_none_or(|f| f.matches(u)))
-        .collect())
+        .collect();
+    users.sort_by_key(|u| u.id);
+    if let Some(sort) = &query.sort {
+        sort.users(&mut users);
+    }
+    Ok(users)
+}
+
+/// The entries of the visible users whose entry in the index of changes
+/// meets the filter (one that compares only the time: [`decided_by_time`]),
+/// in id order. One query on the index; no user is read.
+async fn changes_matching(
+    ctx: &Ctx,
+    query: &Query,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> Result<Vec<Change>, ScimError> {
+    let profile = ctx.config.profile;
+    let mut found: Vec<Change> = ctx
+        .store
+        .changes()
+        .between(since, until)
+        .await?
+        .into_iter()
+        .filter(|c| profile == Profile::Rfc || c.active)
+        .filter(|c| {
+            // The filter reads only `meta.lastModified`: a user holding
+            // just that time answers it as the whole user would.
+            let mut probe = User::new("");
+            probe.last_modified = c.at;
+            query.filter.as_ref().is_none_or(|f| f.matches(&probe))
+        })
+        .collect();
+    found.sort_by_key(|c| c.id);
+    found.dedup_by_key(|c| c.id);
+    Ok(found)
 }
 
 /// A window of an index-paged users query: how many users match in all, and
@@ -262,10 +384,13 @@ pub(super) struct UserWindow {
     pub(super) users: Vec<User>,
 }
 
-/// The users at `skip..skip + take` of what `query` matches. A lookup reads
-/// the one user it names; unfiltered, the counts read with auth give the
-/// total and one GSI1 query reads no further than the window (and at most a
-/// bucket's worth before it); any other filter is one pass over GSI1.
+/// The users at `skip..skip + take` of what `query` matches, in its order.
+/// Unfiltered and unsorted, the counts read with auth give the total and
+/// one GSI1 query reads no further than the window (and at most a bucket's
+/// worth before it); a delta sync counts the index entries and reads only
+/// the window's users (never older than the entry that named them:
+/// [`crate::store::Changes::users`]); anything else reads its
+/// candidates ([`candidates`]).
 pub(super) async fn users_window(
     ctx: &Ctx,
     query: &Query,
@@ -275,9 +400,8 @@ pub(super) async fn users_window(
     take: usize,
 ) -> Result<UserWindow, ScimError> {
     let active_only = ctx.config.profile == Profile::Odm;
-    let matching: Vec<User> = match (&plan.lookup, &query.filter) {
-        (Some(lookup), _) => matching_lookup(ctx, query, lookup, fetched).await?,
-        (None, None) => {
+    match (&plan.read, &query.sort) {
+        (Read::Directory, None) => {
             // The counts per id bucket (read with auth) say where the window
             // starts: it reads its own users, and at most a bucket's worth
             // before them.
@@ -293,21 +417,32 @@ pub(super) async fn users_window(
                 .users()
                 .from_position(&directory, skip as u64, false, take, active_only)
                 .await?;
-            return Ok(UserWindow { total, users });
+            Ok(UserWindow { total, users })
         }
-        (None, Some(filter)) => ctx
-            .store
-            .users()
-            .all()
-            .await?
-            .into_iter()
-            .filter(|u| visible(ctx.config.profile, u))
-            .filter(|u| filter.matches(u))
-            .collect(),
-    };
-    let total = matching.len();
-    let users = matching.into_iter().skip(skip).take(take).collect();
-    Ok(UserWindow { total, users })
+        (
+            Read::Modified {
+                since,
+                until,
+                exact: true,
+            },
+            None,
+        ) => {
+            let found = changes_matching(ctx, query, *since, *until).await?;
+            let page: Vec<Change> = found.iter().skip(skip).take(take).copied().collect();
+            let mut users = ctx.store.changes().users(&page).await?;
+            users.sort_by_key(|u| u.id);
+            Ok(UserWindow {
+                total: found.len(),
+                users,
+            })
+        }
+        _ => {
+            let matching = candidates(ctx, query, plan, fetched).await?;
+            let total = matching.len();
+            let users = matching.into_iter().skip(skip).take(take).collect();
+            Ok(UserWindow { total, users })
+        }
+    }
 }
 
 /// Users a filtered cursor page reads at most before it answers with what
@@ -325,7 +460,7 @@ const FILTERED_READ_LIMIT: usize = 1000;
 async fn cursor_page(ctx: &Ctx, query: &Query, after: u64, origin: &str) -> Outcome {
     let active_only = ctx.config.profile == Profile::Odm;
     let start = (after > 0).then_some(after);
-    let (users, stopped_at) = match &query.filter {
+    let (page, next) = match &query.filter {
         // `count=0`: no users, and the cursor stays where it was.
         _ if query.count == 0 => (Vec::new(), Some(after)),
         None => {
@@ -334,7 +469,7 @@ async fn cursor_page(ctx: &Ctx, query: &Query, after: u64, origin: &str) -> Outc
                 .users()
                 .page_after(start, query.count, active_only)
                 .await?;
-            (page.users, page.next_after)
+            cursor_cut(page.users, query.count, after, page.next_after)
         }
         Some(f) => {
             let want = query.count + 1;
@@ -344,36 +479,48 @@ async fn cursor_page(ctx: &Ctx, query: &Query, after: u64, origin: &str) -> Outc
                 .users()
                 .matching_after(start, want, active_only, limit, |u| f.matches(u))
                 .await?;
-            (slice.users, slice.stopped_at)
+            cursor_cut(slice.users, query.count, after, slice.stopped_at)
         }
     };
-    Ok(cursor_list(ctx, query, after, users, stopped_at, origin))
+    Ok(cursor_list(ctx, query, after, page, next, origin))
 }
 
 /// A cursor page of `found` (users after `after`, in id order, possibly one
-/// more than the page holds). `nextCursor` is absent only on the last page
-/// (RFC 9865 §2): there is one when more users were found than fit, or when
-/// the read stopped at `stopped_at` before the end. No `startIndex`;
-/// `totalResults` only when this page is the whole answer (the first page,
-/// and the last): RFC 9865 lets a cursor page omit it, and counting would
-/// cost a read that grows with the directory. Clients that did not read
-/// ServiceProviderConfig still find it on a one-page answer.
-fn cursor_list(
-    ctx: &Ctx,
-    query: &Query,
-    after: u64,
+/// more than the page holds) and where the next page starts: after the
+/// page's last user when more were found than fit, else at `stopped_at`
+/// when the read stopped before the end (`None`: this is the last page).
+fn cursor_cut(
     mut found: Vec<User>,
+    count: usize,
+    after: u64,
     stopped_at: Option<u64>,
-    origin: &str,
-) -> Response<Body> {
-    let more = found.len() > query.count;
-    found.truncate(query.count);
+) -> (Vec<User>, Option<u64>) {
+    let more = found.len() > count;
+    found.truncate(count);
     let next = if more {
         Some(found.last().map_or(after, |u| u.id))
     } else {
         stopped_at
     };
-    let page: Vec<Value> = found
+    (found, next)
+}
+
+/// A cursor page: `page` (users after `after`, in id order) and `next`,
+/// the id the next page starts after. `nextCursor` is absent only on the
+/// last page (RFC 9865 §2). No `startIndex`; `totalResults` only when this
+/// page is the whole answer (the first page, and the last): RFC 9865 lets a
+/// cursor page omit it, and counting would cost a read that grows with the
+/// directory. Clients that did not read ServiceProviderConfig still find it
+/// on a one-page answer.
+fn cursor_list(
+    ctx: &Ctx,
+    query: &Query,
+    after: u64,
+    page: Vec<User>,
+    next: Option<u64>,
+    origin: &str,
+) -> Response<Body> {
+    let page: Vec<Value> = page
         .iter()
         .map(|u| {
             let json = user_resource::to_json(u, origin, ctx.config.profile);

@@ -351,7 +351,10 @@ impl<'a> Accounts<'a> {
             (ReadPlan::IdRange { low, high }, _) => {
                 self.store.users().in_id_range(*low, *high).await?
             }
-            (ReadPlan::SearchIndex | ReadPlan::Pass, _) => self.store.users().all().await?,
+            // (JSON Logic names no modification time: a `Modified` plan is SCIM's.)
+            (ReadPlan::SearchIndex | ReadPlan::Pass | ReadPlan::Modified { .. }, _) => {
+                self.store.users().all().await?
+            }
         })
     }
 

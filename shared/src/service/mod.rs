@@ -8,6 +8,7 @@
 //! Layers: `domain` ← `store` ← `service` ← `admin_api`, `scim`.
 pub mod accounts;
 pub mod groups;
+pub mod orgs;
 pub mod users;
 
 use crate::auth::{self, Credentials};

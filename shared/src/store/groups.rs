@@ -10,7 +10,8 @@
 //!   version), read by id and listed in id order;
 //! - `GROUPNAME#<folded name> / CLAIM` and `GROUPEXTID#<externalId> / CLAIM`:
 //!   uniqueness of the name (caseless, as usernames) and of the externalId;
-//! - `ORG#s / MEMBER#uid`: one per member, written in the same transaction
+//! - `ORG#s / MEMBER#uid`: one per member (its role, whether it is active,
+//!   and `joined_date`, when it was added), written in the same transaction
 //!   as the membership on the member's user item.
 //!
 //! Invariants, whichever call fails and when:
@@ -32,6 +33,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::claims::{group_claims, same_group_claim};
 use super::item::{self, key, n, s, Item};
+use super::memberships::{joined_now, JOINED};
 use super::writes::{built, put_if_absent, Slot, Transaction, TRANSACTION_LIMIT};
 use super::{keys, Result, Store, StoreError, QUERY_PAGE, WRITE_ATTEMPTS};
 use crate::domain::group::GroupRecord;
@@ -334,6 +336,9 @@ impl Groups<'_> {
             item.insert("user_id".into(), n(user.id));
             item.insert("role".into(), s(DEFAULT_ROLE));
             item.insert("is_active".into(), AttributeValue::Bool(true));
+            // Only a user who is not a member gets here, so the membership
+            // begins now.
+            item.insert(JOINED.into(), joined_now());
             tx.put(Slot::User, self.store.versioned_put(&next, user.version)?);
             tx.put(
                 Slot::Other,
@@ -724,13 +729,10 @@ impl Groups<'_> {
 
     /// Makes `user` a member of `org` with `role`, or gives a member that
     /// role (`usersctl org add-member`): the member item and the membership
-    /// on the user item (versioned) in one transaction.
+    /// on the user item (versioned) in one transaction. A member given a new
+    /// role keeps the date they joined.
     pub async fn add_member(&self, org: &Org, user: &User, role: &str) -> Result<User> {
         let (pk, sk) = keys::membership(&org.slug, user.id);
-        let mut member = key(pk, sk);
-        member.insert("user_id".into(), n(user.id));
-        member.insert("role".into(), s(role));
-        member.insert("is_active".into(), AttributeValue::Bool(true));
         let mut updated = user.clone();
         updated.memberships.retain(|m| m.org_slug != org.slug);
         updated.memberships.push(Membership {
@@ -741,16 +743,28 @@ impl Groups<'_> {
         });
         updated.version = user.version + 1;
         let user_put = self.store.versioned_put(&updated, user.version)?;
-        let member_put = built(
-            Put::builder()
+        let member_update = built(
+            Update::builder()
                 .table_name(self.store.table())
-                .set_item(Some(member))
+                .set_key(Some(key(pk, sk)))
+                .update_expression(
+                    "SET user_id = :u, #role = :r, is_active = :a, \
+                     joined_date = if_not_exists(joined_date, :j)",
+                )
+                .expression_attribute_names("#role", "role")
+                .expression_attribute_values(":u", n(user.id))
+                .expression_attribute_values(":r", s(role))
+                .expression_attribute_values(":a", AttributeValue::Bool(true))
+                .expression_attribute_values(":j", joined_now())
                 .build(),
         )?;
         self.store
             .commit_items(vec![
                 (TransactWriteItem::builder().put(user_put).build(), true),
-                (TransactWriteItem::builder().put(member_put).build(), false),
+                (
+                    TransactWriteItem::builder().update(member_update).build(),
+                    false,
+                ),
             ])
             .await?;
         Ok(updated)

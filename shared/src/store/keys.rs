@@ -18,6 +18,18 @@ pub const GSI1_SK: &str = "gsi1sk";
 /// pass over it (admin `search`, `sort`, filters on names) reads about a third
 /// of the bytes a pass over GSI1 does.
 pub const SEARCH_INDEX: &str = "search";
+/// The index of users in order of their last change (a delta sync reads
+/// what changed since a time): GSI1's partition key and the user item's own
+/// `last_modified` as its sort key, so every write of a user item (create,
+/// update, membership change, bulk load) keeps it, and a delete drops the
+/// entry, with no attribute of its own to maintain. It copies only
+/// [`MODIFIED_PROJECTED`]: a read takes the ids from it and the users by key.
+pub const MODIFIED_INDEX: &str = "modified";
+/// The sort key of [`MODIFIED_INDEX`]: the user item's last change, as
+/// `format_time` writes it (RFC 3339 in UTC, fractional seconds only when
+/// non-zero, so string order is time order only down to the second: see
+/// [`modified_bound`]).
+pub const MODIFIED_SK: &str = "last_modified";
 /// The token expiry, also the table's TTL attribute (epoch seconds).
 pub const TTL: &str = "expires_at";
 
@@ -83,6 +95,28 @@ pub const GSI1_PROJECTED: &[&str] = &[
     // SCIM's rest of the user (`item::DETAILS`): a list page shows it.
     "details",
 ];
+
+/// What [`MODIFIED_INDEX`] copies besides the keys: whether the user is
+/// active (the `odm` profile hides inactive users, so a page of changes is
+/// counted without reading them).
+pub const MODIFIED_PROJECTED: &[&str] = &["is_active"];
+
+/// The [`MODIFIED_SK`] bound that keeps every user changed in the same
+/// second as `t` inside the range (`upper`: at or before that second;
+/// otherwise at or after it). Stored times print their fraction only when
+/// it is not zero (`…:05Z`, `…:05.5Z`), so within one second string order
+/// is not time order; across seconds it is. A range read with these bounds
+/// is a superset, to at most that second's users at each end, and the
+/// caller compares the exact times.
+pub fn modified_bound(t: &chrono::DateTime<chrono::Utc>, upper: bool) -> String {
+    let second = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    // '~' sorts after 'Z' and '.': past every time of that second.
+    if upper {
+        second + "~"
+    } else {
+        second
+    }
+}
 
 /// External ids are case-exact: an identity provider's id is compared as it sent it.
 pub fn external_id_claim(external_id: &str) -> (String, &'static str) {
@@ -152,9 +186,16 @@ pub fn group_external_id_claim(external_id: &str) -> (String, &'static str) {
     (format!("GROUPEXTID#{external_id}"), "CLAIM")
 }
 
-/// The table's global secondary indexes: (name, copied attributes), both on
-/// `gsi1pk`/`gsi1sk`.
-pub const INDEXES: &[(&str, &[&str])] = &[(GSI1, GSI1_PROJECTED), (SEARCH_INDEX, SEARCH_PROJECTED)];
+/// The table's global secondary indexes: (name, sort key, copied
+/// attributes), all partitioned by `gsi1pk`.
+pub const INDEXES: &[(&str, &str, &[&str])] = &[
+    (GSI1, GSI1_SK, GSI1_PROJECTED),
+    (SEARCH_INDEX, GSI1_SK, SEARCH_PROJECTED),
+    (MODIFIED_INDEX, MODIFIED_SK, MODIFIED_PROJECTED),
+];
+
+/// The attributes the table's keys and its indexes' keys are made of (all strings).
+const KEY_ATTRIBUTES: &[&str] = &[PK, SK, GSI1_PK, GSI1_SK, MODIFIED_SK];
 
 /// One attribute of a key schema (the table's or an index's).
 fn key(name: &str, kind: KeyType) -> KeySchemaElement {
@@ -165,11 +206,11 @@ fn key(name: &str, kind: KeyType) -> KeySchemaElement {
         .expect("name and type are set")
 }
 
-fn index(name: &str, projected: &[&str]) -> GlobalSecondaryIndex {
+fn index(name: &str, sort_key: &str, projected: &[&str]) -> GlobalSecondaryIndex {
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key(GSI1_PK, KeyType::Hash))
-        .key_schema(key(GSI1_SK, KeyType::Range))
+        .key_schema(key(sort_key, KeyType::Range))
         .projection(
             Projection::builder()
                 .projection_type(ProjectionType::Include)
@@ -180,13 +221,24 @@ fn index(name: &str, projected: &[&str]) -> GlobalSecondaryIndex {
         .expect("index fields are set")
 }
 
+/// What [`add_missing_indexes`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AddedIndexes {
+    pub added: Vec<&'static str>,
+    /// Still missing: DynamoDB builds one new index of a table at a time and
+    /// refuses another meanwhile. Run it again once the one added is `ACTIVE`.
+    pub pending: Vec<&'static str>,
+}
+
 /// Adds the indexes [`INDEXES`] names that an existing table lacks (a table
-/// made before the search index existed), one `UpdateTable` each; DynamoDB
-/// fills them from the items already there. Returns the names it added.
+/// made before the search or the modified index existed), one `UpdateTable`
+/// each; DynamoDB fills them from the items already there. While it builds
+/// one, it refuses the next (`LimitExceededException`): those are
+/// [`AddedIndexes::pending`].
 pub async fn add_missing_indexes(
     client: &Client,
     table: &str,
-) -> Result<Vec<&'static str>, super::StoreError> {
+) -> Result<AddedIndexes, super::StoreError> {
     let described = client
         .describe_table()
         .table_name(table)
@@ -200,34 +252,46 @@ pub async fn add_missing_indexes(
         .iter()
         .filter_map(|g| g.index_name().map(str::to_string))
         .collect();
-    let mut added = Vec::new();
-    for (name, projected) in INDEXES {
+    let mut done = AddedIndexes::default();
+    for &(name, sort_key, projected) in INDEXES {
         if present.iter().any(|p| p == name) {
             continue;
         }
-        let wanted = index(name, projected);
+        if !done.pending.is_empty() {
+            done.pending.push(name);
+            continue;
+        }
+        let wanted = index(name, sort_key, projected);
         let create = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
-            .index_name(*name)
+            .index_name(name)
             .set_key_schema(Some(wanted.key_schema))
             .set_projection(wanted.projection)
             .build()
             .expect("index fields are set");
-        client
+        let update = client
             .update_table()
             .table_name(table)
             .attribute_definitions(attr(GSI1_PK))
-            .attribute_definitions(attr(GSI1_SK))
+            .attribute_definitions(attr(sort_key))
             .global_secondary_index_updates(
                 aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
                     .create(create)
                     .build(),
-            )
-            .send()
-            .await
-            .map_err(|err| super::classify(&err))?;
-        added.push(*name);
+            );
+        match update.send().await {
+            Ok(_) => done.added.push(name),
+            // Another index of this table is still being built.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_limit_exceeded_exception()) =>
+            {
+                done.pending.push(name);
+            }
+            Err(err) => return Err(super::classify(&err)),
+        }
     }
-    Ok(added)
+    Ok(done)
 }
 
 fn attr(name: &str) -> AttributeDefinition {
@@ -246,16 +310,13 @@ pub fn table_definition(client: &Client, table: &str) -> CreateTableFluentBuilde
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr(PK))
-        .attribute_definitions(attr(SK))
-        .attribute_definitions(attr(GSI1_PK))
-        .attribute_definitions(attr(GSI1_SK))
+        .set_attribute_definitions(Some(KEY_ATTRIBUTES.iter().map(|a| attr(a)).collect()))
         .key_schema(key(PK, KeyType::Hash))
         .key_schema(key(SK, KeyType::Range))
         .set_global_secondary_indexes(Some(
             INDEXES
                 .iter()
-                .map(|(name, projected)| index(name, projected))
+                .map(|(name, sort_key, projected)| index(name, sort_key, projected))
                 .collect(),
         ))
 }
@@ -293,4 +354,41 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool, super::S
         .await
         .map_err(|err| super::classify(&err))?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::user::User;
+    use crate::store::item::user_to_item;
+
+    /// A filter evaluated in a pass, and a list page, see users as GSI1
+    /// holds them: it must copy every attribute of a user item except the
+    /// keys and the credentials, or a filter on that attribute would
+    /// silently match nothing in a pass while a lookup finds it.
+    #[test]
+    fn gsi1_copies_every_attribute_of_a_user_but_credentials() {
+        let mut user = User::new("whole");
+        user.id = 7;
+        user.display_name = Some("Whole".into());
+        user.external_id = Some("ext".into());
+        user.last_login = Some(user.date_joined);
+        user.password_hash = Some("$argon2id$…".into());
+        let credentials = [
+            "password_hash",
+            "token_hashes",
+            "token_expiry",
+            "token_read_only",
+        ];
+        let missing: Vec<String> = user_to_item(&user)
+            .into_keys()
+            .filter(|a| ![PK, SK, GSI1_PK, GSI1_SK].contains(&a.as_str()))
+            .filter(|a| !credentials.contains(&a.as_str()))
+            .filter(|a| !GSI1_PROJECTED.contains(&a.as_str()))
+            .collect();
+        assert!(missing.is_empty(), "GSI1 does not copy {missing:?}");
+        // The modified index is sorted by an attribute every user item has.
+        assert!(user_to_item(&user).contains_key(MODIFIED_SK));
+        assert!(GSI1_PROJECTED.contains(&MODIFIED_SK));
+    }
 }

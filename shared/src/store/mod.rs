@@ -10,6 +10,8 @@
 //!   last logins;
 //! - [`Store::groups`] ([`Groups`], `groups.rs`): groups, which are orgs,
 //!   and their members;
+//! - [`Store::memberships`] ([`Memberships`], `memberships.rs`): reads of
+//!   the member items, as the admin API's memberships list them;
 //! - [`Store::counts`] ([`Counts`], `counts.rs`): the user counts per id
 //!   bucket, and where list pages start;
 //! - [`Store::claims`] ([`Claims`], `claims.rs`): who holds a unique value;
@@ -40,6 +42,8 @@ mod groups;
 pub mod item;
 pub mod keys;
 mod logins;
+mod memberships;
+mod modified;
 pub mod permissions;
 mod prefetch;
 mod tokens;
@@ -57,6 +61,8 @@ pub use groups::{
 };
 pub use item::Item;
 pub use logins::{LoginClaim, Logins};
+pub use memberships::Memberships;
+pub use modified::{Change, Changes};
 pub use prefetch::{Fetched, OrgKey, Wanted};
 pub use tokens::{StoredToken, TokenSpec, Tokens};
 pub use users::{Page, Slice, UserRow, Users, WRITE_ATTEMPTS};

@@ -328,6 +328,26 @@ pub const FUNCTIONS: &[Function] = &[
         name: "users-destroy",
         grants: &[writes(USER_DELETE)],
     },
+    // GET /api/organizations, /api/organizations/{id}, /api/memberships,
+    // /api/memberships/{id}: reads only (the group records, the member items
+    // ORG#<slug>/MEMBER#<id> and the users, all on the table), which every
+    // function holds.
+    Function {
+        name: "organizations-list",
+        grants: &[],
+    },
+    Function {
+        name: "organizations-retrieve",
+        grants: &[],
+    },
+    Function {
+        name: "memberships-list",
+        grants: &[],
+    },
+    Function {
+        name: "memberships-retrieve",
+        grants: &[],
+    },
     // ---------------------------------------------------------------- SCIM Users
     // POST: UpdateItem ADD on the id counter, then one transaction: Put of the
     // user and its claims, Update of the counts. The ODM profile's
@@ -344,14 +364,15 @@ pub const FUNCTIONS: &[Function] = &[
             Counts,
         ])],
     },
-    // GET and POST .search: pages over GSI1.
+    // GET and POST .search: pages over GSI1; filters on meta.lastModified
+    // (a delta sync) over the modified index.
     Function {
         name: "scim-users-list",
-        grants: &[queries(keys::GSI1)],
+        grants: &[queries(keys::GSI1), queries(keys::MODIFIED_INDEX)],
     },
     Function {
         name: "scim-users-search",
-        grants: &[queries(keys::GSI1)],
+        grants: &[queries(keys::GSI1), queries(keys::MODIFIED_INDEX)],
     },
     Function {
         name: "scim-users-get",

@@ -391,7 +391,7 @@ impl Users<'_> {
 
     /// The user items of `ids` that exist, by key: `BatchGetItem`s of at
     /// most 100 keys, strongly consistent or not.
-    async fn items(
+    pub(super) async fn items(
         &self,
         ids: &[u64],
         consistent: bool,

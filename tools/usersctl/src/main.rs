@@ -367,8 +367,15 @@ async fn run(store: &Store, command: Command) -> Outcome {
                 println!("created table {}", store.table());
             } else {
                 println!("table {} already exists", store.table());
-                for name in keys::add_missing_indexes(store.client(), store.table()).await? {
+                let indexes = keys::add_missing_indexes(store.client(), store.table()).await?;
+                for name in indexes.added {
                     println!("added index {name} (DynamoDB fills it from the existing items)");
+                }
+                for name in indexes.pending {
+                    println!(
+                        "index {name} not added yet: DynamoDB builds one new index at a time; \
+                         run usersctl table create again once the one above is ACTIVE"
+                    );
                 }
             }
             Ok(())

@@ -1,0 +1,6 @@
+use directory::{admin_api, runtime};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    runtime::serve(admin_api::memberships_retrieve).await
+}
