@@ -853,6 +853,134 @@ async fn scim_groups_delete() {
     e.finish(&[("a write of COUNTS", COUNTS_WHY)]);
 }
 
+// ---------------------------------------------------------------- SCIM /Me and /Bulk (rfc)
+
+const ME: &str = "/api/v1/scim/Me";
+
+/// An admin of the exercise's table other than root, with a token: one
+/// whose own /Me may deactivate them.
+async fn boss(e: &Exercise) -> String {
+    let boss = e.world.t.admin("boss").await;
+    e.world.t.token(&boss).await
+}
+
+#[tokio::test]
+async fn scim_me_get() {
+    let e = Exercise::new("scim-me-get", Profile::Rfc).await;
+    for token in [&e.world.carol_token, &e.world.root_token] {
+        e.call(scim::me::get, bearer(token, Req::new(Method::GET, ME)), 200)
+            .await;
+    }
+    e.basic_auth(scim::me::get, || Req::new(Method::GET, ME), 200)
+        .await;
+    e.finish(&[]);
+}
+
+#[tokio::test]
+async fn scim_me_patch() {
+    let e = Exercise::new("scim-me-patch", Profile::Rfc).await;
+    // A user changes what is theirs; what is not is refused before any write.
+    let own = patch_op(json!([{"op": "replace", "path": "displayName", "value": "Carol C."}]));
+    let not_own = patch_op(json!([{"op": "replace", "path": "title", "value": "CEO"}]));
+    for (ops, status) in [(&own, 200), (&not_own, 403)] {
+        let req = bearer(&e.world.carol_token, scim_req(Method::PATCH, ME, ops));
+        e.call(scim::me::patch, req, status).await;
+    }
+    // An admin's own claims move, and deactivating themselves revokes their token.
+    let token = boss(&e).await;
+    for ops in [
+        json!([{"op": "replace", "path": "userName", "value": "the-boss"}]),
+        json!([{"op": "add", "path": "emails", "value": [{"value": "boss@example.org", "type": "work"}]}]),
+        json!([{"op": "add", "path": "externalId", "value": "ext-boss"}]),
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    ] {
+        let req = bearer(&token, scim_req(Method::PATCH, ME, &patch_op(ops)));
+        e.call(scim::me::patch, req, 200).await;
+    }
+    let probe = || scim_req(Method::PATCH, ME, &own);
+    e.basic_auth(scim::me::patch, probe, 200).await;
+    e.finish(&[]);
+}
+
+#[tokio::test]
+async fn scim_me_replace() {
+    let e = Exercise::new("scim-me-replace", Profile::Rfc).await;
+    let shown = e
+        .world
+        .t
+        .call(
+            scim::me::get,
+            bearer(&e.world.carol_token, Req::new(Method::GET, ME)),
+        )
+        .await
+        .expect(200)
+        .clone();
+    let mut own = shown.clone();
+    own["displayName"] = json!("Carol C.");
+    let mut not_own = shown;
+    not_own["userName"] = json!("someone-else");
+    for (body, status) in [(&own, 200), (&not_own, 403)] {
+        let req = bearer(&e.world.carol_token, scim_req(Method::PUT, ME, body));
+        e.call(scim::me::replace, req, status).await;
+    }
+    // An admin replaces all of theirs: claims move, a deactivation revokes tokens.
+    let token = boss(&e).await;
+    let mut body = scim_user("the-boss");
+    body["active"] = json!(false);
+    let req = bearer(&token, scim_req(Method::PUT, ME, &body));
+    e.call(scim::me::replace, req, 200).await;
+    let probe = || scim_req(Method::PUT, ME, &scim_user("root"));
+    e.basic_auth(scim::me::replace, probe, 200).await;
+    e.finish(&[]);
+}
+
+#[tokio::test]
+async fn scim_bulk() {
+    let e = Exercise::new("scim-bulk", Profile::Rfc).await;
+    // dave holds a token, which his deactivation revokes (TOKEN#*).
+    let dave = e.world.t.user("dave").await;
+    e.world.t.token(&dave).await;
+    let ops = json!([
+        {"method": "POST", "path": "/Users", "bulkId": "b", "data": scim_user("bjensen")},
+        {"method": "PUT", "path": "/Users/bulkId:b", "data": scim_user("barbara")},
+        {"method": "PATCH", "path": format!("/Users/{}", dave.id),
+         "data": patch_op(json!([{"op": "replace", "path": "active", "value": false}]))},
+        {"method": "DELETE", "path": format!("/Users/{}", e.world.carol_id)},
+        {"method": "POST", "path": "/Groups", "bulkId": "g",
+         "data": {"schemas": [GROUP_SCHEMA], "displayName": "Ops", "externalId": "ops",
+                  "members": [{"value": "bulkId:b"}]}},
+        {"method": "PATCH", "path": "/Groups/bulkId:g",
+         "data": patch_op(json!([{"op": "remove", "path": "members"}]))},
+        {"method": "PUT", "path": format!("/Groups/{}", e.world.group_id),
+         "data": {"schemas": [GROUP_SCHEMA], "displayName": "Eng"}},
+        {"method": "DELETE", "path": "/Groups/bulkId:g"},
+    ]);
+    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops});
+    let reply = e
+        .call(
+            scim::bulk::post,
+            e.root(scim_req(Method::POST, "/api/v1/scim/Bulk", &body)),
+            200,
+        )
+        .await;
+    let statuses: Vec<&str> = reply.body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["201", "200", "200", "204", "201", "200", "200", "204"],
+        "{}",
+        reply.raw
+    );
+    let empty = json!({"Operations": []});
+    let probe = || scim_req(Method::POST, "/api/v1/scim/Bulk", &empty);
+    e.basic_auth(scim::bulk::post, probe, 200).await;
+    e.finish(&[]);
+}
+
 // ---------------------------------------------------------------- SCIM, the rest
 
 #[tokio::test]

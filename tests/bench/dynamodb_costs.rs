@@ -1,12 +1,17 @@
 //! `make bench`: DynamoDB round trips and consumed capacity per operation, on
 //! a real DynamoDB Local, at two table sizes (what scales with the table and
-//! what does not). Prints a Markdown table.
+//! what does not). Prints a Markdown table, then how long bulk creates take
+//! (what `bulk.maxOperations` is picked from).
+use std::time::{Duration, Instant};
+
 use directory::admin_api;
 use directory::runtime::Profile;
 use directory::scim;
+use directory::scim::bulk::{BULK_REQUEST_SCHEMA, MAX_OPERATIONS};
+use directory::store::BULK_REQUEST_BUDGET;
 use directory_tests::{get, patch, scim as scim_req, Reply, Req, TestTable};
 use lambda_http::http::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 struct Row {
     operation: String,
@@ -14,8 +19,49 @@ struct Row {
     large: (u32, f64),
 }
 
-/// Runs every measured request against a table of `users` users; returns (name, calls, capacity).
-async fn measure(users: usize) -> Vec<(String, u32, f64)> {
+/// A bulk request of `n` user creates, named `{prefix}{i}`.
+fn bulk_of_creates(prefix: &str, n: usize) -> Value {
+    let ops: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("b{i}"),
+                   "data": {"userName": format!("{prefix}{i}"),
+                            "name": {"givenName": "Bulk", "familyName": format!("User {i}")},
+                            "emails": [{"value": format!("{prefix}{i}@example.org"), "type": "work"}]}})
+        })
+        .collect();
+    json!({"schemas": [BULK_REQUEST_SCHEMA], "Operations": ops})
+}
+
+/// Runs a bulk of creates in `rfc` on `t`; every one must be created.
+/// Returns the reply and how long it took.
+async fn time_bulk(t: &TestTable, bearer: &str, body: &Value) -> (Reply, Duration) {
+    let started = Instant::now();
+    let reply = t
+        .call(
+            scim::bulk::post,
+            scim_req(Method::POST, "/api/v1/scim/Bulk", body)
+                .header("authorization", bearer)
+                .build(),
+        )
+        .await;
+    let took = started.elapsed();
+    let ops = reply.body["Operations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let created = ops.iter().filter(|o| o["status"] == "201").count();
+    assert_eq!(
+        created,
+        body["Operations"].as_array().unwrap().len(),
+        "{}",
+        reply.raw
+    );
+    (reply, took)
+}
+
+/// Runs every measured request against a table of `users` users; returns
+/// (name, calls, capacity), and how long the bulk of 100 creates took.
+async fn measure(users: usize) -> (Vec<(String, u32, f64)>, Duration) {
     let t = TestTable::with_profile(Profile::Odm).await;
     let admin = t.admin("bench-admin").await;
     let admin = t.with_password(&admin, "bench-password").await;
@@ -310,14 +356,33 @@ async fn measure(users: usize) -> Vec<(String, u32, f64)> {
         )
         .await,
     );
-    out
+    record(
+        "SCIM rfc GET /Me",
+        rfc.call(scim::me::get, s(Method::GET, "/api/v1/scim/Me").build())
+            .await,
+    );
+    let (bulk, took) = time_bulk(&rfc, &bearer, &bulk_of_creates("bulk-", 100)).await;
+    record("SCIM rfc POST /Bulk (100 creates)", bulk);
+    (out, took)
+}
+
+/// A bulk of `maxOperations` creates on a fresh table: how long it takes
+/// against the bulk's budget.
+async fn bulk_at_the_limit() -> Duration {
+    let t = TestTable::with_profile(Profile::Rfc).await;
+    let admin = t.admin("bench-admin").await;
+    let bearer = format!("Bearer {}", t.token(&admin).await);
+    time_bulk(&t, &bearer, &bulk_of_creates("limit-", MAX_OPERATIONS))
+        .await
+        .1
 }
 
 #[tokio::main]
 async fn main() {
     let (small_n, large_n) = (20, 200);
-    let small = measure(small_n).await;
-    let large = measure(large_n).await;
+    let (small, small_bulk) = measure(small_n).await;
+    let (large, large_bulk) = measure(large_n).await;
+    let at_limit = bulk_at_the_limit().await;
     let rows: Vec<Row> = small
         .into_iter()
         .zip(large)
@@ -335,4 +400,22 @@ async fn main() {
             r.operation, r.small.0, r.small.1, r.large.0, r.large.1
         );
     }
+    let per_second = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
+    println!();
+    println!(
+        "A bulk of 100 creates: {:.0} ms ({:.0} creates/s) at {small_n} users, {:.0} ms ({:.0}/s) \
+         at {large_n}.",
+        small_bulk.as_secs_f64() * 1000.0,
+        per_second(100, small_bulk),
+        large_bulk.as_secs_f64() * 1000.0,
+        per_second(100, large_bulk)
+    );
+    println!(
+        "A bulk of maxOperations ({MAX_OPERATIONS}) creates: {:.1} s ({:.0} creates/s), {:.0} % of \
+         its {} s budget.",
+        at_limit.as_secs_f64(),
+        per_second(MAX_OPERATIONS, at_limit),
+        100.0 * at_limit.as_secs_f64() / BULK_REQUEST_BUDGET.as_secs_f64(),
+        BULK_REQUEST_BUDGET.as_secs()
+    );
 }

@@ -297,6 +297,18 @@ def test_non_admin_token_is_403(run_id):
         assert err.value.status == 403
 
 
+def test_odm_has_no_me_and_no_bulk(admin_token, run_id):
+    """ODM's API has neither: they answer as any unknown path (404 to an admin, 403 to others)."""
+    member = create_user(f"{run_id}_me_member", email=f"{run_id}.me.member@example.com", token=True)
+    bulk = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": []}
+    for method, path, body in (("GET", "/Me", None), ("POST", "/Bulk", bulk)):
+        resp = scim(method, BASE_URL, path, token=admin_token, body=body)
+        assert assert_scim_error(resp, 404)["detail"] == f"No such resource: /api/v1/scim{path}"
+        assert_scim_error(scim(method, BASE_URL, path, token=member.token, body=body), 403)
+    config = scim("GET", BASE_URL, "/ServiceProviderConfig", token=admin_token).body
+    assert config["bulk"] == {"supported": False, "maxOperations": 0, "maxPayloadSize": 0}
+
+
 def test_missing_or_bad_token_is_401():
     for token in (None, "1.not-a-real-token"):
         resp = scim("GET", BASE_URL, "/Users", token=token)

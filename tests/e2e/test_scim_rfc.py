@@ -19,6 +19,7 @@ import pytest
 
 from scim_helpers import (
     LIST_SCHEMA,
+    PATCH_SCHEMA,
     RFC_ADMIN_TOKEN,
     RFC_BASE_URL,
     SCIM_PATH,
@@ -472,6 +473,118 @@ def test_delete_is_204_then_404_everywhere(tag):
     again = ok(call("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": name,
                                        "emails": [{"value": f"{name}@example.com"}]}), 201)
     assert again["id"] != uid
+
+
+# --- /Me (RFC 7644 §3.11) -------------------------------------------------------------------
+
+
+def rfc_token(username: str) -> str:
+    """An API token of a user of the rfc stack's table (usersctl, as an operator issues one)."""
+    env = dict(os.environ, TABLE_NAME=os.environ["E2E_RFC_TABLE_NAME"])
+    proc = subprocess.run([os.environ.get("E2E_USERSCTL", "target/debug/usersctl"), "token", "create",
+                           "--username", username], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_me_reads_and_changes_only_what_is_the_users_own(tag):
+    from scim2_models import Context, EnterpriseUser, User
+
+    created = ok(call("POST", "/Users", entra_default_mapping_user(tag)), 201)
+    uid, username = created["id"], created["userName"]
+    token = rfc_token(username)
+    me = call("GET", "/Me", token=token)
+    body = ok(me)
+    # The token is on the user item: a version past the one created.
+    assert {k: v for k, v in body.items() if k != "meta"} == {
+        k: v for k, v in created.items() if k != "meta"}, body
+    assert me.headers["location"] == body["meta"]["location"] == f"{RFC_BASE_URL}{SCIM_PATH}/Users/{uid}"
+    User[EnterpriseUser].model_validate(body, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    # Theirs to change: names, display name, phones, addresses, language, locale, time zone.
+    changed = ok(call("PATCH", "/Me", patch_op(
+        {"op": "replace", "path": "displayName", "value": "Me Myself"},
+        {"op": "add", "path": "phoneNumbers[type eq \"fax\"].value", "value": "+1 555 0100"},
+        {"op": "replace", "path": "timezone", "value": "Europe/Paris"}), token=token))
+    assert changed["displayName"] == "Me Myself" and changed["timezone"] == "Europe/Paris", changed
+    assert {"value": "+1 555 0100", "type": "fax"} in changed["phoneNumbers"], changed
+    # Not theirs: the identity provider's and the administrator's attributes.
+    for op in ({"op": "replace", "path": "title", "value": "CEO"},
+               {"op": "replace", "path": f"{ENTERPRISE}:department", "value": "Board"},
+               {"op": "replace", "path": "active", "value": False},
+               {"op": "replace", "path": "emails[type eq \"work\"].value", "value": f"ceo.{tag}@example.com"}):
+        refused = assert_scim_error(call("PATCH", "/Me", patch_op(op), token=token), 403)
+        assert "cannot be changed through /Me" in refused["detail"], refused
+    after = ok(call("GET", f"/Users/{uid}"))
+    assert after == changed, after
+    # A PUT of what GET /Me shows, with a locale changed, is theirs too.
+    mine = ok(call("GET", "/Me", token=token))
+    mine["locale"] = "fr-FR"
+    assert ok(call("PUT", "/Me", mine, token=token))["locale"] == "fr-FR"
+    assert_scim_error(call("POST", "/Me", {"schemas": [USER_SCHEMA], "userName": f"self-{tag}"},
+                           token=token), 501)
+    assert_scim_error(call("DELETE", "/Me", token=token), 403)
+    ok(call("GET", f"/Users/{uid}"))
+    assert_scim_error(call("GET", "/Me", token=None), 401)
+
+
+# --- /Bulk (RFC 7644 §3.7) ------------------------------------------------------------------
+
+BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+
+
+def bulk(operations: list, **extra):
+    from scim2_models import BulkResponse, Context, EnterpriseUser, Group, User
+
+    body = ok(call("POST", "/Bulk", {"schemas": [BULK_REQUEST], "Operations": operations, **extra}))
+    BulkResponse[User[EnterpriseUser] | Group].model_validate(body, scim_ctx=Context.BULK_RESPONSE)
+    return body["Operations"]
+
+
+def test_bulk_links_users_and_groups_by_bulk_id_and_validates_with_scim2_models(tag):
+    from scim2_models import Context, ServiceProviderConfig
+
+    config = ServiceProviderConfig.model_validate(
+        ok(call("GET", "/ServiceProviderConfig")), scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    assert config.bulk.supported and config.bulk.max_operations >= 100, config.bulk
+    assert config.bulk.max_payload_size == 1024 * 1024, config.bulk
+    ops = bulk([
+        {"method": "POST", "path": "/Groups", "bulkId": "team",
+         "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                  "displayName": f"Bulk team {tag}", "members": [{"value": "bulkId:lead"}]}},
+        {"method": "POST", "path": "/Users", "bulkId": "lead",
+         "data": {"schemas": [USER_SCHEMA], "userName": f"lead.{tag}@example.com"}},
+        {"method": "POST", "path": "/Users", "bulkId": "member",
+         "data": {"schemas": [USER_SCHEMA, ENTERPRISE], "userName": f"member.{tag}@example.com",
+                  ENTERPRISE: {"manager": "bulkId:lead"}}},
+        {"method": "PATCH", "path": "/Users/bulkId:member",
+         "data": {"schemas": [PATCH_SCHEMA], "Operations": [{"op": "add", "path": "title", "value": "Crew"}]}},
+        # A cycle: neither is created.
+        {"method": "POST", "path": "/Users", "bulkId": "x",
+         "data": {"userName": f"x.{tag}", ENTERPRISE: {"manager": "bulkId:y"}}},
+        {"method": "POST", "path": "/Users", "bulkId": "y",
+         "data": {"userName": f"y.{tag}", ENTERPRISE: {"manager": "bulkId:x"}}},
+    ])
+    assert [o["status"] for o in ops] == ["201", "201", "201", "200", "409", "409"], ops
+    group_id = ops[0]["location"].rsplit("/", 1)[1]
+    lead_id = ops[1]["location"].rsplit("/", 1)[1]
+    group = ok(call("GET", f"/Groups/{group_id}"))
+    assert [m["value"] for m in group["members"]] == [lead_id], group
+    member = ok(call("GET", ops[2]["location"].split(SCIM_PATH, 1)[1]))
+    assert member["title"] == "Crew" and member[ENTERPRISE]["manager"]["value"] == lead_id, member
+    assert find(f'userName eq "x.{tag}"')["totalResults"] == 0
+
+
+def test_bulk_fail_on_errors_and_limits(tag):
+    ops = bulk([
+        {"method": "POST", "path": "/Users", "bulkId": "bad", "data": {"userName": "has space"}},
+        {"method": "POST", "path": "/Users", "bulkId": "good", "data": {"userName": f"good.{tag}"}},
+    ], failOnErrors=1)
+    assert [o["status"] for o in ops] == ["400"], ops
+    assert find(f'userName eq "good.{tag}"')["totalResults"] == 0
+    limit = ok(call("GET", "/ServiceProviderConfig"))["bulk"]["maxOperations"]
+    too_many = [{"method": "DELETE", "path": f"/Users/{i}"} for i in range(limit + 1)]
+    resp = call("POST", "/Bulk", {"schemas": [BULK_REQUEST], "Operations": too_many})
+    assert "maxOperations" in assert_scim_error(resp, 413)["detail"]
 
 
 # --- RFC 9865 cursor pagination ------------------------------------------------------------

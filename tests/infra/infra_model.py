@@ -500,18 +500,26 @@ def request_budget_seconds(declaration: dict) -> float:
     return declaration["request_budget_seconds"]
 
 
+def request_budgets(declaration: dict) -> dict[str, float]:
+    """binary -> the most one of its requests waits on DynamoDB, in seconds: REQUEST_BUDGET,
+    or a budget of its own (scim-bulk's BULK_REQUEST_BUDGET), as `usersctl iam --json` says."""
+    return declaration["function_request_budget_seconds"]
+
+
 def function_timeouts(template: dict) -> dict[str, object]:
     """binary -> its effective Timeout (Globals, overridden per function; Lambda's default)."""
     return {binary_of(r): effective_properties(template, r).get("Timeout", LAMBDA_DEFAULT_TIMEOUT)
             for r in serverless_functions(template).values()}
 
 
-def timeout_problems(budget: float, timeouts: dict[str, object]) -> list[str]:
-    """Each function must outlive its DynamoDB budget, so that it answers (a 503) instead of
-    being killed mid-request, by at most TIMEOUT_SLACK seconds, and end before the HTTP API
-    gives up on it: budget < Timeout <= budget + TIMEOUT_SLACK, Timeout < HTTP_API_TIMEOUT."""
+def timeout_problems(budgets: float | dict[str, float], timeouts: dict[str, object]) -> list[str]:
+    """Each function must outlive its DynamoDB budget (one for all, or per function), so that it
+    answers (a 503) instead of being killed mid-request, by at most TIMEOUT_SLACK seconds, and
+    end before the HTTP API gives up on it: budget < Timeout <= budget + TIMEOUT_SLACK,
+    Timeout < HTTP_API_TIMEOUT."""
     problems = []
     for function, timeout in sorted(timeouts.items()):
+        budget = budgets[function] if isinstance(budgets, dict) else budgets
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             problems.append(f"{function}: Timeout {timeout!r} is not a number of seconds")
             continue

@@ -58,7 +58,7 @@ def test_every_function_is_declared(template, declaration):
 READ_ONLY = {"users-list", "users-self", "users-retrieve", "users-fallback", "organizations-list",
              "organizations-retrieve", "memberships-list", "memberships-retrieve", "scim-users-list",
              "scim-users-search", "scim-users-get", "scim-groups-list", "scim-groups-search",
-             "scim-groups-get", "scim-discovery", "scim-fallback"}
+             "scim-groups-get", "scim-me-get", "scim-discovery", "scim-fallback"}
 # What Basic auth may write, written out here rather than taken from either side.
 LAST_LOGIN = m.Scope(frozenset({"USER#*"}), frozenset({"pk", "sk", "last_login"}), True)
 LOGIN_FAILURES = m.Scope(frozenset({"USERNAME#*"}),
@@ -94,15 +94,22 @@ def test_the_declaration_confines_writers_as_a_reviewer_expects(declaration):
     # Deleting a user deletes its memberships (ORG#<slug>/MEMBER#<id>); no other user write touches orgs.
     assert "ORG#*" in keys["users-destroy"] and "ORG#*" in keys["scim-users-delete"]
     assert not any("ORG#*" in keys[f] for f in ("users-update", "scim-users-create",
-                                                  "scim-users-replace", "scim-users-patch"))
-    # Orgs are created and deleted by SCIM Groups only (POST and DELETE /Groups).
-    assert {f for f, k in keys.items() if "ORGID#*" in k} == {"scim-groups-create", "scim-groups-delete"}
+                                                  "scim-users-replace", "scim-users-patch",
+                                                  "scim-me-replace", "scim-me-patch"))
+    # Orgs are created and deleted by SCIM Groups only (POST and DELETE /Groups, and a bulk of them).
+    assert {f for f, k in keys.items() if "ORGID#*" in k} == {"scim-groups-create", "scim-groups-delete",
+                                                               "scim-bulk"}
     # Deactivation revokes tokens; groups never touch them.
     assert "TOKEN#*" in keys["users-update"] and "TOKEN#*" in keys["scim-users-patch"]
     for f in ("scim-groups-create", "scim-groups-replace", "scim-groups-patch", "scim-groups-delete"):
         assert keys[f] >= {"GROUPS", "GROUPNAME#*", "GROUPEXTID#*", "ORG#*", "USER#*"}, (f, keys[f])
         assert "TOKEN#*" not in keys[f], f
-    assert {f for f, k in keys.items() if "COUNTER" in k} == {"scim-users-create", "scim-groups-create"}
+    assert {f for f, k in keys.items() if "COUNTER" in k} == {"scim-users-create", "scim-groups-create",
+                                                               "scim-bulk"}
+    # /Me writes what a PATCH of a user writes, on the caller; a bulk what any SCIM write does.
+    assert keys["scim-me-patch"] == keys["scim-me-replace"] == keys["scim-users-patch"]
+    assert keys["scim-bulk"] == frozenset().union(*(keys[f] for f in keys if f.startswith("scim-")
+                                                    and f not in ("scim-bulk",)))
     # Only the lists query an index; only the admin list the search index.
     indexes = {f: {r for _, r, _ in grants if r.startswith("index/")} for f, grants in declared.items()}
     assert {f: i for f, i in indexes.items() if i} == {

@@ -46,6 +46,10 @@ OPERATIONS = {
     ("PUT", "/api/v1/scim/Groups/{id}"): "scim-groups-replace",
     ("PATCH", "/api/v1/scim/Groups/{id}"): "scim-groups-patch",
     ("DELETE", "/api/v1/scim/Groups/{id}"): "scim-groups-delete",
+    ("GET", "/api/v1/scim/Me"): "scim-me-get",
+    ("PUT", "/api/v1/scim/Me"): "scim-me-replace",
+    ("PATCH", "/api/v1/scim/Me"): "scim-me-patch",
+    ("POST", "/api/v1/scim/Bulk"): "scim-bulk",
     ("GET", "/api/v1/scim/ServiceProviderConfig"): "scim-discovery",
     ("GET", "/api/v1/scim/ResourceTypes"): "scim-discovery",
     ("GET", "/api/v1/scim/ResourceTypes/{id}"): "scim-discovery",
@@ -87,7 +91,7 @@ def test_template_routes_are_unique(template):
 
 def test_every_function_package_is_one_template_function():
     packages = m.function_packages()
-    assert len(packages) == 28, packages
+    assert len(packages) == 32, packages
     assert all(directory == name for directory, name in packages.items()), packages
     binaries = sorted(m.binary_of(r) for r in m.serverless_functions(m.load_template()).values())
     assert binaries == sorted(packages.values())

@@ -4,7 +4,9 @@ use serde_json::{json, Value};
 
 use super::group_schema::GROUP_ATTRIBUTES;
 use super::user_schema::USER_ATTRIBUTES;
-use super::{cursor, event_uris, schema, DEFAULT_COUNT, GROUP_SCHEMA, MAX_COUNT, USER_SCHEMA};
+use super::{
+    bulk, cursor, event_uris, schema, DEFAULT_COUNT, GROUP_SCHEMA, MAX_COUNT, USER_SCHEMA,
+};
 use crate::domain::profile::Profile;
 
 pub const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
@@ -15,14 +17,23 @@ fn base(origin: &str) -> String {
     format!("{origin}/api/v1/scim")
 }
 
-/// What the server supports in `profile`: sorting only in `rfc` (`odm`
-/// ignores `sortBy`, as its clients expect). `security_events`: whether to
-/// show RFC 9967's `securityEvents` (`SCIM_SECURITY_EVENTS`).
+/// What the server implements in `profile`: sorting and `/Bulk` are the
+/// `rfc` profile's (`odm` ignores `sortBy`, as its clients expect, and
+/// ODM's API has no `/Bulk`). `security_events`: whether to show RFC
+/// 9967's `securityEvents` (`SCIM_SECURITY_EVENTS`).
 pub fn service_provider_config(origin: &str, profile: Profile, security_events: bool) -> Value {
+    let bulk = match profile {
+        Profile::Rfc => json!({
+            "supported": true,
+            "maxOperations": bulk::MAX_OPERATIONS,
+            "maxPayloadSize": bulk::MAX_PAYLOAD_SIZE,
+        }),
+        Profile::Odm => json!({"supported": false, "maxOperations": 0, "maxPayloadSize": 0}),
+    };
     let mut config = json!({
         "schemas": [SPC_SCHEMA],
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": bulk,
         "filter": {"supported": true, "maxResults": MAX_COUNT},
         "changePassword": {"supported": false},
         "sort": {"supported": profile == Profile::Rfc},

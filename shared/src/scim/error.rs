@@ -150,7 +150,9 @@ impl ScimError {
         ScimError::new(403, None, "This token is read-only.")
     }
 
-    pub fn into_response(self) -> Response<Body> {
+    /// The Error resource (RFC 7644 §3.12): what a response's body holds,
+    /// and what a bulk operation's `response` does.
+    pub fn to_json(&self) -> serde_json::Value {
         let mut body = json!({
             "schemas": [ERROR_SCHEMA],
             "status": self.status.to_string(),
@@ -159,6 +161,11 @@ impl ScimError {
             body["scimType"] = json!(t.as_str());
         }
         body["detail"] = json!(self.detail);
+        body
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let body = self.to_json();
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = http::json(status, CONTENT_TYPE, &body);
         if self.status == 401 {

@@ -125,7 +125,7 @@ pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
             ))
             .await
         }
-        Err(failure) => Err(group_error(failure, &r)),
+        Err(failure) => Err(group_error(failure, &r.id_text)),
     })
 }
 
@@ -133,26 +133,30 @@ pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
 /// the body has them, become exactly those (absent: left as they are).
 pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
-    let input = r
-        .body()
-        .and_then(group_resource::from_json)
-        .map(|b| GroupPatch {
-            name: Some(b.name),
-            external_id: Some(b.external_id),
-            members: match b.members {
-                Some(m) => MemberPlan {
-                    clear: true,
-                    add: m,
-                    remove: Vec::new(),
-                },
-                None => MemberPlan::default(),
-            },
-        });
+    let input = r.body().and_then(replacement);
     let groups = Groups::new(&ctx.store);
     let written = Box::pin(groups.update(&r.credentials, r.id, r.precondition(), input)).await;
     respond(match written {
         Ok(group) => Box::pin(group_response(&ctx, StatusCode::OK, &group, None, &r)).await,
-        Err(failure) => Err(group_error(failure, &r)),
+        Err(failure) => Err(group_error(failure, &r.id_text)),
+    })
+}
+
+/// What a PUT body changes: the name and externalId, and when it has
+/// `members`, the members become exactly those.
+pub(super) fn replacement(body: &Value) -> Result<GroupPatch, ScimError> {
+    let b = group_resource::from_json(body)?;
+    Ok(GroupPatch {
+        name: Some(b.name),
+        external_id: Some(b.external_id),
+        members: match b.members {
+            Some(m) => MemberPlan {
+                clear: true,
+                add: m,
+                remove: Vec::new(),
+            },
+            None => MemberPlan::default(),
+        },
     })
 }
 
@@ -177,7 +181,7 @@ pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
             }
             Ok(resp)
         }
-        Err(failure) => Err(group_error(failure, &r)),
+        Err(failure) => Err(group_error(failure, &r.id_text)),
     })
 }
 
@@ -191,7 +195,7 @@ pub async fn delete(ctx: Ctx, req: Request) -> Response<Body> {
         Box::pin(groups.delete::<ScimError>(&r.credentials, r.id, r.precondition())).await;
     respond(match deleted {
         Ok(()) => Ok(http::empty(StatusCode::NO_CONTENT)),
-        Err(failure) => Err(group_error(failure, &r)),
+        Err(failure) => Err(group_error(failure, &r.id_text)),
     })
 }
 
@@ -205,17 +209,18 @@ pub async fn get(ctx: Ctx, req: Request) -> Response<Body> {
         .await;
     respond(match found {
         Ok(group) => Box::pin(group_response(&ctx, StatusCode::OK, &group, None, &r)).await,
-        Err(failure) => Err(group_error(failure, &r)),
+        Err(failure) => Err(group_error(failure, &r.id_text)),
     })
 }
 
-/// A group operation's failure as SCIM says it, naming the group.
-fn group_error(failure: Failure<ScimError>, r: &ScimRequest) -> ScimError {
+/// A group operation's failure as SCIM says it, naming the group by the id
+/// the request's path gave (`id_text`).
+pub(super) fn group_error(failure: Failure<ScimError>, id_text: &str) -> ScimError {
     match failure {
         Failure::Auth(f) => f.into(),
         Failure::Forbidden => ScimError::forbidden(),
         Failure::ReadOnly => ScimError::read_only(),
-        Failure::NotFound => GROUP.not_found(&r.id_text),
+        Failure::NotFound => GROUP.not_found(id_text),
         Failure::Precondition { current } => GROUP.precondition_failed(current),
         Failure::UnknownMembers(unknown) => unknown_members(&unknown),
         Failure::GroupTaken {
@@ -462,13 +467,12 @@ mod tests {
 
     #[test]
     fn failures_name_the_group() {
-        let r = ScimRequest::naming("9");
         assert_eq!(
-            group_error(Failure::NotFound, &r).detail,
+            group_error(Failure::NotFound, "9").detail,
             "Group 9 not found"
         );
         for failure in [Failure::Store(StoreError::Conflict), Failure::Changed] {
-            let e = group_error(failure, &r);
+            let e = group_error(failure, "9");
             assert_eq!(e.status, 409);
             assert!(
                 e.detail.starts_with("The group changed")
@@ -477,7 +481,7 @@ mod tests {
                 e.detail
             );
         }
-        let e = group_error(Failure::UnknownMembers(vec!["12".into(), "x".into()]), &r);
+        let e = group_error(Failure::UnknownMembers(vec!["12".into(), "x".into()]), "9");
         assert_eq!(
             (e.status, e.scim_type),
             (400, Some(crate::scim::ScimType::InvalidValue))

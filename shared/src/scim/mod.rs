@@ -1,4 +1,5 @@
 //! The SCIM 2.0 view of the directory (`/api/v1/scim`).
+pub mod bulk;
 pub mod cursor;
 pub mod discovery;
 mod error;
@@ -8,6 +9,7 @@ pub mod group_resource;
 pub mod group_schema;
 pub mod groups;
 mod list_params;
+pub mod me;
 pub mod patch;
 mod projection;
 mod request;

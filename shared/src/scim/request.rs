@@ -28,6 +28,16 @@ pub async fn admin(
     Ok((caller, fetched))
 }
 
+/// Authenticates any user, admin or not (`/Me`): the caller, and what
+/// `wanted` names in the same read.
+pub async fn signed_in(
+    ctx: &Ctx,
+    r: &ScimRequest,
+    wanted: Wanted,
+) -> Result<(Caller, Fetched), ScimError> {
+    Ok(auth::authenticate_with(&ctx.store, &r.credentials, wanted).await?)
+}
+
 /// The JSON body: ≤ 1 MiB, sent as `application/scim+json` or
 /// `application/json` (parameters such as `charset` allowed).
 ///
@@ -140,27 +150,6 @@ impl ScimRequest {
             Some(Ok(body)) => Ok(body),
             Some(Err(e)) => Err(e.clone()),
             None => Err(ScimError::invalid_syntax("The request body is empty.")),
-        }
-    }
-}
-
-#[cfg(test)]
-impl ScimRequest {
-    /// A request with nothing in it but the path's last segment, for tests
-    /// of how an operation's answer is rendered.
-    pub(super) fn naming(id_text: &str) -> ScimRequest {
-        ScimRequest {
-            credentials: Credentials::None,
-            id: crate::domain::ids::canonical_id(id_text),
-            id_text: id_text.to_string(),
-            query: QueryParams::default(),
-            projection: Projection::default(),
-            projection_asked: false,
-            if_match: None,
-            origin: String::new(),
-            method: Method::GET,
-            path: String::new(),
-            body: None,
         }
     }
 }

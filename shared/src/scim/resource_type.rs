@@ -39,6 +39,12 @@ impl ResourceType {
 
     /// `meta.location` and the `Location` header of a created resource.
     pub fn location(self, id: u64, origin: &str) -> String {
+        self.location_of(id, origin)
+    }
+
+    /// The URL of the resource with id `id` as a path names it (one that
+    /// may be no canonical id: a bulk operation's `location`).
+    pub fn location_of(self, id: impl Display, origin: &str) -> String {
         format!("{origin}{BASE_PATH}/{}/{id}", self.endpoint())
     }
 

@@ -1,12 +1,16 @@
 //! The SCIM routes that are no resource: the discovery documents
 //! (`/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas`) and the fallback
 //! that answers every other method and path under the base in SCIM's format.
+//!
+//! `/Me` and `/Bulk` are the `rfc` profile's: in `odm` (ODM's API has
+//! neither) they are unknown paths, answered as before, 404 to an admin.
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
-use super::request::{admin, ScimRequest};
+use super::request::{admin, signed_in, ScimRequest};
 use super::resource_type::json_response;
 use super::{discovery, ScimError, ENTERPRISE_USER_SCHEMA, USER_SCHEMA};
+use crate::domain::profile::Profile;
 use crate::http::{self, respond};
 use crate::runtime::Ctx;
 use crate::store::Wanted;
@@ -53,10 +57,14 @@ async fn discovery_document(ctx: &Ctx, r: &ScimRequest) -> Outcome {
     Ok(json_response(StatusCode::OK, &body))
 }
 
-/// The methods each SCIM route serves; `None` for paths that are not ours.
-fn allowed_methods(path: &str) -> Option<&'static str> {
+/// The methods each SCIM route serves in `profile`; `None` for paths that
+/// are not ours.
+fn allowed_methods(path: &str, profile: Profile) -> Option<&'static str> {
     let rest = path.strip_prefix(super::BASE_PATH)?;
     match rest {
+        "/Me" | "/Bulk" if profile == Profile::Odm => None,
+        "/Me" => Some("GET, PUT, PATCH"),
+        "/Bulk" => Some("POST"),
         "/Users" | "/Groups" => Some("GET, POST"),
         "/Users/.search" | "/Groups/.search" | "/.search" => Some("POST"),
         "/ServiceProviderConfig"
@@ -88,11 +96,17 @@ pub async fn fallback(ctx: Ctx, req: Request) -> Response<Body> {
     respond(fallback_response(&ctx, &r).await)
 }
 
-async fn fallback_response(ctx: &Ctx, r: &ScimRequest) -> Outcome {
-    admin(ctx, r, Wanted::default()).await?;
+/// What the fallback answers `r`: also what `/Me` and `/Bulk` answer in
+/// the `odm` profile, which has neither.
+pub(super) async fn fallback_response(ctx: &Ctx, r: &ScimRequest) -> Outcome {
+    let profile = ctx.config.profile;
     let path = r.path.as_str();
     let method = &r.method;
-    match allowed_methods(path) {
+    if profile == Profile::Rfc && path.strip_prefix(super::BASE_PATH) == Some("/Me") {
+        return me_fallback(ctx, r).await;
+    }
+    admin(ctx, r, Wanted::default()).await?;
+    match allowed_methods(path, profile) {
         None => Err(ScimError::not_found(format!("No such resource: {path}"))),
         Some(allow)
             if allow.split(", ").any(|m| m == method.as_str()) && method != Method::HEAD =>
@@ -101,17 +115,46 @@ async fn fallback_response(ctx: &Ctx, r: &ScimRequest) -> Outcome {
                 "{method} {path} is not routed"
             ))))
         }
-        Some(allow) => {
-            let mut resp = ScimError::new(
-                405,
-                None,
-                format!("Method {method} is not allowed on {path}; allowed: {allow}"),
-            )
-            .into_response();
-            resp.headers_mut()
-                .insert("allow", HeaderValue::from_static(allow));
-            Ok(resp)
-        }
+        Some(allow) => Ok(not_allowed(method, path, allow)),
+    }
+}
+
+/// 405 with `Allow`.
+fn not_allowed(method: &Method, path: &str, allow: &'static str) -> Response<Body> {
+    let mut resp = ScimError::new(
+        405,
+        None,
+        format!("Method {method} is not allowed on {path}; allowed: {allow}"),
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert("allow", HeaderValue::from_static(allow));
+    resp
+}
+
+/// The methods `/Me` does not serve (`rfc`), to any user signed in: RFC
+/// 7644 §3.11 lets a service provider answer 501 for what it does not
+/// implement through the alias. `POST /Me` would create a resource for the
+/// caller, who already is one (users come from the identity provider or
+/// `usersctl`): 501. `DELETE /Me` is understood but not the caller's to
+/// make (an administrator or the identity provider deletes users): 403.
+async fn me_fallback(ctx: &Ctx, r: &ScimRequest) -> Outcome {
+    signed_in(ctx, r, Wanted::default()).await?;
+    let method = &r.method;
+    match *method {
+        Method::POST => Err(ScimError::new(
+            501,
+            None,
+            "POST /Me is not implemented: users are created by an administrator or the identity \
+             provider (POST /Users), not through /Me.",
+        )),
+        Method::DELETE => Err(ScimError::new(
+            403,
+            None,
+            "DELETE /Me is not allowed: an administrator or the identity provider deletes users \
+             (DELETE /Users/{id}).",
+        )),
+        _ => Ok(not_allowed(method, &r.path, "GET, PUT, PATCH")),
     }
 }
 
@@ -139,7 +182,15 @@ mod tests {
             ("/api/v1/scim/.well-known/jwks.json", Some("GET")),
         ];
         for (path, want) in cases {
-            assert_eq!(allowed_methods(path), want, "{path}");
+            assert_eq!(allowed_methods(path, Profile::Odm), want, "{path}");
+            assert_eq!(allowed_methods(path, Profile::Rfc), want, "{path}");
+        }
+        for (path, rfc) in [
+            ("/api/v1/scim/Me", "GET, PUT, PATCH"),
+            ("/api/v1/scim/Bulk", "POST"),
+        ] {
+            assert_eq!(allowed_methods(path, Profile::Rfc), Some(rfc), "{path}");
+            assert_eq!(allowed_methods(path, Profile::Odm), None, "{path}");
         }
     }
 }

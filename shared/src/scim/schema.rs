@@ -189,6 +189,10 @@ pub struct Attribute<R: 'static> {
     /// are the extension's attributes and `/Schemas` lists it as a schema
     /// of its own.
     pub extension: Option<&'static str>,
+    /// A user may change it about themselves (`PATCH` and `PUT` on `/Me`):
+    /// the admin API's self-service rules, in SCIM's attributes. On a
+    /// complex attribute it covers every sub-attribute.
+    pub self_service: bool,
 }
 
 impl<R> Attribute<R> {
@@ -216,6 +220,7 @@ impl<R> Attribute<R> {
             validate: None,
             profile: None,
             extension: None,
+            self_service: false,
         }
     }
 

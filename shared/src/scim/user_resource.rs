@@ -104,6 +104,60 @@ pub fn validate(user: &User, profile: Profile) -> Result<(), ScimError> {
     Ok(())
 }
 
+/// Whether a user may make the change from `current` to `next` to
+/// themselves (`PATCH` and `PUT` on `/Me`): it may change only attributes
+/// whose row is marked `self_service`. Decided on what the change does,
+/// attribute by attribute as `profile` shows them, not on how the request
+/// named them: a PUT that sends back an attribute as it is changes nothing
+/// of it, and a PATCH path in any form reaches the same attribute. An
+/// extension is compared attribute by attribute, so the refusal names the
+/// one that changed. The 403 names it and lists what a user may change.
+pub fn self_service_change(current: &User, next: &User, profile: Profile) -> Result<(), ScimError> {
+    let ctx = Context {
+        profile,
+        ..Context::default()
+    };
+    for row in schema::rows(USER_ATTRIBUTES, profile).filter(|a| a.writable() && !a.self_service) {
+        let parts: Vec<&schema::Attribute<User>> = if row.extension.is_some() {
+            row.subs(profile).collect()
+        } else {
+            vec![row]
+        };
+        for part in parts {
+            if part.value(current, &ctx) != part.value(next, &ctx) {
+                let name = if std::ptr::eq(part, row) {
+                    row.name.to_string()
+                } else {
+                    format!("{}:{}", row.name, part.name)
+                };
+                return Err(not_self_service(&name, profile));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// 403: `name` is not for a user to change about themselves.
+fn not_self_service(name: &str, profile: Profile) -> ScimError {
+    let allowed: Vec<&str> = schema::rows(USER_ATTRIBUTES, profile)
+        .filter(|a| a.self_service)
+        .map(|a| a.name)
+        .collect();
+    let allowed = match allowed.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => "nothing".to_string(),
+    };
+    ScimError::new(
+        403,
+        None,
+        format!(
+            "{name} cannot be changed through /Me: users change their own {allowed}; an \
+             administrator changes the rest. Nothing was changed."
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,9 @@
 //! [`kept_text!`] or [`kept_values!`] store and needs nothing else. One of
 //! the record's own fields is a [`Store::Field`] with a getter, setter and
 //! clear, the field on [`User`], and its item mapping in `store/item.rs`.
+//! `self_service: true` lets users change it about themselves through
+//! `/Me` (what the admin API calls personal data: names, not emails,
+//! `active` or anything an administrator or the identity provider decides).
 use serde_json::{json, Value};
 
 use super::resource_type::{etag, ResourceType};
@@ -193,6 +196,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
                 )
             },
         ],
+        self_service: true,
         ..Attribute::new(
             "name",
             Type::Complex,
@@ -202,6 +206,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
     },
     Attribute {
         required: true,
+        self_service: true,
         filter: Filterable::exact(Attr::DisplayName),
         validate: Some(|u| {
             if u.display_name
@@ -274,6 +279,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
     },
     Attribute {
         profile: RFC,
+        self_service: true,
         ..Attribute::string(
             "preferredLanguage",
             "Indicates the User's preferred written or spoken language, e.g., 'en-US'.",
@@ -282,6 +288,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
     },
     Attribute {
         profile: RFC,
+        self_service: true,
         ..Attribute::string(
             "locale",
             "Used to indicate the User's default location for purposes of localizing items such \
@@ -291,6 +298,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
     },
     Attribute {
         profile: RFC,
+        self_service: true,
         ..Attribute::string(
             "timezone",
             "The User's time zone in the 'Olson' time zone database format, e.g., \
@@ -445,6 +453,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
             "Phone number of the User.",
             &["work", "home", "mobile", "fax", "pager", "other"],
         ),
+        self_service: true,
         ..Attribute::new(
             "phoneNumbers",
             Type::Complex,
@@ -519,6 +528,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
             },
             PRIMARY,
         ],
+        self_service: true,
         ..Attribute::new(
             "addresses",
             Type::Complex,

@@ -588,12 +588,40 @@ pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
     let users = Users::new(&ctx.store, profile);
     let written = users
         .create(&r.credentials, r.body(), |base, body| {
-            let user = user_resource::from_json(body, base, profile)?;
-            user_resource::validate(&user, profile)?;
-            Ok(user)
+            posted(base, body, profile)
         })
         .await;
     render(written, StatusCode::CREATED, &r, &ctx)
+}
+
+/// The user a POST body describes, over `base` (a new user, or in `odm`
+/// the identity provider's user of that userName).
+pub(super) fn posted(base: &User, body: &Value, profile: Profile) -> Result<User, ScimError> {
+    let user = user_resource::from_json(body, base, profile)?;
+    user_resource::validate(&user, profile)?;
+    Ok(user)
+}
+
+/// `current` as a PUT body replaces it: every writable attribute, and
+/// `active` only when the body sends it.
+pub(super) fn put(current: &User, body: &Value, profile: Profile) -> Result<User, ScimError> {
+    let sends_active = body.as_object().is_some_and(|m| {
+        m.keys()
+            .any(|k| super::values::normalize_name(k) == "active")
+    });
+    let mut next = user_resource::from_json(body, current, profile)?;
+    if !sends_active {
+        next.is_active = current.is_active;
+    }
+    user_resource::validate(&next, profile)?;
+    Ok(next)
+}
+
+/// `current` with a PatchOp body applied, all its operations or none.
+pub(super) fn patched(current: &User, body: &Value, profile: Profile) -> Result<User, ScimError> {
+    let next = super::patch::apply(current, body, profile)?;
+    user_resource::validate(&next, profile)?;
+    Ok(next)
 }
 
 /// `PUT /Users/{id}`: replaces every writable attribute.
@@ -607,18 +635,7 @@ pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
             r.id,
             r.precondition(),
             r.body(),
-            |cur, body| {
-                let sends_active = body.as_object().is_some_and(|m| {
-                    m.keys()
-                        .any(|k| super::values::normalize_name(k) == "active")
-                });
-                let mut next = user_resource::from_json(body, cur, profile)?;
-                if !sends_active {
-                    next.is_active = cur.is_active;
-                }
-                user_resource::validate(&next, profile)?;
-                Ok(next)
-            },
+            |cur, body| put(cur, body, profile),
         )
         .await;
     render(written, StatusCode::OK, &r, &ctx)
@@ -635,11 +652,7 @@ pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
             r.id,
             r.precondition(),
             r.body(),
-            |cur, body| {
-                let next = super::patch::apply(cur, body, profile)?;
-                user_resource::validate(&next, profile)?;
-                Ok(next)
-            },
+            |cur, body| patched(cur, body, profile),
         )
         .await;
     render(written, StatusCode::OK, &r, &ctx)
@@ -655,14 +668,14 @@ pub async fn delete(ctx: Ctx, req: Request) -> Response<Body> {
             .await
         {
             Ok(()) => Ok(http::empty(StatusCode::NO_CONTENT)),
-            Err(failure) => Err(user_error(failure, &r)),
+            Err(failure) => Err(user_error(failure, &r.id_text)),
         },
     )
 }
 
 /// A user operation's answer: the user (with its `ETag`, and `Location` on
 /// a create), or its failure in SCIM's words.
-fn render(
+pub(super) fn render(
     result: Result<User, Failure<ScimError>>,
     status: StatusCode,
     r: &ScimRequest,
@@ -670,17 +683,18 @@ fn render(
 ) -> Response<Body> {
     match result {
         Ok(user) => resource_response(status, &user, r, ctx.config.profile),
-        Err(failure) => user_error(failure, r).into_response(),
+        Err(failure) => user_error(failure, &r.id_text).into_response(),
     }
 }
 
-/// A user operation's failure as SCIM says it, naming the user.
-fn user_error(failure: Failure<ScimError>, r: &ScimRequest) -> ScimError {
+/// A user operation's failure as SCIM says it, naming the user by the id
+/// the request's path gave (`id_text`).
+pub(super) fn user_error(failure: Failure<ScimError>, id_text: &str) -> ScimError {
     match failure {
         Failure::Auth(f) => f.into(),
         Failure::Forbidden => ScimError::forbidden(),
         Failure::ReadOnly => ScimError::read_only(),
-        Failure::NotFound => USER.not_found(&r.id_text),
+        Failure::NotFound => USER.not_found(id_text),
         Failure::Precondition { current } => USER.precondition_failed(current),
         Failure::Lost => ScimError::new(
             412,
@@ -720,24 +734,22 @@ mod tests {
 
     #[test]
     fn failures_name_the_user() {
-        let r = ScimRequest::naming("007");
         assert_eq!(
-            user_error(Failure::NotFound, &r).detail,
+            user_error(Failure::NotFound, "007").detail,
             "User 007 not found"
         );
-        let e = user_error(Failure::Store(StoreError::Conflict), &r);
+        let e = user_error(Failure::Store(StoreError::Conflict), "007");
         assert_eq!(e.status, 409);
         assert!(e.detail.starts_with("The user was changed"), "{}", e.detail);
     }
 
     #[test]
     fn an_upsert_of_a_record_the_idp_does_not_own_is_a_uniqueness_conflict() {
-        let r = ScimRequest::naming("");
         let e = user_error(
             Failure::NotOwned {
                 username: "new.hire@corp.com".into(),
             },
-            &r,
+            "",
         );
         assert_eq!(
             (e.status, e.scim_type),

@@ -10,8 +10,7 @@
 use std::collections::HashMap;
 
 use super::users::Precondition;
-use super::Failure;
-use crate::auth::{self, Credentials};
+use super::{Failure, Identity};
 use crate::domain::group::{GroupBody, GroupPatch, GroupRecord};
 use crate::domain::ids::canonical_id;
 use crate::domain::user::User;
@@ -35,11 +34,11 @@ impl<'a> Groups<'a> {
     /// allows writes.
     async fn provisioner<E>(
         &self,
-        credentials: &Credentials,
+        who: Identity<'_>,
         wanted: Wanted,
         write: bool,
     ) -> Result<Fetched, Failure<E>> {
-        let (caller, fetched) = auth::authenticate_with(self.store, credentials, wanted).await?;
+        let (caller, fetched) = who.resolve(self.store, wanted).await?;
         if !caller.may_provision() {
             return Err(Failure::Forbidden);
         }
@@ -50,16 +49,16 @@ impl<'a> Groups<'a> {
     }
 
     /// `GET`: the caller and the group in one batch read.
-    pub async fn get<E>(
+    pub async fn get<'w, E>(
         &self,
-        credentials: &Credentials,
+        who: impl Into<Identity<'w>>,
         id: Option<u64>,
     ) -> Result<GroupRecord, Failure<E>> {
         let wanted = Wanted {
             groups: id.into_iter().collect(),
             ..Wanted::default()
         };
-        let fetched = self.provisioner(credentials, wanted, false).await?;
+        let fetched = self.provisioner(who.into(), wanted, false).await?;
         id.and_then(|id| fetched.group(id).cloned())
             .ok_or(Failure::NotFound)
     }
@@ -68,9 +67,9 @@ impl<'a> Groups<'a> {
     /// transaction (with up to 47 members; the rest follow in steps). The
     /// answer is the group and the members it made: nothing is read after
     /// the write, so once the group is made the create cannot fail.
-    pub async fn create<E>(
+    pub async fn create<'w, E>(
         &self,
-        credentials: &Credentials,
+        who: impl Into<Identity<'w>>,
         input: Result<GroupBody, E>,
     ) -> Result<(GroupRecord, MemberChanges), Failure<E>> {
         let (ids, bad) = match &input {
@@ -81,7 +80,7 @@ impl<'a> Groups<'a> {
         };
         let mut wanted = Wanted::default();
         want_users(&mut wanted, &ids);
-        let fetched = self.provisioner(credentials, wanted, true).await?;
+        let fetched = self.provisioner(who.into(), wanted, true).await?;
         let body = input.map_err(Failure::Refused)?;
         let (users, unknown) = users_named(self.store, &fetched, &ids).await?;
         let mut unknown: Vec<String> = unknown.iter().map(u64::to_string).collect();
@@ -102,9 +101,9 @@ impl<'a> Groups<'a> {
     /// then writes the group's own change with the first members in one
     /// transaction, the rest in steps. Retries on a fresh read when the group
     /// changed meanwhile, unless `If-Match` pinned the version.
-    pub async fn update<E>(
+    pub async fn update<'w, E>(
         &self,
-        credentials: &Credentials,
+        who: impl Into<Identity<'w>>,
         id: Option<u64>,
         precondition: Precondition<'_>,
         input: Result<GroupPatch, E>,
@@ -124,7 +123,7 @@ impl<'a> Groups<'a> {
             ..Wanted::default()
         };
         want_users(&mut wanted, &named);
-        let fetched = self.provisioner(credentials, wanted, true).await?;
+        let fetched = self.provisioner(who.into(), wanted, true).await?;
         let id = id.ok_or(Failure::NotFound)?;
         let mut group = fetched.group(id).cloned().ok_or(Failure::NotFound)?;
         let patch = input.map_err(Failure::Refused)?;
@@ -228,9 +227,9 @@ impl<'a> Groups<'a> {
     /// `DELETE`: the org and every membership go, in steps for a large group.
     /// A delete cut short (a timeout, a 503) is finished by the next delete
     /// of the same id, whatever `If-Match` says then.
-    pub async fn delete<E>(
+    pub async fn delete<'w, E>(
         &self,
-        credentials: &Credentials,
+        who: impl Into<Identity<'w>>,
         id: Option<u64>,
         precondition: Precondition<'_>,
     ) -> Result<(), Failure<E>> {
@@ -238,7 +237,7 @@ impl<'a> Groups<'a> {
             groups: id.into_iter().collect(),
             ..Wanted::default()
         };
-        let fetched = self.provisioner(credentials, wanted, true).await?;
+        let fetched = self.provisioner(who.into(), wanted, true).await?;
         let id = id.ok_or(Failure::NotFound)?;
         let group = fetched.group_record(id).cloned().ok_or(Failure::NotFound)?;
         if !group.deleting {

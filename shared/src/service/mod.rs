@@ -11,10 +11,52 @@ pub mod groups;
 pub mod orgs;
 pub mod users;
 
-use crate::auth;
-use crate::domain::access::OrgRef;
+use crate::auth::{self, Credentials};
+use crate::domain::access::{Caller, OrgRef};
 use crate::domain::user::User;
-use crate::store::{StoreError, UniqueField};
+use crate::store::{Fetched, Store, StoreError, UniqueField, Wanted};
+
+/// Who an operation acts for. Either way the operation decides what the
+/// caller may do, and reads what it needs in one batch read.
+#[derive(Debug, Clone, Copy)]
+pub enum Identity<'a> {
+    /// Credentials as the request sent them: the operation authenticates
+    /// them, in the same batch read as what it needs.
+    Credentials(&'a Credentials),
+    /// A caller the request authenticated once for several operations (a
+    /// SCIM bulk request): the operation reads only what it needs.
+    Caller(&'a Caller),
+}
+
+impl<'a> From<&'a Credentials> for Identity<'a> {
+    fn from(credentials: &'a Credentials) -> Self {
+        Identity::Credentials(credentials)
+    }
+}
+
+impl<'a> From<&'a Caller> for Identity<'a> {
+    fn from(caller: &'a Caller) -> Self {
+        Identity::Caller(caller)
+    }
+}
+
+impl Identity<'_> {
+    /// The caller, and what `wanted` names read in one strongly consistent
+    /// batch read (with the caller's own record, when the credentials are
+    /// checked here; none at all when nothing is wanted of a known caller).
+    pub(crate) async fn resolve(
+        self,
+        store: &Store,
+        wanted: Wanted,
+    ) -> Result<(Caller, Fetched), auth::Failure> {
+        match self {
+            Identity::Credentials(credentials) => {
+                auth::authenticate_with(store, credentials, wanted).await
+            }
+            Identity::Caller(caller) => Ok((caller.clone(), store.fetch(&wanted).await?)),
+        }
+    }
+}
 
 /// Why an operation did not happen. `E` is the API's own error, which its
 /// change (a PATCH, a body applied to a record) may refuse with.

@@ -10,8 +10,16 @@
 //! (a body, a PatchOp) and which validates what it returns; it runs again
 //! on each fresh read. A change that gives the user a new manager is
 //! checked to name a user first: one more read, only then.
-use super::Failure;
-use crate::auth::{self, Credentials};
+//!
+//! `/Me` has its own two operations: any user reads themselves, and
+//! changes what the API's `personal` rule lets a user change about
+//! themselves (an admin, anything).
+//!
+//! Each operation takes an [`Identity`]: the request's credentials, or a
+//! caller a bulk request authenticated once for all its operations (see
+//! [`Users::sign_in`]). The permission checks are the same either way.
+use super::{Failure, Identity};
+use crate::auth::Credentials;
 use crate::domain::access::Caller;
 use crate::domain::profile::Profile;
 use crate::domain::user::{Group, User};
@@ -60,14 +68,25 @@ impl<'a> Users<'a> {
     /// requires the provisioning permission.
     async fn provisioner<E>(
         &self,
-        credentials: &Credentials,
+        who: Identity<'_>,
         wanted: Wanted,
     ) -> Result<(Caller, Fetched), Failure<E>> {
-        let (caller, fetched) = auth::authenticate_with(self.store, credentials, wanted).await?;
+        let (caller, fetched) = who.resolve(self.store, wanted).await?;
         if !caller.may_provision() {
             return Err(Failure::Forbidden);
         }
         Ok((caller, fetched))
+    }
+
+    /// Authenticates a provisioner once for several operations of one
+    /// request (a SCIM bulk request): the caller to hand each of them as
+    /// its [`Identity`]. One read (a token), as any request's
+    /// authentication; a wrong password counts once towards the lockout.
+    pub async fn sign_in<E>(&self, credentials: &Credentials) -> Result<Caller, Failure<E>> {
+        Ok(self
+            .provisioner(Identity::Credentials(credentials), Wanted::default())
+            .await?
+            .0)
     }
 
     /// The provisioner and the user `id` names, read together; not found when
@@ -75,7 +94,7 @@ impl<'a> Users<'a> {
     /// deactivated users be changed). `None`: the path names no user.
     async fn target<E>(
         &self,
-        credentials: &Credentials,
+        who: Identity<'_>,
         id: Option<u64>,
         include_hidden: bool,
     ) -> Result<(Caller, User), Failure<E>> {
@@ -83,7 +102,7 @@ impl<'a> Users<'a> {
             users: id.into_iter().collect(),
             ..Wanted::default()
         };
-        let (caller, fetched) = self.provisioner(credentials, wanted).await?;
+        let (caller, fetched) = self.provisioner(who, wanted).await?;
         let user = id
             .and_then(|id| fetched.user(id))
             .filter(|u| include_hidden || self.visible(u))
@@ -96,12 +115,10 @@ impl<'a> Users<'a> {
     /// `odm` (which hides them from reads), and the credential must allow writes.
     async fn writable_target<E>(
         &self,
-        credentials: &Credentials,
+        who: Identity<'_>,
         id: Option<u64>,
     ) -> Result<User, Failure<E>> {
-        let (caller, user) = self
-            .target(credentials, id, self.profile == Profile::Odm)
-            .await?;
+        let (caller, user) = self.target(who, id, self.profile == Profile::Odm).await?;
         if !caller.may_write() {
             return Err(Failure::ReadOnly);
         }
@@ -109,31 +126,86 @@ impl<'a> Users<'a> {
     }
 
     /// `GET`: one batch read, the caller and the user together.
-    pub async fn get<E>(
+    pub async fn get<'w, E>(
         &self,
-        credentials: &Credentials,
+        who: impl Into<Identity<'w>>,
         id: Option<u64>,
     ) -> Result<User, Failure<E>> {
-        Ok(self.target(credentials, id, false).await?.1)
+        Ok(self.target(who.into(), id, false).await?.1)
+    }
+
+    /// `GET /Me`: the caller's own user, as authentication read it (no
+    /// read more), whoever they are: no permission is needed to see
+    /// yourself.
+    pub async fn me<'w, E>(&self, who: impl Into<Identity<'w>>) -> Result<User, Failure<E>> {
+        let (caller, _) = who.into().resolve(self.store, Wanted::default()).await?;
+        Ok(caller.user)
     }
 
     /// Replaces the user with `change(current, input)` (PUT, PATCH). `input`
     /// is what the request sent, as the API read it: an error in it is
     /// answered once the caller and the target are known, before any write.
-    pub async fn update<I, E>(
+    pub async fn update<'w, I, E>(
         &self,
-        credentials: &Credentials,
+        who: impl Into<Identity<'w>>,
         id: Option<u64>,
         precondition: Precondition<'_>,
         input: Result<I, E>,
         change: impl Fn(&User, &I) -> Result<User, E>,
     ) -> Result<User, Failure<E>> {
-        let current = self.writable_target(credentials, id).await?;
+        let current = self.writable_target(who.into(), id).await?;
         let input = input.map_err(Failure::Refused)?;
-        let proposed = change(&current, &input).map_err(Failure::Refused)?;
+        self.change(current, precondition, &input, change, |_, _| Ok(()))
+            .await
+    }
+
+    /// `PATCH` and `PUT` on `/Me`: replaces the caller's own user with
+    /// `change(current, input)`, as [`Users::update`] does. A caller who is
+    /// not an admin may make only a change that `personal(current, next)`
+    /// allows (what a user may change about themselves; its error is the
+    /// API's refusal), checked again on every fresh read, so a concurrent
+    /// write never lets a change through that the first read would refuse.
+    pub async fn update_me<'w, I, E>(
+        &self,
+        who: impl Into<Identity<'w>>,
+        precondition: Precondition<'_>,
+        input: Result<I, E>,
+        change: impl Fn(&User, &I) -> Result<User, E>,
+        personal: impl Fn(&User, &User) -> Result<(), E>,
+    ) -> Result<User, Failure<E>> {
+        let (caller, _) = who.into().resolve(self.store, Wanted::default()).await?;
+        if !caller.may_write() {
+            return Err(Failure::ReadOnly);
+        }
+        let input = input.map_err(Failure::Refused)?;
+        let admin = caller.may_provision();
+        self.change(caller.user, precondition, &input, change, |cur, next| {
+            if admin {
+                Ok(())
+            } else {
+                personal(cur, next).map_err(Failure::Refused)
+            }
+        })
+        .await
+    }
+
+    /// Writes `change(current, input)` once `allowed(current, next)`, the
+    /// manager it newly names is a user, and the precondition holds; each
+    /// checked again on every fresh read of a lost race.
+    async fn change<I, E>(
+        &self,
+        current: User,
+        precondition: Precondition<'_>,
+        input: &I,
+        change: impl Fn(&User, &I) -> Result<User, E>,
+        allowed: impl Fn(&User, &User) -> Result<(), Failure<E>>,
+    ) -> Result<User, Failure<E>> {
+        let proposed = change(&current, input).map_err(Failure::Refused)?;
+        allowed(&current, &proposed)?;
         let checked = self.new_manager(Some(&current), &proposed).await?;
         self.write(current, precondition, |cur| {
-            let next = change(cur, &input).map_err(Failure::Refused)?;
+            let next = change(cur, input).map_err(Failure::Refused)?;
+            allowed(cur, &next)?;
             // On a fresh read the change may give another manager than the
             // one checked (a concurrent write changed it): not one to store
             // unchecked.
@@ -167,13 +239,13 @@ impl<'a> Users<'a> {
     }
 
     /// `DELETE`: deactivates the user (`odm`) or removes it (`rfc`).
-    pub async fn delete<E>(
+    pub async fn delete<'w, E>(
         &self,
-        credentials: &Credentials,
+        who: impl Into<Identity<'w>>,
         id: Option<u64>,
         precondition: Precondition<'_>,
     ) -> Result<(), Failure<E>> {
-        let current = self.writable_target(credentials, id).await?;
+        let current = self.writable_target(who.into(), id).await?;
         match self.profile {
             Profile::Odm => {
                 self.write(current, precondition, |cur| {
@@ -199,13 +271,13 @@ impl<'a> Users<'a> {
     /// an existing userName updates that user with `body(current, input)`
     /// instead, if the identity provider owns it ([`may_upsert`]); the answer
     /// is then that user.
-    pub async fn create<I, E>(
+    pub async fn create<'w, I, E>(
         &self,
-        credentials: &Credentials,
+        who: impl Into<Identity<'w>>,
         input: Result<I, E>,
         body: impl Fn(&User, &I) -> Result<User, E>,
     ) -> Result<User, Failure<E>> {
-        let (caller, _) = self.provisioner(credentials, Wanted::default()).await?;
+        let (caller, _) = self.provisioner(who.into(), Wanted::default()).await?;
         if !caller.may_write() {
             return Err(Failure::ReadOnly);
         }

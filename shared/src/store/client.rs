@@ -16,6 +16,22 @@ use aws_sdk_dynamodb::Client;
 /// rest of the handler (Argon2 at most ~50 ms) it fits the 10 s function timeout.
 pub const REQUEST_BUDGET: Duration = Duration::from_secs(8);
 
+/// The budget of a SCIM bulk request (`scim-bulk`), which runs up to
+/// `maxOperations` operations one after the other: what an HTTP API
+/// integration allows (30 s), less the function's few seconds to answer
+/// and log. Its function's Timeout is set from it, as the others' are from
+/// [`REQUEST_BUDGET`].
+pub const BULK_REQUEST_BUDGET: Duration = Duration::from_secs(25);
+
+/// The most time a request to function (binary) `function` spends on
+/// DynamoDB: what its Timeout in `infra/template.yaml` must outlast.
+pub fn request_budget_of(function: &str) -> Duration {
+    match function {
+        "scim-bulk" => BULK_REQUEST_BUDGET,
+        _ => REQUEST_BUDGET,
+    }
+}
+
 /// Time limits and retries of the DynamoDB client and of one request.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Budget {

@@ -54,7 +54,7 @@ mod users;
 mod writes;
 
 pub use claims::Claims;
-pub use client::{client_from_env, Budget, REQUEST_BUDGET};
+pub use client::{client_from_env, Budget, BULK_REQUEST_BUDGET, REQUEST_BUDGET};
 pub use counts::{
     block_of, BucketCounts, CountDelta, Counts, Position, UserCounts, BLOCK_IDS, BUCKET_IDS,
 };
@@ -158,6 +158,27 @@ impl Store {
             budget: self.budget,
             deadline: Some(Instant::now() + self.budget.request),
         }
+    }
+
+    /// The same store (and counters) for a request allowed `request` in all
+    /// from now on, instead of its budget's: a SCIM bulk request, which
+    /// runs many operations and has a function timeout to match
+    /// ([`client::BULK_REQUEST_BUDGET`]).
+    pub fn with_request_budget(&self, request: std::time::Duration) -> Store {
+        Store {
+            budget: Budget {
+                request,
+                ..self.budget
+            },
+            deadline: Some(Instant::now() + request),
+            ..self.clone()
+        }
+    }
+
+    /// How long this request may still wait on DynamoDB (`None`: no deadline).
+    pub fn time_left(&self) -> Option<std::time::Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
     /// Runs one DynamoDB call, cut short when the request's deadline passes

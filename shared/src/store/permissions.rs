@@ -496,6 +496,58 @@ pub const FUNCTIONS: &[Function] = &[
             Counts,
         ])],
     },
+    // ---------------------------------------------------------------- SCIM /Me (rfc)
+    // GET: the caller, read by authentication.
+    Function {
+        name: "scim-me-get",
+        grants: &[],
+    },
+    // PUT and PATCH of the caller's own user: the update transaction of
+    // scim-users-patch. A user changes only self-service attributes (no
+    // claim moves), but an admin's /Me changes anything of theirs: moved
+    // claims, revoked tokens (a deactivation), counts.
+    Function {
+        name: "scim-me-replace",
+        grants: &[writes(&[
+            Users,
+            Usernames,
+            Emails,
+            ExternalIds,
+            Tokens,
+            Counts,
+        ])],
+    },
+    Function {
+        name: "scim-me-patch",
+        grants: &[writes(&[
+            Users,
+            Usernames,
+            Emails,
+            ExternalIds,
+            Tokens,
+            Counts,
+        ])],
+    },
+    // ---------------------------------------------------------------- SCIM /Bulk (rfc)
+    // Every write of the SCIM user and group functions above, as one bulk
+    // runs any of them: the union of their partitions.
+    Function {
+        name: "scim-bulk",
+        grants: &[writes(&[
+            Users,
+            Usernames,
+            Emails,
+            ExternalIds,
+            Tokens,
+            Orgs,
+            OrgIds,
+            Groups,
+            GroupNames,
+            GroupExternalIds,
+            Counters,
+            Counts,
+        ])],
+    },
     // ---------------------------------------------------------------- SCIM, the rest
     Function {
         name: "scim-discovery",

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::config::BehaviorVersion;
 use aws_sdk_dynamodb::types::{KeySchemaElement, Projection};
 use aws_sdk_dynamodb::{Client, Config};
 use directory::store::permissions::{self, FUNCTIONS};
-use directory::store::{keys, REQUEST_BUDGET};
+use directory::store::{client, keys, REQUEST_BUDGET};
 use serde_json::{json, Value};
 
 /// Everything tests/infra checks the template against, as JSON:
@@ -13,13 +13,22 @@ use serde_json::{json, Value};
 ///   authentication grants included;
 /// - `table`: the CreateTable request `usersctl table create` sends and the
 ///   TTL it sets, in the template's property names;
-/// - `request_budget_seconds`: the most a request waits on DynamoDB, which
-///   each function's Timeout must outlast.
+/// - `request_budget_seconds`: the most a request waits on DynamoDB;
+/// - `function_request_budget_seconds`: the same per function (a bulk
+///   request has a budget of its own), which its Timeout must outlast.
 pub fn document() -> Value {
+    let budgets: serde_json::Map<String, Value> = FUNCTIONS
+        .iter()
+        .map(|f| {
+            let secs = client::request_budget_of(f.name).as_secs_f64();
+            (f.name.to_string(), json!(secs))
+        })
+        .collect();
     json!({
         "functions": permissions::to_json(),
         "table": table(),
         "request_budget_seconds": REQUEST_BUDGET.as_secs_f64(),
+        "function_request_budget_seconds": budgets,
     })
 }
 

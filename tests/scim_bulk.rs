@@ -1,0 +1,441 @@
+//! `POST /Bulk` (RFC 7644 §3.7, `rfc` profile), in-process against DynamoDB
+//! Local: `bulkId` references in members, values and paths, resolved in
+//! dependency order; a cycle of them; `failOnErrors`; each operation's
+//! status, `location` and `response` as its single request would answer;
+//! the limits advertised and enforced (413); one authentication per bulk.
+use directory::domain::user::User;
+use directory::runtime::Profile;
+use directory::scim::bulk::{MAX_OPERATIONS, MAX_PAYLOAD_SIZE};
+use directory::scim::{self, ENTERPRISE_USER_SCHEMA as ENT, GROUP_SCHEMA, USER_SCHEMA};
+use directory::store::{TokenSpec, UniqueField};
+use directory_tests::{Provisioner, Reply, Req};
+use lambda_http::http::Method;
+use serde_json::{json, Value};
+
+const BULK: &str = "/api/v1/scim/Bulk";
+const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const ORIGIN: &str = "http://testserver/api/v1/scim";
+
+struct Scim(Provisioner);
+
+impl std::ops::Deref for Scim {
+    type Target = Provisioner;
+    fn deref(&self) -> &Provisioner {
+        &self.0
+    }
+}
+
+impl Scim {
+    async fn new() -> Scim {
+        Scim(Provisioner::new(Profile::Rfc).await)
+    }
+
+    async fn bulk_with(&self, req: Req) -> Reply {
+        self.t.call(scim::bulk::post, req.build()).await
+    }
+
+    /// A bulk request of `ops` (and `extra` top-level attributes), by the provisioner.
+    async fn bulk(&self, ops: Value, extra: Value) -> Reply {
+        let mut body = json!({"schemas": [BULK_REQUEST], "Operations": ops});
+        if let Value::Object(more) = extra {
+            body.as_object_mut().unwrap().extend(more);
+        }
+        self.bulk_with(self.req(Method::POST, BULK, Some(&body)))
+            .await
+    }
+
+    /// The operations of a 200 bulk response.
+    async fn run(&self, ops: Value) -> Vec<Value> {
+        let reply = self.bulk(ops, json!({})).await;
+        let body = reply.expect(200);
+        assert_eq!(body["schemas"], json!([BULK_RESPONSE]));
+        body["Operations"].as_array().unwrap().clone()
+    }
+
+    async fn user_named(&self, username: &str) -> Option<User> {
+        let id = self
+            .t
+            .store
+            .claims()
+            .user(UniqueField::Username, username)
+            .await
+            .unwrap()?;
+        Some(id)
+    }
+}
+
+fn post_user(bulk_id: &str, body: Value) -> Value {
+    json!({"method": "POST", "path": "/Users", "bulkId": bulk_id, "data": body})
+}
+
+fn user(name: &str) -> Value {
+    json!({"schemas": [USER_SCHEMA], "userName": name,
+           "emails": [{"value": format!("{name}@example.com"), "type": "work"}]})
+}
+
+fn status(op: &Value) -> &str {
+    op["status"].as_str().unwrap()
+}
+
+fn id_of(op: &Value) -> u64 {
+    op["location"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn bulk_ids_link_users_groups_and_paths_in_dependency_order() {
+    let s = Scim::new().await;
+    let ops = s
+        .run(json!([
+            // The group comes first but names users created after it.
+            {"method": "POST", "path": "/Groups", "bulkId": "guides",
+             "data": {"schemas": [GROUP_SCHEMA], "displayName": "Tour Guides",
+                      "members": [{"value": "bulkId:alice", "type": "User"}, {"value": "bulkId:bob"}]}},
+            post_user("alice", user("alice")),
+            // bob's manager is alice, by bulkId, as Entra sends a manager: the id alone.
+            post_user("bob", json!({"userName": "bob", ENT: {"manager": "bulkId:alice"}})),
+            {"method": "PATCH", "path": "/Users/bulkId:bob",
+             "data": {"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "title", "value": "Guide"}]}},
+            {"method": "PATCH", "path": "/Groups/bulkId:guides",
+             "data": {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName", "value": "Guides"}]}},
+        ]))
+        .await;
+    let statuses: Vec<&str> = ops.iter().map(status).collect();
+    assert_eq!(statuses, ["201", "201", "201", "200", "200"], "{ops:#?}");
+    // In the request's order, each with its bulkId, method and location.
+    let bulk_ids: Vec<&str> = ops
+        .iter()
+        .map(|o| o["bulkId"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(bulk_ids, ["guides", "alice", "bob", "", ""]);
+    let methods: Vec<&str> = ops.iter().map(|o| o["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["POST", "POST", "POST", "PATCH", "PATCH"]);
+    let (group, alice, bob) = (id_of(&ops[0]), id_of(&ops[1]), id_of(&ops[2]));
+    assert_eq!(ops[0]["location"], format!("{ORIGIN}/Groups/{group}"));
+    assert_eq!(ops[1]["location"], format!("{ORIGIN}/Users/{alice}"));
+    assert_eq!(ops[3]["location"], format!("{ORIGIN}/Users/{bob}"));
+    assert_eq!(ops[4]["location"], format!("{ORIGIN}/Groups/{group}"));
+    // Each answers what its single request would: the resource, its version.
+    assert_eq!(ops[1]["response"]["userName"], "alice");
+    assert_eq!(ops[1]["version"], ops[1]["response"]["meta"]["version"]);
+    assert_eq!(
+        ops[0]["response"]["members"],
+        json!([
+            {"value": alice.to_string(), "$ref": format!("{ORIGIN}/Users/{alice}"), "type": "User"},
+            {"value": bob.to_string(), "$ref": format!("{ORIGIN}/Users/{bob}"), "type": "User"}
+        ])
+    );
+    assert_eq!(ops[3]["response"]["title"], "Guide");
+    assert_eq!(
+        ops[3]["response"][ENT]["manager"]["value"],
+        alice.to_string()
+    );
+    // A group after a PATCH: without its members (none read).
+    assert_eq!(ops[4]["response"]["displayName"], "Guides");
+    assert!(ops[4]["response"].get("members").is_none());
+
+    // What is stored.
+    let bob_user = s.t.fresh(bob).await;
+    assert_eq!(bob_user.details.manager, Some(alice));
+    assert_eq!(bob_user.details.text("title"), Some("Guide"));
+    let members: Vec<u64> =
+        s.t.fresh(alice)
+            .await
+            .memberships
+            .iter()
+            .map(|m| m.org_id)
+            .collect();
+    assert_eq!(members, [group]);
+    assert_eq!(bob_user.memberships.len(), 1);
+    let read =
+        s.t.call(
+            scim::groups::get,
+            s.req(Method::GET, &format!("/api/v1/scim/Groups/{group}"), None)
+                .build(),
+        )
+        .await;
+    assert_eq!(read.expect(200)["displayName"], "Guides");
+}
+
+#[tokio::test]
+async fn a_bulk_id_cycle_fails_the_operations_in_it_with_409() {
+    let s = Scim::new().await;
+    let ops = s
+        .run(json!([
+            post_user("x", json!({"userName": "x", ENT: {"manager": {"value": "bulkId:y"}}})),
+            post_user("y", json!({"userName": "y", ENT: {"manager": "bulkId:x"}})),
+            // What depends on the cycle fails too: what it names was not created.
+            {"method": "PATCH", "path": "/Users/bulkId:x",
+             "data": {"Operations": [{"op": "add", "path": "title", "value": "T"}]}},
+            post_user("z", user("z")),
+            // A reference to no POST of the request is the client's error.
+            {"method": "DELETE", "path": "/Users/bulkId:nobody"},
+        ]))
+        .await;
+    let statuses: Vec<&str> = ops.iter().map(status).collect();
+    assert_eq!(statuses, ["409", "409", "409", "201", "400"], "{ops:#?}");
+    assert_eq!(
+        ops[0]["response"]["detail"],
+        "The bulkIds \"x\", \"y\" reference each other in a cycle; their operations were not run."
+    );
+    assert_eq!(ops[0]["response"]["status"], "409");
+    assert!(
+        ops[0].get("location").is_none(),
+        "a failed POST has no location"
+    );
+    assert_eq!(
+        ops[2]["response"]["detail"],
+        "bulkId \"x\" names no resource: its POST did not create one (status 409)."
+    );
+    assert_eq!(
+        ops[4]["response"]["detail"],
+        "bulkId \"nobody\" names no POST of this bulk request."
+    );
+    assert!(s.user_named("x").await.is_none() && s.user_named("y").await.is_none());
+    assert!(s.user_named("z").await.is_some());
+    // A POST that references its own bulkId is a cycle of one.
+    let ops = s
+        .run(json!([post_user(
+            "me",
+            json!({"userName": "me", ENT: {"manager": "bulkId:me"}})
+        )]))
+        .await;
+    assert_eq!(status(&ops[0]), "409");
+}
+
+#[tokio::test]
+async fn fail_on_errors_stops_after_that_many_failures() {
+    let s = Scim::new().await;
+    let ops = json!([
+        post_user("bad", json!({"userName": "has space"})),
+        post_user("a", user("a")),
+        post_user("dup", user("a")),
+        post_user("b", user("b")),
+    ]);
+    // failOnErrors 1: the first failure ends it.
+    let reply = s.bulk(ops.clone(), json!({"failOnErrors": 1})).await;
+    let done = reply.expect(200)["Operations"].as_array().unwrap().clone();
+    assert_eq!(done.len(), 1, "{done:#?}");
+    assert_eq!(status(&done[0]), "400");
+    assert_eq!(done[0]["response"]["scimType"], "invalidValue");
+    assert!(s.user_named("a").await.is_none());
+    // failOnErrors 2: up to the second failure (the duplicate), not after it.
+    let reply = s.bulk(ops.clone(), json!({"failOnErrors": 2})).await;
+    let done = reply.expect(200)["Operations"].as_array().unwrap().clone();
+    let statuses: Vec<&str> = done.iter().map(status).collect();
+    assert_eq!(statuses, ["400", "201", "409"]);
+    assert_eq!(done[2]["response"]["scimType"], "uniqueness");
+    assert!(s.user_named("b").await.is_none());
+    // Without it, every operation runs.
+    let done = s.run(ops).await;
+    let statuses: Vec<&str> = done.iter().map(status).collect();
+    assert_eq!(statuses, ["400", "409", "409", "201"]);
+}
+
+#[tokio::test]
+async fn each_operation_answers_as_its_single_request_would() {
+    let s = Scim::new().await;
+    let created = s.run(json!([post_user("u", user("carol"))])).await;
+    let id = id_of(&created[0]);
+    let version = created[0]["version"].as_str().unwrap().to_string();
+    let ops = s
+        .run(json!([
+            {"method": "PUT", "path": format!("/Users/{id}"), "version": version,
+             "data": {"userName": "carol", "displayName": "Carol", "emails": [{"value": "carol@example.com"}]}},
+            // The version moved on with the PUT: a stale If-Match.
+            {"method": "PATCH", "path": format!("/Users/{id}"), "version": version,
+             "data": {"Operations": [{"op": "replace", "path": "displayName", "value": "Stale"}]}},
+            {"method": "PATCH", "path": "/Users/999999",
+             "data": {"Operations": [{"op": "replace", "path": "displayName", "value": "X"}]}},
+            {"method": "PATCH", "path": format!("/Users/{id}"),
+             "data": {"Operations": [{"op": "replace", "path": "id", "value": "1"}]}},
+            {"method": "POST", "path": "/Users/3", "bulkId": "p", "data": user("p")},
+            {"method": "GET", "path": format!("/Users/{id}")},
+            {"method": "DELETE", "path": format!("/Users/{id}")},
+            {"method": "DELETE", "path": format!("/Users/{id}")},
+            {"method": "POST", "path": "/Groups", "bulkId": "g", "data": {"displayName": "G", "members": [{"value": "424242"}]}},
+        ]))
+        .await;
+    let statuses: Vec<&str> = ops.iter().map(status).collect();
+    assert_eq!(
+        statuses,
+        ["200", "412", "404", "400", "400", "400", "204", "404", "400"],
+        "{ops:#?}"
+    );
+    assert_eq!(ops[0]["response"]["displayName"], "Carol");
+    assert_eq!(ops[0]["location"], format!("{ORIGIN}/Users/{id}"));
+    assert!(ops[1]["response"]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("If-Match does not match"));
+    assert_eq!(ops[2]["response"]["detail"], "User 999999 not found");
+    assert_eq!(ops[2]["location"], format!("{ORIGIN}/Users/999999"));
+    assert_eq!(ops[3]["response"]["scimType"], "mutability");
+    assert_eq!(ops[4]["response"]["scimType"], "invalidPath");
+    assert_eq!(ops[5]["method"], "GET");
+    assert_eq!(
+        ops[5]["response"]["detail"],
+        "Unknown method \"GET\": expected POST, PUT, PATCH or DELETE."
+    );
+    // A DELETE answers nothing but its status and location.
+    assert_eq!(ops[6]["location"], format!("{ORIGIN}/Users/{id}"));
+    assert!(ops[6].get("response").is_none() && ops[6].get("version").is_none());
+    assert!(ops[8]["response"]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("No User has the id \"424242\""));
+    assert!(s.t.store.users().get(id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_limits_are_advertised_and_past_them_is_413() {
+    let s = Scim::new().await;
+    let spc =
+        s.t.call(
+            scim::discover,
+            s.req(Method::GET, "/api/v1/scim/ServiceProviderConfig", None)
+                .build(),
+        )
+        .await;
+    assert_eq!(
+        spc.expect(200)["bulk"],
+        json!({"supported": true, "maxOperations": MAX_OPERATIONS, "maxPayloadSize": MAX_PAYLOAD_SIZE})
+    );
+    let ops: Vec<Value> = (0..=MAX_OPERATIONS)
+        .map(|i| post_user(&format!("u{i}"), user(&format!("u{i}"))))
+        .collect();
+    let reply = s.bulk(Value::Array(ops), json!({})).await;
+    let body = reply.expect(413);
+    assert_eq!(
+        body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
+    );
+    assert_eq!(
+        body["detail"],
+        format!(
+            "The bulk request has {} operations, more than maxOperations ({MAX_OPERATIONS}).",
+            MAX_OPERATIONS + 1
+        )
+    );
+    assert!(s.user_named("u0").await.is_none(), "nothing was run");
+    // A body past maxPayloadSize, however few its operations.
+    let big = "x".repeat(MAX_PAYLOAD_SIZE);
+    let reply = s
+        .bulk(
+            json!([post_user("big", json!({"userName": "big", "title": big}))]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        reply.expect(413)["detail"],
+        format!("The bulk request is larger than maxPayloadSize ({MAX_PAYLOAD_SIZE} bytes).")
+    );
+    // The odm profile has no bulk.
+    let odm = Provisioner::new(Profile::Odm).await;
+    let spc = odm
+        .t
+        .call(
+            scim::discover,
+            odm.req(Method::GET, "/api/v1/scim/ServiceProviderConfig", None)
+                .build(),
+        )
+        .await;
+    assert_eq!(
+        spc.expect(200)["bulk"],
+        json!({"supported": false, "maxOperations": 0, "maxPayloadSize": 0})
+    );
+    // Malformed requests, whole.
+    for (body, status) in [
+        (json!({"Operations": {}}), 400),
+        (json!({"schemas": ["urn:x"], "Operations": []}), 400),
+        (json!({"Operations": [], "failOnErrors": -1}), 400),
+        (json!({"Operations": []}), 200),
+    ] {
+        let reply = s.bulk_with(s.req(Method::POST, BULK, Some(&body))).await;
+        reply.expect(status);
+    }
+}
+
+/// One authentication for the whole bulk: N creates cost one read for the
+/// caller and each create's own two calls (the id counter, the
+/// transaction), and a wrong password counts once towards the lockout.
+#[tokio::test]
+async fn a_bulk_authenticates_once() {
+    let s = Scim::new().await;
+    for n in [1usize, 10] {
+        let ops: Vec<Value> = (0..n)
+            .map(|i| post_user(&format!("n{n}-{i}"), user(&format!("n{n}-{i}"))))
+            .collect();
+        let reply = s.bulk(Value::Array(ops), json!({})).await;
+        let done = reply.expect(200)["Operations"].as_array().unwrap().clone();
+        assert!(done.iter().all(|o| status(o) == "201"), "{done:#?}");
+        assert_eq!(reply.dynamodb_calls as usize, 1 + 2 * n, "{n} creates");
+    }
+    // Basic: a wrong password is one failure, whatever the bulk holds.
+    let admin = s.t.admin("basic-admin").await;
+    s.t.with_password(&admin, "right").await;
+    let body = json!({"Operations": [post_user("a", user("w1")), post_user("b", user("w2"))]});
+    let wrong = directory_tests::scim(Method::POST, BULK, &body).basic("basic-admin", "wrong");
+    let reply = s.bulk_with(wrong).await;
+    assert_eq!(reply.expect(401)["status"], "401");
+    let claim = s.t.store.logins().claim("basic-admin").await.unwrap();
+    assert_eq!(claim.failures, 1);
+    assert!(s.user_named("w1").await.is_none());
+    let right = directory_tests::scim(Method::POST, BULK, &body).basic("basic-admin", "right");
+    let done = s.bulk_with(right).await.expect(200)["Operations"].clone();
+    assert_eq!(done[1]["status"], "201");
+    // A caller who may not provision is refused as a whole; a read-only
+    // token is refused each write, as its single requests would be.
+    let carol = s.t.user("carol").await;
+    let carol_token = s.t.token(&carol).await;
+    let as_carol = directory_tests::scim(Method::POST, BULK, &body)
+        .header("authorization", &format!("Bearer {carol_token}"));
+    s.bulk_with(as_carol).await.expect(403);
+    let read_only =
+        s.t.token_with(
+            &admin,
+            TokenSpec {
+                read_only: true,
+                expires_at: None,
+            },
+        )
+        .await;
+    let body = json!({"Operations": [post_user("a", user("r1")), {"method": "DELETE", "path": format!("/Users/{}", carol.id)}]});
+    let ro = directory_tests::scim(Method::POST, BULK, &body)
+        .header("authorization", &format!("Bearer {read_only}"));
+    let done = s.bulk_with(ro).await.expect(200)["Operations"].clone();
+    assert_eq!(done[0]["status"], "403");
+    assert_eq!(done[1]["response"]["detail"], "This token is read-only.");
+    assert!(s.t.store.users().get(carol.id).await.unwrap().is_some());
+}
+
+/// An operation that takes the caller's own credentials away (a
+/// deactivation revokes their tokens) ends what the caller may do: the next
+/// operations are refused as their own requests would be.
+#[tokio::test]
+async fn an_operation_that_deactivates_the_caller_ends_their_bulk() {
+    let s = Scim::new().await;
+    let other = s.t.admin("other-admin").await;
+    let token = s.t.token(&other).await;
+    let body = json!({"Operations": [
+        post_user("before", user("before")),
+        {"method": "PATCH", "path": format!("/Users/{}", other.id),
+         "data": {"Operations": [{"op": "replace", "path": "active", "value": false}]}},
+        post_user("after", user("after")),
+    ]});
+    let req = directory_tests::scim(Method::POST, BULK, &body)
+        .header("authorization", &format!("Bearer {token}"));
+    let done = s.bulk_with(req).await.expect(200)["Operations"].clone();
+    let statuses: Vec<&str> = done.as_array().unwrap().iter().map(status).collect();
+    assert_eq!(statuses, ["201", "200", "401"]);
+    assert!(s.user_named("before").await.is_some());
+    assert!(s.user_named("after").await.is_none());
+}
