@@ -102,6 +102,15 @@ impl<'a> Accounts<'a> {
         let (caller, fetched) = auth::authenticate_with(self.store, credentials, wanted).await?;
         let (query, org) = query.map_err(Failure::Refused)?;
         let scope = resolve(org, &fetched)?;
+        // An org the caller is no active member of answers like one that
+        // does not exist (an admin's context is any org): otherwise its
+        // 403 against a missing org's 404 would tell anyone which slugs
+        // and ids are taken.
+        if let (OrgScope::Org { id, .. }, Some(name)) = (&scope, org.named()) {
+            if !caller.user.is_admin() && !is_active_member(&caller.user, *id) {
+                return Err(Failure::NoSuchOrg(name.clone()));
+            }
+        }
         Ok((caller, query, scope, fetched))
     }
 
