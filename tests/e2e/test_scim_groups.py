@@ -770,8 +770,14 @@ def test_scim_member_can_use_x_organization(tag):
     gid = new_group(MAIN, name, members=[str(fellow.id)])["id"]
     in_org = {"X-Organization": name}
 
+    # Not a member: answered as if the org did not exist, so that org contexts
+    # cannot probe which orgs exist.
+    not_in = {"status": 404, "body": {"detail": f"{name} organization does not exist."}}
     denied = MAIN.admin_api("/api/users?sort=id", token=person.token, headers=in_org)
-    assert denied.status == 403, denied.body
+    assert {"status": denied.status, "body": denied.body} == not_in
+    missing = MAIN.admin_api("/api/users?sort=id", token=person.token,
+                             headers={"X-Organization": f"{name}x"})
+    assert missing.status == 404, missing.body
 
     no_content(patch(MAIN, gid, add(str(person.id))))
     seen = MAIN.admin_api("/api/users?sort=id", token=person.token, headers=in_org)
@@ -783,4 +789,4 @@ def test_scim_member_can_use_x_organization(tag):
     no_content(patch(MAIN, gid, {"op": "remove", "path": "members",
                                  "value": [{"value": str(person.id)}]}))
     again = MAIN.admin_api("/api/users?sort=id", token=person.token, headers=in_org)
-    assert again.status == 403, again.body
+    assert {"status": again.status, "body": again.body} == not_in
