@@ -1,5 +1,9 @@
 //! Credentials → caller. Tokens are `<user_id>.<secret>` and stored only as
-//! SHA-256 hashes; passwords are Argon2id hashes.
+//! SHA-256 hashes; passwords are Argon2id hashes. An org's own tokens (tenant
+//! tokens) are `org<org id>.<secret>`, listed on the org item, and work only
+//! under that org's SCIM base ([`authenticate_tenant`]): anywhere else they
+//! have no user id, so they are refused as any invalid token is, before
+//! anything is read.
 //!
 //! Basic auth gives nothing away about which usernames exist: every failed
 //! attempt costs the same reads, one Argon2 run and one write, and counts
@@ -19,8 +23,11 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 pub use crate::domain::access::Caller;
+use crate::domain::access::{Acting, Provisioner};
 use crate::domain::user::{rules, User};
-use crate::store::{keys, Fetched, LoginClaim, Store, StoreError, Wanted};
+use crate::store::{
+    keys, Fetched, LoginClaim, Store, StoreError, TenantOrg, TokenOwner, TokenSpec, Wanted,
+};
 
 /// How long a verified password stays verified in this container, so a client
 /// sending Basic on every call does not pay Argon2 every time.
@@ -137,6 +144,89 @@ pub fn generate_token(user_id: u64) -> String {
     let mut secret = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret);
     format!("{user_id}.{}", URL_SAFE_NO_PAD.encode(secret))
+}
+
+/// What starts a tenant token: `org<org id>.<secret>`.
+const TENANT_TOKEN_PREFIX: &str = "org";
+
+/// A new tenant token of org `org_id`: 32 random bytes, URL-safe.
+pub fn generate_tenant_token(org_id: u64) -> String {
+    format!("{TENANT_TOKEN_PREFIX}{}", generate_token(org_id))
+}
+
+/// The org id a tenant token claims to belong to, if it has the right shape.
+pub fn token_org_id(token: &str) -> Option<u64> {
+    token_user_id(token.strip_prefix(TENANT_TOKEN_PREFIX)?)
+}
+
+/// Mints a tenant token of `org` (as `store.tenants().get` read it): stores
+/// its hash with `spec` (read-only, expiry) on the org item and its token
+/// item, in one transaction, and returns the token. What `usersctl org
+/// scim-token` prints; an OAuth access token is one with a one-hour expiry.
+/// `Conflict`: the org was deleted meanwhile.
+pub async fn mint_tenant_token(
+    store: &Store,
+    org: &TenantOrg,
+    spec: &TokenSpec,
+) -> Result<String, StoreError> {
+    let token = generate_tenant_token(org.id);
+    store
+        .tenants()
+        .add_token(org, &hash_token(&token), spec)
+        .await?;
+    Ok(token)
+}
+
+/// Authenticates a request under the tenant base of org `slug`, reading
+/// what `wanted` names and the org item in the same one batch read.
+///
+/// A tenant token is good when the org item of `slug` lists its hash,
+/// unexpired, and the org's id is the one the token names: a token of
+/// another org, an unknown or deleted slug and a wrong secret are all the
+/// same 401. Any other credentials authenticate as at the global base; the
+/// provisioner then names the tenant when the org exists (a person must be
+/// an admin to provision there: the operation decides).
+pub async fn authenticate_tenant(
+    store: &Store,
+    credentials: &Credentials,
+    slug: &str,
+    mut wanted: Wanted,
+) -> Result<(Provisioner, Fetched), Failure> {
+    wanted.tenant = Some(slug.to_string());
+    let tenant_token = match credentials {
+        Credentials::Token(token) => token_org_id(token).map(|org_id| (token, org_id)),
+        _ => None,
+    };
+    let Some((token, org_id)) = tenant_token else {
+        let (caller, fetched) = authenticate_with(store, credentials, wanted).await?;
+        let tenant = fetched.tenant().map(TenantOrg::tenant);
+        return Ok((
+            Provisioner {
+                acting: Acting::Person(caller.user),
+                read_only: caller.read_only,
+                tenant,
+            },
+            fetched,
+        ));
+    };
+    let invalid = || Failure::Unauthenticated(AuthError::InvalidToken);
+    if token.len() > MAX_TOKEN_BYTES || !crate::store::valid_slug(slug) {
+        return Err(invalid());
+    }
+    let fetched = store.fetch(&wanted).await?;
+    let org = fetched
+        .tenant()
+        .filter(|org| org.id == org_id)
+        .ok_or_else(invalid)?;
+    let listed = org
+        .token(&hash_token(token), chrono::Utc::now().timestamp())
+        .ok_or_else(invalid)?;
+    let provisioner = Provisioner {
+        acting: Acting::Org,
+        read_only: listed.read_only,
+        tenant: Some(org.tenant()),
+    };
+    Ok((provisioner, fetched))
 }
 
 /// The user id a token claims to belong to, if it has the right shape.
@@ -292,7 +382,7 @@ async fn token_login(
                 .tokens()
                 .get(&hash)
                 .await?
-                .filter(|t| t.user_id == user_id && !t.is_expired(now))
+                .filter(|t| t.owner == TokenOwner::User(user_id) && !t.is_expired(now))
                 .ok_or_else(invalid)?;
             stored.read_only
         }
@@ -485,6 +575,13 @@ mod tests {
         for bad in ["", "abc", "x.abc", "42.", ".abc"] {
             assert_eq!(token_user_id(bad), None, "{bad}");
         }
+        // A tenant token names its org, and no user: anywhere but its
+        // org's base it is an invalid token.
+        let t = generate_tenant_token(3);
+        assert!(t.starts_with("org3."), "{t}");
+        assert_eq!(token_org_id(&t), Some(3));
+        assert_eq!(token_user_id(&t), None);
+        assert_eq!(token_org_id(&generate_token(3)), None);
     }
 
     #[test]

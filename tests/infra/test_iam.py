@@ -91,19 +91,23 @@ def test_the_declaration_confines_writers_as_a_reviewer_expects(declaration):
     keys = {f: frozenset().union(*(s.leading_keys for a, _, s in grants
                                    if a in m.WRITE_ACTIONS and s.attributes is None))
             for f, grants in declared.items()}
-    # Deleting a user deletes its memberships (ORG#<slug>/MEMBER#<id>); no other user write touches orgs.
+    # Deleting a user deletes its memberships (ORG#<slug>/MEMBER#<id>); a user created under a
+    # tenant base starts as a member of its org; no other user write touches orgs.
     assert "ORG#*" in keys["users-destroy"] and "ORG#*" in keys["scim-users-delete"]
-    assert not any("ORG#*" in keys[f] for f in ("users-update", "scim-users-create",
+    assert "ORG#*" in keys["scim-users-create"]
+    assert not any("ORG#*" in keys[f] for f in ("users-update",
                                                   "scim-users-replace", "scim-users-patch",
                                                   "scim-me-replace", "scim-me-patch"))
     # Orgs are created and deleted by SCIM Groups only (POST and DELETE /Groups, and a bulk of them).
     assert {f for f, k in keys.items() if "ORGID#*" in k} == {"scim-groups-create", "scim-groups-delete",
                                                                "scim-bulk"}
-    # Deactivation revokes tokens; groups never touch them.
+    # Deactivation revokes tokens; groups never touch them, but deleting an org (a group)
+    # deletes its tenant tokens and frees its domains.
     assert "TOKEN#*" in keys["users-update"] and "TOKEN#*" in keys["scim-users-patch"]
     for f in ("scim-groups-create", "scim-groups-replace", "scim-groups-patch", "scim-groups-delete"):
         assert keys[f] >= {"GROUPS", "GROUPNAME#*", "GROUPEXTID#*", "ORG#*", "USER#*"}, (f, keys[f])
-        assert "TOKEN#*" not in keys[f], f
+        assert ("TOKEN#*" in keys[f]) == (f == "scim-groups-delete"), f
+    assert {f for f, k in keys.items() if "DOMAIN#*" in k} == {"scim-groups-delete", "scim-bulk"}
     assert {f for f, k in keys.items() if "COUNTER" in k} == {"scim-users-create", "scim-groups-create",
                                                                "scim-bulk"}
     # /Me writes what a PATCH of a user writes, on the caller; a bulk what any SCIM write does.
@@ -114,8 +118,8 @@ def test_the_declaration_confines_writers_as_a_reviewer_expects(declaration):
     indexes = {f: {r for _, r, _ in grants if r.startswith("index/")} for f, grants in declared.items()}
     assert {f: i for f, i in indexes.items() if i} == {
         "users-list": {"index/gsi1", "index/search"},
-        "scim-users-list": {"index/gsi1", "index/modified"},
-        "scim-users-search": {"index/gsi1", "index/modified"}}
+        "scim-users-list": {"index/gsi1", "index/modified", "index/tenant"},
+        "scim-users-search": {"index/gsi1", "index/modified", "index/tenant"}}
 
 
 # ---------------------------------------------------------------- the check can fail

@@ -57,6 +57,15 @@ OPERATIONS = {
     ("GET", "/api/v1/scim/Schemas/{id}"): "scim-discovery",
     ("GET", "/api/v1/scim/.well-known/jwks.json"): "events-jwks",
 }
+# Every SCIM operation again under an org's tenant base, served by the same
+# function; the events' key is global only.
+OPERATIONS.update(
+    {
+        (method, path.replace("/api/v1/scim/", "/api/v1/scim/orgs/{slug}/", 1)): function
+        for (method, path), function in list(OPERATIONS.items())
+        if path.startswith("/api/v1/scim/") and function != "events-jwks"
+    }
+)
 # Functions no HTTP route reaches: the stream function, invoked by the table's
 # event source mapping (locally, by `usersctl events follow`).
 NOT_ROUTED = {"events-publish"}

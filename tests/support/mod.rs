@@ -308,10 +308,20 @@ impl Req {
     pub fn new(method: Method, path: &str) -> Req {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         // Detail routes carry `{id}` as a path parameter, as the router sets it.
+        // Under a tenant base (`/api/v1/scim/orgs/{slug}/…`) as under the global one.
+        let scim_path = match path.strip_prefix("/api/v1/scim/orgs/") {
+            Some(rest) => rest.split_once('/').map_or(path, |(_, r)| r),
+            None => path,
+        };
+        let scim_path = if scim_path == path {
+            path.to_string()
+        } else {
+            format!("/api/v1/scim/{scim_path}")
+        };
         let id_param = path
             .strip_prefix("/api/users/")
-            .or_else(|| path.strip_prefix("/api/v1/scim/Users/"))
-            .or_else(|| path.strip_prefix("/api/v1/scim/Groups/"))
+            .or_else(|| scim_path.strip_prefix("/api/v1/scim/Users/"))
+            .or_else(|| scim_path.strip_prefix("/api/v1/scim/Groups/"))
             .filter(|rest| !matches!(*rest, "self" | ".search") && !rest.contains('/'))
             .map(str::to_string);
         Req {

@@ -1,4 +1,5 @@
 //! Who is asking, and what they may do: the decisions both APIs share.
+use super::tenant::Tenant;
 use super::user::User;
 
 /// The authenticated user of a request.
@@ -19,6 +20,64 @@ impl Caller {
     /// Whether the caller's credential allows writes at all.
     pub fn may_write(&self) -> bool {
         !self.read_only
+    }
+}
+
+/// Who provisions through SCIM: a person (an admin, at any base), or an
+/// org's own credential (a tenant token, only under that org's base).
+#[derive(Debug, Clone)]
+pub enum Acting {
+    Person(User),
+    /// The tenant's own credential: no person, so no `/Me`.
+    Org,
+}
+
+/// The caller of a SCIM request, and the base it came through: the global
+/// base (`tenant: None`, every user) or an org's (only the users it owns).
+#[derive(Debug, Clone)]
+pub struct Provisioner {
+    pub acting: Acting,
+    /// A read-only credential: every write is refused.
+    pub read_only: bool,
+    pub tenant: Option<Tenant>,
+}
+
+impl Provisioner {
+    /// A person signed in at the global base.
+    pub fn global(caller: Caller) -> Provisioner {
+        Provisioner {
+            acting: Acting::Person(caller.user),
+            read_only: caller.read_only,
+            tenant: None,
+        }
+    }
+
+    /// Provisioning needs ODM's "Manage organization" permission: a global
+    /// admin has it everywhere, an org's own credential in its org.
+    pub fn may_provision(&self) -> bool {
+        match &self.acting {
+            Acting::Person(user) => user.is_admin(),
+            Acting::Org => self.tenant.is_some(),
+        }
+    }
+
+    pub fn may_write(&self) -> bool {
+        !self.read_only
+    }
+
+    /// Whether the request reaches `user`: at the global base everyone, at a
+    /// tenant base only the users the tenant owns (a global admin there
+    /// sees what the tenant sees).
+    pub fn reaches(&self, user: &User) -> bool {
+        self.tenant.as_ref().is_none_or(|t| t.owns(user))
+    }
+
+    /// The person signed in, if a person is.
+    pub fn person(&self) -> Option<&User> {
+        match &self.acting {
+            Acting::Person(user) => Some(user),
+            Acting::Org => None,
+        }
     }
 }
 

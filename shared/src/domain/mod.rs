@@ -9,5 +9,6 @@ pub mod orgs;
 pub mod plan;
 pub mod profile;
 pub mod query;
+pub mod tenant;
 pub mod user;
 pub mod version;

@@ -79,6 +79,10 @@ pub struct User {
     /// has not since been changed by anyone else. Only such a record may be
     /// updated by an `odm` POST that names its username.
     pub idp_owned: bool,
+    /// The org whose tenant base created the user (`None`: made at the
+    /// global base, by the admin API or by `usersctl`). Only that org's
+    /// credentials reach the user; it never changes.
+    pub owner: Option<u64>,
     /// The rest of the directory entry an identity provider keeps (SCIM's
     /// `rfc` profile): title, phone numbers, addresses, the manager, …
     pub details: Details,
@@ -112,6 +116,7 @@ impl User {
             token_read_only: BTreeMap::new(),
             memberships: Vec::new(),
             idp_owned: false,
+            owner: None,
             details: Details::default(),
         }
     }

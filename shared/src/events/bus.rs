@@ -47,7 +47,7 @@ pub fn detail(change: &Change, index: usize, event: &Event, origin: &str) -> Val
         detail["resource"] = resource.clone();
     }
     if let Some(member) = &event.member {
-        let mut m = member_json(member.user_id, origin);
+        let mut m = member_json(member.user_id, &crate::scim::base_url(origin));
         m["role"] = json!(member.role);
         if let Some(previous) = &member.previous_role {
             m["previousRole"] = json!(previous);

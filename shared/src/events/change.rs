@@ -156,6 +156,8 @@ pub fn events(old: Option<&Item>, new: Option<&Item>, origin: &str) -> Vec<Event
         return Vec::new();
     };
     let (pk, sk) = item_key(any);
+    // What the renderings link to: the global SCIM base.
+    let origin = &crate::scim::base_url(origin);
     if keys::parse_user(&pk, &sk).is_some() {
         match (parse(old, user_from_item), parse(new, user_from_item)) {
             (Some(old), Some(new)) => user_events(old.as_ref(), new.as_ref(), origin),

@@ -97,7 +97,7 @@ pub fn events_claim(event: &Event, origin: &str) -> Option<Value> {
         Kind::MemberAdded | Kind::MemberRemoved => {
             let member = event.member.as_ref()?;
             let op = if event.kind == Kind::MemberAdded {
-                json!({"op": "add", "path": "members", "value": [member_json(member.user_id, origin)]})
+                json!({"op": "add", "path": "members", "value": [member_json(member.user_id, &issuer(origin))]})
             } else {
                 json!({"op": "remove", "path": format!("members[value eq \"{}\"]", member.user_id)})
             };

@@ -306,7 +306,11 @@ fn events_carry_the_resource_as_scim_renders_it_and_the_org() {
     );
     assert_eq!(
         resource,
-        crate::scim::user_resource::to_json(&a, ORIGIN, crate::domain::profile::Profile::Rfc)
+        crate::scim::user_resource::to_json(
+            &a,
+            &crate::scim::base_url(ORIGIN),
+            crate::domain::profile::Profile::Rfc
+        )
     );
     assert_eq!(e.subject.external_id.as_deref(), Some("E-7"));
     // GAP (per-organization tenants): a user event has no owning org.

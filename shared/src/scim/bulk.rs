@@ -46,8 +46,8 @@ use super::resource_type::{canonical_id, etag, json_response, ResourceType};
 use super::routes::fallback_response;
 use super::users::{patched, posted, put, user_error};
 use super::values::get_ci;
-use super::{group_resource, user_resource, ScimError, BASE_PATH};
-use crate::domain::access::Caller;
+use super::{group_resource, user_resource, ScimError};
+use crate::domain::access::Provisioner;
 use crate::http::{self, respond};
 use crate::runtime::{Ctx, Profile};
 use crate::service::groups::Groups;
@@ -98,7 +98,7 @@ pub async fn post(ctx: Ctx, req: Request) -> Response<Body> {
 async fn run(ctx: &Ctx, r: &ScimRequest) -> Outcome {
     let users = Users::new(&ctx.store, ctx.config.profile);
     let caller = users
-        .sign_in(&r.credentials)
+        .sign_in(r.identity())
         .await
         .map_err(|f| user_error(f, ""))?;
     let body = r.body().map_err(|e| match e.status {
@@ -134,7 +134,7 @@ async fn run(ctx: &Ctx, r: &ScimRequest) -> Outcome {
                         quoted(ids)
                     ),
                 ),
-                &r.origin,
+                &r.base_url,
             ),
         };
         job.record(step.index(), result);
@@ -293,10 +293,10 @@ impl Operation {
 
     /// The answer of an operation that failed with `error`: its `location`
     /// is its path's (a failed POST has none).
-    fn fails(&self, error: ScimError, origin: &str) -> Value {
+    fn fails(&self, error: ScimError, base_url: &str) -> Value {
         let mut out = self.echo();
         if !matches!(self.method, Ok(Method::Post)) && !self.path.is_empty() {
-            out.insert("location".into(), json!(self.location_as_sent(origin)));
+            out.insert("location".into(), json!(self.location_as_sent(base_url)));
         }
         out.insert("status".into(), json!(error.status.to_string()));
         out.insert("response".into(), error.to_json());
@@ -323,11 +323,8 @@ impl Operation {
 
     /// The URL of the path as the client wrote it (an operation that failed
     /// before its resource was known).
-    fn location_as_sent(&self, origin: &str) -> String {
-        format!(
-            "{origin}{BASE_PATH}/{}",
-            self.path.trim().trim_start_matches('/')
-        )
+    fn location_as_sent(&self, base_url: &str) -> String {
+        format!("{base_url}/{}", self.path.trim().trim_start_matches('/'))
     }
 }
 
@@ -616,11 +613,11 @@ fn cycles(deps: &[BTreeSet<usize>]) -> Vec<BTreeSet<usize>> {
 /// A bulk request being run.
 struct Job<'a> {
     ctx: &'a Ctx,
-    /// The HTTP request, for its credentials (signing in again) and origin.
+    /// The HTTP request, for its credentials (signing in again) and base_url.
     sent: &'a ScimRequest,
     /// Who the operations act for; or why no more can run for them (their
     /// own operation deactivated or deleted them, or changed their name).
-    caller: Result<Caller, ScimError>,
+    caller: Result<Provisioner, ScimError>,
     /// What each POST's bulkId created: its resource type and id.
     created: HashMap<String, (ResourceType, u64)>,
     /// Each operation's answer, once it ran.
@@ -670,7 +667,7 @@ impl Job<'_> {
                         dynamodb_code = %fault.code, cause = %fault.detail,
                         "bulk operation failed");
                 }
-                op.fails(error, &self.sent.origin)
+                op.fails(error, &self.sent.base_url)
             }
         }
     }
@@ -740,10 +737,12 @@ impl Job<'_> {
         // only if their credentials still sign them in.
         if target.resource == ResourceType::User
             && method != Method::Post
-            && canonical_id(&id_text) == Some(caller.user.id)
+            && caller
+                .person()
+                .is_some_and(|me| canonical_id(&id_text) == Some(me.id))
         {
             self.caller = Users::new(&self.ctx.store, self.ctx.config.profile)
-                .sign_in(&self.sent.credentials)
+                .sign_in(self.sent.identity())
                 .await
                 .map_err(|f| user_error(f, ""));
         }
@@ -795,14 +794,14 @@ impl Job<'_> {
 
     async fn user_operation(
         &self,
-        caller: &Caller,
+        caller: &Provisioner,
         method: Method,
         id_text: &str,
         precondition: Precondition<'_>,
         data: &Value,
     ) -> Result<Done, ScimError> {
         let (ctx, profile) = (self.ctx, self.ctx.config.profile);
-        let origin = &self.sent.origin;
+        let base_url = &self.sent.base_url;
         let users = Users::new(&ctx.store, profile);
         let id = canonical_id(id_text);
         let error = |f| user_error(f, id_text);
@@ -830,7 +829,7 @@ impl Job<'_> {
                     .map_err(error)?;
                 return Ok(Done {
                     status: StatusCode::NO_CONTENT,
-                    location: ResourceType::User.location_of(id_text, origin),
+                    location: ResourceType::User.location_of(id_text, base_url),
                     version: None,
                     resource: None,
                     created: None,
@@ -843,9 +842,9 @@ impl Job<'_> {
             } else {
                 StatusCode::OK
             },
-            location: ResourceType::User.location(user.id, origin),
+            location: ResourceType::User.location(user.id, base_url),
             version: Some(user.version),
-            resource: Some(user_resource::to_json(&user, origin, profile)),
+            resource: Some(user_resource::to_json(&user, base_url, profile)),
             created: (method == Method::Post).then_some((ResourceType::User, user.id)),
         })
     }
@@ -855,13 +854,13 @@ impl Job<'_> {
     /// operation's answer megabytes), except after a POST, which knows them.
     async fn group_operation(
         &self,
-        caller: &Caller,
+        caller: &Provisioner,
         method: Method,
         id_text: &str,
         precondition: Precondition<'_>,
         data: &Value,
     ) -> Result<Done, ScimError> {
-        let origin = &self.sent.origin;
+        let base_url = &self.sent.base_url;
         let groups = Groups::new(&self.ctx.store);
         let id = canonical_id(id_text);
         let error = |f| group_error(f, id_text);
@@ -895,7 +894,7 @@ impl Job<'_> {
                     .map_err(error)?;
                 return Ok(Done {
                     status: StatusCode::NO_CONTENT,
-                    location: ResourceType::Group.location_of(id_text, origin),
+                    location: ResourceType::Group.location_of(id_text, base_url),
                     version: None,
                     resource: None,
                     created: None,
@@ -908,9 +907,13 @@ impl Job<'_> {
             } else {
                 StatusCode::OK
             },
-            location: ResourceType::Group.location(group.id, origin),
+            location: ResourceType::Group.location(group.id, base_url),
             version: Some(group.version),
-            resource: Some(group_resource::to_json(&group, members.as_deref(), origin)),
+            resource: Some(group_resource::to_json(
+                &group,
+                members.as_deref(),
+                base_url,
+            )),
             created: (method == Method::Post).then_some((ResourceType::Group, group.id)),
         })
     }

@@ -13,15 +13,11 @@ pub const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProvi
 pub const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
 pub const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 
-fn base(origin: &str) -> String {
-    format!("{origin}/api/v1/scim")
-}
-
 /// What the server implements in `profile`: sorting and `/Bulk` are the
 /// `rfc` profile's (`odm` ignores `sortBy`, as its clients expect, and
 /// ODM's API has no `/Bulk`). `security_events`: whether to show RFC
 /// 9967's `securityEvents` (`SCIM_SECURITY_EVENTS`).
-pub fn service_provider_config(origin: &str, profile: Profile, security_events: bool) -> Value {
+pub fn service_provider_config(base_url: &str, profile: Profile, security_events: bool) -> Value {
     let bulk = match profile {
         Profile::Rfc => json!({
             "supported": true,
@@ -63,7 +59,7 @@ pub fn service_provider_config(origin: &str, profile: Profile, security_events: 
         ],
         "meta": {
             "resourceType": "ServiceProviderConfig",
-            "location": format!("{}/ServiceProviderConfig", base(origin))
+            "location": format!("{}/ServiceProviderConfig", base_url)
         }
     });
     if security_events {
@@ -74,7 +70,7 @@ pub fn service_provider_config(origin: &str, profile: Profile, security_events: 
 }
 
 /// The User resource type, with the schema extensions `profile` has.
-pub fn user_resource_type(origin: &str, profile: Profile) -> Value {
+pub fn user_resource_type(base_url: &str, profile: Profile) -> Value {
     let mut doc = json!({
         "schemas": [RESOURCE_TYPE_SCHEMA],
         "id": "User",
@@ -84,7 +80,7 @@ pub fn user_resource_type(origin: &str, profile: Profile) -> Value {
         "schema": USER_SCHEMA,
         "meta": {
             "resourceType": "ResourceType",
-            "location": format!("{}/ResourceTypes/User", base(origin))
+            "location": format!("{}/ResourceTypes/User", base_url)
         }
     });
     let extensions: Vec<Value> = schema::extensions(USER_ATTRIBUTES, profile)
@@ -96,7 +92,7 @@ pub fn user_resource_type(origin: &str, profile: Profile) -> Value {
     doc
 }
 
-pub fn group_resource_type(origin: &str) -> Value {
+pub fn group_resource_type(base_url: &str) -> Value {
     json!({
         "schemas": [RESOURCE_TYPE_SCHEMA],
         "id": "Group",
@@ -106,14 +102,14 @@ pub fn group_resource_type(origin: &str) -> Value {
         "schema": GROUP_SCHEMA,
         "meta": {
             "resourceType": "ResourceType",
-            "location": format!("{}/ResourceTypes/Group", base(origin))
+            "location": format!("{}/ResourceTypes/Group", base_url)
         }
     })
 }
 
 /// The Group schema: a name, an externalId, and users as members (no
 /// nested groups).
-pub fn group_schema(origin: &str) -> Value {
+pub fn group_schema(base_url: &str) -> Value {
     json!({
         "schemas": [SCHEMA_SCHEMA],
         "id": GROUP_SCHEMA,
@@ -122,14 +118,14 @@ pub fn group_schema(origin: &str) -> Value {
         "attributes": schema::definitions(GROUP_ATTRIBUTES, Profile::default()),
         "meta": {
             "resourceType": "Schema",
-            "location": format!("{}/Schemas/{GROUP_SCHEMA}", base(origin))
+            "location": format!("{}/Schemas/{GROUP_SCHEMA}", base_url)
         }
     })
 }
 
 /// Only the attributes the directory stores in `profile`; `id` and `meta`
 /// are read-only.
-pub fn user_schema(origin: &str, profile: Profile) -> Value {
+pub fn user_schema(base_url: &str, profile: Profile) -> Value {
     json!({
         "schemas": [SCHEMA_SCHEMA],
         "id": USER_SCHEMA,
@@ -138,14 +134,14 @@ pub fn user_schema(origin: &str, profile: Profile) -> Value {
         "attributes": schema::definitions(USER_ATTRIBUTES, profile),
         "meta": {
             "resourceType": "Schema",
-            "location": format!("{}/Schemas/{USER_SCHEMA}", base(origin))
+            "location": format!("{}/Schemas/{USER_SCHEMA}", base_url)
         }
     })
 }
 
 /// The User's schema extensions `profile` has, each a Schema document of
 /// its own (the enterprise User in `rfc`).
-pub fn user_extension_schemas(origin: &str, profile: Profile) -> Vec<Value> {
+pub fn user_extension_schemas(base_url: &str, profile: Profile) -> Vec<Value> {
     schema::extensions(USER_ATTRIBUTES, profile)
         .map(|e| {
             json!({
@@ -156,7 +152,7 @@ pub fn user_extension_schemas(origin: &str, profile: Profile) -> Vec<Value> {
                 "attributes": e.subs(profile).map(|a| a.definition(profile)).collect::<Vec<_>>(),
                 "meta": {
                     "resourceType": "Schema",
-                    "location": format!("{}/Schemas/{}", base(origin), e.name)
+                    "location": format!("{}/Schemas/{}", base_url, e.name)
                 }
             })
         })
@@ -164,10 +160,10 @@ pub fn user_extension_schemas(origin: &str, profile: Profile) -> Vec<Value> {
 }
 
 /// Every Schema document of `profile`, as `/Schemas` lists them.
-pub fn schemas(origin: &str, profile: Profile) -> Vec<Value> {
-    let mut all = vec![user_schema(origin, profile)];
-    all.extend(user_extension_schemas(origin, profile));
-    all.push(group_schema(origin));
+pub fn schemas(base_url: &str, profile: Profile) -> Vec<Value> {
+    let mut all = vec![user_schema(base_url, profile)];
+    all.extend(user_extension_schemas(base_url, profile));
+    all.push(group_schema(base_url));
     all
 }
 
@@ -190,7 +186,10 @@ mod tests {
     /// for byte (key order included): the attribute tables render exactly this.
     #[test]
     fn odm_schemas_are_unchanged() {
-        let all = json!(schemas("https://directory.example", Profile::Odm));
+        let all = json!(schemas(
+            "https://directory.example/api/v1/scim",
+            Profile::Odm
+        ));
         assert_eq!(
             serde_json::to_string_pretty(&all).unwrap() + "\n",
             include_str!("fixtures/schemas.json")
@@ -203,7 +202,10 @@ mod tests {
     /// attribute changes, and read the difference.
     #[test]
     fn rfc_schemas_are_pinned() {
-        let all = json!(schemas("https://directory.example", Profile::Rfc));
+        let all = json!(schemas(
+            "https://directory.example/api/v1/scim",
+            Profile::Rfc
+        ));
         let text = serde_json::to_string_pretty(&all).unwrap() + "\n";
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -217,9 +219,9 @@ mod tests {
 
     #[test]
     fn the_rfc_user_resource_type_names_its_extension() {
-        let odm = user_resource_type("https://h", Profile::Odm);
+        let odm = user_resource_type("https://h/api/v1/scim", Profile::Odm);
         assert!(odm.get("schemaExtensions").is_none());
-        let rfc = user_resource_type("https://h", Profile::Rfc);
+        let rfc = user_resource_type("https://h/api/v1/scim", Profile::Rfc);
         assert_eq!(
             rfc["schemaExtensions"],
             json!([{"schema": crate::scim::ENTERPRISE_USER_SCHEMA, "required": false}])

@@ -138,6 +138,32 @@ impl ScimError {
         ScimError::new(404, None, detail)
     }
 
+    /// A global admin under the tenant base of an org that does not exist
+    /// (an org's own token there is refused as any wrong token is).
+    pub fn no_such_tenant(slug: &str) -> ScimError {
+        ScimError::not_found(format!(
+            "No organization {slug}: /api/v1/scim/orgs/{slug} is no tenant base."
+        ))
+    }
+
+    /// Under a tenant base, a userName or email outside the org's domains.
+    pub fn outside_domains(refused: &str, allowed: &str) -> ScimError {
+        ScimError::invalid_value(format!(
+            "\"{refused}\" is not in this organization's domains; allowed: {allowed}"
+        ))
+    }
+
+    /// `/Me` under a tenant base: the org's credential is no user (RFC 7644
+    /// §3.11), and a global admin there sees what the tenant sees.
+    pub fn me_at_tenant() -> ScimError {
+        ScimError::new(
+            501,
+            None,
+            "/Me is not implemented under a tenant base: its credentials belong to the \
+             organization, not to a user.",
+        )
+    }
+
     pub fn forbidden() -> ScimError {
         ScimError::new(
             403,

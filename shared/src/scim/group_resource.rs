@@ -20,9 +20,9 @@ pub use super::group_schema::member_json;
 
 /// The group; `members` when they were read (`None`: left out, as
 /// `excludedAttributes=members` asks).
-pub fn to_json(group: &GroupRecord, members: Option<&[u64]>, origin: &str) -> Value {
+pub fn to_json(group: &GroupRecord, members: Option<&[u64]>, base_url: &str) -> Value {
     let ctx = Context {
-        origin,
+        base_url,
         members,
         ..Context::default()
     };

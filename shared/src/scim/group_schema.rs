@@ -81,7 +81,7 @@ pub static GROUP_ATTRIBUTES: &[Attribute<GroupRecord>] = &[
                 Some(Value::Array(
                     members
                         .iter()
-                        .map(|m| member_json(*m, ctx.origin))
+                        .map(|m| member_json(*m, ctx.base_url))
                         .collect(),
                 ))
             }),
@@ -93,7 +93,7 @@ pub static GROUP_ATTRIBUTES: &[Attribute<GroupRecord>] = &[
                 "resourceType": "Group",
                 "created": format_time(&g.created),
                 "lastModified": format_time(&g.last_modified),
-                "location": ResourceType::Group.location(g.id, ctx.origin),
+                "location": ResourceType::Group.location(g.id, ctx.base_url),
                 "version": etag(g.version),
             }))
         },
@@ -102,10 +102,10 @@ pub static GROUP_ATTRIBUTES: &[Attribute<GroupRecord>] = &[
 ];
 
 /// A member as a Group shows it: users only (no nested groups).
-pub fn member_json(user_id: u64, origin: &str) -> Value {
+pub fn member_json(user_id: u64, base_url: &str) -> Value {
     json!({
         "value": user_id.to_string(),
-        "$ref": ResourceType::User.location(user_id, origin),
+        "$ref": ResourceType::User.location(user_id, base_url),
         "type": "User",
     })
 }

@@ -13,7 +13,7 @@ use super::request::ScimRequest;
 use super::resource_type::ResourceType;
 use super::routes::fallback_response;
 use super::user_resource;
-use super::users::{patched, put, render};
+use super::users::{patched, put, render, user_error};
 use super::ScimError;
 use crate::domain::user::User;
 use crate::http::respond;
@@ -29,7 +29,17 @@ pub async fn get(ctx: Ctx, req: Request) -> Response<Body> {
         return respond(fallback_response(&ctx, &r).await);
     }
     let users = Users::new(&ctx.store, ctx.config.profile);
+    if r.base.tenant().is_some() {
+        return at_tenant(&users, &r).await;
+    }
     answer(users.me(&r.credentials).await, &r, &ctx)
+}
+
+/// `/Me` under a tenant base: the credentials checked as there, then 501
+/// (the org's credential is no user; a global admin sees what it sees).
+async fn at_tenant(users: &Users<'_>, r: &ScimRequest) -> Response<Body> {
+    let failure = users.me_at_tenant::<ScimError>(r.identity()).await;
+    user_error(failure, "").into_response()
 }
 
 /// `PUT /Me`: the body replaces the caller's User, as a `PUT /Users/{id}`
@@ -41,6 +51,9 @@ pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
         return respond(fallback_response(&ctx, &r).await);
     }
     let users = Users::new(&ctx.store, profile);
+    if r.base.tenant().is_some() {
+        return at_tenant(&users, &r).await;
+    }
     let written = users
         .update_me(
             &r.credentials,
@@ -62,6 +75,9 @@ pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
         return respond(fallback_response(&ctx, &r).await);
     }
     let users = Users::new(&ctx.store, profile);
+    if r.base.tenant().is_some() {
+        return at_tenant(&users, &r).await;
+    }
     let written = users
         .update_me(
             &r.credentials,
@@ -79,7 +95,7 @@ pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
 fn answer(result: Result<User, Failure<ScimError>>, r: &ScimRequest, ctx: &Ctx) -> Response<Body> {
     let id = result.as_ref().ok().map(|u| u.id);
     let mut resp = render(result, StatusCode::OK, r, ctx);
-    let location = id.map(|id| ResourceType::User.location(id, &r.origin));
+    let location = id.map(|id| ResourceType::User.location(id, &r.base_url));
     if let Some(loc) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         resp.headers_mut().insert("location", loc);
     }

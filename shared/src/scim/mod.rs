@@ -1,4 +1,6 @@
-//! The SCIM 2.0 view of the directory (`/api/v1/scim`).
+//! The SCIM 2.0 view of the directory (`/api/v1/scim`, and each org's
+//! tenant base `/api/v1/scim/orgs/{slug}`: see [`base`]).
+pub mod base;
 pub mod bulk;
 pub mod cursor;
 pub mod discovery;
@@ -23,6 +25,7 @@ pub mod user_schema;
 mod users;
 pub mod values;
 
+pub use base::{base_url, Base};
 pub use error::{ScimError, ScimType, ERROR_SCHEMA};
 pub use routes::{discover, fallback};
 pub use search::search;

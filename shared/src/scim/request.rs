@@ -5,27 +5,38 @@ use lambda_http::http::Method;
 use lambda_http::Request;
 use serde_json::Value;
 
+use super::base::Base;
 use super::projection::Projection;
 use super::{ScimError, CONTENT_TYPE};
 use crate::auth::{self, Caller, Credentials};
+use crate::domain::access::Provisioner;
 use crate::http;
 use crate::http::QueryParams;
 use crate::runtime::Ctx;
 use crate::service::users::Precondition;
+use crate::service::{Failure, Identity};
 use crate::store::{Fetched, Wanted};
 
 /// Authenticates (reading what `wanted` names in the same read) and requires
-/// the "Manage organization" permission: privilege `admin`.
+/// the "Manage organization" permission: privilege `admin`, or under a
+/// tenant base the org's own token.
 pub async fn admin(
     ctx: &Ctx,
     r: &ScimRequest,
     wanted: Wanted,
-) -> Result<(Caller, Fetched), ScimError> {
-    let (caller, fetched) = auth::authenticate_with(&ctx.store, &r.credentials, wanted).await?;
-    if !caller.user.is_admin() {
-        return Err(ScimError::forbidden());
-    }
-    Ok((caller, fetched))
+) -> Result<(Provisioner, Fetched), ScimError> {
+    r.identity()
+        .provisioner::<ScimError>(&ctx.store, wanted)
+        .await
+        .map_err(|f| match f {
+            Failure::Auth(f) => f.into(),
+            Failure::Forbidden => ScimError::forbidden(),
+            Failure::NoSuchOrg(org) => ScimError::no_such_tenant(&org.to_string()),
+            Failure::Store(e) => e.into(),
+            other => ScimError::server(http::Fault::bug(format!(
+                "authentication failed as {other:?}"
+            ))),
+        })
 }
 
 /// Authenticates any user, admin or not (`/Me`): the caller, and what
@@ -93,6 +104,8 @@ fn path_id(req: &Request) -> Option<u64> {
 /// answers only once the caller and the target are known).
 pub struct ScimRequest {
     pub credentials: Credentials,
+    /// The base the request came through: global, or an org's tenant base.
+    pub base: Base,
     /// The `{id}` when it is a canonical id (`"007"` names nobody).
     pub id: Option<u64>,
     /// The last path segment as sent, for the 404 of an id that is not one.
@@ -103,7 +116,7 @@ pub struct ScimRequest {
     /// `excludedAttributes`).
     pub projection_asked: bool,
     pub if_match: Option<String>,
-    pub origin: String,
+    pub base_url: String,
     pub method: Method,
     pub path: String,
     pub(super) body: Option<Result<Value, ScimError>>,
@@ -116,6 +129,7 @@ impl ScimRequest {
         let projection = Projection::from_lists(attributes, excluded);
         let projection_asked = attributes.is_some() || excluded.is_some();
         let has_body = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
+        let base = Base::of_path(req.uri().path());
         ScimRequest {
             credentials: auth::credentials(req.headers()),
             id: path_id(req),
@@ -130,11 +144,28 @@ impl ScimRequest {
             projection_asked,
             query,
             if_match: http::header_str(req.headers(), "if-match").map(str::to_string),
-            origin: ctx.origin(req),
+            base_url: base.url(&ctx.origin(req)),
+            base,
             method: req.method().clone(),
             path: req.uri().path().to_string(),
             body: has_body.then(|| json_body(req)),
         }
+    }
+
+    /// Who the request acts for: its credentials, at its base.
+    pub fn identity(&self) -> Identity<'_> {
+        match &self.base {
+            Base::Global => Identity::Credentials(&self.credentials),
+            Base::Tenant(slug) => Identity::Tenant {
+                credentials: &self.credentials,
+                slug,
+            },
+        }
+    }
+
+    /// The path after the base (`/Users/7`).
+    pub fn rest(&self) -> &str {
+        self.base.rest(&self.path).unwrap_or(&self.path)
     }
 
     /// `If-Match`, as the write's precondition.

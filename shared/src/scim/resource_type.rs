@@ -8,7 +8,7 @@ use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 
-use super::{ScimError, BASE_PATH, CONTENT_TYPE, LIST_SCHEMA};
+use super::{ScimError, CONTENT_TYPE, LIST_SCHEMA};
 pub use crate::domain::ids::canonical_id;
 pub use crate::domain::version::{etag, if_match_holds};
 use crate::http;
@@ -38,14 +38,14 @@ impl ResourceType {
     }
 
     /// `meta.location` and the `Location` header of a created resource.
-    pub fn location(self, id: u64, origin: &str) -> String {
-        self.location_of(id, origin)
+    pub fn location(self, id: u64, base_url: &str) -> String {
+        self.location_of(id, base_url)
     }
 
     /// The URL of the resource with id `id` as a path names it (one that
     /// may be no canonical id: a bulk operation's `location`).
-    pub fn location_of(self, id: impl Display, origin: &str) -> String {
-        format!("{origin}{BASE_PATH}/{}/{id}", self.endpoint())
+    pub fn location_of(self, id: impl Display, base_url: &str) -> String {
+        format!("{base_url}/{}/{id}", self.endpoint())
     }
 
     /// 404 naming the resource type and the id as the client wrote it.
@@ -94,7 +94,7 @@ impl ResourceType {
         body: &Value,
         id: u64,
         version: u64,
-        origin: &str,
+        base_url: &str,
     ) -> Response<Body> {
         let mut resp = json_response(status, body);
         // The ETag repeats meta.version; when `attributes` projected meta away,
@@ -106,7 +106,7 @@ impl ResourceType {
             }
         }
         if status == StatusCode::CREATED {
-            if let Ok(loc) = HeaderValue::from_str(&self.location(id, origin)) {
+            if let Ok(loc) = HeaderValue::from_str(&self.location(id, base_url)) {
                 resp.headers_mut().insert("location", loc);
             }
         }
@@ -168,7 +168,7 @@ mod tests {
         assert_eq!(ResourceType::Group.not_found(9).detail, "Group 9 not found");
         assert_eq!(ResourceType::User.not_found("x").detail, "User x not found");
         assert_eq!(
-            ResourceType::Group.location(4, "https://h"),
+            ResourceType::Group.location(4, "https://h/api/v1/scim"),
             "https://h/api/v1/scim/Groups/4"
         );
     }

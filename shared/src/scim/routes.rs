@@ -7,6 +7,7 @@
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
+use super::base::Base;
 use super::request::{admin, signed_in, ScimRequest};
 use super::resource_type::json_response;
 use super::{discovery, ScimError, ENTERPRISE_USER_SCHEMA, USER_SCHEMA};
@@ -25,29 +26,29 @@ pub async fn discover(ctx: Ctx, req: Request) -> Response<Body> {
 
 async fn discovery_document(ctx: &Ctx, r: &ScimRequest) -> Outcome {
     admin(ctx, r, Wanted::default()).await?;
-    let origin = &r.origin;
+    let base_url = &r.base_url;
     let profile = ctx.config.profile;
     let path = r.path.as_str();
-    let rest = path.strip_prefix(super::BASE_PATH).unwrap_or(path);
+    let rest = r.rest();
     let not_found = || ScimError::not_found(format!("No such resource: {path}"));
     let body = match rest {
         "/ServiceProviderConfig" => discovery::service_provider_config(
-            origin,
+            base_url,
             ctx.config.profile,
             ctx.config.advertise_security_events,
         ),
         "/ResourceTypes" => discovery::list(vec![
-            discovery::user_resource_type(origin, profile),
-            discovery::group_resource_type(origin),
+            discovery::user_resource_type(base_url, profile),
+            discovery::group_resource_type(base_url),
         ]),
-        "/ResourceTypes/User" => discovery::user_resource_type(origin, profile),
-        "/ResourceTypes/Group" => discovery::group_resource_type(origin),
-        "/Schemas" => discovery::list(discovery::schemas(origin, profile)),
+        "/ResourceTypes/User" => discovery::user_resource_type(base_url, profile),
+        "/ResourceTypes/Group" => discovery::group_resource_type(base_url),
+        "/Schemas" => discovery::list(discovery::schemas(base_url, profile)),
         other => match other.strip_prefix("/Schemas/") {
-            Some(USER_SCHEMA) => discovery::user_schema(origin, profile),
-            Some(super::GROUP_SCHEMA) => discovery::group_schema(origin),
+            Some(USER_SCHEMA) => discovery::user_schema(base_url, profile),
+            Some(super::GROUP_SCHEMA) => discovery::group_schema(base_url),
             // An extension's document, when the profile has the extension.
-            Some(urn) => discovery::user_extension_schemas(origin, profile)
+            Some(urn) => discovery::user_extension_schemas(base_url, profile)
                 .into_iter()
                 .find(|s| s["id"] == urn)
                 .ok_or_else(not_found)?,
@@ -57,11 +58,13 @@ async fn discovery_document(ctx: &Ctx, r: &ScimRequest) -> Outcome {
     Ok(json_response(StatusCode::OK, &body))
 }
 
-/// The methods each SCIM route serves in `profile`; `None` for paths that
-/// are not ours.
-fn allowed_methods(path: &str, profile: Profile) -> Option<&'static str> {
-    let rest = path.strip_prefix(super::BASE_PATH)?;
+/// The methods each SCIM route under `base` serves in `profile`; `None`
+/// for paths that are not ours. A tenant base has every route of the global
+/// one but the events' key (`/.well-known/jwks.json`), which is global.
+fn allowed_methods(base: &Base, path: &str, profile: Profile) -> Option<&'static str> {
+    let rest = base.rest(path)?;
     match rest {
+        "/.well-known/jwks.json" if base.tenant().is_some() => None,
         "/Me" | "/Bulk" if profile == Profile::Odm => None,
         "/Me" => Some("GET, PUT, PATCH"),
         "/Bulk" => Some("POST"),
@@ -102,11 +105,16 @@ pub(super) async fn fallback_response(ctx: &Ctx, r: &ScimRequest) -> Outcome {
     let profile = ctx.config.profile;
     let path = r.path.as_str();
     let method = &r.method;
-    if profile == Profile::Rfc && path.strip_prefix(super::BASE_PATH) == Some("/Me") {
+    if profile == Profile::Rfc && r.base.rest(path) == Some("/Me") {
+        if r.base.tenant().is_some() {
+            // No user to answer for, whatever the method.
+            admin(ctx, r, Wanted::default()).await?;
+            return Err(ScimError::me_at_tenant());
+        }
         return me_fallback(ctx, r).await;
     }
     admin(ctx, r, Wanted::default()).await?;
-    match allowed_methods(path, profile) {
+    match allowed_methods(&r.base, path, profile) {
         None => Err(ScimError::not_found(format!("No such resource: {path}"))),
         Some(allow)
             if allow.split(", ").any(|m| m == method.as_str()) && method != Method::HEAD =>
@@ -181,16 +189,47 @@ mod tests {
             ("/api/v1/scim/Users/1/x", None),
             ("/api/v1/scim/.well-known/jwks.json", Some("GET")),
         ];
+        let tenant = Base::Tenant("acme".into());
         for (path, want) in cases {
-            assert_eq!(allowed_methods(path, Profile::Odm), want, "{path}");
-            assert_eq!(allowed_methods(path, Profile::Rfc), want, "{path}");
+            assert_eq!(
+                allowed_methods(&Base::Global, path, Profile::Odm),
+                want,
+                "{path}"
+            );
+            assert_eq!(
+                allowed_methods(&Base::Global, path, Profile::Rfc),
+                want,
+                "{path}"
+            );
+            // The same routes under a tenant base, but the events' key.
+            let under = path.replace("/api/v1/scim", "/api/v1/scim/orgs/acme");
+            let want = want.filter(|_| !path.ends_with("jwks.json"));
+            assert_eq!(
+                allowed_methods(&tenant, &under, Profile::Rfc),
+                want,
+                "{under}"
+            );
+            // A tenant path is no global route.
+            assert_eq!(
+                allowed_methods(&Base::Global, &under, Profile::Rfc),
+                None,
+                "{under}"
+            );
         }
         for (path, rfc) in [
             ("/api/v1/scim/Me", "GET, PUT, PATCH"),
             ("/api/v1/scim/Bulk", "POST"),
         ] {
-            assert_eq!(allowed_methods(path, Profile::Rfc), Some(rfc), "{path}");
-            assert_eq!(allowed_methods(path, Profile::Odm), None, "{path}");
+            assert_eq!(
+                allowed_methods(&Base::Global, path, Profile::Rfc),
+                Some(rfc),
+                "{path}"
+            );
+            assert_eq!(
+                allowed_methods(&Base::Global, path, Profile::Odm),
+                None,
+                "{path}"
+            );
         }
     }
 }

@@ -67,7 +67,7 @@ pub enum Write {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Context<'a> {
     /// `https://host`, for `$ref` and `meta.location`.
-    pub origin: &'a str,
+    pub base_url: &'a str,
     /// A Group's member ids, when they were read (`None`: left out).
     pub members: Option<&'a [u64]>,
     /// Which rows the resource has.

@@ -27,7 +27,7 @@ type Outcome = Result<Response<Body>, ScimError>;
 /// `POST /Users/.search`, and `POST /.search` (every resource type).
 pub async fn search(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
-    if r.path.ends_with("/scim/.search") {
+    if r.rest() == "/.search" {
         // Boxed: the plans' store calls make a large future.
         return respond(Box::pin(search_all(&ctx, &r)).await);
     }
@@ -73,29 +73,39 @@ async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
         .as_ref()
         .ok()
         .map(|q| groups::GroupPlan::new(q, &mut wanted));
-    let (_, fetched) = admin(ctx, r, wanted).await?;
+    let (caller, fetched) = admin(ctx, r, wanted).await?;
     let params = params?;
     if let (Err(e), Err(_)) = (&users, &groups) {
         return Err(e.clone());
     }
     let skip = params.start() - 1;
     let count = params.count();
-    let origin = &r.origin;
+    let base_url = &r.base_url;
     let projection: &Projection = &params.projection;
     let mut page = Vec::new();
     let mut users_total = 0;
     if let (Ok(query), Some(plan)) = (&users, &user_plan) {
-        let window = users::users_window(ctx, query, plan, &fetched, skip, count).await?;
+        let window = match &caller.tenant {
+            // Under a tenant base: the tenant's own users, and no groups.
+            Some(tenant) => {
+                let matching = users::tenant_users(ctx, query, plan, &fetched, tenant).await?;
+                users::UserWindow {
+                    total: matching.len(),
+                    users: matching.into_iter().skip(skip).take(count).collect(),
+                }
+            }
+            None => users::users_window(ctx, query, plan, &fetched, skip, count).await?,
+        };
         users_total = window.total;
         page.extend(
             window
                 .users
                 .iter()
-                .map(|u| projection.apply(user_resource::to_json(u, origin, ctx.config.profile))),
+                .map(|u| projection.apply(user_resource::to_json(u, base_url, ctx.config.profile))),
         );
     }
     let mut groups_total = 0;
-    if let (Ok(query), Some(plan)) = (&groups, &group_plan) {
+    if let (Ok(query), Some(plan), None) = (&groups, &group_plan, &caller.tenant) {
         let matching = groups::matching_groups(ctx, query, plan, &fetched).await?;
         groups_total = matching.len();
         // The page continues into the groups where the users end.
@@ -104,7 +114,7 @@ async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
             .skip(skip.saturating_sub(users_total))
             .take(count - page.len())
             .collect();
-        page.extend(groups::page_json(ctx, &shown, projection, origin).await?);
+        page.extend(groups::page_json(ctx, &shown, projection, base_url).await?);
     }
     Ok(list_response(users_total + groups_total, skip + 1, page))
 }

@@ -14,9 +14,9 @@ pub use super::user_schema::{MAX_DISPLAY_NAME, MAX_EXTERNAL_ID};
 
 /// The user as `profile` shows it. `schemas` lists an extension when the
 /// user has any of it.
-pub fn to_json(user: &User, origin: &str, profile: Profile) -> Value {
+pub fn to_json(user: &User, base_url: &str, profile: Profile) -> Value {
     let ctx = Context {
-        origin,
+        base_url,
         members: None,
         profile,
     };
@@ -176,7 +176,7 @@ mod tests {
 
     #[test]
     fn renders_the_documented_shape() {
-        let r = to_json(&sample(), "https://h", Profile::Odm);
+        let r = to_json(&sample(), "https://h/api/v1/scim", Profile::Odm);
         let keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
@@ -357,7 +357,7 @@ mod tests {
             "the primary email is the record's"
         );
         assert_eq!(user.details.manager, Some(26));
-        let mut shown = to_json(&user, "https://h", Profile::Rfc);
+        let mut shown = to_json(&user, "https://h/api/v1/scim", Profile::Rfc);
         assert_eq!(shown["schemas"], json!([USER_SCHEMA, ENT]));
         assert_eq!(
             shown[ENT]["manager"],
@@ -377,7 +377,7 @@ mod tests {
         assert_eq!(shown, sent);
 
         // odm shows none of it, and reads none of it.
-        let odm = to_json(&user, "https://h", Profile::Odm);
+        let odm = to_json(&user, "https://h/api/v1/scim", Profile::Odm);
         assert_eq!(odm["schemas"], json!([USER_SCHEMA]));
         for k in ["title", "phoneNumbers", "addresses", ENT] {
             assert!(odm.get(k).is_none(), "{k}");

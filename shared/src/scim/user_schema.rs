@@ -574,7 +574,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
                     .map(|m| {
                         json!({
                             "value": m.org_id.to_string(),
-                            "$ref": ResourceType::Group.location(m.org_id, ctx.origin),
+                            "$ref": ResourceType::Group.location(m.org_id, ctx.base_url),
                             "type": "direct",
                         })
                     })
@@ -675,7 +675,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
                             Store::Field {
                                 get: |u, ctx| {
                                     u.details.manager.map(|id| {
-                                        json!(ResourceType::User.location(id, ctx.origin))
+                                        json!(ResourceType::User.location(id, ctx.base_url))
                                     })
                                 },
                                 set: |u, v, _| {
@@ -714,7 +714,7 @@ pub static USER_ATTRIBUTES: &[Attribute<User>] = &[
                 "resourceType": "User",
                 "created": format_time(&u.date_joined),
                 "lastModified": format_time(&u.last_modified),
-                "location": ResourceType::User.location(u.id, ctx.origin),
+                "location": ResourceType::User.location(u.id, ctx.base_url),
                 "version": etag(u.version),
             }))
         },

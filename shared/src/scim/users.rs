@@ -18,6 +18,7 @@ use super::user_resource;
 use super::{cursor, ScimError, LIST_SCHEMA};
 use crate::config::Config;
 use crate::domain::plan::{ClaimKeys, ReadPlan};
+use crate::domain::tenant::Tenant;
 use crate::domain::user::User;
 use crate::http::{self, respond};
 use crate::runtime::{Ctx, Profile};
@@ -37,8 +38,8 @@ fn resource_response(
 ) -> Response<Body> {
     let body = r
         .projection
-        .apply(user_resource::to_json(user, &r.origin, profile));
-    USER.response(status, &body, user.id, user.version, &r.origin)
+        .apply(user_resource::to_json(user, &r.base_url, profile));
+    USER.response(status, &body, user.id, user.version, &r.base_url)
 }
 
 /// Whether the profile shows this user (ODM hides deactivated users).
@@ -264,14 +265,17 @@ fn decided_by_time(filter: &Filter) -> bool {
 async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) -> Outcome {
     let mut wanted = Wanted::default();
     let plan = query.as_ref().ok().map(|q| UserPlan::new(q, &mut wanted));
-    let (_, fetched) = admin(ctx, r, wanted).await?;
+    let (caller, fetched) = admin(ctx, r, wanted).await?;
     let query = query?;
     let Some(plan) = plan else {
         return Err(ScimError::server(http::Fault::bug(
             "a query without a plan",
         )));
     };
-    let origin = &r.origin;
+    let base_url = &r.base_url;
+    if let Some(tenant) = &caller.tenant {
+        return tenant_query(ctx, &query, &plan, &fetched, tenant, base_url).await;
+    }
     match query.paging {
         Paging::Cursor(after) => match &plan.read {
             Read::Modified {
@@ -291,7 +295,7 @@ async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) 
                 users.sort_by_key(|u| u.id);
                 let next =
                     (found.len() > query.count).then(|| shown.last().map_or(after, |c| c.id));
-                Ok(cursor_list(ctx, &query, after, users, next, origin))
+                Ok(cursor_list(ctx, &query, after, users, next, base_url))
             }
             Read::Lookup(_) | Read::Modified { .. } => {
                 let found: Vec<User> = candidates(ctx, &query, &plan, &fetched)
@@ -300,9 +304,9 @@ async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) 
                     .filter(|u| u.id > after)
                     .collect();
                 let (page, next) = cursor_cut(found, query.count, after, None);
-                Ok(cursor_list(ctx, &query, after, page, next, origin))
+                Ok(cursor_list(ctx, &query, after, page, next, base_url))
             }
-            Read::Directory | Read::Pass => cursor_page(ctx, &query, after, origin).await,
+            Read::Directory | Read::Pass => cursor_page(ctx, &query, after, base_url).await,
         },
         Paging::Index(start) => {
             let window = users_window(ctx, &query, &plan, &fetched, start - 1, query.count).await?;
@@ -310,13 +314,107 @@ async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) 
                 .users
                 .iter()
                 .map(|u| {
-                    let json = user_resource::to_json(u, origin, ctx.config.profile);
+                    let json = user_resource::to_json(u, base_url, ctx.config.profile);
                     query.projection.apply(json)
                 })
                 .collect();
             Ok(list_response(window.total, start, page))
         }
     }
+}
+
+/// A users query under a tenant base: only the users the org owns, from
+/// its own partition of the tenant index, so nothing another tenant holds
+/// is read or counted. A filter that pins users by key reads them by key
+/// (with the auth read: ≤ 2 calls) and drops those of others; an
+/// unfiltered cursor page is one query of the org's partition; anything
+/// else reads the org's users (never more) and filters them.
+async fn tenant_query(
+    ctx: &Ctx,
+    query: &Query,
+    plan: &UserPlan,
+    fetched: &Fetched,
+    tenant: &Tenant,
+    base_url: &str,
+) -> Outcome {
+    if let (Paging::Cursor(after), None, false) = (
+        &query.paging,
+        &query.filter,
+        matches!(plan.read, Read::Lookup(_)),
+    ) {
+        let active_only = ctx.config.profile == Profile::Odm;
+        let start = (*after > 0).then_some(*after);
+        let page = ctx
+            .store
+            .users()
+            .owned_by(tenant.org_id, start, query.count, active_only)
+            .await?;
+        let shown = tenant_matching(ctx, query, tenant, page.users);
+        let (page, next) = cursor_cut(shown, query.count, *after, page.next_after);
+        return Ok(cursor_list(ctx, query, *after, page, next, base_url));
+    }
+    let matching = tenant_users(ctx, query, plan, fetched, tenant).await?;
+    match query.paging {
+        Paging::Cursor(after) => {
+            let found: Vec<User> = matching.into_iter().filter(|u| u.id > after).collect();
+            let (page, next) = cursor_cut(found, query.count, after, None);
+            Ok(cursor_list(ctx, query, after, page, next, base_url))
+        }
+        Paging::Index(start) => {
+            let total = matching.len();
+            let page = matching
+                .iter()
+                .skip(start - 1)
+                .take(query.count)
+                .map(|u| {
+                    let json = user_resource::to_json(u, base_url, ctx.config.profile);
+                    query.projection.apply(json)
+                })
+                .collect();
+            Ok(list_response(total, start, page))
+        }
+    }
+}
+
+/// Every user the tenant owns that `query` matches, in its order: read by
+/// key when the filter pins users down, else the org's users from the
+/// tenant index.
+pub(super) async fn tenant_users(
+    ctx: &Ctx,
+    query: &Query,
+    plan: &UserPlan,
+    fetched: &Fetched,
+    tenant: &Tenant,
+) -> Result<Vec<User>, ScimError> {
+    let read = match &plan.read {
+        Read::Lookup(lookup) => resolve(ctx, lookup, fetched).await?,
+        _ => {
+            let active_only = ctx.config.profile == Profile::Odm;
+            ctx.store
+                .users()
+                .owned_by(tenant.org_id, None, usize::MAX, active_only)
+                .await?
+                .users
+        }
+    };
+    Ok(tenant_matching(ctx, query, tenant, read))
+}
+
+/// Of `read`, the users the tenant owns, visible in the profile, that the
+/// query's filter matches, in its order.
+fn tenant_matching(ctx: &Ctx, query: &Query, tenant: &Tenant, read: Vec<User>) -> Vec<User> {
+    let mut users: Vec<User> = read
+        .into_iter()
+        .filter(|u| tenant.owns(u))
+        .filter(|u| visible(ctx.config.profile, u))
+        .filter(|u| query.filter.as_ref().is_none_or(|f| f.matches(u)))
+        .collect();
+    users.sort_by_key(|u| u.id);
+    users.dedup_by_key(|u| u.id);
+    if let Some(sort) = &query.sort {
+        sort.users(&mut users);
+    }
+    users
 }
 
 /// Every visible user the query matches, in its order (id order unless it
@@ -457,7 +555,7 @@ const FILTERED_READ_LIMIT: usize = 1000;
 /// whether there is more), and the next page starts after the last entry
 /// read: a walk reads each user once. With a filter it reads until the page
 /// is full or [`FILTERED_READ_LIMIT`] users were read.
-async fn cursor_page(ctx: &Ctx, query: &Query, after: u64, origin: &str) -> Outcome {
+async fn cursor_page(ctx: &Ctx, query: &Query, after: u64, base_url: &str) -> Outcome {
     let active_only = ctx.config.profile == Profile::Odm;
     let start = (after > 0).then_some(after);
     let (page, next) = match &query.filter {
@@ -482,7 +580,7 @@ async fn cursor_page(ctx: &Ctx, query: &Query, after: u64, origin: &str) -> Outc
             cursor_cut(slice.users, query.count, after, slice.stopped_at)
         }
     };
-    Ok(cursor_list(ctx, query, after, page, next, origin))
+    Ok(cursor_list(ctx, query, after, page, next, base_url))
 }
 
 /// A cursor page of `found` (users after `after`, in id order, possibly one
@@ -518,12 +616,12 @@ fn cursor_list(
     after: u64,
     page: Vec<User>,
     next: Option<u64>,
-    origin: &str,
+    base_url: &str,
 ) -> Response<Body> {
     let page: Vec<Value> = page
         .iter()
         .map(|u| {
-            let json = user_resource::to_json(u, origin, ctx.config.profile);
+            let json = user_resource::to_json(u, base_url, ctx.config.profile);
             query.projection.apply(json)
         })
         .collect();
@@ -573,7 +671,7 @@ pub async fn get(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
     let users = Users::new(&ctx.store, ctx.config.profile);
     render(
-        users.get(&r.credentials, r.id).await,
+        users.get(r.identity(), r.id).await,
         StatusCode::OK,
         &r,
         &ctx,
@@ -587,7 +685,7 @@ pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
     let profile = ctx.config.profile;
     let users = Users::new(&ctx.store, profile);
     let written = users
-        .create(&r.credentials, r.body(), |base, body| {
+        .create(r.identity(), r.body(), |base, body| {
             posted(base, body, profile)
         })
         .await;
@@ -631,7 +729,7 @@ pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
     let users = Users::new(&ctx.store, profile);
     let written = users
         .update(
-            &r.credentials,
+            r.identity(),
             r.id,
             r.precondition(),
             r.body(),
@@ -648,7 +746,7 @@ pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
     let users = Users::new(&ctx.store, profile);
     let written = users
         .update(
-            &r.credentials,
+            r.identity(),
             r.id,
             r.precondition(),
             r.body(),
@@ -664,7 +762,7 @@ pub async fn delete(ctx: Ctx, req: Request) -> Response<Body> {
     let users = Users::new(&ctx.store, ctx.config.profile);
     respond(
         match users
-            .delete::<ScimError>(&r.credentials, r.id, r.precondition())
+            .delete::<ScimError>(r.identity(), r.id, r.precondition())
             .await
         {
             Ok(()) => Ok(http::empty(StatusCode::NO_CONTENT)),
@@ -718,11 +816,13 @@ pub(super) fn user_error(failure: Failure<ScimError>, id_text: &str) -> ScimErro
         Failure::Refused(e) => e,
         Failure::Store(StoreError::Conflict) => USER.conflict(),
         Failure::Store(e) => e.into(),
+        Failure::NoSuchOrg(org) => ScimError::no_such_tenant(&org.to_string()),
+        Failure::OutsideDomains { refused, allowed } => {
+            ScimError::outside_domains(&refused, &allowed)
+        }
+        Failure::NotImplemented => ScimError::me_at_tenant(),
         // Group writes and admin lists only: a user operation that answers one is a bug.
-        Failure::UnknownMembers(_)
-        | Failure::GroupTaken { .. }
-        | Failure::Changed
-        | Failure::NoSuchOrg(_) => {
+        Failure::UnknownMembers(_) | Failure::GroupTaken { .. } | Failure::Changed => {
             ScimError::server(http::Fault::bug("a user operation failed as a group write"))
         }
     }

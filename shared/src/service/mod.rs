@@ -12,7 +12,7 @@ pub mod orgs;
 pub mod users;
 
 use crate::auth::{self, Credentials};
-use crate::domain::access::{Caller, OrgRef};
+use crate::domain::access::{Caller, OrgRef, Provisioner};
 use crate::domain::user::User;
 use crate::store::{Fetched, Store, StoreError, UniqueField, Wanted};
 
@@ -23,9 +23,18 @@ pub enum Identity<'a> {
     /// Credentials as the request sent them: the operation authenticates
     /// them, in the same batch read as what it needs.
     Credentials(&'a Credentials),
+    /// Credentials sent under the SCIM tenant base of org `slug`: a
+    /// tenant token of that org, or a person's credentials.
+    Tenant {
+        credentials: &'a Credentials,
+        slug: &'a str,
+    },
     /// A caller the request authenticated once for several operations (a
     /// SCIM bulk request): the operation reads only what it needs.
     Caller(&'a Caller),
+    /// A SCIM provisioner a bulk request authenticated once, at the base
+    /// it came through.
+    Provisioner(&'a Provisioner),
 }
 
 impl<'a> From<&'a Credentials> for Identity<'a> {
@@ -40,8 +49,14 @@ impl<'a> From<&'a Caller> for Identity<'a> {
     }
 }
 
+impl<'a> From<&'a Provisioner> for Identity<'a> {
+    fn from(provisioner: &'a Provisioner) -> Self {
+        Identity::Provisioner(provisioner)
+    }
+}
+
 impl Identity<'_> {
-    /// The caller, and what `wanted` names read in one strongly consistent
+    /// The caller as a person, and what `wanted` names read in one strongly consistent
     /// batch read (with the caller's own record, when the credentials are
     /// checked here; none at all when nothing is wanted of a known caller).
     pub(crate) async fn resolve(
@@ -53,8 +68,70 @@ impl Identity<'_> {
             Identity::Credentials(credentials) => {
                 auth::authenticate_with(store, credentials, wanted).await
             }
+            Identity::Tenant { credentials, .. } => {
+                auth::authenticate_with(store, credentials, wanted).await
+            }
             Identity::Caller(caller) => Ok((caller.clone(), store.fetch(&wanted).await?)),
+            Identity::Provisioner(p) => match p.person() {
+                Some(user) => Ok((
+                    Caller {
+                        user: user.clone(),
+                        read_only: p.read_only,
+                    },
+                    store.fetch(&wanted).await?,
+                )),
+                None => Err(auth::Failure::Unauthenticated(
+                    auth::AuthError::InvalidToken,
+                )),
+            },
         }
+    }
+
+    /// The SCIM provisioner, at the base the identity came through, and
+    /// what `wanted` names, in one batch read (with the org item under a
+    /// tenant base).
+    pub(crate) async fn resolve_provisioner(
+        self,
+        store: &Store,
+        wanted: Wanted,
+    ) -> Result<(Provisioner, Fetched), auth::Failure> {
+        match self {
+            Identity::Credentials(credentials) => {
+                let (caller, fetched) = auth::authenticate_with(store, credentials, wanted).await?;
+                Ok((Provisioner::global(caller), fetched))
+            }
+            Identity::Tenant { credentials, slug } => {
+                auth::authenticate_tenant(store, credentials, slug, wanted).await
+            }
+            Identity::Caller(caller) => Ok((
+                Provisioner::global(caller.clone()),
+                store.fetch(&wanted).await?,
+            )),
+            Identity::Provisioner(p) => Ok((p.clone(), store.fetch(&wanted).await?)),
+        }
+    }
+
+    /// The provisioner ([`Identity::resolve_provisioner`]), once it may
+    /// provision: a global admin, or the tenant's own credential. A global
+    /// admin under the base of an org that does not exist: `NoSuchOrg` (a
+    /// tenant token there is a 401, like any wrong token).
+    pub(crate) async fn provisioner<E>(
+        self,
+        store: &Store,
+        wanted: Wanted,
+    ) -> Result<(Provisioner, Fetched), Failure<E>> {
+        let tenant_base = match self {
+            Identity::Tenant { slug, .. } => Some(slug.to_string()),
+            _ => None,
+        };
+        let (provisioner, fetched) = self.resolve_provisioner(store, wanted).await?;
+        if !provisioner.may_provision() {
+            return Err(Failure::Forbidden);
+        }
+        if let (Some(slug), None) = (tenant_base, &provisioner.tenant) {
+            return Err(Failure::NoSuchOrg(OrgRef::Slug(slug)));
+        }
+        Ok((provisioner, fetched))
     }
 }
 
@@ -105,8 +182,18 @@ pub enum Failure<E> {
     },
     /// A group changed under every attempt of a write that pinned no version.
     Changed,
-    /// The organization a request's context names does not exist.
+    /// The organization a request's context (or SCIM tenant base) names
+    /// does not exist.
     NoSuchOrg(OrgRef),
+    /// Under a tenant base: a userName or email outside the org's domains
+    /// (`refused`; `allowed` says which are), refused before any lookup.
+    OutsideDomains {
+        refused: String,
+        allowed: String,
+    },
+    /// What the request asks for is not there for this caller (`/Me` under
+    /// a tenant base: the org's credential is no user).
+    NotImplemented,
     /// The change refused: the API's own error.
     Refused(E),
     Store(StoreError),

@@ -18,11 +18,19 @@
 //! Each operation takes an [`Identity`]: the request's credentials, or a
 //! caller a bulk request authenticated once for all its operations (see
 //! [`Users::sign_in`]). The permission checks are the same either way.
+//!
+//! Under an org's SCIM tenant base the operations reach only the users the
+//! org owns: any other id is answered as an id nobody has. A user created
+//! there is owned by the org and a member of it (with the org's default
+//! role), in the create's one transaction; its userName and email must be
+//! in the org's domains, checked before anything is looked up, and so on
+//! every later change; a POST naming a user the org does not own is a 409,
+//! never an adoption.
 use super::{Failure, Identity};
-use crate::auth::Credentials;
-use crate::domain::access::Caller;
+use crate::domain::access::Provisioner;
 use crate::domain::profile::Profile;
-use crate::domain::user::{Group, User};
+use crate::domain::tenant::Tenant;
+use crate::domain::user::{Group, Membership, User};
 use crate::domain::version::if_match_holds;
 use crate::store::{Fetched, Store, StoreError, UniqueField, Wanted};
 
@@ -70,23 +78,16 @@ impl<'a> Users<'a> {
         &self,
         who: Identity<'_>,
         wanted: Wanted,
-    ) -> Result<(Caller, Fetched), Failure<E>> {
-        let (caller, fetched) = who.resolve(self.store, wanted).await?;
-        if !caller.may_provision() {
-            return Err(Failure::Forbidden);
-        }
-        Ok((caller, fetched))
+    ) -> Result<(Provisioner, Fetched), Failure<E>> {
+        who.provisioner(self.store, wanted).await
     }
 
     /// Authenticates a provisioner once for several operations of one
-    /// request (a SCIM bulk request): the caller to hand each of them as
-    /// its [`Identity`]. One read (a token), as any request's
+    /// request (a SCIM bulk request): the provisioner to hand each of them
+    /// as its [`Identity`]. One read (a token), as any request's
     /// authentication; a wrong password counts once towards the lockout.
-    pub async fn sign_in<E>(&self, credentials: &Credentials) -> Result<Caller, Failure<E>> {
-        Ok(self
-            .provisioner(Identity::Credentials(credentials), Wanted::default())
-            .await?
-            .0)
+    pub async fn sign_in<E>(&self, who: Identity<'_>) -> Result<Provisioner, Failure<E>> {
+        Ok(self.provisioner(who, Wanted::default()).await?.0)
     }
 
     /// The provisioner and the user `id` names, read together; not found when
@@ -97,7 +98,7 @@ impl<'a> Users<'a> {
         who: Identity<'_>,
         id: Option<u64>,
         include_hidden: bool,
-    ) -> Result<(Caller, User), Failure<E>> {
+    ) -> Result<(Provisioner, User), Failure<E>> {
         let wanted = Wanted {
             users: id.into_iter().collect(),
             ..Wanted::default()
@@ -105,6 +106,7 @@ impl<'a> Users<'a> {
         let (caller, fetched) = self.provisioner(who, wanted).await?;
         let user = id
             .and_then(|id| fetched.user(id))
+            .filter(|u| caller.reaches(u))
             .filter(|u| include_hidden || self.visible(u))
             .cloned()
             .ok_or(Failure::NotFound)?;
@@ -117,12 +119,12 @@ impl<'a> Users<'a> {
         &self,
         who: Identity<'_>,
         id: Option<u64>,
-    ) -> Result<User, Failure<E>> {
+    ) -> Result<(Option<Tenant>, User), Failure<E>> {
         let (caller, user) = self.target(who, id, self.profile == Profile::Odm).await?;
         if !caller.may_write() {
             return Err(Failure::ReadOnly);
         }
-        Ok(user)
+        Ok((caller.tenant, user))
     }
 
     /// `GET`: one batch read, the caller and the user together.
@@ -142,6 +144,16 @@ impl<'a> Users<'a> {
         Ok(caller.user)
     }
 
+    /// `/Me` under a tenant base, which has no user of its own to answer
+    /// with: the credentials are checked as for any operation there, then
+    /// `NotImplemented` (RFC 7644 §3.11, a subject that is no user).
+    pub async fn me_at_tenant<'w, E>(&self, who: impl Into<Identity<'w>>) -> Failure<E> {
+        match self.provisioner::<E>(who.into(), Wanted::default()).await {
+            Ok(_) => Failure::NotImplemented,
+            Err(failure) => failure,
+        }
+    }
+
     /// Replaces the user with `change(current, input)` (PUT, PATCH). `input`
     /// is what the request sent, as the API read it: an error in it is
     /// answered once the caller and the target are known, before any write.
@@ -153,10 +165,13 @@ impl<'a> Users<'a> {
         input: Result<I, E>,
         change: impl Fn(&User, &I) -> Result<User, E>,
     ) -> Result<User, Failure<E>> {
-        let current = self.writable_target(who.into(), id).await?;
+        let (tenant, current) = self.writable_target(who.into(), id).await?;
         let input = input.map_err(Failure::Refused)?;
-        self.change(current, precondition, &input, change, |_, _| Ok(()))
-            .await
+        let tenant = tenant.as_ref();
+        self.change(tenant, current, precondition, &input, change, |_, next| {
+            in_domains(tenant, next)
+        })
+        .await
     }
 
     /// `PATCH` and `PUT` on `/Me`: replaces the caller's own user with
@@ -179,13 +194,20 @@ impl<'a> Users<'a> {
         }
         let input = input.map_err(Failure::Refused)?;
         let admin = caller.may_provision();
-        self.change(caller.user, precondition, &input, change, |cur, next| {
-            if admin {
-                Ok(())
-            } else {
-                personal(cur, next).map_err(Failure::Refused)
-            }
-        })
+        self.change(
+            None,
+            caller.user,
+            precondition,
+            &input,
+            change,
+            |cur, next| {
+                if admin {
+                    Ok(())
+                } else {
+                    personal(cur, next).map_err(Failure::Refused)
+                }
+            },
+        )
         .await
     }
 
@@ -194,6 +216,7 @@ impl<'a> Users<'a> {
     /// checked again on every fresh read of a lost race.
     async fn change<I, E>(
         &self,
+        tenant: Option<&Tenant>,
         current: User,
         precondition: Precondition<'_>,
         input: &I,
@@ -202,7 +225,7 @@ impl<'a> Users<'a> {
     ) -> Result<User, Failure<E>> {
         let proposed = change(&current, input).map_err(Failure::Refused)?;
         allowed(&current, &proposed)?;
-        let checked = self.new_manager(Some(&current), &proposed).await?;
+        let checked = self.new_manager(tenant, Some(&current), &proposed).await?;
         self.write(current, precondition, |cur| {
             let next = change(cur, input).map_err(Failure::Refused)?;
             allowed(cur, &next)?;
@@ -218,10 +241,13 @@ impl<'a> Users<'a> {
     }
 
     /// The manager `next` newly names (not `current`'s), once it is known to
-    /// be a user: `UnknownManager` otherwise. `None` when the manager does
-    /// not change or is removed. A user may be their own manager.
+    /// be a user (under a tenant base, one the tenant owns; any other is
+    /// answered as a user nobody has): `UnknownManager` otherwise. `None`
+    /// when the manager does not change or is removed. A user may be their
+    /// own manager.
     async fn new_manager<E>(
         &self,
+        tenant: Option<&Tenant>,
         current: Option<&User>,
         next: &User,
     ) -> Result<Option<u64>, Failure<E>> {
@@ -232,8 +258,11 @@ impl<'a> Users<'a> {
             return Ok(None);
         }
         let is_self = next.id != 0 && next.id == id;
-        if !is_self && self.store.users().get(id).await?.is_none() {
-            return Err(Failure::UnknownManager(id));
+        if !is_self {
+            let manager = self.store.users().get(id).await?;
+            if !manager.is_some_and(|m| tenant.is_none_or(|t| t.owns(&m))) {
+                return Err(Failure::UnknownManager(id));
+            }
         }
         Ok(Some(id))
     }
@@ -245,7 +274,7 @@ impl<'a> Users<'a> {
         id: Option<u64>,
         precondition: Precondition<'_>,
     ) -> Result<(), Failure<E>> {
-        let current = self.writable_target(who.into(), id).await?;
+        let (_, current) = self.writable_target(who.into(), id).await?;
         match self.profile {
             Profile::Odm => {
                 self.write(current, precondition, |cur| {
@@ -281,18 +310,35 @@ impl<'a> Users<'a> {
         if !caller.may_write() {
             return Err(Failure::ReadOnly);
         }
+        let tenant = caller.tenant.as_ref();
         let mut fresh = User::new("");
         fresh.groups = vec![Group::User];
         // Whatever SCIM creates belongs to the identity provider: only such a
         // record may later be updated by a POST that names its userName.
         fresh.idp_owned = true;
+        if let Some(t) = tenant {
+            fresh.owner = Some(t.org_id);
+            fresh.memberships = vec![Membership {
+                org_slug: t.slug.clone(),
+                org_id: t.org_id,
+                role: t.default_role.name().to_string(),
+                is_active: true,
+            }];
+        }
         let input = input.map_err(Failure::Refused)?;
-        let user = body(&fresh, &input).map_err(Failure::Refused)?;
-        self.new_manager(None, &user).await?;
+        let mut user = body(&fresh, &input).map_err(Failure::Refused)?;
+        if tenant.is_some() {
+            // The body cannot give another owner or other memberships.
+            user.owner = fresh.owner;
+            user.memberships = fresh.memberships.clone();
+        }
+        in_domains(tenant, &user)?;
+        self.new_manager(tenant, None, &user).await?;
         match self.store.users().create(user.clone()).await {
             Ok(created) => Ok(created),
             Err(StoreError::Taken(UniqueField::Username)) if self.profile == Profile::Odm => {
-                self.update_existing(&user, |cur| body(cur, &input)).await
+                self.update_existing(tenant, &user, |cur| body(cur, &input))
+                    .await
             }
             Err(StoreError::Taken(field)) => Err(Failure::Taken {
                 field,
@@ -309,6 +355,7 @@ impl<'a> Users<'a> {
     /// update behind, and the same POST can be sent again.
     async fn update_existing<E>(
         &self,
+        tenant: Option<&Tenant>,
         posted: &User,
         body: impl Fn(&User) -> Result<User, E>,
     ) -> Result<User, Failure<E>> {
@@ -325,6 +372,14 @@ impl<'a> Users<'a> {
         // precondition. The ownership check runs on every fresh read, so a
         // rename that lands between the read and the write is seen.
         self.write(existing, Precondition::default(), |cur| {
+            // Under a tenant base, only the tenant's own users, and a name
+            // held by anyone else is taken as at any create.
+            if tenant.is_some_and(|t| !t.owns(cur)) {
+                return Err(Failure::Taken {
+                    field: UniqueField::Username,
+                    attempted: Box::new(posted.clone()),
+                });
+            }
             if !may_upsert(cur, posted) {
                 return Err(Failure::NotOwned {
                     username: posted.username.clone(),
@@ -334,6 +389,7 @@ impl<'a> Users<'a> {
             if !cur.idp_owned {
                 adopt(&mut next);
             }
+            in_domains(tenant, &next)?;
             Ok(next)
         })
         .await
@@ -370,6 +426,21 @@ impl<'a> Users<'a> {
                 },
                 other => lost_race(other),
             })
+    }
+}
+
+/// Under a tenant base, `OutsideDomains` unless the user's userName and
+/// email are in the tenant's domains.
+fn in_domains<E>(tenant: Option<&Tenant>, user: &User) -> Result<(), Failure<E>> {
+    let Some(t) = tenant else {
+        return Ok(());
+    };
+    match t.domains.refused(user) {
+        None => Ok(()),
+        Some(name) => Err(Failure::OutsideDomains {
+            refused: name.to_string(),
+            allowed: t.domains.describe(),
+        }),
     }
 }
 

@@ -655,6 +655,9 @@ impl Groups<'_> {
             group = next;
         }
         self.sweep_members(&group).await?;
+        // The org's tenant tokens and domain claims go before its item does
+        // (which lists them), so a delete cut short finds them again.
+        self.store.tenants().release(&group.slug).await?;
         let mut tx = Transaction::default();
         let (pk, sk) = keys::group(group.id);
         tx.delete(

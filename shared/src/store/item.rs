@@ -91,6 +91,11 @@ pub fn user_to_item(user: &User) -> Item {
         ),
     );
     put("idp_owned", AttributeValue::Bool(user.idp_owned));
+    if let Some(org) = user.owner {
+        put(keys::OWNER, n(org));
+        // The tenant index's keys: only owned users are in it.
+        put(keys::TENANT_PK, s(keys::tenant_partition(org)));
+    }
     put(
         "memberships",
         AttributeValue::L(
@@ -260,6 +265,7 @@ pub fn user_from_item(item: &Item) -> Option<User> {
             .unwrap_or_default(),
         memberships,
         idp_owned: flag("idp_owned"),
+        owner: get_n(item, keys::OWNER),
         details: details_from_item(item),
     })
 }

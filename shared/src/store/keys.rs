@@ -31,6 +31,27 @@ pub const MODIFIED_INDEX: &str = "modified";
 /// non-zero, so string order is time order only down to the second: see
 /// [`modified_bound`]).
 pub const MODIFIED_SK: &str = "last_modified";
+/// The per-tenant list index: the users an org owns (created under its
+/// tenant base), in id order. Sparse: only owned user items carry its
+/// partition key [`TENANT_PK`] (`TENANT#<org id>`); its sort key is GSI1's,
+/// and it copies what GSI1 copies, so a tenant's list page is one query of
+/// its own partition, whatever the number of tenants or users.
+pub const TENANT_INDEX: &str = "tenant";
+/// The partition key of [`TENANT_INDEX`], on owned user items only.
+pub const TENANT_PK: &str = "tenantpk";
+/// The org that owns a user item (its id).
+pub const OWNER: &str = "owner";
+
+/// The [`TENANT_INDEX`] partition of org `org_id`'s users.
+pub fn tenant_partition(org_id: u64) -> String {
+    format!("TENANT#{org_id}")
+}
+
+/// The claim that gives a verified domain to one org (`org_id`).
+pub fn domain_claim(domain: &str) -> (String, &'static str) {
+    (format!("DOMAIN#{domain}"), "CLAIM")
+}
+
 /// The token expiry, also the table's TTL attribute (epoch seconds).
 pub const TTL: &str = "expires_at";
 
@@ -95,6 +116,34 @@ pub const GSI1_PROJECTED: &[&str] = &[
     "idp_owned",
     // SCIM's rest of the user (`item::DETAILS`): a list page shows it.
     "details",
+];
+
+/// What [`TENANT_INDEX`] copies besides the keys: what GSI1 copies, and the
+/// owner. (GSI1 does not copy the owner: a projection cannot change on a
+/// deployed index, and nothing decides ownership from a GSI1 read; a tenant
+/// reads its users from its own index or by key.)
+pub const TENANT_PROJECTED: &[&str] = &[
+    "id",
+    "username",
+    "first_name",
+    "last_name",
+    "display_name",
+    "email",
+    "email_primary",
+    "external_id",
+    "is_active",
+    "groups",
+    "is_staff",
+    "is_superuser",
+    "has_analytics_access",
+    "date_joined",
+    "last_modified",
+    "last_login",
+    "version",
+    "memberships",
+    "idp_owned",
+    "details",
+    OWNER,
 ];
 
 /// What [`MODIFIED_INDEX`] copies besides the keys: whether the user is
@@ -187,16 +236,17 @@ pub fn group_external_id_claim(external_id: &str) -> (String, &'static str) {
     (format!("GROUPEXTID#{external_id}"), "CLAIM")
 }
 
-/// The table's global secondary indexes: (name, sort key, copied
-/// attributes), all partitioned by `gsi1pk`.
-pub const INDEXES: &[(&str, &str, &[&str])] = &[
-    (GSI1, GSI1_SK, GSI1_PROJECTED),
-    (SEARCH_INDEX, GSI1_SK, SEARCH_PROJECTED),
-    (MODIFIED_INDEX, MODIFIED_SK, MODIFIED_PROJECTED),
+/// The table's global secondary indexes: (name, partition key, sort key,
+/// copied attributes).
+pub const INDEXES: &[(&str, &str, &str, &[&str])] = &[
+    (GSI1, GSI1_PK, GSI1_SK, GSI1_PROJECTED),
+    (SEARCH_INDEX, GSI1_PK, GSI1_SK, SEARCH_PROJECTED),
+    (MODIFIED_INDEX, GSI1_PK, MODIFIED_SK, MODIFIED_PROJECTED),
+    (TENANT_INDEX, TENANT_PK, GSI1_SK, TENANT_PROJECTED),
 ];
 
 /// The attributes the table's keys and its indexes' keys are made of (all strings).
-const KEY_ATTRIBUTES: &[&str] = &[PK, SK, GSI1_PK, GSI1_SK, MODIFIED_SK];
+const KEY_ATTRIBUTES: &[&str] = &[PK, SK, GSI1_PK, GSI1_SK, MODIFIED_SK, TENANT_PK];
 
 /// One attribute of a key schema (the table's or an index's).
 fn key(name: &str, kind: KeyType) -> KeySchemaElement {
@@ -207,10 +257,15 @@ fn key(name: &str, kind: KeyType) -> KeySchemaElement {
         .expect("name and type are set")
 }
 
-fn index(name: &str, sort_key: &str, projected: &[&str]) -> GlobalSecondaryIndex {
+fn index(
+    name: &str,
+    partition_key: &str,
+    sort_key: &str,
+    projected: &[&str],
+) -> GlobalSecondaryIndex {
     GlobalSecondaryIndex::builder()
         .index_name(name)
-        .key_schema(key(GSI1_PK, KeyType::Hash))
+        .key_schema(key(partition_key, KeyType::Hash))
         .key_schema(key(sort_key, KeyType::Range))
         .projection(
             Projection::builder()
@@ -254,7 +309,7 @@ pub async fn add_missing_indexes(
         .filter_map(|g| g.index_name().map(str::to_string))
         .collect();
     let mut done = AddedIndexes::default();
-    for &(name, sort_key, projected) in INDEXES {
+    for &(name, partition_key, sort_key, projected) in INDEXES {
         if present.iter().any(|p| p == name) {
             continue;
         }
@@ -262,7 +317,7 @@ pub async fn add_missing_indexes(
             done.pending.push(name);
             continue;
         }
-        let wanted = index(name, sort_key, projected);
+        let wanted = index(name, partition_key, sort_key, projected);
         let create = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
             .index_name(name)
             .set_key_schema(Some(wanted.key_schema))
@@ -272,7 +327,7 @@ pub async fn add_missing_indexes(
         let update = client
             .update_table()
             .table_name(table)
-            .attribute_definitions(attr(GSI1_PK))
+            .attribute_definitions(attr(partition_key))
             .attribute_definitions(attr(sort_key))
             .global_secondary_index_updates(
                 aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
@@ -317,7 +372,7 @@ pub fn table_definition(client: &Client, table: &str) -> CreateTableFluentBuilde
         .set_global_secondary_indexes(Some(
             INDEXES
                 .iter()
-                .map(|(name, sort_key, projected)| index(name, sort_key, projected))
+                .map(|(name, pk, sort_key, projected)| index(name, pk, sort_key, projected))
                 .collect(),
         ))
         .stream_specification(stream())
@@ -464,11 +519,23 @@ mod tests {
         ];
         let missing: Vec<String> = user_to_item(&user)
             .into_keys()
-            .filter(|a| ![PK, SK, GSI1_PK, GSI1_SK].contains(&a.as_str()))
+            .filter(|a| ![PK, SK, GSI1_PK, GSI1_SK, TENANT_PK].contains(&a.as_str()))
             .filter(|a| !credentials.contains(&a.as_str()))
             .filter(|a| !GSI1_PROJECTED.contains(&a.as_str()))
             .collect();
         assert!(missing.is_empty(), "GSI1 does not copy {missing:?}");
+        // The tenant index copies all that and the owner.
+        user.owner = Some(3);
+        let missing: Vec<String> = user_to_item(&user)
+            .into_keys()
+            .filter(|a| ![PK, SK, GSI1_PK, GSI1_SK, TENANT_PK].contains(&a.as_str()))
+            .filter(|a| !credentials.contains(&a.as_str()))
+            .filter(|a| !TENANT_PROJECTED.contains(&a.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "the tenant index does not copy {missing:?}"
+        );
         // The modified index is sorted by an attribute every user item has.
         assert!(user_to_item(&user).contains_key(MODIFIED_SK));
         assert!(GSI1_PROJECTED.contains(&MODIFIED_SK));

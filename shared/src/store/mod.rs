@@ -49,6 +49,7 @@ mod modified;
 pub mod permissions;
 mod prefetch;
 mod subscribers;
+mod tenants;
 mod tokens;
 mod users;
 mod writes;
@@ -68,7 +69,8 @@ pub use memberships::Memberships;
 pub use modified::{Change, Changes};
 pub use prefetch::{Fetched, OrgKey, Wanted};
 pub use subscribers::{Delivery, DeliveryStatus, Subscriber, Subscribers, KEEP_DELIVERIES_SECS};
-pub use tokens::{StoredToken, TokenSpec, Tokens};
+pub use tenants::{DomainAdded, TenantOrg, TenantToken, Tenants};
+pub use tokens::{StoredToken, TokenOwner, TokenSpec, Tokens};
 pub use users::{Page, Slice, UserRow, Users, WRITE_ATTEMPTS};
 
 pub type Result<T> = std::result::Result<T, StoreError>;

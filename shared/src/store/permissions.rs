@@ -87,10 +87,12 @@ pub enum Partition {
     Subscribers,
     /// `DELIVERY#<subscriber>`: the SETs kept for a receiver.
     Deliveries,
+    /// `DOMAIN#<domain>`: an org's verified domain (store/tenants.rs).
+    Domains,
 }
 
 impl Partition {
-    pub const ALL: [Partition; 14] = [
+    pub const ALL: [Partition; 15] = [
         Partition::Users,
         Partition::Usernames,
         Partition::Emails,
@@ -105,6 +107,7 @@ impl Partition {
         Partition::Counts,
         Partition::Subscribers,
         Partition::Deliveries,
+        Partition::Domains,
     ];
 
     /// The partition keys the key fn builds for two different values: what
@@ -144,6 +147,7 @@ impl Partition {
                 keys::subscriber("b").0.into(),
             ],
             Partition::Deliveries => [keys::delivery("a", "1").0, keys::delivery("b", "1").0],
+            Partition::Domains => [keys::domain_claim("a").0, keys::domain_claim("b").0],
         }
     }
 
@@ -361,8 +365,10 @@ pub const FUNCTIONS: &[Function] = &[
     },
     // ---------------------------------------------------------------- SCIM Users
     // POST: UpdateItem ADD on the id counter, then one transaction: Put of the
-    // user and its claims, Update of the counts. The ODM profile's
-    // update-on-existing-userName may also Delete claims that moved and tokens.
+    // user and its claims, Update of the counts; under a tenant base also Put
+    // of the member item (ORG#<slug>/MEMBER#<id>) of the org that owns it.
+    // The ODM profile's update-on-existing-userName may also Delete claims
+    // that moved and tokens.
     Function {
         name: "scim-users-create",
         grants: &[writes(&[
@@ -371,19 +377,29 @@ pub const FUNCTIONS: &[Function] = &[
             Emails,
             ExternalIds,
             Tokens,
+            Orgs,
             Counters,
             Counts,
         ])],
     },
     // GET and POST .search: pages over GSI1; filters on meta.lastModified
-    // (a delta sync) over the modified index.
+    // (a delta sync) over the modified index; under a tenant base, the org's
+    // users over the tenant index.
     Function {
         name: "scim-users-list",
-        grants: &[queries(keys::GSI1), queries(keys::MODIFIED_INDEX)],
+        grants: &[
+            queries(keys::GSI1),
+            queries(keys::MODIFIED_INDEX),
+            queries(keys::TENANT_INDEX),
+        ],
     },
     Function {
         name: "scim-users-search",
-        grants: &[queries(keys::GSI1), queries(keys::MODIFIED_INDEX)],
+        grants: &[
+            queries(keys::GSI1),
+            queries(keys::MODIFIED_INDEX),
+            queries(keys::TENANT_INDEX),
+        ],
     },
     Function {
         name: "scim-users-get",
@@ -482,8 +498,8 @@ pub const FUNCTIONS: &[Function] = &[
         ])],
     },
     // DELETE: marks the record deleting and frees its claims, removes the
-    // members in steps, then Delete of the record and the id claim, Put of
-    // the org's tombstone.
+    // members in steps, Delete of the org's tenant tokens and domain claims,
+    // then Delete of the record and the id claim, Put of the org's tombstone.
     Function {
         name: "scim-groups-delete",
         grants: &[writes(&[
@@ -493,6 +509,8 @@ pub const FUNCTIONS: &[Function] = &[
             Orgs,
             OrgIds,
             Users,
+            Tokens,
+            Domains,
             Counts,
         ])],
     },
@@ -544,6 +562,7 @@ pub const FUNCTIONS: &[Function] = &[
             Groups,
             GroupNames,
             GroupExternalIds,
+            Domains,
             Counters,
             Counts,
         ])],
@@ -894,7 +913,8 @@ mod tests {
                 "COUNTER",
                 "COUNTS",
                 "SUBSCRIBERS",
-                "DELIVERY#*"
+                "DELIVERY#*",
+                "DOMAIN#*"
             ]
         );
         // Every key fn's partition is exactly one of them: no pattern is a

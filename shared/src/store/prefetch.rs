@@ -29,6 +29,8 @@ pub struct Wanted {
     pub counts: bool,
     /// Group records, by id.
     pub groups: Vec<u64>,
+    /// The org of a tenant base, by slug: its tokens, domains and role.
+    pub tenant: Option<String>,
 }
 
 impl Wanted {
@@ -51,6 +53,9 @@ impl Wanted {
             Some(OrgRef::Id(id)) => push(keys::org_by_id(*id)),
             None => {}
         }
+        if let Some(slug) = self.tenant.as_deref().filter(|s| keys::fits(s)) {
+            push(keys::org(slug));
+        }
         out
     }
 }
@@ -64,6 +69,7 @@ pub struct Fetched {
     groups: HashMap<u64, crate::domain::group::GroupRecord>,
     counts: UserCounts,
     directory: Option<super::BucketCounts>,
+    tenant: Option<super::TenantOrg>,
 }
 
 impl Fetched {
@@ -90,6 +96,11 @@ impl Fetched {
     /// The org that was asked for, if it exists.
     pub fn org(&self) -> Option<&OrgKey> {
         self.org.as_ref()
+    }
+
+    /// The tenant org that was asked for, if it exists (not deleted).
+    pub fn tenant(&self) -> Option<&super::TenantOrg> {
+        self.tenant.as_ref()
     }
 
     /// The user counts (zero when they were not asked for or nobody was ever created).
@@ -160,6 +171,11 @@ impl Store {
                     }),
                 None => None,
             };
+        fetched.tenant = wanted
+            .tenant
+            .as_deref()
+            .and_then(|slug| get(keys::org(slug)))
+            .and_then(super::TenantOrg::from_item);
         if let Some(dir) = directory {
             fetched.counts = dir.counts();
             fetched.directory = Some(dir);

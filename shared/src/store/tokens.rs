@@ -13,17 +13,32 @@ pub struct TokenSpec {
     pub expires_at: Option<i64>,
 }
 
+/// Whose a token is: a person's, or an org's own (a tenant token, listed on
+/// the org item: see `store::tenants`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenOwner {
+    User(u64),
+    Org { id: u64, slug: String },
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredToken {
-    pub user_id: u64,
+    pub owner: TokenOwner,
     pub read_only: bool,
     pub expires_at: Option<i64>,
 }
 
 impl StoredToken {
     pub fn from_item(item: &Item) -> Option<StoredToken> {
+        let owner = match item::get_n(item, "user_id") {
+            Some(id) => TokenOwner::User(id),
+            None => TokenOwner::Org {
+                id: item::get_n(item, "org_id")?,
+                slug: item::get_s(item, "slug")?.to_string(),
+            },
+        };
         Some(StoredToken {
-            user_id: item::get_n(item, "user_id")?,
+            owner,
             read_only: item::get_bool(item, "read_only").unwrap_or(false),
             expires_at: item::get_n(item, keys::TTL),
         })

@@ -91,7 +91,9 @@ impl Users<'_> {
     }
 
     /// Stores a new user: one counter update for the id, then one transaction
-    /// writing the user, its claims and the counts.
+    /// writing the user, its claims, the member items of the memberships it
+    /// starts with (a user made under an org's SCIM tenant base is a member
+    /// of that org) and the counts.
     pub async fn create(&self, mut user: User) -> Result<User> {
         user.id = self.store.next_id(keys::user_id_counter()).await?;
         user.version = 1;
@@ -114,6 +116,12 @@ impl Users<'_> {
         let claims = self.store.claims();
         for (field, (pk, sk)) in user_claims(&user) {
             tx.put(Slot::Claim(field), claims.take(pk, sk, user.id)?);
+        }
+        for member in new_member_items(&user) {
+            tx.put(
+                Slot::Other,
+                super::writes::put_if_absent(self.store.table(), member)?,
+            );
         }
         tx.count(CountDelta {
             id: user.id,
@@ -632,6 +640,65 @@ impl Users<'_> {
             .set_expression_attribute_values(Some(after_values(after, active_only)))
     }
 
+    /// The users org `org_id` owns with an id above `after` (from the
+    /// first when `None`), in id order, only active ones if asked: queries
+    /// of the org's own partition of the tenant index
+    /// ([`keys::TENANT_INDEX`]) until `limit` users are read, each user
+    /// once. What it costs grows with the users read, never with other
+    /// tenants or the directory. `next_after`: where the index may go on
+    /// (`None` at the end of the org's users).
+    pub async fn owned_by(
+        &self,
+        org_id: u64,
+        after: Option<u64>,
+        limit: usize,
+        active_only: bool,
+    ) -> Result<Page> {
+        let values: HashMap<String, AttributeValue> =
+            [(":p".to_string(), s(keys::tenant_partition(org_id)))]
+                .into_iter()
+                .chain(after.map(|id| (":after".to_string(), s(keys::user_order(id)))))
+                .chain(active_only.then(|| (":active".to_string(), AttributeValue::Bool(true))))
+                .collect();
+        let query = self
+            .store
+            .client()
+            .query()
+            .table_name(self.store.table())
+            .index_name(keys::TENANT_INDEX)
+            .key_condition_expression(match after {
+                None => "tenantpk = :p",
+                Some(_) => "tenantpk = :p AND gsi1sk > :after",
+            })
+            .set_filter_expression(active_only.then(|| "is_active = :active".to_string()))
+            .set_expression_attribute_values(Some(values));
+        let mut page = Page {
+            users: Vec::new(),
+            next_after: None,
+        };
+        let mut start = None;
+        while page.users.len() < limit {
+            let want = (limit - page.users.len()).clamp(1, QUERY_PAGE);
+            let out = self
+                .store
+                .query_page(query.clone().limit(want as i32), start)
+                .await?;
+            for item in out.items() {
+                page.users.push(parse_user(item)?);
+            }
+            start = out.last_evaluated_key().cloned();
+            page.next_after = start
+                .as_ref()
+                .and_then(|key| key.get(keys::GSI1_SK))
+                .and_then(|sk| sk.as_s().ok())
+                .and_then(|sk| sk.parse().ok());
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(page)
+    }
+
     /// Every user's entry of the search index, in id order: one paginated
     /// query (eventually consistent, as every list is).
     pub async fn search_index(&self) -> Result<Vec<UserRow>> {
@@ -861,6 +928,26 @@ fn dropped_tokens(old: &User, new: &User) -> Vec<String> {
         .iter()
         .filter(|h| !new.token_hashes.contains(h))
         .cloned()
+        .collect()
+}
+
+/// The member items of a new user's memberships, as `Groups::add_member`
+/// writes them, joined now.
+fn new_member_items(user: &User) -> Vec<Item> {
+    user.memberships
+        .iter()
+        .map(|m| {
+            let (pk, sk) = keys::membership(&m.org_slug, user.id);
+            let mut member = key(pk, sk);
+            member.insert("user_id".into(), n(user.id));
+            member.insert("role".into(), s(&m.role));
+            member.insert("is_active".into(), AttributeValue::Bool(m.is_active));
+            member.insert(
+                super::memberships::JOINED.into(),
+                super::memberships::joined_now(),
+            );
+            member
+        })
         .collect()
 }
 

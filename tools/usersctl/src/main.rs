@@ -5,8 +5,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use directory::auth;
+use directory::domain::orgs::Role;
+use directory::domain::tenant::domain_name;
 use directory::domain::user::{rules, Group, User};
-use directory::store::{client, keys, FaultKind, Store, StoreError, TokenSpec, UniqueField};
+use directory::store::{
+    client, keys, DomainAdded, FaultKind, Store, StoreError, TenantOrg, TokenOwner, TokenSpec,
+    UniqueField,
+};
 
 mod events;
 mod iac;
@@ -142,6 +147,50 @@ enum OrgCmd {
         username: String,
         #[arg(long, default_value = "worker")]
         role: String,
+    },
+    /// Issues the org's own SCIM token, for its identity provider: it works
+    /// only under /api/v1/scim/orgs/<slug>. Prints it as the last line.
+    ScimToken {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        read_only: bool,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// The org's verified domains: the names its identity provider may
+    /// provision under its tenant base.
+    #[command(subcommand)]
+    Domain(DomainCmd),
+    /// The role users created under the org's tenant base get (default worker).
+    DefaultRole {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DomainCmd {
+    /// Gives a domain to the org (a domain belongs to one org at most), or
+    /// with --any lets the org provision any name nobody holds.
+    Add {
+        #[arg(long)]
+        slug: String,
+        #[arg(long, required_unless_present = "any", conflicts_with = "any")]
+        domain: Option<String>,
+        #[arg(long)]
+        any: bool,
+    },
+    /// Takes a domain from the org, or with --any withdraws --any.
+    Remove {
+        #[arg(long)]
+        slug: String,
+        #[arg(long, required_unless_present = "any", conflicts_with = "any")]
+        domain: Option<String>,
+        #[arg(long)]
+        any: bool,
     },
 }
 
@@ -515,12 +564,18 @@ async fn run(store: &Store, command: Command) -> Outcome {
                 .get(&hash)
                 .await?
                 .ok_or_else(|| Fail::Message("no such token".into()))?;
-            let user = store
-                .users()
-                .get(stored.user_id)
-                .await?
-                .ok_or_else(|| Fail::Message("the token's user no longer exists".into()))?;
-            store.tokens().revoke(&user, &hash).await?;
+            match stored.owner {
+                TokenOwner::User(id) => {
+                    let user =
+                        store.users().get(id).await?.ok_or_else(|| {
+                            Fail::Message("the token's user no longer exists".into())
+                        })?;
+                    store.tokens().revoke(&user, &hash).await?;
+                }
+                TokenOwner::Org { slug, .. } => {
+                    store.tenants().revoke_token(&slug, &hash).await?;
+                }
+            }
             println!("token revoked");
             Ok(())
         }
@@ -591,6 +646,67 @@ async fn run(store: &Store, command: Command) -> Outcome {
                 )))
             }
         }
+        Command::Org(OrgCmd::ScimToken {
+            slug,
+            read_only,
+            expires_in_days,
+        }) => {
+            let org = tenant(store, &slug).await?;
+            let spec = TokenSpec {
+                read_only,
+                expires_at: expires_in_days
+                    .map(|d| chrono::Utc::now().timestamp() + i64::from(d) * 86_400),
+            };
+            let token = auth::mint_tenant_token(store, &org, &spec).await?;
+            println!("SCIM base: /api/v1/scim/orgs/{slug}");
+            println!("{token}");
+            Ok(())
+        }
+        Command::Org(OrgCmd::Domain(DomainCmd::Add { slug, domain, any })) => {
+            let org = tenant(store, &slug).await?;
+            let Some(raw) = domain.filter(|_| !any) else {
+                store.tenants().set_any_domain(&org, true).await?;
+                println!("{slug} may provision any name nobody holds");
+                return Ok(());
+            };
+            let domain = domain_name(&raw)
+                .ok_or_else(|| Fail::Message(format!("domain: \"{raw}\" is no DNS name")))?;
+            match store.tenants().add_domain(&org, &domain).await? {
+                DomainAdded::Added => println!("{domain} is a domain of {slug}"),
+                DomainAdded::Already => println!("{domain} already is a domain of {slug}"),
+                DomainAdded::TakenBy(_) => {
+                    return Err(Fail::Message(format!(
+                        "{domain} belongs to another organization"
+                    )))
+                }
+            }
+            Ok(())
+        }
+        Command::Org(OrgCmd::Domain(DomainCmd::Remove { slug, domain, any })) => {
+            let org = tenant(store, &slug).await?;
+            let Some(raw) = domain.filter(|_| !any) else {
+                store.tenants().set_any_domain(&org, false).await?;
+                println!("{slug} may provision only names in its domains");
+                return Ok(());
+            };
+            let domain = domain_name(&raw)
+                .ok_or_else(|| Fail::Message(format!("domain: \"{raw}\" is no DNS name")))?;
+            if store.tenants().remove_domain(&org, &domain).await? {
+                println!("{domain} is no longer a domain of {slug}");
+                Ok(())
+            } else {
+                Err(Fail::Message(format!("{domain} is not a domain of {slug}")))
+            }
+        }
+        Command::Org(OrgCmd::DefaultRole { slug, role }) => {
+            let parsed = Role::parse(&role).ok_or_else(|| {
+                Fail::Message("role: one of owner, maintainer, supervisor, worker".into())
+            })?;
+            let org = tenant(store, &slug).await?;
+            store.tenants().set_default_role(&org, parsed).await?;
+            println!("users created under {slug}'s SCIM base become {role}s");
+            Ok(())
+        }
         Command::Org(OrgCmd::AddMember {
             slug,
             username,
@@ -652,6 +768,15 @@ async fn unlock(store: &Store, username: &str) -> Outcome {
     };
     println!("{message}");
     Ok(())
+}
+
+/// The org of `slug`, as a tenant.
+async fn tenant(store: &Store, slug: &str) -> Result<TenantOrg, Fail> {
+    store
+        .tenants()
+        .get(slug)
+        .await?
+        .ok_or_else(|| Fail::Message(format!("no org {slug}")))
 }
 
 async fn find_user(store: &Store, username: &str) -> Result<User, Fail> {
