@@ -1,0 +1,597 @@
+//! Per-organization SCIM tenants, replayed as an attacker would: tenant A's
+//! own token tries to read, change and find tenant B's users, to use its
+//! token where it does not belong, and to provision names outside its
+//! domains. Each answer must be exactly the documented one, equal to the
+//! answer for something that does not exist, and nothing may change.
+//! Also: what a tenant's own requests cost, and that a global admin under a
+//! tenant base sees what the tenant sees.
+use directory::admin_api;
+use directory::auth;
+use directory::domain::user::User;
+use directory::runtime::Profile;
+use directory::scim;
+use directory::store::{TenantOrg, TokenSpec};
+use directory_tests::{get, scim as scim_req, Reply, Req, TestTable};
+use lambda_http::http::Method;
+use serde_json::{json, Value};
+
+const SCIM_ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+/// A user id nobody has.
+const NOBODY: u64 = 999_999;
+
+/// Two tenants, A (`acme`, domain acme.com) and B (`beta`, domain
+/// beta.org), each with its own token and one user it provisioned, and a
+/// global admin.
+struct Two {
+    t: TestTable,
+    a: String,
+    b: String,
+    admin: String,
+    /// B's user, provisioned under B's base.
+    b_user: User,
+    /// A's user.
+    a_user: User,
+}
+
+fn base(slug: &str) -> String {
+    format!("/api/v1/scim/orgs/{slug}")
+}
+
+async fn tenant(t: &TestTable, slug: &str, domain: &str) -> String {
+    t.store.groups().create_org(slug, slug).await.unwrap();
+    let org = t.store.tenants().get(slug).await.unwrap().unwrap();
+    t.store.tenants().add_domain(&org, domain).await.unwrap();
+    mint(t, slug, false, None).await
+}
+
+async fn mint(t: &TestTable, slug: &str, read_only: bool, expires_at: Option<i64>) -> String {
+    let org: TenantOrg = t.store.tenants().get(slug).await.unwrap().unwrap();
+    let spec = TokenSpec {
+        read_only,
+        expires_at,
+    };
+    auth::mint_tenant_token(&t.store, &org, &spec)
+        .await
+        .unwrap()
+}
+
+/// A User; its email is its userName when that is an address.
+fn user_body(name: &str, external_id: &str) -> Value {
+    let mut body = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": name,
+        "externalId": external_id,
+        "name": {"givenName": "Pat", "familyName": "Doe"},
+        "active": true,
+    });
+    if name.contains('@') {
+        body["emails"] = json!([{"value": name, "type": "work", "primary": true}]);
+    }
+    body
+}
+
+fn req(token: &str, method: Method, path: &str, body: Option<&Value>) -> Req {
+    let r = match body {
+        Some(b) => scim_req(method, path, b),
+        None => Req::new(method, path),
+    };
+    r.header("authorization", &format!("Bearer {token}"))
+}
+
+impl Two {
+    async fn new(profile: Profile) -> Two {
+        let t = TestTable::with_profile(profile).await;
+        let a = tenant(&t, "acme", "acme.com").await;
+        let b = tenant(&t, "beta", "beta.org").await;
+        let admin_user = t.admin("root").await;
+        let admin = t.token(&admin_user).await;
+        let mut two = Two {
+            t,
+            a,
+            b,
+            admin,
+            b_user: User::new(""),
+            a_user: User::new(""),
+        };
+        two.b_user = two
+            .create(&two.b.clone(), "beta", "bob@beta.org", "B-1")
+            .await;
+        two.a_user = two
+            .create(&two.a.clone(), "acme", "ann@acme.com", "A-1")
+            .await;
+        two
+    }
+
+    async fn create(&self, token: &str, slug: &str, name: &str, ext: &str) -> User {
+        let r = self.post_user(token, slug, name, ext).await;
+        let id: u64 = r.expect(201)["id"].as_str().unwrap().parse().unwrap();
+        self.t.fresh(id).await
+    }
+
+    async fn post_user(&self, token: &str, slug: &str, name: &str, ext: &str) -> Reply {
+        let path = format!("{}/Users", base(slug));
+        let body = user_body(name, ext);
+        self.t
+            .call(
+                scim::create,
+                req(token, Method::POST, &path, Some(&body)).build(),
+            )
+            .await
+    }
+
+    async fn get_user(&self, token: &str, slug: &str, id: u64) -> Reply {
+        let path = format!("{}/Users/{id}", base(slug));
+        self.t
+            .call(scim::get, req(token, Method::GET, &path, None).build())
+            .await
+    }
+
+    async fn list(&self, token: &str, slug: &str, query: &str) -> Reply {
+        let path = format!("{}/Users?{query}", base(slug));
+        self.t
+            .call(scim::list, req(token, Method::GET, &path, None).build())
+            .await
+    }
+}
+
+fn not_found(id: u64) -> Value {
+    json!({"schemas": [SCIM_ERROR], "status": "404", "detail": format!("User {id} not found")})
+}
+
+fn invalid_token() -> Value {
+    json!({"schemas": [SCIM_ERROR], "status": "401", "detail": "Invalid token."})
+}
+
+/// Status and body, the whole of what a client sees (but the headers).
+fn seen(r: &Reply) -> (u16, Value) {
+    (r.status.as_u16(), r.body.clone())
+}
+
+#[tokio::test]
+async fn a_user_made_under_a_tenant_base_is_owned_by_its_org_and_a_member() {
+    let two = Two::new(Profile::Odm).await;
+    let acme = two.t.store.tenants().get("acme").await.unwrap().unwrap();
+    let u = &two.a_user;
+    assert_eq!(u.owner, Some(acme.id));
+    assert_eq!(u.memberships.len(), 1);
+    assert_eq!(u.memberships[0].org_slug, "acme");
+    assert_eq!(u.memberships[0].role, "worker");
+    // The org's member item came in the same transaction.
+    let members = two.t.store.groups().org_member_ids("acme").await.unwrap();
+    assert_eq!(members, vec![u.id]);
+    // Links point under the tenant base.
+    let r = two.get_user(&two.a, "acme", u.id).await;
+    let body = r.expect(200);
+    assert_eq!(
+        body["meta"]["location"],
+        format!("http://testserver/api/v1/scim/orgs/acme/Users/{}", u.id)
+    );
+    // The token authenticated with the user in one read.
+    assert_eq!(
+        r.dynamodb_calls, 1,
+        "token auth + the user: one BatchGetItem"
+    );
+}
+
+#[tokio::test]
+async fn tenant_a_cannot_read_bs_user_by_id_or_by_any_filter() {
+    for profile in [Profile::Odm, Profile::Rfc] {
+        let two = Two::new(profile).await;
+        let b = &two.b_user;
+        let by_id = two.get_user(&two.a, "acme", b.id).await;
+        let nobody = two.get_user(&two.a, "acme", NOBODY).await;
+        assert_eq!(seen(&by_id), (404, not_found(b.id)), "{profile:?}");
+        assert_eq!(seen(&nobody), (404, not_found(NOBODY)));
+        let mut filters = vec![
+            format!("userName eq \"{}\"", b.username),
+            "externalId eq \"B-1\"".to_string(),
+            format!("emails eq \"{}\"", b.email),
+        ];
+        if profile == Profile::Rfc {
+            filters.extend([
+                format!("emails.value eq \"{}\"", b.email),
+                "userName co \"@\"".to_string(),
+                "userName sw \"bob\"".to_string(),
+                "userName pr".to_string(),
+            ]);
+        }
+        for filter in filters {
+            let q = format!("filter={}", urlencode(&filter));
+            let r = two.list(&two.a, "acme", &q).await;
+            let found: Vec<&str> = r.expect(200)["Resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["userName"].as_str().unwrap())
+                .collect();
+            // Only A's own user can ever match; B's never.
+            assert!(!found.contains(&b.username.as_str()), "{filter}: {found:?}");
+            let missing = format!("filter={}", urlencode("userName eq \"nobody@beta.org\""));
+            if filter.contains(" eq ") {
+                assert_eq!(
+                    r.body,
+                    two.list(&two.a, "acme", &missing).await.body,
+                    "{filter}: like a name nobody holds"
+                );
+            }
+        }
+        if profile == Profile::Odm {
+            continue;
+        }
+        // A filter that would match across tenants finds A's only.
+        let all = two
+            .list(&two.a, "acme", "filter=userName%20co%20%22%40%22")
+            .await;
+        assert_eq!(all.expect(200)["totalResults"], 1);
+        assert_eq!(all.body["Resources"][0]["userName"], "ann@acme.com");
+        // And the search over every resource type finds no more.
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": "userName co \"@\""});
+        let path = format!("{}/.search", base("acme"));
+        let r = two
+            .t
+            .call(
+                scim::search,
+                req(&two.a, Method::POST, &path, Some(&body)).build(),
+            )
+            .await;
+        assert_eq!(r.expect(200)["totalResults"], 1, "{}", r.raw);
+    }
+}
+
+#[tokio::test]
+async fn tenant_a_cannot_change_or_delete_bs_user() {
+    for profile in [Profile::Odm, Profile::Rfc] {
+        let two = Two::new(profile).await;
+        let b = two.t.fresh(two.b_user.id).await;
+        let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": false}]});
+        let put = user_body("bob@beta.org", "B-1");
+        for id in [b.id, NOBODY] {
+            let path = format!("{}/Users/{id}", base("acme"));
+            let p = two
+                .t
+                .call(
+                    scim::patch,
+                    req(&two.a, Method::PATCH, &path, Some(&patch)).build(),
+                )
+                .await;
+            let r = two
+                .t
+                .call(
+                    scim::replace,
+                    req(&two.a, Method::PUT, &path, Some(&put)).build(),
+                )
+                .await;
+            let d = two
+                .t
+                .call(
+                    scim::delete,
+                    req(&two.a, Method::DELETE, &path, None).build(),
+                )
+                .await;
+            for reply in [&p, &r, &d] {
+                assert_eq!(seen(reply), (404, not_found(id)), "{profile:?} {id}");
+            }
+        }
+        assert_eq!(two.t.fresh(b.id).await, b, "B's user is as it was");
+    }
+}
+
+#[tokio::test]
+async fn names_outside_the_tenants_domains_are_refused_before_any_lookup() {
+    let two = Two::new(Profile::Odm).await;
+    let refused = |name: &str| {
+        json!({"schemas": [SCIM_ERROR], "status": "400", "scimType": "invalidValue",
+        "detail": format!("\"{name}\" is not in this organization's domains; allowed: @acme.com")})
+    };
+    // B's existing user and a name nobody holds answer alike: no oracle.
+    let taken = two.post_user(&two.a, "acme", "bob@beta.org", "X-1").await;
+    let free = two.post_user(&two.a, "acme", "new@beta.org", "X-2").await;
+    assert_eq!(seen(&taken), (400, refused("bob@beta.org")));
+    assert_eq!(seen(&free), (400, refused("new@beta.org")));
+    assert_eq!(taken.dynamodb_calls, free.dynamodb_calls);
+    // Renaming A's user into B's domain, by PATCH and by PUT.
+    let a = two.t.fresh(two.a_user.id).await;
+    let path = format!("{}/Users/{}", base("acme"), a.id);
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "userName", "value": "bob@beta.org"}]});
+    let r = two
+        .t
+        .call(
+            scim::patch,
+            req(&two.a, Method::PATCH, &path, Some(&patch)).build(),
+        )
+        .await;
+    assert_eq!(seen(&r), (400, refused("bob@beta.org")));
+    let put = user_body("ann@beta.org", "A-1");
+    let r = two
+        .t
+        .call(
+            scim::replace,
+            req(&two.a, Method::PUT, &path, Some(&put)).build(),
+        )
+        .await;
+    assert_eq!(seen(&r), (400, refused("ann@beta.org")));
+    // An email out of the domains, too.
+    let mut body = user_body("cat@acme.com", "A-2");
+    body["emails"] = json!([{"value": "cat@gmail.com", "primary": true}]);
+    let path = format!("{}/Users", base("acme"));
+    let r = two
+        .t
+        .call(
+            scim::create,
+            req(&two.a, Method::POST, &path, Some(&body)).build(),
+        )
+        .await;
+    assert_eq!(seen(&r), (400, refused("cat@gmail.com")));
+    assert_eq!(two.t.fresh(a.id).await, a, "A's user is as it was");
+}
+
+#[tokio::test]
+async fn with_any_a_taken_name_is_409_and_never_adopted() {
+    for profile in [Profile::Odm, Profile::Rfc] {
+        let two = Two::new(profile).await;
+        let acme = two.t.store.tenants().get("acme").await.unwrap().unwrap();
+        two.t
+            .store
+            .tenants()
+            .set_any_domain(&acme, true)
+            .await
+            .unwrap();
+        // Names that are no email addresses are fine now.
+        two.create(&two.a, "acme", "bjensen", "A-9").await;
+        // B's user, and a user made at the global base (owned by nobody).
+        let global = two.t.user("local.admin").await;
+        for (held, name) in [(two.b_user.id, "bob@beta.org"), (global.id, "local.admin")] {
+            let before = two.t.fresh(held).await;
+            let r = two.post_user(&two.a, "acme", name, "B-1").await;
+            assert_eq!(r.status.as_u16(), 409, "{profile:?} {name}: {}", r.raw);
+            assert_eq!(r.body["scimType"], "uniqueness");
+            assert_eq!(two.t.fresh(held).await, before, "{name} was not adopted");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_token_works_only_under_its_own_base() {
+    let two = Two::new(Profile::Rfc).await;
+    let garbage = "org1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let under = |slug: &'static str, token: String| {
+        let two = &two;
+        async move {
+            let path = format!("{}/Users", base(slug));
+            two.t
+                .call(scim::list, req(&token, Method::GET, &path, None).build())
+                .await
+        }
+    };
+    // A's token under B's base, under an unknown slug, and a wrong token.
+    for r in [
+        under("beta", two.a.clone()).await,
+        under("nosuch", two.a.clone()).await,
+        under("acme", garbage.to_string()).await,
+    ] {
+        assert_eq!(seen(&r), (401, invalid_token()));
+    }
+    // Under the global base and on the admin API: an invalid token.
+    let r = two
+        .t
+        .call(
+            scim::list,
+            req(&two.a, Method::GET, "/api/v1/scim/Users", None).build(),
+        )
+        .await;
+    assert_eq!(seen(&r), (401, invalid_token()));
+    let r = two
+        .t
+        .call(admin_api::list, get("/api/users").token(&two.a).build())
+        .await;
+    assert_eq!(seen(&r), (401, json!({"detail": "Invalid token."})));
+    // Revoked, or expired: the same.
+    let expired = mint(
+        &two.t,
+        "acme",
+        false,
+        Some(chrono::Utc::now().timestamp() - 1),
+    )
+    .await;
+    assert_eq!(seen(&under("acme", expired).await), (401, invalid_token()));
+    let hash = auth::hash_token(&two.a);
+    two.t
+        .store
+        .tenants()
+        .revoke_token("acme", &hash)
+        .await
+        .unwrap();
+    assert_eq!(
+        seen(&under("acme", two.a.clone()).await),
+        (401, invalid_token())
+    );
+    // A read-only token reads but does not write.
+    let ro = mint(&two.t, "acme", true, None).await;
+    under("acme", ro.clone()).await.expect(200);
+    let r = two.post_user(&ro, "acme", "new@acme.com", "A-3").await;
+    assert_eq!(r.status.as_u16(), 403, "{}", r.raw);
+}
+
+#[tokio::test]
+async fn bulk_operations_naming_bs_ids_answer_as_unknown_ids() {
+    let two = Two::new(Profile::Rfc).await;
+    let b = two.t.fresh(two.b_user.id).await;
+    let ops: Vec<Value> = [b.id, NOBODY]
+        .iter()
+        .flat_map(|id| {
+            [
+                json!({"method": "PATCH", "path": format!("/Users/{id}"), "data": {
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "active", "value": false}]}}),
+                json!({"method": "DELETE", "path": format!("/Users/{id}")}),
+            ]
+        })
+        .collect();
+    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": ops});
+    let path = format!("{}/Bulk", base("acme"));
+    let r = two
+        .t
+        .call(
+            scim::bulk::post,
+            req(&two.a, Method::POST, &path, Some(&body)).build(),
+        )
+        .await;
+    let results = r.expect(200)["Operations"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 4, "{}", r.raw);
+    let strip = |op: &Value, id: u64| {
+        let text = op
+            .to_string()
+            .replace(&format!("Users/{id}"), "Users/ID")
+            .replace(&format!("User {id} "), "User ID ");
+        serde_json::from_str::<Value>(&text).unwrap()
+    };
+    for k in 0..2 {
+        assert_eq!(results[k]["status"], "404", "{}", r.raw);
+        assert_eq!(strip(&results[k], b.id), strip(&results[k + 2], NOBODY));
+    }
+    assert_eq!(two.t.fresh(b.id).await, b, "B's user is as it was");
+}
+
+#[tokio::test]
+async fn a_global_admin_under_a_tenant_base_sees_what_the_tenant_sees() {
+    let two = Two::new(Profile::Rfc).await;
+    two.t.user("global.only").await;
+    for query in [
+        "",
+        "filter=userName%20co%20%22%40%22",
+        "count=1&startIndex=1",
+    ] {
+        let tenant = two.list(&two.a, "acme", query).await;
+        let admin = two.list(&two.admin, "acme", query).await;
+        assert_eq!(seen(&admin), seen(&tenant), "{query}");
+        assert_eq!(tenant.body["totalResults"], 1, "{query}");
+    }
+    let r = two.get_user(&two.admin, "acme", two.b_user.id).await;
+    assert_eq!(seen(&r), (404, not_found(two.b_user.id)));
+    // An admin under an org that does not exist learns that it does not.
+    let r = two.list(&two.admin, "nosuch", "").await;
+    assert_eq!(r.status.as_u16(), 404, "{}", r.raw);
+    // A person who is no admin: 403, whether the org exists or not.
+    let plain = two.t.user("plain").await;
+    let token = two.t.token(&plain).await;
+    assert_eq!(two.list(&token, "acme", "").await.status.as_u16(), 403);
+    assert_eq!(two.list(&token, "nosuch", "").await.status.as_u16(), 403);
+}
+
+#[tokio::test]
+async fn me_and_groups_under_a_tenant_base() {
+    let two = Two::new(Profile::Rfc).await;
+    let path = format!("{}/Me", base("acme"));
+    let r = two
+        .t
+        .call(scim::me::get, req(&two.a, Method::GET, &path, None).build())
+        .await;
+    assert_eq!(r.status.as_u16(), 501, "{}", r.raw);
+    // A wrong token there is still a 401.
+    let r = two
+        .t
+        .call(
+            scim::me::get,
+            req("org9.x", Method::GET, &path, None).build(),
+        )
+        .await;
+    assert_eq!(seen(&r), (401, invalid_token()));
+    // No tenant groups yet: an empty list, and the org's own group is not there.
+    let acme = two.t.store.tenants().get("acme").await.unwrap().unwrap();
+    let list = format!("{}/Groups", base("acme"));
+    let r = two
+        .t
+        .call(
+            scim::groups::list,
+            req(&two.a, Method::GET, &list, None).build(),
+        )
+        .await;
+    assert_eq!(r.expect(200)["totalResults"], 0);
+    let one = format!("{}/Groups/{}", base("acme"), acme.id);
+    let r = two
+        .t
+        .call(
+            scim::groups::get,
+            req(&two.a, Method::GET, &one, None).build(),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 404, "{}", r.raw);
+}
+
+#[tokio::test]
+async fn a_tenants_costs_do_not_grow_with_other_tenants() {
+    let two = Two::new(Profile::Odm).await;
+    // Another tenant with many more users than A.
+    for k in 0..30 {
+        two.create(
+            &two.b,
+            "beta",
+            &format!("u{k}@beta.org"),
+            &format!("B-{k}x"),
+        )
+        .await;
+    }
+    for k in 0..12 {
+        two.create(
+            &two.a,
+            "acme",
+            &format!("a{k}@acme.com"),
+            &format!("A-{k}x"),
+        )
+        .await;
+    }
+    // userName eq and externalId eq: the claim with auth, then the user.
+    for filter in ["userName eq \"a3@acme.com\"", "externalId eq \"A-3x\""] {
+        let r = two
+            .list(&two.a, "acme", &format!("filter={}", urlencode(filter)))
+            .await;
+        assert_eq!(r.expect(200)["totalResults"], 1, "{filter}");
+        assert!(
+            r.dynamodb_calls <= 2,
+            "{filter}: {} calls",
+            r.dynamodb_calls
+        );
+    }
+    // A cursor walk: each page one query of A's own partition.
+    let mut cursor = String::new();
+    let mut seen_ids = Vec::new();
+    loop {
+        let q = if cursor.is_empty() {
+            "count=5&cursor".to_string()
+        } else {
+            format!("count=5&cursor={cursor}")
+        };
+        let r = two.list(&two.a, "acme", &q).await;
+        let body = r.expect(200).clone();
+        assert!(r.dynamodb_calls <= 3, "{} calls", r.dynamodb_calls);
+        assert!(r.capacity_units <= 10.0, "{} units", r.capacity_units);
+        for u in body["Resources"].as_array().unwrap() {
+            seen_ids.push(u["id"].as_str().unwrap().to_string());
+        }
+        match body["nextCursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(seen_ids.len(), 13, "A's users, each once: {seen_ids:?}");
+    // An index page of A: reads A's users only.
+    let r = two.list(&two.a, "acme", "count=5&startIndex=6").await;
+    assert_eq!(r.expect(200)["totalResults"], 13);
+    assert!(r.dynamodb_calls <= 3, "{} calls", r.dynamodb_calls);
+    assert!(r.capacity_units <= 10.0, "{} units", r.capacity_units);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
