@@ -223,6 +223,26 @@ fn assert_used(guard: &Guard, unused: &[(&str, &str)]) {
     );
 }
 
+/// Makes the org of group `group_id` a SCIM tenant: a token of its own and a
+/// verified domain. Returns the org's slug and the token.
+async fn make_tenant(t: &TestTable, group_id: u64) -> (String, String) {
+    let slug = t.store.groups().get(group_id).await.unwrap().unwrap().slug;
+    let org = t.store.tenants().get(&slug).await.unwrap().unwrap();
+    t.store
+        .tenants()
+        .add_domain(&org, "example.com")
+        .await
+        .unwrap();
+    let spec = directory::store::TokenSpec {
+        read_only: false,
+        expires_at: None,
+    };
+    let token = directory::auth::mint_tenant_token(&t.store, &org, &spec)
+        .await
+        .unwrap();
+    (slug, token)
+}
+
 fn scim_user(name: &str) -> Value {
     json!({
         "schemas": [USER_SCHEMA],
@@ -517,6 +537,18 @@ async fn scim_users_create() {
             status,
         )
         .await;
+        // Under a tenant base: the user and its org's member item (ORG#).
+        let group: u64 = e.world.group_id.parse().unwrap();
+        let (slug, tenant) = make_tenant(&e.world.t, group).await;
+        let mut hire = scim_user("hire");
+        hire["userName"] = json!("hire@example.com");
+        let path = format!("/api/v1/scim/orgs/{slug}/Users");
+        e.call(
+            scim::create,
+            bearer(&tenant, scim_req(Method::POST, &path, &hire)),
+            201,
+        )
+        .await;
         let probe = || scim_req(Method::POST, USERS, &json!({"schemas": [USER_SCHEMA]}));
         e.basic_auth(scim::create, probe, 400).await;
         if profile == Profile::Odm {
@@ -548,6 +580,16 @@ async fn scim_users_list_search_and_get() {
             e.call(scim::list, e.root(Req::new(Method::GET, &path)), 200)
                 .await;
         }
+        // Under a tenant base: the org's users, from the tenant index.
+        let group: u64 = e.world.group_id.parse().unwrap();
+        let (slug, tenant) = make_tenant(&e.world.t, group).await;
+        let path = format!("/api/v1/scim/orgs/{slug}/Users");
+        e.call(
+            scim::list,
+            bearer(&tenant, Req::new(Method::GET, &path)),
+            200,
+        )
+        .await;
         e.basic_auth(scim::list, || Req::new(Method::GET, USERS), 200)
             .await;
         e.finish(&[]);
@@ -583,6 +625,16 @@ async fn scim_users_list_search_and_get() {
             )
             .await;
         }
+        let group: u64 = e.world.group_id.parse().unwrap();
+        let (slug, tenant) = make_tenant(&e.world.t, group).await;
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]});
+        let path = format!("/api/v1/scim/orgs/{slug}/Users/.search");
+        e.call(
+            scim::search,
+            bearer(&tenant, scim_req(Method::POST, &path, &body)),
+            200,
+        )
+        .await;
         let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]});
         e.basic_auth(scim::search, || scim_req(Method::POST, &path, &body), 200)
             .await;
@@ -844,6 +896,8 @@ async fn scim_groups_replace_and_patch() {
 #[tokio::test]
 async fn scim_groups_delete() {
     let e = Exercise::new("scim-groups-delete", Profile::Odm).await;
+    // An org that is a tenant: its tokens and domain claims go with it.
+    make_tenant(&e.world.t, e.world.group_id.parse().unwrap()).await;
     let path = format!("{GROUPS}/{}", e.world.group_id);
     e.call(groups::delete, e.root(Req::new(Method::DELETE, &path)), 204)
         .await;
@@ -940,6 +994,8 @@ async fn scim_bulk() {
     // dave holds a token, which his deactivation revokes (TOKEN#*).
     let dave = e.world.t.user("dave").await;
     e.world.t.token(&dave).await;
+    // The deleted org is a tenant: its tokens and domain claims go with it.
+    make_tenant(&e.world.t, e.world.group_id.parse().unwrap()).await;
     let ops = json!([
         {"method": "POST", "path": "/Users", "bulkId": "b", "data": scim_user("bjensen")},
         {"method": "PUT", "path": "/Users/bulkId:b", "data": scim_user("barbara")},
@@ -954,6 +1010,7 @@ async fn scim_bulk() {
         {"method": "PUT", "path": format!("/Groups/{}", e.world.group_id),
          "data": {"schemas": [GROUP_SCHEMA], "displayName": "Eng"}},
         {"method": "DELETE", "path": "/Groups/bulkId:g"},
+        {"method": "DELETE", "path": format!("/Groups/{}", e.world.group_id)},
     ]);
     let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops});
     let reply = e
@@ -971,7 +1028,7 @@ async fn scim_bulk() {
         .collect();
     assert_eq!(
         statuses,
-        ["201", "200", "200", "204", "201", "200", "200", "204"],
+        ["201", "200", "200", "204", "201", "200", "200", "204", "204"],
         "{}",
         reply.raw
     );
