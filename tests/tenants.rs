@@ -396,7 +396,10 @@ async fn a_tenant_token_works_only_under_its_own_base() {
         Some(chrono::Utc::now().timestamp() - 1),
     )
     .await;
-    assert_eq!(seen(&under("acme", expired).await), (401, invalid_token()));
+    assert_eq!(
+        seen(&under("acme", expired.clone()).await),
+        (401, invalid_token())
+    );
     let hash = auth::hash_token(&two.a);
     two.t
         .store
@@ -411,6 +414,10 @@ async fn a_tenant_token_works_only_under_its_own_base() {
     // A read-only token reads but does not write.
     let ro = mint(&two.t, "acme", true, None).await;
     under("acme", ro.clone()).await.expect(200);
+    // Minting dropped the expired token from the org item.
+    let acme = two.t.store.tenants().get("acme").await.unwrap().unwrap();
+    assert!(!acme.tokens.contains_key(&auth::hash_token(&expired)));
+    assert!(acme.tokens.contains_key(&auth::hash_token(&ro)));
     let r = two.post_user(&ro, "acme", "new@acme.com", "A-3").await;
     assert_eq!(r.status.as_u16(), 403, "{}", r.raw);
 }

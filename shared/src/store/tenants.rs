@@ -30,6 +30,8 @@ const TOKEN_ATTRIBUTE: &str = "scimtoken#";
 const DOMAINS: &str = "domains";
 const ANY_DOMAIN: &str = "any_domain";
 const DEFAULT_ROLE: &str = "default_role";
+/// Expired tokens a new token's write drops from the org item at most.
+const MAX_PRUNED: usize = 50;
 
 /// One tenant token, as the org item lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,13 +168,30 @@ impl Tenants<'_> {
         if let Some(at) = spec.expires_at {
             listed.insert(keys::TTL.into(), n(at));
         }
-        let update = built(
-            self.org_update(org)
-                .update_expression("SET #t = :t")
-                .expression_attribute_names("#t", format!("{TOKEN_ATTRIBUTE}{hash}"))
-                .expression_attribute_values(":t", AttributeValue::M(listed))
-                .build(),
-        )?;
+        // The tokens that expired go in the same write, so that an org
+        // minting short-lived tokens (OAuth) keeps a small item.
+        let now_epoch = chrono::Utc::now().timestamp();
+        let expired: Vec<&String> = org
+            .tokens
+            .iter()
+            .filter(|(_, t)| t.expires_at.is_some_and(|at| at <= now_epoch))
+            .map(|(h, _)| h)
+            .take(MAX_PRUNED)
+            .collect();
+        let mut expression = "SET #t = :t".to_string();
+        let mut update = self
+            .org_update(org)
+            .expression_attribute_names("#t", format!("{TOKEN_ATTRIBUTE}{hash}"))
+            .expression_attribute_values(":t", AttributeValue::M(listed));
+        if !expired.is_empty() {
+            let names: Vec<String> = (0..expired.len()).map(|i| format!("#x{i}")).collect();
+            expression.push_str(&format!(" REMOVE {}", names.join(", ")));
+            for (name, hash) in names.iter().zip(expired) {
+                update =
+                    update.expression_attribute_names(name, format!("{TOKEN_ATTRIBUTE}{hash}"));
+            }
+        }
+        let update = built(update.update_expression(expression).build())?;
         let (pk, sk) = keys::token(hash);
         let mut token = key(pk, sk);
         token.insert("org_id".into(), n(org.id));
