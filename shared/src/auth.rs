@@ -202,7 +202,7 @@ pub async fn authenticate_tenant(
         let tenant = fetched.tenant().map(TenantOrg::tenant);
         return Ok((
             Provisioner {
-                acting: Acting::Person(caller.user),
+                acting: Acting::Person(Box::new(caller.user)),
                 read_only: caller.read_only,
                 tenant,
             },

@@ -27,7 +27,7 @@ impl Caller {
 /// org's own credential (a tenant token, only under that org's base).
 #[derive(Debug, Clone)]
 pub enum Acting {
-    Person(User),
+    Person(Box<User>),
     /// The tenant's own credential: no person, so no `/Me`.
     Org,
 }
@@ -46,7 +46,7 @@ impl Provisioner {
     /// A person signed in at the global base.
     pub fn global(caller: Caller) -> Provisioner {
         Provisioner {
-            acting: Acting::Person(caller.user),
+            acting: Acting::Person(Box::new(caller.user)),
             read_only: caller.read_only,
             tenant: None,
         }

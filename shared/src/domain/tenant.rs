@@ -26,7 +26,7 @@ impl Domains {
         match name.rsplit_once('@') {
             Some((local, domain)) if !local.is_empty() => {
                 let domain = fold(domain);
-                self.listed.iter().any(|d| *d == domain)
+                self.listed.contains(&domain)
             }
             _ => false,
         }
