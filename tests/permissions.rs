@@ -240,6 +240,10 @@ async fn make_tenant(t: &TestTable, group_id: u64) -> (String, String) {
     let token = directory::auth::mint_tenant_token(&t.store, &org, &spec)
         .await
         .unwrap();
+    // A user it owns, for its lists to read.
+    let mut owned = directory::domain::user::User::new(format!("owned@{slug}.example.com"));
+    owned.owner = Some(org.id);
+    t.store.users().create(owned).await.unwrap();
     (slug, token)
 }
 
@@ -583,13 +587,15 @@ async fn scim_users_list_search_and_get() {
         // Under a tenant base: the org's users, from the tenant index.
         let group: u64 = e.world.group_id.parse().unwrap();
         let (slug, tenant) = make_tenant(&e.world.t, group).await;
-        let path = format!("/api/v1/scim/orgs/{slug}/Users");
-        e.call(
-            scim::list,
-            bearer(&tenant, Req::new(Method::GET, &path)),
-            200,
-        )
-        .await;
+        for query in ["", "?cursor"] {
+            let path = format!("/api/v1/scim/orgs/{slug}/Users{query}");
+            e.call(
+                scim::list,
+                bearer(&tenant, Req::new(Method::GET, &path)),
+                200,
+            )
+            .await;
+        }
         e.basic_auth(scim::list, || Req::new(Method::GET, USERS), 200)
             .await;
         e.finish(&[]);

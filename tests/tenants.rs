@@ -585,11 +585,59 @@ async fn a_tenants_costs_do_not_grow_with_other_tenants() {
         }
     }
     assert_eq!(seen_ids.len(), 13, "A's users, each once: {seen_ids:?}");
-    // An index page of A: reads A's users only.
+    // An index page of A at any depth: auth, A's own counts, one query of
+    // A's partition of the tenant index.
     let r = two.list(&two.a, "acme", "count=5&startIndex=6").await;
     assert_eq!(r.expect(200)["totalResults"], 13);
+    assert_eq!(r.body["Resources"].as_array().unwrap().len(), 5);
     assert!(r.dynamodb_calls <= 3, "{} calls", r.dynamodb_calls);
     assert!(r.capacity_units <= 10.0, "{} units", r.capacity_units);
+    // A full import by startIndex reads each of A's users about once.
+    let (mut start, mut ids, mut units) = (1, Vec::new(), 0.0);
+    loop {
+        let r = two
+            .list(&two.a, "acme", &format!("count=4&startIndex={start}"))
+            .await;
+        let page = r.expect(200)["Resources"].as_array().unwrap().clone();
+        assert!(r.dynamodb_calls <= 3, "{} calls", r.dynamodb_calls);
+        units += r.capacity_units;
+        if page.is_empty() {
+            break;
+        }
+        ids.extend(page.iter().map(|u| u["id"].as_str().unwrap().to_string()));
+        start += page.len();
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((ids.len(), unique.len()), (13, 13), "{ids:?}");
+    assert!(units <= 20.0, "{units} units for 13 users in 5 pages");
+}
+
+#[tokio::test]
+async fn a_tenants_counts_follow_its_users() {
+    for profile in [Profile::Odm, Profile::Rfc] {
+        let two = Two::new(profile).await;
+        let extra = two.create(&two.a, "acme", "eve@acme.com", "A-5").await;
+        let total = |r: &Reply| r.body["totalResults"].as_u64().unwrap();
+        let r = two.list(&two.a, "acme", "startIndex=1").await;
+        assert_eq!(total(&r), 2, "{profile:?}");
+        // DELETE: odm deactivates (hidden, not counted), rfc deletes.
+        let path = format!("{}/Users/{}", base("acme"), extra.id);
+        two.t
+            .call(
+                scim::delete,
+                req(&two.a, Method::DELETE, &path, None).build(),
+            )
+            .await
+            .expect(204);
+        let r = two.list(&two.a, "acme", "startIndex=1").await;
+        assert_eq!(total(&r), 1, "{profile:?}");
+        assert_eq!(r.body["Resources"][0]["userName"], "ann@acme.com");
+        // B's counts are its own.
+        let r = two.list(&two.b, "beta", "startIndex=1").await;
+        assert_eq!(total(&r), 1, "{profile:?}");
+    }
 }
 
 fn urlencode(s: &str) -> String {

@@ -73,6 +73,8 @@ async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
         .as_ref()
         .ok()
         .map(|q| groups::GroupPlan::new(q, &mut wanted));
+    // A tenant's page starts from its own counts, read after auth.
+    wanted.counts &= r.base.tenant().is_none();
     let (caller, fetched) = admin(ctx, r, wanted).await?;
     let params = params?;
     if let (Err(e), Err(_)) = (&users, &groups) {
@@ -88,11 +90,7 @@ async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
         let window = match &caller.tenant {
             // Under a tenant base: the tenant's own users, and no groups.
             Some(tenant) => {
-                let matching = users::tenant_users(ctx, query, plan, &fetched, tenant).await?;
-                users::UserWindow {
-                    total: matching.len(),
-                    users: matching.into_iter().skip(skip).take(count).collect(),
-                }
+                users::tenant_window(ctx, query, plan, &fetched, tenant, skip, count).await?
             }
             None => users::users_window(ctx, query, plan, &fetched, skip, count).await?,
         };

@@ -265,6 +265,8 @@ fn decided_by_time(filter: &Filter) -> bool {
 async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) -> Outcome {
     let mut wanted = Wanted::default();
     let plan = query.as_ref().ok().map(|q| UserPlan::new(q, &mut wanted));
+    // A tenant's page starts from its own counts, read after auth.
+    wanted.counts &= r.base.tenant().is_none();
     let (caller, fetched) = admin(ctx, r, wanted).await?;
     let query = query?;
     let Some(plan) = plan else {
@@ -353,27 +355,68 @@ async fn tenant_query(
         let (page, next) = cursor_cut(shown, query.count, *after, page.next_after);
         return Ok(cursor_list(ctx, query, *after, page, next, base_url));
     }
-    let matching = tenant_users(ctx, query, plan, fetched, tenant).await?;
     match query.paging {
         Paging::Cursor(after) => {
+            let matching = tenant_users(ctx, query, plan, fetched, tenant).await?;
             let found: Vec<User> = matching.into_iter().filter(|u| u.id > after).collect();
             let (page, next) = cursor_cut(found, query.count, after, None);
             Ok(cursor_list(ctx, query, after, page, next, base_url))
         }
         Paging::Index(start) => {
-            let total = matching.len();
-            let page = matching
+            let window =
+                tenant_window(ctx, query, plan, fetched, tenant, start - 1, query.count).await?;
+            let page = window
+                .users
                 .iter()
-                .skip(start - 1)
-                .take(query.count)
                 .map(|u| {
                     let json = user_resource::to_json(u, base_url, ctx.config.profile);
                     query.projection.apply(json)
                 })
                 .collect();
-            Ok(list_response(total, start, page))
+            Ok(list_response(window.total, start, page))
         }
     }
+}
+
+/// The users at `skip..skip + take` of what `query` matches among the
+/// tenant's users. Unfiltered and unsorted, the org's own counts say where
+/// the window starts in its partition of the tenant index, and one query
+/// reads no further than the window (and at most a bucket's worth of the
+/// org's users before it): two calls after auth, at any depth. Anything
+/// else reads its candidates ([`tenant_users`]).
+pub(super) async fn tenant_window(
+    ctx: &Ctx,
+    query: &Query,
+    plan: &UserPlan,
+    fetched: &Fetched,
+    tenant: &Tenant,
+    skip: usize,
+    take: usize,
+) -> Result<UserWindow, ScimError> {
+    if let (Read::Directory, None) = (&plan.read, &query.sort) {
+        let active_only = ctx.config.profile == Profile::Odm;
+        let counts = ctx.store.counts().of_tenant(tenant.org_id).await?;
+        let totals = counts.counts();
+        let total = if active_only {
+            totals.active
+        } else {
+            totals.total
+        } as usize;
+        let users = ctx
+            .store
+            .users()
+            .owned_from_position(tenant.org_id, &counts, skip as u64, take, active_only)
+            .await?;
+        return Ok(UserWindow {
+            total,
+            users: tenant_matching(ctx, query, tenant, users),
+        });
+    }
+    let matching = tenant_users(ctx, query, plan, fetched, tenant).await?;
+    Ok(UserWindow {
+        total: matching.len(),
+        users: matching.into_iter().skip(skip).take(take).collect(),
+    })
 }
 
 /// Every user the tenant owns that `query` matches, in its order: read by

@@ -48,6 +48,10 @@ pub const BLOCK_BUCKETS: u64 = 50;
 pub const BLOCK_IDS: u64 = BUCKET_IDS * BLOCK_BUCKETS;
 /// Copies of a block that creates spread over.
 pub const CREATE_SHARDS: u32 = 8;
+/// Copies of a tenant's block that its creates spread over. Fewer: a
+/// tenant's counts are not compacted, so each copy of each block its users
+/// span is read with every index page of it.
+pub const TENANT_CREATE_SHARDS: u32 = 2;
 
 /// The block and bucket of a user id.
 pub fn block_of(id: u64) -> (u64, u64) {
@@ -62,6 +66,8 @@ pub struct CountDelta {
     pub active: i64,
     /// Creates spread over the block's copies; everything else uses copy 0.
     pub create: bool,
+    /// The org that owns the user: its own counts change too.
+    pub owner: Option<u64>,
 }
 
 /// One read of the whole `COUNTS` partition, summed per bucket.
@@ -215,13 +221,19 @@ impl BucketCounts {
     }
 
     fn from_items(items: &[Item]) -> Result<BucketCounts> {
+        BucketCounts::from_items_after(items, "")
+    }
+
+    /// [`BucketCounts::from_items`] of count items whose sort keys start
+    /// with `prefix` (a tenant's).
+    fn from_items_after(items: &[Item], prefix: &str) -> Result<BucketCounts> {
         let mut dir = BucketCounts::default();
         let mut copies: BTreeMap<u64, Vec<(u32, u64)>> = BTreeMap::new();
         // Sum per bucket across copies first: a bucket's copies may be negative.
         let mut sums: BTreeMap<(u64, u64), (i64, i64)> = BTreeMap::new();
         let mut unpacked = std::collections::BTreeSet::new();
         for it in items {
-            let (block, shard) = parse_block_key(it)?;
+            let (block, shard) = parse_block_key(it, prefix)?;
             if it.keys().any(|k| k.starts_with(['t', 'a'])) {
                 unpacked.insert(block);
             }
@@ -257,9 +269,11 @@ fn corrupt(it: &Item) -> StoreError {
     ))
 }
 
-fn parse_block_key(it: &Item) -> Result<(u64, u32)> {
+fn parse_block_key(it: &Item, prefix: &str) -> Result<(u64, u32)> {
     let sk = item::get_s(it, keys::SK).ok_or_else(|| corrupt(it))?;
-    keys::parse_count_block(sk).ok_or_else(|| corrupt(it))
+    sk.strip_prefix(prefix)
+        .and_then(keys::parse_count_block)
+        .ok_or_else(|| corrupt(it))
 }
 
 /// The (bucket, total, active) entries of one block item: the packed form
@@ -320,21 +334,37 @@ impl Counts<'_> {
     /// Every bucket's counts: one eventually consistent query of the
     /// `COUNTS` partition (paginated past 1 MB, which takes ~20 million users).
     pub async fn by_bucket(&self) -> Result<BucketCounts> {
+        let items = self.blocks(keys::COUNT_BLOCK_PREFIX).await?;
+        BucketCounts::from_items(&items)
+    }
+
+    /// The counts per bucket of the users org `org_id` owns: one eventually
+    /// consistent query of its own blocks (about 50 bytes per copy of each
+    /// block of 2,500 ids its users span).
+    pub async fn of_tenant(&self, org_id: u64) -> Result<BucketCounts> {
+        let prefix = keys::tenant_counts_prefix(org_id);
         let items = self
-            .store
+            .blocks(&format!("{prefix}{}", keys::COUNT_BLOCK_PREFIX))
+            .await?;
+        BucketCounts::from_items_after(&items, &prefix)
+    }
+
+    /// The count items of `COUNTS` whose sort keys start with `prefix`.
+    async fn blocks(&self, prefix: &str) -> Result<Vec<Item>> {
+        self.store
             .query_all(
                 self.store
                     .client()
                     .query()
                     .table_name(self.store.table())
-                    .key_condition_expression("pk = :p")
+                    .key_condition_expression("pk = :p AND begins_with(sk, :b)")
                     .expression_attribute_values(
                         ":p",
                         AttributeValue::S(keys::COUNTS_PARTITION.into()),
-                    ),
+                    )
+                    .expression_attribute_values(":b", AttributeValue::S(prefix.into())),
             )
-            .await?;
-        BucketCounts::from_items(&items)
+            .await
     }
 
     /// The user counts, summed over their buckets: the one query of
@@ -416,13 +446,34 @@ impl Counts<'_> {
     /// user's bucket, on a copy picked now (so a retried transaction may pick
     /// another).
     pub(super) fn update_for(&self, delta: CountDelta) -> Result<Update> {
-        let (block, bucket) = block_of(delta.id);
+        let (block, _) = block_of(delta.id);
         let shard = if delta.create {
             rand::random::<u32>() % CREATE_SHARDS
         } else {
             0
         };
-        let (pk, sk) = keys::count_block(block, shard);
+        self.update_of(keys::count_block(block, shard), delta)
+    }
+
+    /// The update of the owning org's own counts a user write adds to its
+    /// transaction, when the user is owned ([`CountDelta::owner`]).
+    pub(super) fn tenant_update_for(&self, delta: CountDelta) -> Result<Option<Update>> {
+        let Some(org) = delta.owner else {
+            return Ok(None);
+        };
+        let (block, _) = block_of(delta.id);
+        let shard = if delta.create {
+            rand::random::<u32>() % TENANT_CREATE_SHARDS
+        } else {
+            0
+        };
+        self.update_of(keys::tenant_count_block(org, block, shard), delta)
+            .map(Some)
+    }
+
+    /// `delta` added to the bucket of its user in the count item `(pk, sk)`.
+    fn update_of(&self, (pk, sk): (&str, String), delta: CountDelta) -> Result<Update> {
+        let (_, bucket) = block_of(delta.id);
         Update::builder()
             .table_name(self.store.table())
             .set_key(Some(key(pk, sk)))
@@ -441,8 +492,25 @@ impl Counts<'_> {
     /// [`Counts::update_for`] makes, and its version moved so that a
     /// compaction racing it starts over).
     pub(super) async fn add(&self, users: &[User]) -> Result<()> {
-        for (block, buckets) in per_block(users) {
-            let (pk, sk) = keys::count_block(block, 0);
+        let mut blocks: Vec<(CountKey, Buckets)> = per_block(users)
+            .into_iter()
+            .map(|(block, buckets)| (keys::count_block(block, 0), buckets))
+            .collect();
+        // And each owning org's own counts.
+        let mut owned: BTreeMap<u64, Vec<User>> = BTreeMap::new();
+        for user in users {
+            if let Some(org) = user.owner {
+                owned.entry(org).or_default().push(user.clone());
+            }
+        }
+        for (org, users) in owned {
+            blocks.extend(
+                per_block(&users)
+                    .into_iter()
+                    .map(|(block, buckets)| (keys::tenant_count_block(org, block, 0), buckets)),
+            );
+        }
+        for ((pk, sk), buckets) in blocks {
             let mut update = self
                 .store
                 .client()
@@ -536,7 +604,12 @@ impl Counts<'_> {
 }
 
 /// Per block, per bucket within it: (users, active users).
-fn per_block(users: &[User]) -> BTreeMap<u64, BTreeMap<u64, (i64, i64)>> {
+/// A count item's key.
+type CountKey = (&'static str, String);
+/// Bucket -> (total, active) changes of one block.
+type Buckets = BTreeMap<u64, (i64, i64)>;
+
+fn per_block(users: &[User]) -> BTreeMap<u64, Buckets> {
     let mut out: BTreeMap<u64, BTreeMap<u64, (i64, i64)>> = BTreeMap::new();
     for user in users {
         let (block, bucket) = block_of(user.id);

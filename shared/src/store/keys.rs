@@ -190,6 +190,24 @@ pub fn count_block(block: u64, shard: u32) -> (&'static str, String) {
     (COUNTS_PARTITION, format!("BLOCK#{block:012}#{shard}"))
 }
 
+/// The sort key prefix of the directory's own count blocks in
+/// [`COUNTS_PARTITION`] (the tenants' start with [`tenant_counts_prefix`]).
+pub const COUNT_BLOCK_PREFIX: &str = "BLOCK#";
+
+/// The sort key prefix of org `org_id`'s own user counts: the same blocks
+/// as the directory's, of only the users the org owns (what a tenant's list
+/// page starts from), in the same partition, which every user write may
+/// already update.
+pub fn tenant_counts_prefix(org_id: u64) -> String {
+    format!("TENANT#{org_id:012}#")
+}
+
+/// Copy `shard` of org `org_id`'s counts of id block `block`.
+pub fn tenant_count_block(org_id: u64, block: u64, shard: u32) -> (&'static str, String) {
+    let (pk, sk) = count_block(block, shard);
+    (pk, format!("{}{sk}", tenant_counts_prefix(org_id)))
+}
+
 /// The (block, shard) of a [`count_block`] sort key.
 pub fn parse_count_block(sk: &str) -> Option<(u64, u32)> {
     let (block, shard) = sk.strip_prefix("BLOCK#")?.split_once('#')?;

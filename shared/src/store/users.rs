@@ -128,6 +128,7 @@ impl Users<'_> {
             total: 1,
             active: i64::from(user.is_active),
             create: true,
+            owner: user.owner,
         });
         match self.store.commit(tx).await {
             Ok(()) => {}
@@ -209,6 +210,7 @@ impl Users<'_> {
                 total: 0,
                 active: if new.is_active { 1 } else { -1 },
                 create: false,
+                owner: new.owner,
             });
         }
         self.store.commit(tx).await?;
@@ -324,6 +326,7 @@ impl Users<'_> {
             total: -1,
             active: -i64::from(user.is_active),
             create: false,
+            owner: user.owner,
         });
         self.store.commit(tx).await
     }
@@ -447,7 +450,7 @@ impl Users<'_> {
 
     /// Every user, in id order: one paginated query over GSI1.
     pub async fn all(&self) -> Result<Vec<User>> {
-        self.read_in_id_order(None, false, usize::MAX, false, 0)
+        self.read_in_id_order(IdIndex::Directory, None, false, usize::MAX, false, 0)
             .await
     }
 
@@ -461,6 +464,7 @@ impl Users<'_> {
     /// `limit`; it never reads further to find more).
     async fn read_in_id_order(
         &self,
+        index: IdIndex,
         from: Option<u64>,
         descending: bool,
         limit: usize,
@@ -474,21 +478,23 @@ impl Users<'_> {
             let want = (limit - users.len())
                 .max(read_hint.saturating_sub(read))
                 .min(1000) as i32;
+            let (index_name, partition_key, partition) = index.partition();
             let query = self
                 .store
                 .client()
                 .query()
                 .table_name(self.store.table())
-                .index_name(keys::GSI1)
+                .index_name(index_name)
                 .key_condition_expression(match (from, descending) {
-                    (None, _) => "gsi1pk = :p",
-                    (Some(_), false) => "gsi1pk = :p AND gsi1sk >= :from",
-                    (Some(_), true) => "gsi1pk = :p AND gsi1sk <= :from",
+                    (None, _) => "#pk = :p",
+                    (Some(_), false) => "#pk = :p AND gsi1sk >= :from",
+                    (Some(_), true) => "#pk = :p AND gsi1sk <= :from",
                 })
+                .expression_attribute_names("#pk", partition_key)
                 .scan_index_forward(!descending)
                 .set_filter_expression(active_only.then(|| "is_active = :active".to_string()))
                 .set_expression_attribute_values(Some(
-                    [(":p".to_string(), s(keys::USERS_PARTITION))]
+                    [(":p".to_string(), s(partition.clone()))]
                         .into_iter()
                         .chain(from.map(|id| (":from".to_string(), s(keys::user_order(id)))))
                         .chain(active_only.then(|| {
@@ -527,11 +533,59 @@ impl Users<'_> {
         limit: usize,
         active_only: bool,
     ) -> Result<Vec<User>> {
-        let table = self.store.table();
+        self.read_from_position(
+            IdIndex::Directory,
+            counts,
+            k,
+            descending,
+            limit,
+            active_only,
+        )
+        .await
+    }
+
+    /// [`Users::from_position`] among the users org `org_id` owns, with its
+    /// own counts ([`super::Counts::of_tenant`]): one query of its partition
+    /// of the tenant index.
+    pub async fn owned_from_position(
+        &self,
+        org_id: u64,
+        counts: &BucketCounts,
+        k: u64,
+        limit: usize,
+        active_only: bool,
+    ) -> Result<Vec<User>> {
+        self.read_from_position(
+            IdIndex::Tenant(org_id),
+            counts,
+            k,
+            false,
+            limit,
+            active_only,
+        )
+        .await
+    }
+
+    async fn read_from_position(
+        &self,
+        index: IdIndex,
+        counts: &BucketCounts,
+        k: u64,
+        descending: bool,
+        limit: usize,
+        active_only: bool,
+    ) -> Result<Vec<User>> {
+        // Where pages start is remembered per list (see `page_start`).
+        let list = match index {
+            IdIndex::Directory => self.store.table().to_string(),
+            IdIndex::Tenant(org) => format!("{}#tenant{org}", self.store.table()),
+        };
+        let table = list.as_str();
         let Some(start) = counts.page_start(table, k, descending, limit, active_only) else {
             return Ok(Vec::new());
         };
         let mut users = Box::pin(self.read_in_id_order(
+            index,
             Some(start.from_id),
             descending,
             start.skip + limit,
@@ -869,6 +923,28 @@ pub struct Page {
     /// The last id the query evaluated, when the index may go on past it:
     /// the next page starts after it. `None` at the end of the index.
     pub next_after: Option<u64>,
+}
+
+/// Which users a read in id order goes through: the directory's (GSI1) or
+/// those one org owns (its partition of the tenant index).
+#[derive(Debug, Clone, Copy)]
+enum IdIndex {
+    Directory,
+    Tenant(u64),
+}
+
+impl IdIndex {
+    /// The index, its partition key attribute and the partition's value.
+    fn partition(self) -> (&'static str, &'static str, String) {
+        match self {
+            IdIndex::Directory => (keys::GSI1, keys::GSI1_PK, keys::USERS_PARTITION.to_string()),
+            IdIndex::Tenant(org) => (
+                keys::TENANT_INDEX,
+                keys::TENANT_PK,
+                keys::tenant_partition(org),
+            ),
+        }
+    }
 }
 
 /// One entry of the search index: every user's id and the four fields an

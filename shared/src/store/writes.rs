@@ -58,7 +58,10 @@ impl Transaction {
     }
 
     pub(super) fn len(&self) -> usize {
-        self.items.len() + usize::from(self.counts.is_some())
+        let counts = self
+            .counts
+            .map_or(0, |delta| 1 + usize::from(delta.owner.is_some()));
+        self.items.len() + counts
     }
 }
 
@@ -143,6 +146,9 @@ impl Store {
                         .update(self.counts().update_for(delta)?)
                         .build(),
                 );
+                if let Some(update) = self.counts().tenant_update_for(delta)? {
+                    items.push(TransactWriteItem::builder().update(update).build());
+                }
             }
             // The SDK sends this token again on its own retries, so a
             // transaction whose answer was lost is applied once, not twice.
