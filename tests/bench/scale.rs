@@ -666,7 +666,102 @@ async fn main() {
     .await;
     groups(&mut b, n).await;
     rfc_queries(&mut b, n).await;
+    tenants(&mut b, env_usize("TENANT_N", 5_000)).await;
     b.print(n);
+}
+
+/// Two tenants of `per_tenant` users each (every 7th inactive), loaded
+/// beside the directory: tenant A's own token at its base pays for its own
+/// users only, whatever B and the directory hold.
+async fn tenants(b: &mut Bench, per_tenant: usize) {
+    b.t.profile = directory::runtime::Profile::Odm;
+    let mut tokens = Vec::new();
+    for slug in ["tenant-a", "tenant-b"] {
+        let org = b.t.store.groups().create_org(slug, slug).await.unwrap();
+        let users: Vec<User> = (0..per_tenant)
+            .map(|i| {
+                let name = format!("{slug}-{i:06}@{slug}.example.com");
+                let mut u = User::new(&name);
+                u.email = name;
+                u.external_id = Some(format!("{slug}-ext-{i:06}"));
+                u.groups = vec![Group::User];
+                u.is_active = !i.is_multiple_of(7);
+                u.idp_owned = true;
+                u.owner = Some(org.id);
+                u.memberships.push(Membership {
+                    org_slug: org.slug.clone(),
+                    org_id: org.id,
+                    role: "worker".into(),
+                    is_active: true,
+                });
+                u
+            })
+            .collect();
+        b.t.store
+            .users()
+            .import(users)
+            .await
+            .expect("import a tenant");
+        let tenant = b.t.store.tenants().get(slug).await.unwrap().unwrap();
+        let spec = directory::store::TokenSpec {
+            read_only: false,
+            expires_at: None,
+        };
+        let token = directory::auth::mint_tenant_token(&b.t.store, &tenant, &spec)
+            .await
+            .unwrap();
+        tokens.push(token);
+    }
+    let token = tokens[0].clone();
+    let list = |query: String| {
+        let token = token.clone();
+        let t = &b.t;
+        async move {
+            let req = Req::new(
+                Method::GET,
+                &format!("/api/v1/scim/orgs/tenant-a/Users?{query}"),
+            )
+            .header("authorization", &format!("Bearer {token}"))
+            .build();
+            t.call(scim::list, req).await
+        }
+    };
+    let listed = (0..per_tenant).filter(|i| !i.is_multiple_of(7)).count() as u64;
+    let last = (listed - 1) / PAGE as u64 * PAGE as u64 + 1;
+    let middle = (listed / 2) / PAGE as u64 * PAGE as u64 + 1;
+    let mut rows = Vec::new();
+    for (label, start) in [("first", 1), ("middle", middle), ("last", last)] {
+        let query = format!("startIndex={start}&count={PAGE}");
+        let r = list(query.clone()).await;
+        assert_eq!(r.body["totalResults"].as_u64(), Some(listed), "{}", r.raw);
+        let want = (listed + 1 - start).min(PAGE as u64) as usize;
+        assert_eq!(page_names(&r).len(), want, "tenant {query}");
+        let m = b.measure(|| list(query.clone())).await;
+        rows.push((
+            format!("2 tenants of {per_tenant}: tenant `startIndex={start}&count={PAGE}` ({label} page)"),
+            m,
+        ));
+    }
+    for (label, filter) in [
+        (
+            "userName",
+            "userName eq \"tenant-a-000042@tenant-a.example.com\"",
+        ),
+        ("externalId", "externalId eq \"tenant-a-ext-000042\""),
+        (
+            "B's userName",
+            "userName eq \"tenant-b-000042@tenant-b.example.com\"",
+        ),
+    ] {
+        let query = format!("filter={}", enc(filter));
+        let m = b.measure(|| list(query.clone())).await;
+        rows.push((format!("2 tenants of {per_tenant}: tenant {label} eq"), m));
+    }
+    let m = b.measure(|| list(format!("count={PAGE}&cursor"))).await;
+    rows.push((format!("2 tenants of {per_tenant}: tenant cursor page"), m));
+    for (name, m) in rows {
+        b.push(&name, Budget::Idp, m);
+    }
 }
 
 /// The `rfc` grammar's queries: an `or` of two pinned lookups (two keys in

@@ -708,6 +708,34 @@ impl Users<'_> {
         limit: usize,
         active_only: bool,
     ) -> Result<Page> {
+        self.owned_reads(org_id, after, limit, active_only, false)
+            .await
+    }
+
+    /// The users among the next `limit` entries of org `org_id`'s partition
+    /// of the tenant index after `after`: one query that reads exactly those
+    /// entries, as [`Users::page_after`] does for the directory (with
+    /// `active_only` the page may hold fewer; the next starts after the
+    /// last entry read).
+    pub async fn owned_page_after(
+        &self,
+        org_id: u64,
+        after: Option<u64>,
+        limit: usize,
+        active_only: bool,
+    ) -> Result<Page> {
+        self.owned_reads(org_id, after, limit, active_only, true)
+            .await
+    }
+
+    async fn owned_reads(
+        &self,
+        org_id: u64,
+        after: Option<u64>,
+        limit: usize,
+        active_only: bool,
+        one_query: bool,
+    ) -> Result<Page> {
         let values: HashMap<String, AttributeValue> =
             [(":p".to_string(), s(keys::tenant_partition(org_id)))]
                 .into_iter()
@@ -746,7 +774,7 @@ impl Users<'_> {
                 .and_then(|key| key.get(keys::GSI1_SK))
                 .and_then(|sk| sk.as_s().ok())
                 .and_then(|sk| sk.parse().ok());
-            if start.is_none() {
+            if start.is_none() || one_query {
                 break;
             }
         }
