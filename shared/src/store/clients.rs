@@ -34,6 +34,9 @@ pub const LIVE_TOKENS_PER_CLIENT: usize = 20;
 const PRUNE_PER_ISSUE: usize = 40;
 /// The attribute of the org item's token map that names the issuing client.
 const CLIENT: &str = "client";
+/// The attribute of the org item's token map that orders a client's tokens
+/// (epoch milliseconds of the issue).
+const ISSUED: &str = "issued_ms";
 /// The attribute that names a client item's org (absent on a tracker).
 const ORG_ID: &str = "org_id";
 
@@ -75,7 +78,7 @@ pub struct ClientRecord {
 pub struct IssuingOrg {
     pub org: TenantOrg,
     /// The access tokens of the client this org was read for: (hash,
-    /// expires_at), oldest first.
+    /// expires_at), oldest issue first.
     issued: Vec<(String, i64)>,
 }
 
@@ -206,8 +209,7 @@ impl OAuthClients<'_> {
         if !org.clients.contains(&client.id) {
             return Ok(None);
         }
-        let mut issued = tokens_of(&found, &client.id);
-        issued.sort_by_key(|(_, at)| *at);
+        let issued = tokens_of(&found, &client.id);
         Ok(Some(IssuingOrg { org, issued }))
     }
 
@@ -248,6 +250,7 @@ impl OAuthClients<'_> {
             .collect();
         let mut listed = listed_token(spec);
         listed.insert(CLIENT.into(), s(&client.id));
+        listed.insert(ISSUED.into(), n(chrono::Utc::now().timestamp_millis()));
         let mut update = self
             .store
             .tenants()
@@ -400,14 +403,18 @@ impl OAuthClients<'_> {
 }
 
 /// The access tokens the org item lists of client `client_id`: (hash,
-/// expires_at).
+/// expires_at), oldest issue first.
 fn tokens_of(org: &Item, client_id: &str) -> Vec<(String, i64)> {
-    org.iter()
+    let mut tokens: Vec<(i64, String, i64)> = org
+        .iter()
         .filter_map(|(name, value)| {
             let hash = name.strip_prefix(TOKEN_ATTRIBUTE)?;
             let m = value.as_m().ok()?;
             (item::get_s(m, CLIENT)? == client_id).then_some(())?;
-            Some((hash.to_string(), item::get_n(m, keys::TTL)?))
+            let issued = item::get_n(m, ISSUED).unwrap_or(0);
+            Some((issued, hash.to_string(), item::get_n(m, keys::TTL)?))
         })
-        .collect()
+        .collect();
+    tokens.sort();
+    tokens.into_iter().map(|(_, h, at)| (h, at)).collect()
 }
