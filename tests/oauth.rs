@@ -57,8 +57,12 @@ impl World {
 
     /// A grant with the client's credentials by HTTP Basic.
     async fn grant(&self) -> Reply {
-        self.post(basic(form_req("grant_type=client_credentials"), &self.client_id, &self.secret))
-            .await
+        self.post(basic(
+            form_req("grant_type=client_credentials"),
+            &self.client_id,
+            &self.secret,
+        ))
+        .await
     }
 
     async fn access_token(&self) -> String {
@@ -71,7 +75,11 @@ impl World {
     /// The token endpoint at `now` (epoch seconds), as if the clock said so.
     async fn grant_at(&self, now: i64) -> String {
         let ctx = Ctx::new(self.t.store.clone(), self.t.profile);
-        let req = basic(form_req("grant_type=client_credentials"), &self.client_id, &self.secret);
+        let req = basic(
+            form_req("grant_type=client_credentials"),
+            &self.client_id,
+            &self.secret,
+        );
         let resp = oauth::token_at(&ctx, &req.build(), now).await.unwrap();
         let body: Value = match resp.body() {
             lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
@@ -87,7 +95,10 @@ impl World {
             .iter()
             .find(|i| i.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("ORG"))
             .unwrap();
-        org.keys().filter(|k| k.starts_with(prefix)).cloned().collect()
+        org.keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
     }
 }
 
@@ -100,12 +111,14 @@ fn form_req(body: &str) -> Req {
 /// RFC 6749 §2.3.1: the id and secret are form-urlencoded, then Basic.
 fn basic(req: Req, id: &str, secret: &str) -> Req {
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let pair = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)));
+    let pair =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)));
     req.header("authorization", &format!("Basic {pair}"))
 }
 
 fn bearer(token: &str, req: Req) -> Request {
-    req.header("authorization", &format!("Bearer {token}")).build()
+    req.header("authorization", &format!("Bearer {token}"))
+        .build()
 }
 
 /// What a client sees of an answer: status, body, the headers that matter.
@@ -161,11 +174,13 @@ async fn basic_and_form_grants_answer_rfc6749_tokens_in_three_calls() {
     assert_eq!(r.expect(200)["scope"], "scim:read");
     let read_only = r.body["access_token"].as_str().unwrap().to_string();
     let user = json!({"schemas": [USER_SCHEMA], "userName": "ro@acme.example"});
-    let refused = w
-        .t
-        .call(
+    let refused =
+        w.t.call(
             scim::create,
-            bearer(&read_only, scim_req(Method::POST, "/api/v1/scim/orgs/acme/Users", &user)),
+            bearer(
+                &read_only,
+                scim_req(Method::POST, "/api/v1/scim/orgs/acme/Users", &user),
+            ),
         )
         .await;
     assert_eq!(refused.status.as_u16(), 403, "{}", refused.raw);
@@ -176,59 +191,61 @@ async fn the_access_token_acts_as_the_org_token_under_its_base_and_nowhere_else(
     let w = World::new().await;
     let access = w.access_token().await;
     let invalid = format!("org{}.{}", w.acme.id, "A".repeat(43));
-    let cases: Vec<(&str, Req)> = vec![
-        ("list", Req::new(Method::GET, "/api/v1/scim/orgs/acme/Users")),
-        ("get", Req::new(Method::GET, "/api/v1/scim/orgs/acme/Users/999")),
-    ];
-    for (what, req) in cases {
-        let path = format!("{}", req.build().uri().path());
-        let by_access = w.t.call(scim_handler(what), bearer(&access, Req::new(Method::GET, &path))).await;
-        let by_scim = w
-            .t
-            .call(scim_handler(what), bearer(&w.scim_token, Req::new(Method::GET, &path)))
+    let list = "/api/v1/scim/orgs/acme/Users";
+    let missing = "/api/v1/scim/orgs/acme/Users/999";
+    let by_access =
+        w.t.call(scim::list, bearer(&access, Req::new(Method::GET, list)))
             .await;
-        assert_eq!(seen(&by_access), seen(&by_scim), "{what}");
-        assert_ne!(by_access.status.as_u16(), 401, "{what}: {}", by_access.raw);
-        assert_eq!(by_access.dynamodb_calls, by_scim.dynamodb_calls, "{what}");
-    }
-    // Authentication is the one batch read: a get of a missing user is 1 call.
-    let r = w
-        .t
-        .call(scim::get, bearer(&access, Req::new(Method::GET, "/api/v1/scim/orgs/acme/Users/999")))
+    let by_scim =
+        w.t.call(
+            scim::list,
+            bearer(&w.scim_token, Req::new(Method::GET, list)),
+        )
         .await;
-    r.expect(404);
-    assert_eq!(r.dynamodb_calls, 1);
+    by_access.expect(200);
+    assert_eq!(seen(&by_access), seen(&by_scim));
+    assert_eq!(by_access.dynamodb_calls, by_scim.dynamodb_calls);
+    let by_access =
+        w.t.call(scim::get, bearer(&access, Req::new(Method::GET, missing)))
+            .await;
+    let by_scim =
+        w.t.call(
+            scim::get,
+            bearer(&w.scim_token, Req::new(Method::GET, missing)),
+        )
+        .await;
+    by_access.expect(404);
+    assert_eq!(seen(&by_access), seen(&by_scim));
+    // Authentication is the one batch read: a get of a missing user is 1 call.
+    assert_eq!(by_access.dynamodb_calls, 1);
+    assert_eq!(by_scim.dynamodb_calls, 1);
     // Elsewhere it is an invalid token: another org's base, the global base,
     // the admin API.
-    let elsewhere: Vec<(&str, fn(&str) -> Req)> = vec![
-        ("beta", |_| Req::new(Method::GET, "/api/v1/scim/orgs/beta/Users")),
-        ("global", |_| Req::new(Method::GET, "/api/v1/scim/Users")),
-    ];
-    for (what, req) in elsewhere {
-        let by_access = w.t.call(scim::list, bearer(&access, req(""))).await;
-        let by_invalid = w.t.call(scim::list, bearer(&invalid, req(""))).await;
-        assert_eq!(by_access.status.as_u16(), 401, "{what}: {}", by_access.raw);
-        assert_eq!(seen(&by_access), seen(&by_invalid), "{what}");
+    for path in ["/api/v1/scim/orgs/beta/Users", "/api/v1/scim/Users"] {
+        let by_access =
+            w.t.call(scim::list, bearer(&access, Req::new(Method::GET, path)))
+                .await;
+        let by_invalid =
+            w.t.call(scim::list, bearer(&invalid, Req::new(Method::GET, path)))
+                .await;
+        assert_eq!(by_access.status.as_u16(), 401, "{path}: {}", by_access.raw);
+        assert_eq!(seen(&by_access), seen(&by_invalid), "{path}");
     }
-    let admin = w
-        .t
-        .call(admin_api::retrieve_self, bearer(&access, Req::new(Method::GET, "/api/users/self")))
+    let me = "/api/users/self";
+    let admin =
+        w.t.call(
+            admin_api::retrieve_self,
+            bearer(&access, Req::new(Method::GET, me)),
+        )
         .await;
-    let admin_invalid = w
-        .t
-        .call(admin_api::retrieve_self, bearer(&invalid, Req::new(Method::GET, "/api/users/self")))
+    let admin_invalid =
+        w.t.call(
+            admin_api::retrieve_self,
+            bearer(&invalid, Req::new(Method::GET, me)),
+        )
         .await;
     assert_eq!(admin.status.as_u16(), 401, "{}", admin.raw);
     assert_eq!(seen(&admin), seen(&admin_invalid));
-}
-
-fn scim_handler(
-    what: &str,
-) -> fn(Ctx, Request) -> std::pin::Pin<Box<dyn std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send>> {
-    match what {
-        "list" => |c, r| Box::pin(scim::list(c, r)),
-        _ => |c, r| Box::pin(scim::get(c, r)),
-    }
 }
 
 #[tokio::test]
@@ -238,13 +255,23 @@ async fn an_access_token_lives_one_hour() {
     let path = "/api/v1/scim/orgs/acme/Users";
     let young = w.grant_at(now - 3590).await;
     let old = w.grant_at(now - 3601).await;
-    let r = w.t.call(scim::list, bearer(&young, Req::new(Method::GET, path))).await;
+    let r =
+        w.t.call(scim::list, bearer(&young, Req::new(Method::GET, path)))
+            .await;
     r.expect(200);
-    let r = w.t.call(scim::list, bearer(&old, Req::new(Method::GET, path))).await;
+    let r =
+        w.t.call(scim::list, bearer(&old, Req::new(Method::GET, path)))
+            .await;
     r.expect(401);
     let invalid = format!("org{}.{}", w.acme.id, "A".repeat(43));
-    let wrong = w.t.call(scim::list, bearer(&invalid, Req::new(Method::GET, path))).await;
-    assert_eq!(seen(&r), seen(&wrong), "expired is refused as any wrong token is");
+    let wrong =
+        w.t.call(scim::list, bearer(&invalid, Req::new(Method::GET, path)))
+            .await;
+    assert_eq!(
+        seen(&r),
+        seen(&wrong),
+        "expired is refused as any wrong token is"
+    );
     // The next grant drops the expired token from the org item.
     let before = w.org_attributes("scimtoken#").await.len();
     w.access_token().await;
@@ -262,23 +289,47 @@ async fn revoking_the_client_ends_its_grants_and_its_tokens() {
             .await
             .expect(200);
     }
-    assert!(w.t.store.oauth_clients().revoke(&w.client_id).await.unwrap());
+    assert!(w
+        .t
+        .store
+        .oauth_clients()
+        .revoke(&w.client_id)
+        .await
+        .unwrap());
     for token in [&first, &second] {
         w.t.call(scim::list, bearer(token, Req::new(Method::GET, path)))
             .await
             .expect(401);
     }
     // The org's own SCIM token is not the client's.
-    w.t.call(scim::list, bearer(&w.scim_token, Req::new(Method::GET, path)))
-        .await
-        .expect(200);
+    w.t.call(
+        scim::list,
+        bearer(&w.scim_token, Req::new(Method::GET, path)),
+    )
+    .await
+    .expect(200);
     let r = w.grant().await;
     assert_eq!(r.expect(401)["error"], "invalid_client");
     assert!(w.org_attributes("oauthclient#").await.is_empty());
-    assert_eq!(w.org_attributes("scimtoken#").await.len(), 1, "only the SCIM token");
+    assert_eq!(
+        w.org_attributes("scimtoken#").await.len(),
+        1,
+        "only the SCIM token"
+    );
     assert_eq!(w.t.items_with_prefix("TOKEN#").await.len(), 1);
-    assert!(w.t.items_with_prefix("OAUTHCLIENT#").await.iter().all(|i| !i.contains_key("org_id")));
-    assert!(!w.t.store.oauth_clients().revoke(&w.client_id).await.unwrap());
+    assert!(w
+        .t
+        .items_with_prefix("OAUTHCLIENT#")
+        .await
+        .iter()
+        .all(|i| !i.contains_key("org_id")));
+    assert!(!w
+        .t
+        .store
+        .oauth_clients()
+        .revoke(&w.client_id)
+        .await
+        .unwrap());
 }
 
 #[tokio::test]
@@ -288,14 +339,22 @@ async fn deleting_the_org_deletes_its_clients_and_their_tokens() {
     let admin = w.t.admin("root").await;
     let admin_token = w.t.token(&admin).await;
     let path = format!("/api/v1/scim/Groups/{}", w.acme.id);
-    w.t.call(groups::delete, bearer(&admin_token, Req::new(Method::DELETE, &path)))
-        .await
-        .expect(204);
+    w.t.call(
+        groups::delete,
+        bearer(&admin_token, Req::new(Method::DELETE, &path)),
+    )
+    .await
+    .expect(204);
     assert!(w.t.items_with_prefix("OAUTHCLIENT#").await.is_empty());
     w.grant().await.expect(401);
-    let r = w
-        .t
-        .call(scim::list, bearer(&access, Req::new(Method::GET, "/api/v1/scim/orgs/acme/Users")))
+    let r =
+        w.t.call(
+            scim::list,
+            bearer(
+                &access,
+                Req::new(Method::GET, "/api/v1/scim/orgs/acme/Users"),
+            ),
+        )
         .await;
     r.expect(401);
     let _ = GROUP_SCHEMA;
@@ -329,7 +388,12 @@ async fn every_error_is_in_rfc6749_format_and_writes_nothing() {
     };
     let huge = format!("{ok}&pad={}", "x".repeat(1024 * 1024 + 1));
     let cases: Vec<(&str, Req, u16, &str)> = vec![
-        ("GET", basic(Req::new(Method::GET, TOKEN_PATH), &id, &secret), 405, "invalid_request"),
+        (
+            "GET",
+            basic(Req::new(Method::GET, TOKEN_PATH), &id, &secret),
+            405,
+            "invalid_request",
+        ),
         (
             "JSON body",
             basic(
@@ -342,7 +406,12 @@ async fn every_error_is_in_rfc6749_format_and_writes_nothing() {
             400,
             "invalid_request",
         ),
-        ("no grant_type", basic(form_req("scope=scim"), &id, &secret), 400, "invalid_request"),
+        (
+            "no grant_type",
+            basic(form_req("scope=scim"), &id, &secret),
+            400,
+            "invalid_request",
+        ),
         (
             "grant_type twice",
             basic(form_req(&format!("{ok}&{ok}")), &id, &secret),
@@ -351,18 +420,36 @@ async fn every_error_is_in_rfc6749_format_and_writes_nothing() {
         ),
         (
             "password grant",
-            basic(form_req("grant_type=password&username=a&password=b"), &id, &secret),
+            basic(
+                form_req("grant_type=password&username=a&password=b"),
+                &id,
+                &secret,
+            ),
             400,
             "unsupported_grant_type",
         ),
         (
             "Basic and form",
-            basic(form_req(&format!("{ok}&client_id={id}&client_secret={secret}")), &id, &secret),
+            basic(
+                form_req(&format!("{ok}&client_id={id}&client_secret={secret}")),
+                &id,
+                &secret,
+            ),
             400,
             "invalid_request",
         ),
-        ("no client authentication", form_req(ok), 401, "invalid_client"),
-        ("wrong secret, Basic", basic(form_req(ok), &id, "wrong"), 401, "invalid_client"),
+        (
+            "no client authentication",
+            form_req(ok),
+            401,
+            "invalid_client",
+        ),
+        (
+            "wrong secret, Basic",
+            basic(form_req(ok), &id, "wrong"),
+            401,
+            "invalid_client",
+        ),
         (
             "wrong secret, form",
             form_req(&format!("{ok}&client_id={id}&client_secret=wrong")),
@@ -381,13 +468,23 @@ async fn every_error_is_in_rfc6749_format_and_writes_nothing() {
             400,
             "invalid_scope",
         ),
-        ("body over 1 MiB", basic(form_req(&huge), &id, &secret), 413, "invalid_request"),
+        (
+            "body over 1 MiB",
+            basic(form_req(&huge), &id, &secret),
+            413,
+            "invalid_request",
+        ),
     ];
     for (what, req, status, error) in cases {
         let r = w.post(req).await;
         assert_eq!(r.status.as_u16(), status, "{what}: {}", r.raw);
         assert_eq!(r.body["error"], error, "{what}");
-        assert!(r.body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{what}");
+        assert!(
+            r.body["error_description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{what}"
+        );
         assert_eq!(r.body.as_object().unwrap().len(), 2, "{what}: {}", r.raw);
         assert_no_store(&r);
         let challenge = r.header("www-authenticate");
@@ -400,7 +497,11 @@ async fn every_error_is_in_rfc6749_format_and_writes_nothing() {
         }
     }
     // Nothing was issued; only the wrong secrets were counted.
-    assert_eq!(w.t.items_with_prefix("TOKEN#").await.len(), 1, "the SCIM token only");
+    assert_eq!(
+        w.t.items_with_prefix("TOKEN#").await.len(),
+        1,
+        "the SCIM token only"
+    );
     let client = w.t.store.oauth_clients().get(&id).await.unwrap();
     assert_eq!(client.failures.failures, 2);
     // A read-only client gets scim:read without asking.
@@ -438,12 +539,29 @@ async fn unknown_ids_and_wrong_secrets_look_alike_and_lock_alike() {
         .unwrap();
     assert!(tracker.contains_key("expires_at") && !tracker.contains_key("org_id"));
     // An operator unlocks; the next success clears the count in its own transaction.
-    assert!(w.t.store.oauth_clients().unlock(&w.client_id).await.unwrap());
-    w.post(basic(form_req(ok), &w.client_id, "guess")).await.expect(401);
+    assert!(w
+        .t
+        .store
+        .oauth_clients()
+        .unlock(&w.client_id)
+        .await
+        .unwrap());
+    w.post(basic(form_req(ok), &w.client_id, "guess"))
+        .await
+        .expect(401);
     let r = w.grant().await;
     r.expect(200);
     assert_eq!(r.dynamodb_calls, 3);
-    assert_eq!(w.t.store.oauth_clients().get(&w.client_id).await.unwrap().failures.failures, 0);
+    assert_eq!(
+        w.t.store
+            .oauth_clients()
+            .get(&w.client_id)
+            .await
+            .unwrap()
+            .failures
+            .failures,
+        0
+    );
 }
 
 #[tokio::test]
@@ -456,7 +574,10 @@ async fn dynamodb_failing_is_a_503_in_rfc6749_format() {
     faults.fail_from(0, directory_tests::faults::Fault::InternalServerError);
     let id = format!("oc_{}", "1".repeat(32));
     let r = t
-        .call(oauth::token, basic(form_req("grant_type=client_credentials"), &id, "s").build())
+        .call(
+            oauth::token,
+            basic(form_req("grant_type=client_credentials"), &id, "s").build(),
+        )
         .await;
     assert_eq!(r.status.as_u16(), 503, "{}", r.raw);
     assert_eq!(r.body["error"], "temporarily_unavailable");

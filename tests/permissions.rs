@@ -848,16 +848,30 @@ async fn scim_groups_delete() {
     // The group's org has a tenant token, a domain and an OAuth client,
     // which the delete deletes with it.
     let t = &e.world.t;
-    let record = t.store.groups().get(e.world.group_id.parse().unwrap()).await.unwrap().unwrap();
+    let record = t
+        .store
+        .groups()
+        .get(e.world.group_id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     let org = t.store.tenants().get(&record.slug).await.unwrap().unwrap();
     let spec = directory::store::TokenSpec {
         read_only: false,
         expires_at: None,
     };
-    directory::auth::mint_tenant_token(&t.store, &org, &spec).await.unwrap();
-    t.store.tenants().add_domain(&org, "eng.example").await.unwrap();
+    directory::auth::mint_tenant_token(&t.store, &org, &spec)
+        .await
+        .unwrap();
+    t.store
+        .tenants()
+        .add_domain(&org, "eng.example")
+        .await
+        .unwrap();
     let org = t.store.tenants().get(&record.slug).await.unwrap().unwrap();
-    directory::oauth::new_client(&t.store, &org, false).await.unwrap();
+    directory::oauth::new_client(&t.store, &org, false)
+        .await
+        .unwrap();
     let path = format!("{GROUPS}/{}", e.world.group_id);
     e.call(groups::delete, e.root(Req::new(Method::DELETE, &path)), 204)
         .await;
@@ -957,11 +971,23 @@ async fn scim_bulk() {
     // The world's group, deleted last, is an org with a domain and an
     // OAuth client, which go with it (DOMAIN#*, OAUTHCLIENT#*).
     let t = &e.world.t;
-    let record = t.store.groups().get(e.world.group_id.parse().unwrap()).await.unwrap().unwrap();
+    let record = t
+        .store
+        .groups()
+        .get(e.world.group_id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     let org = t.store.tenants().get(&record.slug).await.unwrap().unwrap();
-    t.store.tenants().add_domain(&org, "eng.example").await.unwrap();
+    t.store
+        .tenants()
+        .add_domain(&org, "eng.example")
+        .await
+        .unwrap();
     let org = t.store.tenants().get(&record.slug).await.unwrap().unwrap();
-    directory::oauth::new_client(&t.store, &org, false).await.unwrap();
+    directory::oauth::new_client(&t.store, &org, false)
+        .await
+        .unwrap();
     let ops = json!([
         {"method": "POST", "path": "/Users", "bulkId": "b", "data": scim_user("bjensen")},
         {"method": "PUT", "path": "/Users/bulkId:b", "data": scim_user("barbara")},
@@ -1192,7 +1218,15 @@ async fn a_narrower_declaration_is_caught() {
 #[tokio::test]
 async fn oauth_token() {
     let e = Exercise::new("oauth-token", Profile::Odm).await;
-    let org = e.world.t.store.tenants().get("acme").await.unwrap().unwrap();
+    let org = e
+        .world
+        .t
+        .store
+        .tenants()
+        .get("acme")
+        .await
+        .unwrap()
+        .unwrap();
     let (id, secret) = directory::oauth::new_client(&e.world.t.store, &org, false)
         .await
         .unwrap();
@@ -1205,12 +1239,15 @@ async fn oauth_token() {
             .build()
     };
     let unknown = format!("oc_{}", "0".repeat(32));
-    e.call(directory::oauth::token, grant(&id, "wrong"), 401).await;
-    e.call(directory::oauth::token, grant(&unknown, "guess"), 401).await;
+    e.call(directory::oauth::token, grant(&id, "wrong"), 401)
+        .await;
+    e.call(directory::oauth::token, grant(&unknown, "guess"), 401)
+        .await;
     // Clears the failure on record in its transaction; then enough grants
     // for the oldest live token to be evicted.
     for _ in 0..=directory::store::LIVE_TOKENS_PER_CLIENT {
-        e.call(directory::oauth::token, grant(&id, &secret), 200).await;
+        e.call(directory::oauth::token, grant(&id, &secret), 200)
+            .await;
     }
     e.call(
         directory::oauth::token,

@@ -51,7 +51,12 @@ pub async fn new_client(
     let client_secret = URL_SAFE_NO_PAD.encode(secret);
     store
         .oauth_clients()
-        .create(org, &client_id, &auth::hash_token(&client_secret), read_only)
+        .create(
+            org,
+            &client_id,
+            &auth::hash_token(&client_secret),
+            read_only,
+        )
         .await?;
     Ok((client_id, client_secret))
 }
@@ -79,8 +84,8 @@ fn requested_scope(scope: Option<&str>) -> Result<Option<&'static str>, OAuthErr
             }
             other => {
                 return Err(OAuthError::InvalidScope(format!(
-                    "Unknown scope {other:?}: the scopes are \"{SCOPE_WRITE}\" and \"{SCOPE_READ}\"."
-                )))
+                "Unknown scope {other:?}: the scopes are \"{SCOPE_WRITE}\" and \"{SCOPE_READ}\"."
+            )))
             }
         }
     }
@@ -90,9 +95,10 @@ fn requested_scope(scope: Option<&str>) -> Result<Option<&'static str>, OAuthErr
 /// Answers a token request at `now` (epoch seconds): at most three calls
 /// (the client, its org, the transaction that lists the token).
 pub async fn grant(store: &Store, req: &TokenRequest, now: i64) -> Result<Issued, OAuthError> {
-    let grant_type = req.grant_type.as_deref().ok_or_else(|| {
-        OAuthError::InvalidRequest("Parameter \"grant_type\" is missing.".into())
-    })?;
+    let grant_type = req
+        .grant_type
+        .as_deref()
+        .ok_or_else(|| OAuthError::InvalidRequest("Parameter \"grant_type\" is missing.".into()))?;
     if grant_type != "client_credentials" {
         return Err(OAuthError::UnsupportedGrantType(grant_type.to_string()));
     }
@@ -208,7 +214,10 @@ mod tests {
     fn scopes_are_scim_or_scim_read() {
         assert_eq!(requested_scope(None).unwrap(), None);
         assert_eq!(requested_scope(Some("scim")).unwrap(), Some(SCOPE_WRITE));
-        assert_eq!(requested_scope(Some("scim:read")).unwrap(), Some(SCOPE_READ));
+        assert_eq!(
+            requested_scope(Some("scim:read")).unwrap(),
+            Some(SCOPE_READ)
+        );
         assert_eq!(
             requested_scope(Some("scim:read scim")).unwrap(),
             Some(SCOPE_WRITE)

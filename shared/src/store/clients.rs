@@ -164,8 +164,15 @@ impl OAuthClients<'_> {
 
     /// Counts a failed authentication with `client_id` at `now`, given what
     /// [`OAuthClients::get`] read: one UpdateItem (see `store::logins`).
-    pub async fn record_failure(&self, client_id: &str, seen: &LoginClaim, now: i64) -> Result<bool> {
-        tracker(client_id).record_failure(self.store, seen, now).await
+    pub async fn record_failure(
+        &self,
+        client_id: &str,
+        seen: &LoginClaim,
+        now: i64,
+    ) -> Result<bool> {
+        tracker(client_id)
+            .record_failure(self.store, seen, now)
+            .await
     }
 
     /// Forgets the failures on record of a client, or deletes the tracker of
@@ -263,7 +270,8 @@ impl OAuthClients<'_> {
             );
         let mut removed = Vec::new();
         for (i, h) in expired.iter().chain(&evicted).enumerate() {
-            update = update.expression_attribute_names(format!("#r{i}"), format!("{TOKEN_ATTRIBUTE}{h}"));
+            update = update
+                .expression_attribute_names(format!("#r{i}"), format!("{TOKEN_ATTRIBUTE}{h}"));
             removed.push(format!("#r{i}"));
         }
         let expression = if removed.is_empty() {
@@ -374,13 +382,13 @@ impl OAuthClients<'_> {
         let mut update = self.store.tenants().org_update(org);
         let mut removed = Vec::new();
         if reference {
-            update = update
-                .expression_attribute_names("#c", format!("{CLIENT_ATTRIBUTE}{client_id}"));
+            update =
+                update.expression_attribute_names("#c", format!("{CLIENT_ATTRIBUTE}{client_id}"));
             removed.push("#c".to_string());
         }
         for (i, h) in hashes.iter().enumerate() {
-            update =
-                update.expression_attribute_names(format!("#r{i}"), format!("{TOKEN_ATTRIBUTE}{h}"));
+            update = update
+                .expression_attribute_names(format!("#r{i}"), format!("{TOKEN_ATTRIBUTE}{h}"));
             removed.push(format!("#r{i}"));
         }
         let update: Update = built(

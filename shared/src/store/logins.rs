@@ -239,7 +239,13 @@ impl Tracker {
 
     /// One UpdateItem recording a failure. Returns `false` when its
     /// condition failed.
-    async fn write_failure(&self, store: &Store, held: bool, count: Count, now: i64) -> Result<bool> {
+    async fn write_failure(
+        &self,
+        store: &Store,
+        held: bool,
+        count: Count,
+        now: i64,
+    ) -> Result<bool> {
         let mut set = match count {
             Count::Add => "login_failures = if_not_exists(login_failures, :zero) + :one",
             Count::Restart => "login_failures = :one",

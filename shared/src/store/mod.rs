@@ -41,8 +41,8 @@ use aws_sdk_dynamodb::types::{ConsumedCapacity, KeysAndAttributes, ReturnConsume
 use aws_sdk_dynamodb::Client;
 
 mod claims;
-mod clients;
 pub mod client;
+mod clients;
 mod counts;
 mod errors;
 mod groups;
@@ -60,8 +60,8 @@ mod users;
 mod writes;
 
 pub use claims::Claims;
-pub use clients::{ClientRecord, IssuingOrg, OAuthClient, OAuthClients, LIVE_TOKENS_PER_CLIENT};
 pub use client::{client_from_env, Budget, BULK_REQUEST_BUDGET, REQUEST_BUDGET};
+pub use clients::{ClientRecord, IssuingOrg, OAuthClient, OAuthClients, LIVE_TOKENS_PER_CLIENT};
 pub use counts::{
     block_of, BucketCounts, CountDelta, Counts, Position, UserCounts, BLOCK_IDS, BUCKET_IDS,
 };

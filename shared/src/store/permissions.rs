@@ -969,7 +969,8 @@ mod tests {
                 "COUNTS",
                 "SUBSCRIBERS",
                 "DELIVERY#*",
-                "DOMAIN#*"
+                "DOMAIN#*",
+                "OAUTHCLIENT#*"
             ]
         );
         // Every key fn's partition is exactly one of them: no pattern is a
@@ -981,6 +982,10 @@ mod tests {
         );
         assert_eq!(Partition::of(&keys::membership("acme", 7).0), Some(Orgs));
         assert_eq!(Partition::of(&keys::org_by_id(3).0), Some(OrgIds));
+        assert_eq!(
+            Partition::of(&keys::oauth_client("oc_1").0),
+            Some(OAuthClients)
+        );
         assert_eq!(Partition::of(keys::group(3).0), Some(Groups));
         assert_eq!(Partition::of("GROUPSX"), None);
         assert_eq!(

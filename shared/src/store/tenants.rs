@@ -174,7 +174,10 @@ impl Tenants<'_> {
 
     /// An update of the org item that lands only while the org is the one
     /// read (same id, not deleted).
-    pub(super) fn org_update(&self, org: &TenantOrg) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    pub(super) fn org_update(
+        &self,
+        org: &TenantOrg,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
         let (pk, sk) = keys::org(&org.slug);
         Update::builder()
             .table_name(self.store.table())

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use directory::auth;
-use directory::oauth;
 use directory::domain::orgs::Role;
 use directory::domain::tenant::domain_name;
 use directory::domain::user::{rules, Group, User};
+use directory::oauth;
 use directory::store::{
     client, keys, DomainAdded, FaultKind, Store, StoreError, TenantOrg, TokenOwner, TokenSpec,
     UniqueField,
