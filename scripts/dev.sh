@@ -77,6 +77,7 @@ cat <<BANNER
   events: usersctl events subscribe --url http://127.0.0.1:<port>/<path>  (SETs, RFC 8935 push)
           verify them with http://localhost:$PORT/api/v1/scim/.well-known/jwks.json
           (the stream follower logs to .data/events-follow.log)
+  OAuth:  usersctl org oauth-client --slug <org>, then POST http://localhost:$PORT/api/v1/oauth/token
 
 BANNER
 wait "$WATCH_PID"

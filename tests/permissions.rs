@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine;
 use directory::admin_api;
 use directory::runtime::{Ctx, Profile};
 use directory::scim::{self, groups, GROUP_SCHEMA, USER_SCHEMA};
@@ -902,8 +903,13 @@ async fn scim_groups_replace_and_patch() {
 #[tokio::test]
 async fn scim_groups_delete() {
     let e = Exercise::new("scim-groups-delete", Profile::Odm).await;
-    // An org that is a tenant: its tokens and domain claims go with it.
-    make_tenant(&e.world.t, e.world.group_id.parse().unwrap()).await;
+    // An org that is a tenant: its tokens, domain claims and OAuth clients go with it.
+    let t = &e.world.t;
+    let (slug, _) = make_tenant(t, e.world.group_id.parse().unwrap()).await;
+    let org = t.store.tenants().get(&slug).await.unwrap().unwrap();
+    directory::oauth::new_client(&t.store, &org, false)
+        .await
+        .unwrap();
     let path = format!("{GROUPS}/{}", e.world.group_id);
     e.call(groups::delete, e.root(Req::new(Method::DELETE, &path)), 204)
         .await;
@@ -1000,8 +1006,14 @@ async fn scim_bulk() {
     // dave holds a token, which his deactivation revokes (TOKEN#*).
     let dave = e.world.t.user("dave").await;
     e.world.t.token(&dave).await;
-    // The deleted org is a tenant: its tokens and domain claims go with it.
-    make_tenant(&e.world.t, e.world.group_id.parse().unwrap()).await;
+    // The deleted org is a tenant: its tokens, domain claims and OAuth clients go with it
+    // (TOKEN#*, DOMAIN#*, OAUTHCLIENT#*).
+    let t = &e.world.t;
+    let (slug, _) = make_tenant(t, e.world.group_id.parse().unwrap()).await;
+    let org = t.store.tenants().get(&slug).await.unwrap().unwrap();
+    directory::oauth::new_client(&t.store, &org, false)
+        .await
+        .unwrap();
     let ops = json!([
         {"method": "POST", "path": "/Users", "bulkId": "b", "data": scim_user("bjensen")},
         {"method": "PUT", "path": "/Users/bulkId:b", "data": scim_user("barbara")},
@@ -1225,4 +1237,49 @@ async fn a_narrower_declaration_is_caught() {
         "{:#?}",
         guard.violations()
     );
+}
+
+// ---------------------------------------------------------------- OAuth
+
+#[tokio::test]
+async fn oauth_token() {
+    let e = Exercise::new("oauth-token", Profile::Odm).await;
+    let org = e
+        .world
+        .t
+        .store
+        .tenants()
+        .get("acme")
+        .await
+        .unwrap()
+        .unwrap();
+    let (id, secret) = directory::oauth::new_client(&e.world.t.store, &org, false)
+        .await
+        .unwrap();
+    let grant = |id: &str, secret: &str| {
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+        Req::new(Method::POST, "/api/v1/oauth/token")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", &format!("Basic {pair}"))
+            .raw_body("grant_type=client_credentials")
+            .build()
+    };
+    let unknown = format!("oc_{}", "0".repeat(32));
+    e.call(directory::oauth::token, grant(&id, "wrong"), 401)
+        .await;
+    e.call(directory::oauth::token, grant(&unknown, "guess"), 401)
+        .await;
+    // Clears the failure on record in its transaction; then enough grants
+    // for the oldest live token to be evicted.
+    for _ in 0..=directory::store::LIVE_TOKENS_PER_CLIENT {
+        e.call(directory::oauth::token, grant(&id, &secret), 200)
+            .await;
+    }
+    e.call(
+        directory::oauth::token,
+        Req::new(Method::GET, "/api/v1/oauth/token").build(),
+        405,
+    )
+    .await;
+    e.finish(&[]);
 }

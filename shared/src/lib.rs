@@ -11,7 +11,7 @@
 //!    function may do to the table. It imports the domain, never an API.
 //! 3. [`auth`] and [`service`]: the caller from its credentials; the
 //!    operations, which take the caller and a typed change.
-//! 4. [`admin_api`] and [`scim`]: wire formats. A handler extracts one typed
+//! 4. [`admin_api`], [`scim`] and [`oauth`] (the token endpoint): wire formats. A handler extracts one typed
 //!    request, calls one operation and renders its answer.
 //! 5. `functions/*` (outside this crate): one Lambda each, wiring a handler
 //!    through [`runtime`] with the [`config`] read at start.
@@ -24,6 +24,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod oauth;
 pub mod runtime;
 pub mod scim;
 pub mod service;

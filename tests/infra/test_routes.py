@@ -56,6 +56,7 @@ OPERATIONS = {
     ("GET", "/api/v1/scim/Schemas"): "scim-discovery",
     ("GET", "/api/v1/scim/Schemas/{id}"): "scim-discovery",
     ("GET", "/api/v1/scim/.well-known/jwks.json"): "events-jwks",
+    ("POST", "/api/v1/oauth/token"): "oauth-token",
 }
 # Every SCIM operation again under an org's tenant base, served by the same
 # function; the events' key is global only.
@@ -70,7 +71,9 @@ OPERATIONS.update(
 # event source mapping (locally, by `usersctl events follow`).
 NOT_ROUTED = {"events-publish"}
 # Everything else under each prefix answers 405/404 in that API's format.
-FALLBACK_OF_PREFIX = [("/api/v1/scim/", "scim-fallback"), ("/api/", "users-fallback")]
+# The token endpoint answers its other methods itself (405, RFC 6749's format).
+FALLBACK_OF_PREFIX = [("/api/v1/scim/", "scim-fallback"), ("/api/v1/oauth/", "oauth-token"),
+                      ("/api/", "users-fallback")]
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +103,7 @@ def test_template_routes_are_unique(template):
 
 def test_every_function_package_is_one_template_function():
     packages = m.function_packages()
-    assert len(packages) == 32, packages
+    assert len(packages) == 33, packages
     assert all(directory == name for directory, name in packages.items()), packages
     binaries = sorted(m.binary_of(r) for r in m.serverless_functions(m.load_template()).values())
     assert binaries == sorted(packages.values())

@@ -52,6 +52,13 @@ pub fn domain_claim(domain: &str) -> (String, &'static str) {
     (format!("DOMAIN#{domain}"), "CLAIM")
 }
 
+/// An OAuth client of an org (store/clients.rs): its secret's hash, its
+/// org, and the failed authentications counted against its id. An id nobody
+/// holds gets a tracker item under the same key.
+pub fn oauth_client(client_id: &str) -> (String, &'static str) {
+    (format!("OAUTHCLIENT#{client_id}"), "CLIENT")
+}
+
 /// The token expiry, also the table's TTL attribute (epoch seconds).
 pub const TTL: &str = "expires_at";
 

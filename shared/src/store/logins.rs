@@ -69,11 +69,16 @@ impl LoginClaim {
     }
 
     fn from_item(item: Option<&item::Item>) -> LoginClaim {
+        LoginClaim::held_by(item, "user_id")
+    }
+
+    /// The count on `item`, whose holder (if any) is named in `owner`.
+    pub(super) fn held_by(item: Option<&item::Item>, owner: &str) -> LoginClaim {
         let Some(item) = item else {
             return LoginClaim::default();
         };
         LoginClaim {
-            owner: item::get_n(item, "user_id"),
+            owner: item::get_n(item, owner),
             failures: item::get_n(item, "login_failures").unwrap_or(0),
             failed_at: item::get_n(item, "login_failed_at"),
         }
@@ -103,7 +108,7 @@ impl Store {
     /// A conditional write's result: `Ok(true)` when it was applied,
     /// `Ok(false)` when its condition failed (the call still counts), else
     /// the error.
-    fn applied<O, E, R>(
+    pub(super) fn applied<O, E, R>(
         &self,
         sent: std::result::Result<O, SdkError<E, R>>,
         consumed: impl Fn(&O) -> Option<&aws_sdk_dynamodb::types::ConsumedCapacity>,
@@ -167,65 +172,13 @@ impl Logins<'_> {
         seen: &LoginClaim,
         now: i64,
     ) -> Result<bool> {
-        let held = seen.owner.is_some();
-        if !seen.accumulates(now)
-            && self
-                .write_failure(username, held, Count::Restart, now)
-                .await?
-        {
-            return Ok(true);
-        }
-        self.write_failure(username, held, Count::Add, now).await
-    }
-
-    /// One UpdateItem recording a failure on the claim key of `username`.
-    /// Returns `false` when its condition failed.
-    async fn write_failure(
-        &self,
-        username: &str,
-        held: bool,
-        count: Count,
-        now: i64,
-    ) -> Result<bool> {
         let (pk, sk) = keys::username_claim(username);
-        let mut set = match count {
-            Count::Add => "login_failures = if_not_exists(login_failures, :zero) + :one",
-            Count::Restart => "login_failures = :one",
-        }
-        .to_string();
-        set.push_str(", login_failed_at = :now");
-        let mut condition = if held {
-            "attribute_exists(user_id)".to_string()
-        } else {
-            set.push_str(&format!(", {} = :ttl", keys::TTL));
-            "attribute_not_exists(user_id)".to_string()
+        let tracker = Tracker {
+            pk,
+            sk,
+            owner: "user_id",
         };
-        let mut update = self
-            .store
-            .client()
-            .update_item()
-            .table_name(self.store.table())
-            .set_key(Some(key(pk, sk)))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", n(now))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        match count {
-            Count::Add => update = update.expression_attribute_values(":zero", n(0)),
-            Count::Restart => {
-                condition.push_str(
-                    " AND (attribute_not_exists(login_failed_at) OR login_failed_at <= :stale)",
-                );
-                update = update.expression_attribute_values(":stale", n(now - FAILURE_WINDOW_SECS));
-            }
-        }
-        if !held {
-            update = update.expression_attribute_values(":ttl", n(now + TRACKER_TTL_SECS));
-        }
-        let update = update
-            .update_expression(format!("SET {set}"))
-            .condition_expression(condition);
-        let sent = self.store.within(update.send()).await?;
-        self.store.applied(sent, |o| o.consumed_capacity())
+        tracker.record_failure(self.store, seen, now).await
     }
 
     /// Forgets the failed logins of a name a user holds (after a successful
@@ -261,6 +214,76 @@ impl Logins<'_> {
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
         let sent = self.store.within(delete.send()).await?;
         self.store.applied(sent, |o| o.consumed_capacity())
+    }
+}
+
+/// Where failures are counted: an item that, when held, names its holder
+/// in `owner` (a username claim's `user_id`, an OAuth client's `org_id`;
+/// store/clients.rs counts failed client authentications the same way).
+pub(super) struct Tracker {
+    pub pk: String,
+    pub sk: &'static str,
+    pub owner: &'static str,
+}
+
+impl Tracker {
+    /// Records a failed attempt at `now`, given what was read (`seen.owner`
+    /// tells whether the item is held): see [`Logins::record_failure`].
+    pub async fn record_failure(&self, store: &Store, seen: &LoginClaim, now: i64) -> Result<bool> {
+        let held = seen.owner.is_some();
+        if !seen.accumulates(now) && self.write_failure(store, held, Count::Restart, now).await? {
+            return Ok(true);
+        }
+        self.write_failure(store, held, Count::Add, now).await
+    }
+
+    /// One UpdateItem recording a failure. Returns `false` when its
+    /// condition failed.
+    async fn write_failure(
+        &self,
+        store: &Store,
+        held: bool,
+        count: Count,
+        now: i64,
+    ) -> Result<bool> {
+        let mut set = match count {
+            Count::Add => "login_failures = if_not_exists(login_failures, :zero) + :one",
+            Count::Restart => "login_failures = :one",
+        }
+        .to_string();
+        set.push_str(", login_failed_at = :now");
+        let mut condition = if held {
+            "attribute_exists(#owner)".to_string()
+        } else {
+            set.push_str(&format!(", {} = :ttl", keys::TTL));
+            "attribute_not_exists(#owner)".to_string()
+        };
+        let mut update = store
+            .client()
+            .update_item()
+            .table_name(store.table())
+            .set_key(Some(key(self.pk.clone(), self.sk)))
+            .expression_attribute_names("#owner", self.owner)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        match count {
+            Count::Add => update = update.expression_attribute_values(":zero", n(0)),
+            Count::Restart => {
+                condition.push_str(
+                    " AND (attribute_not_exists(login_failed_at) OR login_failed_at <= :stale)",
+                );
+                update = update.expression_attribute_values(":stale", n(now - FAILURE_WINDOW_SECS));
+            }
+        }
+        if !held {
+            update = update.expression_attribute_values(":ttl", n(now + TRACKER_TTL_SECS));
+        }
+        let update = update
+            .update_expression(format!("SET {set}"))
+            .condition_expression(condition);
+        let sent = store.within(update.send()).await?;
+        store.applied(sent, |o| o.consumed_capacity())
     }
 }
 

@@ -17,6 +17,10 @@
 //! - [`Store::claims`] ([`Claims`], `claims.rs`): who holds a unique value;
 //! - [`Store::tokens`] ([`Tokens`], `tokens.rs`): API tokens;
 //! - [`Store::logins`] ([`Logins`], `logins.rs`): failed-login trackers;
+//! - [`Store::tenants`] ([`Tenants`], `tenants.rs`): orgs as SCIM tenants,
+//!   their tokens and domains;
+//! - [`Store::oauth_clients`] ([`OAuthClients`], `clients.rs`): orgs' OAuth
+//!   clients and the access tokens they issue;
 //! - [`Store::subscribers`] ([`Subscribers`], `subscribers.rs`): receivers of
 //!   change events and the deliveries kept for them.
 //!
@@ -38,6 +42,7 @@ use aws_sdk_dynamodb::Client;
 
 mod claims;
 pub mod client;
+mod clients;
 mod counts;
 mod errors;
 mod groups;
@@ -56,6 +61,7 @@ mod writes;
 
 pub use claims::Claims;
 pub use client::{client_from_env, Budget, BULK_REQUEST_BUDGET, REQUEST_BUDGET};
+pub use clients::{ClientRecord, IssuingOrg, OAuthClient, OAuthClients, LIVE_TOKENS_PER_CLIENT};
 pub use counts::{
     block_of, BucketCounts, CountDelta, Counts, Position, UserCounts, BLOCK_IDS, BUCKET_IDS,
 };

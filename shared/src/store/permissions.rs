@@ -89,10 +89,12 @@ pub enum Partition {
     Deliveries,
     /// `DOMAIN#<domain>`: an org's verified domain (store/tenants.rs).
     Domains,
+    /// `OAUTHCLIENT#<client id>`: an org's OAuth client (store/clients.rs).
+    OAuthClients,
 }
 
 impl Partition {
-    pub const ALL: [Partition; 15] = [
+    pub const ALL: [Partition; 16] = [
         Partition::Users,
         Partition::Usernames,
         Partition::Emails,
@@ -108,6 +110,7 @@ impl Partition {
         Partition::Subscribers,
         Partition::Deliveries,
         Partition::Domains,
+        Partition::OAuthClients,
     ];
 
     /// The partition keys the key fn builds for two different values: what
@@ -148,6 +151,7 @@ impl Partition {
             ],
             Partition::Deliveries => [keys::delivery("a", "1").0, keys::delivery("b", "1").0],
             Partition::Domains => [keys::domain_claim("a").0, keys::domain_claim("b").0],
+            Partition::OAuthClients => [keys::oauth_client("a").0, keys::oauth_client("b").0],
         }
     }
 
@@ -498,7 +502,7 @@ pub const FUNCTIONS: &[Function] = &[
         ])],
     },
     // DELETE: marks the record deleting and frees its claims, removes the
-    // members in steps, Delete of the org's tenant tokens and domain claims,
+    // members in steps, Delete of the org's tenant tokens, OAuth clients and domain claims,
     // then Delete of the record and the id claim, Put of the org's tombstone.
     Function {
         name: "scim-groups-delete",
@@ -511,6 +515,7 @@ pub const FUNCTIONS: &[Function] = &[
             Users,
             Tokens,
             Domains,
+            OAuthClients,
             Counts,
         ])],
     },
@@ -563,6 +568,7 @@ pub const FUNCTIONS: &[Function] = &[
             GroupNames,
             GroupExternalIds,
             Domains,
+            OAuthClients,
             Counters,
             Counts,
         ])],
@@ -608,6 +614,54 @@ pub const FUNCTIONS: &[Function] = &[
             },
         ],
     },
+    // ---------------------------------------------------------------- OAuth
+    // POST /api/v1/oauth/token (store/clients.rs): no caller to authenticate,
+    // so not AUTHENTICATE. GetItem of the client and of its org; UpdateItem
+    // of the failed authentications on the client id (for an id nobody
+    // holds, with the tracker's TTL; `org_id` is only tested), also their
+    // removal in the issue; the issue's transaction: Update of the org item
+    // (the token's attribute, expired ones dropped), Put of the token item,
+    // Delete of the token item of a token it evicts.
+    Function {
+        name: "oauth-token",
+        grants: &[
+            Grant {
+                actions: &[Action::GetItem],
+                resource: Resource::Table,
+                partitions: Some(&[OAuthClients, Orgs]),
+                attributes: None,
+                returns_nothing: false,
+            },
+            Grant {
+                actions: &[Action::UpdateItem],
+                resource: Resource::Table,
+                partitions: Some(&[OAuthClients]),
+                attributes: Some(&[
+                    keys::PK,
+                    keys::SK,
+                    "login_failures",
+                    "login_failed_at",
+                    keys::TTL,
+                    "org_id",
+                ]),
+                returns_nothing: true,
+            },
+            Grant {
+                actions: &[Action::UpdateItem],
+                resource: Resource::Table,
+                partitions: Some(&[Orgs]),
+                attributes: None,
+                returns_nothing: false,
+            },
+            Grant {
+                actions: &[Action::PutItem, Action::DeleteItem],
+                resource: Resource::Table,
+                partitions: Some(&[Tokens]),
+                attributes: None,
+                returns_nothing: false,
+            },
+        ],
+    },
     // GET /api/v1/scim/.well-known/jwks.json: the public key, no table at all.
     Function {
         name: "events-jwks",
@@ -616,9 +670,10 @@ pub const FUNCTIONS: &[Function] = &[
 ];
 
 /// The functions that never authenticate a caller, so do not hold
-/// [`AUTHENTICATE`]: the stream function has no caller, and the JWKS is
-/// public.
-pub const UNAUTHENTICATED: &[&str] = &["events-publish", "events-jwks"];
+/// [`AUTHENTICATE`]: the stream function has no caller, the JWKS is
+/// public, and the token endpoint authenticates OAuth clients, not users
+/// (with its own grants).
+pub const UNAUTHENTICATED: &[&str] = &["events-publish", "events-jwks", "oauth-token"];
 
 /// A permission outside the table's items: an AWS action on one resource of
 /// the deployment, named as `infra/template.yaml` names it (a logical id,
@@ -914,7 +969,8 @@ mod tests {
                 "COUNTS",
                 "SUBSCRIBERS",
                 "DELIVERY#*",
-                "DOMAIN#*"
+                "DOMAIN#*",
+                "OAUTHCLIENT#*"
             ]
         );
         // Every key fn's partition is exactly one of them: no pattern is a
@@ -926,6 +982,10 @@ mod tests {
         );
         assert_eq!(Partition::of(&keys::membership("acme", 7).0), Some(Orgs));
         assert_eq!(Partition::of(&keys::org_by_id(3).0), Some(OrgIds));
+        assert_eq!(
+            Partition::of(&keys::oauth_client("oc_1").0),
+            Some(OAuthClients)
+        );
         assert_eq!(Partition::of(keys::group(3).0), Some(Groups));
         assert_eq!(Partition::of("GROUPSX"), None);
         assert_eq!(

@@ -10,7 +10,11 @@
 //!   `DOMAIN#<domain>` / `CLAIM` (`org_id`) in the same transaction, so a
 //!   domain belongs to one org at most; `any_domain`: any name may be
 //!   provisioned;
-//! - `default_role`: the role of the users created under the base.
+//! - `default_role`: the role of the users created under the base;
+//! - `oauthclient#<client id>`: one attribute per OAuth client of the org
+//!   (store/clients.rs), so that deleting the org deletes its clients; the
+//!   access tokens they issue are tenant tokens whose map also names the
+//!   `client`.
 //!
 //! Tokens are stored only as SHA-256 hashes. A deleted org's tombstone keeps
 //! none of these, so its tokens stop working with it.
@@ -26,7 +30,9 @@ use crate::domain::tenant::{Domains, Tenant};
 use crate::domain::user::{format_time, now};
 
 /// The prefix of the org item's attribute of one tenant token.
-const TOKEN_ATTRIBUTE: &str = "scimtoken#";
+pub(super) const TOKEN_ATTRIBUTE: &str = "scimtoken#";
+/// The prefix of the org item's attribute of one OAuth client.
+pub(super) const CLIENT_ATTRIBUTE: &str = "oauthclient#";
 const DOMAINS: &str = "domains";
 const ANY_DOMAIN: &str = "any_domain";
 const DEFAULT_ROLE: &str = "default_role";
@@ -50,6 +56,8 @@ pub struct TenantOrg {
     pub tokens: BTreeMap<String, TenantToken>,
     pub domains: Domains,
     pub default_role: Role,
+    /// The ids of the org's OAuth clients.
+    pub clients: Vec<String>,
 }
 
 impl TenantOrg {
@@ -76,6 +84,12 @@ impl TenantOrg {
             .cloned()
             .unwrap_or_default();
         listed.sort();
+        let mut clients: Vec<String> = org
+            .keys()
+            .filter_map(|name| name.strip_prefix(CLIENT_ATTRIBUTE))
+            .map(str::to_string)
+            .collect();
+        clients.sort();
         Some(TenantOrg {
             id: found.id,
             slug: found.slug,
@@ -87,6 +101,7 @@ impl TenantOrg {
             default_role: item::get_s(org, DEFAULT_ROLE)
                 .map(Role::stored)
                 .unwrap_or(Role::Worker),
+            clients,
         })
     }
 
@@ -107,6 +122,17 @@ impl TenantOrg {
             domains: self.domains.clone(),
         }
     }
+}
+
+/// How the org item lists a tenant token: `read_only` and, when it
+/// expires, `expires_at`.
+pub(super) fn listed_token(spec: &TokenSpec) -> Item {
+    let mut listed = Item::new();
+    listed.insert("read_only".into(), AttributeValue::Bool(spec.read_only));
+    if let Some(at) = spec.expires_at {
+        listed.insert(keys::TTL.into(), n(at));
+    }
+    listed
 }
 
 use keys::domain_claim;
@@ -150,7 +176,10 @@ impl Tenants<'_> {
 
     /// An update of the org item that lands only while the org is the one
     /// read (same id, not deleted).
-    fn org_update(&self, org: &TenantOrg) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    pub(super) fn org_update(
+        &self,
+        org: &TenantOrg,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
         let (pk, sk) = keys::org(&org.slug);
         Update::builder()
             .table_name(self.store.table())
@@ -163,11 +192,6 @@ impl Tenants<'_> {
     /// Stores a tenant token's hash on the org item and its token item, in
     /// one transaction. `Conflict`: the org was deleted meanwhile.
     pub async fn add_token(&self, org: &TenantOrg, hash: &str, spec: &TokenSpec) -> Result<()> {
-        let mut listed = Item::new();
-        listed.insert("read_only".into(), AttributeValue::Bool(spec.read_only));
-        if let Some(at) = spec.expires_at {
-            listed.insert(keys::TTL.into(), n(at));
-        }
         // The tokens that expired go in the same write, so that an org
         // minting short-lived tokens (OAuth) keeps a small item.
         let now_epoch = chrono::Utc::now().timestamp();
@@ -182,7 +206,7 @@ impl Tenants<'_> {
         let mut update = self
             .org_update(org)
             .expression_attribute_names("#t", format!("{TOKEN_ATTRIBUTE}{hash}"))
-            .expression_attribute_values(":t", AttributeValue::M(listed));
+            .expression_attribute_values(":t", AttributeValue::M(listed_token(spec)));
         if !expired.is_empty() {
             let names: Vec<String> = (0..expired.len()).map(|i| format!("#x{i}")).collect();
             expression.push_str(&format!(" REMOVE {}", names.join(", ")));
@@ -192,6 +216,24 @@ impl Tenants<'_> {
             }
         }
         let update = built(update.update_expression(expression).build())?;
+        let put = self.token_put(org, hash, spec, None)?;
+        self.store
+            .commit_items(vec![
+                (TransactWriteItem::builder().update(update).build(), false),
+                (TransactWriteItem::builder().put(put).build(), false),
+            ])
+            .await
+    }
+
+    /// The Put of a new tenant token's item (`client`: the OAuth client that
+    /// issued it).
+    pub(super) fn token_put(
+        &self,
+        org: &TenantOrg,
+        hash: &str,
+        spec: &TokenSpec,
+        client: Option<&str>,
+    ) -> Result<Put> {
         let (pk, sk) = keys::token(hash);
         let mut token = key(pk, sk);
         token.insert("org_id".into(), n(org.id));
@@ -201,19 +243,16 @@ impl Tenants<'_> {
         if let Some(t) = spec.expires_at {
             token.insert(keys::TTL.into(), n(t));
         }
-        let put: Put = built(
+        if let Some(client) = client {
+            token.insert("client".into(), s(client));
+        }
+        built(
             Put::builder()
                 .table_name(self.store.table())
                 .set_item(Some(token))
                 .condition_expression("attribute_not_exists(pk)")
                 .build(),
-        )?;
-        self.store
-            .commit_items(vec![
-                (TransactWriteItem::builder().update(update).build(), false),
-                (TransactWriteItem::builder().put(put).build(), false),
-            ])
-            .await
+        )
     }
 
     /// Drops a tenant token from its org (if the org is still there) and
@@ -304,7 +343,7 @@ impl Tenants<'_> {
         Ok(true)
     }
 
-    /// Deletes the token items and domain claims the org of `slug` lists
+    /// Deletes the token items, OAuth clients and domain claims the org of `slug` lists
     /// (its item is about to go): each a plain delete, so that running it
     /// again is harmless.
     pub(super) async fn release(&self, slug: &str) -> Result<()> {
@@ -319,7 +358,11 @@ impl Tenants<'_> {
             let (pk, sk) = domain_claim(d);
             (pk, sk.to_string())
         });
-        for (pk, sk) in tokens.chain(domains).collect::<Vec<_>>() {
+        let clients = org.clients.iter().map(|id| {
+            let (pk, sk) = keys::oauth_client(id);
+            (pk, sk.to_string())
+        });
+        for (pk, sk) in tokens.chain(clients).chain(domains).collect::<Vec<_>>() {
             let delete = self.store.plain_delete(pk, sk)?;
             self.store
                 .commit_items(vec![(

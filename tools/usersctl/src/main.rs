@@ -8,6 +8,7 @@ use directory::auth;
 use directory::domain::orgs::Role;
 use directory::domain::tenant::domain_name;
 use directory::domain::user::{rules, Group, User};
+use directory::oauth;
 use directory::store::{
     client, keys, DomainAdded, FaultKind, Store, StoreError, TenantOrg, TokenOwner, TokenSpec,
     UniqueField,
@@ -158,6 +159,21 @@ enum OrgCmd {
         #[arg(long)]
         expires_in_days: Option<u32>,
     },
+    /// Creates an OAuth 2.0 client of the org (client credentials, for
+    /// Entra ID): prints client_id=… and, last, client_secret=…. Its access
+    /// tokens (POST /api/v1/oauth/token) work only under
+    /// /api/v1/scim/orgs/<slug>, for an hour. `revoke` and `unlock` act on
+    /// an existing client.
+    #[command(args_conflicts_with_subcommands = true)]
+    OauthClient {
+        #[arg(long)]
+        slug: Option<String>,
+        /// Its access tokens may only read.
+        #[arg(long)]
+        read_only: bool,
+        #[command(subcommand)]
+        action: Option<OAuthClientCmd>,
+    },
     /// The org's verified domains: the names its identity provider may
     /// provision under its tenant base.
     #[command(subcommand)]
@@ -168,6 +184,22 @@ enum OrgCmd {
         slug: String,
         #[arg(long)]
         role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OAuthClientCmd {
+    /// Revokes the client: it can no longer get tokens, and the access
+    /// tokens it got stop working at once.
+    Revoke {
+        #[arg(long)]
+        client_id: String,
+    },
+    /// Lifts the lock that failed authentications put on a client id (any
+    /// id, held by a client or not), and forgets its failures.
+    Unlock {
+        #[arg(long)]
+        client_id: String,
     },
 }
 
@@ -660,6 +692,45 @@ async fn run(store: &Store, command: Command) -> Outcome {
             let token = auth::mint_tenant_token(store, &org, &spec).await?;
             println!("SCIM base: /api/v1/scim/orgs/{slug}");
             println!("{token}");
+            Ok(())
+        }
+        Command::Org(OrgCmd::OauthClient {
+            slug,
+            read_only,
+            action: None,
+        }) => {
+            let slug = slug.ok_or_else(|| Fail::Message("--slug is required".into()))?;
+            let org = tenant(store, &slug).await?;
+            let (client_id, client_secret) = oauth::new_client(store, &org, read_only).await?;
+            println!("token endpoint: /api/v1/oauth/token");
+            println!("SCIM base: /api/v1/scim/orgs/{slug}");
+            println!("client_id={client_id}");
+            println!("client_secret={client_secret}");
+            Ok(())
+        }
+        Command::Org(OrgCmd::OauthClient {
+            action: Some(OAuthClientCmd::Revoke { client_id }),
+            ..
+        }) => {
+            if store.oauth_clients().revoke(&client_id).await? {
+                println!("client {client_id} revoked");
+                Ok(())
+            } else {
+                Err(Fail::Message(format!("no OAuth client {client_id}")))
+            }
+        }
+        Command::Org(OrgCmd::OauthClient {
+            action: Some(OAuthClientCmd::Unlock { client_id }),
+            ..
+        }) => {
+            if !oauth::possible_client_id(&client_id) {
+                return Err(Fail::Message(format!("{client_id} is no client id")));
+            }
+            if store.oauth_clients().unlock(&client_id).await? {
+                println!("{client_id} unlocked");
+            } else {
+                println!("{client_id} was not locked");
+            }
             Ok(())
         }
         Command::Org(OrgCmd::Domain(DomainCmd::Add { slug, domain, any })) => {
