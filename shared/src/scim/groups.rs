@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::filter::{self, Attr, Filter, Resource};
 use super::group_resource;
+use super::tenant_groups;
 use super::list_params::ListParams;
 use super::projection::Projection;
 use super::request::{admin, ScimRequest};
@@ -39,7 +40,7 @@ const GROUP: ResourceType = ResourceType::Group;
 pub const MAX_LISTED_MEMBERS: usize = 20_000;
 
 /// Whether a projection keeps `members`.
-fn wants_members(projection: &Projection) -> bool {
+pub(super) fn wants_members(projection: &Projection) -> bool {
     let probe = json!({"members": [], "id": "0"});
     projection.apply(probe).get("members").is_some()
 }
@@ -108,6 +109,9 @@ async fn group_response(
 /// `POST /Groups`
 pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
+    if let Some(slug) = r.base.tenant() {
+        return respond(Box::pin(tenant_groups::create(&ctx, &r, slug)).await);
+    }
     let input = r.body().and_then(group_resource::from_json);
     let created = Box::pin(Groups::new(&ctx.store).create(r.identity(), input)).await;
     respond(match created {
@@ -133,6 +137,9 @@ pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
 /// the body has them, become exactly those (absent: left as they are).
 pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
+    if let Some(slug) = r.base.tenant() {
+        return respond(Box::pin(tenant_groups::replace(&ctx, &r, slug)).await);
+    }
     let input = r.body().and_then(replacement);
     let groups = Groups::new(&ctx.store);
     let written = Box::pin(groups.update(r.identity(), r.id, r.precondition(), input)).await;
@@ -165,6 +172,9 @@ pub(super) fn replacement(body: &Value) -> Result<GroupPatch, ScimError> {
 /// change never reads the whole member list unless asked to.
 pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
+    if let Some(slug) = r.base.tenant() {
+        return respond(Box::pin(tenant_groups::patch(&ctx, &r, slug)).await);
+    }
     let input = r
         .body()
         .and_then(|b| group_resource::parse_patch(b, r.id.unwrap_or(0)));
@@ -190,6 +200,9 @@ pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
 /// the next DELETE of the same id.
 pub async fn delete(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
+    if let Some(slug) = r.base.tenant() {
+        return respond(Box::pin(tenant_groups::delete(&ctx, &r, slug)).await);
+    }
     let groups = Groups::new(&ctx.store);
     let deleted = Box::pin(groups.delete::<ScimError>(r.identity(), r.id, r.precondition())).await;
     respond(match deleted {
@@ -203,6 +216,9 @@ pub async fn delete(ctx: Ctx, req: Request) -> Response<Body> {
 /// `GET /Groups/{id}`
 pub async fn get(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
+    if let Some(slug) = r.base.tenant() {
+        return respond(Box::pin(tenant_groups::get(&ctx, &r, slug)).await);
+    }
     let found = Groups::new(&ctx.store)
         .get::<ScimError>(r.identity(), r.id)
         .await;
@@ -260,11 +276,11 @@ pub(super) fn group_error(failure: Failure<ScimError>, id_text: &str) -> ScimErr
 
 /// A parsed list or search request on Groups.
 pub(super) struct Query {
-    filter: Option<Filter>,
+    pub(super) filter: Option<Filter>,
     /// `sortBy`/`sortOrder` (`rfc`; `odm` ignores them).
-    sort: Option<Sort>,
-    start: usize,
-    count: usize,
+    pub(super) sort: Option<Sort>,
+    pub(super) start: usize,
+    pub(super) count: usize,
     pub(super) projection: Projection,
 }
 
@@ -296,7 +312,7 @@ impl Query {
 
     /// The user ids the filter compares `members.value` with, anywhere in
     /// it: their memberships decide the filter.
-    fn member_ids(&self) -> Vec<u64> {
+    pub(super) fn member_ids(&self) -> Vec<u64> {
         let mut out: Vec<u64> = Vec::new();
         for value in self.filter.iter().flat_map(Filter::member_values) {
             if let Some(id) = canonical_id(&value) {
@@ -356,15 +372,15 @@ impl GroupPlan {
 /// `displayName eq` / `externalId eq` (the claim with auth, then the
 /// record), `members[value eq "u"]` (the user with auth, then their groups).
 /// Otherwise one query over the group records (not the users). Under a
-/// tenant base there are no groups yet: every list is empty.
+/// tenant base, the tenant's own groups (`tenant_groups.rs`).
 async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) -> Outcome {
     let mut wanted = Wanted::default();
-    let plan = query.as_ref().ok().map(|q| GroupPlan::new(q, &mut wanted));
-    let (caller, fetched) = admin(ctx, r, wanted).await?;
-    let query = query?;
-    if caller.tenant.is_some() {
-        return Ok(list_response(0, query.start, Vec::new()));
+    if let Some(slug) = r.base.tenant() {
+        return Box::pin(tenant_groups::run_query(ctx, r, slug, query)).await;
     }
+    let plan = query.as_ref().ok().map(|q| GroupPlan::new(q, &mut wanted));
+    let (_, fetched) = admin(ctx, r, wanted).await?;
+    let query = query?;
     let Some(plan) = plan else {
         return Err(ScimError::server(http::Fault::bug(
             "a query without a plan",

@@ -20,6 +20,7 @@ mod routes;
 pub mod schema;
 mod search;
 pub mod sort;
+mod tenant_groups;
 pub mod user_resource;
 pub mod user_schema;
 mod users;

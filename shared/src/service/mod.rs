@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod groups;
 pub mod orgs;
+pub mod tenant_groups;
 pub mod users;
 
 use crate::auth::{self, Credentials};
