@@ -13,12 +13,12 @@ use serde_json::{json, Value};
 
 use super::filter::{self, Attr, Filter, Resource};
 use super::group_resource;
-use super::tenant_groups;
 use super::list_params::ListParams;
 use super::projection::Projection;
 use super::request::{admin, ScimRequest};
 use super::resource_type::{canonical_id, etag, list_response, ResourceType};
 use super::sort::Sort;
+use super::tenant_groups;
 use super::ScimError;
 use crate::domain::group::GroupRecord;
 use crate::domain::group::{GroupPatch, MemberPlan};

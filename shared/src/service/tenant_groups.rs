@@ -77,9 +77,7 @@ impl<'a> TenantGroups<'a> {
         slug: &str,
         id: Option<u64>,
     ) -> Result<TenantGroup, Failure<E>> {
-        let scope = self
-            .scope(who, slug, id, Wanted::default(), false)
-            .await?;
+        let scope = self.scope(who, slug, id, Wanted::default(), false).await?;
         id.and_then(|id| scope.fetched.tenant_group(id).cloned())
             .ok_or(Failure::NotFound)
     }
@@ -130,7 +128,9 @@ impl<'a> TenantGroups<'a> {
             },
             members: ids.iter().copied().collect(),
         };
-        let roles = self.roles(&scope.tenant, None, Some(&group), &users).await?;
+        let roles = self
+            .roles(&scope.tenant, None, Some(&group), &users)
+            .await?;
         self.store
             .tenant_groups()
             .commit(
@@ -188,20 +188,17 @@ impl<'a> TenantGroups<'a> {
             {
                 return Ok(group);
             }
-            // Everyone who leaves reads as a user too (a replace of all members).
-            let gone: Vec<u64> = group
-                .members
-                .difference(&next.members)
-                .copied()
-                .filter(|m| !users.contains_key(m))
-                .collect();
-            users.extend(self.store.users().by_ids(&gone).await?);
-            let roles = self.roles(tenant, Some(&group), Some(&next), &users).await?;
+            let roles = self
+                .roles(tenant, Some(&group), Some(&next), &users)
+                .await?;
             let write = GroupWrite::Update {
                 current: &group,
                 next: &next,
             };
-            match store.commit(&tenant.slug, tenant.org_id, write, roles).await {
+            match store
+                .commit(&tenant.slug, tenant.org_id, write, roles)
+                .await
+            {
                 Ok(()) => return Ok(next),
                 Err(StoreError::Conflict) if !precondition.pinned() && attempt < WRITE_ATTEMPTS => {
                     attempt += 1;
@@ -225,9 +222,7 @@ impl<'a> TenantGroups<'a> {
         id: Option<u64>,
         precondition: Precondition<'_>,
     ) -> Result<(), Failure<E>> {
-        let scope = self
-            .scope(who, slug, id, Wanted::default(), true)
-            .await?;
+        let scope = self.scope(who, slug, id, Wanted::default(), true).await?;
         let id = id.ok_or(Failure::NotFound)?;
         let mut group = scope
             .fetched
@@ -239,11 +234,16 @@ impl<'a> TenantGroups<'a> {
         let tenant = &scope.tenant;
         let mut attempt = 1;
         loop {
-            let members: Vec<u64> = group.member_ids();
-            let users = self.store.users().by_ids(&members).await?;
-            let roles = self.roles(tenant, Some(&group), None, &users).await?;
+            let roles = self
+                .roles(tenant, Some(&group), None, &HashMap::new())
+                .await?;
             match store
-                .commit(&tenant.slug, tenant.org_id, GroupWrite::Delete(&group), roles)
+                .commit(
+                    &tenant.slug,
+                    tenant.org_id,
+                    GroupWrite::Delete(&group),
+                    roles,
+                )
                 .await
             {
                 Ok(()) => return Ok(()),
@@ -314,7 +314,10 @@ impl<'a> TenantGroups<'a> {
         };
         let (b, a) = (before.unwrap_or(&empty), after.unwrap_or(&empty));
         let affected: Vec<u64> = if was == will {
-            b.members.symmetric_difference(&a.members).copied().collect()
+            b.members
+                .symmetric_difference(&a.members)
+                .copied()
+                .collect()
         } else {
             b.members.union(&a.members).copied().collect()
         };
@@ -331,9 +334,17 @@ impl<'a> TenantGroups<'a> {
             .filter(|g| g.record.id != id)
             .collect();
         groups.extend(after.cloned());
+        // A rename (or a delete) moves every member: those the request did
+        // not name are read now.
+        let unread: Vec<u64> = affected
+            .iter()
+            .copied()
+            .filter(|u| !users.contains_key(u))
+            .collect();
+        let read = self.store.users().by_ids(&unread).await?;
         Ok(affected
             .iter()
-            .filter_map(|u| users.get(u))
+            .filter_map(|u| users.get(u).or_else(|| read.get(u)))
             .map(|user| RoleWrite {
                 user: user.clone(),
                 role: map.role(user.id, &groups, tenant.default_role),

@@ -89,10 +89,14 @@ pub enum Partition {
     Deliveries,
     /// `DOMAIN#<domain>`: an org's verified domain (store/tenants.rs).
     Domains,
+    /// `TGROUPS#<slug>`: a tenant's own groups (store/tenant_groups.rs).
+    TenantGroups,
+    /// `TGROUPNAME#<slug>#<folded name>`: a tenant group's name claim.
+    TenantGroupNames,
 }
 
 impl Partition {
-    pub const ALL: [Partition; 15] = [
+    pub const ALL: [Partition; 17] = [
         Partition::Users,
         Partition::Usernames,
         Partition::Emails,
@@ -108,6 +112,8 @@ impl Partition {
         Partition::Subscribers,
         Partition::Deliveries,
         Partition::Domains,
+        Partition::TenantGroups,
+        Partition::TenantGroupNames,
     ];
 
     /// The partition keys the key fn builds for two different values: what
@@ -148,6 +154,11 @@ impl Partition {
             ],
             Partition::Deliveries => [keys::delivery("a", "1").0, keys::delivery("b", "1").0],
             Partition::Domains => [keys::domain_claim("a").0, keys::domain_claim("b").0],
+            Partition::TenantGroups => [keys::tenant_group("a", 1).0, keys::tenant_group("b", 1).0],
+            Partition::TenantGroupNames => [
+                keys::tenant_group_name_claim("a", "x").0,
+                keys::tenant_group_name_claim("b", "x").0,
+            ],
         }
     }
 
@@ -297,6 +308,7 @@ const USER_DELETE: &[Partition] = &[
     Partition::Tokens,
     Partition::Orgs,
     Partition::Counts,
+    Partition::TenantGroups,
 ];
 
 pub const FUNCTIONS: &[Function] = &[
@@ -457,6 +469,8 @@ pub const FUNCTIONS: &[Function] = &[
             Users,
             Counters,
             Counts,
+            TenantGroups,
+            TenantGroupNames,
         ])],
     },
     // GET and POST .search: queries over GROUPS and the org partitions (table).
@@ -484,6 +498,8 @@ pub const FUNCTIONS: &[Function] = &[
             Orgs,
             Users,
             Counts,
+            TenantGroups,
+            TenantGroupNames,
         ])],
     },
     Function {
@@ -495,6 +511,8 @@ pub const FUNCTIONS: &[Function] = &[
             Orgs,
             Users,
             Counts,
+            TenantGroups,
+            TenantGroupNames,
         ])],
     },
     // DELETE: marks the record deleting and frees its claims, removes the
@@ -512,6 +530,8 @@ pub const FUNCTIONS: &[Function] = &[
             Tokens,
             Domains,
             Counts,
+            TenantGroups,
+            TenantGroupNames,
         ])],
     },
     // ---------------------------------------------------------------- SCIM /Me (rfc)
@@ -565,6 +585,8 @@ pub const FUNCTIONS: &[Function] = &[
             Domains,
             Counters,
             Counts,
+            TenantGroups,
+            TenantGroupNames,
         ])],
     },
     // ---------------------------------------------------------------- SCIM, the rest

@@ -25,10 +25,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::item::{self, key, n, s, Item};
 use super::writes::{built, put_if_absent, Slot, Transaction, TRANSACTION_LIMIT};
+use super::TenantOrg;
 use super::{keys, Result, Store, StoreError, UniqueField, WRITE_ATTEMPTS};
 use crate::domain::group::GroupRecord;
 use crate::domain::orgs::Role;
-use crate::domain::tenant_group::TenantGroup;
+use crate::domain::tenant_group::{RoleMap, TenantGroup};
 use crate::domain::user::{format_time, now, parse_time, User};
 
 /// The most items a group's own write takes: its record, a name claim
@@ -354,5 +355,33 @@ impl TenantGroups<'_> {
             .get(key(pk, sk))
             .await?
             .and_then(|i| item::get_s(&i, "slug").map(str::to_string)))
+    }
+
+    /// Gives the members of tenant `org`'s group named `name` (caseless)
+    /// the role the org's groups give them now (after `usersctl org
+    /// map-group` changed what the name maps to): one query of the tenant's
+    /// groups, a batch read of the members, and a transaction per 50 users
+    /// whose role moves. Idempotent: running it again writes nothing. The
+    /// number of users whose role moved.
+    pub async fn recompute(&self, org: &TenantOrg, name: &str) -> Result<usize> {
+        let groups = self.list(&org.slug).await?;
+        let key = RoleMap::key(name);
+        let members: Vec<u64> = groups
+            .iter()
+            .filter(|g| RoleMap::key(&g.record.name) == key)
+            .flat_map(TenantGroup::member_ids)
+            .collect();
+        let users = self.store.users().by_ids(&members).await?;
+        let roles: Vec<RoleWrite> = users
+            .into_values()
+            .filter_map(|user| {
+                let role = org.roles.role(user.id, &groups, org.default_role);
+                let current = user.memberships.iter().find(|m| m.org_id == org.id)?;
+                (current.role != role.name()).then_some(RoleWrite { user, role })
+            })
+            .collect();
+        let moved = roles.len();
+        self.set_roles(&org.slug, org.id, roles).await?;
+        Ok(moved)
     }
 }

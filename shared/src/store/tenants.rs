@@ -380,7 +380,9 @@ impl Tenants<'_> {
         };
         self.store
             .commit_items(vec![(
-                TransactWriteItem::builder().update(built(update.build())?).build(),
+                TransactWriteItem::builder()
+                    .update(built(update.build())?)
+                    .build(),
                 false,
             )])
             .await

@@ -317,7 +317,8 @@ impl Users<'_> {
         }
         // The user, its claims and the counts always go in the last transaction.
         let fixed = 1 + user_claims(&user).len() + 1;
-        if fixed + leave.len() + user.token_hashes.len() + user.memberships.len() > TRANSACTION_LIMIT
+        if fixed + leave.len() + user.token_hashes.len() + user.memberships.len()
+            > TRANSACTION_LIMIT
         {
             // More than one transaction holds: the groups first, each
             // removal alone (repeating one is harmless).
