@@ -265,8 +265,8 @@ pub(super) fn group_error(failure: Failure<ScimError>, id_text: &str) -> ScimErr
         Failure::NotImplemented => ScimError::new(
             501,
             None,
-            "Groups under a tenant base are not implemented yet: provision the users; the \
-             organization's own membership comes with each user.",
+            "A bulk request under a tenant base does not serve Groups yet: send group \
+             operations to the tenant's /Groups.",
         ),
         Failure::OutsideDomains { .. } => {
             ScimError::server(http::Fault::bug("a group operation failed as a user write"))
