@@ -7,6 +7,7 @@ pub mod discovery;
 mod error;
 pub mod event_uris;
 pub mod filter;
+mod group_request;
 pub mod group_resource;
 pub mod group_schema;
 pub mod groups;

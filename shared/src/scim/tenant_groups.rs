@@ -8,8 +8,8 @@ use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde_json::Value;
 
+use super::group_request::{group_error, replacement, wants_members, Query, MAX_LISTED_MEMBERS};
 use super::group_resource;
-use super::groups::{group_error, replacement, wants_members, Query, MAX_LISTED_MEMBERS};
 use super::projection::Projection;
 use super::request::ScimRequest;
 use super::resource_type::{etag, list_response, ResourceType};

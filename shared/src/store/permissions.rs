@@ -936,7 +936,9 @@ mod tests {
                 "COUNTS",
                 "SUBSCRIBERS",
                 "DELIVERY#*",
-                "DOMAIN#*"
+                "DOMAIN#*",
+                "TGROUPS#*",
+                "TGROUPNAME#*"
             ]
         );
         // Every key fn's partition is exactly one of them: no pattern is a
