@@ -668,3 +668,40 @@ async fn a_member_change_costs_the_same_at_any_group_size() {
     assert_eq!(mapped, [3, 3, 3, 3], "mapped member changes");
     assert_eq!(a.role(t, &newcomer).await, "worker");
 }
+
+/// A tenant group holds at most 20,000 members (its record is one item): a
+/// change past that is a 400 before any user is read, and writes nothing.
+#[tokio::test]
+async fn a_tenant_group_holds_at_most_twenty_thousand_members() {
+    let (p, a, _) = two_tenants(Profile::Odm).await;
+    let t = &p.t;
+    let group = a.create(t, "Everyone", &[] as &[&str]).await;
+    let many: Vec<String> = (1..=20_001u64)
+        .map(|i| (1_000_000 + i).to_string())
+        .collect();
+    let r = a
+        .patch(
+            t,
+            &group,
+            json!([{"op": "add", "path": "members", "value": values(&many)}]),
+        )
+        .await;
+    assert_eq!(r.expect(400)["scimType"], "invalidValue");
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("at most 20000 members"),
+        "{}",
+        r.raw
+    );
+    assert_eq!(r.dynamodb_calls, 1, "the auth read only");
+    let r = a
+        .post(
+            t,
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "All", "members": values(&many)}),
+        )
+        .await;
+    assert_eq!(r.expect(400)["scimType"], "invalidValue");
+    assert_eq!(a.get(t, "/Groups").await.expect(200)["totalResults"], 1);
+}

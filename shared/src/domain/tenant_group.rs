@@ -8,6 +8,10 @@ use super::group::GroupRecord;
 use super::orgs::Role;
 use super::user::rules::fold;
 
+/// The most members a tenant group holds: its record is one item (at most
+/// 400 KB in DynamoDB), and a response lists a group whole.
+pub const MAX_MEMBERS: usize = 20_000;
+
 /// A group inside one tenant: its record (id, names, version; `slug` is the
 /// tenant's) and its members, the ids of users the tenant owns.
 #[derive(Debug, Clone, PartialEq)]

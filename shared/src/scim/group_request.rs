@@ -79,6 +79,9 @@ pub(super) fn group_error(failure: Failure<ScimError>, id_text: &str) -> ScimErr
         Failure::NotFound => GROUP.not_found(id_text),
         Failure::Precondition { current } => GROUP.precondition_failed(current),
         Failure::UnknownMembers(unknown) => unknown_members(&unknown),
+        Failure::TooManyMembers { limit } => ScimError::invalid_value(format!(
+            "A group under a tenant base holds at most {limit} members. Nothing was changed."
+        )),
         Failure::GroupTaken {
             field: UniqueField::GroupExternalId,
             external_id,

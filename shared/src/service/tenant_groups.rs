@@ -19,7 +19,7 @@ use super::{Failure, Identity};
 use crate::domain::access::Provisioner;
 use crate::domain::group::{GroupBody, GroupPatch, GroupRecord};
 use crate::domain::tenant::Tenant;
-use crate::domain::tenant_group::TenantGroup;
+use crate::domain::tenant_group::{TenantGroup, MAX_MEMBERS};
 use crate::domain::user::{now, User};
 use crate::store::{
     Fetched, GroupWrite, RoleWrite, Store, StoreError, UniqueField, Wanted, WRITE_ATTEMPTS,
@@ -113,6 +113,7 @@ impl<'a> TenantGroups<'a> {
         want_users(&mut wanted, &ids);
         let scope = self.scope(who, slug, None, wanted, true).await?;
         let body = input.map_err(Failure::Refused)?;
+        check_size(ids.len())?;
         let users = self.members(&scope, &ids, &ids, bad).await?;
         let at = now();
         let group = TenantGroup {
@@ -176,12 +177,18 @@ impl<'a> TenantGroups<'a> {
             .ok_or(Failure::NotFound)?;
         let patch = input.map_err(Failure::Refused)?;
         precondition.check(group.record.version)?;
+        check_size(
+            next_group(&group, &patch, &add_ids, &remove_ids)
+                .members
+                .len(),
+        )?;
         let mut users = self.members(&scope, &named, &add_ids, bad_add).await?;
         let store = self.store.tenant_groups();
         let tenant = &scope.tenant;
         let mut attempt = 1;
         loop {
             let next = next_group(&group, &patch, &add_ids, &remove_ids);
+            check_size(next.members.len())?;
             if next.members == group.members
                 && next.record.name == group.record.name
                 && next.record.external_id == group.record.external_id
@@ -350,6 +357,16 @@ impl<'a> TenantGroups<'a> {
                 role: map.role(user.id, &groups, tenant.default_role),
             })
             .collect())
+    }
+}
+
+/// Refuses a group of more than [`MAX_MEMBERS`] members, before anything
+/// is read or written.
+fn check_size<E>(members: usize) -> Result<(), Failure<E>> {
+    if members > MAX_MEMBERS {
+        Err(Failure::TooManyMembers { limit: MAX_MEMBERS })
+    } else {
+        Ok(())
     }
 }
 
