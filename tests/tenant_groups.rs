@@ -705,3 +705,35 @@ async fn a_tenant_group_holds_at_most_twenty_thousand_members() {
     assert_eq!(r.expect(400)["scimType"], "invalidValue");
     assert_eq!(a.get(t, "/Groups").await.expect(200)["totalResults"], 1);
 }
+
+/// Two member changes racing on one user's mapped groups are serialised by
+/// the user item's version: whichever lands second recomputes from what the
+/// first wrote, so the role is the highest of both groups.
+#[tokio::test]
+async fn racing_member_changes_end_with_the_highest_role() {
+    let (p, a, _) = two_tenants(Profile::Odm).await;
+    let t = &p.t;
+    a.map(t, "Owners", Some(Role::Owner)).await;
+    a.map(t, "Leads", Some(Role::Supervisor)).await;
+    let owners = a.create(t, "Owners", &[] as &[&str]).await;
+    let leads = a.create(t, "Leads", &[] as &[&str]).await;
+    for round in 0..4 {
+        let u = a.user(t, &format!("racer{round}@acme.test")).await;
+        let add = json!([{"op": "add", "path": "members", "value": values(&[u.as_str()])}]);
+        let (x, y) = tokio::join!(
+            a.patch(t, &owners, add.clone()),
+            a.patch(t, &leads, add.clone())
+        );
+        x.expect(204);
+        y.expect(204);
+        assert_eq!(a.role(t, &u).await, "owner", "round {round}");
+        let remove = json!([{"op": "remove", "path": format!("members[value eq \"{u}\"]")}]);
+        let (x, y) = tokio::join!(
+            a.patch(t, &owners, remove.clone()),
+            a.patch(t, &leads, remove.clone())
+        );
+        x.expect(204);
+        y.expect(204);
+        assert_eq!(a.role(t, &u).await, "worker", "round {round}");
+    }
+}
