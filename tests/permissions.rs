@@ -13,10 +13,12 @@ use std::future::Future;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use directory::admin_api;
+use directory::auth;
+use directory::domain::orgs::Role;
 use directory::runtime::{Ctx, Profile};
 use directory::scim::{self, groups, GROUP_SCHEMA, USER_SCHEMA};
-use directory::store::keys;
 use directory::store::permissions::{Action, Function, Partition};
+use directory::store::{keys, TokenSpec};
 use directory_tests::iam::Guard;
 use directory_tests::{get, patch, scim as scim_req, Reply, Req, TestTable};
 use lambda_http::http::Method;
@@ -248,6 +250,62 @@ async fn make_tenant(t: &TestTable, group_id: u64) -> (String, String) {
     (slug, token)
 }
 
+/// The base of tenant `tnt` ([`tenant`]).
+const TENANT_GROUPS: &str = "/api/v1/scim/orgs/tnt/Groups";
+
+/// Tenant `tnt` (any name), made on the unguarded table: its token, a user
+/// it provisioned (tina), and its group name `Leads` mapped to supervisor,
+/// so tenant group writes carry role writes.
+async fn tenant(e: &Exercise) -> (String, String) {
+    let t = &e.world.t;
+    t.store.groups().create_org("tnt", "Tnt").await.unwrap();
+    let org = t.store.tenants().get("tnt").await.unwrap().unwrap();
+    t.store.tenants().set_any_domain(&org, true).await.unwrap();
+    t.store
+        .tenants()
+        .map_group(&org, "Leads", Some(Role::Supervisor))
+        .await
+        .unwrap();
+    let spec = TokenSpec {
+        read_only: false,
+        expires_at: None,
+    };
+    let token = auth::mint_tenant_token(&t.store, &org, &spec)
+        .await
+        .unwrap();
+    let tina = t
+        .call(
+            scim::create,
+            bearer(
+                &token,
+                scim_req(
+                    Method::POST,
+                    "/api/v1/scim/orgs/tnt/Users",
+                    &scim_user("tina"),
+                ),
+            ),
+        )
+        .await;
+    let id = tina.expect(201)["id"].as_str().unwrap().to_string();
+    (token, id)
+}
+
+/// Tenant group `Leads` with `member` in it, made on the unguarded table:
+/// its path.
+async fn leads(e: &Exercise, token: &str, member: &str) -> String {
+    let body = json!({"schemas": [GROUP_SCHEMA], "displayName": "Leads",
+                      "members": [{"value": member}]});
+    let r = e
+        .world
+        .t
+        .call(
+            groups::create,
+            bearer(token, scim_req(Method::POST, TENANT_GROUPS, &body)),
+        )
+        .await;
+    format!("{TENANT_GROUPS}/{}", r.expect(201)["id"].as_str().unwrap())
+}
+
 fn scim_user(name: &str) -> Value {
     json!({
         "schemas": [USER_SCHEMA],
@@ -397,6 +455,17 @@ async fn users_destroy() {
         204,
     )
     .await;
+    // A tenant's user leaves its tenant groups.
+    let (token, tina) = tenant(&e).await;
+    leads(&e, &token, &tina).await;
+    e.call(
+        admin_api::destroy,
+        Req::new(Method::DELETE, &format!("/api/users/{tina}"))
+            .token(&e.world.root_token)
+            .build(),
+        204,
+    )
+    .await;
     // A user deletes themselves.
     let dave = e.world.t.user("dave").await;
     let token = e.world.t.token(&dave).await;
@@ -409,10 +478,10 @@ async fn users_destroy() {
         404,
     )
     .await;
-    e.finish(&[
-        ("dynamodb:PutItem on table", "only a user with more tokens and memberships than one transaction holds sheds them first"),
-        ("a write of EXTID#*", "the admin API sets no externalId"),
-    ]);
+    e.finish(&[(
+        "dynamodb:PutItem on table",
+        "only a user with more tokens and memberships than one transaction holds sheds them first",
+    )]);
 }
 
 // ---------------------------------------------------------------- organizations and memberships
@@ -739,11 +808,25 @@ async fn scim_users_delete() {
         );
         e.call(scim::delete, e.root(Req::new(Method::DELETE, &path)), 204)
             .await;
+        // A tenant's user (rfc: it leaves its tenant groups).
+        let (token, tina) = tenant(&e).await;
+        leads(&e, &token, &tina).await;
+        let path = format!("/api/v1/scim/orgs/tnt/Users/{tina}");
+        e.call(
+            scim::delete,
+            bearer(&token, Req::new(Method::DELETE, &path)),
+            204,
+        )
+        .await;
         let missing = format!("{USERS}/999999");
         e.basic_auth(scim::delete, || Req::new(Method::DELETE, &missing), 404)
             .await;
         match profile {
             Profile::Odm => e.finish(&[
+                (
+                    "a write of TGROUPS#*",
+                    "odm deactivates: group memberships stay",
+                ),
                 ("a write of ORG#*", "odm deactivates: memberships stay"),
                 ("a write of EMAIL#*", "odm deactivates: claims stay"),
                 ("a write of EXTID#*", "odm deactivates: claims stay"),
@@ -792,6 +875,16 @@ async fn scim_groups_create() {
             groups::create,
             e.root(scim_req(Method::POST, GROUPS, &taken)),
             409,
+        )
+        .await;
+        // A tenant's group, mapped to a role: its record, name claim and role writes.
+        let (token, tina) = tenant(&e).await;
+        let mapped = json!({"schemas": [GROUP_SCHEMA], "displayName": "Leads",
+                            "members": [{"value": tina}]});
+        e.call(
+            groups::create,
+            bearer(&token, scim_req(Method::POST, TENANT_GROUPS, &mapped)),
+            201,
         )
         .await;
         let probe = || scim_req(Method::POST, GROUPS, &json!({"schemas": [GROUP_SCHEMA]}));
@@ -864,6 +957,16 @@ async fn scim_groups_replace_and_patch() {
         200,
     )
     .await;
+    // A tenant group renamed out of its mapping: record, claims, role writes.
+    let (token, tina) = tenant(&e).await;
+    let path = leads(&e, &token, &tina).await;
+    let renamed = json!({"schemas": [GROUP_SCHEMA], "displayName": "Staff", "members": []});
+    e.call(
+        groups::replace,
+        bearer(&token, scim_req(Method::PUT, &path, &renamed)),
+        200,
+    )
+    .await;
     let missing = format!("{GROUPS}/999999");
     e.basic_auth(
         groups::replace,
@@ -889,6 +992,15 @@ async fn scim_groups_replace_and_patch() {
         )
         .await;
     }
+    let (token, tina) = tenant(&e).await;
+    let path = leads(&e, &token, &tina).await;
+    let ops = json!([{"op": "replace", "path": "displayName", "value": "Staff"}]);
+    e.call(
+        groups::patch,
+        bearer(&token, scim_req(Method::PATCH, &path, &patch_op(ops))),
+        204,
+    )
+    .await;
     let missing = format!("{GROUPS}/999999");
     let ops = patch_op(json!([{"op": "replace", "path": "displayName", "value": "x"}]));
     e.basic_auth(
@@ -913,6 +1025,14 @@ async fn scim_groups_delete() {
     let path = format!("{GROUPS}/{}", e.world.group_id);
     e.call(groups::delete, e.root(Req::new(Method::DELETE, &path)), 204)
         .await;
+    let (token, tina) = tenant(&e).await;
+    let path = leads(&e, &token, &tina).await;
+    e.call(
+        groups::delete,
+        bearer(&token, Req::new(Method::DELETE, &path)),
+        204,
+    )
+    .await;
     let missing = format!("{GROUPS}/999999");
     e.basic_auth(groups::delete, || Req::new(Method::DELETE, &missing), 404)
         .await;
@@ -1053,7 +1173,13 @@ async fn scim_bulk() {
     let empty = json!({"Operations": []});
     let probe = || scim_req(Method::POST, "/api/v1/scim/Bulk", &empty);
     e.basic_auth(scim::bulk::post, probe, 200).await;
-    e.finish(&[]);
+    e.finish(&[
+        (
+            "a write of TGROUPS#*",
+            "a bulk serves no tenant group, and deletes no tenant's user here",
+        ),
+        ("a write of TGROUPNAME#*", "a bulk serves no tenant group"),
+    ]);
 }
 
 // ---------------------------------------------------------------- SCIM, the rest

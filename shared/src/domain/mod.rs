@@ -10,5 +10,6 @@ pub mod plan;
 pub mod profile;
 pub mod query;
 pub mod tenant;
+pub mod tenant_group;
 pub mod user;
 pub mod version;

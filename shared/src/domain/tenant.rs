@@ -3,6 +3,7 @@
 //! own credentials. What the org may provision is decided here: the users it
 //! owns (created under its base), with names in its verified domains.
 use super::orgs::Role;
+use super::tenant_group::RoleMap;
 use super::user::{rules::fold, User};
 
 /// Which names an org may provision under its tenant base.
@@ -64,6 +65,8 @@ pub struct Tenant {
     /// The role users created under the base get in the org.
     pub default_role: Role,
     pub domains: Domains,
+    /// The tenant groups mapped to roles (`usersctl org map-group`).
+    pub roles: RoleMap,
 }
 
 impl Tenant {

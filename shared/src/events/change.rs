@@ -16,8 +16,11 @@
 //! Every other item is internal and produces nothing: uniqueness claims
 //! (which also hold the failed-login counts), tokens, the id counters, the
 //! user counts, org items and their tombstones, member items (their change
-//! is read from the user item written in the same transaction), and the
-//! subscribers and deliveries of change events themselves.
+//! is read from the user item written in the same transaction), a tenant's
+//! own groups and their name claims (`TGROUPS#<slug>`, `TGROUPNAME#…`: the
+//! roles they give are read from the user items written with them, as
+//! `org role changed`), and the subscribers and deliveries of change events
+//! themselves.
 //!
 //! Nothing secret leaves: a user is rendered as the SCIM API renders it,
 //! which has no password hash, no token hashes and no login data, and the

@@ -452,6 +452,28 @@ fn internal_items() -> Vec<(&'static str, Item)> {
             ),
         ),
         (
+            "tenant group",
+            with(
+                keys::tenant_group("acme", 4),
+                vec![
+                    ("group_id", n(4)),
+                    ("name", s("Admins")),
+                    (
+                        "members",
+                        aws_sdk_dynamodb::types::AttributeValue::Ns(vec!["7".into()]),
+                    ),
+                    ("version", n(2)),
+                ],
+            ),
+        ),
+        (
+            "tenant group name claim",
+            with(
+                owned(keys::tenant_group_name_claim("acme", "Admins")),
+                vec![("group_id", n(4))],
+            ),
+        ),
+        (
             "subscriber",
             with(
                 fixed(keys::subscriber("ab12")),

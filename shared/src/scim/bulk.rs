@@ -40,7 +40,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 
-use super::groups::{group_error, replacement};
+use super::group_request::{group_error, replacement};
 use super::request::ScimRequest;
 use super::resource_type::{canonical_id, etag, json_response, ResourceType};
 use super::routes::fallback_response;

@@ -9,57 +9,26 @@
 //! a PUT, a `replace` of all members) reads every member item.
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::filter::{self, Attr, Filter, Resource};
+use super::filter::{Attr, Filter};
+pub use super::group_request::MAX_LISTED_MEMBERS;
+use super::group_request::{group_error, replacement, wants_members, Query};
 use super::group_resource;
 use super::list_params::ListParams;
 use super::projection::Projection;
 use super::request::{admin, ScimRequest};
 use super::resource_type::{canonical_id, etag, list_response, ResourceType};
-use super::sort::Sort;
+use super::tenant_groups;
 use super::ScimError;
 use crate::domain::group::GroupRecord;
-use crate::domain::group::{GroupPatch, MemberPlan};
 use crate::http::{self, respond};
-use crate::runtime::{Ctx, Profile};
+use crate::runtime::Ctx;
 use crate::service::groups::{users_named, want_users, Groups};
-use crate::service::Failure;
-use crate::store::{Fetched, StoreError, UniqueField, Wanted};
+use crate::store::{Fetched, UniqueField, Wanted};
 
 type Outcome = Result<Response<Body>, ScimError>;
 const GROUP: ResourceType = ResourceType::Group;
-
-/// The most members one response lists, a group or a page of groups. A
-/// group (or page) with more answers 400 `tooMany` unless
-/// `excludedAttributes=members` is asked for (or a smaller `count`); the
-/// members are then read through the admin API (`GET /api/users?org=<slug>`).
-/// At about 100 bytes a member, this keeps a response near 2 MB, well inside
-/// Lambda's 6 MB.
-pub const MAX_LISTED_MEMBERS: usize = 20_000;
-
-/// Whether a projection keeps `members`.
-fn wants_members(projection: &Projection) -> bool {
-    let probe = json!({"members": [], "id": "0"});
-    projection.apply(probe).get("members").is_some()
-}
-
-fn unknown_members(unknown: &[String]) -> ScimError {
-    let shown: Vec<String> = unknown
-        .iter()
-        .take(20)
-        .map(|u| format!("\"{u}\""))
-        .collect();
-    let more = if unknown.len() > 20 {
-        format!(" and {} more", unknown.len() - 20)
-    } else {
-        String::new()
-    };
-    ScimError::invalid_value(format!(
-        "No User has the id {}{more}: members must be ids of existing Users. Nothing was changed.",
-        shown.join(", ")
-    ))
-}
 
 /// The group's member ids for a response, or 400 `tooMany` past
 /// [`MAX_LISTED_MEMBERS`].
@@ -108,6 +77,9 @@ async fn group_response(
 /// `POST /Groups`
 pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
+    if let Some(slug) = r.base.tenant() {
+        return respond(Box::pin(tenant_groups::create(&ctx, &r, slug)).await);
+    }
     let input = r.body().and_then(group_resource::from_json);
     let created = Box::pin(Groups::new(&ctx.store).create(r.identity(), input)).await;
     respond(match created {
@@ -133,6 +105,9 @@ pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
 /// the body has them, become exactly those (absent: left as they are).
 pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
+    if let Some(slug) = r.base.tenant() {
+        return respond(Box::pin(tenant_groups::replace(&ctx, &r, slug)).await);
+    }
     let input = r.body().and_then(replacement);
     let groups = Groups::new(&ctx.store);
     let written = Box::pin(groups.update(r.identity(), r.id, r.precondition(), input)).await;
@@ -142,29 +117,14 @@ pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
     })
 }
 
-/// What a PUT body changes: the name and externalId, and when it has
-/// `members`, the members become exactly those.
-pub(super) fn replacement(body: &Value) -> Result<GroupPatch, ScimError> {
-    let b = group_resource::from_json(body)?;
-    Ok(GroupPatch {
-        name: Some(b.name),
-        external_id: Some(b.external_id),
-        members: match b.members {
-            Some(m) => MemberPlan {
-                clear: true,
-                add: m,
-                remove: Vec::new(),
-            },
-            None => MemberPlan::default(),
-        },
-    })
-}
-
 /// `PATCH /Groups/{id}`: 204, or 200 with the group when the request asks
 /// for attributes (`attributes` or `excludedAttributes`), so that a member
 /// change never reads the whole member list unless asked to.
 pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
+    if let Some(slug) = r.base.tenant() {
+        return respond(Box::pin(tenant_groups::patch(&ctx, &r, slug)).await);
+    }
     let input = r
         .body()
         .and_then(|b| group_resource::parse_patch(b, r.id.unwrap_or(0)));
@@ -190,6 +150,9 @@ pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
 /// the next DELETE of the same id.
 pub async fn delete(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
+    if let Some(slug) = r.base.tenant() {
+        return respond(Box::pin(tenant_groups::delete(&ctx, &r, slug)).await);
+    }
     let groups = Groups::new(&ctx.store);
     let deleted = Box::pin(groups.delete::<ScimError>(r.identity(), r.id, r.precondition())).await;
     respond(match deleted {
@@ -203,6 +166,9 @@ pub async fn delete(ctx: Ctx, req: Request) -> Response<Body> {
 /// `GET /Groups/{id}`
 pub async fn get(ctx: Ctx, req: Request) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
+    if let Some(slug) = r.base.tenant() {
+        return respond(Box::pin(tenant_groups::get(&ctx, &r, slug)).await);
+    }
     let found = Groups::new(&ctx.store)
         .get::<ScimError>(r.identity(), r.id)
         .await;
@@ -210,103 +176,6 @@ pub async fn get(ctx: Ctx, req: Request) -> Response<Body> {
         Ok(group) => Box::pin(group_response(&ctx, StatusCode::OK, &group, None, &r)).await,
         Err(failure) => Err(group_error(failure, &r.id_text)),
     })
-}
-
-/// A group operation's failure as SCIM says it, naming the group by the id
-/// the request's path gave (`id_text`).
-pub(super) fn group_error(failure: Failure<ScimError>, id_text: &str) -> ScimError {
-    match failure {
-        Failure::Auth(f) => f.into(),
-        Failure::Forbidden => ScimError::forbidden(),
-        Failure::ReadOnly => ScimError::read_only(),
-        Failure::NotFound => GROUP.not_found(id_text),
-        Failure::Precondition { current } => GROUP.precondition_failed(current),
-        Failure::UnknownMembers(unknown) => unknown_members(&unknown),
-        Failure::GroupTaken {
-            field: UniqueField::GroupExternalId,
-            external_id,
-            ..
-        } => ScimError::uniqueness(format!(
-            "externalId \"{}\" belongs to another group",
-            external_id.unwrap_or_default()
-        )),
-        Failure::GroupTaken { name, .. } => {
-            ScimError::uniqueness(format!("displayName \"{name}\" is taken by another group"))
-        }
-        Failure::Changed | Failure::Lost | Failure::Busy { .. } => ScimError::new(
-            409,
-            None,
-            "The group changed while this request was applied; read it and try again.",
-        ),
-        // User writes and admin lists only: a group operation that answers one is a bug.
-        Failure::Taken { .. } | Failure::NotOwned { .. } | Failure::UnknownManager(_) => {
-            ScimError::server(http::Fault::bug("a group operation failed as a user write"))
-        }
-        Failure::Refused(e) => e,
-        Failure::Store(StoreError::Conflict) => GROUP.conflict(),
-        Failure::Store(e) => e.into(),
-        Failure::NoSuchOrg(org) => ScimError::no_such_tenant(&org.to_string()),
-        Failure::NotImplemented => ScimError::new(
-            501,
-            None,
-            "Groups under a tenant base are not implemented yet: provision the users; the \
-             organization's own membership comes with each user.",
-        ),
-        Failure::OutsideDomains { .. } => {
-            ScimError::server(http::Fault::bug("a group operation failed as a user write"))
-        }
-    }
-}
-
-/// A parsed list or search request on Groups.
-pub(super) struct Query {
-    filter: Option<Filter>,
-    /// `sortBy`/`sortOrder` (`rfc`; `odm` ignores them).
-    sort: Option<Sort>,
-    start: usize,
-    count: usize,
-    pub(super) projection: Projection,
-}
-
-impl Query {
-    /// The groups query `params` ask for, the filter read with the
-    /// profile's grammar: paged by `startIndex` only.
-    pub(super) fn new(params: &ListParams, profile: Profile) -> Result<Query, ScimError> {
-        if params.cursor.is_some() {
-            return Err(ScimError::invalid_value(
-                "Groups are paged by startIndex and count; cursors page Users.",
-            ));
-        }
-        Ok(Query {
-            filter: params
-                .filter()
-                .map(|f| filter::parse_group(f, profile))
-                .transpose()?,
-            sort: match profile {
-                Profile::Rfc => {
-                    Sort::from_params(params, Resource::Group)?.filter(|s| !s.is_id_order())
-                }
-                Profile::Odm => None,
-            },
-            start: params.start(),
-            count: params.count(),
-            projection: params.projection.clone(),
-        })
-    }
-
-    /// The user ids the filter compares `members.value` with, anywhere in
-    /// it: their memberships decide the filter.
-    fn member_ids(&self) -> Vec<u64> {
-        let mut out: Vec<u64> = Vec::new();
-        for value in self.filter.iter().flat_map(Filter::member_values) {
-            if let Some(id) = canonical_id(&value) {
-                if !out.contains(&id) {
-                    out.push(id);
-                }
-            }
-        }
-        out
-    }
 }
 
 /// `GET /Groups`
@@ -356,15 +225,15 @@ impl GroupPlan {
 /// `displayName eq` / `externalId eq` (the claim with auth, then the
 /// record), `members[value eq "u"]` (the user with auth, then their groups).
 /// Otherwise one query over the group records (not the users). Under a
-/// tenant base there are no groups yet: every list is empty.
+/// tenant base, the tenant's own groups (`tenant_groups.rs`).
 async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) -> Outcome {
     let mut wanted = Wanted::default();
-    let plan = query.as_ref().ok().map(|q| GroupPlan::new(q, &mut wanted));
-    let (caller, fetched) = admin(ctx, r, wanted).await?;
-    let query = query?;
-    if caller.tenant.is_some() {
-        return Ok(list_response(0, query.start, Vec::new()));
+    if let Some(slug) = r.base.tenant() {
+        return Box::pin(tenant_groups::run_query(ctx, r, slug, query)).await;
     }
+    let plan = query.as_ref().ok().map(|q| GroupPlan::new(q, &mut wanted));
+    let (_, fetched) = admin(ctx, r, wanted).await?;
+    let query = query?;
     let Some(plan) = plan else {
         return Err(ScimError::server(http::Fault::bug(
             "a query without a plan",
@@ -469,33 +338,4 @@ pub(super) async fn page_json(
         page.push(projection.apply(group_resource::to_json(g, members.as_deref(), base_url)));
     }
     Ok(page)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failures_name_the_group() {
-        assert_eq!(
-            group_error(Failure::NotFound, "9").detail,
-            "Group 9 not found"
-        );
-        for failure in [Failure::Store(StoreError::Conflict), Failure::Changed] {
-            let e = group_error(failure, "9");
-            assert_eq!(e.status, 409);
-            assert!(
-                e.detail.starts_with("The group changed")
-                    || e.detail.starts_with("The group was changed"),
-                "{}",
-                e.detail
-            );
-        }
-        let e = group_error(Failure::UnknownMembers(vec!["12".into(), "x".into()]), "9");
-        assert_eq!(
-            (e.status, e.scim_type),
-            (400, Some(crate::scim::ScimType::InvalidValue))
-        );
-        assert!(e.detail.contains("\"12\", \"x\""), "{}", e.detail);
-    }
 }

@@ -16,7 +16,7 @@ use super::request::{admin, ScimRequest};
 use super::resource_type::list_response;
 use super::sort::Sort;
 use super::user_resource;
-use super::{groups, users, ScimError};
+use super::{group_request, groups, users, ScimError};
 use crate::domain::group::GroupRecord;
 use crate::http::respond;
 use crate::runtime::Ctx;
@@ -59,7 +59,7 @@ async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
         users::Query::new(&own_sort(p, Resource::User, Resource::Group), &ctx.config)
     });
     let groups = params.as_ref().map_err(Clone::clone).and_then(|p| {
-        groups::Query::new(
+        group_request::Query::new(
             &own_sort(p, Resource::Group, Resource::User),
             ctx.config.profile,
         )

@@ -868,7 +868,10 @@ pub(super) fn user_error(failure: Failure<ScimError>, id_text: &str) -> ScimErro
         }
         Failure::NotImplemented => ScimError::me_at_tenant(),
         // Group writes and admin lists only: a user operation that answers one is a bug.
-        Failure::UnknownMembers(_) | Failure::GroupTaken { .. } | Failure::Changed => {
+        Failure::UnknownMembers(_)
+        | Failure::TooManyMembers { .. }
+        | Failure::GroupTaken { .. }
+        | Failure::Changed => {
             ScimError::server(http::Fault::bug("a user operation failed as a group write"))
         }
     }

@@ -53,8 +53,9 @@ impl<'a> Groups<'a> {
         if write && !caller.may_write() {
             return Err(Failure::ReadOnly);
         }
-        // Tenant Groups are not there yet: under a tenant base no group
-        // exists (ids answer as unknown ones) and none can be made.
+        // A tenant's own groups are `service::tenant_groups`, which the
+        // SCIM Groups handlers call under a tenant base; what reaches here
+        // under one (a bulk) finds no group and makes none.
         if caller.tenant.is_some() {
             return Err(if create {
                 Failure::NotImplemented

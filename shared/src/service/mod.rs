@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod groups;
 pub mod orgs;
+pub mod tenant_groups;
 pub mod users;
 
 use crate::auth::{self, Credentials};
@@ -174,6 +175,10 @@ pub enum Failure<E> {
     UnknownManager(u64),
     /// A group write named users that do not exist (as sent).
     UnknownMembers(Vec<String>),
+    /// A tenant group would hold more members than it may (`limit`).
+    TooManyMembers {
+        limit: usize,
+    },
     /// A group's name or externalId claim belongs to another group.
     GroupTaken {
         field: UniqueField,

@@ -261,6 +261,40 @@ pub fn group_external_id_claim(external_id: &str) -> (String, &'static str) {
     (format!("GROUPEXTID#{external_id}"), "CLAIM")
 }
 
+/// The partition of tenant `slug`'s own groups (the groups its identity
+/// provider pushes under its SCIM base): a tenant's group list is one query
+/// of its own partition, whatever the number of tenants. Keyed by slug,
+/// which an org keeps for life and never hands on, so the request's one
+/// batch read can name a group before the org item is read.
+pub fn tenant_groups_partition(slug: &str) -> String {
+    format!("TGROUPS#{slug}")
+}
+
+/// The sort key prefix of tenant group records.
+pub const TENANT_GROUP_PREFIX: &str = "TGROUP#";
+
+/// Tenant group `id` of tenant `slug`: its name, externalId, members,
+/// timestamps and version.
+pub fn tenant_group(slug: &str, id: u64) -> (String, String) {
+    (
+        tenant_groups_partition(slug),
+        format!("{TENANT_GROUP_PREFIX}{id:020}"),
+    )
+}
+
+/// A tenant group's name, unique within its tenant up to NFKC and case
+/// folding.
+pub fn tenant_group_name_claim(slug: &str, name: &str) -> (String, &'static str) {
+    (format!("TGROUPNAME#{slug}#{}", fold(name)), "CLAIM")
+}
+
+/// The id counter of tenant groups (all tenants: ids never repeat, so one
+/// tenant's id never names another tenant's group by accident). Moved once
+/// per group created, never per member change.
+pub fn tenant_group_id_counter() -> (&'static str, &'static str) {
+    ("COUNTER", "TGROUP_ID")
+}
+
 /// The table's global secondary indexes: (name, partition key, sort key,
 /// copied attributes).
 pub const INDEXES: &[(&str, &str, &str, &[&str])] = &[

@@ -89,12 +89,16 @@ pub enum Partition {
     Deliveries,
     /// `DOMAIN#<domain>`: an org's verified domain (store/tenants.rs).
     Domains,
+    /// `TGROUPS#<slug>`: a tenant's own groups (store/tenant_groups.rs).
+    TenantGroups,
+    /// `TGROUPNAME#<slug>#<folded name>`: a tenant group's name claim.
+    TenantGroupNames,
     /// `OAUTHCLIENT#<client id>`: an org's OAuth client (store/clients.rs).
     OAuthClients,
 }
 
 impl Partition {
-    pub const ALL: [Partition; 16] = [
+    pub const ALL: [Partition; 18] = [
         Partition::Users,
         Partition::Usernames,
         Partition::Emails,
@@ -110,6 +114,8 @@ impl Partition {
         Partition::Subscribers,
         Partition::Deliveries,
         Partition::Domains,
+        Partition::TenantGroups,
+        Partition::TenantGroupNames,
         Partition::OAuthClients,
     ];
 
@@ -152,6 +158,11 @@ impl Partition {
             Partition::Deliveries => [keys::delivery("a", "1").0, keys::delivery("b", "1").0],
             Partition::Domains => [keys::domain_claim("a").0, keys::domain_claim("b").0],
             Partition::OAuthClients => [keys::oauth_client("a").0, keys::oauth_client("b").0],
+            Partition::TenantGroups => [keys::tenant_group("a", 1).0, keys::tenant_group("b", 1).0],
+            Partition::TenantGroupNames => [
+                keys::tenant_group_name_claim("a", "x").0,
+                keys::tenant_group_name_claim("b", "x").0,
+            ],
         }
     }
 
@@ -301,6 +312,7 @@ const USER_DELETE: &[Partition] = &[
     Partition::Tokens,
     Partition::Orgs,
     Partition::Counts,
+    Partition::TenantGroups,
 ];
 
 pub const FUNCTIONS: &[Function] = &[
@@ -461,6 +473,8 @@ pub const FUNCTIONS: &[Function] = &[
             Users,
             Counters,
             Counts,
+            TenantGroups,
+            TenantGroupNames,
         ])],
     },
     // GET and POST .search: queries over GROUPS and the org partitions (table).
@@ -488,6 +502,8 @@ pub const FUNCTIONS: &[Function] = &[
             Orgs,
             Users,
             Counts,
+            TenantGroups,
+            TenantGroupNames,
         ])],
     },
     Function {
@@ -499,6 +515,8 @@ pub const FUNCTIONS: &[Function] = &[
             Orgs,
             Users,
             Counts,
+            TenantGroups,
+            TenantGroupNames,
         ])],
     },
     // DELETE: marks the record deleting and frees its claims, removes the
@@ -517,6 +535,8 @@ pub const FUNCTIONS: &[Function] = &[
             Domains,
             OAuthClients,
             Counts,
+            TenantGroups,
+            TenantGroupNames,
         ])],
     },
     // ---------------------------------------------------------------- SCIM /Me (rfc)
@@ -571,6 +591,8 @@ pub const FUNCTIONS: &[Function] = &[
             OAuthClients,
             Counters,
             Counts,
+            TenantGroups,
+            TenantGroupNames,
         ])],
     },
     // ---------------------------------------------------------------- SCIM, the rest
@@ -970,6 +992,8 @@ mod tests {
                 "SUBSCRIBERS",
                 "DELIVERY#*",
                 "DOMAIN#*",
+                "TGROUPS#*",
+                "TGROUPNAME#*",
                 "OAUTHCLIENT#*"
             ]
         );

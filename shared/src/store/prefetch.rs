@@ -31,6 +31,8 @@ pub struct Wanted {
     pub groups: Vec<u64>,
     /// The org of a tenant base, by slug: its tokens, domains and role.
     pub tenant: Option<String>,
+    /// Tenant groups, by tenant slug and id.
+    pub tenant_groups: Vec<(String, u64)>,
 }
 
 impl Wanted {
@@ -45,6 +47,10 @@ impl Wanted {
         }
         for id in &self.groups {
             let (pk, sk) = keys::group(*id);
+            out.push(key(pk, sk));
+        }
+        for (slug, id) in self.tenant_groups.iter().filter(|(s, _)| keys::fits(s)) {
+            let (pk, sk) = keys::tenant_group(slug, *id);
             out.push(key(pk, sk));
         }
         let mut push = |(pk, sk): (String, &str)| out.push(key(pk, sk));
@@ -70,6 +76,7 @@ pub struct Fetched {
     counts: UserCounts,
     directory: Option<super::BucketCounts>,
     tenant: Option<super::TenantOrg>,
+    tenant_groups: HashMap<u64, crate::domain::tenant_group::TenantGroup>,
 }
 
 impl Fetched {
@@ -91,6 +98,11 @@ impl Fetched {
     /// one that was cut short).
     pub fn group_record(&self, id: u64) -> Option<&crate::domain::group::GroupRecord> {
         self.groups.get(&id)
+    }
+
+    /// A tenant group that was asked for, if it exists.
+    pub fn tenant_group(&self, id: u64) -> Option<&crate::domain::tenant_group::TenantGroup> {
+        self.tenant_groups.get(&id)
     }
 
     /// The org that was asked for, if it exists.
@@ -153,6 +165,15 @@ impl Store {
                 .and_then(crate::domain::group::GroupRecord::from_item)
             {
                 fetched.groups.insert(*id, group);
+            }
+        }
+        for (slug, id) in &wanted.tenant_groups {
+            let (pk, sk) = keys::tenant_group(slug, *id);
+            if let Some(group) = found
+                .get(&(pk, sk))
+                .and_then(|i| super::tenant_groups::from_item(slug, i))
+            {
+                fetched.tenant_groups.insert(*id, group);
             }
         }
         fetched.org =

@@ -27,6 +27,7 @@ use super::writes::built;
 use super::{keys, Result, Store, StoreError, TokenSpec};
 use crate::domain::orgs::Role;
 use crate::domain::tenant::{Domains, Tenant};
+use crate::domain::tenant_group::RoleMap;
 use crate::domain::user::{format_time, now};
 
 /// The prefix of the org item's attribute of one tenant token.
@@ -38,6 +39,9 @@ const ANY_DOMAIN: &str = "any_domain";
 const DEFAULT_ROLE: &str = "default_role";
 /// Expired tokens a new token's write drops from the org item at most.
 const MAX_PRUNED: usize = 50;
+/// The prefix of the org item's attribute of one group mapped to a role
+/// (`grouprole#<folded group name>` = the role's name).
+const GROUP_ROLE_ATTRIBUTE: &str = "grouprole#";
 
 /// One tenant token, as the org item lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +62,8 @@ pub struct TenantOrg {
     pub default_role: Role,
     /// The ids of the org's OAuth clients.
     pub clients: Vec<String>,
+    /// Tenant group name (folded) → role.
+    pub roles: RoleMap,
 }
 
 impl TenantOrg {
@@ -102,6 +108,14 @@ impl TenantOrg {
                 .map(Role::stored)
                 .unwrap_or(Role::Worker),
             clients,
+            roles: RoleMap::from_folded(
+                org.iter()
+                    .filter_map(|(name, value)| {
+                        let group = name.strip_prefix(GROUP_ROLE_ATTRIBUTE)?;
+                        Some((group.to_string(), Role::stored(value.as_s().ok()?)))
+                    })
+                    .collect(),
+            ),
         })
     }
 
@@ -120,6 +134,7 @@ impl TenantOrg {
             slug: self.slug.clone(),
             default_role: self.default_role,
             domains: self.domains.clone(),
+            roles: self.roles.clone(),
         }
     }
 }
@@ -404,6 +419,32 @@ impl Tenants<'_> {
         self.store
             .commit_items(vec![(
                 TransactWriteItem::builder().update(update).build(),
+                false,
+            )])
+            .await
+    }
+
+    /// Maps the tenant group named `group` to `role`, or (`None`) drops its
+    /// mapping: one update of the org item. The members' roles follow
+    /// through `store.tenant_groups().recompute`.
+    pub async fn map_group(&self, org: &TenantOrg, group: &str, role: Option<Role>) -> Result<()> {
+        let attribute = format!("{GROUP_ROLE_ATTRIBUTE}{}", RoleMap::key(group));
+        let update = match role {
+            Some(role) => self
+                .org_update(org)
+                .update_expression("SET #g = :g")
+                .expression_attribute_names("#g", attribute)
+                .expression_attribute_values(":g", s(role.name())),
+            None => self
+                .org_update(org)
+                .update_expression("REMOVE #g")
+                .expression_attribute_names("#g", attribute),
+        };
+        self.store
+            .commit_items(vec![(
+                TransactWriteItem::builder()
+                    .update(built(update.build())?)
+                    .build(),
                 false,
             )])
             .await

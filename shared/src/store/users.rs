@@ -6,7 +6,8 @@
 //!   claim points to a missing user;
 //! - the user counts change in the same transaction as the user, so they equal
 //!   what the lists show;
-//! - a user is deleted together with its tokens and memberships (in steps for
+//! - a user is deleted together with its tokens, memberships and its place in
+//!   its tenant's groups (in steps for
 //!   large cascades, each step leaving a whole user behind);
 //! - a create that failed wrote nothing but an unused id (gaps are fine), so
 //!   the same body can be sent again.
@@ -303,8 +304,30 @@ impl Users<'_> {
     /// carries on where the last attempt stopped.
     pub async fn delete(&self, user: &User) -> Result<()> {
         let mut user = user.clone();
+        // A tenant's user leaves its tenant groups with it: one query of the
+        // tenant's groups, and an update of each group it is in.
+        let tenant_groups = self.store.tenant_groups();
+        let mut leave = Vec::new();
+        if let Some(slug) = tenant_groups.owner_slug(&user).await? {
+            let groups: Vec<_> = tenant_groups
+                .list(&slug)
+                .await?
+                .into_iter()
+                .filter(|g| g.has(user.id))
+                .collect();
+            leave = tenant_groups.removal(&slug, &groups, user.id)?;
+        }
         // The user, its claims and the counts always go in the last transaction.
         let fixed = 1 + user_claims(&user).len() + 1;
+        if fixed + leave.len() + user.token_hashes.len() + user.memberships.len()
+            > TRANSACTION_LIMIT
+        {
+            // More than one transaction holds: the groups first, each
+            // removal alone (repeating one is harmless).
+            for update in std::mem::take(&mut leave) {
+                self.store.commit_items(vec![(update, false)]).await?;
+            }
+        }
         while fixed + user.token_hashes.len() + user.memberships.len() > TRANSACTION_LIMIT {
             user = self.shed_dependents(&user).await?;
         }
@@ -320,6 +343,9 @@ impl Users<'_> {
         }
         for (pk, sk) in dependents(&user) {
             tx.delete(Slot::Other, self.store.plain_delete(pk, sk)?);
+        }
+        for update in leave {
+            tx.push(Slot::Other, update);
         }
         tx.count(CountDelta {
             id: user.id,

@@ -185,6 +185,32 @@ enum OrgCmd {
         #[arg(long)]
         role: String,
     },
+    /// Maps the org's tenant group named <GROUP> (caseless; it may not be
+    /// pushed yet) to a role: a member's role is the highest role among the
+    /// mapped groups they are in, or the default role. Recomputes the
+    /// group's members now.
+    MapGroup {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// Drops a group's mapping; its members fall back to their other mapped
+    /// groups, or the default role.
+    UnmapGroup {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        group: String,
+    },
+    /// Lists the org's group mappings, one `<group>\t<role>` a line, and
+    /// the default role.
+    GroupRoles {
+        #[arg(long)]
+        slug: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -778,6 +804,23 @@ async fn run(store: &Store, command: Command) -> Outcome {
             println!("users created under {slug}'s SCIM base become {role}s");
             Ok(())
         }
+        Command::Org(OrgCmd::MapGroup { slug, group, role }) => {
+            let parsed = Role::parse(&role).ok_or_else(|| {
+                Fail::Message("role: one of owner, maintainer, supervisor, worker".into())
+            })?;
+            map_group(store, &slug, &group, Some(parsed)).await
+        }
+        Command::Org(OrgCmd::UnmapGroup { slug, group }) => {
+            map_group(store, &slug, &group, None).await
+        }
+        Command::Org(OrgCmd::GroupRoles { slug }) => {
+            let org = tenant(store, &slug).await?;
+            for (group, role) in org.roles.entries() {
+                println!("{group}\t{}", role.name());
+            }
+            println!("default\t{}", org.default_role.name());
+            Ok(())
+        }
         Command::Org(OrgCmd::AddMember {
             slug,
             username,
@@ -869,4 +912,19 @@ fn read_secret() -> Result<String, Fail> {
         return Err(Fail::Message("standard input is empty".into()));
     }
     Ok(secret)
+}
+
+/// Sets (or drops) a group's role mapping on the org item, then recomputes
+/// the group's members from the mapping just stored.
+async fn map_group(store: &Store, slug: &str, group: &str, role: Option<Role>) -> Result<(), Fail> {
+    let org = tenant(store, slug).await?;
+    store.tenants().map_group(&org, group, role).await?;
+    let org = tenant(store, slug).await?;
+    let moved = store.tenant_groups().recompute(&org, group).await?;
+    match role {
+        Some(role) => println!("group \"{group}\" of {slug} gives {}", role.name()),
+        None => println!("group \"{group}\" of {slug} gives no role"),
+    }
+    println!("{moved} member(s) changed role");
+    Ok(())
 }

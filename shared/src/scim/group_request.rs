@@ -1,0 +1,199 @@
+//! What a SCIM Groups request reads and how its failures read, at either
+//! base (the orgs at the global one, `groups.rs`; a tenant's own groups
+//! under a tenant base, `tenant_groups.rs`): the list or search query, a
+//! PUT body as a change, whether members are shown, and the SCIM error of
+//! each failure.
+use serde_json::{json, Value};
+
+use super::filter::{self, Filter, Resource};
+use super::group_resource;
+use super::list_params::ListParams;
+use super::projection::Projection;
+use super::resource_type::{canonical_id, ResourceType};
+use super::sort::Sort;
+use super::ScimError;
+use crate::domain::group::{GroupPatch, MemberPlan};
+use crate::http;
+use crate::runtime::Profile;
+use crate::service::Failure;
+use crate::store::{StoreError, UniqueField};
+
+const GROUP: ResourceType = ResourceType::Group;
+
+/// The most members one response lists, a group or a page of groups. A
+/// group (or page) with more answers 400 `tooMany` unless
+/// `excludedAttributes=members` is asked for (or a smaller `count`); the
+/// members are then read through the admin API (`GET /api/users?org=<slug>`).
+/// At about 100 bytes a member, this keeps a response near 2 MB, well inside
+/// Lambda's 6 MB.
+pub const MAX_LISTED_MEMBERS: usize = 20_000;
+
+/// Whether a projection keeps `members`.
+pub(super) fn wants_members(projection: &Projection) -> bool {
+    let probe = json!({"members": [], "id": "0"});
+    projection.apply(probe).get("members").is_some()
+}
+
+fn unknown_members(unknown: &[String]) -> ScimError {
+    let shown: Vec<String> = unknown
+        .iter()
+        .take(20)
+        .map(|u| format!("\"{u}\""))
+        .collect();
+    let more = if unknown.len() > 20 {
+        format!(" and {} more", unknown.len() - 20)
+    } else {
+        String::new()
+    };
+    ScimError::invalid_value(format!(
+        "No User has the id {}{more}: members must be ids of existing Users. Nothing was changed.",
+        shown.join(", ")
+    ))
+}
+
+/// What a PUT body changes: the name and externalId, and when it has
+/// `members`, the members become exactly those.
+pub(super) fn replacement(body: &Value) -> Result<GroupPatch, ScimError> {
+    let b = group_resource::from_json(body)?;
+    Ok(GroupPatch {
+        name: Some(b.name),
+        external_id: Some(b.external_id),
+        members: match b.members {
+            Some(m) => MemberPlan {
+                clear: true,
+                add: m,
+                remove: Vec::new(),
+            },
+            None => MemberPlan::default(),
+        },
+    })
+}
+
+/// A group operation's failure as SCIM says it, naming the group by the id
+/// the request's path gave (`id_text`).
+pub(super) fn group_error(failure: Failure<ScimError>, id_text: &str) -> ScimError {
+    match failure {
+        Failure::Auth(f) => f.into(),
+        Failure::Forbidden => ScimError::forbidden(),
+        Failure::ReadOnly => ScimError::read_only(),
+        Failure::NotFound => GROUP.not_found(id_text),
+        Failure::Precondition { current } => GROUP.precondition_failed(current),
+        Failure::UnknownMembers(unknown) => unknown_members(&unknown),
+        Failure::TooManyMembers { limit } => ScimError::invalid_value(format!(
+            "A group under a tenant base holds at most {limit} members. Nothing was changed."
+        )),
+        Failure::GroupTaken {
+            field: UniqueField::GroupExternalId,
+            external_id,
+            ..
+        } => ScimError::uniqueness(format!(
+            "externalId \"{}\" belongs to another group",
+            external_id.unwrap_or_default()
+        )),
+        Failure::GroupTaken { name, .. } => {
+            ScimError::uniqueness(format!("displayName \"{name}\" is taken by another group"))
+        }
+        Failure::Changed | Failure::Lost | Failure::Busy { .. } => ScimError::new(
+            409,
+            None,
+            "The group changed while this request was applied; read it and try again.",
+        ),
+        // User writes and admin lists only: a group operation that answers one is a bug.
+        Failure::Taken { .. } | Failure::NotOwned { .. } | Failure::UnknownManager(_) => {
+            ScimError::server(http::Fault::bug("a group operation failed as a user write"))
+        }
+        Failure::Refused(e) => e,
+        Failure::Store(StoreError::Conflict) => GROUP.conflict(),
+        Failure::Store(e) => e.into(),
+        Failure::NoSuchOrg(org) => ScimError::no_such_tenant(&org.to_string()),
+        Failure::NotImplemented => ScimError::new(
+            501,
+            None,
+            "A bulk request under a tenant base does not serve Groups yet: send group \
+             operations to the tenant's /Groups.",
+        ),
+        Failure::OutsideDomains { .. } => {
+            ScimError::server(http::Fault::bug("a group operation failed as a user write"))
+        }
+    }
+}
+
+/// A parsed list or search request on Groups.
+pub(super) struct Query {
+    pub(super) filter: Option<Filter>,
+    /// `sortBy`/`sortOrder` (`rfc`; `odm` ignores them).
+    pub(super) sort: Option<Sort>,
+    pub(super) start: usize,
+    pub(super) count: usize,
+    pub(super) projection: Projection,
+}
+
+impl Query {
+    /// The groups query `params` ask for, the filter read with the
+    /// profile's grammar: paged by `startIndex` only.
+    pub(super) fn new(params: &ListParams, profile: Profile) -> Result<Query, ScimError> {
+        if params.cursor.is_some() {
+            return Err(ScimError::invalid_value(
+                "Groups are paged by startIndex and count; cursors page Users.",
+            ));
+        }
+        Ok(Query {
+            filter: params
+                .filter()
+                .map(|f| filter::parse_group(f, profile))
+                .transpose()?,
+            sort: match profile {
+                Profile::Rfc => {
+                    Sort::from_params(params, Resource::Group)?.filter(|s| !s.is_id_order())
+                }
+                Profile::Odm => None,
+            },
+            start: params.start(),
+            count: params.count(),
+            projection: params.projection.clone(),
+        })
+    }
+
+    /// The user ids the filter compares `members.value` with, anywhere in
+    /// it: their memberships decide the filter.
+    pub(super) fn member_ids(&self) -> Vec<u64> {
+        let mut out: Vec<u64> = Vec::new();
+        for value in self.filter.iter().flat_map(Filter::member_values) {
+            if let Some(id) = canonical_id(&value) {
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_name_the_group() {
+        assert_eq!(
+            group_error(Failure::NotFound, "9").detail,
+            "Group 9 not found"
+        );
+        for failure in [Failure::Store(StoreError::Conflict), Failure::Changed] {
+            let e = group_error(failure, "9");
+            assert_eq!(e.status, 409);
+            assert!(
+                e.detail.starts_with("The group changed")
+                    || e.detail.starts_with("The group was changed"),
+                "{}",
+                e.detail
+            );
+        }
+        let e = group_error(Failure::UnknownMembers(vec!["12".into(), "x".into()]), "9");
+        assert_eq!(
+            (e.status, e.scim_type),
+            (400, Some(crate::scim::ScimType::InvalidValue))
+        );
+        assert!(e.detail.contains("\"12\", \"x\""), "{}", e.detail);
+    }
+}
