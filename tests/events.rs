@@ -759,16 +759,26 @@ async fn secrets_manager_failing_hands_the_batch_back_and_loses_nothing() {
         )
     };
     let faults = [
-        ("500 InternalServiceError", error(500, "InternalServiceError")),
+        (
+            "500 InternalServiceError",
+            error(500, "InternalServiceError"),
+        ),
         ("400 ThrottlingException", error(400, "ThrottlingException")),
-        ("400 AccessDeniedException", error(400, "AccessDeniedException")),
+        (
+            "400 AccessDeniedException",
+            error(400, "AccessDeniedException"),
+        ),
         ("a dropped connection", Answer::Drop),
         ("a hang", Answer::Hang),
     ];
     let t = TestTable::streaming(Profile::Odm).await;
     let mut f = follower(&t).await;
     let up = Receiver::start().await;
-    t.store.subscribers().add(&up.url, None, None).await.unwrap();
+    t.store
+        .subscribers()
+        .add(&up.url, None, None)
+        .await
+        .unwrap();
     t.user("a").await;
     t.user("b").await;
     let mut batch = StreamEvent::default();
@@ -782,7 +792,10 @@ async fn secrets_manager_failing_hands_the_batch_back_and_loses_nothing() {
         let healthy = Arc::new(AtomicBool::new(false));
         let answers = healthy.clone();
         let secrets = Receiver::with_handler(move |r| {
-            assert_eq!(r.header("x-amz-target"), Some("secretsmanager.GetSecretValue"));
+            assert_eq!(
+                r.header("x-amz-target"),
+                Some("secretsmanager.GetSecretValue")
+            );
             if answers.load(Ordering::SeqCst) {
                 Answer::Status(
                     200,
@@ -815,9 +828,16 @@ async fn secrets_manager_failing_hands_the_batch_back_and_loses_nothing() {
             .iter()
             .map(|f| f.item_identifier.clone())
             .collect();
-        assert_eq!(failures, [first.clone()], "{what}: ReportBatchItemFailures from the first record");
+        assert_eq!(
+            failures,
+            [first.clone()],
+            "{what}: ReportBatchItemFailures from the first record"
+        );
         assert_eq!(up.received().len(), sent, "{what}: nothing was sent");
-        assert!(!secrets.received().is_empty(), "{what}: Secrets Manager was asked");
+        assert!(
+            !secrets.received().is_empty(),
+            "{what}: Secrets Manager was asked"
+        );
         assert!(
             took < READ_OPERATION + READ_ATTEMPT,
             "{what}: the failed read took {took:?}"
@@ -826,13 +846,20 @@ async fn secrets_manager_failing_hands_the_batch_back_and_loses_nothing() {
         // Lambda sends the batch again; Secrets Manager answers now.
         healthy.store(true, Ordering::SeqCst);
         let (response, report) = p.publish(&batch).await;
-        assert!(response.batch_item_failures.is_empty(), "{what}: {report:?}");
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "{what}: {report:?}"
+        );
         assert_eq!(report.delivered, 2, "{what}: {report:?}");
         rounds += 1;
         let reads = secrets.received().len();
         p.publish(&batch).await;
         rounds += 1;
-        assert_eq!(secrets.received().len(), reads, "{what}: the key is read once per instance");
+        assert_eq!(
+            secrets.received().len(),
+            reads,
+            "{what}: the key is read once per instance"
+        );
     }
     // Two SETs per round that got its key, each time with the same two jtis.
     let got = jtis(&up, &jwks);

@@ -36,9 +36,9 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse
 use super::bus::{self, Bus};
 use super::change::Event;
 use super::key::SigningKey;
-use super::secret::KeySource;
 use super::push::{Outcome, Pusher};
 use super::record::{self, Change};
+use super::secret::KeySource;
 use super::set::{self, Envelope};
 use crate::store::{keys, Delivery, DeliveryStatus, Store, Subscriber};
 
