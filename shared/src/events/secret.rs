@@ -76,9 +76,11 @@ impl KeySource {
     }
 
     /// The key: derived on the first call that succeeds, then the same one.
+    /// (The read is boxed: the SDK's future is deep, and the stream
+    /// function's handler holds this one inside its own.)
     pub async fn get(&self) -> Result<Arc<SigningKey>, String> {
         self.key
-            .get_or_try_init(|| async { self.read().await.map(Arc::new) })
+            .get_or_try_init(|| async { Box::pin(self.read()).await.map(Arc::new) })
             .await
             .cloned()
     }
