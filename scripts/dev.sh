@@ -85,7 +85,7 @@ if [ "${DEV_WARM_UP:-1}" != 0 ]; then
     log "starting every function (one request each; progress in $WATCH_LOG)"
     interruptible warm_up "http://127.0.0.1:$WATCH_PORT" soft 2>>"$WATCH_LOG"
 fi
-interruptible events_warm_up "http://127.0.0.1:$WATCH_PORT" 2>>"$WATCH_LOG"
+interruptible events_warm_up "http://127.0.0.1:$WATCH_PORT"
 events_start "http://127.0.0.1:$WATCH_PORT" "$DATA/events-follow.log"
 cat <<BANNER
 
