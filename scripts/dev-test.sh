@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The `make dev` check (tests/dev/test_make_dev.py): starts the stack in the background with
+# The `make dev` checks: tests/dev/test_devfront.py (the front's routing and events, no stack)
+# and tests/dev/test_make_dev.py, which starts the stack in the background with
 # its own data directory and ports, asks it a body that is not UTF-8, follows a change to a
 # subscribed receiver, reads the terminal and the data directory for a fake AWS secret key,
 # stops it with TERM and looks for anything left. Needs the workspace built (scripts/e2e.sh
