@@ -830,7 +830,7 @@ async fn secrets_manager_failing_hands_the_batch_back_and_loses_nothing() {
             .collect();
         assert_eq!(
             failures,
-            [first.clone()],
+            std::slice::from_ref(&first),
             "{what}: ReportBatchItemFailures from the first record"
         );
         assert_eq!(up.received().len(), sent, "{what}: nothing was sent");
