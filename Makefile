@@ -35,11 +35,12 @@ test: deps ## Rust tests + end-to-end suite (in-memory DynamoDB Local) + IaC che
 e2e: deps ## only the end-to-end suite (pytest tests/e2e through cargo lambda watch)
 	scripts/e2e.sh
 
-bench: deps ## init time of two release functions; DynamoDB calls and capacity per request, also at N users (default 10000)
+bench: deps ## init time of two release functions; DynamoDB calls and capacity per request, also at N users (default 10000); write -> SET latency
 	scripts/bench-init.sh
 	if [ -x scripts/bench-dynamodb.sh ]; then scripts/bench-dynamodb.sh; fi
 	scripts/bench-faults.sh
 	scripts/bench-scale.sh
+	$(VENV)/bin/python scripts/bench-events.py "$${BENCH_EVENT_CHANGES:-20}"
 
 iac: deps ## only the IaC checks: cfn-lint + tests/infra (routes, IAM, table vs the code)
 	scripts/iac-check.sh

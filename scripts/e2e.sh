@@ -116,6 +116,7 @@ watch_start "$WATCH_PORT" "$ENVFILE" "$WATCH_LOG" --ignore-changes --concurrency
 warm_up "$E2E_BASE_URL"
 # The main stack's change events: its table's stream into its events-publish
 # (tests/e2e/test_events.py subscribes receivers of its own).
+events_warm_up "http://127.0.0.1:$WATCH_PORT"
 events_start "http://127.0.0.1:$WATCH_PORT" "$LOGS/events-follow.log"
 
 # The rfc stack: same binaries (already built, so it starts fast), its own table and admin.

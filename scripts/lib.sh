@@ -51,24 +51,54 @@ descendants() {
     done
 }
 
-# Stop everything spawn() started, newest first: TERM the group, KILL it after 10 s, then
-# whatever of its descendants left the group (cargo lambda watch gives each function its own).
+# running PID: PID is a process that has not ended (a zombie has ended).
+running() {
+    local state
+    state="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+    [[ "$state" != Z* ]]
+}
+
+# The foreground step interruptible() is waiting for, if any.
+FOREGROUND=""
+
+# interruptible CMD...: run CMD (a command or a shell function) in the background and wait
+# for it. Bash runs a trap only once the foreground command has ended, so a TERM during a
+# long step (a build, a warm-up request) would wait for it; `wait` returns at once instead,
+# and stop_started stops the step too.
+interruptible() {
+    local status=0
+    "$@" &
+    FOREGROUND=$!
+    wait "$FOREGROUND" || status=$?
+    FOREGROUND=""
+    return "$status"
+}
+
+# Stop everything spawn() started and the step interruptible() waits for, all at once: TERM
+# each group and every descendant (cargo lambda watch gives each function a group of its
+# own), KILL what is left after STOP_SECONDS (5), then reap.
 stop_started() {
-    local i pid n kids
-    for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do
-        pid="${STARTED_PIDS[$i]}"
-        kids="$(descendants "$pid")"
-        kill -TERM -- "-$pid" 2>/dev/null || continue
-        for ((n = 0; n < 100; n++)); do
-            kill -0 -- "-$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL -- "-$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-        # shellcheck disable=SC2086
-        [ -z "$kids" ] || kill -TERM $kids 2>/dev/null || true
+    local pid n tree=() left
+    for pid in ${FOREGROUND:+"$FOREGROUND"} "${STARTED_PIDS[@]}"; do
+        # shellcheck disable=SC2207
+        tree+=("$pid" $(descendants "$pid"))
     done
+    [ "${#tree[@]}" -gt 0 ] || return 0
+    for pid in "${STARTED_PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+    kill -TERM "${tree[@]}" 2>/dev/null || true
+    for ((n = 0; n < ${STOP_SECONDS:-5} * 10; n++)); do
+        left=""
+        for pid in "${tree[@]}"; do
+            if running "$pid"; then left=1; break; fi
+        done
+        [ -n "$left" ] || break
+        sleep 0.1
+    done
+    for pid in "${STARTED_PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+    kill -KILL "${tree[@]}" 2>/dev/null || true
+    for pid in ${FOREGROUND:+"$FOREGROUND"} "${STARTED_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     STARTED_PIDS=()
+    FOREGROUND=""
 }
 
 # wait_port PORT SECONDS [PID]: until something listens on 127.0.0.1:PORT (PID still alive).
@@ -145,10 +175,20 @@ write_watch_env() {
         ${SCIM_SECURITY_EVENTS:+"SCIM_SECURITY_EVENTS=$SCIM_SECURITY_EVENTS"} \
         ${EVENT_BUS_NAME:+"EVENT_BUS_NAME=$EVENT_BUS_NAME"} \
         ${EVENTBRIDGE_ENDPOINT:+"EVENTBRIDGE_ENDPOINT=$EVENTBRIDGE_ENDPOINT"} \
-        ${AWS_ACCESS_KEY_ID:+"AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID"} \
-        ${AWS_SECRET_ACCESS_KEY:+"AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"} \
-        ${AWS_SESSION_TOKEN:+"AWS_SESSION_TOKEN=$AWS_SESSION_TOKEN"} \
         ${AWS_PROFILE:+"AWS_PROFILE=$AWS_PROFILE"} >"$1"
+    # No key of the developer's goes into the file: cargo lambda watch prints every variable
+    # of it. DynamoDB Local checks no signature, so it gets dummy keys (which also keep real
+    # ones, inherited from this environment, from being sent to it); anything else (real
+    # AWS) gets none, and the SDK's credential chain finds the developer's credentials in
+    # the environment the functions inherit, or in their profile.
+    if local_endpoint "$DYNAMODB_ENDPOINT"; then
+        printf '%s\n' AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local >>"$1"
+    fi
+}
+
+# local_endpoint URL: URL is on this machine (DynamoDB Local, a proxy in front of it).
+local_endpoint() {
+    [[ "$1" =~ ^http://(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?(/|$) ]]
 }
 
 USERSCTL="$TARGET_DIR/debug/usersctl"
@@ -221,11 +261,10 @@ events_secret() {
     export SET_SIGNING_SECRET
 }
 
-# events_start INVOKE_URL LOGFILE: the stream function has no route, so its first invocation
-# (an empty batch) is what compiles and starts it; then `usersctl events follow` hands it
-# DynamoDB Local's stream, batch by batch, as Lambda's event source mapping would.
-events_start() {
-    local base="$1" logfile="$2" code n
+# events_warm_up INVOKE_URL: the stream function has no route, so its first invocation (an
+# empty batch) is what compiles and starts it.
+events_warm_up() {
+    local base="$1" code n
     for ((n = 0; ; n++)); do
         code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 900 -X POST \
             -H 'content-type: application/json' --data '{"Records":[]}' \
@@ -234,6 +273,12 @@ events_start() {
         [ "$n" -lt 20 ] || die "events-publish keeps answering '$code'"
         sleep 2
     done
+}
+
+# events_start INVOKE_URL LOGFILE: `usersctl events follow` hands DynamoDB Local's stream to
+# events-publish, batch by batch, as Lambda's event source mapping would.
+events_start() {
+    local base="$1" logfile="$2"
     log "following the table's stream into events-publish (log: $logfile)"
     spawn "$ROOT" "$logfile" "$USERSCTL" events follow --invoke "$base"
     FOLLOW_PID=$SPAWNED_PID

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make test: Rust tests (unit + integration) against an in-memory DynamoDB Local, then the
-# end-to-end suite (scripts/e2e.sh). Every stage runs; the exit code fails if any failed.
+# end-to-end suite (scripts/e2e.sh), then `make dev` itself (scripts/dev-test.sh). Every stage
+# runs; the exit code fails if any failed.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -27,6 +28,7 @@ stage() {
 
 stage rust cargo test --workspace
 stage e2e "$ROOT/scripts/e2e.sh"
+stage dev "$ROOT/scripts/dev-test.sh"
 stage iac "$ROOT/scripts/iac-check.sh"
 
 if [ "${#failed[@]}" -gt 0 ]; then

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::dynamodb::Event as StreamEvent;
 use directory::events::follow::{Follower, Start};
 use directory::events::push::Limits;
-use directory::events::{bus, publish, record, Kind, Publisher, Pusher, SigningKey};
+use directory::events::{bus, publish, record, KeySource, Kind, Publisher, Pusher, SigningKey};
 use directory::runtime::Profile;
 use directory::scim::event_uris::{CREATE_FULL, DEACTIVATE, PATCH_FULL};
 use directory::scim::{self, groups, GROUP_SCHEMA, USER_SCHEMA};
@@ -27,6 +27,7 @@ use lambda_http::http::Method;
 use serde_json::{json, Value};
 
 const ORIGIN: &str = "https://directory.example";
+const TEST_SECRET: &str = "events test secret";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// Quick limits, so a receiver that is down costs the tests little.
@@ -40,12 +41,17 @@ const LIMITS: Limits = Limits {
 fn publisher(store: &Store) -> Publisher {
     Publisher {
         store: store.clone(),
-        key: Arc::new(SigningKey::derive("events test secret").unwrap()),
+        keys: Arc::new(KeySource::secret(TEST_SECRET)),
         pusher: Pusher::new(LIMITS),
         bus: None,
         origin: ORIGIN.to_string(),
         budget: Duration::from_secs(6),
     }
+}
+
+/// The public key of what [`publisher`] signs with.
+fn test_jwks() -> Value {
+    SigningKey::derive(TEST_SECRET).unwrap().jwks()
 }
 
 async fn follower(t: &TestTable) -> Follower {
@@ -420,7 +426,7 @@ async fn sets_reach_receivers_verified_in_order_at_least_once() {
         .unwrap();
 
     let publisher = publisher(&t.store);
-    let jwks = publisher.key.jwks();
+    let jwks = test_jwks();
     let reports = publish_all(&publisher, &mut f).await;
     assert!(
         reports.iter().all(|r| r.failed_from.is_none()),
@@ -675,8 +681,7 @@ async fn dynamodb_failing_at_any_step_loses_nothing() {
         for (_, b) in batches_of(&mut f, 1000).await {
             batch.records.extend(b.records);
         }
-        let mut p = publisher(&faulty.store);
-        p.key = Arc::new(SigningKey::derive("events test secret").unwrap());
+        let p = publisher(&faulty.store);
         faults.reset();
         faults.fail_call(k, Fault::InternalServerError, u32::MAX);
         let (_, first) = p.publish(&batch).await;
@@ -700,7 +705,7 @@ async fn dynamodb_failing_at_any_step_loses_nothing() {
             again.records.drain(..from);
             report = p.publish(&again).await.1;
         }
-        let jwks = p.key.jwks();
+        let jwks = test_jwks();
         let got = jtis(&up, &jwks);
         let unique: Vec<&String> = got.iter().fold(Vec::new(), |mut v, j| {
             if !v.contains(&j) {
@@ -734,6 +739,135 @@ async fn dynamodb_failing_at_any_step_loses_nothing() {
         }
     }
     panic!("the publisher made more calls than the test fails");
+}
+
+/// Secrets Manager, where a deployment keeps the signing key's secret,
+/// failing each way the SDK sees it fail, on an instance's first batch:
+/// the batch is handed back from its first record before anything is sent
+/// (nothing on the wire, so nothing to duplicate), within the read's bound;
+/// once the secret is read, the same batch goes out, every SET once per
+/// round with the same `jti`, and the key is not read again.
+#[tokio::test]
+async fn secrets_manager_failing_hands_the_batch_back_and_loses_nothing() {
+    use directory::events::secret::{READ_ATTEMPT, READ_OPERATION};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:set-key-AbCdEf";
+    let error = |status: u16, kind: &str| {
+        Answer::Status(
+            status,
+            json!({"__type": kind, "message": "injected"}).to_string(),
+        )
+    };
+    let faults = [
+        (
+            "500 InternalServiceError",
+            error(500, "InternalServiceError"),
+        ),
+        ("400 ThrottlingException", error(400, "ThrottlingException")),
+        (
+            "400 AccessDeniedException",
+            error(400, "AccessDeniedException"),
+        ),
+        ("a dropped connection", Answer::Drop),
+        ("a hang", Answer::Hang),
+    ];
+    let t = TestTable::streaming(Profile::Odm).await;
+    let mut f = follower(&t).await;
+    let up = Receiver::start().await;
+    t.store
+        .subscribers()
+        .add(&up.url, None, None)
+        .await
+        .unwrap();
+    t.user("a").await;
+    t.user("b").await;
+    let mut batch = StreamEvent::default();
+    for (_, b) in batches_of(&mut f, 1000).await {
+        batch.records.extend(b.records);
+    }
+    let first = batch.records[0].change.sequence_number.clone();
+    let jwks = test_jwks();
+    let mut rounds = 0;
+    for (what, fault) in faults {
+        let healthy = Arc::new(AtomicBool::new(false));
+        let answers = healthy.clone();
+        let secrets = Receiver::with_handler(move |r| {
+            assert_eq!(
+                r.header("x-amz-target"),
+                Some("secretsmanager.GetSecretValue")
+            );
+            if answers.load(Ordering::SeqCst) {
+                Answer::Status(
+                    200,
+                    json!({"ARN": ARN, "Name": "set-key", "SecretString": TEST_SECRET}).to_string(),
+                )
+            } else {
+                fault.clone()
+            }
+        })
+        .await;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(secrets.url.trim_end_matches("/events"))
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
+                "local", "local", None, None, "test",
+            ))
+            .load()
+            .await;
+        // A cold instance: its key is read from Secrets Manager.
+        let mut p = publisher(&t.store);
+        p.keys = Arc::new(KeySource::secrets_manager(&sdk, ARN));
+
+        let sent = up.received().len();
+        let started = Instant::now();
+        let (response, report) = p.publish(&batch).await;
+        let took = started.elapsed();
+        assert_eq!(report.failed_from, first, "{what}: {report:?}");
+        let failures: Vec<Option<String>> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        assert_eq!(
+            failures,
+            std::slice::from_ref(&first),
+            "{what}: ReportBatchItemFailures from the first record"
+        );
+        assert_eq!(up.received().len(), sent, "{what}: nothing was sent");
+        assert!(
+            !secrets.received().is_empty(),
+            "{what}: Secrets Manager was asked"
+        );
+        assert!(
+            took < READ_OPERATION + READ_ATTEMPT,
+            "{what}: the failed read took {took:?}"
+        );
+
+        // Lambda sends the batch again; Secrets Manager answers now.
+        healthy.store(true, Ordering::SeqCst);
+        let (response, report) = p.publish(&batch).await;
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "{what}: {report:?}"
+        );
+        assert_eq!(report.delivered, 2, "{what}: {report:?}");
+        rounds += 1;
+        let reads = secrets.received().len();
+        p.publish(&batch).await;
+        rounds += 1;
+        assert_eq!(
+            secrets.received().len(),
+            reads,
+            "{what}: the key is read once per instance"
+        );
+    }
+    // Two SETs per round that got its key, each time with the same two jtis.
+    let got = jtis(&up, &jwks);
+    assert_eq!(got.len(), 2 * rounds, "{got:?}");
+    let unique: BTreeSet<&String> = got.iter().collect();
+    assert_eq!(unique.len(), 2, "{got:?}");
+    let subjects: Vec<String> = seen(&up, &jwks).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(subjects[..2], ["/Users/1", "/Users/2"], "{subjects:?}");
 }
 
 // ---------------------------------------------------------------- EventBridge

@@ -1217,7 +1217,7 @@ async fn scim_discovery_and_fallback() {
 #[tokio::test]
 async fn events_publish() {
     use directory::events::follow::{Follower, Start};
-    use directory::events::{push, Publisher, Pusher, SigningKey};
+    use directory::events::{push, KeySource, Publisher, Pusher};
     use directory_tests::receiver::Receiver;
 
     let t = TestTable::streaming(Profile::Odm).await;
@@ -1240,7 +1240,7 @@ async fn events_publish() {
         .unwrap();
     let publisher = Publisher {
         store: guarded.store.clone(),
-        key: std::sync::Arc::new(SigningKey::derive("permissions").unwrap()),
+        keys: std::sync::Arc::new(KeySource::secret("permissions")),
         pusher: Pusher::new(push::Limits {
             connect_timeout: std::time::Duration::from_millis(300),
             attempt_timeout: std::time::Duration::from_millis(600),

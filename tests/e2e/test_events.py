@@ -212,3 +212,30 @@ def test_replay_delivers_what_a_dead_receiver_missed(run_id, subscribe, jwks):
             (f"/Users/{user_id}", [CREATE_FULL]), (f"/Users/{user_id}", [PATCH_FULL, DEACTIVATE])]
     finally:
         back.close()
+
+
+def test_service_provider_config_advertises_rfc_9967_events_where_the_rfc_puts_them():
+    """RFC 9967 updates RFC 7643: `securityEvents` is an attribute of ServiceProviderConfig's
+    core schema, not of an extension, so it sits beside `patch` and `bulk`. A client that
+    knows RFC 9967 reads the event URIs there; a client that knows only RFC 7643 must ignore
+    it. scim2-models (under scim2-cli and scim2-tester) refuses any attribute its model lacks,
+    under an extension URN too, unless told to keep them: this is why the rfc stack
+    (scripts/e2e.sh) runs `scim2 … test` with SCIM_SECURITY_EVENTS=off. When scim2-models
+    learns RFC 9967 the last check fails, and the switch can go."""
+    import pydantic
+    from scim2_models import Context, ScimPolicy, ServiceProviderConfig
+
+    reply = scim("GET", BASE_URL, "/ServiceProviderConfig", token=admin_token())
+    assert reply.status == 200, reply.body
+    config = reply.body
+    assert config["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"]
+    events = config["securityEvents"]
+    assert events["asyncRequest"] == "none"
+    assert "urn:ietf:params:scim:event:prov:deactivate" in events["eventUris"], events
+    keep = ScimPolicy(unknown=ScimPolicy.Unknown.keep)
+    parsed = ServiceProviderConfig.model_validate(
+        config, scim_ctx=Context.RESOURCE_QUERY_RESPONSE, scim_policy=keep)
+    assert parsed.unknown_attributes == {"securityEvents": events}
+    assert parsed.patch.supported is True
+    with pytest.raises(pydantic.ValidationError, match="securityEvents"):
+        ServiceProviderConfig.model_validate(config, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)

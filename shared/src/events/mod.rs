@@ -6,7 +6,7 @@
 //! - `change.rs`: an item's images before and after a write → domain events;
 //! - `record.rs`: a Lambda stream batch → those events, record by record;
 //! - `set.rs`: an event → the claims of its SET; `key.rs`: the signing key
-//!   and its JWKS;
+//!   and its JWKS; `secret.rs`: where that key's secret is read from;
 //! - `push.rs`: one SET to one receiver; `bus.rs`: EventBridge;
 //! - `publish.rs`: a batch to everyone, and what is kept when a receiver is
 //!   down (`usersctl events replay` resends it).
@@ -33,6 +33,7 @@ pub mod key;
 pub mod publish;
 pub mod push;
 pub mod record;
+pub mod secret;
 pub mod set;
 #[cfg(test)]
 mod tests;
@@ -41,6 +42,7 @@ pub use change::{Event, Kind};
 pub use key::SigningKey;
 pub use publish::{Publisher, Report};
 pub use push::{check_url, Pusher};
+pub use secret::KeySource;
 
 /// The stream function's settings, read once when it starts, besides the
 /// [`Config`] every function reads.
@@ -81,32 +83,17 @@ impl EventsConfig {
         }
     }
 
-    /// The signing key this configuration names, read from Secrets Manager
-    /// when it names a secret there.
-    pub async fn signing_key(&self) -> Result<SigningKey, String> {
-        let secret = match (&self.secret_arn, &self.secret) {
+    /// Where the signing key comes from: the Secrets Manager secret this
+    /// configuration names, else its secret, else the development secret.
+    pub async fn key_source(&self) -> KeySource {
+        match (&self.secret_arn, &self.secret) {
             (Some(arn), _) => {
-                let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                let client = aws_sdk_secretsmanager::Client::new(&config);
-                let out = client
-                    .get_secret_value()
-                    .secret_id(arn)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "cannot read the SET signing secret {arn} from Secrets Manager: {}",
-                            aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-                        )
-                    })?;
-                out.secret_string()
-                    .ok_or_else(|| format!("the secret {arn} holds no string"))?
-                    .to_string()
+                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                KeySource::secrets_manager(&sdk, arn)
             }
-            (None, Some(secret)) => secret.clone(),
-            (None, None) => key::DEVELOPMENT_SECRET.to_string(),
-        };
-        SigningKey::derive(&secret)
+            (None, Some(secret)) => KeySource::secret(secret),
+            (None, None) => KeySource::secret(key::DEVELOPMENT_SECRET),
+        }
     }
 
     /// The bus to publish on, if one is configured.
@@ -121,13 +108,14 @@ impl EventsConfig {
     }
 }
 
-/// The signing key, read once per function instance (a cold start reads
+/// The signing key's source, one per function instance (a cold start reads
 /// Secrets Manager; a failure there is tried again on the next call).
-async fn signing_key(config: &EventsConfig) -> Result<Arc<SigningKey>, String> {
-    static KEY: OnceCell<Arc<SigningKey>> = OnceCell::const_new();
-    KEY.get_or_try_init(|| async { config.signing_key().await.map(Arc::new) })
+async fn key_source(config: &EventsConfig) -> Arc<KeySource> {
+    static SOURCE: OnceCell<Arc<KeySource>> = OnceCell::const_new();
+    SOURCE
+        .get_or_init(|| async { Arc::new(config.key_source().await) })
         .await
-        .cloned()
+        .clone()
 }
 
 /// The `events-publish` function: a Lambda on the table's stream, answering
@@ -149,10 +137,9 @@ pub async fn serve_stream() -> Result<(), lambda_runtime::Error> {
     let origin = &origin;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<aws_lambda_events::dynamodb::Event>| async move {
-            let key = signing_key(events).await?;
             let publisher = Publisher {
                 store: store.for_request(),
-                key,
+                keys: key_source(events).await,
                 pusher: shared_pusher().clone(),
                 bus: bus.clone(),
                 origin: origin.clone(),
@@ -175,7 +162,7 @@ fn shared_pusher() -> &'static Pusher {
 /// with, as a JWK Set. Public (no credentials): it only lets receivers
 /// verify.
 pub async fn jwks(_ctx: Ctx, _req: Request) -> Response<Body> {
-    match signing_key(jwks_config()).await {
+    match key_source(jwks_config()).await.get().await {
         Ok(key) => {
             let mut resp = Response::new(Body::from(key.jwks().to_string()));
             let headers = resp.headers_mut();

@@ -11,7 +11,9 @@
 //!   passed, or by `usersctl events replay`. What cannot be kept (DynamoDB
 //!   failing) is reported to Lambda as failed, which sends the batch again
 //!   from that record; the SETs sent meanwhile are sent again with the same
-//!   `jti`s.
+//!   `jti`s. A signing key that cannot be read (Secrets Manager failing on a
+//!   cold start, see `events::secret`) fails the batch from its first
+//!   record before anything is sent or put on the bus.
 //! - **In order.** Each subscriber gets its events in stream order: once one
 //!   is not delivered, every later one of the batch is kept behind it, and
 //!   kept ones go out, oldest first, before any new one. The stream itself
@@ -36,6 +38,7 @@ use super::change::Event;
 use super::key::SigningKey;
 use super::push::{Outcome, Pusher};
 use super::record::{self, Change};
+use super::secret::KeySource;
 use super::set::{self, Envelope};
 use crate::store::{keys, Delivery, DeliveryStatus, Store, Subscriber};
 
@@ -68,7 +71,8 @@ pub struct Report {
 #[derive(Clone)]
 pub struct Publisher {
     pub store: Store,
-    pub key: Arc<SigningKey>,
+    /// The key SETs are signed with, read when a batch first needs it.
+    pub keys: Arc<KeySource>,
     pub pusher: Pusher,
     pub bus: Option<Bus>,
     /// Where clients reach the API: the SETs' `iss` and every link.
@@ -91,11 +95,18 @@ impl Publisher {
         let mut failed: Option<usize> = None;
         let mut fail_at = |i: usize| failed = Some(failed.map_or(i, |f: usize| f.min(i)));
         if report.events > 0 {
-            match self.store.subscribers().list().await {
-                Ok(subscribers) => {
-                    let pushes = subscribers
-                        .iter()
-                        .map(|s| self.deliver_to(s, &changes, deadline));
+            let subscribers = match self.store.subscribers().list().await {
+                Ok(subscribers) => self.with_key(subscribers).await,
+                Err(e) => Err(format!("cannot read the subscribers: {e}")),
+            };
+            match subscribers {
+                Ok((subscribers, key)) => {
+                    // No key only when there is nobody to sign for.
+                    let pushes = key.iter().flat_map(|key| {
+                        subscribers
+                            .iter()
+                            .map(|s| self.deliver_to(s, key, &changes, deadline))
+                    });
                     let on_bus = async {
                         match &self.bus {
                             Some(bus) => {
@@ -121,8 +132,9 @@ impl Publisher {
                         Err(i) => fail_at(i),
                     }
                 }
+                // Nothing was sent nor put on the bus: the whole batch again.
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the subscribers; the batch is retried");
+                    tracing::warn!(error = %e, "the batch is retried");
                     fail_at(0);
                 }
             }
@@ -155,16 +167,32 @@ impl Publisher {
         (response, report)
     }
 
+    /// The subscribers and, when there are any, the key to sign their SETs
+    /// with: a key that cannot be read (Secrets Manager failing) fails the
+    /// batch before anything is sent.
+    async fn with_key(
+        &self,
+        subscribers: Vec<Subscriber>,
+    ) -> Result<(Vec<Subscriber>, Option<Arc<SigningKey>>), String> {
+        if subscribers.is_empty() {
+            return Ok((subscribers, None));
+        }
+        let key = self.keys.get().await?;
+        Ok((subscribers, Some(key)))
+    }
+
     /// Everything for one subscriber: what was kept for it, then the
     /// batch's events it wants, in order.
     async fn deliver_to(
         &self,
         subscriber: &Subscriber,
+        key: &SigningKey,
         changes: &[Change],
         deadline: Instant,
     ) -> Tally {
         let mut run = Run {
             publisher: self,
+            key,
             subscriber,
             deadline,
             failures: subscriber.failures,
@@ -242,6 +270,7 @@ struct MustRetry;
 /// One subscriber's part of one invocation.
 struct Run<'a> {
     publisher: &'a Publisher,
+    key: &'a SigningKey,
     subscriber: &'a Subscriber,
     deadline: Instant,
     failures: u32,
@@ -316,7 +345,7 @@ impl Run<'_> {
         let Some(claims) = set::claims(event, &envelope) else {
             return Ok(());
         };
-        let token = self.publisher.key.sign(&claims).map_err(|e| {
+        let token = self.key.sign(&claims).map_err(|e| {
             tracing::error!(error = %e, "cannot sign a SET");
             MustRetry
         })?;
