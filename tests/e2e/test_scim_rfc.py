@@ -119,6 +119,38 @@ def test_scim2_tester_checks_succeed(scim2_test_run):
     assert code == 0, f"scim2 test exited {code} although every check succeeded\n{output}"
 
 
+def rfc_usersctl(*args: str) -> str:
+    """usersctl against the rfc stack's table."""
+    env = dict(os.environ, TABLE_NAME=os.environ["E2E_RFC_TABLE_NAME"])
+    proc = subprocess.run([os.environ.get("E2E_USERSCTL", "target/debug/usersctl"), *args],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, f"usersctl {args} exited {proc.returncode}: {proc.stderr}"
+    return proc.stdout
+
+
+def test_scim2_tester_checks_succeed_under_a_tenant_base_with_its_token():
+    """An org set to `--any` (scim2-tester's names are no email addresses), its own SCIM token
+    and its own base: every check of `scim2 … test` is SUCCESS there too, Groups included
+    (the tenant's own groups), and the run's users are the tenant's, owned by its org."""
+    slug = f"tester{uuid.uuid4().hex[:8]}"
+    rfc_usersctl("org", "create", "--slug", slug, "--name", f"Tester {slug}")
+    rfc_usersctl("org", "domain", "add", "--slug", slug, "--any")
+    token = rfc_usersctl("org", "scim-token", "--slug", slug).strip().splitlines()[-1]
+    base = f"{RFC_BASE_URL}{SCIM_PATH}/orgs/{slug}"
+    env = dict(os.environ, SCIM_CLI_HEADERS=f"Authorization: Bearer {token}")
+    proc = subprocess.run([scim2_executable(), "--url", base, "test", "--verbose"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    output = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
+    results = re.findall(rf"^({STATUSES}) (\S+)$", output, re.MULTILINE)
+    assert len(results) >= 40, f"expected the full list of checks, got {len(results)}:\n{output}"
+    failed = sorted({name for status, name in results if status != "SUCCESS"})
+    assert not failed, f"scim2 test under {base} exited {proc.returncode}; not SUCCESS: {failed}\n{output}"
+    assert proc.returncode == 0, output
+    # The token that passed every check there is refused at the global base.
+    resp = call("GET", "/Users", token=token)
+    assert resp.status == 401, resp.body
+
+
 # --- races ----------------------------------------------------------------------------------
 # These run in parallel: scripts/e2e.sh starts cargo lambda watch with --concurrency 8
 # (E2E_WATCH_CONCURRENCY), up to 8 processes per function, each serving one request at a time
