@@ -12,7 +12,8 @@
 //! 3. [`auth`] and [`service`]: the caller from its credentials; the
 //!    operations, which take the caller and a typed change.
 //! 4. [`admin_api`] and [`scim`]: wire formats. A handler extracts one typed
-//!    request, calls one operation and renders its answer.
+//!    request, calls one operation and renders its answer. [`openapi`] serves
+//!    the document that describes both.
 //! 5. `functions/*` (outside this crate): one Lambda each, wiring a handler
 //!    through [`runtime`] with the [`config`] read at start.
 //!
@@ -24,6 +25,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod openapi;
 pub mod runtime;
 pub mod scim;
 pub mod service;

@@ -31,6 +31,8 @@ OPERATIONS = {
     ("GET", "/api/organizations/{id}"): "organizations-retrieve",
     ("GET", "/api/memberships"): "memberships-list",
     ("GET", "/api/memberships/{id}"): "memberships-retrieve",
+    ("GET", "/api/schema"): "schema-get",
+    ("GET", "/api/schema/"): "schema-get",
     ("POST", "/api/v1/scim/Users"): "scim-users-create",
     ("GET", "/api/v1/scim/Users"): "scim-users-list",
     ("POST", "/api/v1/scim/Users/.search"): "scim-users-search",
@@ -91,7 +93,7 @@ def test_template_routes_are_unique(template):
 
 def test_every_function_package_is_one_template_function():
     packages = m.function_packages()
-    assert len(packages) == 32, packages
+    assert len(packages) == 33, packages
     assert all(directory == name for directory, name in packages.items()), packages
     binaries = sorted(m.binary_of(r) for r in m.serverless_functions(m.load_template()).values())
     assert binaries == sorted(packages.values())

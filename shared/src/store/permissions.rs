@@ -594,12 +594,17 @@ pub const FUNCTIONS: &[Function] = &[
         name: "events-jwks",
         grants: &[],
     },
+    // GET /api/schema: the OpenAPI document, compiled in; no table at all.
+    Function {
+        name: "schema-get",
+        grants: &[],
+    },
 ];
 
 /// The functions that never authenticate a caller, so do not hold
-/// [`AUTHENTICATE`]: the stream function has no caller, and the JWKS is
-/// public.
-pub const UNAUTHENTICATED: &[&str] = &["events-publish", "events-jwks"];
+/// [`AUTHENTICATE`]: the stream function has no caller, and the JWKS and
+/// the OpenAPI document are public.
+pub const UNAUTHENTICATED: &[&str] = &["events-publish", "events-jwks", "schema-get"];
 
 /// A permission outside the table's items: an AWS action on one resource of
 /// the deployment, named as `infra/template.yaml` names it (a logical id,
