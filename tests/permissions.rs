@@ -11,11 +11,11 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use directory::{admin_api, openapi};
 use directory::runtime::{Ctx, Profile};
 use directory::scim::{self, groups, GROUP_SCHEMA, USER_SCHEMA};
 use directory::store::keys;
 use directory::store::permissions::{Action, Function, Partition};
+use directory::{admin_api, openapi};
 use directory_tests::iam::Guard;
 use directory_tests::{get, patch, scim as scim_req, Reply, Req, TestTable};
 use lambda_http::http::Method;
@@ -1013,10 +1013,21 @@ async fn scim_discovery_and_fallback() {
 async fn schema_get() {
     let e = Exercise::new("schema-get", Profile::Odm).await;
     let yaml = e
-        .call(openapi::schema, Req::new(Method::GET, "/api/schema").build(), 200)
+        .call(
+            openapi::schema,
+            Req::new(Method::GET, "/api/schema").build(),
+            200,
+        )
         .await;
-    assert_eq!(yaml.header("content-type"), Some("application/vnd.oai.openapi"));
-    assert!(yaml.raw.starts_with("openapi: 3.1.0"), "{}", &yaml.raw[..40]);
+    assert_eq!(
+        yaml.header("content-type"),
+        Some("application/vnd.oai.openapi")
+    );
+    assert!(
+        yaml.raw.starts_with("openapi: 3.1.0"),
+        "{}",
+        &yaml.raw[..40]
+    );
     let json = e
         .call(
             openapi::schema,

@@ -134,7 +134,10 @@ pub async fn schema(_ctx: Ctx, req: Request) -> Response<Body> {
         Format::Json => match document_json() {
             Ok(json) => json,
             Err(e) => {
-                let mut resp = error(StatusCode::INTERNAL_SERVER_ERROR, "A server error occurred.");
+                let mut resp = error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "A server error occurred.",
+                );
                 http::Fault::bug(format!("docs/openapi.yaml does not parse: {e}"))
                     .attach(&mut resp);
                 return resp;
@@ -194,23 +197,51 @@ mod tests {
             ),
             (&[], Some("application/json;q=0"), Err(NotAcceptable)),
             (&[], Some("text/html"), Err(NotAcceptable)),
-            (&[], Some("application/*"), Ok("application/vnd.oai.openapi")),
+            (
+                &[],
+                Some("application/*"),
+                Ok("application/vnd.oai.openapi"),
+            ),
             (
                 &[("format", "json")],
                 None,
                 Ok("application/vnd.oai.openapi+json"),
             ),
-            (&[("format", "json")], Some("*/*"), Ok("application/vnd.oai.openapi+json")),
-            (&[("format", "json")], Some("application/json"), Ok("application/json")),
-            (&[("format", "yaml")], Some("application/json"), Err(NotAcceptable)),
-            (&[("scheme", "json")], None, Ok("application/vnd.oai.openapi+json")),
+            (
+                &[("format", "json")],
+                Some("*/*"),
+                Ok("application/vnd.oai.openapi+json"),
+            ),
+            (
+                &[("format", "json")],
+                Some("application/json"),
+                Ok("application/json"),
+            ),
+            (
+                &[("format", "yaml")],
+                Some("application/json"),
+                Err(NotAcceptable),
+            ),
+            (
+                &[("scheme", "json")],
+                None,
+                Ok("application/vnd.oai.openapi+json"),
+            ),
             (&[("format", "")], None, Ok("application/vnd.oai.openapi")),
-            (&[("format", "yaml"), ("format", "json")], None, Ok("application/vnd.oai.openapi+json")),
+            (
+                &[("format", "yaml"), ("format", "json")],
+                None,
+                Ok("application/vnd.oai.openapi+json"),
+            ),
             (&[("format", "xml")], None, Err(UnknownFormat)),
             (&[("format", "JSON")], None, Err(UnknownFormat)),
         ];
         for (pairs, accept, want) in cases {
-            assert_eq!(negotiate(&query(pairs), *accept), *want, "{pairs:?} {accept:?}");
+            assert_eq!(
+                negotiate(&query(pairs), *accept),
+                *want,
+                "{pairs:?} {accept:?}"
+            );
         }
     }
 
@@ -225,6 +256,9 @@ mod tests {
             items["SchemaSlash"]["get"]["responses"]
         );
         assert!(json["paths"]["/api/users/{id}"]["patch"].is_object());
-        assert_eq!(json["paths"]["/api/schema"]["$ref"], "#/components/pathItems/Schema");
+        assert_eq!(
+            json["paths"]["/api/schema"]["$ref"],
+            "#/components/pathItems/Schema"
+        );
     }
 }

@@ -85,6 +85,12 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("DynamoDB faults (tests/e2e/test_faults.py)")
         for line in FAULT_REPORT:
             terminalreporter.write_line(line)
+    from helpers import FUZZ_REPORT
+
+    if FUZZ_REPORT:
+        terminalreporter.section("fuzzing (tests/e2e/test_openapi.py, schemathesis)")
+        for line in FUZZ_REPORT:
+            terminalreporter.write_line(line)
     from helpers import EVENTS_REPORT
 
     if EVENTS_REPORT:
