@@ -34,7 +34,7 @@ GROUPS = _ids("FUZZ_PROTECTED_GROUPS")
 def _canonical(value) -> str:
     """The admin API reads `007` as user 7 (Django's int()); SCIM ids are exact."""
     text = str(value).strip()
-    return str(int(text)) if text.isdigit() else text
+    return str(int(text)) if text.isascii() and text.isdigit() else text
 
 
 @schemathesis.hook
