@@ -172,10 +172,17 @@ mod tests {
         )
     }
 
+    /// The query, the `Accept` header, and what they get.
+    type Case = (
+        &'static [(&'static str, &'static str)],
+        Option<&'static str>,
+        Result<&'static str, Refusal>,
+    );
+
     #[test]
     fn format_then_accept_choose_the_form() {
         use Refusal::*;
-        let cases: &[(&[(&str, &str)], Option<&str>, Result<&str, Refusal>)] = &[
+        let cases: &[Case] = &[
             (&[], None, Ok("application/vnd.oai.openapi")),
             (&[], Some("*/*"), Ok("application/vnd.oai.openapi")),
             (&[], Some("application/json"), Ok("application/json")),
