@@ -6,7 +6,7 @@ ids are random, and small ones (the e2e admin is user 1) are the likeliest: a
 `DELETE /api/users/1` or a `PATCH … {"is_active": false}` would lock every later test
 out. So a write whose path names a user or group listed in FUZZ_PROTECTED_USERS /
 FUZZ_PROTECTED_GROUPS (comma-separated ids, the fuzzer's own included) is never
-generated, nor a group write or bulk request that names such a user or group anywhere
+generated, nor a POST /Users of a userName in FUZZ_PROTECTED_USERNAMES (one a line), nor a group write or bulk request that names such a user or group anywhere
 in its body, nor a `/Me` write that touches `active` (the fuzzer would lock itself
 out). Reads of anything stay allowed. What is left can only touch what the fuzzer made.
 
@@ -17,6 +17,7 @@ itself (see filter_body).
 import json
 import os
 import re
+import unicodedata
 
 import schemathesis
 
@@ -29,12 +30,22 @@ def _ids(name: str) -> set[str]:
 
 USERS = _ids("FUZZ_PROTECTED_USERS")
 GROUPS = _ids("FUZZ_PROTECTED_GROUPS")
+# An odm POST /Users with the userName of a user SCIM made updates that user (the
+# identity provider's upsert), and the fuzzer reuses names it saw in responses.
+def _folded(name: str) -> str:
+    """Near enough the directory's own fold of a name (NFKC, case folded)."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+USERNAMES = {_folded(n) for n in os.environ.get("FUZZ_PROTECTED_USERNAMES", "").split("\n") if n}
 
 
 def _canonical(value) -> str:
-    """The admin API reads `007` as user 7 (Django's int()); SCIM ids are exact."""
+    """The admin API reads `007` and `+7` as user 7 (as Django's int() does); SCIM ids
+    are exact, so this protects a little more than it must."""
     text = str(value).strip()
-    return str(int(text)) if text.isascii() and text.isdigit() else text
+    digits = text.removeprefix("+")
+    return str(int(digits)) if digits.isascii() and digits.isdigit() else text
 
 
 @schemathesis.hook
@@ -88,6 +99,8 @@ def filter_body(ctx, body):
             return True  # not JSON: a 400, and nothing written
     if op.method.upper() not in WRITES:
         return True
+    if path.endswith("/Users") and isinstance(body, dict):
+        return _folded(str(body.get("userName", ""))) not in USERNAMES
     if path.endswith("/Me"):
         return "active" not in json.dumps(body, default=str).lower()
     if "/Groups" in path or path.endswith("/Bulk"):

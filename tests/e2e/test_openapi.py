@@ -151,7 +151,8 @@ def test_fuzzing_finds_no_failure(profile, tmp_path):
     env = dict(os.environ,
                PYTHONPATH=str(HERE), SCHEMATHESIS_HOOKS="fuzz_hooks",
                FUZZ_PROTECTED_USERS=",".join(map(str, users)),
-               FUZZ_PROTECTED_GROUPS=",".join(groups))
+               FUZZ_PROTECTED_GROUPS=",".join(groups),
+               FUZZ_PROTECTED_USERNAMES="\n".join(u["username"] for u in users.values()))
     document = tmp_path / "openapi.json"
     document.write_text(json.dumps(_fuzzed_document(base)))
     args = [str(SCHEMATHESIS), "run", str(document), "--url", base,
