@@ -18,6 +18,7 @@ use directory::domain::orgs::Role;
 use directory::runtime::{Ctx, Profile};
 use directory::scim::{self, groups, GROUP_SCHEMA, USER_SCHEMA};
 use directory::store::permissions::{Action, Function, Partition};
+use directory::openapi;
 use directory::store::{keys, TokenSpec};
 use directory_tests::iam::Guard;
 use directory_tests::{get, patch, scim as scim_req, Reply, Req, TestTable};
@@ -1205,6 +1206,43 @@ async fn scim_discovery_and_fallback() {
     let put = || Req::new(Method::PUT, &format!("{USERS}/.search"));
     e.call(scim::fallback, e.root(put()), 405).await;
     e.basic_auth(scim::fallback, put, 405).await;
+    e.finish(&[]);
+}
+
+/// The OpenAPI document: public, compiled in, so no DynamoDB call at all,
+/// in either form, with credentials or without.
+#[tokio::test]
+async fn schema_get() {
+    let e = Exercise::new("schema-get", Profile::Odm).await;
+    let yaml = e
+        .call(
+            openapi::schema,
+            Req::new(Method::GET, "/api/schema").build(),
+            200,
+        )
+        .await;
+    assert_eq!(
+        yaml.header("content-type"),
+        Some("application/vnd.oai.openapi")
+    );
+    assert!(
+        yaml.raw.starts_with("openapi: 3.1.0"),
+        "{}",
+        &yaml.raw[..40]
+    );
+    let json = e
+        .call(
+            openapi::schema,
+            e.root(Req::new(Method::GET, "/api/schema/?format=json")),
+            200,
+        )
+        .await;
+    assert_eq!(
+        json.header("content-type"),
+        Some("application/vnd.oai.openapi+json")
+    );
+    assert_eq!(json.body["openapi"], "3.1.0");
+    assert_eq!(json.dynamodb_calls + yaml.dynamodb_calls, 0);
     e.finish(&[]);
 }
 

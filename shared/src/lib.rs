@@ -11,8 +11,9 @@
 //!    function may do to the table. It imports the domain, never an API.
 //! 3. [`auth`] and [`service`]: the caller from its credentials; the
 //!    operations, which take the caller and a typed change.
-//! 4. [`admin_api`], [`scim`] and [`oauth`] (the token endpoint): wire formats. A handler extracts one typed
-//!    request, calls one operation and renders its answer.
+//! 4. [`admin_api`], [`scim`] and [`oauth`] (the token endpoint): wire formats.
+//!    A handler extracts one typed request, calls one operation and renders its
+//!    answer. [`openapi`] serves the document that describes them.
 //! 5. `functions/*` (outside this crate): one Lambda each, wiring a handler
 //!    through [`runtime`] with the [`config`] read at start.
 //!
@@ -25,6 +26,7 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod oauth;
+pub mod openapi;
 pub mod runtime;
 pub mod scim;
 pub mod service;

@@ -67,11 +67,14 @@ def member_api(member):
 
 class _FaultTestsLast:
     """tests/e2e/test_faults.py breaks DynamoDB on purpose (through the fault proxy, see
-    scripts/e2e.sh): run it after every other test, so a proxy left failing could not hurt them."""
+    scripts/e2e.sh): run it after every other test, so a proxy left failing could not hurt them.
+    Before it, the fuzzing (tests/e2e/test_openapi.py): what it creates (users and groups with
+    random names and attributes) is then in no other suite's way."""
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config, items):
-        items.sort(key=lambda item: item.path.name == "test_faults.py")
+        items.sort(key=lambda item: (item.path.name == "test_faults.py",
+                                     item.name.startswith("test_fuzzing")))
 
 
 def pytest_configure(config):
@@ -84,6 +87,12 @@ def pytest_terminal_summary(terminalreporter):
     if FAULT_REPORT:
         terminalreporter.section("DynamoDB faults (tests/e2e/test_faults.py)")
         for line in FAULT_REPORT:
+            terminalreporter.write_line(line)
+    from helpers import FUZZ_REPORT
+
+    if FUZZ_REPORT:
+        terminalreporter.section("fuzzing (tests/e2e/test_openapi.py, schemathesis)")
+        for line in FUZZ_REPORT:
             terminalreporter.write_line(line)
     from helpers import EVENTS_REPORT
 

@@ -107,6 +107,8 @@ def raw(method: str, path_or_url: str, *, token: str | None = None,
 # Lines for the "DynamoDB faults" section of pytest's terminal summary (conftest.py prints
 # them): what tests/e2e/test_faults.py saw, whether it passed or not.
 FAULT_REPORT: list[str] = []
+# The same for the fuzzing stage (tests/e2e/test_openapi.py): time and outcome per stack.
+FUZZ_REPORT: list[str] = []
 
 # Lines for the "change events" section of the summary: how fast tests/e2e/test_events.py saw
 # its SETs arrive.

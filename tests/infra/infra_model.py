@@ -1,5 +1,5 @@
 """What tests/infra reads: the SAM template, the cargo-lambda router, the function
-packages, and what the code declares it needs from its deployment (`usersctl iam
+packages, the OpenAPI document (docs/openapi.yaml), and what the code declares it needs from its deployment (`usersctl iam
 --json`: each function's DynamoDB permissions, the table's schema, the request
 budget). No Rust source is read: the code speaks for itself through that export.
 
@@ -23,6 +23,7 @@ from cfnlint.decode import decode_str
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
 CARGO_TOML = ROOT / "Cargo.toml"
+OPENAPI = ROOT / "docs" / "openapi.yaml"
 FUNCTIONS = ROOT / "functions"
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -230,10 +231,69 @@ def parity_differences(router: list[Route], template: list[Route]) -> list[str]:
 def missing_explicit_routes(router: list[Route], template: list[Route],
                             fallbacks: set[str]) -> list[str]:
     """Operations must be routes of their own in the template, never reached
-    through a greedy route: every router entry for a non-fallback function."""
-    have = {(r.method, r.path, r.function) for r in template}
+    through a greedy route: every router entry for a non-fallback function. A
+    trailing slash is the same route (as `_match` reads paths): the router needs
+    `/api/schema/` of its own, API Gateway does not."""
+    have = {(r.method, r.path.rstrip("/"), r.function) for r in template}
     return [f"{r.method} {r.path} -> {r.function}" for r in router
-            if r.function not in fallbacks and (r.method, r.path, r.function) not in have]
+            if r.function not in fallbacks and (r.method, r.path.rstrip("/"), r.function) not in have]
+
+
+# ---------------------------------------------------------------- the OpenAPI document
+
+# The functions that answer what no operation serves (405, 404): never an operation.
+FALLBACKS = frozenset({"users-fallback", "scim-fallback"})
+OPENAPI_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+# An operation as both sides name it: (METHOD, path), every path parameter written "{}"
+# (the router's `{id}` and a document's `{userId}` are one route).
+Operation = tuple[str, str]
+
+
+def load_openapi(text: str | None = None) -> dict:
+    import yaml  # PyYAML: cfn-lint's own dependency
+    return yaml.safe_load(OPENAPI.read_text() if text is None else text)
+
+
+def _normalised(path: str) -> str:
+    return re.sub(r"\{[^}/]*\}", "{}", path)
+
+
+def document_operations(document: dict) -> set[Operation]:
+    """Every (method, path) the document describes; a path item may be a `$ref`
+    into components/pathItems."""
+    operations = set()
+    for path, item in document.get("paths", {}).items():
+        ref = item.get("$ref")
+        if ref:
+            name = ref.removeprefix("#/components/pathItems/")
+            item = document["components"]["pathItems"][name]
+        operations |= {(method.upper(), _normalised(path)) for method in OPENAPI_METHODS if method in item}
+    return operations
+
+
+def routed_operations(routes: list[Route]) -> set[Operation]:
+    """Every (method, path) a route table sends to an operation's function: all but
+    the fallbacks and the catch-alls."""
+    return {(r.method, _normalised(r.path)) for r in routes
+            if r.function not in FALLBACKS and r.method != ANY}
+
+
+def openapi_drift(document: dict, router: list[Route], template: list[Route]) -> list[str]:
+    """What the route tables and the document disagree on. The router lists every
+    operation (CVAT's trailing-slash path too), so it and the document must be
+    equal; the template, whose routes API Gateway matches with or without a
+    trailing slash, must describe nothing the document lacks."""
+    documented = document_operations(document)
+    routed = routed_operations(router)
+    deployed = routed_operations(template)
+    # A path one function serves for every method (the OAuth token endpoint,
+    # which answers other methods 405 itself) routes what the document says of it.
+    caught = {_normalised(r.path) for r in router if r.method == ANY and r.function not in FALLBACKS}
+    routed |= {(m, p) for m, p in documented if p in caught}
+    return ([f"{m} {p}: routed (Cargo.toml), not in docs/openapi.yaml" for m, p in sorted(routed - documented)]
+            + [f"{m} {p}: in infra/template.yaml, not in docs/openapi.yaml" for m, p in sorted(deployed - documented)]
+            + [f"{m} {p}: in docs/openapi.yaml, routed nowhere" for m, p in sorted(documented - routed)])
 
 
 # ---------------------------------------------------------------- the code's declaration

@@ -31,6 +31,8 @@ OPERATIONS = {
     ("GET", "/api/organizations/{id}"): "organizations-retrieve",
     ("GET", "/api/memberships"): "memberships-list",
     ("GET", "/api/memberships/{id}"): "memberships-retrieve",
+    ("GET", "/api/schema"): "schema-get",
+    ("GET", "/api/schema/"): "schema-get",
     ("POST", "/api/v1/scim/Users"): "scim-users-create",
     ("GET", "/api/v1/scim/Users"): "scim-users-list",
     ("POST", "/api/v1/scim/Users/.search"): "scim-users-search",

@@ -689,13 +689,18 @@ pub const FUNCTIONS: &[Function] = &[
         name: "events-jwks",
         grants: &[],
     },
+    // GET /api/schema: the OpenAPI document, compiled in; no table at all.
+    Function {
+        name: "schema-get",
+        grants: &[],
+    },
 ];
 
 /// The functions that never authenticate a caller, so do not hold
-/// [`AUTHENTICATE`]: the stream function has no caller, the JWKS is
-/// public, and the token endpoint authenticates OAuth clients, not users
-/// (with its own grants).
-pub const UNAUTHENTICATED: &[&str] = &["events-publish", "events-jwks", "oauth-token"];
+/// [`AUTHENTICATE`]: the stream function has no caller, the JWKS and the
+/// OpenAPI document are public, and the token endpoint authenticates OAuth
+/// clients, not users (with its own grants).
+pub const UNAUTHENTICATED: &[&str] = &["events-publish", "events-jwks", "oauth-token", "schema-get"];
 
 /// A permission outside the table's items: an AWS action on one resource of
 /// the deployment, named as `infra/template.yaml` names it (a logical id,
