@@ -700,7 +700,8 @@ pub const FUNCTIONS: &[Function] = &[
 /// [`AUTHENTICATE`]: the stream function has no caller, the JWKS and the
 /// OpenAPI document are public, and the token endpoint authenticates OAuth
 /// clients, not users (with its own grants).
-pub const UNAUTHENTICATED: &[&str] = &["events-publish", "events-jwks", "oauth-token", "schema-get"];
+pub const UNAUTHENTICATED: &[&str] =
+    &["events-publish", "events-jwks", "oauth-token", "schema-get"];
 
 /// A permission outside the table's items: an AWS action on one resource of
 /// the deployment, named as `infra/template.yaml` names it (a logical id,
