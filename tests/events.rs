@@ -1053,3 +1053,89 @@ async fn an_older_table_gets_its_stream() {
     // Running it again changes nothing.
     assert!(!keys::enable_stream(&client, &table).await.unwrap());
 }
+
+// ---------------------------------------------------------------- tenants
+
+/// The users an org provisioned under its SCIM tenant base are the org's:
+/// its subscribers get their events (and only theirs), and the EventBridge
+/// detail names the owning org (shared/src/events/tests.rs). Without the
+/// owner on user events, the org's subscriber would get nothing of its own
+/// users.
+#[tokio::test]
+async fn an_orgs_subscriber_gets_the_events_of_the_users_it_owns() {
+    let p = Provisioner::streaming(Profile::Rfc).await;
+    let t = &p.t;
+    let mut f = follower(t).await;
+    t.store.groups().create_org("acme", "Acme").await.unwrap();
+    let org = t.store.tenants().get("acme").await.unwrap().unwrap();
+    t.store
+        .tenants()
+        .add_domain(&org, "acme.com")
+        .await
+        .unwrap();
+    let org = t.store.tenants().get("acme").await.unwrap().unwrap();
+    let spec = directory::store::TokenSpec {
+        read_only: false,
+        expires_at: None,
+    };
+    let token = directory::auth::mint_tenant_token(&t.store, &org, &spec)
+        .await
+        .unwrap();
+    publish_all(&publisher(&t.store), &mut f).await; // what came before
+    let acme_only = Receiver::start().await;
+    let everyone = Receiver::start().await;
+    let subs = t.store.subscribers();
+    let sub = subs.add(&acme_only.url, Some("acme"), None).await.unwrap();
+    assert_eq!(sub.org_id, Some(org.id));
+    subs.add(&everyone.url, None, None).await.unwrap();
+
+    let user = |name: &str| json!({"schemas": [USER_SCHEMA], "userName": name});
+    let owned = t
+        .call(
+            scim::create,
+            directory_tests::scim(
+                Method::POST,
+                "/api/v1/scim/orgs/acme/Users",
+                &user("ada@acme.com"),
+            )
+            .header("authorization", &format!("Bearer {token}"))
+            .build(),
+        )
+        .await;
+    let owned_id = owned.expect(201)["id"].as_str().unwrap().to_string();
+    let other = t
+        .call(
+            scim::create,
+            p.req(Method::POST, "/api/v1/scim/Users", Some(&user("bob")))
+                .build(),
+        )
+        .await;
+    let other_id = other.expect(201)["id"].as_str().unwrap().to_string();
+    let reports = publish_all(&publisher(&t.store), &mut f).await;
+    assert!(
+        reports.iter().all(|r| r.failed_from.is_none()),
+        "{reports:#?}"
+    );
+
+    let jwks = test_jwks();
+    let created = |id: &str| (format!("/Users/{id}"), vec![CREATE_FULL.to_string()]);
+    // The tenant's create is the org's (its membership is read from the same
+    // user item: a member event of acme follows it); bob's is nobody's.
+    let acme_seen = seen(&acme_only, &jwks);
+    assert_eq!(acme_seen[0], created(&owned_id), "{acme_seen:?}");
+    assert!(
+        acme_seen
+            .iter()
+            .all(|(uri, _)| uri != &format!("/Users/{other_id}")),
+        "{acme_seen:?}"
+    );
+    let everyone_seen = seen(&everyone, &jwks);
+    assert!(
+        everyone_seen.contains(&created(&owned_id)),
+        "{everyone_seen:?}"
+    );
+    assert!(
+        everyone_seen.contains(&created(&other_id)),
+        "{everyone_seen:?}"
+    );
+}

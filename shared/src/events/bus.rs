@@ -37,6 +37,11 @@ pub fn detail(change: &Change, index: usize, event: &Event, origin: &str) -> Val
         "uri": event.subject.uri(),
         "org": event.org,
     });
+    if let Some(owner) = event.owner {
+        // The org that owns the user (its SCIM tenant), by id as the
+        // admin API's organizations name it.
+        detail["ownerOrgId"] = json!(owner);
+    }
     if let Some(ext) = &event.subject.external_id {
         detail["externalId"] = json!(ext);
     }

@@ -137,11 +137,13 @@ pub struct Event {
     pub member: Option<Member>,
     /// The slug of the org the event belongs to, which an org-scoped
     /// subscriber is limited to: the group's own org for group, member and
-    /// role events. `None` for user events: a user has no owning org yet.
-    /// (GAP: per-organization tenants do not exist yet; when they do, a
-    /// user's events carry its tenant here. Until then they go only to
-    /// subscribers without an org.)
+    /// role events. `None` for user events (see `owner`).
     pub org: Option<String>,
+    /// For user events, the id of the org that owns the user (provisioned it
+    /// under its SCIM tenant base): that org's subscribers get them, and
+    /// the EventBridge detail names it. `None`: a user no org owns, whose
+    /// events go only to subscribers without an org.
+    pub owner: Option<u64>,
 }
 
 /// How an event shows a user: as the `rfc` profile's SCIM API does, which
@@ -205,6 +207,7 @@ fn user_events(old: Option<&User>, new: Option<&User>, origin: &str) -> Vec<Even
         changed,
         member: None,
         org: None,
+        owner: u.owner,
     };
     let mut out = Vec::new();
     match (old, new) {
@@ -253,6 +256,7 @@ fn membership_events(user_id: u64, before: &[Membership], after: &[Membership]) 
             previous_role,
         }),
         org: Some(m.org_slug.clone()),
+        owner: None,
     };
     let mut out = Vec::new();
     for m in before {
@@ -284,6 +288,7 @@ fn group_events(old: Option<&GroupRecord>, new: Option<&GroupRecord>, origin: &s
         changed,
         member: None,
         org: Some(g.slug.clone()),
+        owner: None,
     };
     // A group being deleted is gone for every reader already: the write
     // that marks it is its deletion, what follows is cleanup.

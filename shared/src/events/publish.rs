@@ -246,11 +246,15 @@ impl Publisher {
 }
 
 /// Whether `subscriber` gets `event`: every event without an org, or only
-/// the events of its org.
+/// the events of its org: its groups, members and roles, and the users it
+/// owns.
 fn wants(subscriber: &Subscriber, event: &Event) -> bool {
     match &subscriber.org {
         None => true,
-        Some(org) => event.org.as_deref() == Some(org.as_str()),
+        Some(org) => {
+            event.org.as_deref() == Some(org.as_str())
+                || (event.owner.is_some() && event.owner == subscriber.org_id)
+        }
     }
 }
 

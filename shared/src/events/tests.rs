@@ -298,7 +298,7 @@ fn every_change_of_a_user_or_group_gives_its_events() {
 fn events_carry_the_resource_as_scim_renders_it_and_the_org() {
     let a = user();
     let e = events(None, u(&a).as_ref(), ORIGIN).remove(0);
-    let resource = e.resource.unwrap();
+    let resource = e.resource.clone().unwrap();
     assert_eq!(resource["userName"], "bjensen");
     assert_eq!(
         resource["meta"]["location"],
@@ -313,8 +313,16 @@ fn events_carry_the_resource_as_scim_renders_it_and_the_org() {
         )
     );
     assert_eq!(e.subject.external_id.as_deref(), Some("E-7"));
-    // GAP (per-organization tenants): a user event has no owning org.
-    assert_eq!(e.org, None);
+    // A user no org owns: no org, no owner.
+    assert_eq!((e.org.as_deref(), e.owner), (None, None));
+    let detail = crate::events::bus::detail(&change_of(vec![e.clone()]), 0, &e, ORIGIN);
+    assert!(detail.get("ownerOrgId").is_none(), "{detail}");
+    // One its tenant provisioned carries the owning org, on the bus too.
+    let owned = next(&a, |u| u.owner = Some(3));
+    let e = events(None, u(&owned).as_ref(), ORIGIN).remove(0);
+    assert_eq!(e.owner, Some(3));
+    let detail = crate::events::bus::detail(&change_of(vec![e.clone()]), 0, &e, ORIGIN);
+    assert_eq!(detail["ownerOrgId"], 3);
 
     let joined = next(&a, |u| u.memberships = vec![member_of("acme", 3, "worker")]);
     let m = events(u(&a).as_ref(), u(&joined).as_ref(), ORIGIN).remove(0);

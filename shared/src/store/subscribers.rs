@@ -31,6 +31,9 @@ pub struct Subscriber {
     pub url: String,
     /// Only the events of this org (its slug); `None`: every event.
     pub org: Option<String>,
+    /// That org's id, which the users it owns (provisioned under its SCIM
+    /// tenant base) carry: their events are the org's too.
+    pub org_id: Option<u64>,
     /// Sent as `Authorization: Bearer <secret>` when set.
     pub secret: Option<String>,
     pub created: DateTime<Utc>,
@@ -61,6 +64,7 @@ impl Subscriber {
             id: item::get_s(item, "id")?.to_string(),
             url: item::get_s(item, "url")?.to_string(),
             org: item::get_s(item, "org").map(str::to_string),
+            org_id: item::get_n(item, "org_id"),
             secret: item::get_s(item, "secret").map(str::to_string),
             created: item::get_s(item, "created").and_then(parse_time)?,
             failures: item::get_n(item, "failures").unwrap_or(0),
@@ -156,17 +160,30 @@ impl Store {
 }
 
 impl Subscribers<'_> {
-    /// Adds a subscriber with a new random id.
+    /// Adds a subscriber with a new random id. An org-scoped one records the
+    /// org's id as well (one read of the org; `NotFound` when there is none).
     pub async fn add(
         &self,
         url: &str,
         org: Option<&str>,
         secret: Option<&str>,
     ) -> Result<Subscriber> {
+        let org_id = match org {
+            Some(slug) => Some(
+                self.store
+                    .groups()
+                    .org(slug)
+                    .await?
+                    .ok_or(StoreError::NotFound)?
+                    .id,
+            ),
+            None => None,
+        };
         let subscriber = Subscriber {
             id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
             url: url.to_string(),
             org: org.map(str::to_string),
+            org_id,
             secret: secret.map(str::to_string),
             created: now(),
             failures: 0,
@@ -178,6 +195,9 @@ impl Subscribers<'_> {
         item.insert("url".into(), s(&subscriber.url));
         if let Some(org) = &subscriber.org {
             item.insert("org".into(), s(org));
+        }
+        if let Some(org_id) = subscriber.org_id {
+            item.insert("org_id".into(), n(org_id));
         }
         if let Some(secret) = &subscriber.secret {
             item.insert("secret".into(), s(secret));
