@@ -22,12 +22,15 @@ def test_every_route_of_the_router_table_goes_to_its_function():
         router = tomllib.load(f)["workspace"]["metadata"]["lambda"]["watch"]["router"]
     checked = 0
     for pattern, target in router.items():
-        path = pattern.replace("{id}", "42").replace("{*rest}", "no/such/thing")
+        path = (pattern.replace("{slug}", "acme").replace("{id}", "42")
+                .replace("{*rest}", "no/such/thing"))
         pairs = ([("GET", target), ("PATCH", target)] if isinstance(target, str)
                  else [(r["method"], r["function"]) for r in target])
         for method, function in pairs:
             params = {"id": "42"} if "{id}" in pattern else (
                 {"rest": "no/such/thing"} if "{*rest}" in pattern else {})
+            if "{slug}" in pattern:
+                params = {"slug": "acme", **params}
             assert devfront.match(ROUTES, method, path) == (function, params), (method, path)
             checked += 1
     assert checked > 100

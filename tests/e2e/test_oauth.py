@@ -48,7 +48,7 @@ def new_client(slug: str) -> tuple[str, str]:
 def test_client_credentials_provision_only_under_the_org_base(run_id):
     slug = run_id[:9] + "oa"
     domain = f"{slug}.example"
-    usersctl("org", "create", "--slug", slug, "--name", f"OAuth {run_id}")
+    usersctl("org", "create", "--slug", slug, "--name", f"OAuth {slug}")
     usersctl("org", "domain", "add", "--slug", slug, "--domain", domain)
     client_id, secret = new_client(slug)
 

@@ -13,7 +13,7 @@ from helpers import last_line, raw, usersctl
 def setup_tenant(run_id: str, name: str) -> tuple[str, str, str]:
     slug = f"{name}{run_id[-6:]}"[:16]
     domain = f"{slug}.example.com"
-    usersctl("org", "create", "--slug", slug, "--name", f"{name} {run_id}")
+    usersctl("org", "create", "--slug", slug, "--name", f"{name} {slug}")
     usersctl("org", "domain", "add", "--slug", slug, "--domain", domain)
     token = last_line(usersctl("org", "scim-token", "--slug", slug))
     return slug, domain, token

@@ -105,7 +105,7 @@ def test_template_routes_are_unique(template):
 
 def test_every_function_package_is_one_template_function():
     packages = m.function_packages()
-    assert len(packages) == 33, packages
+    assert len(packages) == 34, packages
     assert all(directory == name for directory, name in packages.items()), packages
     binaries = sorted(m.binary_of(r) for r in m.serverless_functions(m.load_template()).values())
     assert binaries == sorted(packages.values())
