@@ -737,3 +737,61 @@ async fn racing_member_changes_end_with_the_highest_role() {
         assert_eq!(a.role(t, &u).await, "worker", "round {round}");
     }
 }
+
+/// The root `POST /.search` under a tenant base lists the tenant's users,
+/// then its groups, paged together; nothing of another tenant, and none of
+/// the global groups (orgs).
+#[tokio::test]
+async fn the_root_search_under_a_tenant_base_lists_its_users_then_its_groups() {
+    let (p, a, b) = two_tenants(Profile::Rfc).await;
+    let t = &p.t;
+    let alice = a.user(t, "alice@acme.test").await;
+    let bob = a.user(t, "bob@acme.test").await;
+    let eve = b.user(t, "eve@globex.test").await;
+    let staff = a.create(t, "Staff", &[&alice]).await;
+    let other = b.create(t, "Staff", &[&eve]).await;
+    let search = |tenant: &Tenant, body: Value| {
+        let req = tenant.req(Method::POST, "/.search", Some(&body)).build();
+        async move { t.call(scim::search, req).await.expect(200).clone() }
+    };
+    let all = search(
+        &a,
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}),
+    )
+    .await;
+    assert_eq!(all["totalResults"], 3, "{all}");
+    assert_eq!(ids(&all), vec![alice.clone(), bob.clone(), staff.clone()]);
+    let group = &all["Resources"][2];
+    assert_eq!(group["members"][0]["value"], alice.as_str(), "{group}");
+    assert!(
+        group["meta"]["location"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/api/v1/scim/orgs/acme/Groups/{staff}")),
+        "{group}"
+    );
+    // A page that starts in the users continues into the groups.
+    let page = search(
+        &a,
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+               "startIndex": 2, "count": 2}),
+    )
+    .await;
+    assert_eq!(page["totalResults"], 3);
+    assert_eq!(ids(&page), vec![bob.clone(), staff.clone()]);
+    // A filter only groups have (scim2-tester's search_with_attributes).
+    let by_id = search(
+        &a,
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+               "filter": "displayName eq \"Staff\""}),
+    )
+    .await;
+    assert_eq!(ids(&by_id), vec![staff.clone()], "{by_id}");
+    // B sees its own, never A's.
+    let theirs = search(
+        &b,
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}),
+    )
+    .await;
+    assert_eq!(ids(&theirs), vec![eve, other]);
+}

@@ -144,12 +144,8 @@ def test_scim2_tester_checks_succeed_under_a_tenant_base_with_its_token():
     results = re.findall(rf"^({STATUSES}) (\S+)$", output, re.MULTILINE)
     assert len(results) >= 40, f"expected the full list of checks, got {len(results)}:\n{output}"
     failed = sorted({name for status, name in results if status != "SUCCESS"})
-    # KNOWN GAP: the root /.search under a tenant base lists the tenant's users only, not
-    # its groups, so scim2-tester's search_with_attributes (which looks for its Group there)
-    # fails; every other check must succeed. When the gap closes this assertion fails and
-    # the exception goes.
-    assert failed == ["search_with_attributes"], (
-        f"scim2 test under {base} exited {proc.returncode}; not SUCCESS: {failed}\n{output}")
+    assert not failed, f"scim2 test under {base} exited {proc.returncode}; not SUCCESS: {failed}\n{output}"
+    assert proc.returncode == 0, f"scim2 test exited {proc.returncode}\n{output}"
     # The token that passed every check there is refused at the global base.
     resp = call("GET", "/Users", token=token)
     assert resp.status == 401, resp.body

@@ -6,7 +6,9 @@
 //! window (an unfiltered page reads its own users, a key filter one user, any
 //! other filter is one pass over the users); the groups part is one query
 //! over the group records (a directory has few), plus the members of the
-//! groups the page shows, when the projection keeps `members`.
+//! groups the page shows, when the projection keeps `members`. Under a
+//! tenant base: the tenant's users (as its `/Users/.search`) and one query
+//! of the tenant's groups, which hold their members.
 use lambda_http::{Body, Request, Response};
 
 use super::filter::Resource;
@@ -16,7 +18,7 @@ use super::request::{admin, ScimRequest};
 use super::resource_type::list_response;
 use super::sort::Sort;
 use super::user_resource;
-use super::{group_request, groups, users, ScimError};
+use super::{group_request, groups, tenant_groups, users, ScimError};
 use crate::domain::group::GroupRecord;
 use crate::http::respond;
 use crate::runtime::Ctx;
@@ -69,9 +71,11 @@ async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
         .as_ref()
         .ok()
         .map(|q| users::UserPlan::new(q, &mut wanted));
+    // The global groups' plan; a tenant's groups are one query of them.
     let group_plan = groups
         .as_ref()
         .ok()
+        .filter(|_| r.base.tenant().is_none())
         .map(|q| groups::GroupPlan::new(q, &mut wanted));
     // A tenant's page starts from its own counts, read after auth.
     wanted.counts &= r.base.tenant().is_none();
@@ -88,7 +92,7 @@ async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
     let mut users_total = 0;
     if let (Ok(query), Some(plan)) = (&users, &user_plan) {
         let window = match &caller.tenant {
-            // Under a tenant base: the tenant's own users, and no groups.
+            // Under a tenant base: the tenant's own users.
             Some(tenant) => {
                 users::tenant_window(ctx, query, plan, &fetched, tenant, skip, count).await?
             }
@@ -103,16 +107,25 @@ async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
         );
     }
     let mut groups_total = 0;
-    if let (Ok(query), Some(plan), None) = (&groups, &group_plan, &caller.tenant) {
-        let matching = groups::matching_groups(ctx, query, plan, &fetched).await?;
-        groups_total = matching.len();
-        // The page continues into the groups where the users end.
-        let shown: Vec<&GroupRecord> = matching
-            .iter()
-            .skip(skip.saturating_sub(users_total))
-            .take(count - page.len())
-            .collect();
-        page.extend(groups::page_json(ctx, &shown, projection, base_url).await?);
+    // The page continues into the groups where the users end.
+    let first_group = skip.saturating_sub(users_total);
+    let room = count - page.len();
+    match (&groups, &group_plan, &caller.tenant) {
+        // Under a tenant base: the tenant's own groups, one query of them.
+        (Ok(query), _, Some(tenant)) => {
+            let all = ctx.store.tenant_groups().list(&tenant.slug).await?;
+            let matching = tenant_groups::matching(&all, query);
+            groups_total = matching.len();
+            let shown = matching.into_iter().skip(first_group).take(room);
+            page.extend(tenant_groups::page_json(r, shown, projection)?);
+        }
+        (Ok(query), Some(plan), None) => {
+            let matching = groups::matching_groups(ctx, query, plan, &fetched).await?;
+            groups_total = matching.len();
+            let shown: Vec<&GroupRecord> = matching.iter().skip(first_group).take(room).collect();
+            page.extend(groups::page_json(ctx, &shown, projection, base_url).await?);
+        }
+        _ => {}
     }
     Ok(list_response(users_total + groups_total, skip + 1, page))
 }

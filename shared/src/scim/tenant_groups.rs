@@ -137,6 +137,19 @@ pub async fn run_query(
         .await;
     let (all, _) = found.map_err(|f| group_error(f, &r.id_text))?;
     let query = query?;
+    let matching = matching(&all, &query);
+    let shown = matching
+        .iter()
+        .copied()
+        .skip(query.start - 1)
+        .take(query.count);
+    let page = page_json(r, shown, &query.projection)?;
+    Ok(list_response(matching.len(), query.start, page))
+}
+
+/// The groups of `all` that the query's filter matches, in its order (id
+/// order unless it is sorted).
+pub(super) fn matching<'g>(all: &'g [TenantGroup], query: &Query) -> Vec<&'g TenantGroup> {
     let named = query.member_ids();
     let mut matching: Vec<&TenantGroup> = all
         .iter()
@@ -153,14 +166,23 @@ pub async fn run_query(
         let order: Vec<u64> = records.iter().map(|g| g.id).collect();
         matching.sort_by_key(|g| order.iter().position(|id| *id == g.record.id));
     }
-    let shown = matching.iter().skip(query.start - 1).take(query.count);
+    matching
+}
+
+/// The resources of `shown`, with their members while the response has
+/// room for them.
+pub(super) fn page_json<'g>(
+    r: &ScimRequest,
+    shown: impl Iterator<Item = &'g TenantGroup>,
+    projection: &Projection,
+) -> Result<Vec<Value>, ScimError> {
     let mut room = MAX_LISTED_MEMBERS;
     let mut page = Vec::new();
     for g in shown {
-        page.push(resource(g, r, &query.projection, room)?);
-        if wants_members(&query.projection) {
+        page.push(resource(g, r, projection, room)?);
+        if wants_members(projection) {
             room -= g.members.len();
         }
     }
-    Ok(list_response(matching.len(), query.start, page))
+    Ok(page)
 }
