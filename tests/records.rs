@@ -338,3 +338,110 @@ async fn counts_rebuilt_from_the_users_match_them() {
     assert_eq!(table.store.counts().totals().await.unwrap(), counts);
     assert_eq!(table.items_with_prefix("COUNTS").await.len(), 1);
 }
+
+/// `usersctl table rebuild-counts` recounts each org's own counts too (what
+/// a tenant's `startIndex` pages start from), from its partition of the
+/// tenant index, and drops the counts of an org whose users are gone.
+#[tokio::test]
+async fn tenant_counts_rebuilt_from_the_owned_users_match_them() {
+    use directory::auth;
+    use directory::store::item;
+    let table = TestTable::new().await;
+    table
+        .store
+        .groups()
+        .create_org("acme", "Acme")
+        .await
+        .unwrap();
+    let org = table.store.tenants().get("acme").await.unwrap().unwrap();
+    table
+        .store
+        .tenants()
+        .set_any_domain(&org, true)
+        .await
+        .unwrap();
+    let spec = TokenSpec {
+        read_only: false,
+        expires_at: None,
+    };
+    let token = auth::mint_tenant_token(&table.store, &org, &spec)
+        .await
+        .unwrap();
+    let mut owned = Vec::new();
+    for i in 0..3 {
+        let body = serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                                      "userName": format!("t{i}"), "active": true});
+        let req = directory_tests::scim(
+            lambda_http::http::Method::POST,
+            "/api/v1/scim/orgs/acme/Users",
+            &body,
+        )
+        .header("authorization", &format!("Bearer {token}"))
+        .build();
+        let r = table.call(directory::scim::create, req).await;
+        let id: u64 = r.expect(201)["id"].as_str().unwrap().parse().unwrap();
+        owned.push(id);
+    }
+    table.user("global").await;
+    let current = table.fresh(owned[1]).await;
+    let mut inactive = current.clone();
+    inactive.is_active = false;
+    table
+        .store
+        .users()
+        .update(&current, inactive)
+        .await
+        .unwrap();
+    // Counts lost, and a leftover of an org with no users.
+    let delete = |item: std::collections::HashMap<String, AttributeValue>| {
+        table
+            .store
+            .client()
+            .delete_item()
+            .table_name(table.store.table())
+            .set_key(Some(
+                [
+                    ("pk".to_string(), item["pk"].clone()),
+                    ("sk".to_string(), item["sk"].clone()),
+                ]
+                .into(),
+            ))
+            .send()
+    };
+    for it in table.items_with_prefix("COUNTS").await {
+        delete(it).await.unwrap();
+    }
+    let (pk, sk) = keys::tenant_count_block(99_999, 0, 1);
+    let mut leftover = item::key(pk, sk);
+    leftover.insert("t0".into(), item::n(5));
+    leftover.insert("a0".into(), item::n(5));
+    table
+        .store
+        .client()
+        .put_item()
+        .table_name(table.store.table())
+        .set_item(Some(leftover))
+        .send()
+        .await
+        .unwrap();
+    let counts = table.store.counts().rebuild().await.unwrap();
+    assert_eq!((counts.total, counts.active), (4, 3));
+    let mine = table
+        .store
+        .counts()
+        .of_tenant(org.id)
+        .await
+        .unwrap()
+        .counts();
+    assert_eq!((mine.total, mine.active), (3, 2));
+    let gone = table
+        .store
+        .counts()
+        .of_tenant(99_999)
+        .await
+        .unwrap()
+        .counts();
+    assert_eq!((gone.total, gone.active), (0, 0));
+    // One packed item for the directory, one for the org.
+    assert_eq!(table.items_with_prefix("COUNTS").await.len(), 2);
+}

@@ -795,3 +795,33 @@ async fn the_root_search_under_a_tenant_base_lists_its_users_then_its_groups() {
     .await;
     assert_eq!(ids(&theirs), vec![eve, other]);
 }
+
+/// A new default role (`usersctl org default-role`) reaches the members in
+/// no mapped group at once; those a mapped group gives a role keep it, and
+/// running it again moves no one.
+#[tokio::test]
+async fn a_new_default_role_reaches_the_members_no_mapped_group_covers() {
+    let (p, a, b) = two_tenants(Profile::Odm).await;
+    let t = &p.t;
+    let ann = a.user(t, "ann@acme.test").await;
+    let ben = a.user(t, "ben@acme.test").await;
+    let eve = b.user(t, "eve@globex.test").await;
+    a.map(t, "Leads", Some(Role::Maintainer)).await;
+    a.create(t, "Leads", &[&ann]).await;
+    let org = a.org(t).await;
+    t.store
+        .tenants()
+        .set_default_role(&org, Role::Supervisor)
+        .await
+        .unwrap();
+    let org = a.org(t).await;
+    let moved = t.store.tenant_groups().recompute_all(&org).await.unwrap();
+    assert_eq!(moved, 1);
+    assert_eq!(a.role(t, &ben).await, "supervisor");
+    assert_eq!(a.role(t, &ann).await, "maintainer");
+    assert_eq!(b.role(t, &eve).await, "worker", "another tenant's member");
+    assert_eq!(
+        t.store.tenant_groups().recompute_all(&org).await.unwrap(),
+        0
+    );
+}

@@ -382,23 +382,57 @@ impl Counts<'_> {
 
     /// Recounts every bucket from the users themselves and rewrites the
     /// `COUNTS` partition (`usersctl table rebuild-counts`): after restoring a
-    /// backup, or to upgrade a table whose counts predate the buckets. One
-    /// pass over GSI1; run it while nothing else writes users, since a write
-    /// between the pass and the rewrite would be counted wrong.
+    /// backup, or to upgrade a table whose counts predate the buckets. The
+    /// directory's counts from one pass over GSI1, then each org's own
+    /// counts from its partition of the tenant index (the org whose users are
+    /// gone loses its counts). Run it while nothing else writes users, since
+    /// a write between the pass and the rewrite would be counted wrong.
     pub async fn rebuild(&self) -> Result<UserCounts> {
         let users = self.store.users().all().await?;
+        let old = self.blocks(keys::COUNT_BLOCK_PREFIX).await?;
+        let counts = self.rewrite("", &old, &users).await?;
+        // The tenants': every org with users or with counts.
+        let mut orgs: BTreeMap<u64, Vec<Item>> = self
+            .store
+            .groups()
+            .all()
+            .await?
+            .iter()
+            .map(|g| (g.id, Vec::new()))
+            .collect();
+        for it in self.blocks(keys::TENANT_COUNTS).await? {
+            let org = item::get_s(&it, keys::SK)
+                .and_then(keys::parse_tenant_counts)
+                .ok_or_else(|| corrupt(&it))?;
+            orgs.entry(org).or_default().push(it);
+        }
+        for (org, old) in orgs {
+            let owned = self
+                .store
+                .users()
+                .owned_by(org, None, usize::MAX, false)
+                .await?;
+            let prefix = keys::tenant_counts_prefix(org);
+            self.rewrite(&prefix, &old, &owned.users).await?;
+        }
+        Ok(counts)
+    }
+
+    /// Replaces the count items under `prefix` (`old`, as read) by one
+    /// packed copy per block of what `users` hold, and deletes the rest.
+    async fn rewrite(&self, prefix: &str, old: &[Item], users: &[User]) -> Result<UserCounts> {
         let mut buckets: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-        for u in &users {
+        for u in users {
             let entry = buckets.entry(u.id / BUCKET_IDS).or_insert((0, 0));
             entry.0 += 1;
             entry.1 += u64::from(u.is_active);
         }
-        let old = self.by_bucket().await?;
+        let old = BucketCounts::from_items_after(old, prefix)?;
         let blocks: std::collections::BTreeSet<u64> =
             buckets.keys().map(|b| b / BLOCK_BUCKETS).collect();
         for block in &blocks {
             let (pk, sk) = keys::count_block(*block, 0);
-            let mut merged = key(pk, sk);
+            let mut merged = key(pk, format!("{prefix}{sk}"));
             merged.insert(
                 "packed".into(),
                 AttributeValue::B(Blob::new(pack(&buckets, *block))),
@@ -428,7 +462,7 @@ impl Counts<'_> {
                     .client()
                     .delete_item()
                     .table_name(self.store.table())
-                    .set_key(Some(key(pk, sk)))
+                    .set_key(Some(key(pk, format!("{prefix}{sk}"))))
                     .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send(),
             );

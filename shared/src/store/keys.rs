@@ -206,7 +206,16 @@ pub const COUNT_BLOCK_PREFIX: &str = "BLOCK#";
 /// page starts from), in the same partition, which every user write may
 /// already update.
 pub fn tenant_counts_prefix(org_id: u64) -> String {
-    format!("TENANT#{org_id:012}#")
+    format!("{TENANT_COUNTS}{org_id:012}#")
+}
+
+/// The sort key prefix every org's own counts share.
+pub const TENANT_COUNTS: &str = "TENANT#";
+
+/// The org id of a [`tenant_counts_prefix`]ed sort key.
+pub fn parse_tenant_counts(sk: &str) -> Option<u64> {
+    let (org, _) = sk.strip_prefix(TENANT_COUNTS)?.split_once('#')?;
+    org.parse().ok()
 }
 
 /// Copy `shard` of org `org_id`'s counts of id block `block`.

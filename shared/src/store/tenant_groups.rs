@@ -372,10 +372,38 @@ impl TenantGroups<'_> {
             .flat_map(TenantGroup::member_ids)
             .collect();
         let users = self.store.users().by_ids(&members).await?;
+        self.give_roles(org, &groups, users.into_values()).await
+    }
+
+    /// Gives every user org `org` owns the role its groups give them now
+    /// (after `usersctl org default-role` changed the role of those in no
+    /// mapped group): one query of the tenant's groups, the org's users from
+    /// its partition of the tenant index and then by key (a user read from
+    /// an index is never written back), and a transaction per 50 users whose
+    /// role moves. Idempotent. The number of users whose role moved.
+    pub async fn recompute_all(&self, org: &TenantOrg) -> Result<usize> {
+        let groups = self.list(&org.slug).await?;
+        let owned = self
+            .store
+            .users()
+            .owned_by(org.id, None, usize::MAX, false)
+            .await?;
+        let ids: Vec<u64> = owned.users.iter().map(|u| u.id).collect();
+        let users = self.store.users().by_ids(&ids).await?;
+        self.give_roles(org, &groups, users.into_values()).await
+    }
+
+    /// Writes the role `groups` give each of `users` who is a member of
+    /// `org` with another role.
+    async fn give_roles(
+        &self,
+        org: &TenantOrg,
+        groups: &[TenantGroup],
+        users: impl Iterator<Item = User>,
+    ) -> Result<usize> {
         let roles: Vec<RoleWrite> = users
-            .into_values()
             .filter_map(|user| {
-                let role = org.roles.role(user.id, &groups, org.default_role);
+                let role = org.roles.role(user.id, groups, org.default_role);
                 let current = user.memberships.iter().find(|m| m.org_id == org.id)?;
                 (current.role != role.name()).then_some(RoleWrite { user, role })
             })

@@ -62,9 +62,10 @@ enum TableCmd {
     /// Creates the table, its indexes and TTL; on an existing table, adds the
     /// indexes it lacks (a table from before the search index).
     Create,
-    /// Recounts the users per id bucket from the users themselves (after a
-    /// restore, or to upgrade a table whose counts predate the buckets). Run
-    /// it while nothing else writes users.
+    /// Recounts the users per id bucket from the users themselves, the
+    /// directory's and each org's own (after a restore, or to upgrade a table
+    /// whose counts predate the buckets). Run it while nothing else writes
+    /// users.
     RebuildCounts,
     /// Merges the copies of the user counts into one item per block (creates
     /// do this on their own; safe at any time).
@@ -178,7 +179,8 @@ enum OrgCmd {
     /// provision under its tenant base.
     #[command(subcommand)]
     Domain(DomainCmd),
-    /// The role users created under the org's tenant base get (default worker).
+    /// The role users created under the org's tenant base get (default
+    /// worker); its users in no mapped group take it at once.
     DefaultRole {
         #[arg(long)]
         slug: String,
@@ -801,7 +803,10 @@ async fn run(store: &Store, command: Command) -> Outcome {
             })?;
             let org = tenant(store, &slug).await?;
             store.tenants().set_default_role(&org, parsed).await?;
+            let org = tenant(store, &slug).await?;
+            let moved = store.tenant_groups().recompute_all(&org).await?;
             println!("users created under {slug}'s SCIM base become {role}s");
+            println!("{moved} member(s) changed role");
             Ok(())
         }
         Command::Org(OrgCmd::MapGroup { slug, group, role }) => {
