@@ -186,6 +186,11 @@ enum OrgCmd {
         slug: String,
         #[arg(long)]
         role: String,
+        /// Seconds to wait before recomputing once more, for requests that
+        /// read the old roles just before the change (the longest a SCIM
+        /// request runs: 30 s); 0 skips the second pass.
+        #[arg(long, default_value_t = SETTLE_SECONDS)]
+        settle_seconds: u64,
     },
     /// Maps the org's tenant group named <GROUP> (caseless; it may not be
     /// pushed yet) to a role: a member's role is the highest role among the
@@ -198,6 +203,11 @@ enum OrgCmd {
         group: String,
         #[arg(long)]
         role: String,
+        /// Seconds to wait before recomputing once more, for requests that
+        /// read the old roles just before the change (the longest a SCIM
+        /// request runs: 30 s); 0 skips the second pass.
+        #[arg(long, default_value_t = SETTLE_SECONDS)]
+        settle_seconds: u64,
     },
     /// Drops a group's mapping; its members fall back to their other mapped
     /// groups, or the default role.
@@ -206,6 +216,11 @@ enum OrgCmd {
         slug: String,
         #[arg(long)]
         group: String,
+        /// Seconds to wait before recomputing once more, for requests that
+        /// read the old roles just before the change (the longest a SCIM
+        /// request runs: 30 s); 0 skips the second pass.
+        #[arg(long, default_value_t = SETTLE_SECONDS)]
+        settle_seconds: u64,
     },
     /// Lists the org's group mappings, one `<group>\t<role>` a line, and
     /// the default role.
@@ -797,7 +812,11 @@ async fn run(store: &Store, command: Command) -> Outcome {
                 Err(Fail::Message(format!("{domain} is not a domain of {slug}")))
             }
         }
-        Command::Org(OrgCmd::DefaultRole { slug, role }) => {
+        Command::Org(OrgCmd::DefaultRole {
+            slug,
+            role,
+            settle_seconds,
+        }) => {
             let parsed = Role::parse(&role).ok_or_else(|| {
                 Fail::Message("role: one of owner, maintainer, supervisor, worker".into())
             })?;
@@ -807,17 +826,28 @@ async fn run(store: &Store, command: Command) -> Outcome {
             let moved = store.tenant_groups().recompute_all(&org).await?;
             println!("users created under {slug}'s SCIM base become {role}s");
             println!("{moved} member(s) changed role");
+            if settle(settle_seconds).await {
+                let moved = store.tenant_groups().recompute_all(&org).await?;
+                println!("{moved} more member(s) changed role");
+            }
             Ok(())
         }
-        Command::Org(OrgCmd::MapGroup { slug, group, role }) => {
+        Command::Org(OrgCmd::MapGroup {
+            slug,
+            group,
+            role,
+            settle_seconds,
+        }) => {
             let parsed = Role::parse(&role).ok_or_else(|| {
                 Fail::Message("role: one of owner, maintainer, supervisor, worker".into())
             })?;
-            map_group(store, &slug, &group, Some(parsed)).await
+            map_group(store, &slug, &group, Some(parsed), settle_seconds).await
         }
-        Command::Org(OrgCmd::UnmapGroup { slug, group }) => {
-            map_group(store, &slug, &group, None).await
-        }
+        Command::Org(OrgCmd::UnmapGroup {
+            slug,
+            group,
+            settle_seconds,
+        }) => map_group(store, &slug, &group, None, settle_seconds).await,
         Command::Org(OrgCmd::GroupRoles { slug }) => {
             let org = tenant(store, &slug).await?;
             for (group, role) in org.roles.entries() {
@@ -921,7 +951,13 @@ fn read_secret() -> Result<String, Fail> {
 
 /// Sets (or drops) a group's role mapping on the org item, then recomputes
 /// the group's members from the mapping just stored.
-async fn map_group(store: &Store, slug: &str, group: &str, role: Option<Role>) -> Result<(), Fail> {
+async fn map_group(
+    store: &Store,
+    slug: &str,
+    group: &str,
+    role: Option<Role>,
+    settle_seconds: u64,
+) -> Result<(), Fail> {
     let org = tenant(store, slug).await?;
     store.tenants().map_group(&org, group, role).await?;
     let org = tenant(store, slug).await?;
@@ -931,5 +967,24 @@ async fn map_group(store: &Store, slug: &str, group: &str, role: Option<Role>) -
         None => println!("group \"{group}\" of {slug} gives no role"),
     }
     println!("{moved} member(s) changed role");
+    if settle(settle_seconds).await {
+        let moved = store.tenant_groups().recompute(&org, group).await?;
+        println!("{moved} more member(s) changed role");
+    }
     Ok(())
+}
+
+/// How long a role change waits before its second pass: a member change
+/// that read the old roles just before the change ends within its request
+/// (the API's 30 s at most), and may then have written the old role.
+const SETTLE_SECONDS: u64 = 30;
+
+/// Waits `seconds` (saying so) before a second pass; false for 0.
+async fn settle(seconds: u64) -> bool {
+    if seconds == 0 {
+        return false;
+    }
+    eprintln!("waiting {seconds} s for requests that read the old roles, then recomputing");
+    tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+    true
 }
