@@ -33,10 +33,10 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from httpfront import HOP_BY_HOP, forward, read_body  # beside this file
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT_SECONDS = 300
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
-              "trailer", "upgrade", "proxy-authenticate", "proxy-authorization"}
 
 
 # --- the router table ---------------------------------------------------------------------
@@ -161,22 +161,6 @@ def http_api_answer(result: dict) -> tuple[int, list[tuple[str, str]], bytes]:
 
 # --- the server ---------------------------------------------------------------------------
 
-def read_body(handler: BaseHTTPRequestHandler) -> bytes:
-    """The whole request body: Content-Length or chunked."""
-    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
-        chunks = []
-        while True:
-            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(chunks)
-            chunks.append(handler.rfile.read(size))
-            handler.rfile.readline()
-    length = int(handler.headers.get("Content-Length") or 0)
-    return handler.rfile.read(length) if length else b""
-
-
 class Front(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     target: urllib.parse.SplitResult
@@ -191,19 +175,8 @@ class Front(BaseHTTPRequestHandler):
                                           timeout=TIMEOUT_SECONDS)
 
     def forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-        conn = self.upstream()
-        try:
-            conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-            for name, value in self.headers.items():
-                if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
-                    conn.putheader(name, value)
-            if body or self.command in ("POST", "PUT", "PATCH"):
-                conn.putheader("Content-Length", str(len(body)))
-            conn.endheaders(body or None)
-            resp = conn.getresponse()
-            return resp.status, resp.getheaders(), resp.read()
-        finally:
-            conn.close()
+        status, _, headers, data = forward(self, self.target, body, TIMEOUT_SECONDS)
+        return status, headers, data
 
     def invoke(self, function: str, event: dict) -> tuple[int, list[tuple[str, str]], bytes]:
         conn = self.upstream()

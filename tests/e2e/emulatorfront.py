@@ -23,20 +23,19 @@ sent twice: its answer, whatever it is, goes back to the client, so a test sees 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
+import os
 import sys
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from faultproxy import read_request_body  # beside this file: on sys.path when run as a script
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from httpfront import HOP_BY_HOP, forward, read_body  # noqa: E402 (scripts/httpfront.py)
 
 EMULATOR_500 = {"type": "https://httpstatuses.com/500", "status": 500,
                 "title": "Internal Server Error"}
 RETRIES = 3
 TIMEOUT_SECONDS = 300
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
-              "trailer", "upgrade", "proxy-authenticate", "proxy-authorization"}
 
 
 
@@ -62,24 +61,10 @@ class Front(BaseHTTPRequestHandler):
         pass  # one line per request would drown the retries
 
     def forward(self, body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
-        conn = http.client.HTTPConnection(self.target.hostname, self.target.port,
-                                          timeout=TIMEOUT_SECONDS)
-        try:
-            conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-            for name, value in self.headers.items():
-                if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
-                    conn.putheader(name, value)
-            if body or self.command in ("POST", "PUT", "PATCH"):
-                conn.putheader("Content-Length", str(len(body)))
-            conn.endheaders(body or None)
-            resp = conn.getresponse()
-            data = resp.read()
-            return resp.status, resp.reason, resp.getheaders(), data
-        finally:
-            conn.close()
+        return forward(self, self.target, body, TIMEOUT_SECONDS)
 
     def handle_any(self) -> None:
-        body = read_request_body(self)
+        body = read_body(self)
         try:
             status, reason, headers, data = self.forward(body)
             attempt = 0

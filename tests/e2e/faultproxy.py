@@ -49,6 +49,9 @@ import urllib.parse
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from httpfront import HOP_BY_HOP, read_body  # noqa: E402 (scripts/httpfront.py)
+
 CONTROL_PATH = "/__faults__"
 CONTENT_TYPE = "application/x-amz-json-1.0"
 DDB = "com.amazonaws.dynamodb.v20120810#"
@@ -72,8 +75,6 @@ TX_REASON = {
 }
 KINDS = (*ERRORS, "tx_throttled", "hang")
 DEFAULT_KINDS = [k for k in KINDS if k != "hang"]
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-              "trailer", "trailers", "transfer-encoding", "upgrade", "proxy-connection"}
 
 
 def request_id() -> str:
@@ -176,22 +177,6 @@ class Faults:
             return kind
 
 
-def read_request_body(handler: BaseHTTPRequestHandler) -> bytes:
-    """The whole body of the request `handler` is serving: Content-Length or chunked."""
-    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
-        chunks = []
-        while True:
-            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(chunks)
-            chunks.append(handler.rfile.read(size))
-            handler.rfile.readline()
-    length = int(handler.headers.get("Content-Length") or 0)
-    return handler.rfile.read(length) if length else b""
-
-
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "faultproxy"
@@ -229,7 +214,7 @@ class Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
 
     def handle_any(self):
-        body = read_request_body(self)
+        body = read_body(self)
         if urllib.parse.urlsplit(self.path).path.rstrip("/") == CONTROL_PATH:
             self.control(body)
             return

@@ -8,6 +8,7 @@
 //! these answer what the fallback answers any unknown path.
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
+use serde_json::Value;
 
 use super::request::ScimRequest;
 use super::resource_type::ResourceType;
@@ -45,30 +46,22 @@ async fn at_tenant(users: &Users<'_>, r: &ScimRequest) -> Response<Body> {
 /// `PUT /Me`: the body replaces the caller's User, as a `PUT /Users/{id}`
 /// would; what it would change must all be the caller's to change.
 pub async fn replace(ctx: Ctx, req: Request) -> Response<Body> {
-    let r = ScimRequest::extract(&ctx, &req);
-    let profile = ctx.config.profile;
-    if profile == Profile::Odm {
-        return respond(fallback_response(&ctx, &r).await);
-    }
-    let users = Users::new(&ctx.store, profile);
-    if r.base.tenant().is_some() {
-        return at_tenant(&users, &r).await;
-    }
-    let written = users
-        .update_me(
-            &r.credentials,
-            r.precondition(),
-            r.body(),
-            |cur, body| put(cur, body, profile),
-            |cur, next| user_resource::self_service_change(cur, next, profile),
-        )
-        .await;
-    answer(written, &r, &ctx)
+    change_me(ctx, req, put).await
 }
 
 /// `PATCH /Me`: a PatchOp on the caller's User, as `PATCH /Users/{id}`
 /// would apply it; what it would change must all be the caller's to change.
 pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
+    change_me(ctx, req, patched).await
+}
+
+/// `PUT` or `PATCH /Me`: `change` makes the next User from the current one
+/// and the body, and it must change only what is the caller's to change.
+async fn change_me(
+    ctx: Ctx,
+    req: Request,
+    change: fn(&User, &Value, Profile) -> Result<User, ScimError>,
+) -> Response<Body> {
     let r = ScimRequest::extract(&ctx, &req);
     let profile = ctx.config.profile;
     if profile == Profile::Odm {
@@ -83,7 +76,7 @@ pub async fn patch(ctx: Ctx, req: Request) -> Response<Body> {
             &r.credentials,
             r.precondition(),
             r.body(),
-            |cur, body| patched(cur, body, profile),
+            |cur, body| change(cur, body, profile),
             |cur, next| user_resource::self_service_change(cur, next, profile),
         )
         .await;
