@@ -2,13 +2,20 @@
 //! Local: `bulkId` references in members, values and paths, resolved in
 //! dependency order; a cycle of them; `failOnErrors`; each operation's
 //! status, `location` and `response` as its single request would answer;
-//! the limits advertised and enforced (413); one authentication per bulk.
+//! the limits advertised and enforced (413); one authentication per bulk;
+//! and under a tenant base, the tenant's own groups (members only its own
+//! users, roles from mapped groups, other tenants' ids as unknown ones) and
+//! what a member change costs there.
+use std::collections::BTreeSet;
+
+use directory::auth;
+use directory::domain::orgs::Role;
 use directory::domain::user::User;
 use directory::runtime::Profile;
 use directory::scim::bulk::{MAX_OPERATIONS, MAX_PAYLOAD_SIZE};
 use directory::scim::{self, ENTERPRISE_USER_SCHEMA as ENT, GROUP_SCHEMA, USER_SCHEMA};
-use directory::store::{TokenSpec, UniqueField};
-use directory_tests::{Provisioner, Reply, Req};
+use directory::store::{keys, TenantOrg, TokenSpec, UniqueField};
+use directory_tests::{Provisioner, Reply, Req, TestTable};
 use lambda_http::http::Method;
 use serde_json::{json, Value};
 
@@ -438,4 +445,402 @@ async fn an_operation_that_deactivates_the_caller_ends_their_bulk() {
     assert_eq!(statuses, ["201", "200", "401"]);
     assert!(s.user_named("before").await.is_some());
     assert!(s.user_named("after").await.is_none());
+}
+
+// ------------------------------------------------------- under a tenant base
+
+/// One customer: its org (any name allowed), its tenant token, its base.
+struct Tenant {
+    slug: String,
+    token: String,
+}
+
+impl Tenant {
+    async fn new(t: &TestTable, slug: &str) -> Tenant {
+        t.store
+            .groups()
+            .create_org(slug, &format!("Org {slug}"))
+            .await
+            .unwrap();
+        let org = t.store.tenants().get(slug).await.unwrap().unwrap();
+        t.store.tenants().set_any_domain(&org, true).await.unwrap();
+        let spec = TokenSpec {
+            read_only: false,
+            expires_at: None,
+        };
+        let token = auth::mint_tenant_token(&t.store, &org, &spec)
+            .await
+            .unwrap();
+        Tenant {
+            slug: slug.to_string(),
+            token,
+        }
+    }
+
+    /// The tenant base's URL, as `location` and `$ref` name it.
+    fn origin(&self) -> String {
+        format!("{ORIGIN}/orgs/{}", self.slug)
+    }
+
+    async fn org(&self, t: &TestTable) -> TenantOrg {
+        t.store.tenants().get(&self.slug).await.unwrap().unwrap()
+    }
+
+    /// A bulk of `ops` (and `extra` top-level attributes) under the base of
+    /// `under` with this tenant's token.
+    async fn bulk_under(&self, t: &TestTable, under: &str, ops: Value, extra: Value) -> Reply {
+        let mut body = json!({"schemas": [BULK_REQUEST], "Operations": ops});
+        if let Value::Object(more) = extra {
+            body.as_object_mut().unwrap().extend(more);
+        }
+        let path = format!("/api/v1/scim/orgs/{under}/Bulk");
+        let req = directory_tests::scim(Method::POST, &path, &body)
+            .header("authorization", &format!("Bearer {}", self.token));
+        t.call(scim::bulk::post, req.build()).await
+    }
+
+    /// The operations of a 200 bulk under the tenant's own base.
+    async fn run(&self, t: &TestTable, ops: Value) -> Vec<Value> {
+        let reply = self.bulk_under(t, &self.slug, ops, json!({})).await;
+        reply.expect(200)["Operations"].as_array().unwrap().clone()
+    }
+
+    /// The stored members of tenant group `id`, or `None` without it.
+    async fn stored_members(&self, t: &TestTable, id: u64) -> Option<BTreeSet<u64>> {
+        let group = t.store.tenant_groups().get(&self.slug, id).await.unwrap();
+        group.map(|g| g.members.iter().copied().collect())
+    }
+
+    /// The user's role in the org, as its member item and its user item
+    /// store it (they must agree).
+    async fn role(&self, t: &TestTable, user: u64) -> String {
+        let org = self.org(t).await;
+        let member = t.store.memberships().get(&self.slug, org.id, user).await;
+        let member = member.unwrap().expect("a member item");
+        let on_user = t.fresh(user).await.memberships;
+        let on_user = on_user.iter().find(|m| m.org_id == org.id).unwrap();
+        assert_eq!(on_user.role, member.role.name(), "user item vs member item");
+        on_user.role.clone()
+    }
+
+    /// Maps the group name `group` to `role` (before any group has it).
+    async fn map(&self, t: &TestTable, group: &str, role: Role) {
+        let org = self.org(t).await;
+        t.store
+            .tenants()
+            .map_group(&org, group, Some(role))
+            .await
+            .unwrap();
+    }
+}
+
+fn post_group(bulk_id: &str, name: &str, members: &[&str]) -> Value {
+    let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+    json!({"method": "POST", "path": "/Groups", "bulkId": bulk_id,
+           "data": {"schemas": [GROUP_SCHEMA], "displayName": name, "members": members}})
+}
+
+fn patch_group(path: &str, ops: Value) -> Value {
+    json!({"method": "PATCH", "path": path, "data": {"schemas": [PATCH_OP], "Operations": ops}})
+}
+
+fn add_member(id: &str) -> Value {
+    json!([{"op": "add", "path": "members", "value": [{"value": id}]}])
+}
+
+#[tokio::test]
+async fn under_a_tenant_base_groups_are_the_tenants_own_with_bulk_ids_and_roles() {
+    let p = Provisioner::new(Profile::Rfc).await;
+    let t = &p.t;
+    let a = Tenant::new(t, "acme").await;
+    a.map(t, "Leads", Role::Supervisor).await;
+    let ops = a
+        .run(
+            t,
+            json!([
+                // The groups come first but name users created after them.
+                post_group("leads", "Leads", &["bulkId:ann", "bulkId:ben"]),
+                post_user("ann", user("ann")),
+                post_user("ben", user("ben")),
+                patch_group("/Groups/bulkId:leads",
+                    json!([{"op": "remove", "path": "members", "value": [{"value": "bulkId:ben"}]}])),
+                post_group("staff", "Staff", &["bulkId:ann"]),
+                {"method": "PUT", "path": "/Groups/bulkId:staff",
+                 "data": {"schemas": [GROUP_SCHEMA], "displayName": "Staff", "members": [{"value": "bulkId:ben"}]}},
+                {"method": "DELETE", "path": "/Groups/bulkId:staff"},
+            ]),
+        )
+        .await;
+    let statuses: Vec<&str> = ops.iter().map(status).collect();
+    assert_eq!(
+        statuses,
+        ["201", "201", "201", "200", "201", "200", "204"],
+        "{ops:#?}"
+    );
+    let (leads, ann, ben, staff) = (
+        id_of(&ops[0]),
+        id_of(&ops[1]),
+        id_of(&ops[2]),
+        id_of(&ops[4]),
+    );
+    let base = a.origin();
+    // Every location and $ref under the tenant base.
+    assert_eq!(ops[0]["location"], format!("{base}/Groups/{leads}"));
+    assert_eq!(ops[1]["location"], format!("{base}/Users/{ann}"));
+    assert_eq!(ops[3]["location"], format!("{base}/Groups/{leads}"));
+    assert_eq!(ops[5]["location"], format!("{base}/Groups/{staff}"));
+    assert_eq!(ops[6]["location"], format!("{base}/Groups/{staff}"));
+    assert_eq!(
+        ops[0]["response"]["members"],
+        json!([
+            {"value": ann.to_string(), "$ref": format!("{base}/Users/{ann}"), "type": "User"},
+            {"value": ben.to_string(), "$ref": format!("{base}/Users/{ben}"), "type": "User"}
+        ])
+    );
+    assert_eq!(
+        ops[0]["response"]["meta"]["location"],
+        format!("{base}/Groups/{leads}")
+    );
+    // Versions as the resources have them: created at 1, then one more per change.
+    assert_eq!(ops[0]["version"], ops[0]["response"]["meta"]["version"]);
+    assert_eq!(ops[3]["version"], "W/\"2\"");
+    assert_eq!(ops[5]["version"], "W/\"2\"");
+    // After a PATCH or PUT, as at the global base: the group without its members.
+    assert_eq!(ops[3]["response"]["displayName"], "Leads");
+    assert!(ops[3]["response"].get("members").is_none());
+    assert!(ops[6].get("response").is_none() && ops[6].get("version").is_none());
+
+    // What is stored: Leads holds Ann, Staff is gone, and the mapped group's
+    // roles followed its members.
+    assert_eq!(
+        a.stored_members(t, leads).await,
+        Some(BTreeSet::from([ann]))
+    );
+    assert_eq!(a.stored_members(t, staff).await, None);
+    assert_eq!(a.role(t, ann).await, "supervisor");
+    assert_eq!(a.role(t, ben).await, "worker");
+    // No global group was made: the orgs are all the global Groups.
+    let global = t
+        .call(
+            scim::groups::list,
+            p.req(Method::GET, "/api/v1/scim/Groups", None).build(),
+        )
+        .await;
+    assert_eq!(global.expect(200)["totalResults"], 1);
+
+    // A global admin's bulk under the tenant base reaches the tenant's groups.
+    let body = json!({"schemas": [BULK_REQUEST],
+        "Operations": [patch_group(&format!("/Groups/{leads}"), add_member(&ben.to_string()))]});
+    let req = p.req(Method::POST, "/api/v1/scim/orgs/acme/Bulk", Some(&body));
+    let reply = t.call(scim::bulk::post, req.build()).await;
+    let done = reply.expect(200)["Operations"].clone();
+    assert_eq!(done[0]["status"], "200", "{done:#}");
+    assert_eq!(done[0]["location"], format!("{base}/Groups/{leads}"));
+    assert_eq!(
+        a.stored_members(t, leads).await,
+        Some(BTreeSet::from([ann, ben]))
+    );
+    assert_eq!(a.role(t, ben).await, "supervisor");
+
+    // failOnErrors as at the global base: the first failure ends the bulk.
+    let reply = a
+        .bulk_under(
+            t,
+            "acme",
+            json!([
+                post_group("dup", "leads", &[]),
+                post_group("after", "After", &[]),
+            ]),
+            json!({"failOnErrors": 1}),
+        )
+        .await;
+    let done = reply.expect(200)["Operations"].as_array().unwrap().clone();
+    assert_eq!(done.len(), 1, "{done:#?}");
+    assert_eq!(status(&done[0]), "409");
+    assert_eq!(done[0]["response"]["scimType"], "uniqueness");
+    let names: Vec<String> = t
+        .store
+        .tenant_groups()
+        .list("acme")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.record.name)
+        .collect();
+    assert_eq!(names, ["Leads"]);
+}
+
+/// An operation's answer with each of `forms` (of an id) written as `ID`.
+fn blank(op: &Value, forms: &[String]) -> String {
+    let mut text = op.to_string();
+    for form in forms {
+        let id: String = form.chars().filter(char::is_ascii_digit).collect();
+        text = text.replace(form, &form.replace(&id, "ID"));
+    }
+    text
+}
+
+#[tokio::test]
+async fn another_tenants_users_and_groups_in_a_bulk_answer_as_unknown_ids() {
+    let p = Provisioner::new(Profile::Rfc).await;
+    let t = &p.t;
+    let (a, b) = (Tenant::new(t, "acme").await, Tenant::new(t, "globex").await);
+    let made = b
+        .run(
+            t,
+            json!([
+                post_user("bea", user("bea")),
+                post_group("g", "Globex Admins", &["bulkId:bea"])
+            ]),
+        )
+        .await;
+    let (bea, theirs) = (id_of(&made[0]), id_of(&made[1]));
+    let made = a
+        .run(
+            t,
+            json!([
+                post_user("ann", user("ann")),
+                post_group("s", "Staff", &["bulkId:ann"])
+            ]),
+        )
+        .await;
+    let (ann, staff) = (id_of(&made[0]), id_of(&made[1]));
+    let nobody = 987_654u64;
+    let stored = || async {
+        (
+            t.items_with_prefix(&keys::tenant_groups_partition("acme"))
+                .await,
+            t.items_with_prefix(&keys::tenant_groups_partition("globex"))
+                .await,
+            t.items_with_prefix("TGROUPNAME#").await,
+            t.fresh(bea).await,
+        )
+    };
+    let before = stored().await;
+    // Each attempt with B's id, then with an id nobody has.
+    let attempts = |other: u64| {
+        let o = other.to_string();
+        json!([
+            patch_group(&format!("/Groups/{staff}"), add_member(&o)),
+            {"method": "PUT", "path": format!("/Groups/{staff}"),
+             "data": {"schemas": [GROUP_SCHEMA], "displayName": "Staff",
+                      "members": [{"value": ann.to_string()}, {"value": o}]}},
+            post_group(&format!("new{other}"), "New", &[&o]),
+        ])
+    };
+    let group_attempts = |other: u64| {
+        json!([
+            patch_group(&format!("/Groups/{other}"),
+                json!([{"op": "replace", "path": "displayName", "value": "Taken Over"}])),
+            {"method": "PUT", "path": format!("/Groups/{other}"),
+             "data": {"schemas": [GROUP_SCHEMA], "displayName": "Taken Over"}},
+            {"method": "DELETE", "path": format!("/Groups/{other}")},
+        ])
+    };
+    // Where an answer names the id: a member in the detail (and the
+    // POST's bulkId); a group in the location and the detail.
+    let as_member = |id: u64| vec![format!("\\\"{id}\\\""), format!("new{id}")];
+    let as_group = |id: u64| vec![format!("Groups/{id}\""), format!("Group {id} ")];
+    for (other, attempt, forms, expected) in [
+        (
+            bea,
+            &attempts as &dyn Fn(u64) -> Value,
+            &as_member as &dyn Fn(u64) -> Vec<String>,
+            "400",
+        ),
+        (theirs, &group_attempts, &as_group, "404"),
+    ] {
+        let with_theirs = a.run(t, attempt(other)).await;
+        let with_nobody = a.run(t, attempt(nobody)).await;
+        assert_eq!(with_theirs.len(), 3);
+        for (op, missing) in with_theirs.iter().zip(&with_nobody) {
+            assert_eq!(status(op), expected, "{op:#}");
+            if expected == "400" {
+                assert_eq!(op["response"]["scimType"], "invalidValue");
+            }
+            assert_eq!(blank(op, &forms(other)), blank(missing, &forms(nobody)));
+        }
+    }
+    // Nothing written anywhere: A's group, B's group and user are as they were.
+    assert!(
+        stored().await == before,
+        "a refused operation wrote something"
+    );
+    assert_eq!(
+        a.stored_members(t, staff).await,
+        Some(BTreeSet::from([ann]))
+    );
+    assert_eq!(
+        b.stored_members(t, theirs).await,
+        Some(BTreeSet::from([bea]))
+    );
+
+    // A's token with its bulk under B's base: 401, and nothing is run.
+    let reply = a
+        .bulk_under(t, "globex", group_attempts(theirs), json!({}))
+        .await;
+    assert_eq!(reply.expect(401)["status"], "401");
+    assert!(stored().await == before);
+}
+
+/// A bulk of one tenant-group member change costs the bulk's auth read
+/// and that change's own calls: the group's and the user's batch read, the
+/// transaction, and one query of the tenant's groups when the group is
+/// mapped; the same at any group size.
+#[tokio::test]
+async fn a_tenant_group_member_change_in_a_bulk_costs_the_same_at_any_group_size() {
+    let p = Provisioner::new(Profile::Rfc).await;
+    let t = &p.t;
+    let a = Tenant::new(t, "acme").await;
+    let users: Vec<Value> = (0..21)
+        .map(|i| post_user(&format!("u{i}"), user(&format!("u{i}"))))
+        .collect();
+    let ids: Vec<String> = a
+        .run(t, Value::Array(users))
+        .await
+        .iter()
+        .map(|o| id_of(o).to_string())
+        .collect();
+    let big: Vec<&str> = ids[1..20].iter().map(String::as_str).collect();
+    let made = a
+        .run(
+            t,
+            json!([
+                post_group("s", "Small", &[&ids[0]]),
+                post_group("b", "Big", &big)
+            ]),
+        )
+        .await;
+    let (small, big) = (id_of(&made[0]), id_of(&made[1]));
+    let newcomer = &ids[20];
+    let remove = json!([{"op": "remove", "path": format!("members[value eq \"{newcomer}\"]")}]);
+    let mut costs = Vec::new();
+    for _ in ["unmapped", "mapped"] {
+        for g in [small, big] {
+            for change in [add_member(newcomer), remove.clone()] {
+                let op = patch_group(&format!("/Groups/{g}"), change);
+                let reply = a.bulk_under(t, "acme", json!([op]), json!({})).await;
+                assert_eq!(
+                    reply.expect(200)["Operations"][0]["status"],
+                    "200",
+                    "{}",
+                    reply.raw
+                );
+                costs.push(reply.dynamodb_calls);
+            }
+        }
+        a.map(t, "Small", Role::Supervisor).await;
+        a.map(t, "Big", Role::Maintainer).await;
+    }
+    assert_eq!(
+        costs[..4],
+        [3, 3, 3, 3],
+        "unmapped: auth, the group's read, the transaction"
+    );
+    assert_eq!(
+        costs[4..],
+        [4, 4, 4, 4],
+        "mapped: and one query of the tenant's groups"
+    );
+    assert_eq!(a.role(t, newcomer.parse().unwrap()).await, "worker");
 }

@@ -5,6 +5,12 @@
 //!   same service operation (`service::users`, `service::groups`) with the
 //!   same body reading, so it is atomic on its own and checked as that
 //!   request would be; the bulk as a whole is not atomic (what ran stays).
+//! - **Under a tenant base** (`/api/v1/scim/orgs/{slug}/Bulk`) the same:
+//!   Users are the tenant's own (`service::users` at that base), Groups its
+//!   own groups (`service::tenant_groups`, as its `/Groups` requests: the
+//!   members only its own users, roles from mapped groups, one transaction
+//!   each); another tenant's ids answer as unknown ids do. Every `location`
+//!   and `$ref` is under the tenant base.
 //! - **One authentication** for the whole request (a wrong password counts
 //!   once towards the lockout): each operation is handed the caller, and
 //!   still decides what the caller may do. An operation that changes the
@@ -31,7 +37,10 @@
 //!
 //! Cost: one authentication read, then each operation's calls but the
 //! caller's part of its read (a create: 2, the id counter and the
-//! transaction; a PATCH, PUT or DELETE: 2, its target's read and the write).
+//! transaction; a PATCH, PUT or DELETE: 2, its target's read and the write;
+//! a tenant group's member change: 2, the group and its named users' read
+//! and the transaction, and one query of the tenant's groups when the group
+//! is mapped to a role).
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::time::Duration;
@@ -51,7 +60,9 @@ use crate::domain::access::Provisioner;
 use crate::http::{self, respond};
 use crate::runtime::{Ctx, Profile};
 use crate::service::groups::Groups;
+use crate::service::tenant_groups::TenantGroups;
 use crate::service::users::{Precondition, Users};
+use crate::service::Identity;
 use crate::store::BULK_REQUEST_BUDGET;
 
 pub const BULK_REQUEST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
@@ -860,6 +871,17 @@ impl Job<'_> {
         precondition: Precondition<'_>,
         data: &Value,
     ) -> Result<Done, ScimError> {
+        if let Some(slug) = self.sent.base.tenant() {
+            return Box::pin(self.tenant_group_operation(
+                caller,
+                slug,
+                method,
+                id_text,
+                precondition,
+                data,
+            ))
+            .await;
+        }
         let base_url = &self.sent.base_url;
         let groups = Groups::new(&self.ctx.store);
         let id = canonical_id(id_text);
@@ -915,6 +937,77 @@ impl Job<'_> {
                 base_url,
             )),
             created: (method == Method::Post).then_some((ResourceType::Group, group.id)),
+        })
+    }
+
+    /// A Group operation under the tenant base of `slug`: one of the
+    /// tenant's own groups, through the service its single requests call
+    /// (members only the tenant's own users, roles from mapped groups, one
+    /// transaction). Its answer is shaped as at the global base: the members
+    /// after a POST only.
+    async fn tenant_group_operation(
+        &self,
+        caller: &Provisioner,
+        slug: &str,
+        method: Method,
+        id_text: &str,
+        precondition: Precondition<'_>,
+        data: &Value,
+    ) -> Result<Done, ScimError> {
+        let base_url = &self.sent.base_url;
+        let groups = TenantGroups::new(&self.ctx.store);
+        let who = Identity::Provisioner(caller);
+        let id = canonical_id(id_text);
+        let error = |f| group_error(f, id_text);
+        let group = match method {
+            Method::Post => {
+                let input = group_resource::from_json(data);
+                Box::pin(groups.create(who, slug, input))
+                    .await
+                    .map_err(error)?
+            }
+            Method::Put => {
+                let input = replacement(data);
+                Box::pin(groups.update(who, slug, id, precondition, input))
+                    .await
+                    .map_err(error)?
+            }
+            Method::Patch => {
+                let input = group_resource::parse_patch(data, id.unwrap_or(0));
+                Box::pin(groups.update(who, slug, id, precondition, input))
+                    .await
+                    .map_err(error)?
+            }
+            Method::Delete => {
+                Box::pin(groups.delete::<ScimError>(who, slug, id, precondition))
+                    .await
+                    .map_err(error)?;
+                return Ok(Done {
+                    status: StatusCode::NO_CONTENT,
+                    location: ResourceType::Group.location_of(id_text, base_url),
+                    version: None,
+                    resource: None,
+                    created: None,
+                });
+            }
+        };
+        let record = &group.record;
+        let created = method == Method::Post;
+        let members = created.then(|| group.member_ids());
+        Ok(Done {
+            status: if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
+            location: ResourceType::Group.location(record.id, base_url),
+            version: Some(record.version),
+            resource: Some(group_resource::to_json(
+                record,
+                members.as_deref(),
+                base_url,
+            )),
+            created: created.then_some((ResourceType::Group, record.id)),
         })
     }
 }

@@ -106,12 +106,11 @@ pub(super) fn group_error(failure: Failure<ScimError>, id_text: &str) -> ScimErr
         Failure::Store(StoreError::Conflict) => GROUP.conflict(),
         Failure::Store(e) => e.into(),
         Failure::NoSuchOrg(org) => ScimError::no_such_tenant(&org.to_string()),
-        Failure::NotImplemented => ScimError::new(
-            501,
-            None,
-            "A bulk request under a tenant base does not serve Groups yet: send group \
-             operations to the tenant's /Groups.",
-        ),
+        // A tenant's groups are `service::tenant_groups` (its /Bulk too): a
+        // tenant caller that reaches the global groups is a bug.
+        Failure::NotImplemented => ScimError::server(http::Fault::bug(
+            "a tenant's group operation reached the global groups",
+        )),
         Failure::OutsideDomains { .. } => {
             ScimError::server(http::Fault::bug("a group operation failed as a user write"))
         }

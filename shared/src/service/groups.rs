@@ -54,8 +54,8 @@ impl<'a> Groups<'a> {
             return Err(Failure::ReadOnly);
         }
         // A tenant's own groups are `service::tenant_groups`, which the
-        // SCIM Groups handlers call under a tenant base; what reaches here
-        // under one (a bulk) finds no group and makes none.
+        // SCIM Groups handlers and `/Bulk` call under a tenant base; a
+        // tenant caller that reaches here finds no group and makes none.
         if caller.tenant.is_some() {
             return Err(if create {
                 Failure::NotImplemented
