@@ -3,6 +3,14 @@
 //! applies.
 use chrono::{DateTime, Utc};
 
+/// The most members one response lists, a group or a page of groups. A
+/// group (or page) with more answers 400 `tooMany` unless
+/// `excludedAttributes=members` is asked for (or a smaller `count`); the
+/// members are then read through the admin API (`GET /api/users?org=<slug>`).
+/// At about 100 bytes a member, this keeps a response near 2 MB, well inside
+/// Lambda's 6 MB.
+pub const MAX_LISTED_MEMBERS: usize = 20_000;
+
 /// A new group, or a PUT's whole replacement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupBody {
