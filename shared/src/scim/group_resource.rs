@@ -221,7 +221,9 @@ fn set(
         Some((a, Some(sub))) => a
             .sub(sub)
             .is_some_and(|s| s.mutability == Mutability::ReadOnly),
-        None => written.trim().eq_ignore_ascii_case("schemas"),
+        None => values::strip_urn(written, GROUP_SCHEMA)
+            .unwrap_or(written.trim())
+            .eq_ignore_ascii_case("schemas"),
     };
     if read_only {
         return Err(ScimError::mutability(format!("{written} is read-only.")));
