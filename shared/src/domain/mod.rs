@@ -5,6 +5,7 @@ pub mod access;
 pub mod details;
 pub mod group;
 pub mod ids;
+pub mod listing;
 pub mod orgs;
 pub mod plan;
 pub mod profile;

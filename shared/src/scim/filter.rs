@@ -32,6 +32,8 @@ use super::schema::{self, Attribute, Context, Type};
 use super::user_schema::USER_ATTRIBUTES;
 use super::{values, ScimError};
 use crate::domain::group::GroupRecord;
+use crate::domain::ids::canonical_id;
+use crate::domain::listing::{GroupFilter, GroupKey, UserFilter};
 use crate::domain::profile::Profile;
 use crate::domain::query::{Case, Claim, UserQuery};
 use crate::domain::user::{parse_time, rules, User};
@@ -380,6 +382,62 @@ pub fn user_value_matches(user: &User, attr: &str, conds: &[Filter]) -> bool {
     schema
         .value_path_attr(attr)
         .is_some_and(|path| Filter::Values(path, Box::new(conjoin(conds.to_vec()))).matches(user))
+}
+
+/// What the service plans a users list from: the filter, its lowering
+/// into the planner's query, and whether the index of changes decides it.
+impl UserFilter for Filter {
+    fn matches(&self, user: &User) -> bool {
+        Filter::matches(self, user)
+    }
+
+    fn query(&self) -> UserQuery {
+        self.to_query()
+    }
+
+    /// Whether the filter compares nothing but `meta.lastModified` (with
+    /// `eq`, `gt`, `ge`, `lt`, `le`, joined by `and`/`or`).
+    fn decided_by_time(&self) -> bool {
+        match self {
+            Filter::Compare(path, op, Value::Str(_)) => {
+                path.is(Attr::MetaLastModified) && *op != Op::Ne
+            }
+            Filter::And(all) | Filter::Or(all) => all.iter().all(UserFilter::decided_by_time),
+            _ => false,
+        }
+    }
+}
+
+/// What the service plans a groups list from: the filter, the key it pins
+/// ([`Filter::group_lookup`]) and the members it names.
+impl GroupFilter for Filter {
+    fn matches(&self, group: &GroupRecord, members: &[u64]) -> bool {
+        self.matches_group(group, members)
+    }
+
+    fn key(&self) -> Option<GroupKey> {
+        self.group_lookup().and_then(|(attr, value)| match attr {
+            Attr::Id => Some(GroupKey::Id(value)),
+            Attr::DisplayName => Some(GroupKey::Name(value)),
+            Attr::ExternalId => Some(GroupKey::ExternalId(value)),
+            Attr::MemberValue => Some(GroupKey::Member(value)),
+            _ => None,
+        })
+    }
+
+    /// The ids among [`Filter::member_values`] (a value no id can be
+    /// names nobody).
+    fn member_ids(&self) -> Vec<u64> {
+        let mut out: Vec<u64> = Vec::new();
+        for value in self.member_values() {
+            if let Some(id) = canonical_id(&value) {
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        }
+        out
+    }
 }
 
 impl Filter {

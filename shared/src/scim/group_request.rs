@@ -9,24 +9,20 @@ use super::filter::{self, Filter, Resource};
 use super::group_resource;
 use super::list_params::ListParams;
 use super::projection::Projection;
-use super::resource_type::{canonical_id, ResourceType};
+use super::resource_type::ResourceType;
 use super::sort::Sort;
 use super::ScimError;
-use crate::domain::group::{GroupPatch, MemberPlan};
+use crate::domain::group::{GroupPatch, GroupRecord, MemberPlan};
+use crate::domain::listing::{GroupFilter, Order};
 use crate::http;
 use crate::runtime::Profile;
+use crate::service::group_lists::{GroupList, Shown};
 use crate::service::Failure;
 use crate::store::{StoreError, UniqueField};
 
 const GROUP: ResourceType = ResourceType::Group;
 
-/// The most members one response lists, a group or a page of groups. A
-/// group (or page) with more answers 400 `tooMany` unless
-/// `excludedAttributes=members` is asked for (or a smaller `count`); the
-/// members are then read through the admin API (`GET /api/users?org=<slug>`).
-/// At about 100 bytes a member, this keeps a response near 2 MB, well inside
-/// Lambda's 6 MB.
-pub const MAX_LISTED_MEMBERS: usize = 20_000;
+pub use crate::domain::group::MAX_LISTED_MEMBERS;
 
 /// Whether a projection keeps `members`.
 pub(super) fn wants_members(projection: &Projection) -> bool {
@@ -153,18 +149,54 @@ impl Query {
         })
     }
 
-    /// The user ids the filter compares `members.value` with, anywhere in
-    /// it: their memberships decide the filter.
-    pub(super) fn member_ids(&self) -> Vec<u64> {
-        let mut out: Vec<u64> = Vec::new();
-        for value in self.filter.iter().flat_map(Filter::member_values) {
-            if let Some(id) = canonical_id(&value) {
-                if !out.contains(&id) {
-                    out.push(id);
-                }
-            }
+    /// The list the service answers.
+    pub(super) fn list(&self) -> GroupList<'_> {
+        GroupList {
+            filter: self.filter.as_ref().map(|f| f as &dyn GroupFilter),
+            sort: self.sort.as_ref().map(|s| s as &dyn Order<GroupRecord>),
+            start: self.start,
+            count: self.count,
+            members: wants_members(&self.projection),
         }
-        out
+    }
+}
+
+/// A page's groups as resources in `projection`, or 400 `tooMany` when they
+/// hold more members than one response lists (worded for the base: a
+/// tenant's groups hold their members, the global groups' are read).
+pub(super) fn page_json(
+    shown: Shown,
+    tenant_base: bool,
+    projection: &Projection,
+    base_url: &str,
+) -> Result<Vec<Value>, ScimError> {
+    match shown {
+        Shown::Groups(groups) => Ok(groups
+            .iter()
+            .map(|g| {
+                projection.apply(group_resource::to_json(
+                    &g.record,
+                    g.members.as_deref(),
+                    base_url,
+                ))
+            })
+            .collect()),
+        Shown::TooManyMembers if tenant_base => Err(ScimError::bad(
+            super::ScimType::TooMany,
+            format!(
+                "More than {MAX_LISTED_MEMBERS} members in one response: ask for \
+                 excludedAttributes=members (or fewer groups)."
+            ),
+        )),
+        Shown::TooManyMembers => Err(ScimError::bad(
+            super::ScimType::TooMany,
+            format!(
+                "The groups of this page have more than {MAX_LISTED_MEMBERS} members in \
+                 all, more than one response lists: ask for fewer groups (count), or \
+                 for excludedAttributes=members and read the members of each group with \
+                 the admin API (GET /api/users?org=<slug>)."
+            ),
+        )),
     }
 }
 

@@ -1,22 +1,21 @@
 //! The SCIM Group resource (RFC 7643 §4.2): an organisation as SCIM shows
 //! it. Rendering, POST/PUT bodies, and PATCH read into a [`GroupPatch`]
-//! that the view applies with member reads and writes proportional to the
-//! members it names, never to the group's size.
-use crate::domain::group::{GroupBody, GroupPatch};
+//! through the rows of `group_schema.rs` (what a row takes, its checks, the
+//! names errors list), which the group service applies with member reads
+//! and writes proportional to the members it names, never to the group's
+//! size.
 use serde_json::{json, Map, Value};
 
 use super::group_schema::GROUP_ATTRIBUTES;
 use super::patch::{closing_bracket, op_kind, operations, OpKind};
-use super::schema::{self, Context};
+use super::schema::{self, Attribute, Context, Mutability, Write};
 use super::values::{self, get_ci};
 use super::{filter, ScimError, GROUP_SCHEMA};
-use crate::domain::group::GroupRecord;
-use crate::store::keys;
+use crate::domain::group::{GroupBody, GroupPatch, GroupRecord};
 
-/// The longest displayName and externalId a group takes.
-pub const MAX_NAME: usize = 256;
-
-pub use super::group_schema::member_json;
+pub use super::group_schema::{
+    check_external_id, check_name, member_json, member_values, MAX_NAME,
+};
 
 /// The group; `members` when they were read (`None`: left out, as
 /// `excludedAttributes=members` asks).
@@ -36,84 +35,54 @@ pub fn to_json(group: &GroupRecord, members: Option<&[u64]>, base_url: &str) -> 
     Value::Object(r)
 }
 
-/// Reads a POST/PUT body. `displayName` is required; `id`, `meta` and
-/// unknown attributes are ignored, as for users.
+/// Reads a POST/PUT body through the rows that take writes, then checks
+/// what each row requires of a whole body (`displayName` is required).
+/// `id`, `meta` and unknown attributes are ignored, as for users.
 pub fn from_json(body: &Value) -> Result<GroupBody, ScimError> {
     let Value::Object(body) = body else {
         return Err(ScimError::invalid_syntax("A Group must be a JSON object."));
     };
-    let mut name = None;
-    let mut external_id = None;
-    let mut members = None;
+    let mut plan = GroupPatch::default();
     for (key, value) in body {
-        match group_attr(key).as_str() {
-            "displayname" => name = values::string(value, "displayName")?,
-            "externalid" => external_id = values::string(value, "externalId")?,
-            "members" => members = Some(member_values(value)?),
-            _ => {}
+        if let Some((row, None)) = row(key) {
+            if let Some(planned) = row.planned() {
+                (planned.write)(&mut plan, Write::Put, Some(value))?;
+            }
         }
     }
-    let name = name.ok_or_else(|| ScimError::invalid_value("displayName is required."))?;
-    check_name(&name)?;
-    check_external_id(external_id.as_deref())?;
+    for planned in GROUP_ATTRIBUTES.iter().filter_map(Attribute::planned) {
+        (planned.check)(&plan)?;
+    }
     Ok(GroupBody {
-        name,
-        external_id,
-        members,
+        // The displayName row's check refused a body without one.
+        name: plan.name.unwrap_or_default(),
+        external_id: plan.external_id.flatten(),
+        members: plan.members.clear.then_some(plan.members.add),
     })
 }
 
-/// An attribute name of the Group schema, lower-cased, without its URN.
-fn group_attr(name: &str) -> String {
-    values::strip_urn(name, GROUP_SCHEMA)
-        .unwrap_or(name.trim())
-        .to_ascii_lowercase()
-}
-
-pub fn check_name(name: &str) -> Result<(), ScimError> {
-    if name.trim().is_empty() {
-        return Err(ScimError::invalid_value("displayName must not be empty."));
-    }
-    if name.chars().count() > MAX_NAME {
-        return Err(ScimError::invalid_value(format!(
-            "displayName is longer than {MAX_NAME} characters."
-        )));
-    }
-    Ok(())
-}
-
-pub fn check_external_id(ext: Option<&str>) -> Result<(), ScimError> {
-    match ext {
-        Some(e) if e.chars().count() > MAX_NAME || !keys::fits(e) => Err(ScimError::invalid_value(
-            format!("externalId is longer than {MAX_NAME} characters."),
-        )),
-        Some("") => Err(ScimError::invalid_value("externalId must not be empty.")),
-        _ => Ok(()),
-    }
-}
-
-/// The `value`s of a members list: `[{"value": "7"}, …]` (other
-/// sub-attributes ignored), also accepted as one object or bare strings.
-pub fn member_values(value: &Value) -> Result<Vec<String>, ScimError> {
-    let one = |v: &Value| -> Result<String, ScimError> {
-        match v {
-            Value::Object(m) => match get_ci(m, "value") {
-                Some(Value::String(s)) => Ok(s.clone()),
-                Some(Value::Number(n)) => Ok(n.to_string()),
-                _ => Err(ScimError::invalid_value(
-                    "Each member needs a \"value\": the id of a User.",
-                )),
-            },
-            Value::String(s) => Ok(s.clone()),
-            _ => Err(ScimError::invalid_value(
-                "members must be a list of {\"value\": \"<user id>\"} objects.",
-            )),
-        }
+/// The row a path (or a body's key) names, without the Group schema's URN,
+/// any case, and what follows its first `.`.
+fn row(path: &str) -> Option<(&'static Attribute<GroupRecord>, Option<&str>)> {
+    let path = values::strip_urn(path, GROUP_SCHEMA).unwrap_or(path.trim());
+    let (head, sub) = match path.split_once('.') {
+        Some((head, sub)) => (head, Some(sub)),
+        None => (path, None),
     };
-    match value {
-        Value::Null => Ok(Vec::new()),
-        Value::Array(items) => items.iter().map(one).collect(),
-        other => Ok(vec![one(other)?]),
+    Some((schema::find(GROUP_ATTRIBUTES, head)?, sub))
+}
+
+/// The rows PATCH writes reach, as an error lists them ("a, b and c").
+fn writable_names(multi_valued_only: bool) -> String {
+    let names: Vec<&str> = GROUP_ATTRIBUTES
+        .iter()
+        .filter(|a| a.planned().is_some() && (a.multi_valued || !multi_valued_only))
+        .map(|a| a.name)
+        .collect();
+    match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 
@@ -152,7 +121,9 @@ fn parse_op(patch: &mut GroupPatch, op: &Value, id: u64) -> Result<(), ScimError
             )));
         };
         for (key, v) in map {
-            let attr = group_attr(key);
+            let attr = values::strip_urn(key, GROUP_SCHEMA)
+                .unwrap_or(key.trim())
+                .to_ascii_lowercase();
             if attr == "id" {
                 if v.as_str() != Some(id.to_string().as_str()) {
                     return Err(ScimError::mutability(format!(
@@ -164,28 +135,30 @@ fn parse_op(patch: &mut GroupPatch, op: &Value, id: u64) -> Result<(), ScimError
             if matches!(attr.as_str(), "schemas" | "meta") {
                 continue;
             }
-            set(patch, kind, &attr, key, Some(v))?;
+            set(patch, kind, key, Some(v))?;
         }
         return Ok(());
     };
     let trimmed = path.trim();
     if let Some(open) = trimmed.find('[') {
         let (attr, rest) = trimmed.split_at(open);
-        let attr = group_attr(attr);
         let close = closing_bracket(rest)
             .ok_or_else(|| ScimError::invalid_path(format!("Unclosed '[' in path \"{path}\".")))?;
-        if attr != "members" {
+        let Some((members, None)) =
+            row(attr).filter(|(a, _)| a.multi_valued && a.planned().is_some())
+        else {
             return Err(ScimError::invalid_path(format!(
-                "Unsupported path \"{path}\": only members[...] takes a value filter."
+                "Unsupported path \"{path}\": only {}[...] takes a value filter.",
+                writable_names(true)
             )));
-        }
+        };
         let after = rest[close + 1..].trim();
         if !after.is_empty() {
             return Err(ScimError::invalid_path(format!(
                 "Unsupported path \"{path}\": a member's only sub-attribute is its value."
             )));
         }
-        let conds = filter::parse_value_filter("members", &rest[1..close])?;
+        let conds = filter::parse_value_filter(members.name, &rest[1..close])?;
         let ids = member_filter_ids(&conds).ok_or_else(|| {
             ScimError::invalid_filter(format!(
                 "members[...] must name one member: members[value eq \"<user id>\"], not \"{path}\"."
@@ -206,8 +179,7 @@ fn parse_op(patch: &mut GroupPatch, op: &Value, id: u64) -> Result<(), ScimError
             }
         };
     }
-    let attr = group_attr(trimmed);
-    set(patch, kind, &attr, path, value)
+    set(patch, kind, path, value)
 }
 
 /// The one user id a members value filter names (`value eq "7"`, possibly
@@ -227,69 +199,39 @@ fn member_filter_ids(conds: &[filter::Filter]) -> Option<Vec<String>> {
     (ids.len() == 1).then_some(ids)
 }
 
+/// One operation on the row `written` names, through the row: a row that
+/// takes writes reads the value into the plan; a read-only one (and
+/// `schemas`) refuses it by name; anything else is no Group attribute.
 fn set(
     patch: &mut GroupPatch,
     kind: OpKind,
-    attr: &str,
     written: &str,
     value: Option<&Value>,
 ) -> Result<(), ScimError> {
-    match (attr, kind) {
-        ("displayname", OpKind::Remove) => Err(ScimError::mutability(
-            "displayName is required and cannot be removed.",
-        )),
-        ("displayname", _) => {
-            let name = match value {
-                Some(v) => values::string(v, "displayName")?,
-                None => None,
-            }
-            .ok_or_else(|| ScimError::invalid_value("displayName needs a string value."))?;
-            check_name(&name)?;
-            patch.name = Some(name);
-            Ok(())
-        }
-        ("externalid", OpKind::Remove) => {
-            patch.external_id = Some(None);
-            Ok(())
-        }
-        ("externalid", _) => {
-            let ext = match value {
-                Some(v) => values::string(v, "externalId")?,
-                None => None,
-            };
-            check_external_id(ext.as_deref())?;
-            patch.external_id = Some(ext);
-            Ok(())
-        }
-        ("members", OpKind::Add) => {
-            let v = value.ok_or_else(|| {
-                ScimError::invalid_value("add on members needs a list of members as its value.")
-            })?;
-            patch.members.add(member_values(v)?);
-            Ok(())
-        }
-        ("members", OpKind::Replace) => {
-            patch
-                .members
-                .replace(value.map(member_values).transpose()?.unwrap_or_default());
-            Ok(())
-        }
-        // Entra: `Remove` with a list of values; without one, every member.
-        ("members", OpKind::Remove) => {
-            match value {
-                Some(v) => patch.members.remove(member_values(v)?),
-                None => patch.members.replace(Vec::new()),
-            }
-            Ok(())
-        }
-        ("id" | "meta" | "schemas" | "meta.created" | "meta.lastmodified", _) => {
-            Err(ScimError::mutability(format!("{written} is read-only.")))
-        }
-        _ => Err(ScimError::invalid_path(format!(
-            "Unknown Group attribute \"{written}\": supported are displayName, externalId and \
-             members."
-        ))),
+    let target = row(written);
+    if let Some((planned, None)) = target.and_then(|(a, sub)| Some((a.planned()?, sub))) {
+        return match kind {
+            OpKind::Remove => (planned.remove)(patch, value),
+            OpKind::Add => (planned.write)(patch, Write::Add, value),
+            OpKind::Replace => (planned.write)(patch, Write::Replace, value),
+        };
     }
+    let read_only = match target {
+        Some((a, None)) => a.mutability == Mutability::ReadOnly,
+        Some((a, Some(sub))) => a
+            .sub(sub)
+            .is_some_and(|s| s.mutability == Mutability::ReadOnly),
+        None => values::strip_urn(written, GROUP_SCHEMA)
+            .unwrap_or(written.trim())
+            .eq_ignore_ascii_case("schemas"),
+    };
+    if read_only {
+        return Err(ScimError::mutability(format!("{written} is read-only.")));
+    }
+    Err(ScimError::invalid_path(format!(
+        "Unknown Group attribute \"{written}\": supported are {}.",
+        writable_names(false)
+    )))
 }
 
 #[cfg(test)]
@@ -376,6 +318,45 @@ mod tests {
                 .contains("required")
         );
         assert!(err(json!({"Operations": [{"op": "move", "path": "members"}]})).contains("move"));
+    }
+
+    #[test]
+    fn patch_targets_come_from_the_table() {
+        let err = |path: &str| {
+            parse_patch(
+                &json!({"Operations": [{"op": "replace", "path": path, "value": "x"}]}),
+                5,
+            )
+            .unwrap_err()
+        };
+        let unknown = err("owners");
+        assert_eq!(
+            unknown.detail,
+            "Unknown Group attribute \"owners\": supported are displayName, externalId and \
+             members."
+        );
+        for read_only in ["id", "meta.lastModified", "META.version", "schemas"] {
+            let e = err(read_only);
+            assert_eq!(
+                e.scim_type,
+                Some(crate::scim::ScimType::Mutability),
+                "{read_only}"
+            );
+        }
+        assert!(err("displayName.x")
+            .detail
+            .starts_with("Unknown Group attribute"));
+        assert!(err("externalId[value eq \"x\"]")
+            .detail
+            .contains("only members[...] takes a value filter"));
+        // Under the Group schema's URN, any case.
+        let p = parse_patch(
+            &json!({"Operations": [{"op": "replace",
+                "path": "urn:ietf:params:scim:schemas:core:2.0:Group:DISPLAYNAME", "value": "N"}]}),
+            5,
+        )
+        .unwrap();
+        assert_eq!(p.name.as_deref(), Some("N"));
     }
 
     #[test]

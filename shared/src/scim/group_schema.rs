@@ -1,16 +1,24 @@
 //! The SCIM Group attributes: one row per attribute, in the order
 //! `/Schemas` lists them, shown from the [`GroupRecord`] (members from the
-//! member items they were read from). Writes are read into a plan by
-//! `scim/group.rs`, which names these rows.
+//! member items they were read from). A row that takes writes says how a
+//! body's or a PATCH operation's value is read into the [`GroupPatch`] the
+//! group service applies, and the rules the value obeys
+//! (`group_resource.rs` reads bodies and PatchOps through these rows).
 use serde_json::{json, Value};
 
 use super::resource_type::{etag, ResourceType};
 use super::schema::{
-    meta, meta_parts, Attr, Attribute, Context, Filterable, Mutability, Returned, Store, Type,
-    Uniqueness,
+    meta, meta_parts, Attr, Attribute, Context, Filterable, Mutability, Planned, Returned, Store,
+    Type, Uniqueness, Write,
 };
-use crate::domain::group::GroupRecord;
+use super::values::{self, get_ci};
+use super::ScimError;
+use crate::domain::group::{GroupPatch, GroupRecord, MemberPlan};
 use crate::domain::user::format_time;
+use crate::store::keys;
+
+/// The longest displayName and externalId a group takes.
+pub const MAX_NAME: usize = 256;
 
 pub static GROUP_ATTRIBUTES: &[Attribute<GroupRecord>] = &[
     Attribute {
@@ -33,7 +41,21 @@ pub static GROUP_ATTRIBUTES: &[Attribute<GroupRecord>] = &[
         ..Attribute::string(
             "displayName",
             "The organisation's name; unique, compared case-insensitively.",
-            Store::Planned(|g, _| Some(json!(g.name))),
+            Store::Planned {
+                get: |g, _| Some(json!(g.name)),
+                plan: Planned {
+                    write: write_name,
+                    remove: |_, _| {
+                        Err(ScimError::mutability(
+                            "displayName is required and cannot be removed.",
+                        ))
+                    },
+                    check: |p| match &p.name {
+                        Some(name) => check_name(name),
+                        None => Err(ScimError::invalid_value("displayName is required.")),
+                    },
+                },
+            },
         )
     },
     Attribute {
@@ -43,7 +65,17 @@ pub static GROUP_ATTRIBUTES: &[Attribute<GroupRecord>] = &[
         ..Attribute::string(
             "externalId",
             "The provisioning client's id for the group; unique when set.",
-            Store::Planned(|g, _| g.external_id.as_ref().map(|e| json!(e))),
+            Store::Planned {
+                get: |g, _| g.external_id.as_ref().map(|e| json!(e)),
+                plan: Planned {
+                    write: write_external_id,
+                    remove: |p, _| {
+                        p.external_id = Some(None);
+                        Ok(())
+                    },
+                    check: |p| check_external_id(p.external_id.as_ref().and_then(|e| e.as_deref())),
+                },
+            },
         )
     },
     Attribute {
@@ -76,15 +108,29 @@ pub static GROUP_ATTRIBUTES: &[Attribute<GroupRecord>] = &[
             "members",
             Type::Complex,
             "The group's users.",
-            Store::Apart(|_, ctx| {
-                let members = ctx.members?;
-                Some(Value::Array(
-                    members
-                        .iter()
-                        .map(|m| member_json(*m, ctx.base_url))
-                        .collect(),
-                ))
-            }),
+            Store::Planned {
+                get: |_, ctx| {
+                    let members = ctx.members?;
+                    Some(Value::Array(
+                        members
+                            .iter()
+                            .map(|m| member_json(*m, ctx.base_url))
+                            .collect(),
+                    ))
+                },
+                plan: Planned {
+                    write: write_members,
+                    // Entra: `Remove` with a list of values; without one, every member.
+                    remove: |p, value| {
+                        match value {
+                            Some(v) => p.members.remove(member_values(v)?),
+                            None => p.members.replace(Vec::new()),
+                        }
+                        Ok(())
+                    },
+                    check: |_| Ok(()),
+                },
+            },
         )
     },
     meta(
@@ -108,4 +154,111 @@ pub fn member_json(user_id: u64, base_url: &str) -> Value {
         "$ref": ResourceType::User.location(user_id, base_url),
         "type": "User",
     })
+}
+
+/// `displayName`: a string; a body may leave it out (then `check` refuses
+/// it), an operation must send one.
+fn write_name(p: &mut GroupPatch, write: Write, value: Option<&Value>) -> Result<(), ScimError> {
+    let name = match value {
+        Some(v) => values::string(v, "displayName")?,
+        None => None,
+    };
+    if write == Write::Put {
+        p.name = name;
+        return Ok(());
+    }
+    let name = name.ok_or_else(|| ScimError::invalid_value("displayName needs a string value."))?;
+    check_name(&name)?;
+    p.name = Some(name);
+    Ok(())
+}
+
+/// `externalId`: a string, or none.
+fn write_external_id(
+    p: &mut GroupPatch,
+    write: Write,
+    value: Option<&Value>,
+) -> Result<(), ScimError> {
+    let ext = match value {
+        Some(v) => values::string(v, "externalId")?,
+        None => None,
+    };
+    if write != Write::Put {
+        check_external_id(ext.as_deref())?;
+    }
+    p.external_id = Some(ext);
+    Ok(())
+}
+
+/// `members`: a body's become exactly those; an `add` needs a list to add,
+/// a `replace` without one leaves none.
+fn write_members(p: &mut GroupPatch, write: Write, value: Option<&Value>) -> Result<(), ScimError> {
+    match write {
+        // As sent: the service reads which of them are ids.
+        Write::Put => {
+            p.members = MemberPlan {
+                clear: true,
+                add: value.map(member_values).transpose()?.unwrap_or_default(),
+                remove: Vec::new(),
+            };
+        }
+        Write::Replace => {
+            p.members
+                .replace(value.map(member_values).transpose()?.unwrap_or_default());
+        }
+        Write::Add => {
+            let v = value.ok_or_else(|| {
+                ScimError::invalid_value("add on members needs a list of members as its value.")
+            })?;
+            p.members.add(member_values(v)?);
+        }
+    }
+    Ok(())
+}
+
+pub fn check_name(name: &str) -> Result<(), ScimError> {
+    if name.trim().is_empty() {
+        return Err(ScimError::invalid_value("displayName must not be empty."));
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err(ScimError::invalid_value(format!(
+            "displayName is longer than {MAX_NAME} characters."
+        )));
+    }
+    Ok(())
+}
+
+pub fn check_external_id(ext: Option<&str>) -> Result<(), ScimError> {
+    match ext {
+        Some(e) if e.chars().count() > MAX_NAME || !keys::fits(e) => Err(ScimError::invalid_value(
+            format!("externalId is longer than {MAX_NAME} characters."),
+        )),
+        Some("") => Err(ScimError::invalid_value("externalId must not be empty.")),
+        _ => Ok(()),
+    }
+}
+
+/// The `value`s of a members list: `[{"value": "7"}, …]` (other
+/// sub-attributes ignored), also accepted as one object or bare strings.
+pub fn member_values(value: &Value) -> Result<Vec<String>, ScimError> {
+    let one = |v: &Value| -> Result<String, ScimError> {
+        match v {
+            Value::Object(m) => match get_ci(m, "value") {
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(Value::Number(n)) => Ok(n.to_string()),
+                _ => Err(ScimError::invalid_value(
+                    "Each member needs a \"value\": the id of a User.",
+                )),
+            },
+            Value::String(s) => Ok(s.clone()),
+            _ => Err(ScimError::invalid_value(
+                "members must be a list of {\"value\": \"<user id>\"} objects.",
+            )),
+        }
+    };
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => items.iter().map(one).collect(),
+        other => Ok(vec![one(other)?]),
+    }
 }

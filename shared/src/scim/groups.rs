@@ -9,23 +9,20 @@
 //! a PUT, a `replace` of all members) reads every member item.
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::Value;
 
-use super::filter::{Attr, Filter};
 pub use super::group_request::MAX_LISTED_MEMBERS;
-use super::group_request::{group_error, replacement, wants_members, Query};
+use super::group_request::{group_error, page_json, replacement, wants_members, Query};
 use super::group_resource;
 use super::list_params::ListParams;
-use super::projection::Projection;
-use super::request::{admin, ScimRequest};
-use super::resource_type::{canonical_id, etag, list_response, ResourceType};
+use super::request::ScimRequest;
+use super::resource_type::{etag, list_response, ResourceType};
 use super::tenant_groups;
 use super::ScimError;
 use crate::domain::group::GroupRecord;
 use crate::http::{self, respond};
 use crate::runtime::Ctx;
-use crate::service::groups::{users_named, want_users, Groups};
-use crate::store::{Fetched, UniqueField, Wanted};
+use crate::service::group_lists::GroupLists;
+use crate::service::groups::Groups;
 
 type Outcome = Result<Response<Body>, ScimError>;
 const GROUP: ResourceType = ResourceType::Group;
@@ -195,147 +192,17 @@ pub async fn search(ctx: Ctx, req: Request) -> Response<Body> {
     respond(Box::pin(run_query(&ctx, &r, query)).await)
 }
 
-/// What a groups query reads, planned before the auth read: the group, claim
-/// or users its filter names.
-pub(super) struct GroupPlan {
-    lookup: Option<(Attr, String)>,
-    member_ids: Vec<u64>,
-}
-
-impl GroupPlan {
-    /// The plan of `query`, and what it adds to the auth read.
-    pub(super) fn new(query: &Query, wanted: &mut Wanted) -> GroupPlan {
-        let lookup = query.filter.as_ref().and_then(Filter::group_lookup);
-        let member_ids = query.member_ids();
-        want_users(wanted, &member_ids);
-        match &lookup {
-            Some((Attr::Id, v)) => wanted.groups.extend(canonical_id(v)),
-            Some((Attr::DisplayName, v)) => wanted.claims.push((UniqueField::GroupName, v.clone())),
-            Some((Attr::ExternalId, v)) => wanted
-                .claims
-                .push((UniqueField::GroupExternalId, v.clone())),
-            _ => {}
-        }
-        GroupPlan { lookup, member_ids }
-    }
-}
-
-/// Lists groups. A filter that pins groups down is answered by key with
-/// the auth read and one more read: `id eq` (the record, with auth),
-/// `displayName eq` / `externalId eq` (the claim with auth, then the
-/// record), `members[value eq "u"]` (the user with auth, then their groups).
-/// Otherwise one query over the group records (not the users). Under a
-/// tenant base, the tenant's own groups (`tenant_groups.rs`).
+/// Lists groups: the service plans, reads, filters, sorts and pages (see
+/// [`crate::service::group_lists`] for what it reads, at either base); this
+/// renders the page.
 async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) -> Outcome {
-    let mut wanted = Wanted::default();
-    if let Some(slug) = r.base.tenant() {
-        return Box::pin(tenant_groups::run_query(ctx, r, slug, query)).await;
-    }
-    let plan = query.as_ref().ok().map(|q| GroupPlan::new(q, &mut wanted));
-    let (_, fetched) = admin(ctx, r, wanted).await?;
+    let list = query.as_ref().map(Query::list).map_err(Clone::clone);
+    let page = GroupLists::new(&ctx.store)
+        .list(r.identity(), list)
+        .await
+        .map_err(|f| group_error(f, &r.id_text))?;
     let query = query?;
-    let Some(plan) = plan else {
-        return Err(ScimError::server(http::Fault::bug(
-            "a query without a plan",
-        )));
-    };
-    let matching = matching_groups(ctx, &query, &plan, &fetched).await?;
-    let base_url = r.base_url.clone();
-    let shown: Vec<&GroupRecord> = matching
-        .iter()
-        .skip(query.start - 1)
-        .take(query.count)
-        .collect();
-    let page = page_json(ctx, &shown, &query.projection, &base_url).await?;
-    Ok(list_response(matching.len(), query.start, page))
-}
-
-/// Every group `query` matches, in id order or the order it asks for.
-pub(super) async fn matching_groups(
-    ctx: &Ctx,
-    query: &Query,
-    plan: &GroupPlan,
-    fetched: &Fetched,
-) -> Result<Vec<GroupRecord>, ScimError> {
-    let (members_of, _) = users_named(&ctx.store, fetched, &plan.member_ids).await?;
-    let candidates: Vec<GroupRecord> = match &plan.lookup {
-        Some((Attr::Id, v)) => canonical_id(v)
-            .and_then(|id| fetched.group(id).cloned())
-            .into_iter()
-            .collect(),
-        Some((attr @ (Attr::DisplayName | Attr::ExternalId), v)) => {
-            let field = if *attr == Attr::DisplayName {
-                UniqueField::GroupName
-            } else {
-                UniqueField::GroupExternalId
-            };
-            match fetched.claim_owner(field, v) {
-                Some(owner) => ctx.store.groups().by_ids(&[owner]).await?,
-                None => Vec::new(),
-            }
-        }
-        Some((Attr::MemberValue, v)) => match canonical_id(v).and_then(|id| members_of.get(&id)) {
-            Some(user) => {
-                let ids: Vec<u64> = user.memberships.iter().map(|m| m.org_id).collect();
-                ctx.store.groups().by_ids(&ids).await?
-            }
-            None => Vec::new(),
-        },
-        _ => ctx.store.groups().all().await?,
-    };
-    let mut matching: Vec<GroupRecord> = candidates
-        .into_iter()
-        .filter(|g| match &query.filter {
-            None => true,
-            Some(f) => {
-                // The members the filter names, as their own records say.
-                let members: Vec<u64> = members_of
-                    .values()
-                    .filter(|u| u.memberships.iter().any(|m| m.org_id == g.id))
-                    .map(|u| u.id)
-                    .collect();
-                f.matches_group(g, &members)
-            }
-        })
-        .collect();
-    if let Some(sort) = &query.sort {
-        sort.groups(&mut matching);
-    }
-    Ok(matching)
-}
-
-/// A page of groups as resources, their members read when the projection
-/// shows them: at most [`MAX_LISTED_MEMBERS`] for the whole page.
-pub(super) async fn page_json(
-    ctx: &Ctx,
-    groups: &[&GroupRecord],
-    projection: &Projection,
-    base_url: &str,
-) -> Result<Vec<Value>, ScimError> {
-    let with_members = wants_members(projection);
-    let mut page = Vec::new();
-    // What the page's groups may still list, all together.
-    let mut room = MAX_LISTED_MEMBERS;
-    for g in groups {
-        let members = if with_members {
-            let ids = ctx.store.groups().member_ids(g, room).await?;
-            if ids.len() > room {
-                return Err(ScimError::bad(
-                    super::ScimType::TooMany,
-                    format!(
-                        "The groups of this page have more than {MAX_LISTED_MEMBERS} members in \
-                         all, more than one response lists: ask for fewer groups (count), or \
-                         for excludedAttributes=members and read the members of each group with \
-                         the admin API (GET /api/users?org=<slug>)."
-                    ),
-                ));
-            }
-            room -= ids.len();
-            Some(ids)
-        } else {
-            None
-        };
-        page.push(projection.apply(group_resource::to_json(g, members.as_deref(), base_url)));
-    }
-    Ok(page)
+    let tenant_base = r.base.tenant().is_some();
+    let resources = page_json(page.shown, tenant_base, &query.projection, &r.base_url)?;
+    Ok(list_response(page.total, page.start, resources))
 }

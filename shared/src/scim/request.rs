@@ -28,15 +28,22 @@ pub async fn admin(
     r.identity()
         .provisioner::<ScimError>(&ctx.store, wanted)
         .await
-        .map_err(|f| match f {
-            Failure::Auth(f) => f.into(),
-            Failure::Forbidden => ScimError::forbidden(),
-            Failure::NoSuchOrg(org) => ScimError::no_such_tenant(&org.to_string()),
-            Failure::Store(e) => e.into(),
-            other => ScimError::server(http::Fault::bug(format!(
-                "authentication failed as {other:?}"
-            ))),
-        })
+        .map_err(list_error)
+}
+
+/// A failure of the provisioner's authentication, or of a list after it
+/// (its query's own error, a store failure), as SCIM says it.
+pub fn list_error(f: Failure<ScimError>) -> ScimError {
+    match f {
+        Failure::Auth(f) => f.into(),
+        Failure::Forbidden => ScimError::forbidden(),
+        Failure::NoSuchOrg(org) => ScimError::no_such_tenant(&org.to_string()),
+        Failure::Refused(e) => e,
+        Failure::Store(e) => e.into(),
+        other => ScimError::server(http::Fault::bug(format!(
+            "authentication failed as {other:?}"
+        ))),
+    }
 }
 
 /// Authenticates any user, admin or not (`/Me`): the caller, and what

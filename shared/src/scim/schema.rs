@@ -19,6 +19,7 @@ use serde_json::{json, Map, Value};
 use super::values::{self, get_ci};
 use super::ScimError;
 use crate::domain::details::{limits, Entry};
+use crate::domain::group::GroupPatch;
 use crate::domain::profile::Profile;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,12 +104,10 @@ pub enum Store<R: 'static> {
     /// Shown, never written, and a PATCH naming it is ignored rather than
     /// refused: clients send it back with the rest of what they read.
     Echoed(Get<R>),
-    /// Shown from the record; writes are read into a plan that the view
-    /// applies (a Group's POST/PUT and PATCH: see `scim/group.rs`).
-    Planned(Get<R>),
-    /// Not in the record: shown from the [`Context`], written through its
-    /// own items (a Group's members).
-    Apart(Get<R>),
+    /// Shown by `get` (from the record, or from the [`Context`] for what
+    /// is kept in items of its own: a Group's members); writes are read
+    /// into the [`GroupPatch`] that the group service applies ([`Planned`]).
+    Planned { get: Get<R>, plan: Planned },
     /// A sub-attribute its parent renders (`meta.created`, …), or one
     /// value's part of a [`Store::Values`] attribute.
     InParent,
@@ -131,6 +130,19 @@ pub enum Store<R: 'static> {
         put: fn(&mut R, Vec<Entry>),
         shown_empty: bool,
     },
+}
+
+/// How a Group write reaches an attribute: read into the [`GroupPatch`]
+/// the group service applies, never onto the record itself.
+pub struct Planned {
+    /// A POST/PUT body's value (`Write::Put`: type-checked only; `check`
+    /// runs once the whole body is read), or a PATCH `add`/`replace`'s
+    /// (`None`: the operation has no value), type-checked and checked.
+    pub write: fn(&mut GroupPatch, Write, Option<&Value>) -> Result<(), ScimError>,
+    /// A PATCH `remove`, with the values it lists (Entra), if any.
+    pub remove: fn(&mut GroupPatch, Option<&Value>) -> Result<(), ScimError>,
+    /// The rules a whole POST/PUT body obeys for this attribute.
+    pub check: fn(&GroupPatch) -> Result<(), ScimError>,
 }
 
 /// Which [`Attr`] a filter path to the attribute resolves to, and how it
@@ -262,8 +274,7 @@ impl<R> Attribute<R> {
             Store::Field { get, .. }
             | Store::ReadOnly(get)
             | Store::Echoed(get)
-            | Store::Planned(get)
-            | Store::Apart(get) => get(record, ctx),
+            | Store::Planned { get, .. } => get(record, ctx),
             Store::Text { get, .. } => get(record).map(|s| json!(s)),
             Store::Values {
                 get, shown_empty, ..
@@ -289,6 +300,14 @@ impl<R> Attribute<R> {
                 }
             }
             Store::InParent => None,
+        }
+    }
+
+    /// How a Group write reaches this row, when it takes writes.
+    pub fn planned(&self) -> Option<&Planned> {
+        match &self.store {
+            Store::Planned { plan, .. } => Some(plan),
+            _ => None,
         }
     }
 

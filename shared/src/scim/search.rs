@@ -12,17 +12,15 @@
 use lambda_http::{Body, Request, Response};
 
 use super::filter::Resource;
+use super::group_request::{self, page_json};
 use super::list_params::ListParams;
-use super::projection::Projection;
-use super::request::{admin, ScimRequest};
+use super::request::{list_error, ScimRequest};
 use super::resource_type::list_response;
 use super::sort::Sort;
-use super::user_resource;
-use super::{group_request, groups, tenant_groups, users, ScimError};
-use crate::domain::group::GroupRecord;
+use super::{users, ScimError};
 use crate::http::respond;
 use crate::runtime::Ctx;
-use crate::store::Wanted;
+use crate::service::search::{self, Search};
 
 type Outcome = Result<Response<Body>, ScimError>;
 
@@ -36,6 +34,8 @@ pub async fn search(ctx: Ctx, req: Request) -> Response<Body> {
     users::search_users(&ctx, &r).await
 }
 
+/// The search over both types: each type's query from the one body, one
+/// service call, the users' resources then the groups'.
 async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
     let params = r.body().and_then(ListParams::from_search_request);
     let params = params.and_then(|p| match p.cursor {
@@ -66,66 +66,27 @@ async fn search_all(ctx: &Ctx, r: &ScimRequest) -> Outcome {
             ctx.config.profile,
         )
     });
-    let mut wanted = Wanted::default();
-    let user_plan = users
-        .as_ref()
-        .ok()
-        .map(|q| users::UserPlan::new(q, &mut wanted));
-    // The global groups' plan; a tenant's groups are one query of them.
-    let group_plan = groups
-        .as_ref()
-        .ok()
-        .filter(|_| r.base.tenant().is_none())
-        .map(|q| groups::GroupPlan::new(q, &mut wanted));
-    // A tenant's page starts from its own counts, read after auth.
-    wanted.counts &= r.base.tenant().is_none();
-    let (caller, fetched) = admin(ctx, r, wanted).await?;
+    let asked = match (&params, &users, &groups) {
+        (Err(e), _, _) | (_, Err(e), Err(_)) => Err(e.clone()),
+        (Ok(p), _, _) => Ok(Search {
+            users: users.as_ref().ok().map(users::Query::list),
+            groups: groups.as_ref().ok().map(group_request::Query::list),
+            skip: p.start() - 1,
+            count: p.count(),
+        }),
+    };
+    let found = search::search(&ctx.store, ctx.config.profile, r.identity(), asked)
+        .await
+        .map_err(list_error)?;
     let params = params?;
-    if let (Err(e), Err(_)) = (&users, &groups) {
-        return Err(e.clone());
-    }
-    let skip = params.start() - 1;
-    let count = params.count();
-    let base_url = &r.base_url;
-    let projection: &Projection = &params.projection;
-    let mut page = Vec::new();
-    let mut users_total = 0;
-    if let (Ok(query), Some(plan)) = (&users, &user_plan) {
-        let window = match &caller.tenant {
-            // Under a tenant base: the tenant's own users.
-            Some(tenant) => {
-                users::tenant_window(ctx, query, plan, &fetched, tenant, skip, count).await?
-            }
-            None => users::users_window(ctx, query, plan, &fetched, skip, count).await?,
-        };
-        users_total = window.total;
-        page.extend(
-            window
-                .users
-                .iter()
-                .map(|u| projection.apply(user_resource::to_json(u, base_url, ctx.config.profile))),
-        );
-    }
-    let mut groups_total = 0;
-    // The page continues into the groups where the users end.
-    let first_group = skip.saturating_sub(users_total);
-    let room = count - page.len();
-    match (&groups, &group_plan, &caller.tenant) {
-        // Under a tenant base: the tenant's own groups, one query of them.
-        (Ok(query), _, Some(tenant)) => {
-            let all = ctx.store.tenant_groups().list(&tenant.slug).await?;
-            let matching = tenant_groups::matching(&all, query);
-            groups_total = matching.len();
-            let shown = matching.into_iter().skip(first_group).take(room);
-            page.extend(tenant_groups::page_json(r, shown, projection)?);
-        }
-        (Ok(query), Some(plan), None) => {
-            let matching = groups::matching_groups(ctx, query, plan, &fetched).await?;
-            groups_total = matching.len();
-            let shown: Vec<&GroupRecord> = matching.iter().skip(first_group).take(room).collect();
-            page.extend(groups::page_json(ctx, &shown, projection, base_url).await?);
-        }
-        _ => {}
-    }
-    Ok(list_response(users_total + groups_total, skip + 1, page))
+    let projection = &params.projection;
+    let mut page = users::resources(ctx, projection, &found.users, &r.base_url);
+    let tenant_base = r.base.tenant().is_some();
+    page.extend(page_json(
+        found.groups,
+        tenant_base,
+        projection,
+        &r.base_url,
+    )?);
+    Ok(list_response(found.total, params.start(), page))
 }

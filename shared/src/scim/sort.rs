@@ -22,7 +22,20 @@ use super::filter::{self, Attr, Path, Resource};
 use super::list_params::ListParams;
 use super::ScimError;
 use crate::domain::group::GroupRecord;
+use crate::domain::listing::Order;
 use crate::domain::user::{parse_time, rules, User};
+
+impl Order<User> for Sort {
+    fn sort(&self, items: &mut [User]) {
+        self.users(items);
+    }
+}
+
+impl Order<GroupRecord> for Sort {
+    fn sort(&self, items: &mut [GroupRecord]) {
+        self.groups(items);
+    }
+}
 
 /// A parsed `sortBy` and `sortOrder`.
 #[derive(Debug, Clone, PartialEq, Eq)]

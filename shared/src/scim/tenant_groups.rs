@@ -8,18 +8,16 @@ use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde_json::Value;
 
-use super::group_request::{group_error, replacement, wants_members, Query, MAX_LISTED_MEMBERS};
+use super::group_request::{group_error, replacement, wants_members, MAX_LISTED_MEMBERS};
 use super::group_resource;
 use super::projection::Projection;
 use super::request::ScimRequest;
-use super::resource_type::{etag, list_response, ResourceType};
+use super::resource_type::{etag, ResourceType};
 use super::ScimError;
-use crate::domain::group::GroupRecord;
 use crate::domain::tenant_group::TenantGroup;
 use crate::http;
 use crate::runtime::Ctx;
 use crate::service::tenant_groups::TenantGroups;
-use crate::store::Wanted;
 
 type Outcome = Result<Response<Body>, ScimError>;
 const GROUP: ResourceType = ResourceType::Group;
@@ -121,68 +119,4 @@ pub async fn get(ctx: &Ctx, r: &ScimRequest, slug: &str) -> Outcome {
         Ok(group) => response(StatusCode::OK, &group, r),
         Err(failure) => Err(group_error(failure, &r.id_text)),
     }
-}
-
-/// `GET /Groups` and `POST /Groups/.search`: the caller's read, then one
-/// query of the tenant's groups, filtered and sorted here.
-pub async fn run_query(
-    ctx: &Ctx,
-    r: &ScimRequest,
-    slug: &str,
-    query: Result<Query, ScimError>,
-) -> Outcome {
-    let groups = TenantGroups::new(&ctx.store);
-    let found = groups
-        .list::<ScimError>(r.identity(), slug, Wanted::default())
-        .await;
-    let (all, _) = found.map_err(|f| group_error(f, &r.id_text))?;
-    let query = query?;
-    let matching = matching(&all, &query);
-    let shown = matching
-        .iter()
-        .copied()
-        .skip(query.start - 1)
-        .take(query.count);
-    let page = page_json(r, shown, &query.projection)?;
-    Ok(list_response(matching.len(), query.start, page))
-}
-
-/// The groups of `all` that the query's filter matches, in its order (id
-/// order unless it is sorted).
-pub(super) fn matching<'g>(all: &'g [TenantGroup], query: &Query) -> Vec<&'g TenantGroup> {
-    let named = query.member_ids();
-    let mut matching: Vec<&TenantGroup> = all
-        .iter()
-        .filter(|g| {
-            query.filter.as_ref().is_none_or(|f| {
-                let members: Vec<u64> = named.iter().copied().filter(|m| g.has(*m)).collect();
-                f.matches_group(&g.record, &members)
-            })
-        })
-        .collect();
-    if let Some(sort) = &query.sort {
-        let mut records: Vec<GroupRecord> = matching.iter().map(|g| g.record.clone()).collect();
-        sort.groups(&mut records);
-        let order: Vec<u64> = records.iter().map(|g| g.id).collect();
-        matching.sort_by_key(|g| order.iter().position(|id| *id == g.record.id));
-    }
-    matching
-}
-
-/// The resources of `shown`, with their members while the response has
-/// room for them.
-pub(super) fn page_json<'g>(
-    r: &ScimRequest,
-    shown: impl Iterator<Item = &'g TenantGroup>,
-    projection: &Projection,
-) -> Result<Vec<Value>, ScimError> {
-    let mut room = MAX_LISTED_MEMBERS;
-    let mut page = Vec::new();
-    for g in shown {
-        page.push(resource(g, r, projection, room)?);
-        if wants_members(projection) {
-            room -= g.members.len();
-        }
-    }
-    Ok(page)
 }

@@ -1,30 +1,26 @@
 //! The SCIM Users endpoint (`/api/v1/scim/Users`): one public function per
 //! Lambda, each extract, call, render.
-use std::collections::BTreeSet;
-
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
-use chrono::{DateTime, Utc};
-
 use super::filter::{self, Filter, Resource};
 use super::list_params::ListParams;
 use super::projection::Projection;
-use super::request::{admin, ScimRequest};
+use super::request::{list_error, ScimRequest};
 use super::resource_type::{json_response, list_response, ResourceType};
 use super::sort::Sort;
 use super::user_resource;
 use super::{cursor, ScimError, LIST_SCHEMA};
 use crate::config::Config;
-use crate::domain::plan::{ClaimKeys, ReadPlan};
-use crate::domain::tenant::Tenant;
+use crate::domain::listing::{Order, Paging, UserFilter};
 use crate::domain::user::User;
 use crate::http::{self, respond};
 use crate::runtime::{Ctx, Profile};
+use crate::service::user_lists::{UserList, UserLists, UserPage};
 use crate::service::users::Users;
 use crate::service::Failure;
-use crate::store::{Change, Fetched, StoreError, UniqueField, Wanted};
+use crate::store::{StoreError, UniqueField};
 
 type Outcome = Result<Response<Body>, ScimError>;
 const USER: ResourceType = ResourceType::User;
@@ -40,11 +36,6 @@ fn resource_response(
         .projection
         .apply(user_resource::to_json(user, &r.base_url, profile));
     USER.response(status, &body, user.id, user.version, &r.base_url)
-}
-
-/// Whether the profile shows this user (ODM hides deactivated users).
-fn visible(profile: Profile, user: &User) -> bool {
-    profile == Profile::Rfc || user.is_active
 }
 
 fn taken(field: UniqueField, user: &User) -> ScimError {
@@ -67,16 +58,6 @@ fn taken(field: UniqueField, user: &User) -> ScimError {
 }
 
 // ---------------------------------------------------------------- queries
-
-/// How a list is paged: by `startIndex` (RFC 7644, the default) or by
-/// `cursor` (RFC 9865).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Paging {
-    /// The 1-based index of the first result.
-    Index(usize),
-    /// The page starts after this id (0: from the start).
-    Cursor(u64),
-}
 
 /// A parsed list or search request.
 pub(super) struct Query {
@@ -127,13 +108,17 @@ impl Query {
             projection: params.projection.clone(),
         })
     }
-}
 
-/// Keys a lookup adds to the auth read at most: an `or` of this many
-/// unique values (`userName eq "a" or userName eq "b"`) is read by key with
-/// authentication, in one batch read (DynamoDB takes 100 keys in one); a
-/// longer one is a pass.
-const MAX_LOOKUP_KEYS: usize = 50;
+    /// The list the service answers.
+    pub(super) fn list(&self) -> UserList<'_> {
+        UserList {
+            filter: self.filter.as_ref().map(|f| f as &dyn UserFilter),
+            sort: self.sort.as_ref().map(|s| s as &dyn Order<User>),
+            paging: self.paging,
+            count: self.count,
+        }
+    }
+}
 
 /// The position a `cursor` parameter names: empty for the first page.
 fn open_cursor(raw: &str, filter: Option<&Filter>, config: &Config) -> Result<u64, ScimError> {
@@ -150,503 +135,40 @@ fn open_cursor(raw: &str, filter: Option<&Filter>, config: &Config) -> Result<u6
     Ok(opened.after)
 }
 
-/// The users a filter names by key: by id, or through uniqueness claims
-/// (both empty: a value no user can have, so the answer is empty without a
-/// read).
-struct Lookup {
-    ids: BTreeSet<u64>,
-    claims: ClaimKeys,
-}
-
-impl Lookup {
-    /// What the auth read fetches for this lookup.
-    fn want(&self, wanted: &mut Wanted) {
-        wanted.users.extend(&self.ids);
-        wanted.claims.extend(
-            self.claims
-                .iter()
-                .map(|(claim, value)| (UniqueField::from(*claim), value.clone())),
-        );
-    }
-}
-
-/// The users a lookup names: those by id came with the auth read, those by
-/// claim are read in one more batch read, whatever their number.
-async fn resolve(ctx: &Ctx, lookup: &Lookup, fetched: &Fetched) -> Result<Vec<User>, ScimError> {
-    let mut users: Vec<User> = lookup
-        .ids
-        .iter()
-        .filter_map(|id| fetched.user(*id).cloned())
-        .collect();
-    let owners: Vec<u64> = lookup
-        .claims
-        .iter()
-        .filter_map(|(claim, value)| fetched.claim_owner((*claim).into(), value))
-        .filter(|owner| !lookup.ids.contains(owner))
-        .collect();
-    if !owners.is_empty() {
-        users.extend(ctx.store.users().by_ids(&owners).await?.into_values());
-    }
-    users.sort_by_key(|u| u.id);
-    users.dedup_by_key(|u| u.id);
-    Ok(users)
-}
-
-/// Where a users query reads its candidates from; the whole filter is then
-/// evaluated on them, so any of these gives the same answer.
-enum Read {
-    /// The users the filter pins by key ([`Lookup`]).
-    Lookup(Lookup),
-    /// The users changed within `since..=until` (a delta sync), from the
-    /// index of changes. `exact`: the filter says nothing but the time, so
-    /// the index entries decide it and only the page's users are read.
-    Modified {
-        since: Option<DateTime<Utc>>,
-        until: Option<DateTime<Utc>>,
-        exact: bool,
-    },
-    /// No filter: the directory in id order.
-    Directory,
-    /// One pass over GSI1.
-    Pass,
-}
-
-/// How a users query reads, planned before the auth read.
-pub(super) struct UserPlan {
-    read: Read,
-}
-
-impl UserPlan {
-    /// The plan of `query`, and what it adds to the auth read: the users or
-    /// claims a lookup names, the counts an unfiltered index page needs.
-    pub(super) fn new(query: &Query, wanted: &mut Wanted) -> UserPlan {
-        let read = match &query.filter {
-            None => Read::Directory,
-            Some(f) => match ReadPlan::of(&f.to_query()) {
-                ReadPlan::Keys { ids, claims } if ids.len() + claims.len() <= MAX_LOOKUP_KEYS => {
-                    Read::Lookup(Lookup { ids, claims })
-                }
-                ReadPlan::Modified { since, until } => Read::Modified {
-                    since,
-                    until,
-                    exact: decided_by_time(f),
-                },
-                _ => Read::Pass,
-            },
-        };
-        wanted.counts |= matches!(read, Read::Directory)
-            && query.sort.is_none()
-            && matches!(query.paging, Paging::Index(_));
-        if let Read::Lookup(lookup) = &read {
-            lookup.want(wanted);
-        }
-        UserPlan { read }
-    }
-}
-
-/// Whether the filter compares nothing but `meta.lastModified` (with `eq`,
-/// `gt`, `ge`, `lt`, `le`, joined by `and`/`or`), so that a user's entry in
-/// the index of changes decides it.
-fn decided_by_time(filter: &Filter) -> bool {
-    match filter {
-        Filter::Compare(path, op, filter::Value::Str(_)) => {
-            path.is(filter::Attr::MetaLastModified) && *op != filter::Op::Ne
-        }
-        Filter::And(all) | Filter::Or(all) => all.iter().all(decided_by_time),
-        _ => false,
-    }
-}
-
-/// Lists users: by key when the filter pins them down (≤ 2 round trips with
-/// the auth read, also for an `or` of pins); what changed in a span of time
-/// from the index of changes; a cursor page with one GSI1 query that starts
-/// after the cursor; an unfiltered index page with one query reading up to
-/// the page; else (and whenever a list is sorted) one pass over GSI1.
+/// Lists users: the service plans, reads, filters, sorts and pages; this
+/// renders the page (see [`crate::service::user_lists`] for what it reads).
 async fn run_query(ctx: &Ctx, r: &ScimRequest, query: Result<Query, ScimError>) -> Outcome {
-    let mut wanted = Wanted::default();
-    let plan = query.as_ref().ok().map(|q| UserPlan::new(q, &mut wanted));
-    // A tenant's page starts from its own counts, read after auth.
-    wanted.counts &= r.base.tenant().is_none();
-    let (caller, fetched) = admin(ctx, r, wanted).await?;
+    let lists = UserLists::new(&ctx.store, ctx.config.profile);
+    let list = query.as_ref().map(Query::list).map_err(Clone::clone);
+    let page = lists.list(r.identity(), list).await.map_err(list_error)?;
     let query = query?;
-    let Some(plan) = plan else {
-        return Err(ScimError::server(http::Fault::bug(
-            "a query without a plan",
-        )));
-    };
-    let base_url = &r.base_url;
-    if let Some(tenant) = &caller.tenant {
-        return tenant_query(ctx, &query, &plan, &fetched, tenant, base_url).await;
-    }
-    match query.paging {
-        Paging::Cursor(after) => match &plan.read {
-            Read::Modified {
-                since,
-                until,
-                exact: true,
-            } => {
-                // The next page's users are known from the index alone.
-                let found: Vec<Change> = changes_matching(ctx, &query, *since, *until)
-                    .await?
-                    .into_iter()
-                    .filter(|c| c.id > after)
-                    .take(query.count + 1)
-                    .collect();
-                let shown = &found[..found.len().min(query.count)];
-                let mut users = ctx.store.changes().users(shown).await?;
-                users.sort_by_key(|u| u.id);
-                let next =
-                    (found.len() > query.count).then(|| shown.last().map_or(after, |c| c.id));
-                Ok(cursor_list(ctx, &query, after, users, next, base_url))
-            }
-            Read::Lookup(_) | Read::Modified { .. } => {
-                let found: Vec<User> = candidates(ctx, &query, &plan, &fetched)
-                    .await?
-                    .into_iter()
-                    .filter(|u| u.id > after)
-                    .collect();
-                let (page, next) = cursor_cut(found, query.count, after, None);
-                Ok(cursor_list(ctx, &query, after, page, next, base_url))
-            }
-            Read::Directory | Read::Pass => cursor_page(ctx, &query, after, base_url).await,
-        },
-        Paging::Index(start) => {
-            let window = users_window(ctx, &query, &plan, &fetched, start - 1, query.count).await?;
-            let page = window
-                .users
-                .iter()
-                .map(|u| {
-                    let json = user_resource::to_json(u, base_url, ctx.config.profile);
-                    query.projection.apply(json)
-                })
-                .collect();
-            Ok(list_response(window.total, start, page))
-        }
-    }
-}
-
-/// A users query under a tenant base: only the users the org owns, from
-/// its own partition of the tenant index, so nothing another tenant holds
-/// is read or counted. A filter that pins users by key reads them by key
-/// (with the auth read: ≤ 2 calls) and drops those of others; an
-/// unfiltered cursor page is one query of the org's partition; anything
-/// else reads the org's users (never more) and filters them.
-async fn tenant_query(
-    ctx: &Ctx,
-    query: &Query,
-    plan: &UserPlan,
-    fetched: &Fetched,
-    tenant: &Tenant,
-    base_url: &str,
-) -> Outcome {
-    if let (Paging::Cursor(after), None, false) = (
-        &query.paging,
-        &query.filter,
-        matches!(plan.read, Read::Lookup(_)),
-    ) {
-        let active_only = ctx.config.profile == Profile::Odm;
-        let start = (*after > 0).then_some(*after);
-        let page = ctx
-            .store
-            .users()
-            .owned_page_after(tenant.org_id, start, query.count, active_only)
-            .await?;
-        let shown = tenant_matching(ctx, query, tenant, page.users);
-        let (page, next) = cursor_cut(shown, query.count, *after, page.next_after);
-        return Ok(cursor_list(ctx, query, *after, page, next, base_url));
-    }
-    match query.paging {
-        Paging::Cursor(after) => {
-            let matching = tenant_users(ctx, query, plan, fetched, tenant).await?;
-            let found: Vec<User> = matching.into_iter().filter(|u| u.id > after).collect();
-            let (page, next) = cursor_cut(found, query.count, after, None);
-            Ok(cursor_list(ctx, query, after, page, next, base_url))
-        }
-        Paging::Index(start) => {
-            let window =
-                tenant_window(ctx, query, plan, fetched, tenant, start - 1, query.count).await?;
-            let page = window
-                .users
-                .iter()
-                .map(|u| {
-                    let json = user_resource::to_json(u, base_url, ctx.config.profile);
-                    query.projection.apply(json)
-                })
-                .collect();
-            Ok(list_response(window.total, start, page))
-        }
-    }
-}
-
-/// The users at `skip..skip + take` of what `query` matches among the
-/// tenant's users. Unfiltered and unsorted, the org's own counts say where
-/// the window starts in its partition of the tenant index, and one query
-/// reads no further than the window (and at most a bucket's worth of the
-/// org's users before it): two calls after auth, at any depth. Anything
-/// else reads its candidates ([`tenant_users`]).
-pub(super) async fn tenant_window(
-    ctx: &Ctx,
-    query: &Query,
-    plan: &UserPlan,
-    fetched: &Fetched,
-    tenant: &Tenant,
-    skip: usize,
-    take: usize,
-) -> Result<UserWindow, ScimError> {
-    if let (Read::Directory, None) = (&plan.read, &query.sort) {
-        let active_only = ctx.config.profile == Profile::Odm;
-        let counts = ctx.store.counts().of_tenant(tenant.org_id).await?;
-        let totals = counts.counts();
-        let total = if active_only {
-            totals.active
-        } else {
-            totals.total
-        } as usize;
-        // No further than the org's last user: a read that reaches the end
-        // of its partition then ends there, without one more query.
-        let take = take.min(total.saturating_sub(skip));
-        let users = ctx
-            .store
-            .users()
-            .owned_from_position(tenant.org_id, &counts, skip as u64, take, active_only)
-            .await?;
-        return Ok(UserWindow {
+    Ok(match page {
+        UserPage::Index {
+            start,
             total,
-            users: tenant_matching(ctx, query, tenant, users),
-        });
-    }
-    let matching = tenant_users(ctx, query, plan, fetched, tenant).await?;
-    Ok(UserWindow {
-        total: matching.len(),
-        users: matching.into_iter().skip(skip).take(take).collect(),
+            users,
+        } => list_response(
+            total,
+            start,
+            resources(ctx, &query.projection, &users, &r.base_url),
+        ),
+        UserPage::Cursor { after, users, next } => {
+            cursor_list(ctx, &query, after, users, next, &r.base_url)
+        }
     })
 }
 
-/// Every user the tenant owns that `query` matches, in its order: read by
-/// key when the filter pins users down, else the org's users from the
-/// tenant index.
-pub(super) async fn tenant_users(
+/// `users` as resources, in the projection.
+pub(super) fn resources(
     ctx: &Ctx,
-    query: &Query,
-    plan: &UserPlan,
-    fetched: &Fetched,
-    tenant: &Tenant,
-) -> Result<Vec<User>, ScimError> {
-    let read = match &plan.read {
-        Read::Lookup(lookup) => resolve(ctx, lookup, fetched).await?,
-        _ => {
-            let active_only = ctx.config.profile == Profile::Odm;
-            ctx.store
-                .users()
-                .owned_by(tenant.org_id, None, usize::MAX, active_only)
-                .await?
-                .users
-        }
-    };
-    Ok(tenant_matching(ctx, query, tenant, read))
-}
-
-/// Of `read`, the users the tenant owns, visible in the profile, that the
-/// query's filter matches, in its order.
-fn tenant_matching(ctx: &Ctx, query: &Query, tenant: &Tenant, read: Vec<User>) -> Vec<User> {
-    let mut users: Vec<User> = read
-        .into_iter()
-        .filter(|u| tenant.owns(u))
-        .filter(|u| visible(ctx.config.profile, u))
-        .filter(|u| query.filter.as_ref().is_none_or(|f| f.matches(u)))
-        .collect();
-    users.sort_by_key(|u| u.id);
-    users.dedup_by_key(|u| u.id);
-    if let Some(sort) = &query.sort {
-        sort.users(&mut users);
-    }
+    projection: &Projection,
+    users: &[User],
+    base_url: &str,
+) -> Vec<Value> {
     users
-}
-
-/// Every visible user the query matches, in its order (id order unless it
-/// is sorted): what its plan reads, with the whole filter applied.
-async fn candidates(
-    ctx: &Ctx,
-    query: &Query,
-    plan: &UserPlan,
-    fetched: &Fetched,
-) -> Result<Vec<User>, ScimError> {
-    let read = match &plan.read {
-        Read::Lookup(lookup) => resolve(ctx, lookup, fetched).await?,
-        Read::Modified { since, until, .. } => {
-            let changes = ctx.store.changes().between(*since, *until).await?;
-            ctx.store.changes().users(&changes).await?
-        }
-        Read::Directory | Read::Pass => ctx.store.users().all().await?,
-    };
-    let mut users: Vec<User> = read
-        .into_iter()
-        .filter(|u| visible(ctx.config.profile, u))
-        .filter(|u| query.filter.as_ref().is_none_or(|f| f.matches(u)))
-        .collect();
-    users.sort_by_key(|u| u.id);
-    if let Some(sort) = &query.sort {
-        sort.users(&mut users);
-    }
-    Ok(users)
-}
-
-/// The entries of the visible users whose entry in the index of changes
-/// meets the filter (one that compares only the time: [`decided_by_time`]),
-/// in id order. One query on the index; no user is read.
-async fn changes_matching(
-    ctx: &Ctx,
-    query: &Query,
-    since: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
-) -> Result<Vec<Change>, ScimError> {
-    let profile = ctx.config.profile;
-    let mut found: Vec<Change> = ctx
-        .store
-        .changes()
-        .between(since, until)
-        .await?
-        .into_iter()
-        .filter(|c| profile == Profile::Rfc || c.active)
-        .filter(|c| {
-            // The filter reads only `meta.lastModified`: a user holding
-            // just that time answers it as the whole user would.
-            let mut probe = User::new("");
-            probe.last_modified = c.at;
-            query.filter.as_ref().is_none_or(|f| f.matches(&probe))
-        })
-        .collect();
-    found.sort_by_key(|c| c.id);
-    found.dedup_by_key(|c| c.id);
-    Ok(found)
-}
-
-/// A window of an index-paged users query: how many users match in all, and
-/// those at positions `skip..skip + take` (0-based, in id order).
-pub(super) struct UserWindow {
-    pub(super) total: usize,
-    pub(super) users: Vec<User>,
-}
-
-/// The users at `skip..skip + take` of what `query` matches, in its order.
-/// Unfiltered and unsorted, the counts read with auth give the total and
-/// one GSI1 query reads no further than the window (and at most a bucket's
-/// worth before it); a delta sync counts the index entries and reads only
-/// the window's users (never older than the entry that named them:
-/// [`crate::store::Changes::users`]); anything else reads its
-/// candidates ([`candidates`]).
-pub(super) async fn users_window(
-    ctx: &Ctx,
-    query: &Query,
-    plan: &UserPlan,
-    fetched: &Fetched,
-    skip: usize,
-    take: usize,
-) -> Result<UserWindow, ScimError> {
-    let active_only = ctx.config.profile == Profile::Odm;
-    match (&plan.read, &query.sort) {
-        (Read::Directory, None) => {
-            // The counts per id bucket (read with auth) say where the window
-            // starts: it reads its own users, and at most a bucket's worth
-            // before them.
-            let directory = fetched.bucket_counts().cloned().unwrap_or_default();
-            let counts = directory.counts();
-            let total = if active_only {
-                counts.active
-            } else {
-                counts.total
-            } as usize;
-            let users = ctx
-                .store
-                .users()
-                .from_position(&directory, skip as u64, false, take, active_only)
-                .await?;
-            Ok(UserWindow { total, users })
-        }
-        (
-            Read::Modified {
-                since,
-                until,
-                exact: true,
-            },
-            None,
-        ) => {
-            let found = changes_matching(ctx, query, *since, *until).await?;
-            let page: Vec<Change> = found.iter().skip(skip).take(take).copied().collect();
-            let mut users = ctx.store.changes().users(&page).await?;
-            users.sort_by_key(|u| u.id);
-            Ok(UserWindow {
-                total: found.len(),
-                users,
-            })
-        }
-        _ => {
-            let matching = candidates(ctx, query, plan, fetched).await?;
-            let total = matching.len();
-            let users = matching.into_iter().skip(skip).take(take).collect();
-            Ok(UserWindow { total, users })
-        }
-    }
-}
-
-/// Users a filtered cursor page reads at most before it answers with what
-/// it found and a cursor to go on from, so that a filter that rarely matches
-/// still makes a bounded request.
-const FILTERED_READ_LIMIT: usize = 1000;
-
-/// A cursor page: one GSI1 query starting after the cursor. Unfiltered, it
-/// reads exactly the next `count` index entries and answers the visible ones
-/// among them (in `odm` the inactive are read but not shown, so a page may
-/// hold fewer than `count`: RFC 9865 lets a page be short, `nextCursor` says
-/// whether there is more), and the next page starts after the last entry
-/// read: a walk reads each user once. With a filter it reads until the page
-/// is full or [`FILTERED_READ_LIMIT`] users were read.
-async fn cursor_page(ctx: &Ctx, query: &Query, after: u64, base_url: &str) -> Outcome {
-    let active_only = ctx.config.profile == Profile::Odm;
-    let start = (after > 0).then_some(after);
-    let (page, next) = match &query.filter {
-        // `count=0`: no users, and the cursor stays where it was.
-        _ if query.count == 0 => (Vec::new(), Some(after)),
-        None => {
-            let page = ctx
-                .store
-                .users()
-                .page_after(start, query.count, active_only)
-                .await?;
-            cursor_cut(page.users, query.count, after, page.next_after)
-        }
-        Some(f) => {
-            let want = query.count + 1;
-            let limit = FILTERED_READ_LIMIT.max(want);
-            let slice = ctx
-                .store
-                .users()
-                .matching_after(start, want, active_only, limit, |u| f.matches(u))
-                .await?;
-            cursor_cut(slice.users, query.count, after, slice.stopped_at)
-        }
-    };
-    Ok(cursor_list(ctx, query, after, page, next, base_url))
-}
-
-/// A cursor page of `found` (users after `after`, in id order, possibly one
-/// more than the page holds) and where the next page starts: after the
-/// page's last user when more were found than fit, else at `stopped_at`
-/// when the read stopped before the end (`None`: this is the last page).
-fn cursor_cut(
-    mut found: Vec<User>,
-    count: usize,
-    after: u64,
-    stopped_at: Option<u64>,
-) -> (Vec<User>, Option<u64>) {
-    let more = found.len() > count;
-    found.truncate(count);
-    let next = if more {
-        Some(found.last().map_or(after, |u| u.id))
-    } else {
-        stopped_at
-    };
-    (found, next)
+        .iter()
+        .map(|u| projection.apply(user_resource::to_json(u, base_url, ctx.config.profile)))
+        .collect()
 }
 
 /// A cursor page: `page` (users after `after`, in id order) and `next`,
@@ -664,13 +186,7 @@ fn cursor_list(
     next: Option<u64>,
     base_url: &str,
 ) -> Response<Body> {
-    let page: Vec<Value> = page
-        .iter()
-        .map(|u| {
-            let json = user_resource::to_json(u, base_url, ctx.config.profile);
-            query.projection.apply(json)
-        })
-        .collect();
+    let page = resources(ctx, &query.projection, &page, base_url);
     let page_len = page.len();
     let mut body = json!({
         "schemas": [LIST_SCHEMA],

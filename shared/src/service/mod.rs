@@ -7,9 +7,12 @@
 //!
 //! Layers: `domain` ← `store` ← `service` ← `admin_api`, `scim`.
 pub mod accounts;
+pub mod group_lists;
 pub mod groups;
 pub mod orgs;
+pub mod search;
 pub mod tenant_groups;
+pub mod user_lists;
 pub mod users;
 
 use crate::auth::{self, Credentials};
