@@ -19,6 +19,23 @@
 //! - a create that failed can be sent again with the same body (a group
 //!   create answers 409 then only if it landed, its answer lost);
 //! - a group delete that failed is finished by sending it again.
+//!
+//! A second matrix covers the tenant write paths and OAuth: user writes
+//! under an org's own SCIM base, its groups mapped to roles, the client
+//! credentials grant (a right secret and a wrong one, whose failure is
+//! counted against the client id), and the revocation of a client (a store
+//! call, failing each of its calls). On top of the invariants above:
+//! - every user the org owns has its member item in the org, and its user
+//!   item lists the org among its memberships, with the same role;
+//! - that role is the one the mapping gives: the highest role among the
+//!   mapped groups the user is in, else the org's default;
+//! - the tenant's own counts equal the users it owns (total and active);
+//! - every unexpired access token item names the org, which lists it, and
+//!   its client, which is there and listed by the org; every token the org
+//!   lists has its item, and every client it lists is there: no token
+//!   survives its client, and a revocation is whole or not at all;
+//! - a failed tenant user or group create can be sent again with the same
+//!   body (a 409 then only if it had landed, its answer lost).
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -302,7 +319,9 @@ impl Fixture {
     async fn tenant_user(&self, name: &str) -> User {
         let body = json!({"userName": format!("{name}@{TENANT_DOMAIN}"), "active": true});
         let req = self.tenant_req(Method::POST, "/Users", Some(&body)).build();
-        let r = self.t.call(scim::create, req).await;
+        // Boxed, as every handler called inside a case's request: the test
+        // thread's stack holds the poll of the whole chain.
+        let r = Box::pin(self.t.call(scim::create, req)).await;
         let id: u64 = r.expect(201)["id"].as_str().unwrap().parse().unwrap();
         self.t.fresh(id).await
     }
@@ -590,7 +609,7 @@ impl Fixture {
                     "members": [{"value": a.id.to_string()}],
                 });
                 let req = self.tenant_req(Method::POST, "/Groups", Some(&body)).build();
-                let made = self.t.call(scim::groups::create, req).await;
+                let made = Box::pin(self.t.call(scim::groups::create, req)).await;
                 let id = made.expect(201)["id"].as_str().unwrap().to_string();
                 let body = json!({"schemas": [PATCH_OP], "Operations": [
                     {"op": "remove", "path": format!("members[value eq \"{}\"]", a.id)},
@@ -752,8 +771,24 @@ const TENANT_KINDS: [Fault; 6] = [
     Fault::ApplyThenFail,
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_call_of_the_tenant_and_oauth_writes_failing() {
+/// Runs on a worker of a runtime with 8 MB stacks: a case's chain of
+/// futures (the matrix, a case, a handler under the tenant's base, the
+/// SDK) is polled on one thread's stack, and in a debug build it outgrows
+/// the 2 MB a test thread has.
+#[test]
+fn every_call_of_the_tenant_and_oauth_writes_failing() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .thread_stack_size(8 << 20)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(runtime.spawn(tenant_and_oauth_matrix()))
+        .unwrap();
+}
+
+async fn tenant_and_oauth_matrix() {
     let _alone = ONE_AT_A_TIME.lock().await;
     for profile in [Profile::Odm, Profile::Rfc] {
         let fx = Fixture::with_tenant(profile).await;
@@ -785,6 +820,7 @@ async fn matrix(fx: &Fixture, ops: &[Op], kinds: &[Fault]) -> Vec<Outcome> {
     let mut cases = Vec::new();
     for (n, op) in ops.iter().copied().enumerate() {
         let targets = calls_of(fx, op, n + 1).await;
+        println!("{profile:?} {op:?}: {targets:?}");
         for (k, target) in targets.iter().enumerate() {
             for kind in kinds {
                 cases.push((op, k + 1, target.clone(), *kind, u32::MAX));
@@ -918,7 +954,7 @@ async fn resend_failed(fx: &Fixture, outcomes: &[Outcome]) {
 async fn client_with_tokens(fx: &Fixture) -> String {
     let (id, secret) = fx.oauth_client().await;
     for _ in 0..2 {
-        let r = fx.t.call(oauth::token, grant_req(&id, &secret)).await;
+        let r = Box::pin(fx.t.call(oauth::token, grant_req(&id, &secret))).await;
         r.expect(200);
     }
     id
@@ -942,6 +978,7 @@ async fn revocations_failing(fx: &Fixture) {
     let id = client_with_tokens(fx).await;
     assert!(t.store.oauth_clients().revoke(&id).await.unwrap());
     let targets: Vec<String> = faults.log().into_iter().map(|c| c.target).collect();
+    println!("revoke: {targets:?}");
     assert_eq!(tokens_of_client(&fx.t, &id).await, 0);
     let mut cases = Vec::new();
     for (k, target) in targets.iter().enumerate() {
@@ -1130,6 +1167,7 @@ async fn assert_tenant_invariants(fx: &Fixture) {
     let owned: Vec<&User> = users.iter().filter(|u| u.owner == Some(org.id)).collect();
     assert!(!owned.is_empty(), "the matrix made no tenant users");
     let groups = t.store.tenant_groups().list(TENANT).await.unwrap();
+    let mut mapped = 0;
     for u in &owned {
         let member = t
             .store
@@ -1149,7 +1187,12 @@ async fn assert_tenant_invariants(fx: &Fixture) {
         );
         let due = org.roles.role(u.id, &groups, org.default_role);
         assert_eq!(member.role, due, "user {}: the role its groups give", u.id);
+        mapped += usize::from(due != org.default_role);
     }
+    assert!(
+        groups.is_empty() || mapped > 0,
+        "no user holds a mapped role: the check saw none"
+    );
     let counts = t.store.counts().of_tenant(org.id).await.unwrap().counts();
     let active = owned.iter().filter(|u| u.is_active).count() as u64;
     assert_eq!(
@@ -1179,6 +1222,12 @@ async fn assert_tenant_invariants(fx: &Fixture) {
             assert!(org.clients.iter().any(|c| c == client), "{client}");
         }
     }
+    let issued = org.tokens.len();
+    println!(
+        "tenant: {} owned users, {mapped} in mapped roles, {} groups, {issued} tokens listed",
+        owned.len(),
+        groups.len()
+    );
     for hash in org.tokens.keys() {
         assert!(
             items.iter().any(|i| pk(i) == format!("TOKEN#{hash}")),
