@@ -238,7 +238,9 @@ struct Resend {
 impl Resend {
     fn request(&self, fx: &Fixture) -> Request {
         if self.tenant {
-            let path = self.path.trim_start_matches(&format!("/api/v1/scim/orgs/{TENANT}"));
+            let path = self
+                .path
+                .trim_start_matches(&format!("/api/v1/scim/orgs/{TENANT}"));
             return fx
                 .tenant_req(self.method.clone(), path, self.body.as_ref())
                 .build();
@@ -291,7 +293,11 @@ impl Fixture {
         let store = &fx.t.store;
         store.groups().create_org(TENANT, "Acme").await.unwrap();
         let org = store.tenants().get(TENANT).await.unwrap().unwrap();
-        store.tenants().add_domain(&org, TENANT_DOMAIN).await.unwrap();
+        store
+            .tenants()
+            .add_domain(&org, TENANT_DOMAIN)
+            .await
+            .unwrap();
         let spec = TokenSpec {
             read_only: false,
             expires_at: None,
@@ -575,7 +581,10 @@ impl Fixture {
                 let body = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace",
                     "value": {"userName": format!("renamed.{name}@{TENANT_DOMAIN}"), "active": false}}]});
                 let path = format!("/Users/{}", u.id);
-                (self.tenant_req(Method::PATCH, &path, Some(&body)).build(), None)
+                (
+                    self.tenant_req(Method::PATCH, &path, Some(&body)).build(),
+                    None,
+                )
             }
             Op::TenantDelete => {
                 let u = self.tenant_user(&name).await;
@@ -608,18 +617,27 @@ impl Fixture {
                     "displayName": format!("Mapped{n}"),
                     "members": [{"value": a.id.to_string()}],
                 });
-                let req = self.tenant_req(Method::POST, "/Groups", Some(&body)).build();
+                let req = self
+                    .tenant_req(Method::POST, "/Groups", Some(&body))
+                    .build();
                 let made = Box::pin(self.t.call(scim::groups::create, req)).await;
                 let id = made.expect(201)["id"].as_str().unwrap().to_string();
                 let body = json!({"schemas": [PATCH_OP], "Operations": [
                     {"op": "remove", "path": format!("members[value eq \"{}\"]", a.id)},
                     {"op": "add", "path": "members", "value": [{"value": b.id.to_string()}]}]});
                 let path = format!("/Groups/{id}");
-                (self.tenant_req(Method::PATCH, &path, Some(&body)).build(), None)
+                (
+                    self.tenant_req(Method::PATCH, &path, Some(&body)).build(),
+                    None,
+                )
             }
             Op::OAuthToken | Op::OAuthWrongSecret => {
                 let (id, secret) = self.oauth_client().await;
-                let secret = if op == Op::OAuthToken { secret } else { "wrong".into() };
+                let secret = if op == Op::OAuthToken {
+                    secret
+                } else {
+                    "wrong".into()
+                };
                 (grant_req(&id, &secret), None)
             }
         }
@@ -757,20 +775,6 @@ async fn every_call_of_every_operation_failing_in_every_way() {
     }
 }
 
-/// The new write paths (tenant users and groups, OAuth) get fewer kinds:
-/// one of the three throttling errors stands for all three (the SDK and the
-/// store treat them alike), and a 5xx for the refused connection (both are
-/// retried the same way, then a 503); a hang, a lost answer and both
-/// transaction cancellations stay, since each takes a path of its own.
-const TENANT_KINDS: [Fault; 6] = [
-    Fault::Throttling,
-    Fault::InternalServerError,
-    Fault::TransactionThrottled,
-    Fault::TransactionConflict,
-    Fault::Hang,
-    Fault::ApplyThenFail,
-];
-
 /// Runs on a worker of a runtime with 8 MB stacks: a case's chain of
 /// futures (the matrix, a case, a handler under the tenant's base, the
 /// SDK) is polled on one thread's stack, and in a debug build it outgrows
@@ -797,7 +801,7 @@ async fn tenant_and_oauth_matrix() {
             .filter(|(_, p)| *p == profile)
             .map(|(op, _)| op)
             .collect();
-        let outcomes = Box::pin(matrix(&fx, &ops, &TENANT_KINDS)).await;
+        let outcomes = Box::pin(matrix(&fx, &ops, &KINDS)).await;
         Box::pin(resend_failed(&fx, &outcomes)).await;
         if profile == Profile::Odm {
             Box::pin(revocations_failing(&fx)).await;
@@ -982,7 +986,7 @@ async fn revocations_failing(fx: &Fixture) {
     assert_eq!(tokens_of_client(&fx.t, &id).await, 0);
     let mut cases = Vec::new();
     for (k, target) in targets.iter().enumerate() {
-        for kind in TENANT_KINDS {
+        for kind in KINDS {
             cases.push((k + 1, target.clone(), kind));
         }
     }
@@ -1008,7 +1012,8 @@ async fn revocations_failing(fx: &Fixture) {
                     assert!(client.is_none() && tokens == 0, "{case}: {tokens} left");
                 }
                 Err(StoreError::Unavailable(_)) => {
-                    let whole = (client.is_some() && tokens == 2) || (client.is_none() && tokens == 0);
+                    let whole =
+                        (client.is_some() && tokens == 2) || (client.is_none() && tokens == 0);
                     assert!(whole, "{case}: half revoked, {tokens} tokens left");
                 }
                 Err(e) => panic!("{case}: {e:?}"),
@@ -1073,9 +1078,15 @@ async fn assert_invariants(t: &TestTable) {
         // domains are claims of orgs and groups, not users.
         .filter(|i| {
             sk(i) == "CLAIM"
-                && !["ORGID#", "GROUPNAME#", "GROUPEXTID#", "TGROUPNAME#", "DOMAIN#"]
-                    .iter()
-                    .any(|p| pk(i).starts_with(p))
+                && ![
+                    "ORGID#",
+                    "GROUPNAME#",
+                    "GROUPEXTID#",
+                    "TGROUPNAME#",
+                    "DOMAIN#",
+                ]
+                .iter()
+                .any(|p| pk(i).starts_with(p))
         })
         .partition(|i| i.contains_key("user_id"));
     for tracker in &trackers {
@@ -1215,7 +1226,10 @@ async fn assert_tenant_invariants(fx: &Fixture) {
             continue;
         }
         assert_eq!(item::get_n::<u64>(token, "org_id"), Some(org.id), "{hash}");
-        assert!(org.tokens.contains_key(&hash), "token {hash} not on its org");
+        assert!(
+            org.tokens.contains_key(&hash),
+            "token {hash} not on its org"
+        );
         if let Some(client) = item::get_s(token, "client") {
             let live = t.store.oauth_clients().get(client).await.unwrap().client;
             assert!(live.is_some(), "token {hash} outlived client {client}");
