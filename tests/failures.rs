@@ -137,6 +137,9 @@ enum Op {
     OAuthToken,
     /// A wrong secret: the failure counted against the client id.
     OAuthWrongSecret,
+    /// The right secret after a wrong one: the grant's transaction also
+    /// clears the failure on record.
+    OAuthAfterFailure,
 }
 
 impl Op {
@@ -166,19 +169,23 @@ impl Op {
 
     /// The tenant matrix, and the profile each runs in: a deactivation is
     /// odm's, a delete rfc's; the rest behave alike in both.
-    const TENANT: [(Op, Profile); 8] = [
+    const TENANT: [(Op, Profile); 9] = [
         (Op::TenantCreate, Profile::Odm),
         (Op::TenantPatch, Profile::Odm),
         (Op::TenantGroupCreate, Profile::Odm),
         (Op::TenantGroupPatch, Profile::Odm),
         (Op::OAuthToken, Profile::Odm),
         (Op::OAuthWrongSecret, Profile::Odm),
+        (Op::OAuthAfterFailure, Profile::Odm),
         (Op::TenantCreate, Profile::Rfc),
         (Op::TenantDelete, Profile::Rfc),
     ];
 
     fn is_oauth(self) -> bool {
-        matches!(self, Op::OAuthToken | Op::OAuthWrongSecret)
+        matches!(
+            self,
+            Op::OAuthToken | Op::OAuthWrongSecret | Op::OAuthAfterFailure
+        )
     }
 
     fn is_group(self) -> bool {
@@ -204,6 +211,7 @@ impl Op {
                 | Op::AdminSelfOldToken
                 | Op::OAuthToken
                 | Op::OAuthWrongSecret
+                | Op::OAuthAfterFailure
         )
     }
 
@@ -631,12 +639,16 @@ impl Fixture {
                     None,
                 )
             }
-            Op::OAuthToken | Op::OAuthWrongSecret => {
+            Op::OAuthToken | Op::OAuthWrongSecret | Op::OAuthAfterFailure => {
                 let (id, secret) = self.oauth_client().await;
-                let secret = if op == Op::OAuthToken {
-                    secret
-                } else {
+                if op == Op::OAuthAfterFailure {
+                    let wrong = grant_req(&id, "wrong");
+                    Box::pin(self.t.call(oauth::token, wrong)).await.expect(401);
+                }
+                let secret = if op == Op::OAuthWrongSecret {
                     "wrong".into()
+                } else {
+                    secret
                 };
                 (grant_req(&id, &secret), None)
             }
@@ -685,7 +697,9 @@ async fn run(op: Op, t: &TestTable, req: Request) -> Reply {
         Op::TenantDelete => t.call(scim::delete, req).await,
         Op::TenantGroupCreate => t.call(scim::groups::create, req).await,
         Op::TenantGroupPatch => t.call(scim::groups::patch, req).await,
-        Op::OAuthToken | Op::OAuthWrongSecret => t.call(oauth::token, req).await,
+        Op::OAuthToken | Op::OAuthWrongSecret | Op::OAuthAfterFailure => {
+            t.call(oauth::token, req).await
+        }
     }
 }
 
