@@ -863,6 +863,8 @@ async fn tenant_and_oauth_matrix() {
             let (kinds, skip) = ([Fault::Hang, Fault::ApplyThenFail], 3);
             let big = [Op::TenantGroupBig];
             let outcomes = Box::pin(matrix(&fx, &big, &kinds, 10_000, skip)).await;
+            // The step is the fourth and last call: its two kinds and a throttle.
+            assert_eq!(outcomes.len(), kinds.len() + 1, "the step alone fails");
             Box::pin(resend_failed(&fx, &outcomes)).await;
         }
         assert_invariants(&fx.t).await;
