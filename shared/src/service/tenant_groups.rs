@@ -193,6 +193,7 @@ impl<'a> TenantGroups<'a> {
                 && next.record.name == group.record.name
                 && next.record.external_id == group.record.external_id
             {
+                self.settle_roles(tenant, &group, &users).await?;
                 return Ok(group);
             }
             let roles = self
@@ -264,6 +265,39 @@ impl<'a> TenantGroups<'a> {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// A change of a mapped group sent again once it is in place (an
+    /// identity provider resends what was answered 503): the users it names
+    /// whose role a step cut short left behind get the role the groups give
+    /// them. One query of the tenant's groups, and a transaction per 50
+    /// users whose role moves; nothing when the group is not mapped.
+    async fn settle_roles(
+        &self,
+        tenant: &Tenant,
+        group: &TenantGroup,
+        users: &HashMap<u64, User>,
+    ) -> Result<(), StoreError> {
+        if users.is_empty() || tenant.roles.role_of(&group.record.name).is_none() {
+            return Ok(());
+        }
+        let store = self.store.tenant_groups();
+        let groups = store.list(&tenant.slug).await?;
+        let roles: Vec<RoleWrite> = users
+            .values()
+            .filter_map(|user| {
+                let role = tenant.roles.role(user.id, &groups, tenant.default_role);
+                let current = user
+                    .memberships
+                    .iter()
+                    .find(|m| m.org_id == tenant.org_id)?;
+                (current.role != role.name()).then(|| RoleWrite {
+                    user: user.clone(),
+                    role,
+                })
+            })
+            .collect();
+        store.set_roles(&tenant.slug, tenant.org_id, roles).await
     }
 
     /// The users `ids` names; `adds` (and `bad`, ids that are no ids) must

@@ -164,7 +164,20 @@ impl TenantGroups<'_> {
         for r in &roles {
             self.role_items(&mut tx, slug, org_id, r)?;
         }
-        self.store.commit(tx).await?;
+        if let Err(e) = self.store.commit(tx).await {
+            // A create's id is new, so only this very create can have made
+            // its record: an attempt that landed with its answer lost,
+            // before a retry found its items there.
+            let landed = match (&e, &write) {
+                (StoreError::Conflict | StoreError::Taken(_), GroupWrite::Create(g)) => {
+                    self.get(slug, g.record.id).await?.is_some()
+                }
+                _ => false,
+            };
+            if !landed {
+                return Err(e);
+            }
+        }
         self.set_roles(slug, org_id, rest).await
     }
 
