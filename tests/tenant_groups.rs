@@ -373,12 +373,12 @@ fn blank(body: &Value, ids: &[&str]) -> String {
 }
 
 #[tokio::test]
-async fn bs_user_added_to_as_group_is_refused_with_as_scim_token() {
+async fn a_adds_bs_user_to_its_group_with_scim_token() {
     members_must_be_the_tenants_own_users(Credential::ScimToken).await;
 }
 
 #[tokio::test]
-async fn bs_user_added_to_as_group_is_refused_with_as_oauth_token() {
+async fn a_adds_bs_user_to_its_group_with_oauth_token() {
     members_must_be_the_tenants_own_users(Credential::OAuth).await;
 }
 
@@ -468,12 +468,12 @@ async fn attempt(
 }
 
 #[tokio::test]
-async fn bs_group_answers_as_a_missing_one_to_as_scim_token() {
+async fn a_reaches_for_bs_group_with_scim_token() {
     another_tenants_group_answers_as_a_missing_one(Credential::ScimToken).await;
 }
 
 #[tokio::test]
-async fn bs_group_answers_as_a_missing_one_to_as_oauth_token() {
+async fn a_reaches_for_bs_group_with_oauth_token() {
     another_tenants_group_answers_as_a_missing_one(Credential::OAuth).await;
 }
 

@@ -201,186 +201,216 @@ fn names(r: &Reply) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn tenant_a_cannot_read_bs_user_by_id_or_by_any_filter() {
-    for cred in Credential::BOTH {
-        for profile in [Profile::Odm, Profile::Rfc] {
-            let two = Two::holding(profile, cred).await;
-            let b = two.t.fresh(two.b_user.id).await;
-            let by_id = two.get_user(&two.a, "acme", b.id).await;
-            let nobody = two.get_user(&two.a, "acme", NOBODY).await;
-            assert_eq!(seen(&by_id), (404, not_found(b.id)), "{cred:?} {profile:?}");
-            assert_eq!(seen(&nobody), (404, not_found(NOBODY)), "{cred:?}");
-            // Filters naming B's user: the answer for a name nobody holds.
-            let missing = format!("filter={}", urlencode("userName eq \"nobody@beta.org\""));
-            let missing = two.list(&two.a, "acme", &missing).await;
-            assert_eq!(missing.expect(200)["totalResults"], 0);
-            let mut filters = vec![
-                format!("userName eq \"{}\"", b.username),
-                "externalId eq \"B-1\"".to_string(),
-                format!("emails eq \"{}\"", b.email),
-            ];
-            if profile == Profile::Rfc {
-                filters.push(format!("emails.value eq \"{}\"", b.email));
-            }
-            for filter in filters {
-                let q = format!("filter={}", urlencode(&filter));
-                let r = two.list(&two.a, "acme", &q).await;
-                assert_eq!(seen(&r), seen(&missing), "{cred:?} {profile:?} {filter}");
-            }
-            // Filters that would match across tenants (rfc evaluates them):
-            // A's own user only, and B's not counted.
-            if profile == Profile::Rfc {
-                for (filter, a_matches) in [
-                    ("userName co \"@\"", true),
-                    ("userName pr", true),
-                    ("userName sw \"bob\"", false),
-                    ("emails.value ew \"beta.org\"", false),
-                    ("emails.value co \"@\" or userName sw \"b\"", true),
-                ] {
-                    let q = format!("filter={}", urlencode(filter));
-                    let r = two.list(&two.a, "acme", &q).await;
-                    let want: Vec<String> = match a_matches {
-                        true => vec!["ann@acme.com".into()],
-                        false => vec![],
-                    };
-                    assert_eq!(
-                        r.expect(200)["totalResults"],
-                        want.len(),
-                        "{cred:?} {filter}"
-                    );
-                    assert_eq!(names(&r), want, "{cred:?} {filter}");
-                }
-                // The search over every resource type finds no more.
-                let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-                    "filter": "userName co \"@\""});
-                let path = format!("{}/.search", base("acme"));
-                let r = two
-                    .t
-                    .call(
-                        scim::search,
-                        req(&two.a, Method::POST, &path, Some(&body)).build(),
-                    )
-                    .await;
-                assert_eq!(r.expect(200)["totalResults"], 1, "{cred:?} {}", r.raw);
-                assert_eq!(names(&r), ["ann@acme.com"], "{cred:?}");
-            }
-            // No filter at all: A's own user, B's not counted.
-            let all = two.list(&two.a, "acme", "startIndex=1").await;
-            assert_eq!(all.expect(200)["totalResults"], 1, "{cred:?} {profile:?}");
-            assert_eq!(names(&all), ["ann@acme.com"]);
-            assert_eq!(two.t.fresh(b.id).await, b, "B's user is as it was");
-        }
-    }
+async fn a_reads_bs_user_by_id_or_filter_with_scim_token() {
+    a_reads_bs_user_by_id_or_filter(Credential::ScimToken).await;
 }
 
 #[tokio::test]
-async fn tenant_a_cannot_patch_put_or_delete_bs_user() {
-    for cred in Credential::BOTH {
-        for profile in [Profile::Odm, Profile::Rfc] {
-            let two = Two::holding(profile, cred).await;
-            let b = two.t.fresh(two.b_user.id).await;
-            let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [{"op": "replace", "path": "active", "value": false}]});
-            let put = user_body("bob@beta.org", "B-1");
-            for id in [b.id, NOBODY] {
-                let path = format!("{}/Users/{id}", base("acme"));
-                let p = two
-                    .t
-                    .call(
-                        scim::patch,
-                        req(&two.a, Method::PATCH, &path, Some(&patch)).build(),
-                    )
-                    .await;
-                let r = two
-                    .t
-                    .call(
-                        scim::replace,
-                        req(&two.a, Method::PUT, &path, Some(&put)).build(),
-                    )
-                    .await;
-                let d = two
-                    .t
-                    .call(
-                        scim::delete,
-                        req(&two.a, Method::DELETE, &path, None).build(),
-                    )
-                    .await;
-                for (what, reply) in [("PATCH", &p), ("PUT", &r), ("DELETE", &d)] {
-                    assert_eq!(
-                        seen(reply),
-                        (404, not_found(id)),
-                        "{cred:?} {profile:?} {what} {id}"
-                    );
-                }
-            }
-            assert_eq!(two.t.fresh(b.id).await, b, "B's user is as it was");
-            // And B still sees it, active.
-            let r = two.get_user(&two.b, "beta", b.id).await;
-            assert_eq!(r.expect(200)["active"], true, "{cred:?} {profile:?}");
-        }
-    }
+async fn a_reads_bs_user_by_id_or_filter_with_oauth_token() {
+    a_reads_bs_user_by_id_or_filter(Credential::OAuth).await;
 }
 
-#[tokio::test]
-async fn tenant_a_cannot_rename_its_user_into_bs_domain_nor_provision_outside_its_own() {
-    for cred in Credential::BOTH {
-        let two = Two::holding(Profile::Odm, cred).await;
-        let refused = |name: &str| {
-            json!({"schemas": [SCIM_ERROR], "status": "400", "scimType": "invalidValue",
-            "detail": format!("\"{name}\" is not in this organization's domains; allowed: @acme.com")})
-        };
+/// A, holding `cred`, reads B's user by id and looks it up by `userName`,
+/// `externalId` and `emails`: each answer is the one for a user nobody
+/// holds. Filters that would match across tenants find A's user only, and
+/// count B's nowhere.
+async fn a_reads_bs_user_by_id_or_filter(cred: Credential) {
+    for profile in [Profile::Odm, Profile::Rfc] {
+        let two = Two::holding(profile, cred).await;
         let b = two.t.fresh(two.b_user.id).await;
-        // B's existing user and a name nobody holds answer alike: no oracle.
-        let taken = two.post_user(&two.a, "acme", "bob@beta.org", "X-1").await;
-        let free = two.post_user(&two.a, "acme", "new@beta.org", "X-2").await;
-        assert_eq!(seen(&taken), (400, refused("bob@beta.org")), "{cred:?}");
-        assert_eq!(seen(&free), (400, refused("new@beta.org")), "{cred:?}");
-        assert_eq!(taken.dynamodb_calls, free.dynamodb_calls);
-        // Renaming A's user into B's domain, by PATCH and by PUT.
-        let a = two.t.fresh(two.a_user.id).await;
-        let path = format!("{}/Users/{}", base("acme"), a.id);
-        for value in [json!("bob@beta.org"), json!("ann@beta.org")] {
-            let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [{"op": "replace", "path": "userName", "value": value}]});
+        let by_id = two.get_user(&two.a, "acme", b.id).await;
+        let nobody = two.get_user(&two.a, "acme", NOBODY).await;
+        assert_eq!(seen(&by_id), (404, not_found(b.id)), "{cred:?} {profile:?}");
+        assert_eq!(seen(&nobody), (404, not_found(NOBODY)), "{cred:?}");
+        // Filters naming B's user: the answer for a name nobody holds.
+        let missing = format!("filter={}", urlencode("userName eq \"nobody@beta.org\""));
+        let missing = two.list(&two.a, "acme", &missing).await;
+        assert_eq!(missing.expect(200)["totalResults"], 0);
+        let mut filters = vec![
+            format!("userName eq \"{}\"", b.username),
+            "externalId eq \"B-1\"".to_string(),
+            format!("emails eq \"{}\"", b.email),
+        ];
+        if profile == Profile::Rfc {
+            filters.push(format!("emails.value eq \"{}\"", b.email));
+        }
+        for filter in filters {
+            let q = format!("filter={}", urlencode(&filter));
+            let r = two.list(&two.a, "acme", &q).await;
+            assert_eq!(seen(&r), seen(&missing), "{cred:?} {profile:?} {filter}");
+        }
+        // Filters that would match across tenants (rfc evaluates them):
+        // A's own user only, and B's not counted.
+        if profile == Profile::Rfc {
+            for (filter, a_matches) in [
+                ("userName co \"@\"", true),
+                ("userName pr", true),
+                ("userName sw \"bob\"", false),
+                ("emails.value ew \"beta.org\"", false),
+                ("emails.value co \"@\" or userName sw \"b\"", true),
+            ] {
+                let q = format!("filter={}", urlencode(filter));
+                let r = two.list(&two.a, "acme", &q).await;
+                let want: Vec<String> = match a_matches {
+                    true => vec!["ann@acme.com".into()],
+                    false => vec![],
+                };
+                assert_eq!(
+                    r.expect(200)["totalResults"],
+                    want.len(),
+                    "{cred:?} {filter}"
+                );
+                assert_eq!(names(&r), want, "{cred:?} {filter}");
+            }
+            // The search over every resource type finds no more.
+            let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "filter": "userName co \"@\""});
+            let path = format!("{}/.search", base("acme"));
             let r = two
+                .t
+                .call(
+                    scim::search,
+                    req(&two.a, Method::POST, &path, Some(&body)).build(),
+                )
+                .await;
+            assert_eq!(r.expect(200)["totalResults"], 1, "{cred:?} {}", r.raw);
+            assert_eq!(names(&r), ["ann@acme.com"], "{cred:?}");
+        }
+        // No filter at all: A's own user, B's not counted.
+        let all = two.list(&two.a, "acme", "startIndex=1").await;
+        assert_eq!(all.expect(200)["totalResults"], 1, "{cred:?} {profile:?}");
+        assert_eq!(names(&all), ["ann@acme.com"]);
+        assert_eq!(two.t.fresh(b.id).await, b, "B's user is as it was");
+    }
+}
+
+#[tokio::test]
+async fn a_patches_puts_or_deletes_bs_user_with_scim_token() {
+    a_patches_puts_or_deletes_bs_user(Credential::ScimToken).await;
+}
+
+#[tokio::test]
+async fn a_patches_puts_or_deletes_bs_user_with_oauth_token() {
+    a_patches_puts_or_deletes_bs_user(Credential::OAuth).await;
+}
+
+/// A, holding `cred`, PATCHes, PUTs and DELETEs B's user: each the 404 of
+/// an id nobody has, and B's user is as it was.
+async fn a_patches_puts_or_deletes_bs_user(cred: Credential) {
+    for profile in [Profile::Odm, Profile::Rfc] {
+        let two = Two::holding(profile, cred).await;
+        let b = two.t.fresh(two.b_user.id).await;
+        let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": false}]});
+        let put = user_body("bob@beta.org", "B-1");
+        for id in [b.id, NOBODY] {
+            let path = format!("{}/Users/{id}", base("acme"));
+            let p = two
                 .t
                 .call(
                     scim::patch,
                     req(&two.a, Method::PATCH, &path, Some(&patch)).build(),
                 )
                 .await;
-            assert_eq!(
-                seen(&r),
-                (400, refused(value.as_str().unwrap())),
-                "{cred:?} PATCH"
-            );
+            let r = two
+                .t
+                .call(
+                    scim::replace,
+                    req(&two.a, Method::PUT, &path, Some(&put)).build(),
+                )
+                .await;
+            let d = two
+                .t
+                .call(
+                    scim::delete,
+                    req(&two.a, Method::DELETE, &path, None).build(),
+                )
+                .await;
+            for (what, reply) in [("PATCH", &p), ("PUT", &r), ("DELETE", &d)] {
+                assert_eq!(
+                    seen(reply),
+                    (404, not_found(id)),
+                    "{cred:?} {profile:?} {what} {id}"
+                );
+            }
         }
-        let put = user_body("ann@beta.org", "A-1");
-        let r = two
-            .t
-            .call(
-                scim::replace,
-                req(&two.a, Method::PUT, &path, Some(&put)).build(),
-            )
-            .await;
-        assert_eq!(seen(&r), (400, refused("ann@beta.org")), "{cred:?} PUT");
-        // An email out of the domains, too.
-        let mut body = user_body("cat@acme.com", "A-2");
-        body["emails"] = json!([{"value": "cat@gmail.com", "primary": true}]);
-        let users = format!("{}/Users", base("acme"));
-        let r = two
-            .t
-            .call(
-                scim::create,
-                req(&two.a, Method::POST, &users, Some(&body)).build(),
-            )
-            .await;
-        assert_eq!(seen(&r), (400, refused("cat@gmail.com")), "{cred:?}");
-        assert_eq!(two.t.fresh(a.id).await, a, "A's user is as it was");
         assert_eq!(two.t.fresh(b.id).await, b, "B's user is as it was");
-        let all = two.list(&two.a, "acme", "startIndex=1").await;
-        assert_eq!(names(&all), ["ann@acme.com"], "nobody new in A");
+        // And B still sees it, active.
+        let r = two.get_user(&two.b, "beta", b.id).await;
+        assert_eq!(r.expect(200)["active"], true, "{cred:?} {profile:?}");
     }
+}
+
+#[tokio::test]
+async fn a_renames_its_user_into_bs_domain_with_scim_token() {
+    a_renames_its_user_into_bs_domain(Credential::ScimToken).await;
+}
+
+#[tokio::test]
+async fn a_renames_its_user_into_bs_domain_with_oauth_token() {
+    a_renames_its_user_into_bs_domain(Credential::OAuth).await;
+}
+
+/// A, holding `cred`, renames its user into B's domain (PATCH, PUT) and
+/// provisions names outside its own domains: each the 400 naming A's
+/// domains, the same for a name B holds as for a free one.
+async fn a_renames_its_user_into_bs_domain(cred: Credential) {
+    let two = Two::holding(Profile::Odm, cred).await;
+    let refused = |name: &str| {
+        json!({"schemas": [SCIM_ERROR], "status": "400", "scimType": "invalidValue",
+        "detail": format!("\"{name}\" is not in this organization's domains; allowed: @acme.com")})
+    };
+    let b = two.t.fresh(two.b_user.id).await;
+    // B's existing user and a name nobody holds answer alike: no oracle.
+    let taken = two.post_user(&two.a, "acme", "bob@beta.org", "X-1").await;
+    let free = two.post_user(&two.a, "acme", "new@beta.org", "X-2").await;
+    assert_eq!(seen(&taken), (400, refused("bob@beta.org")), "{cred:?}");
+    assert_eq!(seen(&free), (400, refused("new@beta.org")), "{cred:?}");
+    assert_eq!(taken.dynamodb_calls, free.dynamodb_calls);
+    // Renaming A's user into B's domain, by PATCH and by PUT.
+    let a = two.t.fresh(two.a_user.id).await;
+    let path = format!("{}/Users/{}", base("acme"), a.id);
+    for value in [json!("bob@beta.org"), json!("ann@beta.org")] {
+        let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "userName", "value": value}]});
+        let r = two
+            .t
+            .call(
+                scim::patch,
+                req(&two.a, Method::PATCH, &path, Some(&patch)).build(),
+            )
+            .await;
+        assert_eq!(
+            seen(&r),
+            (400, refused(value.as_str().unwrap())),
+            "{cred:?} PATCH"
+        );
+    }
+    let put = user_body("ann@beta.org", "A-1");
+    let r = two
+        .t
+        .call(
+            scim::replace,
+            req(&two.a, Method::PUT, &path, Some(&put)).build(),
+        )
+        .await;
+    assert_eq!(seen(&r), (400, refused("ann@beta.org")), "{cred:?} PUT");
+    // An email out of the domains, too.
+    let mut body = user_body("cat@acme.com", "A-2");
+    body["emails"] = json!([{"value": "cat@gmail.com", "primary": true}]);
+    let users = format!("{}/Users", base("acme"));
+    let r = two
+        .t
+        .call(
+            scim::create,
+            req(&two.a, Method::POST, &users, Some(&body)).build(),
+        )
+        .await;
+    assert_eq!(seen(&r), (400, refused("cat@gmail.com")), "{cred:?}");
+    assert_eq!(two.t.fresh(a.id).await, a, "A's user is as it was");
+    assert_eq!(two.t.fresh(b.id).await, b, "B's user is as it was");
+    let all = two.list(&two.a, "acme", "startIndex=1").await;
+    assert_eq!(names(&all), ["ann@acme.com"], "nobody new in A");
 }
 
 #[tokio::test]
@@ -417,80 +447,90 @@ async fn list_under(two: &Two, slug: &str, token: &str) -> Reply {
 }
 
 #[tokio::test]
-async fn tenant_as_credential_is_refused_under_bs_base_the_global_base_and_the_admin_api() {
+async fn a_uses_its_credential_under_bs_base_the_global_base_or_the_admin_api_with_scim_token() {
+    a_uses_its_credential_under_bs_base_the_global_base_or_the_admin_api(Credential::ScimToken)
+        .await;
+}
+
+#[tokio::test]
+async fn a_uses_its_credential_under_bs_base_the_global_base_or_the_admin_api_with_oauth_token() {
+    a_uses_its_credential_under_bs_base_the_global_base_or_the_admin_api(Credential::OAuth).await;
+}
+
+/// A uses `cred` under B's base, an unknown org's base, the global base
+/// and the admin API: each the 401 of a wrong token, in the API's format.
+async fn a_uses_its_credential_under_bs_base_the_global_base_or_the_admin_api(cred: Credential) {
     let garbage = "org1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-    for cred in Credential::BOTH {
-        let two = Two::holding(Profile::Rfc, cred).await;
-        let b = two.t.fresh(two.b_user.id).await;
-        list_under(&two, "acme", &two.a).await.expect(200);
-        // A's credential under B's base and under an unknown slug: as a
-        // wrong token is.
-        for r in [
-            list_under(&two, "beta", &two.a).await,
-            list_under(&two, "nosuch", &two.a).await,
-            list_under(&two, "acme", garbage).await,
-        ] {
-            assert_eq!(seen(&r), (401, invalid_token()), "{cred:?}");
-        }
-        // Reading or deleting B's user under B's base: the same.
-        let path = format!("{}/Users/{}", base("beta"), b.id);
-        let r = two
-            .t
-            .call(scim::get, req(&two.a, Method::GET, &path, None).build())
-            .await;
+    let two = Two::holding(Profile::Rfc, cred).await;
+    let b = two.t.fresh(two.b_user.id).await;
+    list_under(&two, "acme", &two.a).await.expect(200);
+    // A's credential under B's base and under an unknown slug: as a
+    // wrong token is.
+    for r in [
+        list_under(&two, "beta", &two.a).await,
+        list_under(&two, "nosuch", &two.a).await,
+        list_under(&two, "acme", garbage).await,
+    ] {
         assert_eq!(seen(&r), (401, invalid_token()), "{cred:?}");
-        let r = two
-            .t
-            .call(
-                scim::delete,
-                req(&two.a, Method::DELETE, &path, None).build(),
-            )
-            .await;
-        assert_eq!(seen(&r), (401, invalid_token()), "{cred:?}");
-        // Under the global base: an invalid token, on reads and on writes.
-        let r = two
-            .t
-            .call(
-                scim::list,
-                req(&two.a, Method::GET, "/api/v1/scim/Users", None).build(),
-            )
-            .await;
-        assert_eq!(seen(&r), (401, invalid_token()), "{cred:?}");
-        let path = format!("/api/v1/scim/Users/{}", b.id);
-        let r = two
-            .t
-            .call(
-                scim::delete,
-                req(&two.a, Method::DELETE, &path, None).build(),
-            )
-            .await;
-        assert_eq!(seen(&r), (401, invalid_token()), "{cred:?}");
-        // On the admin API: an invalid token, in its own format.
-        for (what, r) in [
-            (
-                "list",
-                two.t
-                    .call(admin_api::list, get("/api/users").token(&two.a).build())
-                    .await,
-            ),
-            (
-                "self",
-                two.t
-                    .call(
-                        admin_api::retrieve_self,
-                        get("/api/users/self").token(&two.a).build(),
-                    )
-                    .await,
-            ),
-        ] {
-            assert_eq!(
-                seen(&r),
-                (401, json!({"detail": "Invalid token."})),
-                "{cred:?} {what}"
-            );
-        }
-        assert_eq!(two.t.fresh(b.id).await, b, "B's user is as it was");
     }
+    // Reading or deleting B's user under B's base: the same.
+    let path = format!("{}/Users/{}", base("beta"), b.id);
+    let r = two
+        .t
+        .call(scim::get, req(&two.a, Method::GET, &path, None).build())
+        .await;
+    assert_eq!(seen(&r), (401, invalid_token()), "{cred:?}");
+    let r = two
+        .t
+        .call(
+            scim::delete,
+            req(&two.a, Method::DELETE, &path, None).build(),
+        )
+        .await;
+    assert_eq!(seen(&r), (401, invalid_token()), "{cred:?}");
+    // Under the global base: an invalid token, on reads and on writes.
+    let r = two
+        .t
+        .call(
+            scim::list,
+            req(&two.a, Method::GET, "/api/v1/scim/Users", None).build(),
+        )
+        .await;
+    assert_eq!(seen(&r), (401, invalid_token()), "{cred:?}");
+    let path = format!("/api/v1/scim/Users/{}", b.id);
+    let r = two
+        .t
+        .call(
+            scim::delete,
+            req(&two.a, Method::DELETE, &path, None).build(),
+        )
+        .await;
+    assert_eq!(seen(&r), (401, invalid_token()), "{cred:?}");
+    // On the admin API: an invalid token, in its own format.
+    for (what, r) in [
+        (
+            "list",
+            two.t
+                .call(admin_api::list, get("/api/users").token(&two.a).build())
+                .await,
+        ),
+        (
+            "self",
+            two.t
+                .call(
+                    admin_api::retrieve_self,
+                    get("/api/users/self").token(&two.a).build(),
+                )
+                .await,
+        ),
+    ] {
+        assert_eq!(
+            seen(&r),
+            (401, json!({"detail": "Invalid token."})),
+            "{cred:?} {what}"
+        );
+    }
+    assert_eq!(two.t.fresh(b.id).await, b, "B's user is as it was");
 }
 
 #[tokio::test]
@@ -531,54 +571,63 @@ async fn revoked_expired_and_read_only_tenant_tokens() {
 }
 
 #[tokio::test]
-async fn bulk_operations_naming_bs_ids_answer_as_unknown_ids() {
-    for cred in Credential::BOTH {
-        let two = Two::holding(Profile::Rfc, cred).await;
-        let b = two.t.fresh(two.b_user.id).await;
-        let ops: Vec<Value> = [b.id, NOBODY]
-            .iter()
-            .flat_map(|id| {
-                [
-                    json!({"method": "PATCH", "path": format!("/Users/{id}"), "data": {
-                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                        "Operations": [{"op": "replace", "path": "active", "value": false}]}}),
-                    json!({"method": "PUT", "path": format!("/Users/{id}"),
-                        "data": user_body("bob@acme.com", "B-1")}),
-                    json!({"method": "DELETE", "path": format!("/Users/{id}")}),
-                ]
-            })
-            .collect();
-        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
-            "Operations": ops});
-        let path = format!("{}/Bulk", base("acme"));
-        let r = two
-            .t
-            .call(
-                scim::bulk::post,
-                req(&two.a, Method::POST, &path, Some(&body)).build(),
-            )
-            .await;
-        let results = r.expect(200)["Operations"].as_array().unwrap().clone();
-        assert_eq!(results.len(), 6, "{}", r.raw);
-        let strip = |op: &Value, id: u64| {
-            let text = op
-                .to_string()
-                .replace(&format!("Users/{id}"), "Users/ID")
-                .replace(&format!("User {id} "), "User ID ");
-            serde_json::from_str::<Value>(&text).unwrap()
-        };
-        for k in 0..3 {
-            assert_eq!(results[k]["status"], "404", "{cred:?} {}", r.raw);
-            assert_eq!(
-                strip(&results[k], b.id),
-                strip(&results[k + 3], NOBODY),
-                "{cred:?}"
-            );
-        }
-        assert_eq!(two.t.fresh(b.id).await, b, "B's user is as it was");
-        let all = two.list(&two.a, "acme", "startIndex=1").await;
-        assert_eq!(names(&all), ["ann@acme.com"], "nobody new in A");
+async fn a_names_bs_ids_in_bulk_with_scim_token() {
+    a_names_bs_ids_in_bulk(Credential::ScimToken).await;
+}
+
+#[tokio::test]
+async fn a_names_bs_ids_in_bulk_with_oauth_token() {
+    a_names_bs_ids_in_bulk(Credential::OAuth).await;
+}
+
+/// A, holding `cred`, PATCHes, PUTs and DELETEs B's user inside `/Bulk`:
+/// each operation answers as for an id nobody has, and nothing changes.
+async fn a_names_bs_ids_in_bulk(cred: Credential) {
+    let two = Two::holding(Profile::Rfc, cred).await;
+    let b = two.t.fresh(two.b_user.id).await;
+    let ops: Vec<Value> = [b.id, NOBODY]
+        .iter()
+        .flat_map(|id| {
+            [
+                json!({"method": "PATCH", "path": format!("/Users/{id}"), "data": {
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "active", "value": false}]}}),
+                json!({"method": "PUT", "path": format!("/Users/{id}"),
+                    "data": user_body("bob@acme.com", "B-1")}),
+                json!({"method": "DELETE", "path": format!("/Users/{id}")}),
+            ]
+        })
+        .collect();
+    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": ops});
+    let path = format!("{}/Bulk", base("acme"));
+    let r = two
+        .t
+        .call(
+            scim::bulk::post,
+            req(&two.a, Method::POST, &path, Some(&body)).build(),
+        )
+        .await;
+    let results = r.expect(200)["Operations"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 6, "{}", r.raw);
+    let strip = |op: &Value, id: u64| {
+        let text = op
+            .to_string()
+            .replace(&format!("Users/{id}"), "Users/ID")
+            .replace(&format!("User {id} "), "User ID ");
+        serde_json::from_str::<Value>(&text).unwrap()
+    };
+    for k in 0..3 {
+        assert_eq!(results[k]["status"], "404", "{cred:?} {}", r.raw);
+        assert_eq!(
+            strip(&results[k], b.id),
+            strip(&results[k + 3], NOBODY),
+            "{cred:?}"
+        );
     }
+    assert_eq!(two.t.fresh(b.id).await, b, "B's user is as it was");
+    let all = two.list(&two.a, "acme", "startIndex=1").await;
+    assert_eq!(names(&all), ["ann@acme.com"], "nobody new in A");
 }
 
 #[tokio::test]

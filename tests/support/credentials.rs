@@ -2,7 +2,7 @@
 //! org's SCIM token (what `usersctl org scim-token` mints), and an OAuth
 //! access token granted by `POST /api/v1/oauth/token` to a client made for
 //! the org (what `usersctl org oauth-client` prints). The isolation replays
-//! run once with each.
+//! run once with each (a test per credential, named for it).
 use base64::Engine;
 use directory::auth;
 use directory::oauth;
@@ -21,9 +21,6 @@ pub enum Credential {
 }
 
 impl Credential {
-    /// Both, in the order the replays try them.
-    pub const BOTH: [Credential; 2] = [Credential::ScimToken, Credential::OAuth];
-
     /// A new bearer token of this kind for `org` (read-write, no expiry but
     /// the access token's hour).
     pub async fn mint(self, t: &TestTable, org: &TenantOrg) -> String {
