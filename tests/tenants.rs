@@ -294,41 +294,47 @@ async fn a_patches_puts_or_deletes_bs_user_with_oauth_token() {
     a_patches_puts_or_deletes_bs_user(Credential::OAuth).await;
 }
 
-/// A, holding `cred`, PATCHes, PUTs and DELETEs B's user: each the 404 of
-/// an id nobody has, and B's user is as it was.
+/// A, holding `cred`, PATCHes, PUTs and DELETEs B's user, keeping B's name
+/// or taking it into A's own domain: each the 404 of an id nobody has, and
+/// B's user is as it was.
 async fn a_patches_puts_or_deletes_bs_user(cred: Credential) {
+    let patch = |path: &str, value: Value| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": path, "value": value}]})
+    };
+    let attempts = [
+        (
+            "PATCH active",
+            Method::PATCH,
+            Some(patch("active", json!(false))),
+        ),
+        (
+            "PATCH userName into A's domain",
+            Method::PATCH,
+            Some(patch("userName", json!("bob@acme.com"))),
+        ),
+        ("PUT", Method::PUT, Some(user_body("bob@beta.org", "B-1"))),
+        (
+            "PUT into A's domain",
+            Method::PUT,
+            Some(user_body("bob@acme.com", "B-1")),
+        ),
+        ("DELETE", Method::DELETE, None),
+    ];
     for profile in [Profile::Odm, Profile::Rfc] {
         let two = Two::holding(profile, cred).await;
         let b = two.t.fresh(two.b_user.id).await;
-        let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "replace", "path": "active", "value": false}]});
-        let put = user_body("bob@beta.org", "B-1");
         for id in [b.id, NOBODY] {
             let path = format!("{}/Users/{id}", base("acme"));
-            let p = two
-                .t
-                .call(
-                    scim::patch,
-                    req(&two.a, Method::PATCH, &path, Some(&patch)).build(),
-                )
-                .await;
-            let r = two
-                .t
-                .call(
-                    scim::replace,
-                    req(&two.a, Method::PUT, &path, Some(&put)).build(),
-                )
-                .await;
-            let d = two
-                .t
-                .call(
-                    scim::delete,
-                    req(&two.a, Method::DELETE, &path, None).build(),
-                )
-                .await;
-            for (what, reply) in [("PATCH", &p), ("PUT", &r), ("DELETE", &d)] {
+            for (what, method, body) in &attempts {
+                let request = req(&two.a, method.clone(), &path, body.as_ref()).build();
+                let reply = match *method {
+                    Method::PATCH => two.t.call(scim::patch, request).await,
+                    Method::PUT => two.t.call(scim::replace, request).await,
+                    _ => two.t.call(scim::delete, request).await,
+                };
                 assert_eq!(
-                    seen(reply),
+                    seen(&reply),
                     (404, not_found(id)),
                     "{cred:?} {profile:?} {what} {id}"
                 );
