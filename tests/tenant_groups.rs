@@ -1,22 +1,23 @@
 //! Tenant Groups (`/api/v1/scim/orgs/{slug}/Groups`) in-process against
 //! DynamoDB Local: the customer's own groups inside its org, their members
-//! only its own users, isolation between tenants replayed by an attacker
-//! holding tenant A's token, the roles mapped groups give in the org, and
-//! what a member change costs.
+//! only its own users, the roles mapped groups give in the org, and what a
+//! member change costs. Isolation between tenants is replayed by an
+//! attacker holding tenant A's SCIM token, then A's OAuth access token:
+//! adding B's user to A's group (POST, PUT, PATCH), and reading, changing
+//! or deleting B's group, each answering as for an id that does not exist.
 use directory::admin_api;
-use directory::auth;
 use directory::domain::orgs::Role;
 use directory::runtime::Profile;
 use directory::scim::{self, groups};
-use directory::store::{keys, TenantOrg, TokenSpec};
-use directory_tests::{Provisioner, Reply, Req, TestTable};
+use directory::store::{keys, TenantOrg};
+use directory_tests::{Credential, Provisioner, Reply, Req, TestTable};
 use lambda_http::http::Method;
 use serde_json::{json, Value};
 
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
-/// One customer: its org, its tenant token, and the base its IdP calls.
+/// One customer: its org, a credential of it, and the base its IdP calls.
 struct Tenant {
     slug: String,
     token: String,
@@ -25,6 +26,11 @@ struct Tenant {
 impl Tenant {
     /// An org whose IdP may provision any name, and its tenant token.
     async fn new(t: &TestTable, slug: &str) -> Tenant {
+        Tenant::holding(t, slug, Credential::ScimToken).await
+    }
+
+    /// An org whose IdP may provision any name, and a credential of it.
+    async fn holding(t: &TestTable, slug: &str, cred: Credential) -> Tenant {
         t.store
             .groups()
             .create_org(slug, &format!("Org {slug}"))
@@ -32,16 +38,8 @@ impl Tenant {
             .unwrap();
         let org = t.store.tenants().get(slug).await.unwrap().unwrap();
         t.store.tenants().set_any_domain(&org, true).await.unwrap();
-        let token = auth::mint_tenant_token(
-            &t.store,
-            &org,
-            &TokenSpec {
-                read_only: false,
-                expires_at: None,
-            },
-        )
-        .await
-        .unwrap();
+        let org = t.store.tenants().get(slug).await.unwrap().unwrap();
+        let token = cred.mint(t, &org).await;
         Tenant {
             slug: slug.to_string(),
             token,
@@ -193,8 +191,13 @@ fn ids(list: &Value) -> Vec<String> {
 
 /// Two tenants on one table, with an admin at the global base.
 async fn two_tenants(profile: Profile) -> (Provisioner, Tenant, Tenant) {
+    two_tenants_holding(profile, Credential::ScimToken).await
+}
+
+/// Two tenants, A (`acme`) holding `cred` and B (`globex`) its SCIM token.
+async fn two_tenants_holding(profile: Profile, cred: Credential) -> (Provisioner, Tenant, Tenant) {
     let p = Provisioner::new(profile).await;
-    let a = Tenant::new(&p.t, "acme").await;
+    let a = Tenant::holding(&p.t, "acme", cred).await;
     let b = Tenant::new(&p.t, "globex").await;
     (p, a, b)
 }
@@ -370,11 +373,24 @@ fn blank(body: &Value, ids: &[&str]) -> String {
 }
 
 #[tokio::test]
-async fn members_must_be_the_tenants_own_users() {
-    let (p, a, b) = two_tenants(Profile::Odm).await;
+async fn a_adds_bs_user_to_its_group_with_scim_token() {
+    members_must_be_the_tenants_own_users(Credential::ScimToken).await;
+}
+
+#[tokio::test]
+async fn a_adds_bs_user_to_its_group_with_oauth_token() {
+    members_must_be_the_tenants_own_users(Credential::OAuth).await;
+}
+
+/// A, holding `cred`, names B's user (and an unowned one, and an unknown
+/// id) as a member of its group by PATCH, PUT and POST: each is the same
+/// 400, and nothing is written.
+async fn members_must_be_the_tenants_own_users(cred: Credential) {
+    let (p, a, b) = two_tenants_holding(Profile::Odm, cred).await;
     let t = &p.t;
     let mine = a.user(t, "ann@acme.test").await;
     let theirs = b.user(t, "bea@globex.test").await;
+    let bea_before = t.fresh(theirs.parse().unwrap()).await;
     let unowned = t.user("root-user").await.id.to_string();
     let unknown = "999999".to_string();
     let group = a.create(t, "Staff", &[mine.as_str()]).await;
@@ -431,6 +447,7 @@ async fn members_must_be_the_tenants_own_users() {
     assert_eq!(list.expect(200)["totalResults"], 1);
     let bea = t.fresh(theirs.parse().unwrap()).await;
     assert!(bea.memberships.iter().all(|m| m.org_slug == "globex"));
+    assert_eq!(bea, bea_before, "B's user is as it was");
 }
 
 /// One request of the attacker's replays on group `id`.
@@ -451,8 +468,19 @@ async fn attempt(
 }
 
 #[tokio::test]
-async fn another_tenants_group_answers_as_a_missing_one() {
-    let (p, a, b) = two_tenants(Profile::Rfc).await;
+async fn a_reaches_for_bs_group_with_scim_token() {
+    another_tenants_group_answers_as_a_missing_one(Credential::ScimToken).await;
+}
+
+#[tokio::test]
+async fn a_reaches_for_bs_group_with_oauth_token() {
+    another_tenants_group_answers_as_a_missing_one(Credential::OAuth).await;
+}
+
+/// A, holding `cred`, reads, PATCHes, PUTs and DELETEs B's group, and
+/// finds it by name or member: each as for a group that does not exist.
+async fn another_tenants_group_answers_as_a_missing_one(cred: Credential) {
+    let (p, a, b) = two_tenants_holding(Profile::Rfc, cred).await;
     let t = &p.t;
     let bea = b.user(t, "bea@globex.test").await;
     let theirs = b.create(t, "Globex Admins", &[bea.as_str()]).await;
@@ -460,6 +488,14 @@ async fn another_tenants_group_answers_as_a_missing_one() {
     let missing = "987654".to_string();
     let body = json!({"schemas": [GROUP_SCHEMA], "displayName": "Taken Over"});
     let ops = json!([{"op": "replace", "path": "displayName", "value": "Taken Over"}]);
+    let stored = || async {
+        (
+            t.items_with_prefix(&keys::tenant_groups_partition("globex"))
+                .await,
+            t.items_with_prefix("TGROUPNAME#").await,
+        )
+    };
+    let before = stored().await;
     for what in ["get", "patch", "put", "delete"] {
         let theirs_r = attempt(&a, t, what, &theirs, &body, &ops).await;
         let missing_r = attempt(&a, t, what, &missing, &body, &ops).await;
@@ -468,9 +504,10 @@ async fn another_tenants_group_answers_as_a_missing_one() {
         assert_eq!(
             blank(&theirs_r.body, &[&theirs]),
             blank(&missing_r.body, &[&missing]),
-            "{what}"
+            "{cred:?} {what}"
         );
     }
+    assert_eq!(stored().await, before, "B's group is as it was");
     // B's group is untouched, and only B lists it.
     let r = b.get(t, &format!("/Groups/{theirs}")).await;
     assert_eq!(r.expect(200)["displayName"], "Globex Admins");

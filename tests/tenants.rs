@@ -1,17 +1,26 @@
-//! Per-organization SCIM tenants, replayed as an attacker would: tenant A's
-//! own token tries to read, change and find tenant B's users, to use its
-//! token where it does not belong, and to provision names outside its
-//! domains. Each answer must be exactly the documented one, equal to the
-//! answer for something that does not exist, and nothing may change.
-//! Also: what a tenant's own requests cost, and that a global admin under a
-//! tenant base sees what the tenant sees.
+//! Per-organization SCIM tenants, replayed as an attacker would. Tenant A,
+//! once with its SCIM token and once with an OAuth access token granted to
+//! its client, tries to:
+//! - read B's user by id, and find it by `userName` / `externalId` /
+//!   `emails` filters or by a filter that would match across tenants;
+//! - PATCH, PUT and DELETE B's user;
+//! - rename its own user into B's domain (and provision names outside its
+//!   domains);
+//! - name B's ids in `/Bulk`;
+//! - use its credential under B's base, the global base and the admin API.
+//!
+//! Each answer must be exactly the documented one, equal to the answer for
+//! something that does not exist, and B's user must be as it was. Also:
+//! what a tenant's own requests cost, and that a global admin under a
+//! tenant base sees what the tenant sees. (Adding B's user to A's groups is
+//! replayed in `tenant_groups.rs`.)
 use directory::admin_api;
 use directory::auth;
 use directory::domain::user::User;
 use directory::runtime::Profile;
 use directory::scim;
 use directory::store::{TenantOrg, TokenSpec};
-use directory_tests::{get, scim as scim_req, Reply, Req, TestTable};
+use directory_tests::{get, scim as scim_req, Credential, Reply, Req, TestTable};
 use lambda_http::http::Method;
 use serde_json::{json, Value};
 
@@ -20,10 +29,11 @@ const SCIM_ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 const NOBODY: u64 = 999_999;
 
 /// Two tenants, A (`acme`, domain acme.com) and B (`beta`, domain
-/// beta.org), each with its own token and one user it provisioned, and a
-/// global admin.
+/// beta.org), each with its own credential and one user it provisioned, and
+/// a global admin.
 struct Two {
     t: TestTable,
+    /// A's credential, of the kind the replay tries.
     a: String,
     b: String,
     admin: String,
@@ -37,11 +47,12 @@ fn base(slug: &str) -> String {
     format!("/api/v1/scim/orgs/{slug}")
 }
 
-async fn tenant(t: &TestTable, slug: &str, domain: &str) -> String {
+/// A new org with one verified domain, and a credential of it.
+async fn tenant(t: &TestTable, slug: &str, domain: &str, cred: Credential) -> String {
     t.store.groups().create_org(slug, slug).await.unwrap();
     let org = t.store.tenants().get(slug).await.unwrap().unwrap();
     t.store.tenants().add_domain(&org, domain).await.unwrap();
-    mint(t, slug, false, None).await
+    cred.mint(t, &org).await
 }
 
 async fn mint(t: &TestTable, slug: &str, read_only: bool, expires_at: Option<i64>) -> String {
@@ -79,10 +90,16 @@ fn req(token: &str, method: Method, path: &str, body: Option<&Value>) -> Req {
 }
 
 impl Two {
+    /// A holding its SCIM token.
     async fn new(profile: Profile) -> Two {
+        Two::holding(profile, Credential::ScimToken).await
+    }
+
+    /// A holding `cred`; B its SCIM token.
+    async fn holding(profile: Profile, cred: Credential) -> Two {
         let t = TestTable::with_profile(profile).await;
-        let a = tenant(&t, "acme", "acme.com").await;
-        let b = tenant(&t, "beta", "beta.org").await;
+        let a = tenant(&t, "acme", "acme.com", cred).await;
+        let b = tenant(&t, "beta", "beta.org", Credential::ScimToken).await;
         let admin_user = t.admin("root").await;
         let admin = t.token(&admin_user).await;
         let mut two = Two {
@@ -173,137 +190,208 @@ async fn a_user_made_under_a_tenant_base_is_owned_by_its_org_and_a_member() {
     );
 }
 
+/// The names of the users a list answered with.
+fn names(r: &Reply) -> Vec<String> {
+    r.body["Resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", r.raw))
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[tokio::test]
-async fn tenant_a_cannot_read_bs_user_by_id_or_by_any_filter() {
+async fn a_reads_bs_user_by_id_or_filter_with_scim_token() {
+    a_reads_bs_user_by_id_or_filter(Credential::ScimToken).await;
+}
+
+#[tokio::test]
+async fn a_reads_bs_user_by_id_or_filter_with_oauth_token() {
+    a_reads_bs_user_by_id_or_filter(Credential::OAuth).await;
+}
+
+/// A, holding `cred`, reads B's user by id and looks it up by `userName`,
+/// `externalId` and `emails`: each answer is the one for a user nobody
+/// holds. Filters that would match across tenants find A's user only, and
+/// count B's nowhere.
+async fn a_reads_bs_user_by_id_or_filter(cred: Credential) {
     for profile in [Profile::Odm, Profile::Rfc] {
-        let two = Two::new(profile).await;
-        let b = &two.b_user;
+        let two = Two::holding(profile, cred).await;
+        let b = two.t.fresh(two.b_user.id).await;
         let by_id = two.get_user(&two.a, "acme", b.id).await;
         let nobody = two.get_user(&two.a, "acme", NOBODY).await;
-        assert_eq!(seen(&by_id), (404, not_found(b.id)), "{profile:?}");
-        assert_eq!(seen(&nobody), (404, not_found(NOBODY)));
+        assert_eq!(seen(&by_id), (404, not_found(b.id)), "{cred:?} {profile:?}");
+        assert_eq!(seen(&nobody), (404, not_found(NOBODY)), "{cred:?}");
+        // Filters naming B's user: the answer for a name nobody holds.
+        let missing = format!("filter={}", urlencode("userName eq \"nobody@beta.org\""));
+        let missing = two.list(&two.a, "acme", &missing).await;
+        assert_eq!(missing.expect(200)["totalResults"], 0);
         let mut filters = vec![
             format!("userName eq \"{}\"", b.username),
             "externalId eq \"B-1\"".to_string(),
             format!("emails eq \"{}\"", b.email),
         ];
         if profile == Profile::Rfc {
-            filters.extend([
-                format!("emails.value eq \"{}\"", b.email),
-                "userName co \"@\"".to_string(),
-                "userName sw \"bob\"".to_string(),
-                "userName pr".to_string(),
-            ]);
+            filters.push(format!("emails.value eq \"{}\"", b.email));
         }
         for filter in filters {
             let q = format!("filter={}", urlencode(&filter));
             let r = two.list(&two.a, "acme", &q).await;
-            let found: Vec<&str> = r.expect(200)["Resources"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|u| u["userName"].as_str().unwrap())
-                .collect();
-            // Only A's own user can ever match; B's never.
-            assert!(!found.contains(&b.username.as_str()), "{filter}: {found:?}");
-            let missing = format!("filter={}", urlencode("userName eq \"nobody@beta.org\""));
-            if filter.contains(" eq ") {
+            assert_eq!(seen(&r), seen(&missing), "{cred:?} {profile:?} {filter}");
+        }
+        // Filters that would match across tenants (rfc evaluates them):
+        // A's own user only, and B's not counted.
+        if profile == Profile::Rfc {
+            for (filter, a_matches) in [
+                ("userName co \"@\"", true),
+                ("userName pr", true),
+                ("userName sw \"bob\"", false),
+                ("emails.value ew \"beta.org\"", false),
+                ("emails.value co \"@\" or userName sw \"b\"", true),
+            ] {
+                let q = format!("filter={}", urlencode(filter));
+                let r = two.list(&two.a, "acme", &q).await;
+                let want: Vec<String> = match a_matches {
+                    true => vec!["ann@acme.com".into()],
+                    false => vec![],
+                };
                 assert_eq!(
-                    r.body,
-                    two.list(&two.a, "acme", &missing).await.body,
-                    "{filter}: like a name nobody holds"
+                    r.expect(200)["totalResults"],
+                    want.len(),
+                    "{cred:?} {filter}"
                 );
+                assert_eq!(names(&r), want, "{cred:?} {filter}");
             }
-        }
-        if profile == Profile::Odm {
-            continue;
-        }
-        // A filter that would match across tenants finds A's only.
-        let all = two
-            .list(&two.a, "acme", "filter=userName%20co%20%22%40%22")
-            .await;
-        assert_eq!(all.expect(200)["totalResults"], 1);
-        assert_eq!(all.body["Resources"][0]["userName"], "ann@acme.com");
-        // And the search over every resource type finds no more.
-        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-            "filter": "userName co \"@\""});
-        let path = format!("{}/.search", base("acme"));
-        let r = two
-            .t
-            .call(
-                scim::search,
-                req(&two.a, Method::POST, &path, Some(&body)).build(),
-            )
-            .await;
-        assert_eq!(r.expect(200)["totalResults"], 1, "{}", r.raw);
-    }
-}
-
-#[tokio::test]
-async fn tenant_a_cannot_change_or_delete_bs_user() {
-    for profile in [Profile::Odm, Profile::Rfc] {
-        let two = Two::new(profile).await;
-        let b = two.t.fresh(two.b_user.id).await;
-        let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "replace", "path": "active", "value": false}]});
-        let put = user_body("bob@beta.org", "B-1");
-        for id in [b.id, NOBODY] {
-            let path = format!("{}/Users/{id}", base("acme"));
-            let p = two
-                .t
-                .call(
-                    scim::patch,
-                    req(&two.a, Method::PATCH, &path, Some(&patch)).build(),
-                )
-                .await;
+            // The search over every resource type finds no more.
+            let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "filter": "userName co \"@\""});
+            let path = format!("{}/.search", base("acme"));
             let r = two
                 .t
                 .call(
-                    scim::replace,
-                    req(&two.a, Method::PUT, &path, Some(&put)).build(),
+                    scim::search,
+                    req(&two.a, Method::POST, &path, Some(&body)).build(),
                 )
                 .await;
-            let d = two
-                .t
-                .call(
-                    scim::delete,
-                    req(&two.a, Method::DELETE, &path, None).build(),
-                )
-                .await;
-            for reply in [&p, &r, &d] {
-                assert_eq!(seen(reply), (404, not_found(id)), "{profile:?} {id}");
-            }
+            assert_eq!(r.expect(200)["totalResults"], 1, "{cred:?} {}", r.raw);
+            assert_eq!(names(&r), ["ann@acme.com"], "{cred:?}");
         }
+        // No filter at all: A's own user, B's not counted.
+        let all = two.list(&two.a, "acme", "startIndex=1").await;
+        assert_eq!(all.expect(200)["totalResults"], 1, "{cred:?} {profile:?}");
+        assert_eq!(names(&all), ["ann@acme.com"]);
         assert_eq!(two.t.fresh(b.id).await, b, "B's user is as it was");
     }
 }
 
 #[tokio::test]
-async fn names_outside_the_tenants_domains_are_refused_before_any_lookup() {
-    let two = Two::new(Profile::Odm).await;
+async fn a_patches_puts_or_deletes_bs_user_with_scim_token() {
+    a_patches_puts_or_deletes_bs_user(Credential::ScimToken).await;
+}
+
+#[tokio::test]
+async fn a_patches_puts_or_deletes_bs_user_with_oauth_token() {
+    a_patches_puts_or_deletes_bs_user(Credential::OAuth).await;
+}
+
+/// A, holding `cred`, PATCHes, PUTs and DELETEs B's user, keeping B's name
+/// or taking it into A's own domain: each the 404 of an id nobody has, and
+/// B's user is as it was.
+async fn a_patches_puts_or_deletes_bs_user(cred: Credential) {
+    let patch = |path: &str, value: Value| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": path, "value": value}]})
+    };
+    let attempts = [
+        (
+            "PATCH active",
+            Method::PATCH,
+            Some(patch("active", json!(false))),
+        ),
+        (
+            "PATCH userName into A's domain",
+            Method::PATCH,
+            Some(patch("userName", json!("bob@acme.com"))),
+        ),
+        ("PUT", Method::PUT, Some(user_body("bob@beta.org", "B-1"))),
+        (
+            "PUT into A's domain",
+            Method::PUT,
+            Some(user_body("bob@acme.com", "B-1")),
+        ),
+        ("DELETE", Method::DELETE, None),
+    ];
+    for profile in [Profile::Odm, Profile::Rfc] {
+        let two = Two::holding(profile, cred).await;
+        let b = two.t.fresh(two.b_user.id).await;
+        for id in [b.id, NOBODY] {
+            let path = format!("{}/Users/{id}", base("acme"));
+            for (what, method, body) in &attempts {
+                let request = req(&two.a, method.clone(), &path, body.as_ref()).build();
+                let reply = match *method {
+                    Method::PATCH => two.t.call(scim::patch, request).await,
+                    Method::PUT => two.t.call(scim::replace, request).await,
+                    _ => two.t.call(scim::delete, request).await,
+                };
+                assert_eq!(
+                    seen(&reply),
+                    (404, not_found(id)),
+                    "{cred:?} {profile:?} {what} {id}"
+                );
+            }
+        }
+        assert_eq!(two.t.fresh(b.id).await, b, "B's user is as it was");
+        // And B still sees it, active.
+        let r = two.get_user(&two.b, "beta", b.id).await;
+        assert_eq!(r.expect(200)["active"], true, "{cred:?} {profile:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_renames_its_user_into_bs_domain_with_scim_token() {
+    a_renames_its_user_into_bs_domain(Credential::ScimToken).await;
+}
+
+#[tokio::test]
+async fn a_renames_its_user_into_bs_domain_with_oauth_token() {
+    a_renames_its_user_into_bs_domain(Credential::OAuth).await;
+}
+
+/// A, holding `cred`, renames its user into B's domain (PATCH, PUT) and
+/// provisions names outside its own domains: each the 400 naming A's
+/// domains, the same for a name B holds as for a free one.
+async fn a_renames_its_user_into_bs_domain(cred: Credential) {
+    let two = Two::holding(Profile::Odm, cred).await;
     let refused = |name: &str| {
         json!({"schemas": [SCIM_ERROR], "status": "400", "scimType": "invalidValue",
         "detail": format!("\"{name}\" is not in this organization's domains; allowed: @acme.com")})
     };
+    let b = two.t.fresh(two.b_user.id).await;
     // B's existing user and a name nobody holds answer alike: no oracle.
     let taken = two.post_user(&two.a, "acme", "bob@beta.org", "X-1").await;
     let free = two.post_user(&two.a, "acme", "new@beta.org", "X-2").await;
-    assert_eq!(seen(&taken), (400, refused("bob@beta.org")));
-    assert_eq!(seen(&free), (400, refused("new@beta.org")));
+    assert_eq!(seen(&taken), (400, refused("bob@beta.org")), "{cred:?}");
+    assert_eq!(seen(&free), (400, refused("new@beta.org")), "{cred:?}");
     assert_eq!(taken.dynamodb_calls, free.dynamodb_calls);
     // Renaming A's user into B's domain, by PATCH and by PUT.
     let a = two.t.fresh(two.a_user.id).await;
     let path = format!("{}/Users/{}", base("acme"), a.id);
-    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "userName", "value": "bob@beta.org"}]});
-    let r = two
-        .t
-        .call(
-            scim::patch,
-            req(&two.a, Method::PATCH, &path, Some(&patch)).build(),
-        )
-        .await;
-    assert_eq!(seen(&r), (400, refused("bob@beta.org")));
+    for value in [json!("bob@beta.org"), json!("ann@beta.org")] {
+        let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "userName", "value": value}]});
+        let r = two
+            .t
+            .call(
+                scim::patch,
+                req(&two.a, Method::PATCH, &path, Some(&patch)).build(),
+            )
+            .await;
+        assert_eq!(
+            seen(&r),
+            (400, refused(value.as_str().unwrap())),
+            "{cred:?} PATCH"
+        );
+    }
     let put = user_body("ann@beta.org", "A-1");
     let r = two
         .t
@@ -312,20 +400,23 @@ async fn names_outside_the_tenants_domains_are_refused_before_any_lookup() {
             req(&two.a, Method::PUT, &path, Some(&put)).build(),
         )
         .await;
-    assert_eq!(seen(&r), (400, refused("ann@beta.org")));
+    assert_eq!(seen(&r), (400, refused("ann@beta.org")), "{cred:?} PUT");
     // An email out of the domains, too.
     let mut body = user_body("cat@acme.com", "A-2");
     body["emails"] = json!([{"value": "cat@gmail.com", "primary": true}]);
-    let path = format!("{}/Users", base("acme"));
+    let users = format!("{}/Users", base("acme"));
     let r = two
         .t
         .call(
             scim::create,
-            req(&two.a, Method::POST, &path, Some(&body)).build(),
+            req(&two.a, Method::POST, &users, Some(&body)).build(),
         )
         .await;
-    assert_eq!(seen(&r), (400, refused("cat@gmail.com")));
+    assert_eq!(seen(&r), (400, refused("cat@gmail.com")), "{cred:?}");
     assert_eq!(two.t.fresh(a.id).await, a, "A's user is as it was");
+    assert_eq!(two.t.fresh(b.id).await, b, "B's user is as it was");
+    let all = two.list(&two.a, "acme", "startIndex=1").await;
+    assert_eq!(names(&all), ["ann@acme.com"], "nobody new in A");
 }
 
 #[tokio::test]
@@ -353,28 +444,57 @@ async fn with_any_a_taken_name_is_409_and_never_adopted() {
     }
 }
 
+/// `GET {base}/Users` with `token`.
+async fn list_under(two: &Two, slug: &str, token: &str) -> Reply {
+    let path = format!("{}/Users", base(slug));
+    two.t
+        .call(scim::list, req(token, Method::GET, &path, None).build())
+        .await
+}
+
 #[tokio::test]
-async fn a_tenant_token_works_only_under_its_own_base() {
-    let two = Two::new(Profile::Rfc).await;
+async fn a_uses_its_credential_under_bs_base_the_global_base_or_the_admin_api_with_scim_token() {
+    a_uses_its_credential_under_bs_base_the_global_base_or_the_admin_api(Credential::ScimToken)
+        .await;
+}
+
+#[tokio::test]
+async fn a_uses_its_credential_under_bs_base_the_global_base_or_the_admin_api_with_oauth_token() {
+    a_uses_its_credential_under_bs_base_the_global_base_or_the_admin_api(Credential::OAuth).await;
+}
+
+/// A uses `cred` under B's base, an unknown org's base, the global base
+/// and the admin API: each the 401 of a wrong token, in the API's format.
+async fn a_uses_its_credential_under_bs_base_the_global_base_or_the_admin_api(cred: Credential) {
     let garbage = "org1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-    let under = |slug: &'static str, token: String| {
-        let two = &two;
-        async move {
-            let path = format!("{}/Users", base(slug));
-            two.t
-                .call(scim::list, req(&token, Method::GET, &path, None).build())
-                .await
-        }
-    };
-    // A's token under B's base, under an unknown slug, and a wrong token.
+    let two = Two::holding(Profile::Rfc, cred).await;
+    let b = two.t.fresh(two.b_user.id).await;
+    list_under(&two, "acme", &two.a).await.expect(200);
+    // A's credential under B's base and under an unknown slug: as a
+    // wrong token is.
     for r in [
-        under("beta", two.a.clone()).await,
-        under("nosuch", two.a.clone()).await,
-        under("acme", garbage.to_string()).await,
+        list_under(&two, "beta", &two.a).await,
+        list_under(&two, "nosuch", &two.a).await,
+        list_under(&two, "acme", garbage).await,
     ] {
-        assert_eq!(seen(&r), (401, invalid_token()));
+        assert_eq!(seen(&r), (401, invalid_token()), "{cred:?}");
     }
-    // Under the global base and on the admin API: an invalid token.
+    // Reading or deleting B's user under B's base: the same.
+    let path = format!("{}/Users/{}", base("beta"), b.id);
+    let r = two
+        .t
+        .call(scim::get, req(&two.a, Method::GET, &path, None).build())
+        .await;
+    assert_eq!(seen(&r), (401, invalid_token()), "{cred:?}");
+    let r = two
+        .t
+        .call(
+            scim::delete,
+            req(&two.a, Method::DELETE, &path, None).build(),
+        )
+        .await;
+    assert_eq!(seen(&r), (401, invalid_token()), "{cred:?}");
+    // Under the global base: an invalid token, on reads and on writes.
     let r = two
         .t
         .call(
@@ -382,13 +502,47 @@ async fn a_tenant_token_works_only_under_its_own_base() {
             req(&two.a, Method::GET, "/api/v1/scim/Users", None).build(),
         )
         .await;
-    assert_eq!(seen(&r), (401, invalid_token()));
+    assert_eq!(seen(&r), (401, invalid_token()), "{cred:?}");
+    let path = format!("/api/v1/scim/Users/{}", b.id);
     let r = two
         .t
-        .call(admin_api::list, get("/api/users").token(&two.a).build())
+        .call(
+            scim::delete,
+            req(&two.a, Method::DELETE, &path, None).build(),
+        )
         .await;
-    assert_eq!(seen(&r), (401, json!({"detail": "Invalid token."})));
-    // Revoked, or expired: the same.
+    assert_eq!(seen(&r), (401, invalid_token()), "{cred:?}");
+    // On the admin API: an invalid token, in its own format.
+    for (what, r) in [
+        (
+            "list",
+            two.t
+                .call(admin_api::list, get("/api/users").token(&two.a).build())
+                .await,
+        ),
+        (
+            "self",
+            two.t
+                .call(
+                    admin_api::retrieve_self,
+                    get("/api/users/self").token(&two.a).build(),
+                )
+                .await,
+        ),
+    ] {
+        assert_eq!(
+            seen(&r),
+            (401, json!({"detail": "Invalid token."})),
+            "{cred:?} {what}"
+        );
+    }
+    assert_eq!(two.t.fresh(b.id).await, b, "B's user is as it was");
+}
+
+#[tokio::test]
+async fn revoked_expired_and_read_only_tenant_tokens() {
+    let two = Two::new(Profile::Rfc).await;
+    // Revoked, or expired: as a wrong token is.
     let expired = mint(
         &two.t,
         "acme",
@@ -397,7 +551,7 @@ async fn a_tenant_token_works_only_under_its_own_base() {
     )
     .await;
     assert_eq!(
-        seen(&under("acme", expired.clone()).await),
+        seen(&list_under(&two, "acme", &expired).await),
         (401, invalid_token())
     );
     let hash = auth::hash_token(&two.a);
@@ -408,12 +562,12 @@ async fn a_tenant_token_works_only_under_its_own_base() {
         .await
         .unwrap();
     assert_eq!(
-        seen(&under("acme", two.a.clone()).await),
+        seen(&list_under(&two, "acme", &two.a).await),
         (401, invalid_token())
     );
     // A read-only token reads but does not write.
     let ro = mint(&two.t, "acme", true, None).await;
-    under("acme", ro.clone()).await.expect(200);
+    list_under(&two, "acme", &ro).await.expect(200);
     // Minting dropped the expired token from the org item.
     let acme = two.t.store.tenants().get("acme").await.unwrap().unwrap();
     assert!(!acme.tokens.contains_key(&auth::hash_token(&expired)));
@@ -423,8 +577,19 @@ async fn a_tenant_token_works_only_under_its_own_base() {
 }
 
 #[tokio::test]
-async fn bulk_operations_naming_bs_ids_answer_as_unknown_ids() {
-    let two = Two::new(Profile::Rfc).await;
+async fn a_names_bs_ids_in_bulk_with_scim_token() {
+    a_names_bs_ids_in_bulk(Credential::ScimToken).await;
+}
+
+#[tokio::test]
+async fn a_names_bs_ids_in_bulk_with_oauth_token() {
+    a_names_bs_ids_in_bulk(Credential::OAuth).await;
+}
+
+/// A, holding `cred`, PATCHes, PUTs and DELETEs B's user inside `/Bulk`:
+/// each operation answers as for an id nobody has, and nothing changes.
+async fn a_names_bs_ids_in_bulk(cred: Credential) {
+    let two = Two::holding(Profile::Rfc, cred).await;
     let b = two.t.fresh(two.b_user.id).await;
     let ops: Vec<Value> = [b.id, NOBODY]
         .iter()
@@ -433,6 +598,8 @@ async fn bulk_operations_naming_bs_ids_answer_as_unknown_ids() {
                 json!({"method": "PATCH", "path": format!("/Users/{id}"), "data": {
                     "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                     "Operations": [{"op": "replace", "path": "active", "value": false}]}}),
+                json!({"method": "PUT", "path": format!("/Users/{id}"),
+                    "data": user_body("bob@acme.com", "B-1")}),
                 json!({"method": "DELETE", "path": format!("/Users/{id}")}),
             ]
         })
@@ -448,7 +615,7 @@ async fn bulk_operations_naming_bs_ids_answer_as_unknown_ids() {
         )
         .await;
     let results = r.expect(200)["Operations"].as_array().unwrap().clone();
-    assert_eq!(results.len(), 4, "{}", r.raw);
+    assert_eq!(results.len(), 6, "{}", r.raw);
     let strip = |op: &Value, id: u64| {
         let text = op
             .to_string()
@@ -456,11 +623,17 @@ async fn bulk_operations_naming_bs_ids_answer_as_unknown_ids() {
             .replace(&format!("User {id} "), "User ID ");
         serde_json::from_str::<Value>(&text).unwrap()
     };
-    for k in 0..2 {
-        assert_eq!(results[k]["status"], "404", "{}", r.raw);
-        assert_eq!(strip(&results[k], b.id), strip(&results[k + 2], NOBODY));
+    for k in 0..3 {
+        assert_eq!(results[k]["status"], "404", "{cred:?} {}", r.raw);
+        assert_eq!(
+            strip(&results[k], b.id),
+            strip(&results[k + 3], NOBODY),
+            "{cred:?}"
+        );
     }
     assert_eq!(two.t.fresh(b.id).await, b, "B's user is as it was");
+    let all = two.list(&two.a, "acme", "startIndex=1").await;
+    assert_eq!(names(&all), ["ann@acme.com"], "nobody new in A");
 }
 
 #[tokio::test]

@@ -13,6 +13,8 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;
 
+pub use credentials::Credential;
+pub mod credentials;
 pub mod faults;
 pub mod iam;
 pub mod receiver;
