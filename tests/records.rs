@@ -298,23 +298,8 @@ async fn a_page_at_any_depth_starts_where_a_full_read_says() {
     assert!(blocks[0].contains_key("packed"));
 }
 
-#[tokio::test]
-async fn counts_rebuilt_from_the_users_match_them() {
-    let table = TestTable::new().await;
-    let mut users = Vec::new();
-    for i in 0..12 {
-        users.push(table.user(&format!("r{i}")).await);
-    }
-    let current = table.fresh(users[3].id).await;
-    let mut inactive = current.clone();
-    inactive.is_active = false;
-    table
-        .store
-        .users()
-        .update(&current, inactive)
-        .await
-        .unwrap();
-    // Counts lost (a table from before the buckets, a partial restore).
+/// Deletes every item of the `COUNTS` partition.
+async fn lose_counts(table: &TestTable) {
     for item in table.items_with_prefix("COUNTS").await {
         table
             .store
@@ -332,6 +317,26 @@ async fn counts_rebuilt_from_the_users_match_them() {
             .await
             .unwrap();
     }
+}
+
+#[tokio::test]
+async fn counts_rebuilt_from_the_users_match_them() {
+    let table = TestTable::new().await;
+    let mut users = Vec::new();
+    for i in 0..12 {
+        users.push(table.user(&format!("r{i}")).await);
+    }
+    let current = table.fresh(users[3].id).await;
+    let mut inactive = current.clone();
+    inactive.is_active = false;
+    table
+        .store
+        .users()
+        .update(&current, inactive)
+        .await
+        .unwrap();
+    // Counts lost (a table from before the buckets, a partial restore).
+    lose_counts(&table).await;
     assert_eq!(table.store.counts().totals().await.unwrap().total, 0);
     let counts = table.store.counts().rebuild().await.unwrap();
     assert_eq!((counts.total, counts.active), (12, 11));
@@ -393,24 +398,7 @@ async fn tenant_counts_rebuilt_from_the_owned_users_match_them() {
         .await
         .unwrap();
     // Counts lost, and a leftover of an org with no users.
-    let delete = |item: std::collections::HashMap<String, AttributeValue>| {
-        table
-            .store
-            .client()
-            .delete_item()
-            .table_name(table.store.table())
-            .set_key(Some(
-                [
-                    ("pk".to_string(), item["pk"].clone()),
-                    ("sk".to_string(), item["sk"].clone()),
-                ]
-                .into(),
-            ))
-            .send()
-    };
-    for it in table.items_with_prefix("COUNTS").await {
-        delete(it).await.unwrap();
-    }
+    lose_counts(&table).await;
     let (pk, sk) = keys::tenant_count_block(99_999, 0, 1);
     let mut leftover = item::key(pk, sk);
     leftover.insert("t0".into(), item::n(5));
