@@ -1569,7 +1569,7 @@ fn lister(
     plan: bool,
     max_page_bytes: usize,
 ) -> impl Fn(
-    directory::runtime::Ctx,
+    directory::http::Ctx,
     lambda_http::Request,
 ) -> std::pin::Pin<
     Box<dyn std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send>,

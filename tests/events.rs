@@ -14,7 +14,7 @@ use aws_lambda_events::dynamodb::Event as StreamEvent;
 use directory::events::follow::{Follower, Start};
 use directory::events::push::Limits;
 use directory::events::{bus, publish, record, KeySource, Kind, Publisher, Pusher, SigningKey};
-use directory::runtime::Profile;
+use directory::http::Profile;
 use directory::scim::event_uris::{CREATE_FULL, DEACTIVATE, PATCH_FULL};
 use directory::scim::{self, groups, GROUP_SCHEMA, USER_SCHEMA};
 use directory::store::{DeliveryStatus, Store};
@@ -1007,8 +1007,8 @@ async fn service_provider_config_advertises_the_event_uris_unless_told_not_to() 
     let mut config =
         directory::config::Config::local(p.t.store.table(), Profile::Odm, *p.t.store.budget());
     config.advertise_security_events = false;
-    let base = directory::runtime::Ctx::with_config(p.t.store.clone(), config);
-    let resp = directory::runtime::dispatch(&base, spc(), scim::discover).await;
+    let base = directory::http::Ctx::with_config(p.t.store.clone(), config);
+    let resp = directory::http::dispatch(&base, spc(), scim::discover).await;
     let body: Value = match resp.into_body() {
         lambda_http::Body::Text(t) => serde_json::from_str(&t).unwrap(),
         other => panic!("{other:?}"),

@@ -45,7 +45,7 @@ use directory::auth;
 use directory::domain::group::GroupRecord;
 use directory::domain::orgs::Role;
 use directory::domain::user::User;
-use directory::runtime::Profile;
+use directory::http::Profile;
 use directory::store::{item, keys, Budget, Store, StoreError, TenantOrg, TokenSpec};
 use directory::{admin_api, oauth, scim};
 use directory_tests::faults::{Fault, Faults};

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::{
     TransactWriteItemsError, TransactWriteItemsOutput,
 };
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
-use directory::runtime::Profile;
+use directory::http::Profile;
 use directory::store::{classify, Budget, FaultKind, StoreError, Unavailable};
 use directory_tests::faults::{Call, Fault, Faults};
 use directory_tests::TestTable;

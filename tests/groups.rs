@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use directory::admin_api;
 use directory::domain::user::{Membership, User};
-use directory::runtime::Profile;
+use directory::http::Profile;
 use directory::scim::{self, groups};
 use directory::store::{keys, Budget, Org, StoreError, UniqueField};
 use directory_tests::faults::Fault;

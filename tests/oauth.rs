@@ -6,8 +6,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use directory::admin_api;
+use directory::http::Ctx;
 use directory::oauth;
-use directory::runtime::Ctx;
 use directory::scim::{self, groups, GROUP_SCHEMA, USER_SCHEMA};
 use directory::store::{keys, Org, TokenSpec};
 use directory_tests::{scim as scim_req, Reply, Req, TestTable};
@@ -567,7 +567,7 @@ async fn unknown_ids_and_wrong_secrets_look_alike_and_lock_alike() {
 #[tokio::test]
 async fn dynamodb_failing_is_a_503_in_rfc6749_format() {
     let (t, faults) = TestTable::faulty(
-        directory::runtime::Profile::Odm,
+        directory::http::Profile::Odm,
         directory::store::Budget::from_env(),
     )
     .await;

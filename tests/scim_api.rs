@@ -1,7 +1,7 @@
 //! `/api/v1/scim` in-process against DynamoDB Local, in both profiles.
 use directory::admin_api;
-use directory::domain::plan::ReadPlan;
-use directory::runtime::Profile;
+use directory::domain::query::ReadPlan;
+use directory::http::Profile;
 use directory::scim::{self, USER_SCHEMA};
 use directory::store::{TokenSpec, UniqueField};
 use directory_tests::{get, scim as body_req, Provisioner, Req, TestTable};

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use directory::auth;
 use directory::domain::orgs::Role;
 use directory::domain::user::User;
-use directory::runtime::Profile;
+use directory::http::Profile;
 use directory::scim::bulk::{MAX_OPERATIONS, MAX_PAYLOAD_SIZE};
 use directory::scim::{self, ENTERPRISE_USER_SCHEMA as ENT, GROUP_SCHEMA, USER_SCHEMA};
 use directory::store::{keys, TenantOrg, TokenSpec, UniqueField};

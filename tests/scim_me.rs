@@ -5,7 +5,7 @@
 //! anything of theirs; POST and DELETE answer 501 and 403; the `odm`
 //! profile has no `/Me`.
 use directory::domain::user::User;
-use directory::runtime::Profile;
+use directory::http::Profile;
 use directory::scim::{self, ENTERPRISE_USER_SCHEMA as ENT, USER_SCHEMA};
 use directory::store::TokenSpec;
 use directory_tests::{Provisioner, Reply, Req};

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use directory::admin_api;
-use directory::domain::plan::ReadPlan;
+use directory::domain::query::ReadPlan;
 use directory::domain::user::{format_time, User};
-use directory::runtime::Profile;
+use directory::http::Profile;
 use directory::scim::{self, groups};
 use directory_tests::{patch, Provisioner, Reply};
 use lambda_http::http::Method;

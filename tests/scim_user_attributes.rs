@@ -3,7 +3,7 @@
 //! attribute mapping and Okta's full profile send is kept and shown back,
 //! each PATCH form they send works, and the `odm` profile still ignores it.
 use directory::admin_api;
-use directory::runtime::Profile;
+use directory::http::Profile;
 use directory::scim::{self, ENTERPRISE_USER_SCHEMA as ENT, USER_SCHEMA};
 use directory::store::item::DETAILS;
 use directory::store::UniqueField;

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use directory::admin_api::retrieve_self;
 use directory::auth;
 use directory::domain::user::User;
-use directory::runtime::Profile;
+use directory::http::Profile;
 use directory::scim;
 use directory::store::{item, keys, Budget, Store};
 use directory_tests::faults::Fault;

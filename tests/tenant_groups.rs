@@ -7,7 +7,7 @@
 //! or deleting B's group, each answering as for an id that does not exist.
 use directory::admin_api;
 use directory::domain::orgs::Role;
-use directory::runtime::Profile;
+use directory::http::Profile;
 use directory::scim::{self, groups};
 use directory::store::{keys, TenantOrg};
 use directory_tests::{Credential, Provisioner, Reply, Req, TestTable};

@@ -17,7 +17,7 @@
 use directory::admin_api;
 use directory::auth;
 use directory::domain::user::User;
-use directory::runtime::Profile;
+use directory::http::Profile;
 use directory::scim;
 use directory::store::{TenantOrg, TokenSpec};
 use directory_tests::{get, scim as scim_req, Credential, Reply, Req, TestTable};

@@ -15,7 +15,7 @@
 //!    A handler extracts one typed request, calls one operation and renders its
 //!    answer. [`openapi`] serves the document that describes them.
 //! 5. `functions/*` (outside this crate): one Lambda each, wiring a handler
-//!    through [`runtime`] with the [`config`] read at start.
+//!    through [`http`] with the [`config`] read at start.
 //!
 //! No file here imports a file that imports it back: a cycle would tie two
 //! layers (or two halves of one) together.
@@ -27,7 +27,6 @@ pub mod events;
 pub mod http;
 pub mod oauth;
 pub mod openapi;
-pub mod runtime;
 pub mod scim;
 pub mod service;
 pub mod store;

@@ -10,8 +10,8 @@ use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
+use crate::http::Ctx;
 use crate::http::{self, QueryParams};
-use crate::runtime::Ctx;
 
 /// The document, as written.
 pub const DOCUMENT: &str = include_str!("../../docs/openapi.yaml");

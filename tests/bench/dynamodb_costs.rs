@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use directory::admin_api;
-use directory::runtime::Profile;
+use directory::http::Profile;
 use directory::scim;
 use directory::scim::bulk::{BULK_REQUEST_SCHEMA, MAX_OPERATIONS};
 use directory::store::BULK_REQUEST_BUDGET;

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use directory::admin_api;
 use directory::domain::user::{Group, Membership, User};
-use directory::runtime::Profile;
+use directory::http::Profile;
 use directory::scim;
 use directory::store::Store;
 use directory_tests::{get, Reply, Req, TestTable};
@@ -655,7 +655,7 @@ async fn main() {
     .await;
     cursor_walk(&mut b, listed, floor, limit).await;
     // The `rfc` profile lists inactive users too: no gaps in the buckets.
-    b.t.profile = directory::runtime::Profile::Rfc;
+    b.t.profile = directory::http::Profile::Rfc;
     index_import(
         &mut b,
         "full index import (`startIndex`), `rfc` profile",
@@ -674,7 +674,7 @@ async fn main() {
 /// beside the directory: tenant A's own token at its base pays for its own
 /// users only, whatever B and the directory hold.
 async fn tenants(b: &mut Bench, per_tenant: usize) {
-    b.t.profile = directory::runtime::Profile::Odm;
+    b.t.profile = directory::http::Profile::Odm;
     let mut tokens = Vec::new();
     for slug in ["tenant-a", "tenant-b"] {
         let org = b.t.store.groups().create_org(slug, slug).await.unwrap();

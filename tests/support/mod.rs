@@ -7,7 +7,7 @@ use std::future::Future;
 use base64::Engine;
 use directory::auth;
 use directory::domain::user::{Group, User};
-use directory::runtime::{self, Ctx, Profile};
+use directory::http::{self, Ctx, Profile};
 use directory::store::{keys, Store, TokenSpec};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -226,7 +226,7 @@ impl TestTable {
         let calls = std::sync::Arc::new(std::sync::Mutex::new((0u32, 0f64)));
         let seen = calls.clone();
         let base = Ctx::new(self.store.clone(), self.profile);
-        let resp = runtime::dispatch(&base, req, |ctx: Ctx, req| {
+        let resp = http::dispatch(&base, req, |ctx: Ctx, req| {
             let seen = seen.clone();
             let fut = Box::pin(handler(ctx.clone(), req));
             async move {

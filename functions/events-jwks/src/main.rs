@@ -1,6 +1,6 @@
-use directory::{events, runtime};
+use directory::{events, http};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    runtime::serve(events::jwks).await
+    http::serve(events::jwks).await
 }

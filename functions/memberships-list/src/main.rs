@@ -1,6 +1,6 @@
-use directory::{admin_api, runtime};
+use directory::{admin_api, http};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    runtime::serve(admin_api::memberships_list).await
+    http::serve(admin_api::memberships_list).await
 }

@@ -1,6 +1,6 @@
-use directory::{oauth, runtime};
+use directory::{http, oauth};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    runtime::serve(oauth::token).await
+    http::serve(oauth::token).await
 }

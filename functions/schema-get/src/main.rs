@@ -1,6 +1,6 @@
-use directory::{openapi, runtime};
+use directory::{http, openapi};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    runtime::serve(openapi::schema).await
+    http::serve(openapi::schema).await
 }

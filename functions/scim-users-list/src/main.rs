@@ -1,6 +1,6 @@
-use directory::{runtime, scim};
+use directory::{http, scim};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    runtime::serve(scim::list).await
+    http::serve(scim::list).await
 }

@@ -10,7 +10,7 @@
 use super::django::{null_boolean, python_int, python_isspace, PageRequest};
 use super::json_logic::{self, Term};
 use crate::domain::access::{OrgContext, OrgRef};
-use crate::domain::plan::ReadPlan;
+use crate::domain::query::ReadPlan;
 use crate::domain::query::{Case, Claim, Field, FieldValue, UserFields, UserQuery};
 use crate::service::accounts::Selection;
 use crate::store::keys;
@@ -388,7 +388,7 @@ fn smart_split(text: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::plan::MAX_KEYS;
+    use crate::domain::query::MAX_KEYS;
     use Field::*;
 
     type Params = Vec<(&'static str, &'static str)>;

@@ -6,8 +6,6 @@ pub mod json_logic;
 pub mod list_query;
 pub mod org_query;
 mod orgs;
-mod render;
-mod request;
 mod update;
 mod views;
 

@@ -7,18 +7,16 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
-use super::django;
 use super::error::ApiError;
 use super::list_query::ListQueryError;
 use super::org_query::{MembershipQuery, OrgQuery};
-use super::request::AdminRequest;
-use super::views::{account_error, embedded_len, MAX_PAGE_BYTES};
-use super::{render, CONTENT_TYPE};
+use super::views::{account_error, embedded_len, AdminRequest, MAX_PAGE_BYTES};
+use super::{django, views, CONTENT_TYPE};
 use crate::domain::group::GroupRecord;
 use crate::domain::orgs::Member;
 use crate::domain::user::{format_time, User};
-use crate::http::{self, respond};
-use crate::runtime::Ctx;
+use crate::http;
+use crate::http::{respond, Ctx};
 use crate::service::orgs::Orgs;
 
 fn ok(body: &Value) -> Response<Body> {
@@ -49,7 +47,7 @@ fn organization(org: &GroupRecord) -> Value {
 fn membership(member: &Member, user: &User, origin: &str) -> Value {
     json!({
         "id": member.id(),
-        "user": render::basic(user, origin),
+        "user": views::basic(user, origin),
         "organization": member.org_id,
         "is_active": member.is_active,
         "joined_date": member.joined.as_ref().map(format_time),

@@ -2,20 +2,19 @@
 //! each extracts its request, calls the account service and renders.
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-use super::django;
 use super::error::{ApiError, NO_PERMISSION, UNKNOWN_FIELD};
 use super::list_query::ListQuery;
-use super::request::AdminRequest;
-use super::update::{self, Scope};
-use super::{render, CONTENT_TYPE};
-use crate::domain::user::{rules, User};
-use crate::http::{self, respond};
-use crate::runtime::Ctx;
+use super::update::Scope;
+use super::{django, update, CONTENT_TYPE};
+use crate::auth::Credentials;
+use crate::domain::user::{format_time, rules, User};
+use crate::http::{respond, Ctx, QueryParams};
 use crate::service::accounts::{Accounts, Apply, Change, Listing, Reach};
 use crate::service::Failure;
 use crate::store::UniqueField;
+use crate::{auth, http};
 
 fn ok(body: &Value) -> Response<Body> {
     http::json(StatusCode::OK, CONTENT_TYPE, body)
@@ -127,7 +126,7 @@ fn list_page(
     let mut results = Vec::with_capacity(rows.len());
     let mut bytes = 0;
     for user in rows {
-        let row = render::shaped(user, origin, listing.caller.user.is_superuser);
+        let row = shaped(user, origin, listing.caller.user.is_superuser);
         bytes += embedded_len(&row);
         if bytes > max_bytes {
             return Err(page_too_large(rows.len(), max_bytes));
@@ -175,7 +174,7 @@ async fn self_user(ctx: &Ctx, r: &AdminRequest) -> Result<Response<Body>, ApiErr
         .me(&r.credentials)
         .await
         .map_err(account_error)?;
-    Ok(ok(&render::full(&caller.user, &r.origin)))
+    Ok(ok(&full(&caller.user, &r.origin)))
 }
 
 /// `GET /api/users/{id}`
@@ -196,7 +195,7 @@ async fn retrieve_user(ctx: &Ctx, r: &AdminRequest) -> Result<Response<Body>, Ap
         .await
         .map_err(account_error)?;
     let full_shape = caller.user.id == target.id || caller.user.is_superuser;
-    Ok(ok(&render::shaped(&target, &r.origin, full_shape)))
+    Ok(ok(&shaped(&target, &r.origin, full_shape)))
 }
 
 /// `PATCH /api/users/{id}`
@@ -239,7 +238,7 @@ async fn update_user(ctx: &Ctx, r: &AdminRequest) -> Result<Response<Body>, ApiE
         .await
         .map_err(account_error)?;
     let full_shape = caller.user.id == updated.id || caller.user.is_superuser;
-    Ok(ok(&render::shaped(&updated, &r.origin, full_shape)))
+    Ok(ok(&shaped(&updated, &r.origin, full_shape)))
 }
 
 fn taken(field: UniqueField) -> ApiError {
@@ -322,6 +321,156 @@ async fn fallback_response(ctx: &Ctx, r: &AdminRequest) -> Result<Response<Body>
         )));
     }
     Err(ApiError::MethodNotAllowed(method.to_string(), allow))
+}
+
+// ------------------------------------------------------------ request
+// Everything an admin API operation reads from its request, taken in one
+// step before anything runs.
+
+pub struct AdminRequest {
+    /// Whether `Accept` allows this API's media type: checked before
+    /// authentication, as DRF does.
+    pub accept: Result<(), ApiError>,
+    pub credentials: Credentials,
+    /// The `{id}` of a detail route, read as Django's `int()` reads it.
+    pub id: Option<u64>,
+    pub query: QueryParams,
+    /// CVAT's `X-Organization` header.
+    pub x_organization: Option<String>,
+    pub origin: String,
+    pub method: Method,
+    pub path: String,
+    body: Option<Result<Map<String, Value>, ApiError>>,
+}
+
+impl AdminRequest {
+    pub fn extract(ctx: &Ctx, req: &Request) -> AdminRequest {
+        AdminRequest {
+            accept: negotiate(req),
+            credentials: auth::credentials(req.headers()),
+            id: http::path_id(req, http::Ids::Digits),
+            query: http::query_pairs(req),
+            x_organization: http::header_str(req.headers(), "x-organization").map(str::to_string),
+            origin: ctx.origin(req),
+            method: req.method().clone(),
+            path: req.uri().path().to_string(),
+            body: (req.method() == Method::PATCH).then(|| json_body(req)),
+        }
+    }
+
+    /// The JSON object a PATCH sent (empty when it sent nothing), or why it
+    /// cannot be read.
+    pub fn body(&self) -> Result<Map<String, Value>, ApiError> {
+        self.body.clone().unwrap_or_else(|| Ok(Map::new()))
+    }
+}
+
+/// `Accept` must allow our media type (`*/*`, `application/json` or
+/// `application/vnd.cvat+json`, optionally `; version=2.0`).
+fn negotiate(req: &Request) -> Result<(), ApiError> {
+    let Some(accept) = http::header_str(req.headers(), "accept") else {
+        return Ok(());
+    };
+    let mut bad_version = false;
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+        if !matches!(
+            media.as_str(),
+            "*/*" | "application/*" | "application/json" | "application/vnd.cvat+json"
+        ) {
+            continue;
+        }
+        let version = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("version"))
+            .map(|(_, v)| v.trim().trim_matches('"'));
+        match version {
+            None | Some("2.0") => return Ok(()),
+            Some(_) => bad_version = true,
+        }
+    }
+    if bad_version {
+        Err(ApiError::NotAcceptable(
+            "Invalid version in \"Accept\" header.",
+        ))
+    } else {
+        Err(ApiError::NotAcceptable(
+            "Could not satisfy the request Accept header.",
+        ))
+    }
+}
+
+/// A PATCH body: a JSON object, as DRF's parser and serializer take it.
+fn json_body(req: &Request) -> Result<Map<String, Value>, ApiError> {
+    let bytes = http::body_bytes(req).map_err(|_| ApiError::TooLarge)?;
+    if bytes.is_empty() {
+        return Ok(Map::new());
+    }
+    match http::content_type(req.headers()) {
+        Some(ct) if ct == "application/json" || ct.ends_with("+json") => {}
+        other => return Err(ApiError::UnsupportedMediaType(other.unwrap_or_default())),
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::Parse(e.to_string()))?;
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(ApiError::Fields(vec![(
+            "non_field_errors".into(),
+            vec![format!(
+                "Invalid data. Expected a dictionary, but got {}.",
+                match other {
+                    Value::Array(_) => "list",
+                    Value::String(_) => "str",
+                    Value::Number(_) => "int",
+                    Value::Bool(_) => "bool",
+                    _ => "NoneType",
+                }
+            )],
+        )])),
+    }
+}
+
+// ------------------------------------------------------------ render
+// The two JSON shapes of a user: full `User` and `BasicUser`.
+
+pub fn full(user: &User, origin: &str) -> Value {
+    json!({
+        "url": url(user, origin),
+        "id": user.id,
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "groups": user.groups.iter().map(|g| g.name()).collect::<Vec<_>>(),
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+        "is_active": user.is_active,
+        "last_login": user.last_login.as_ref().map(format_time),
+        "date_joined": format_time(&user.date_joined),
+        "has_analytics_access": user.has_analytics_access,
+    })
+}
+
+pub fn basic(user: &User, origin: &str) -> Value {
+    json!({
+        "url": url(user, origin),
+        "id": user.id,
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+    })
+}
+
+pub fn shaped(user: &User, origin: &str, full_shape: bool) -> Value {
+    if full_shape {
+        full(user, origin)
+    } else {
+        basic(user, origin)
+    }
+}
+
+fn url(user: &User, origin: &str) -> String {
+    format!("{origin}/api/users/{}", user.id)
 }
 
 #[cfg(test)]

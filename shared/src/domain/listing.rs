@@ -11,7 +11,7 @@ use super::user::User;
 pub trait UserFilter: Sync {
     /// Whether `user` meets the whole filter.
     fn matches(&self, user: &User) -> bool;
-    /// The filter in the planner's terms ([`crate::domain::plan::ReadPlan`]).
+    /// The filter in the planner's terms ([`crate::domain::query::ReadPlan`]).
     fn query(&self) -> UserQuery;
     /// Whether it compares nothing but the user's last modification time,
     /// so that a user's entry in the index of changes decides it.

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::change::{Event, Kind};
 use super::record::Change;
-use crate::scim::group_resource::member_json;
+use crate::scim::group_schema::member_json;
 
 /// `source` of every entry.
 pub const SOURCE: &str = "directory";

@@ -31,7 +31,7 @@ use crate::domain::group::GroupRecord;
 use crate::domain::profile::Profile;
 use crate::domain::user::{Membership, User};
 use crate::scim::resource_type::ResourceType;
-use crate::scim::{group_resource, user_resource};
+use crate::scim::{group_resource, user_schema};
 use crate::store::item::{user_from_item, Item};
 use crate::store::{item_key, keys};
 
@@ -203,7 +203,7 @@ fn user_events(old: Option<&User>, new: Option<&User>, origin: &str) -> Vec<Even
             id: u.id,
             external_id: u.external_id.clone(),
         },
-        resource: Some(user_resource::to_json(u, origin, SHOWN_AS)),
+        resource: Some(user_schema::to_json(u, origin, SHOWN_AS)),
         changed,
         member: None,
         org: None,
@@ -214,8 +214,8 @@ fn user_events(old: Option<&User>, new: Option<&User>, origin: &str) -> Vec<Even
         (None, Some(new)) => out.push(user(new, Kind::UserCreated, Vec::new())),
         (Some(old), Some(new)) => {
             let changed = changed_paths(
-                &user_resource::to_json(old, origin, SHOWN_AS),
-                &user_resource::to_json(new, origin, SHOWN_AS),
+                &user_schema::to_json(old, origin, SHOWN_AS),
+                &user_schema::to_json(new, origin, SHOWN_AS),
             );
             let kind = match (old.is_active, new.is_active) {
                 (false, true) => Some(Kind::UserActivated),

@@ -22,7 +22,7 @@ use lambda_http::{Body, Request, Response};
 use tokio::sync::OnceCell;
 
 use crate::config::Config;
-use crate::runtime::{self, Ctx};
+use crate::http::{self, Ctx};
 use crate::scim::ScimError;
 use crate::store::{client_from_env, Store};
 
@@ -121,7 +121,7 @@ async fn key_source(config: &EventsConfig) -> Arc<KeySource> {
 /// The `events-publish` function: a Lambda on the table's stream, answering
 /// with the records to retry (`ReportBatchItemFailures`).
 pub async fn serve_stream() -> Result<(), lambda_runtime::Error> {
-    runtime::init_logging();
+    http::init_logging();
     let config = Config::from_env()?;
     let events = EventsConfig::from_env();
     let origin = config

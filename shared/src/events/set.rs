@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::change::{Event, Kind};
 use crate::scim::event_uris::{ACTIVATE, CREATE_FULL, DEACTIVATE, DELETE, PATCH_FULL};
-use crate::scim::group_resource::member_json;
+use crate::scim::group_schema::member_json;
 use crate::scim::BASE_PATH;
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";

@@ -306,7 +306,7 @@ fn events_carry_the_resource_as_scim_renders_it_and_the_org() {
     );
     assert_eq!(
         resource,
-        crate::scim::user_resource::to_json(
+        crate::scim::user_schema::to_json(
             &a,
             &crate::scim::base_url(ORIGIN),
             crate::domain::profile::Profile::Rfc

@@ -20,7 +20,7 @@ pub use grant::{
 pub use request::{ClientCredentials, TokenRequest};
 
 use crate::http::respond;
-use crate::runtime::Ctx;
+use crate::http::Ctx;
 
 /// `POST /api/v1/oauth/token` (function `oauth-token`; every other method
 /// of the path too, answered 405).

@@ -53,12 +53,13 @@ use super::group_request::{group_error, replacement};
 use super::request::ScimRequest;
 use super::resource_type::{canonical_id, etag, json_response, ResourceType};
 use super::routes::fallback_response;
+use super::schema::get_ci;
 use super::users::{patched, posted, put, user_error};
-use super::values::get_ci;
-use super::{group_resource, user_resource, ScimError};
+use super::{group_resource, user_schema, ScimError};
 use crate::domain::access::Provisioner;
-use crate::http::{self, respond};
-use crate::runtime::{Ctx, Profile};
+use crate::http;
+use crate::http::respond;
+use crate::http::{Ctx, Profile};
 use crate::service::groups::Groups;
 use crate::service::tenant_groups::TenantGroups;
 use crate::service::users::{Precondition, Users};
@@ -855,7 +856,7 @@ impl Job<'_> {
             },
             location: ResourceType::User.location(user.id, base_url),
             version: Some(user.version),
-            resource: Some(user_resource::to_json(&user, base_url, profile)),
+            resource: Some(user_schema::to_json(&user, base_url, profile)),
             created: (method == Method::Post).then_some((ResourceType::User, user.id)),
         })
     }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::filter::Filter;
 use super::{ScimError, ScimType};
-use crate::runtime::Profile;
+use crate::http::Profile;
 
 /// How long a cursor stays valid (`cursorTimeout` in ServiceProviderConfig).
 pub const TIMEOUT_SECS: u64 = 3600;

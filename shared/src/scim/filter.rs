@@ -30,9 +30,9 @@ use serde_json::Number;
 use super::group_schema::GROUP_ATTRIBUTES;
 use super::schema::{self, Attribute, Context, Type};
 use super::user_schema::USER_ATTRIBUTES;
-use super::{values, ScimError};
+use super::ScimError;
+use crate::domain::canonical_id;
 use crate::domain::group::GroupRecord;
-use crate::domain::ids::canonical_id;
 use crate::domain::listing::{GroupFilter, GroupKey, UserFilter};
 use crate::domain::profile::Profile;
 use crate::domain::query::{Case, Claim, UserQuery};
@@ -797,7 +797,7 @@ fn resolve_rows<R>(
     profile: Profile,
 ) -> Option<Vec<&'static Attribute<R>>> {
     let mut rows: Vec<&'static Attribute<R>> = Vec::new();
-    let rest = match values::strip_urn(written, core_urn) {
+    let rest = match schema::strip_urn(written, core_urn) {
         Some(rest) => rest,
         // A schema extension, when the table holds it as a row named by its URN.
         None => {
@@ -805,7 +805,7 @@ fn resolve_rows<R>(
             let row = schema::rows(table, profile).find(|a| {
                 a.name.starts_with("urn:")
                     && written.len() > a.name.len()
-                    && values::starts_with_ci(written, a.name)
+                    && schema::starts_with_ci(written, a.name)
                     && written.as_bytes()[a.name.len()] == b':'
             })?;
             rows.push(row);
@@ -834,7 +834,7 @@ fn resolve_top<R>(
     profile: Profile,
 ) -> Option<Resolved> {
     let all = profile == Profile::Rfc;
-    if !all && values::strip_urn(written, core_urn).is_none() {
+    if !all && schema::strip_urn(written, core_urn).is_none() {
         return None;
     }
     let rows = resolve_rows(table, core_urn, written, profile)?;

@@ -5,24 +5,22 @@
 //! each failure.
 use serde_json::{json, Value};
 
-use super::filter::{self, Filter, Resource};
-use super::group_resource;
+use super::filter::{Filter, Resource};
 use super::list_params::ListParams;
-use super::projection::Projection;
+use super::request::Projection;
 use super::resource_type::ResourceType;
 use super::sort::Sort;
-use super::ScimError;
+use super::{filter, group_resource, ScimError};
+pub use crate::domain::group::MAX_LISTED_MEMBERS;
 use crate::domain::group::{GroupPatch, GroupRecord, MemberPlan};
 use crate::domain::listing::{GroupFilter, Order};
 use crate::http;
-use crate::runtime::Profile;
+use crate::http::Profile;
 use crate::service::group_lists::{GroupList, Shown};
 use crate::service::Failure;
 use crate::store::{StoreError, UniqueField};
 
 const GROUP: ResourceType = ResourceType::Group;
-
-pub use crate::domain::group::MAX_LISTED_MEMBERS;
 
 /// Whether a projection keeps `members`.
 pub(super) fn wants_members(projection: &Projection) -> bool {

@@ -7,15 +7,13 @@
 use serde_json::{json, Map, Value};
 
 use super::group_schema::GROUP_ATTRIBUTES;
-use super::patch::{closing_bracket, op_kind, operations, OpKind};
-use super::schema::{self, Attribute, Context, Mutability, Write};
-use super::values::{self, get_ci};
-use super::{filter, ScimError, GROUP_SCHEMA};
-use crate::domain::group::{GroupBody, GroupPatch, GroupRecord};
-
 pub use super::group_schema::{
     check_external_id, check_name, member_json, member_values, MAX_NAME,
 };
+use super::patch::{closing_bracket, op_kind, operations, OpKind};
+use super::schema::{get_ci, Attribute, Context, Mutability, Write};
+use super::{filter, schema, ScimError, GROUP_SCHEMA};
+use crate::domain::group::{GroupBody, GroupPatch, GroupRecord};
 
 /// The group; `members` when they were read (`None`: left out, as
 /// `excludedAttributes=members` asks).
@@ -64,7 +62,7 @@ pub fn from_json(body: &Value) -> Result<GroupBody, ScimError> {
 /// The row a path (or a body's key) names, without the Group schema's URN,
 /// any case, and what follows its first `.`.
 fn row(path: &str) -> Option<(&'static Attribute<GroupRecord>, Option<&str>)> {
-    let path = values::strip_urn(path, GROUP_SCHEMA).unwrap_or(path.trim());
+    let path = schema::strip_urn(path, GROUP_SCHEMA).unwrap_or(path.trim());
     let (head, sub) = match path.split_once('.') {
         Some((head, sub)) => (head, Some(sub)),
         None => (path, None),
@@ -121,7 +119,7 @@ fn parse_op(patch: &mut GroupPatch, op: &Value, id: u64) -> Result<(), ScimError
             )));
         };
         for (key, v) in map {
-            let attr = values::strip_urn(key, GROUP_SCHEMA)
+            let attr = schema::strip_urn(key, GROUP_SCHEMA)
                 .unwrap_or(key.trim())
                 .to_ascii_lowercase();
             if attr == "id" {
@@ -221,7 +219,7 @@ fn set(
         Some((a, Some(sub))) => a
             .sub(sub)
             .is_some_and(|s| s.mutability == Mutability::ReadOnly),
-        None => values::strip_urn(written, GROUP_SCHEMA)
+        None => schema::strip_urn(written, GROUP_SCHEMA)
             .unwrap_or(written.trim())
             .eq_ignore_ascii_case("schemas"),
     };

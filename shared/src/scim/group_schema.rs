@@ -8,10 +8,9 @@ use serde_json::{json, Value};
 
 use super::resource_type::{etag, ResourceType};
 use super::schema::{
-    meta, meta_parts, Attr, Attribute, Context, Filterable, Mutability, Planned, Returned, Store,
-    Type, Uniqueness, Write,
+    get_ci, meta, meta_parts, Attr, Attribute, Context, Filterable, Mutability, Planned, Returned,
+    Store, Type, Uniqueness, Write,
 };
-use super::values::{self, get_ci};
 use super::ScimError;
 use crate::domain::group::{GroupPatch, GroupRecord, MemberPlan};
 use crate::domain::user::format_time;
@@ -160,7 +159,7 @@ pub fn member_json(user_id: u64, base_url: &str) -> Value {
 /// it), an operation must send one.
 fn write_name(p: &mut GroupPatch, write: Write, value: Option<&Value>) -> Result<(), ScimError> {
     let name = match value {
-        Some(v) => values::string(v, "displayName")?,
+        Some(v) => super::schema::string(v, "displayName")?,
         None => None,
     };
     if write == Write::Put {
@@ -180,7 +179,7 @@ fn write_external_id(
     value: Option<&Value>,
 ) -> Result<(), ScimError> {
     let ext = match value {
-        Some(v) => values::string(v, "externalId")?,
+        Some(v) => super::schema::string(v, "externalId")?,
         None => None,
     };
     if write != Write::Put {

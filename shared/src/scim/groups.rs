@@ -12,15 +12,14 @@ use lambda_http::{Body, Request, Response};
 
 pub use super::group_request::MAX_LISTED_MEMBERS;
 use super::group_request::{group_error, page_json, replacement, wants_members, Query};
-use super::group_resource;
 use super::list_params::ListParams;
 use super::request::ScimRequest;
 use super::resource_type::{etag, list_response, ResourceType};
-use super::tenant_groups;
-use super::ScimError;
+use super::{group_resource, tenant_groups, ScimError};
 use crate::domain::group::GroupRecord;
-use crate::http::{self, respond};
-use crate::runtime::Ctx;
+use crate::http;
+use crate::http::respond;
+use crate::http::Ctx;
 use crate::service::group_lists::GroupLists;
 use crate::service::groups::Groups;
 

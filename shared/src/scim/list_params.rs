@@ -2,8 +2,8 @@
 //! [`ListParams`], from a query string or a SearchRequest body.
 use serde_json::Value;
 
-use super::projection::Projection;
-use super::values::get_ci;
+use super::request::Projection;
+use super::schema::get_ci;
 use super::{ScimError, ScimType, DEFAULT_COUNT, MAX_COUNT};
 use crate::http::QueryParams;
 

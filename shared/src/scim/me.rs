@@ -13,12 +13,11 @@ use serde_json::Value;
 use super::request::ScimRequest;
 use super::resource_type::ResourceType;
 use super::routes::fallback_response;
-use super::user_resource;
 use super::users::{patched, put, render, user_error};
-use super::ScimError;
+use super::{user_schema, ScimError};
 use crate::domain::user::User;
 use crate::http::respond;
-use crate::runtime::{Ctx, Profile};
+use crate::http::{Ctx, Profile};
 use crate::service::users::Users;
 use crate::service::Failure;
 
@@ -77,7 +76,7 @@ async fn change_me(
             r.precondition(),
             r.body(),
             |cur, body| change(cur, body, profile),
-            |cur, next| user_resource::self_service_change(cur, next, profile),
+            |cur, next| user_schema::self_service_change(cur, next, profile),
         )
         .await;
     answer(written, &r, &ctx)

@@ -1,6 +1,5 @@
 //! The SCIM 2.0 view of the directory (`/api/v1/scim`, and each org's
 //! tenant base `/api/v1/scim/orgs/{slug}`: see [`base`]).
-pub mod base;
 pub mod bulk;
 pub mod cursor;
 pub mod discovery;
@@ -14,7 +13,6 @@ pub mod groups;
 mod list_params;
 pub mod me;
 pub mod patch;
-mod projection;
 mod request;
 pub mod resource_type;
 mod routes;
@@ -22,13 +20,11 @@ pub mod schema;
 mod search;
 pub mod sort;
 mod tenant_groups;
-pub mod user_resource;
 pub mod user_schema;
 mod users;
-pub mod values;
 
-pub use base::{base_url, Base};
 pub use error::{ScimError, ScimType, ERROR_SCHEMA};
+pub use request::{base_url, Base};
 pub use routes::{discover, fallback};
 pub use search::search;
 pub use users::{create, delete, get, list, patch, replace};

@@ -7,14 +7,12 @@
 //! table as the profile has it: what the profile does not have is ignored.
 use serde_json::{json, Map, Value};
 
-use super::filter::{self, Attr, Filter, Op, Value as FilterValue};
-use super::schema::{self, Attribute, Store, Write};
+use super::filter::{Attr, Filter, Op, Value as FilterValue};
+use super::schema::{get_ci, Attribute, Store, Write};
 use super::user_schema::USER_ATTRIBUTES;
-use super::values::{self, get_ci};
-use super::ScimError;
-use crate::domain::details::Entry;
+use super::{filter, schema, ScimError};
 use crate::domain::profile::Profile;
-use crate::domain::user::{rules, User};
+use crate::domain::user::{rules, Entry, User};
 
 pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -256,7 +254,7 @@ fn parse_path(path: &str, profile: Profile) -> Result<Target, ScimError> {
             })
         }
         Some((extension, rest)) => (Some(extension), rest),
-        None => match values::strip_user_urn(text) {
+        None => match schema::strip_user_urn(text) {
             Some(rest) => (None, rest),
             // Another schema (an extension the profile does not have, …): not stored.
             None => return Ok(Target::Ignored),

@@ -9,8 +9,8 @@ use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 
 use super::{ScimError, CONTENT_TYPE, LIST_SCHEMA};
-pub use crate::domain::ids::canonical_id;
-pub use crate::domain::version::{etag, if_match_holds};
+pub use crate::domain::canonical_id;
+pub use crate::domain::{etag, if_match_holds};
 use crate::http;
 
 /// The resource types this server serves (RFC 7643 §6).

@@ -7,13 +7,13 @@
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
-use super::base::Base;
+use super::request::Base;
 use super::request::{admin, signed_in, ScimRequest};
 use super::resource_type::json_response;
 use super::{discovery, ScimError, ENTERPRISE_USER_SCHEMA, USER_SCHEMA};
 use crate::domain::profile::Profile;
+use crate::http::Ctx;
 use crate::http::{self, respond};
-use crate::runtime::Ctx;
 use crate::store::Wanted;
 
 type Outcome = Result<Response<Body>, ScimError>;

@@ -19,7 +19,7 @@ use super::resource_type::list_response;
 use super::sort::Sort;
 use super::{users, ScimError};
 use crate::http::respond;
-use crate::runtime::Ctx;
+use crate::http::Ctx;
 use crate::service::search::{self, Search};
 
 type Outcome = Result<Response<Body>, ScimError>;

@@ -9,14 +9,12 @@ use lambda_http::{Body, Response};
 use serde_json::Value;
 
 use super::group_request::{group_error, replacement, wants_members, MAX_LISTED_MEMBERS};
-use super::group_resource;
-use super::projection::Projection;
-use super::request::ScimRequest;
+use super::request::{Projection, ScimRequest};
 use super::resource_type::{etag, ResourceType};
-use super::ScimError;
+use super::{group_resource, ScimError};
 use crate::domain::tenant_group::TenantGroup;
 use crate::http;
-use crate::runtime::Ctx;
+use crate::http::Ctx;
 use crate::service::tenant_groups::TenantGroups;
 
 type Outcome = Result<Response<Body>, ScimError>;

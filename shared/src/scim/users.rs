@@ -4,19 +4,18 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
-use super::filter::{self, Filter, Resource};
+use super::filter::{Filter, Resource};
 use super::list_params::ListParams;
-use super::projection::Projection;
-use super::request::{list_error, ScimRequest};
+use super::request::{list_error, Projection, ScimRequest};
 use super::resource_type::{json_response, list_response, ResourceType};
 use super::sort::Sort;
-use super::user_resource;
-use super::{cursor, ScimError, LIST_SCHEMA};
+use super::{cursor, filter, user_schema, ScimError, LIST_SCHEMA};
 use crate::config::Config;
 use crate::domain::listing::{Order, Paging, UserFilter};
 use crate::domain::user::User;
-use crate::http::{self, respond};
-use crate::runtime::{Ctx, Profile};
+use crate::http;
+use crate::http::respond;
+use crate::http::{Ctx, Profile};
 use crate::service::user_lists::{UserList, UserLists, UserPage};
 use crate::service::users::Users;
 use crate::service::Failure;
@@ -34,7 +33,7 @@ fn resource_response(
 ) -> Response<Body> {
     let body = r
         .projection
-        .apply(user_resource::to_json(user, &r.base_url, profile));
+        .apply(user_schema::to_json(user, &r.base_url, profile));
     USER.response(status, &body, user.id, user.version, &r.base_url)
 }
 
@@ -167,7 +166,7 @@ pub(super) fn resources(
 ) -> Vec<Value> {
     users
         .iter()
-        .map(|u| projection.apply(user_resource::to_json(u, base_url, ctx.config.profile)))
+        .map(|u| projection.apply(user_schema::to_json(u, base_url, ctx.config.profile)))
         .collect()
 }
 
@@ -257,8 +256,8 @@ pub async fn create(ctx: Ctx, req: Request) -> Response<Body> {
 /// The user a POST body describes, over `base` (a new user, or in `odm`
 /// the identity provider's user of that userName).
 pub(super) fn posted(base: &User, body: &Value, profile: Profile) -> Result<User, ScimError> {
-    let user = user_resource::from_json(body, base, profile)?;
-    user_resource::validate(&user, profile)?;
+    let user = user_schema::from_json(body, base, profile)?;
+    user_schema::validate(&user, profile)?;
     Ok(user)
 }
 
@@ -267,20 +266,20 @@ pub(super) fn posted(base: &User, body: &Value, profile: Profile) -> Result<User
 pub(super) fn put(current: &User, body: &Value, profile: Profile) -> Result<User, ScimError> {
     let sends_active = body.as_object().is_some_and(|m| {
         m.keys()
-            .any(|k| super::values::normalize_name(k) == "active")
+            .any(|k| super::schema::normalize_name(k) == "active")
     });
-    let mut next = user_resource::from_json(body, current, profile)?;
+    let mut next = user_schema::from_json(body, current, profile)?;
     if !sends_active {
         next.is_active = current.is_active;
     }
-    user_resource::validate(&next, profile)?;
+    user_schema::validate(&next, profile)?;
     Ok(next)
 }
 
 /// `current` with a PatchOp body applied, all its operations or none.
 pub(super) fn patched(current: &User, body: &Value, profile: Profile) -> Result<User, ScimError> {
     let next = super::patch::apply(current, body, profile)?;
-    user_resource::validate(&next, profile)?;
+    user_schema::validate(&next, profile)?;
     Ok(next)
 }
 

@@ -15,8 +15,8 @@ use std::ops::Range;
 use super::Failure;
 use crate::auth::{self, Credentials};
 use crate::domain::access::{is_active_member, may_see, Caller, OrgContext, OrgScope};
-use crate::domain::plan::{ClaimKeys, ReadPlan};
 use crate::domain::query::{Claim, UserFields, UserQuery};
+use crate::domain::query::{ClaimKeys, ReadPlan};
 use crate::domain::user::User;
 use crate::store::{Fetched, Store, StoreError, UniqueField, Wanted};
 

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 
 use super::users::Precondition;
 use super::{Failure, Identity};
+use crate::domain::canonical_id;
 use crate::domain::group::{GroupBody, GroupPatch, GroupRecord};
-use crate::domain::ids::canonical_id;
 use crate::domain::user::User;
 use crate::store::{Fetched, MemberChanges, Store, StoreError, Wanted, WRITE_ATTEMPTS};
 

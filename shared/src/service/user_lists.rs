@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 
 use super::{Failure, Identity};
 use crate::domain::listing::{Order, Paging, UserFilter};
-use crate::domain::plan::{ClaimKeys, ReadPlan};
 use crate::domain::profile::Profile;
+use crate::domain::query::{ClaimKeys, ReadPlan};
 use crate::domain::tenant::Tenant;
 use crate::domain::user::User;
 use crate::store::{Change, Fetched, Store, StoreError, UniqueField, Wanted};

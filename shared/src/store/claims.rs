@@ -11,6 +11,7 @@
 use aws_sdk_dynamodb::types::{Delete, Put};
 
 use super::item::{self, key, n, Item};
+use super::keys::claim_key;
 use super::writes::{built, put_if_absent};
 use super::{keys, Result, Store, UniqueField};
 use crate::domain::group::GroupRecord;
@@ -126,30 +127,6 @@ impl Claims<'_> {
                 .build(),
         )
     }
-}
-
-/// The key of the claim of `value` of `field`.
-pub(super) fn claim_key(field: UniqueField, value: &str) -> (String, &'static str) {
-    match field {
-        UniqueField::Username => keys::username_claim(value),
-        UniqueField::Email => keys::email_claim(value),
-        UniqueField::ExternalId => keys::external_id_claim(value),
-        UniqueField::GroupName => keys::group_name_claim(value),
-        UniqueField::GroupExternalId => keys::group_external_id_claim(value),
-    }
-}
-
-/// The claims a user holds: (field, key) of its username, and of its email
-/// and external id when set.
-pub(super) fn user_claims(user: &User) -> Vec<(UniqueField, (String, &'static str))> {
-    let mut out = vec![(UniqueField::Username, keys::username_claim(&user.username))];
-    if !user.email.is_empty() {
-        out.push((UniqueField::Email, keys::email_claim(&user.email)));
-    }
-    if let Some(ext) = &user.external_id {
-        out.push((UniqueField::ExternalId, keys::external_id_claim(ext)));
-    }
-    out
 }
 
 /// The claims a group holds: its name, and its externalId when it has one.

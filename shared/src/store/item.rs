@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::keys;
-use crate::domain::details::{Details, Entry};
 use crate::domain::user::{format_time, parse_time, Group, Membership, User};
+use crate::domain::user::{Details, Entry};
 
 pub type Item = HashMap<String, AttributeValue>;
 

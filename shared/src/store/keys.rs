@@ -8,7 +8,9 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
+use super::errors::UniqueField;
 use crate::domain::user::rules::fold;
+use crate::domain::user::User;
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -559,6 +561,30 @@ pub fn delivery(subscriber_id: &str, position: &str) -> (String, String) {
 /// stream order) and the event's index within the record.
 pub fn delivery_position(sequence_number: &str, index: usize) -> String {
     format!("{sequence_number:0>40}#{index:04}")
+}
+
+/// The key of the claim of `value` of `field`.
+pub fn claim_key(field: UniqueField, value: &str) -> (String, &'static str) {
+    match field {
+        UniqueField::Username => username_claim(value),
+        UniqueField::Email => email_claim(value),
+        UniqueField::ExternalId => external_id_claim(value),
+        UniqueField::GroupName => group_name_claim(value),
+        UniqueField::GroupExternalId => group_external_id_claim(value),
+    }
+}
+
+/// The claims a user holds: (field, key) of its username, and of its email
+/// and external id when set.
+pub fn user_claims(user: &User) -> Vec<(UniqueField, (String, &'static str))> {
+    let mut out = vec![(UniqueField::Username, username_claim(&user.username))];
+    if !user.email.is_empty() {
+        out.push((UniqueField::Email, email_claim(&user.email)));
+    }
+    if let Some(ext) = &user.external_id {
+        out.push((UniqueField::ExternalId, external_id_claim(ext)));
+    }
+    out
 }
 
 #[cfg(test)]

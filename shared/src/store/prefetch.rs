@@ -6,8 +6,8 @@
 //! this module knows the keys.
 use std::collections::HashMap;
 
-use super::claims::claim_key;
 use super::item::{self, key, Item};
+use super::keys::claim_key;
 use super::users::parse_user;
 use super::{keys, Result, Store, UniqueField, UserCounts};
 use crate::domain::access::OrgRef;

@@ -24,9 +24,9 @@ use aws_sdk_dynamodb::types::{
 };
 use tokio::task::JoinSet;
 
-use super::claims::user_claims;
 use super::counts::{BucketCounts, CountDelta, BLOCK_IDS};
 use super::item::{self, key, n, s, Item};
+use super::keys::user_claims;
 use super::writes::{built, Slot, Transaction, TRANSACTION_LIMIT};
 use super::{keys, FaultKind, Result, Store, StoreError, Unavailable, QUERY_PAGE};
 use crate::domain::query::{Field, FieldValue, UserFields};
@@ -188,17 +188,20 @@ impl Users<'_> {
         new.version = old.version + 1;
         new.last_modified = now();
 
-        let claims = self.store.claims();
         let mut tx = Transaction::default();
         tx.put(Slot::User, self.store.versioned_put(&new, old.version)?);
+        // Only a change of a unique value touches the claims.
         for (_, (pk, sk)) in &old_claims {
             if !new_claims.iter().any(|(_, k)| k.0 == *pk) {
-                tx.delete(Slot::Other, claims.release(pk, sk, old.id)?);
+                tx.delete(Slot::Other, self.store.claims().release(pk, sk, old.id)?);
             }
         }
         for (field, (pk, sk)) in new_claims.iter().cloned() {
             if !old_claims.iter().any(|(_, k)| k.0 == pk) {
-                tx.put(Slot::Claim(field), claims.take(pk, sk, new.id)?);
+                tx.put(
+                    Slot::Claim(field),
+                    self.store.claims().take(pk, sk, new.id)?,
+                );
             }
         }
         for hash in dropped_tokens(&old, &new) {

@@ -12,8 +12,7 @@ use serde_json::Value as Json;
 use super::{Filter, Op, Path, Value};
 use crate::domain::profile::Profile;
 use crate::domain::user::{parse_time, rules};
-use crate::scim::schema::{self, Attribute, Context, Type};
-use crate::scim::values::get_ci;
+use crate::scim::schema::{self, get_ci, Attribute, Context, Type};
 
 /// Where a filter's paths are read from.
 pub(super) trait Source {

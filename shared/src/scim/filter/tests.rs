@@ -1,6 +1,6 @@
 //! Table-driven tests of the filter grammar, evaluation and lowering.
 use super::*;
-use crate::domain::plan::ReadPlan;
+use crate::domain::query::ReadPlan;
 
 /// The list unknown-attribute errors have always given, byte for byte.
 const SUPPORTED_ATTRS: &str = "userName, externalId, displayName, active, id, name.givenName, \
@@ -14,8 +14,9 @@ fn the_supported_lists_come_from_the_tables() {
     assert_eq!(schema::filter_paths(USER_ATTRIBUTES), SUPPORTED_ATTRS);
     assert_eq!(schema::filter_paths(GROUP_ATTRIBUTES), GROUP_ATTRS);
 }
-use crate::scim::ScimType;
 use chrono::{TimeZone, Utc};
+
+use crate::scim::ScimType;
 
 /// A Users filter in the `odm` grammar.
 fn odm(input: &str) -> Result<Filter, ScimError> {
