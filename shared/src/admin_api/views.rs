@@ -433,13 +433,10 @@ fn json_body(req: &Request) -> Result<Map<String, Value>, ApiError> {
 // ------------------------------------------------------------ render
 // The two JSON shapes of a user: full `User` and `BasicUser`.
 
+/// `User`: the `BasicUser` fields, in their order, then the rest.
 pub fn full(user: &User, origin: &str) -> Value {
-    json!({
-        "url": url(user, origin),
-        "id": user.id,
-        "username": user.username,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
+    let mut v = basic(user, origin);
+    let rest = json!({
         "email": user.email,
         "groups": user.groups.iter().map(|g| g.name()).collect::<Vec<_>>(),
         "is_staff": user.is_staff,
@@ -448,7 +445,11 @@ pub fn full(user: &User, origin: &str) -> Value {
         "last_login": user.last_login.as_ref().map(format_time),
         "date_joined": format_time(&user.date_joined),
         "has_analytics_access": user.has_analytics_access,
-    })
+    });
+    if let (Some(v), Value::Object(rest)) = (v.as_object_mut(), rest) {
+        v.extend(rest);
+    }
+    v
 }
 
 pub fn basic(user: &User, origin: &str) -> Value {
