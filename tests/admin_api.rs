@@ -2059,7 +2059,7 @@ async fn searches_and_sorts_pass_over_the_search_index() {
 }
 
 /// A table made before the search and modified indexes existed gets them
-/// from `usersctl table create` (`keys::add_missing_indexes`), one at a time,
+/// from `usersctl table create` (`table::add_missing_indexes`), one at a time,
 /// filled from its items.
 #[tokio::test]
 async fn an_older_table_gets_the_search_index_added() {
@@ -2067,7 +2067,7 @@ async fn an_older_table_gets_the_search_index_added() {
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
         Projection, ProjectionType, ScalarAttributeType,
     };
-    use directory::store::keys;
+    use directory::store::table;
     let t = TestTable::new().await;
     let client = t.store.client().clone();
     // The table as `usersctl table create` made it before: GSI1 only.
@@ -2091,22 +2091,25 @@ async fn an_older_table_gets_the_search_index_added() {
         .table_name(&old)
         .billing_mode(BillingMode::PayPerRequest)
         .set_attribute_definitions(Some(
-            [keys::PK, keys::SK, keys::GSI1_PK, keys::GSI1_SK]
+            [table::PK, table::SK, table::GSI1_PK, table::GSI1_SK]
                 .map(attr)
                 .to_vec(),
         ))
-        .key_schema(key(keys::PK, KeyType::Hash))
-        .key_schema(key(keys::SK, KeyType::Range))
+        .key_schema(key(table::PK, KeyType::Hash))
+        .key_schema(key(table::SK, KeyType::Range))
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
-                .index_name(keys::GSI1)
-                .key_schema(key(keys::GSI1_PK, KeyType::Hash))
-                .key_schema(key(keys::GSI1_SK, KeyType::Range))
+                .index_name(table::GSI1)
+                .key_schema(key(table::GSI1_PK, KeyType::Hash))
+                .key_schema(key(table::GSI1_SK, KeyType::Range))
                 .projection(
                     Projection::builder()
                         .projection_type(ProjectionType::Include)
                         .set_non_key_attributes(Some(
-                            keys::GSI1_PROJECTED.iter().map(|a| a.to_string()).collect(),
+                            table::GSI1_PROJECTED
+                                .iter()
+                                .map(|a| a.to_string())
+                                .collect(),
                         ))
                         .build(),
                 )
@@ -2128,14 +2131,18 @@ async fn an_older_table_gets_the_search_index_added() {
     // tenant index once DynamoDB has built it (until then they are named as
     // pending). An idle DynamoDB Local may finish the first at once and take
     // the next in the same run; a busy one refuses it.
-    let added = keys::add_missing_indexes(&client, &old).await.unwrap();
-    assert_eq!(added.added.first(), Some(&keys::SEARCH_INDEX));
+    let added = table::add_missing_indexes(&client, &old).await.unwrap();
+    assert_eq!(added.added.first(), Some(&table::SEARCH_INDEX));
     let named: Vec<_> = added.added.iter().chain(&added.pending).copied().collect();
     assert_eq!(
         named,
-        vec![keys::SEARCH_INDEX, keys::MODIFIED_INDEX, keys::TENANT_INDEX]
+        vec![
+            table::SEARCH_INDEX,
+            table::MODIFIED_INDEX,
+            table::TENANT_INDEX
+        ]
     );
-    let again = keys::add_missing_indexes(&client, &old).await.unwrap();
+    let again = table::add_missing_indexes(&client, &old).await.unwrap();
     let still: Vec<_> = again.added.iter().chain(&again.pending).copied().collect();
     let want: Vec<&str> = added.pending.clone();
     assert_eq!(

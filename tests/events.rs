@@ -649,7 +649,7 @@ async fn dynamodb_failing_at_any_step_loses_nothing() {
     let budget = directory::store::Budget::from_env();
     for k in 1..=8 {
         let (faulty, faults) = TestTable::faulty(Profile::Odm, budget).await;
-        directory::store::keys::enable_stream(faulty.store.client(), faulty.store.table())
+        directory::store::table::enable_stream(faulty.store.client(), faulty.store.table())
             .await
             .unwrap();
         let healthy_t = TestTable {
@@ -1022,11 +1022,11 @@ async fn service_provider_config_advertises_the_event_uris_unless_told_not_to() 
 #[tokio::test]
 async fn an_older_table_gets_its_stream() {
     use aws_sdk_dynamodb::types::StreamViewType;
-    use directory::store::keys;
+    use directory::store::table;
     let client = directory::store::client_from_env().await;
     let table = format!("old-{}", uuid::Uuid::new_v4());
     // The CreateTable of before: no stream.
-    keys::table_definition(&client, &table)
+    table::table_definition(&client, &table)
         .set_stream_specification(None)
         .send()
         .await
@@ -1043,7 +1043,7 @@ async fn an_older_table_gets_its_stream() {
     assert!(stream(client.clone(), table.clone())
         .await
         .is_none_or(|s| !s.stream_enabled()));
-    assert!(keys::enable_stream(&client, &table).await.unwrap());
+    assert!(table::enable_stream(&client, &table).await.unwrap());
     let on = stream(client.clone(), table.clone()).await.unwrap();
     assert!(on.stream_enabled());
     assert_eq!(
@@ -1051,7 +1051,7 @@ async fn an_older_table_gets_its_stream() {
         Some(&StreamViewType::NewAndOldImages)
     );
     // Running it again changes nothing.
-    assert!(!keys::enable_stream(&client, &table).await.unwrap());
+    assert!(!table::enable_stream(&client, &table).await.unwrap());
 }
 
 // ---------------------------------------------------------------- tenants

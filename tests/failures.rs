@@ -46,7 +46,7 @@ use directory::domain::group::GroupRecord;
 use directory::domain::orgs::Role;
 use directory::domain::user::User;
 use directory::http::Profile;
-use directory::store::{item, keys, Budget, Store, StoreError, TenantOrg, TokenSpec};
+use directory::store::{table, Budget, Store, StoreError, TenantOrg, TokenSpec};
 use directory::{admin_api, oauth, scim};
 use directory_tests::faults::{Fault, Faults};
 use directory_tests::{delete, get, patch, scim as scim_req, Provisioner, Reply, Req, TestTable};
@@ -494,7 +494,7 @@ impl Fixture {
                 let u = user().await;
                 let token = self.t.token(&u).await;
                 self.t
-                    .edit_item(keys::user(u.id), "REMOVE token_read_only", &[], &[])
+                    .edit_item(table::user(u.id), "REMOVE token_read_only", &[], &[])
                     .await;
                 (get("/api/users/self").token(&token).build(), None)
             }
@@ -1042,7 +1042,7 @@ async fn tokens_of_client(t: &TestTable, id: &str) -> usize {
     let tokens = t.items_with_prefix("TOKEN#").await;
     tokens
         .iter()
-        .filter(|i| item::get_s(i, "client") == Some(id))
+        .filter(|i| table::get_s(i, "client") == Some(id))
         .count()
 }
 
@@ -1132,14 +1132,14 @@ async fn scan(t: &TestTable) -> Vec<HashMap<String, AttributeValue>> {
 async fn assert_invariants(t: &TestTable) {
     let items = scan(t).await;
     let pk =
-        |i: &HashMap<String, AttributeValue>| item::get_s(i, "pk").unwrap_or_default().to_string();
+        |i: &HashMap<String, AttributeValue>| table::get_s(i, "pk").unwrap_or_default().to_string();
     let sk =
-        |i: &HashMap<String, AttributeValue>| item::get_s(i, "sk").unwrap_or_default().to_string();
+        |i: &HashMap<String, AttributeValue>| table::get_s(i, "sk").unwrap_or_default().to_string();
     let users: HashMap<u64, User> = items
         .iter()
         .filter(|i| sk(i) == "USER")
         .map(|i| {
-            let u = item::user_from_item(i).expect("a well-formed user item");
+            let u = table::user_from_item(i).expect("a well-formed user item");
             (u.id, u)
         })
         .collect();
@@ -1164,23 +1164,23 @@ async fn assert_invariants(t: &TestTable) {
         .partition(|i| i.contains_key("user_id"));
     for tracker in &trackers {
         assert!(
-            pk(tracker).starts_with("USERNAME#") && tracker.contains_key(keys::TTL),
+            pk(tracker).starts_with("USERNAME#") && tracker.contains_key(table::TTL),
             "claim {} holds no user and is no login tracker",
             pk(tracker)
         );
     }
     let claims: HashMap<String, u64> = claim_items
         .iter()
-        .map(|i| (pk(i), item::get_n(i, "user_id").unwrap()))
+        .map(|i| (pk(i), table::get_n(i, "user_id").unwrap()))
         .collect();
     let mut expected = HashSet::new();
     for u in users.values() {
-        let mut mine = vec![keys::username_claim(&u.username).0];
+        let mut mine = vec![table::username_claim(&u.username).0];
         if !u.email.is_empty() {
-            mine.push(keys::email_claim(&u.email).0);
+            mine.push(table::email_claim(&u.email).0);
         }
         if let Some(ext) = &u.external_id {
-            mine.push(keys::external_id_claim(ext).0);
+            mine.push(table::external_id_claim(ext).0);
         }
         for claim in mine {
             assert_eq!(
@@ -1193,7 +1193,7 @@ async fn assert_invariants(t: &TestTable) {
         }
         for hash in &u.token_hashes {
             assert!(
-                items.iter().any(|i| pk(i) == keys::token(hash).0),
+                items.iter().any(|i| pk(i) == table::token(hash).0),
                 "user {} lists a missing token",
                 u.id
             );
@@ -1210,7 +1210,7 @@ async fn assert_invariants(t: &TestTable) {
         .iter()
         .filter(|i| sk(i) == "TOKEN" && i.contains_key("user_id"))
     {
-        let owner: u64 = item::get_n(token, "user_id").unwrap();
+        let owner: u64 = table::get_n(token, "user_id").unwrap();
         let hash = pk(token).trim_start_matches("TOKEN#").to_string();
         assert!(
             users
@@ -1220,7 +1220,7 @@ async fn assert_invariants(t: &TestTable) {
         );
     }
     for member in items.iter().filter(|i| sk(i).starts_with("MEMBER#")) {
-        let owner: u64 = item::get_n(member, "user_id").unwrap();
+        let owner: u64 = table::get_n(member, "user_id").unwrap();
         assert!(
             users.contains_key(&owner),
             "membership of deleted user {owner}"
@@ -1245,8 +1245,8 @@ async fn assert_tenant_invariants(fx: &Fixture) {
     // Read off the items: the id index projects neither owner nor memberships.
     let users: Vec<User> = items
         .iter()
-        .filter(|i| item::get_s(i, "sk") == Some("USER"))
-        .map(|i| item::user_from_item(i).expect("a well-formed user item"))
+        .filter(|i| table::get_s(i, "sk") == Some("USER"))
+        .map(|i| table::user_from_item(i).expect("a well-formed user item"))
         .collect();
     let owned: Vec<&User> = users.iter().filter(|u| u.owner == Some(org.id)).collect();
     assert!(!owned.is_empty(), "the matrix made no tenant users");
@@ -1287,23 +1287,23 @@ async fn assert_tenant_invariants(fx: &Fixture) {
     // Every access token names a live client of a live org that lists it;
     // every token the org lists has its item.
     let pk =
-        |i: &HashMap<String, AttributeValue>| item::get_s(i, "pk").unwrap_or_default().to_string();
+        |i: &HashMap<String, AttributeValue>| table::get_s(i, "pk").unwrap_or_default().to_string();
     for token in items
         .iter()
-        .filter(|i| item::get_s(i, "sk") == Some("TOKEN") && !i.contains_key("user_id"))
+        .filter(|i| table::get_s(i, "sk") == Some("TOKEN") && !i.contains_key("user_id"))
     {
         let hash = pk(token).trim_start_matches("TOKEN#").to_string();
         // An expired one is dropped from the org before its item expires.
-        let expires_at: Option<i64> = item::get_n(token, keys::TTL);
+        let expires_at: Option<i64> = table::get_n(token, table::TTL);
         if expires_at.is_some_and(|at| at <= chrono::Utc::now().timestamp()) {
             continue;
         }
-        assert_eq!(item::get_n::<u64>(token, "org_id"), Some(org.id), "{hash}");
+        assert_eq!(table::get_n::<u64>(token, "org_id"), Some(org.id), "{hash}");
         assert!(
             org.tokens.contains_key(&hash),
             "token {hash} not on its org"
         );
-        if let Some(client) = item::get_s(token, "client") {
+        if let Some(client) = table::get_s(token, "client") {
             let live = t.store.oauth_clients().get(client).await.unwrap().client;
             assert!(live.is_some(), "token {hash} outlived client {client}");
             assert!(org.clients.iter().any(|c| c == client), "{client}");
@@ -1330,45 +1330,45 @@ async fn assert_tenant_invariants(fx: &Fixture) {
 /// The invariants of `shared/src/store/groups.rs`, read off the whole table.
 fn assert_group_invariants(items: &[HashMap<String, AttributeValue>], users: &HashMap<u64, User>) {
     let pk =
-        |i: &HashMap<String, AttributeValue>| item::get_s(i, "pk").unwrap_or_default().to_string();
+        |i: &HashMap<String, AttributeValue>| table::get_s(i, "pk").unwrap_or_default().to_string();
     let sk =
-        |i: &HashMap<String, AttributeValue>| item::get_s(i, "sk").unwrap_or_default().to_string();
+        |i: &HashMap<String, AttributeValue>| table::get_s(i, "sk").unwrap_or_default().to_string();
     let find = |(p, k): (String, String)| items.iter().find(|i| pk(i) == p && sk(i) == k);
     let groups: Vec<(u64, String, String, Option<String>, bool)> = items
         .iter()
-        .filter(|i| pk(i) == keys::GROUPS_PARTITION)
+        .filter(|i| pk(i) == table::GROUPS_PARTITION)
         .map(|i| {
             (
-                item::get_n(i, "group_id").unwrap(),
-                item::get_s(i, "slug").unwrap().to_string(),
-                item::get_s(i, "name").unwrap().to_string(),
-                item::get_s(i, "external_id").map(str::to_string),
-                item::get_bool(i, "deleting").unwrap_or(false),
+                table::get_n(i, "group_id").unwrap(),
+                table::get_s(i, "slug").unwrap().to_string(),
+                table::get_s(i, "name").unwrap().to_string(),
+                table::get_s(i, "external_id").map(str::to_string),
+                table::get_bool(i, "deleting").unwrap_or(false),
             )
         })
         .collect();
     let mut claimed = HashSet::new();
     for (id, slug, name, ext, deleting) in &groups {
-        let (p, k) = keys::org(slug);
+        let (p, k) = table::org(slug);
         let org = find((p, k.into())).unwrap_or_else(|| panic!("group {id} has no org item"));
-        assert_eq!(item::get_n::<u64>(org, "org_id"), Some(*id), "org of {id}");
+        assert_eq!(table::get_n::<u64>(org, "org_id"), Some(*id), "org of {id}");
         assert_eq!(
-            item::get_s(org, "name"),
+            table::get_s(org, "name"),
             Some(name.as_str()),
             "org name of {id}"
         );
-        assert!(!item::get_bool(org, "deleted").unwrap_or(false), "{id}");
-        let (p, k) = keys::org_by_id(*id);
+        assert!(!table::get_bool(org, "deleted").unwrap_or(false), "{id}");
+        let (p, k) = table::org_by_id(*id);
         assert!(find((p, k.into())).is_some(), "group {id} has no id claim");
         if *deleting {
             continue; // a delete cut short: its claims are free already
         }
-        let mut mine = vec![keys::group_name_claim(name).0];
-        mine.extend(ext.iter().map(|e| keys::group_external_id_claim(e).0));
+        let mut mine = vec![table::group_name_claim(name).0];
+        mine.extend(ext.iter().map(|e| table::group_external_id_claim(e).0));
         for claim in mine {
             let held = find((claim.clone(), "CLAIM".into()))
                 .unwrap_or_else(|| panic!("group {id} lacks claim {claim}"));
-            assert_eq!(item::get_n::<u64>(held, "group_id"), Some(*id), "{claim}");
+            assert_eq!(table::get_n::<u64>(held, "group_id"), Some(*id), "{claim}");
             claimed.insert(claim);
         }
     }
@@ -1388,7 +1388,7 @@ fn assert_group_invariants(items: &[HashMap<String, AttributeValue>], users: &Ha
     let mut members = HashSet::new();
     for member in items.iter().filter(|i| sk(i).starts_with("MEMBER#")) {
         let slug = pk(member).trim_start_matches("ORG#").to_string();
-        let user: u64 = item::get_n(member, "user_id").unwrap();
+        let user: u64 = table::get_n(member, "user_id").unwrap();
         assert!(
             users
                 .get(&user)

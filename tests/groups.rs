@@ -8,7 +8,7 @@ use directory::admin_api;
 use directory::domain::user::{Membership, User};
 use directory::http::Profile;
 use directory::scim::{self, groups};
-use directory::store::{keys, Budget, Org, StoreError, UniqueField};
+use directory::store::{table, Budget, Org, StoreError, UniqueField};
 use directory_tests::faults::Fault;
 use directory_tests::{Provisioner, Reply, TestTable};
 use lambda_http::http::Method;
@@ -537,14 +537,14 @@ async fn a_delete_cut_short_is_finished_by_the_next() {
     assert!(
         slug_items
             .iter()
-            .all(|i| directory::store::item::get_s(i, "sk") == Some("ORG")),
+            .all(|i| directory::store::table::get_s(i, "sk") == Some("ORG")),
         "member items left behind"
     );
     for u in &users {
         assert!(s.t.fresh(u.parse().unwrap()).await.memberships.is_empty());
     }
     assert!(s.t.items_with_prefix("ORGID#").await.is_empty());
-    let _ = keys::GROUPS_PARTITION;
+    let _ = table::GROUPS_PARTITION;
 }
 
 #[tokio::test]
@@ -600,7 +600,7 @@ async fn legacy_org(t: &TestTable, id: u64, slug: &str, name: &str) -> Org {
         }
         req.send()
     };
-    let (pk, sk) = keys::org(slug);
+    let (pk, sk) = table::org(slug);
     put(
         pk,
         sk,
@@ -612,7 +612,7 @@ async fn legacy_org(t: &TestTable, id: u64, slug: &str, name: &str) -> Org {
     )
     .await
     .unwrap();
-    let (pk, sk) = keys::org_by_id(id);
+    let (pk, sk) = table::org_by_id(id);
     put(pk, sk, vec![("slug", AttributeValue::S(slug.into()))])
         .await
         .unwrap();

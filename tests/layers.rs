@@ -232,13 +232,13 @@ fn a_broken_copy_is_caught() {
         )
     };
     let files = vec![
-        file("domain/user", "use crate::store::keys;\nfn f() {}"),
-        file("store/keys", "use crate::domain::user::User;"),
+        file("domain/user", "use crate::store::table;\nfn f() {}"),
+        file("store/table", "use crate::domain::user::User;"),
         file("scim/a", "use super::b::X;"),
         file("scim/b", "fn g() { super::a::y(); }"),
         file(
             "service/users",
-            "// use crate::scim::views; (a comment)\nuse crate::store::keys;",
+            "// use crate::scim::views; (a comment)\nuse crate::store::table;",
         ),
         file("scim/discovery", "use crate::events::set;"),
         file(
@@ -250,7 +250,7 @@ fn a_broken_copy_is_caught() {
     assert_eq!(
         wrong,
         [
-            "domain/user: crate::store: use crate::store::keys;",
+            "domain/user: crate::store: use crate::store::table;",
             "scim/discovery: crate::events: use crate::events::set;",
             "events/set: crate::service: use crate::service::users;",
         ],
@@ -260,7 +260,7 @@ fn a_broken_copy_is_caught() {
     assert_eq!(
         found,
         [
-            vec!["domain/user".to_string(), "store/keys".to_string()],
+            vec!["domain/user".to_string(), "store/table".to_string()],
             vec!["scim/a".to_string(), "scim/b".to_string()],
         ]
     );

@@ -9,7 +9,7 @@ use directory::admin_api;
 use directory::http::Ctx;
 use directory::oauth;
 use directory::scim::{self, groups, GROUP_SCHEMA, USER_SCHEMA};
-use directory::store::{keys, Org, TokenSpec};
+use directory::store::{table, Org, TokenSpec};
 use directory_tests::{scim as scim_req, Reply, Req, TestTable};
 use lambda_http::http::Method;
 use lambda_http::Request;
@@ -535,7 +535,7 @@ async fn unknown_ids_and_wrong_secrets_look_alike_and_lock_alike() {
     let trackers = w.t.items_with_prefix("OAUTHCLIENT#").await;
     let tracker = trackers
         .iter()
-        .find(|i| i.get("pk") == Some(&AttributeValue::S(keys::oauth_client(&unknown).0)))
+        .find(|i| i.get("pk") == Some(&AttributeValue::S(table::oauth_client(&unknown).0)))
         .unwrap();
     assert!(tracker.contains_key("expires_at") && !tracker.contains_key("org_id"));
     // An operator unlocks; the next success clears the count in its own transaction.

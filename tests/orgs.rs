@@ -6,7 +6,7 @@ use directory::admin_api::{
     fallback, memberships_list, memberships_retrieve, organizations_list, organizations_retrieve,
 };
 use directory::domain::user::User;
-use directory::store::{keys, Org};
+use directory::store::{table, Org};
 use directory_tests::{get, Reply, Req, TestTable};
 use lambda_http::http::Method;
 use serde_json::{json, Value};
@@ -126,7 +126,7 @@ async fn deactivate(t: &TestTable, org: &Org, user: &User) {
         m.is_active = false;
     }
     t.store.users().update(&fresh, next).await.unwrap();
-    let (pk, sk) = keys::membership(&org.slug, user.id);
+    let (pk, sk) = table::membership(&org.slug, user.id);
     t.edit_item(
         (pk, &sk),
         "SET is_active = :f",
@@ -647,7 +647,7 @@ async fn older_member_items_still_read_and_a_new_role_keeps_the_joined_date() {
     );
 
     // A member item from before the date was kept: the date is null.
-    let (pk, sk) = keys::membership("acme", w.dave.id);
+    let (pk, sk) = table::membership("acme", w.dave.id);
     w.t.edit_item((pk, &sk), "REMOVE joined_date", &[], &[])
         .await;
     let r = w.member(&w.carol_token, mid(&w.acme, &w.dave)).await;
@@ -655,12 +655,12 @@ async fn older_member_items_still_read_and_a_new_role_keeps_the_joined_date() {
     let r = w.members(&w.carol_token, "?org=acme&user=dave").await;
     assert_eq!(r.expect(200)["results"][0]["joined_date"], Value::Null);
     // A member item lost altogether: the user's own copy answers.
-    let (pk, sk) = keys::membership("acme", w.dave.id);
+    let (pk, sk) = table::membership("acme", w.dave.id);
     w.t.store
         .client()
         .delete_item()
         .table_name(w.t.store.table())
-        .set_key(Some(directory::store::item::key(pk, sk)))
+        .set_key(Some(directory::store::table::key(pk, sk)))
         .send()
         .await
         .unwrap();

@@ -19,7 +19,7 @@ use directory::http::{Ctx, Profile};
 use directory::openapi;
 use directory::scim::{self, groups, GROUP_SCHEMA, USER_SCHEMA};
 use directory::store::permissions::{Action, Function, Partition};
-use directory::store::{keys, TokenSpec};
+use directory::store::{table, TokenSpec};
 use directory_tests::iam::Guard;
 use directory_tests::{get, patch, scim as scim_req, Reply, Req, TestTable};
 use lambda_http::http::Method;
@@ -155,7 +155,7 @@ impl Exercise {
         self.world
             .t
             .edit_item(
-                keys::user(self.world.root_id),
+                table::user(self.world.root_id),
                 "SET last_login = :t",
                 &[],
                 &[(":t", AttributeValue::S(two_hours_ago))],
@@ -1409,13 +1409,13 @@ async fn a_narrower_declaration_is_caught() {
     // attribute is refused under a read-only declaration.
     let guard = Guard::for_binary("users-self", e.world.t.store.table());
     let sneaky = e.world.t.guarded_by(&guard).await;
-    let (pk, sk) = keys::user(e.world.carol_id);
+    let (pk, sk) = table::user(e.world.carol_id);
     let out = sneaky
         .store
         .client()
         .update_item()
         .table_name(sneaky.store.table())
-        .set_key(Some(directory::store::item::key(pk, sk)))
+        .set_key(Some(directory::store::table::key(pk, sk)))
         .update_expression("SET last_login = :t, is_superuser = :yes")
         .expression_attribute_values(":t", AttributeValue::S("now".into()))
         .expression_attribute_values(":yes", AttributeValue::Bool(true))

@@ -5,7 +5,7 @@
 //! position find what a full read finds, at the cost they say.
 use aws_sdk_dynamodb::types::AttributeValue;
 use directory::domain::user::User;
-use directory::store::{keys, StoreError, TokenSpec, UniqueField};
+use directory::store::{table, StoreError, TokenSpec, UniqueField};
 use directory_tests::TestTable;
 
 fn token_items(items: &[std::collections::HashMap<String, AttributeValue>], user_id: u64) -> usize {
@@ -112,9 +112,9 @@ async fn the_list_index_holds_no_password_or_token_hashes() {
         .client()
         .query()
         .table_name(table.store.table())
-        .index_name(keys::GSI1)
+        .index_name(table::GSI1)
         .key_condition_expression("gsi1pk = :p")
-        .expression_attribute_values(":p", AttributeValue::S(keys::USERS_PARTITION.into()))
+        .expression_attribute_values(":p", AttributeValue::S(table::USERS_PARTITION.into()))
         .send()
         .await
         .unwrap();
@@ -350,7 +350,7 @@ async fn counts_rebuilt_from_the_users_match_them() {
 #[tokio::test]
 async fn tenant_counts_rebuilt_from_the_owned_users_match_them() {
     use directory::auth;
-    use directory::store::item;
+    use directory::store::table;
     let table = TestTable::new().await;
     table
         .store
@@ -399,10 +399,10 @@ async fn tenant_counts_rebuilt_from_the_owned_users_match_them() {
         .unwrap();
     // Counts lost, and a leftover of an org with no users.
     lose_counts(&table).await;
-    let (pk, sk) = keys::tenant_count_block(99_999, 0, 1);
-    let mut leftover = item::key(pk, sk);
-    leftover.insert("t0".into(), item::n(5));
-    leftover.insert("a0".into(), item::n(5));
+    let (pk, sk) = table::tenant_count_block(99_999, 0, 1);
+    let mut leftover = table::key(pk, sk);
+    leftover.insert("t0".into(), table::n(5));
+    leftover.insert("a0".into(), table::n(5));
     table
         .store
         .client()

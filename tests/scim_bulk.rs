@@ -14,7 +14,7 @@ use directory::domain::user::User;
 use directory::http::Profile;
 use directory::scim::bulk::{MAX_OPERATIONS, MAX_PAYLOAD_SIZE};
 use directory::scim::{self, ENTERPRISE_USER_SCHEMA as ENT, GROUP_SCHEMA, USER_SCHEMA};
-use directory::store::{keys, TenantOrg, TokenSpec, UniqueField};
+use directory::store::{table, TenantOrg, TokenSpec, UniqueField};
 use directory_tests::{Provisioner, Reply, Req, TestTable};
 use lambda_http::http::Method;
 use serde_json::{json, Value};
@@ -708,9 +708,9 @@ async fn another_tenants_users_and_groups_in_a_bulk_answer_as_unknown_ids() {
     let nobody = 987_654u64;
     let stored = || async {
         (
-            t.items_with_prefix(&keys::tenant_groups_partition("acme"))
+            t.items_with_prefix(&table::tenant_groups_partition("acme"))
                 .await,
-            t.items_with_prefix(&keys::tenant_groups_partition("globex"))
+            t.items_with_prefix(&table::tenant_groups_partition("globex"))
                 .await,
             t.items_with_prefix("TGROUPNAME#").await,
             t.fresh(bea).await,

@@ -660,7 +660,7 @@ async fn groups_and_the_root_search_sort_too() {
 }
 
 /// A table made before the modified index (GSI1 and the search index only)
-/// gets it from `usersctl table create` (`keys::add_missing_indexes`), on
+/// gets it from `usersctl table create` (`table::add_missing_indexes`), on
 /// the user items' own `last_modified`. (DynamoDB fills it from the items
 /// already there; DynamoDB Local accepts the index but cannot query an index
 /// added later on an attribute no index was keyed on before, "no such
@@ -671,7 +671,7 @@ async fn an_older_table_gets_the_modified_index_added() {
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
         Projection, ProjectionType, ScalarAttributeType,
     };
-    use directory::store::keys;
+    use directory::store::table;
     let fresh = directory_tests::TestTable::new().await;
     let client = fresh.store.client().clone();
     let old = format!("{}-old", fresh.store.table());
@@ -692,8 +692,8 @@ async fn an_older_table_gets_the_modified_index_added() {
     let index = |name: &str, projected: &[&str]| {
         GlobalSecondaryIndex::builder()
             .index_name(name)
-            .key_schema(key(keys::GSI1_PK, KeyType::Hash))
-            .key_schema(key(keys::GSI1_SK, KeyType::Range))
+            .key_schema(key(table::GSI1_PK, KeyType::Hash))
+            .key_schema(key(table::GSI1_SK, KeyType::Range))
             .projection(
                 Projection::builder()
                     .projection_type(ProjectionType::Include)
@@ -708,14 +708,14 @@ async fn an_older_table_gets_the_modified_index_added() {
         .table_name(&old)
         .billing_mode(BillingMode::PayPerRequest)
         .set_attribute_definitions(Some(
-            [keys::PK, keys::SK, keys::GSI1_PK, keys::GSI1_SK]
+            [table::PK, table::SK, table::GSI1_PK, table::GSI1_SK]
                 .map(attr)
                 .to_vec(),
         ))
-        .key_schema(key(keys::PK, KeyType::Hash))
-        .key_schema(key(keys::SK, KeyType::Range))
-        .global_secondary_indexes(index(keys::GSI1, keys::GSI1_PROJECTED))
-        .global_secondary_indexes(index(keys::SEARCH_INDEX, keys::SEARCH_PROJECTED))
+        .key_schema(key(table::PK, KeyType::Hash))
+        .key_schema(key(table::SK, KeyType::Range))
+        .global_secondary_indexes(index(table::GSI1, table::GSI1_PROJECTED))
+        .global_secondary_indexes(index(table::SEARCH_INDEX, table::SEARCH_PROJECTED))
         .send()
         .await
         .unwrap();
@@ -728,11 +728,11 @@ async fn an_older_table_gets_the_modified_index_added() {
 
     // The modified index first; the tenant index with it on an idle
     // DynamoDB Local, else named pending and added by a later run.
-    let added = keys::add_missing_indexes(&client, &old).await.unwrap();
-    assert_eq!(added.added.first(), Some(&keys::MODIFIED_INDEX));
+    let added = table::add_missing_indexes(&client, &old).await.unwrap();
+    assert_eq!(added.added.first(), Some(&table::MODIFIED_INDEX));
     let named: Vec<_> = added.added.iter().chain(&added.pending).copied().collect();
-    assert_eq!(named, vec![keys::MODIFIED_INDEX, keys::TENANT_INDEX]);
-    let again = keys::add_missing_indexes(&client, &old).await.unwrap();
+    assert_eq!(named, vec![table::MODIFIED_INDEX, table::TENANT_INDEX]);
+    let again = table::add_missing_indexes(&client, &old).await.unwrap();
     let still: Vec<_> = again.added.iter().chain(&again.pending).copied().collect();
     assert_eq!(
         still, added.pending,
@@ -749,27 +749,27 @@ async fn an_older_table_gets_the_modified_index_added() {
         .unwrap()
         .global_secondary_indexes()
         .iter()
-        .find(|g| g.index_name() == Some(keys::MODIFIED_INDEX))
+        .find(|g| g.index_name() == Some(table::MODIFIED_INDEX))
         .expect("the modified index");
     let key_names: Vec<&str> = modified
         .key_schema()
         .iter()
         .map(|k| k.attribute_name())
         .collect();
-    assert_eq!(key_names, [keys::GSI1_PK, keys::MODIFIED_SK]);
+    assert_eq!(key_names, [table::GSI1_PK, table::MODIFIED_SK]);
     let tenant = described
         .table()
         .unwrap()
         .global_secondary_indexes()
         .iter()
-        .find(|g| g.index_name() == Some(keys::TENANT_INDEX));
+        .find(|g| g.index_name() == Some(table::TENANT_INDEX));
     if let Some(tenant) = tenant {
         let key_names: Vec<&str> = tenant
             .key_schema()
             .iter()
             .map(|k| k.attribute_name())
             .collect();
-        assert_eq!(key_names, [keys::TENANT_PK, keys::GSI1_SK]);
+        assert_eq!(key_names, [table::TENANT_PK, table::GSI1_SK]);
     }
     client.delete_table().table_name(&old).send().await.unwrap();
 }

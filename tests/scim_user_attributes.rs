@@ -5,7 +5,7 @@
 use directory::admin_api;
 use directory::http::Profile;
 use directory::scim::{self, ENTERPRISE_USER_SCHEMA as ENT, USER_SCHEMA};
-use directory::store::item::DETAILS;
+use directory::store::table::DETAILS;
 use directory::store::UniqueField;
 use directory_tests::{get, Provisioner, Reply};
 use lambda_http::http::Method;

@@ -13,7 +13,7 @@ use directory::auth;
 use directory::domain::user::User;
 use directory::http::Profile;
 use directory::scim;
-use directory::store::{item, keys, Budget, Store};
+use directory::store::{table, Budget, Store};
 use directory_tests::faults::Fault;
 use directory_tests::{get, Reply, Req, TestTable};
 use lambda_http::http::Method;
@@ -51,12 +51,12 @@ async fn with_password(t: &TestTable, name: &str, password: &str) -> User {
 
 /// The item under the username's claim key, as stored.
 async fn claim_item(t: &TestTable, username: &str) -> Option<HashMap<String, AttributeValue>> {
-    let (pk, sk) = keys::username_claim(username);
+    let (pk, sk) = table::username_claim(username);
     t.store
         .client()
         .get_item()
         .table_name(t.store.table())
-        .set_key(Some(item::key(pk, sk)))
+        .set_key(Some(table::key(pk, sk)))
         .consistent_read(true)
         .send()
         .await
@@ -69,10 +69,10 @@ async fn claim_item(t: &TestTable, username: &str) -> Option<HashMap<String, Att
 /// had happened `ago` seconds earlier (what time passing would do).
 async fn set_failures(t: &TestTable, username: &str, failures: u64, ago: i64) {
     t.edit_item(
-        keys::username_claim(username),
+        table::username_claim(username),
         "SET login_failures = :f, login_failed_at = :t",
         &[],
-        &[(":f", item::n(failures)), (":t", item::n(now() - ago))],
+        &[(":f", table::n(failures)), (":t", table::n(now() - ago))],
     )
     .await;
 }
@@ -117,14 +117,14 @@ async fn a_token_no_longer_listed_on_its_user_is_refused() {
     let bob = t.user("bob").await;
     let token = t.token(&bob).await;
     t.edit_item(
-        keys::user(bob.id),
+        table::user(bob.id),
         "SET token_hashes = :none",
         &[],
         &[(":none", AttributeValue::L(vec![]))],
     )
     .await;
     assert!(!t
-        .items_with_prefix(&keys::token(&auth::hash_token(&token)).0)
+        .items_with_prefix(&table::token(&auth::hash_token(&token)).0)
         .await
         .is_empty());
 
@@ -255,18 +255,18 @@ async fn brute_force_locks_known_and_unknown_names_alike() {
     // What is stored: bob's claim keeps its owner and gains no TTL; the
     // unknown name has a tracker without an owner that expires in a day.
     let claim = claim_item(&t, "bob").await.unwrap();
-    assert_eq!(item::get_n::<u64>(&claim, "user_id"), Some(bob.id));
-    assert_eq!(item::get_n::<u64>(&claim, "login_failures"), Some(5));
-    let at: i64 = item::get_n(&claim, "login_failed_at").unwrap();
+    assert_eq!(table::get_n::<u64>(&claim, "user_id"), Some(bob.id));
+    assert_eq!(table::get_n::<u64>(&claim, "login_failures"), Some(5));
+    let at: i64 = table::get_n(&claim, "login_failed_at").unwrap();
     assert!((now() - at).abs() <= 60, "failed at {at}");
     assert!(
-        !claim.contains_key(keys::TTL),
+        !claim.contains_key(table::TTL),
         "a user's claim never expires"
     );
     let tracker = claim_item(&t, "ghost").await.unwrap();
     assert!(!tracker.contains_key("user_id"));
-    assert_eq!(item::get_n::<u64>(&tracker, "login_failures"), Some(5));
-    let expires: i64 = item::get_n(&tracker, keys::TTL).unwrap();
+    assert_eq!(table::get_n::<u64>(&tracker, "login_failures"), Some(5));
+    let expires: i64 = table::get_n(&tracker, table::TTL).unwrap();
     assert!(
         (expires - now() - 86_400).abs() <= 60,
         "expires at {expires}"
@@ -314,7 +314,7 @@ async fn a_lock_holds_in_another_container_and_over_a_cached_password() {
     assert_eq!(r.header("content-type"), Some("application/scim+json"));
     // The lock is on bob's claim, which still names him.
     let claim = claim_item(&t, "bob").await.unwrap();
-    assert_eq!(item::get_n::<u64>(&claim, "user_id"), Some(bob.id));
+    assert_eq!(table::get_n::<u64>(&claim, "user_id"), Some(bob.id));
 }
 
 #[tokio::test]
@@ -332,7 +332,7 @@ async fn parallel_guesses_all_count() {
         r.expect(401);
     }
     let claim = claim_item(&t, "bob").await.unwrap();
-    assert_eq!(item::get_n::<u64>(&claim, "login_failures"), Some(8));
+    assert_eq!(table::get_n::<u64>(&claim, "login_failures"), Some(8));
     let r = basic_self(&t, "bob", "correct horse").await;
     retry_after(&r, 230..=240);
     r.expect(429);
@@ -352,13 +352,13 @@ async fn locks_double_after_they_end_and_a_good_login_forgets_failures() {
             .expect(401);
     }
     let claim = claim_item(&t, "bob").await.unwrap();
-    assert_eq!(item::get_n::<u64>(&claim, "login_failures"), Some(3));
+    assert_eq!(table::get_n::<u64>(&claim, "login_failures"), Some(3));
     let r = basic_self(&t, "bob", "correct horse").await;
     assert_eq!(r.expect(200)["id"], bob.id);
     let claim = claim_item(&t, "bob").await.unwrap();
     assert!(!claim.contains_key("login_failures"), "{claim:?}");
     assert!(!claim.contains_key("login_failed_at"), "{claim:?}");
-    assert_eq!(item::get_n::<u64>(&claim, "user_id"), Some(bob.id));
+    assert_eq!(table::get_n::<u64>(&claim, "user_id"), Some(bob.id));
 
     // A lock of 30 s that ended: one more failure locks for 60 s.
     set_failures(&t, "bob", 5, 31).await;
@@ -371,7 +371,7 @@ async fn locks_double_after_they_end_and_a_good_login_forgets_failures() {
     set_failures(&t, "bob", 4, 16 * 60).await;
     basic_self(&t, "bob", "guess-7").await.expect(401);
     let claim = claim_item(&t, "bob").await.unwrap();
-    assert_eq!(item::get_n::<u64>(&claim, "login_failures"), Some(1));
+    assert_eq!(table::get_n::<u64>(&claim, "login_failures"), Some(1));
 
     // The right password after a lock ended logs in and clears the count.
     set_failures(&t, "bob", 9, 481).await;
@@ -408,9 +408,9 @@ async fn taking_a_tracked_name_replaces_its_tracker() {
     // The name is free: creating it works, and the new user is not locked.
     let ghost = with_password(&t, "ghost", "correct horse").await;
     let claim = claim_item(&t, "ghost").await.unwrap();
-    assert_eq!(item::get_n::<u64>(&claim, "user_id"), Some(ghost.id));
+    assert_eq!(table::get_n::<u64>(&claim, "user_id"), Some(ghost.id));
     assert!(!claim.contains_key("login_failures"), "{claim:?}");
-    assert!(!claim.contains_key(keys::TTL), "{claim:?}");
+    assert!(!claim.contains_key(table::TTL), "{claim:?}");
     let r = basic_self(&t, "ghost", "correct horse").await;
     assert_eq!(r.expect(200)["id"], ghost.id);
 }
@@ -490,7 +490,7 @@ async fn counting_failures_is_best_effort_and_never_a_500() {
 /// Drops `token_read_only` from a user item: a record written before the
 /// user item recorded whether each token is read-only.
 async fn forget_token_modes(t: &TestTable, user: &User) {
-    t.edit_item(keys::user(user.id), "REMOVE token_read_only", &[], &[])
+    t.edit_item(table::user(user.id), "REMOVE token_read_only", &[], &[])
         .await;
 }
 
@@ -547,12 +547,12 @@ async fn tokens_issued_before_the_user_item_recorded_their_mode_keep_it() {
 
     // A legacy token whose item is gone (revoked by an old path) is refused.
     forget_token_modes(&t, &bob).await;
-    let (pk, sk) = keys::token(&auth::hash_token(&rw));
+    let (pk, sk) = table::token(&auth::hash_token(&rw));
     t.store
         .client()
         .delete_item()
         .table_name(t.store.table())
-        .set_key(Some(item::key(pk, sk)))
+        .set_key(Some(table::key(pk, sk)))
         .send()
         .await
         .unwrap();
@@ -585,7 +585,7 @@ async fn an_expired_token_still_listed_on_its_user_is_refused() {
     // The hour passes: the user item still lists the hash (no write since).
     let hash = auth::hash_token(&token);
     t.edit_item(
-        keys::user(bob.id),
+        table::user(bob.id),
         "SET token_expiry.#h = :past",
         &[("#h", &hash)],
         &[(":past", AttributeValue::N("1000".into()))],
@@ -609,5 +609,5 @@ async fn each_wrong_password_on_the_root_search_counts_once() {
         t.call(scim::search, req).await.expect(401);
     }
     let claim = claim_item(&t, "root-admin").await.unwrap();
-    assert_eq!(item::get_n::<u64>(&claim, "login_failures"), Some(3));
+    assert_eq!(table::get_n::<u64>(&claim, "login_failures"), Some(3));
 }

@@ -9,7 +9,7 @@ use directory::admin_api;
 use directory::domain::orgs::Role;
 use directory::http::Profile;
 use directory::scim::{self, groups};
-use directory::store::{keys, TenantOrg};
+use directory::store::{table, TenantOrg};
 use directory_tests::{Credential, Provisioner, Reply, Req, TestTable};
 use lambda_http::http::Method;
 use serde_json::{json, Value};
@@ -395,7 +395,7 @@ async fn members_must_be_the_tenants_own_users(cred: Credential) {
     let unknown = "999999".to_string();
     let group = a.create(t, "Staff", &[mine.as_str()]).await;
     let before = (
-        t.items_with_prefix(&keys::tenant_groups_partition("acme"))
+        t.items_with_prefix(&table::tenant_groups_partition("acme"))
             .await,
         t.items_with_prefix("TGROUPNAME#").await,
     );
@@ -437,7 +437,7 @@ async fn members_must_be_the_tenants_own_users(cred: Credential) {
     assert_eq!(answers[0..3], answers[6..9]);
     // Nothing written: the group is as it was, no group "New", no member item elsewhere.
     let after = (
-        t.items_with_prefix(&keys::tenant_groups_partition("acme"))
+        t.items_with_prefix(&table::tenant_groups_partition("acme"))
             .await,
         t.items_with_prefix("TGROUPNAME#").await,
     );
@@ -490,7 +490,7 @@ async fn another_tenants_group_answers_as_a_missing_one(cred: Credential) {
     let ops = json!([{"op": "replace", "path": "displayName", "value": "Taken Over"}]);
     let stored = || async {
         (
-            t.items_with_prefix(&keys::tenant_groups_partition("globex"))
+            t.items_with_prefix(&table::tenant_groups_partition("globex"))
                 .await,
             t.items_with_prefix("TGROUPNAME#").await,
         )

@@ -22,11 +22,11 @@ use lambda_http::http::HeaderMap;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-pub use crate::domain::access::Caller;
-use crate::domain::access::{Acting, Provisioner};
 use crate::domain::user::{rules, User};
+pub use crate::domain::Caller;
+use crate::domain::{Acting, Provisioner};
 use crate::store::{
-    keys, Fetched, LoginClaim, Store, StoreError, TenantOrg, TokenOwner, TokenSpec, Wanted,
+    table, Fetched, LoginClaim, Store, StoreError, TenantOrg, TokenOwner, TokenSpec, Wanted,
 };
 
 /// How long a verified password stays verified in this container, so a client
@@ -400,8 +400,8 @@ async fn token_login(
 fn possible_username(username: &str) -> bool {
     !username.is_empty()
         && username.chars().count() <= rules::MAX_NAME
-        && keys::fits(username)
-        && keys::fits(&rules::fold(username))
+        && table::fits(username)
+        && table::fits(&rules::fold(username))
 }
 
 /// Basic auth. An unknown name, a user without a password and a wrong

@@ -3,7 +3,7 @@
 The declaration is Rust code (shared/src/store/permissions.rs): per function,
 the DynamoDB actions, on the table or an index, confined to the partitions its
 writes touch (`dynamodb:LeadingKeys`, patterns built from the key fns of
-store/keys.rs: `keys::user` -> `USER#*`, `keys::count_block` -> `COUNTS`)
+store/table.rs: `table::user` -> `USER#*`, `table::count_block` -> `COUNTS`)
 and, for the writes of authentication, to the attributes they name. The
 integration tests hold the code to it (tests/permissions.rs: every handler runs
 with a DynamoDB client that fails any call outside its declaration); this test

@@ -19,7 +19,7 @@ def declaration():
 
 
 def test_table_is_the_one_the_code_creates(template, declaration):
-    """The code's CreateTable request (keys::table_definition, which `usersctl
+    """The code's CreateTable request (table::table_definition, which `usersctl
     table create` and the tests send) is the source of truth: same keys, indexes,
     projections, billing and TTL in the template."""
     diffs = m.table_differences(template, declaration)

@@ -33,7 +33,7 @@ use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
-use directory::store::keys;
+use directory::store::table;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -571,7 +571,7 @@ fn item_key(op: &Value) -> Option<ItemKey> {
     let item = op.get("Key").or_else(|| op.get("Item"))?;
     Some((
         table.to_string(),
-        item[keys::PK].to_string(),
-        item[keys::SK].to_string(),
+        item[table::PK].to_string(),
+        item[table::SK].to_string(),
     ))
 }

@@ -25,8 +25,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::Input;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use directory::store::keys;
 use directory::store::permissions::{expression_attributes, Access, Action, Function, Partition};
+use directory::store::table;
 
 type Item = HashMap<String, AttributeValue>;
 type Names = Option<HashMap<String, String>>;
@@ -199,9 +199,9 @@ fn accesses(input: &Input) -> Option<Vec<(String, Access)>> {
     if let Some(query) = input.downcast_ref::<QueryInput>() {
         let names = names(query.expression_attribute_names());
         let hash_key = if query.index_name().is_some() {
-            keys::GSI1_PK
+            table::GSI1_PK
         } else {
-            keys::PK
+            table::PK
         };
         let partition_key = query.key_condition_expression().and_then(|condition| {
             equality_value(
@@ -351,7 +351,7 @@ fn resolve(names: &Names) -> impl Fn(&str) -> Option<String> + '_ {
 }
 
 fn partition_key(key: Option<&Item>) -> Option<String> {
-    key?.get(keys::PK)?.as_s().ok().cloned()
+    key?.get(table::PK)?.as_s().ok().cloned()
 }
 
 /// A read of one item: its partition; the attributes its projection names

@@ -8,7 +8,7 @@ use base64::Engine;
 use directory::auth;
 use directory::domain::user::{Group, User};
 use directory::http::{self, Ctx, Profile};
-use directory::store::{keys, Store, TokenSpec};
+use directory::store::{table, Store, TokenSpec};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;
@@ -50,11 +50,11 @@ impl TestTable {
         let client = directory::store::client_from_env().await;
         let table = format!("test-{}", uuid::Uuid::new_v4());
         if stream {
-            keys::create_table(&client, &table)
+            table::create_table(&client, &table)
                 .await
                 .expect("create the test table");
         } else {
-            keys::table_definition(&client, &table)
+            table::table_definition(&client, &table)
                 .set_stream_specification(None)
                 .send()
                 .await
@@ -62,7 +62,7 @@ impl TestTable {
             client
                 .update_time_to_live()
                 .table_name(&table)
-                .time_to_live_specification(keys::time_to_live())
+                .time_to_live_specification(table::time_to_live())
                 .send()
                 .await
                 .expect("turn the test table's TTL on");
@@ -205,7 +205,7 @@ impl TestTable {
             .client()
             .update_item()
             .table_name(self.store.table())
-            .set_key(Some(directory::store::item::key(pk, sk)))
+            .set_key(Some(directory::store::table::key(pk, sk)))
             .update_expression(expression);
         for (name, attr) in names {
             update = update.expression_attribute_names(*name, *attr);

@@ -9,11 +9,11 @@
 
 use super::django::{null_boolean, python_int, python_isspace, PageRequest};
 use super::json_logic::{self, Term};
-use crate::domain::access::{OrgContext, OrgRef};
 use crate::domain::query::ReadPlan;
 use crate::domain::query::{Case, Claim, Field, FieldValue, UserFields, UserQuery};
+use crate::domain::{OrgContext, OrgRef};
 use crate::service::accounts::Selection;
-use crate::store::keys;
+use crate::store::table;
 
 #[derive(Debug, Clone)]
 pub struct ListQuery {
@@ -189,7 +189,7 @@ impl Selection for ListQuery {
 fn org_too_long() -> ListQueryError {
     ListQueryError::Org(format!(
         "org: Ensure this value has no more than {} bytes.",
-        keys::MAX_KEY_VALUE_BYTES
+        table::MAX_KEY_VALUE_BYTES
     ))
 }
 
@@ -210,7 +210,7 @@ pub(super) fn parse_org(
     }
     Ok(match (org.or(header), org_id) {
         (Some(""), _) => OrgContext::NoOrg,
-        (Some(slug), _) if !keys::fits(slug) => return Err(org_too_long()),
+        (Some(slug), _) if !table::fits(slug) => return Err(org_too_long()),
         (Some(slug), _) => OrgContext::Named(OrgRef::Slug(slug.to_string())),
         // `org_id=` (empty) means no org context, like no parameter.
         (None, None | Some("")) => OrgContext::Sandbox,
@@ -565,8 +565,8 @@ mod tests {
         let id_conflict = ListQueryError::Org(ORG_ID_CONFLICT.into());
         let header_conflict = ListQueryError::Org(ORG_HEADER_CONFLICT.into());
         let bad_id = ListQueryError::Org(ORG_ID_INVALID.into());
-        let long_slug = "o".repeat(keys::MAX_KEY_VALUE_BYTES + 1);
-        let longest_slug = "o".repeat(keys::MAX_KEY_VALUE_BYTES);
+        let long_slug = "o".repeat(table::MAX_KEY_VALUE_BYTES + 1);
+        let longest_slug = "o".repeat(table::MAX_KEY_VALUE_BYTES);
         type Case<'a> = (
             Vec<(&'a str, &'a str)>,
             Option<&'a str>,

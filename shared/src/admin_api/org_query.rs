@@ -15,9 +15,9 @@ use std::cmp::Ordering;
 use super::django::PageRequest;
 use super::json_logic::{self, Comparison, Kind, Rule, Term, Value};
 use super::list_query::{parse_org, parse_page_size, parse_search, parse_sort, ListQueryError};
-use crate::domain::access::OrgContext;
 use crate::domain::group::GroupRecord;
 use crate::domain::query::FieldValue;
+use crate::domain::OrgContext;
 use crate::service::orgs::{MemberRow, MemberSelection, OrgSelection};
 
 /// The filter fields of `GET /api/organizations`.
@@ -291,9 +291,9 @@ impl MemberSelection for MembershipQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::access::OrgRef;
     use crate::domain::orgs::{Member, Role};
     use crate::domain::user::{now, User};
+    use crate::domain::OrgRef;
 
     /// A query string as (name, value) pairs.
     type Params<'a> = &'a [(&'a str, &'a str)];

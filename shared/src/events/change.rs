@@ -2,7 +2,7 @@
 //! domain events a stream record carries.
 //!
 //! Only two kinds of item tell anything an app cares about, and both are
-//! read with the store's own item mapping (`store::item::user_from_item`,
+//! read with the store's own item mapping (`store::table::user_from_item`,
 //! `GroupRecord::from_item`):
 //! - a user item (`USER#<id>`): the user was created, changed (the SCIM
 //!   attributes that differ, as the SCIM API renders them), activated,
@@ -30,10 +30,10 @@ use serde_json::{Map, Value};
 use crate::domain::group::GroupRecord;
 use crate::domain::profile::Profile;
 use crate::domain::user::{Membership, User};
-use crate::scim::resource_type::ResourceType;
+use crate::scim::schema::ResourceType;
 use crate::scim::{group_resource, user_schema};
-use crate::store::item::{user_from_item, Item};
-use crate::store::{item_key, keys};
+use crate::store::table::{user_from_item, Item};
+use crate::store::{item_key, table};
 
 /// The kinds of event, one EventBridge `detail-type` each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -163,12 +163,12 @@ pub fn events(old: Option<&Item>, new: Option<&Item>, origin: &str) -> Vec<Event
     let (pk, sk) = item_key(any);
     // What the renderings link to: the global SCIM base.
     let origin = &crate::scim::base_url(origin);
-    if keys::parse_user(&pk, &sk).is_some() {
+    if table::parse_user(&pk, &sk).is_some() {
         match (parse(old, user_from_item), parse(new, user_from_item)) {
             (Some(old), Some(new)) => user_events(old.as_ref(), new.as_ref(), origin),
             _ => malformed(&pk, &sk),
         }
-    } else if pk == keys::GROUPS_PARTITION && keys::parse_group(&sk).is_some() {
+    } else if pk == table::GROUPS_PARTITION && table::parse_group(&sk).is_some() {
         match (
             parse(old, GroupRecord::from_item),
             parse(new, GroupRecord::from_item),

@@ -40,7 +40,7 @@ use super::push::{Outcome, Pusher};
 use super::record::{self, Change};
 use super::secret::KeySource;
 use super::set::{self, Envelope};
-use crate::store::{keys, Delivery, DeliveryStatus, Store, Subscriber};
+use crate::store::{table, Delivery, DeliveryStatus, Store, Subscriber};
 
 /// How long after an invocation starts a send may begin: with one attempt's
 /// time after it and the writes that keep what is left, an invocation ends
@@ -355,7 +355,7 @@ impl Run<'_> {
         })?;
         let mut delivery = Delivery {
             subscriber: self.subscriber.id.clone(),
-            position: keys::delivery_position(&change.sequence_number, index),
+            position: table::delivery_position(&change.sequence_number, index),
             token,
             jti,
             subject: event.subject.uri(),

@@ -9,8 +9,7 @@ use super::{bus, key::SigningKey};
 use crate::domain::group::GroupRecord;
 use crate::domain::user::{parse_time, Membership, User};
 use crate::scim::event_uris::{ACTIVATE, CREATE_FULL, DEACTIVATE, DELETE, PATCH_FULL};
-use crate::store::item::{self, key, n, s, user_to_item, Item};
-use crate::store::keys;
+use crate::store::table::{self, key, n, s, user_to_item, Item};
 
 const ORIGIN: &str = "https://directory.example";
 
@@ -359,7 +358,7 @@ fn internal_items() -> Vec<(&'static str, Item)> {
         (
             "username claim with failed logins",
             with(
-                owned(keys::username_claim("bjensen")),
+                owned(table::username_claim("bjensen")),
                 vec![
                     ("user_id", n(7)),
                     ("login_failures", n(3)),
@@ -370,28 +369,28 @@ fn internal_items() -> Vec<(&'static str, Item)> {
         (
             "failed-login tracker of a name nobody holds",
             with(
-                owned(keys::username_claim("nobody")),
-                vec![("login_failures", n(9)), (keys::TTL, n(1))],
+                owned(table::username_claim("nobody")),
+                vec![("login_failures", n(9)), (table::TTL, n(1))],
             ),
         ),
         (
             "email claim",
             with(
-                owned(keys::email_claim("b@example.com")),
+                owned(table::email_claim("b@example.com")),
                 vec![("user_id", n(7))],
             ),
         ),
         (
             "externalId claim",
             with(
-                owned(keys::external_id_claim("E-7")),
+                owned(table::external_id_claim("E-7")),
                 vec![("user_id", n(7))],
             ),
         ),
         (
             "token",
             with(
-                owned(keys::token(SECRETS[1])),
+                owned(table::token(SECRETS[1])),
                 vec![
                     ("user_id", n(7)),
                     (
@@ -403,27 +402,27 @@ fn internal_items() -> Vec<(&'static str, Item)> {
         ),
         (
             "user id counter",
-            with(counter(keys::user_id_counter()), vec![("value", n(8))]),
+            with(counter(table::user_id_counter()), vec![("value", n(8))]),
         ),
         (
             "org id counter",
-            with(counter(keys::org_id_counter()), vec![("value", n(4))]),
+            with(counter(table::org_id_counter()), vec![("value", n(4))]),
         ),
         (
             "user counts",
-            with(fixed(keys::count_block(0, 1)), vec![("v", n(1))]),
+            with(fixed(table::count_block(0, 1)), vec![("v", n(1))]),
         ),
         (
             "org",
             with(
-                owned(keys::org("acme")),
+                owned(table::org("acme")),
                 vec![("org_id", n(3)), ("slug", s("acme")), ("name", s("Acme"))],
             ),
         ),
         (
             "org tombstone",
             with(
-                owned(keys::org("gone")),
+                owned(table::org("gone")),
                 vec![
                     ("org_id", n(5)),
                     ("slug", s("gone")),
@@ -436,33 +435,33 @@ fn internal_items() -> Vec<(&'static str, Item)> {
         ),
         (
             "org id claim",
-            with(owned(keys::org_by_id(3)), vec![("slug", s("acme"))]),
+            with(owned(table::org_by_id(3)), vec![("slug", s("acme"))]),
         ),
         (
             "member item",
             with(
-                keys::membership("acme", 7),
+                table::membership("acme", 7),
                 vec![("user_id", n(7)), ("role", s("worker"))],
             ),
         ),
         (
             "group name claim",
             with(
-                owned(keys::group_name_claim("Acme")),
+                owned(table::group_name_claim("Acme")),
                 vec![("group_id", n(3))],
             ),
         ),
         (
             "group externalId claim",
             with(
-                owned(keys::group_external_id_claim("G-3")),
+                owned(table::group_external_id_claim("G-3")),
                 vec![("group_id", n(3))],
             ),
         ),
         (
             "tenant group",
             with(
-                keys::tenant_group("acme", 4),
+                table::tenant_group("acme", 4),
                 vec![
                     ("group_id", n(4)),
                     ("name", s("Admins")),
@@ -477,14 +476,14 @@ fn internal_items() -> Vec<(&'static str, Item)> {
         (
             "tenant group name claim",
             with(
-                owned(keys::tenant_group_name_claim("acme", "Admins")),
+                owned(table::tenant_group_name_claim("acme", "Admins")),
                 vec![("group_id", n(4))],
             ),
         ),
         (
             "subscriber",
             with(
-                fixed(keys::subscriber("ab12")),
+                fixed(table::subscriber("ab12")),
                 vec![
                     ("id", s("ab12")),
                     ("url", s("https://x")),
@@ -495,7 +494,7 @@ fn internal_items() -> Vec<(&'static str, Item)> {
         (
             "kept delivery",
             with(
-                keys::delivery("ab12", "0001#0000"),
+                table::delivery("ab12", "0001#0000"),
                 vec![("token", s("a.b.c"))],
             ),
         ),
@@ -802,5 +801,5 @@ fn images_read_from_a_lambda_batch() {
             vec!["active".into()]
         )]
     );
-    assert_eq!(item::get_s(&user_to_item(&a), "username"), Some("bjensen"));
+    assert_eq!(table::get_s(&user_to_item(&a), "username"), Some("bjensen"));
 }

@@ -51,12 +51,13 @@ use serde_json::{json, Map, Value};
 
 use super::group_request::{group_error, replacement};
 use super::request::ScimRequest;
-use super::resource_type::{canonical_id, etag, json_response, ResourceType};
 use super::routes::fallback_response;
 use super::schema::get_ci;
+use super::schema::{json_response, ResourceType};
 use super::users::{patched, posted, put, user_error};
 use super::{group_resource, user_schema, ScimError};
-use crate::domain::access::Provisioner;
+use crate::domain::Provisioner;
+use crate::domain::{canonical_id, etag};
 use crate::http;
 use crate::http::respond;
 use crate::http::{Ctx, Profile};

@@ -37,7 +37,7 @@ use crate::domain::listing::{GroupFilter, GroupKey, UserFilter};
 use crate::domain::profile::Profile;
 use crate::domain::query::{Case, Claim, UserQuery};
 use crate::domain::user::{parse_time, rules, User};
-use crate::store::keys;
+use crate::store::table;
 
 mod eval;
 mod lex;
@@ -1196,12 +1196,12 @@ impl Parser {
                 (self.schema.resource, path.attr, &value)
             {
                 // A group's name claim is its folded name.
-                if !keys::fits(s) || !keys::fits(&rules::fold(s)) {
+                if !table::fits(s) || !table::fits(&rules::fold(s)) {
                     return Err(invalid(format!(
                         "The value compared with 'displayName' is too long: {} bytes, at most \
                          {} are allowed",
                         s.len(),
-                        keys::MAX_KEY_VALUE_BYTES
+                        table::MAX_KEY_VALUE_BYTES
                     )));
                 }
             }
@@ -1292,7 +1292,7 @@ fn check_type(path: &Path, op: Op, value: &Value) -> Result<(), ScimError> {
 /// A string compared with userName, emails.value or externalId may become
 /// part of a DynamoDB key (the lookup reads that claim), and DynamoDB answers
 /// an over-long key with a validation error. No stored value comes near
-/// [`keys::MAX_KEY_VALUE_BYTES`], so a longer one cannot match anything: it is
+/// [`table::MAX_KEY_VALUE_BYTES`], so a longer one cannot match anything: it is
 /// refused here, before any read.
 fn check_key_length(path: &Path, value: &Value) -> Result<(), ScimError> {
     let (Value::Str(s), Some(attr)) = (value, path.attr) else {
@@ -1301,7 +1301,7 @@ fn check_key_length(path: &Path, value: &Value) -> Result<(), ScimError> {
     let Some(key) = key_value(attr, s) else {
         return Ok(());
     };
-    if keys::fits(s) && keys::fits(&key) {
+    if table::fits(s) && table::fits(&key) {
         return Ok(());
     }
     Err(invalid(format!(
@@ -1309,6 +1309,6 @@ fn check_key_length(path: &Path, value: &Value) -> Result<(), ScimError> {
          are allowed",
         s.len(),
         key.len(),
-        keys::MAX_KEY_VALUE_BYTES
+        table::MAX_KEY_VALUE_BYTES
     )))
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::filter::{Filter, Resource};
 use super::list_params::ListParams;
 use super::request::Projection;
-use super::resource_type::ResourceType;
+use super::schema::ResourceType;
 use super::sort::Sort;
 use super::{filter, group_resource, ScimError};
 pub use crate::domain::group::MAX_LISTED_MEMBERS;

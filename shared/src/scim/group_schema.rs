@@ -6,15 +6,16 @@
 //! (`group_resource.rs` reads bodies and PatchOps through these rows).
 use serde_json::{json, Value};
 
-use super::resource_type::{etag, ResourceType};
+use super::schema::ResourceType;
 use super::schema::{
     get_ci, meta, meta_parts, Attr, Attribute, Context, Filterable, Mutability, Planned, Returned,
     Store, Type, Uniqueness, Write,
 };
 use super::ScimError;
+use crate::domain::etag;
 use crate::domain::group::{GroupPatch, GroupRecord, MemberPlan};
 use crate::domain::user::format_time;
-use crate::store::keys;
+use crate::store::table;
 
 /// The longest displayName and externalId a group takes.
 pub const MAX_NAME: usize = 256;
@@ -229,9 +230,9 @@ pub fn check_name(name: &str) -> Result<(), ScimError> {
 
 pub fn check_external_id(ext: Option<&str>) -> Result<(), ScimError> {
     match ext {
-        Some(e) if e.chars().count() > MAX_NAME || !keys::fits(e) => Err(ScimError::invalid_value(
-            format!("externalId is longer than {MAX_NAME} characters."),
-        )),
+        Some(e) if e.chars().count() > MAX_NAME || !table::fits(e) => Err(
+            ScimError::invalid_value(format!("externalId is longer than {MAX_NAME} characters.")),
+        ),
         Some("") => Err(ScimError::invalid_value("externalId must not be empty.")),
         _ => Ok(()),
     }

@@ -11,8 +11,8 @@ use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 
 use super::request::ScimRequest;
-use super::resource_type::ResourceType;
 use super::routes::fallback_response;
+use super::schema::ResourceType;
 use super::users::{patched, put, render, user_error};
 use super::{user_schema, ScimError};
 use crate::domain::user::User;

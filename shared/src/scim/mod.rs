@@ -14,7 +14,6 @@ mod list_params;
 pub mod me;
 pub mod patch;
 mod request;
-pub mod resource_type;
 mod routes;
 pub mod schema;
 mod search;

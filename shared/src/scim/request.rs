@@ -10,7 +10,7 @@ use super::schema::Returned;
 use super::user_schema::USER_ATTRIBUTES;
 use super::{schema, ScimError, BASE_PATH, CONTENT_TYPE};
 use crate::auth::{Caller, Credentials};
-use crate::domain::access::Provisioner;
+use crate::domain::Provisioner;
 use crate::http::Ctx;
 use crate::http::QueryParams;
 use crate::service::users::Precondition;

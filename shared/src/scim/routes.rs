@@ -9,7 +9,7 @@ use lambda_http::{Body, Request, Response};
 
 use super::request::Base;
 use super::request::{admin, signed_in, ScimRequest};
-use super::resource_type::json_response;
+use super::schema::json_response;
 use super::{discovery, ScimError, ENTERPRISE_USER_SCHEMA, USER_SCHEMA};
 use crate::domain::profile::Profile;
 use crate::http::Ctx;

@@ -15,7 +15,7 @@ use super::filter::Resource;
 use super::group_request::{self, page_json};
 use super::list_params::ListParams;
 use super::request::{list_error, ScimRequest};
-use super::resource_type::list_response;
+use super::schema::list_response;
 use super::sort::Sort;
 use super::{users, ScimError};
 use crate::http::respond;

@@ -10,8 +10,9 @@ use serde_json::Value;
 
 use super::group_request::{group_error, replacement, wants_members, MAX_LISTED_MEMBERS};
 use super::request::{Projection, ScimRequest};
-use super::resource_type::{etag, ResourceType};
+use super::schema::ResourceType;
 use super::{group_resource, ScimError};
+use crate::domain::etag;
 use crate::domain::tenant_group::TenantGroup;
 use crate::http;
 use crate::http::Ctx;

@@ -14,22 +14,23 @@
 //! string or a list of values the `rfc` profile keeps is a
 //! [`kept_text!`] or [`kept_values!`] store and needs nothing else. One of
 //! the record's own fields is a [`Store::Field`] with a getter, setter and
-//! clear, the field on [`User`], and its item mapping in `store/item.rs`.
+//! clear, the field on [`User`], and its item mapping in `store/table.rs`.
 //! `self_service: true` lets users change it about themselves through
 //! `/Me` (what the admin API calls personal data: names, not emails,
 //! `active` or anything an administrator or the identity provider decides).
 use serde_json::{json, Map, Value};
 
-use super::resource_type::{etag, ResourceType};
+use super::schema::ResourceType;
 use super::schema::{
     meta, meta_parts, Attr, Attribute, Context, Filterable, Mutability, Returned, Store, Type,
     Uniqueness, Write,
 };
 use super::{schema, ScimError, ENTERPRISE_USER_SCHEMA, USER_SCHEMA};
 use crate::domain::canonical_id;
+use crate::domain::etag;
 use crate::domain::profile::Profile;
 use crate::domain::user::{format_time, limits, rules, Entry, User};
-use crate::store::keys;
+use crate::store::table;
 
 /// A string the record keeps in its details under `$key`, which also names
 /// it in error messages.
@@ -755,10 +756,10 @@ fn validate_external_id(user: &User) -> Result<(), ScimError> {
     // The externalId is a key (its uniqueness claim). 256 characters fit
     // today; this keeps a longer limit from ever sending DynamoDB a key
     // it refuses.
-    if !keys::fits(ext) {
+    if !table::fits(ext) {
         return Err(ScimError::invalid_value(format!(
             "externalId must be at most {} bytes in UTF-8, not {}",
-            keys::MAX_KEY_VALUE_BYTES,
+            table::MAX_KEY_VALUE_BYTES,
             ext.len()
         )));
     }
@@ -1243,7 +1244,7 @@ mod user_resource_tests {
             (Some("W/\"2\""), false),
         ] {
             assert_eq!(
-                crate::scim::resource_type::if_match_holds(header, u.version),
+                crate::domain::if_match_holds(header, u.version),
                 holds,
                 "{header:?}"
             );

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::filter::{Filter, Resource};
 use super::list_params::ListParams;
 use super::request::{list_error, Projection, ScimRequest};
-use super::resource_type::{json_response, list_response, ResourceType};
+use super::schema::{json_response, list_response, ResourceType};
 use super::sort::Sort;
 use super::{cursor, filter, user_schema, ScimError, LIST_SCHEMA};
 use crate::config::Config;

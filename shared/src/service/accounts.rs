@@ -14,10 +14,10 @@ use std::ops::Range;
 
 use super::Failure;
 use crate::auth::{self, Credentials};
-use crate::domain::access::{is_active_member, may_see, Caller, OrgContext, OrgScope};
 use crate::domain::query::{Claim, UserFields, UserQuery};
 use crate::domain::query::{ClaimKeys, ReadPlan};
 use crate::domain::user::User;
+use crate::domain::{is_active_member, may_see, Caller, OrgContext, OrgScope};
 use crate::store::{Fetched, Store, StoreError, UniqueField, Wanted};
 
 /// What a list selects and in which order, as the API parsed it. The

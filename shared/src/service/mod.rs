@@ -16,8 +16,8 @@ pub mod user_lists;
 pub mod users;
 
 use crate::auth::{self, Credentials};
-use crate::domain::access::{Caller, OrgRef, Provisioner};
 use crate::domain::user::User;
+use crate::domain::{Caller, OrgRef, Provisioner};
 use crate::store::{Fetched, Store, StoreError, UniqueField, Wanted};
 
 /// Who an operation acts for. Either way the operation decides what the

@@ -28,12 +28,12 @@ use std::ops::Range;
 
 use super::Failure;
 use crate::auth::{self, Caller, Credentials};
-use crate::domain::access::OrgContext;
 use crate::domain::group::GroupRecord;
 use crate::domain::orgs::{
     may_see_member, may_see_org, sees_inactive_members, split_membership_id, Member, Role,
 };
 use crate::domain::user::User;
+use crate::domain::OrgContext;
 use crate::store::{Store, StoreError, Wanted};
 
 /// What an org list selects and in which order, as the API parsed it.

@@ -16,11 +16,11 @@ use std::collections::HashMap;
 use super::groups::{parse_ids, users_named, want_users};
 use super::users::Precondition;
 use super::{Failure, Identity};
-use crate::domain::access::Provisioner;
 use crate::domain::group::{GroupBody, GroupPatch, GroupRecord};
 use crate::domain::tenant::Tenant;
 use crate::domain::tenant_group::{TenantGroup, MAX_MEMBERS};
 use crate::domain::user::{now, User};
+use crate::domain::Provisioner;
 use crate::store::{
     Fetched, GroupWrite, RoleWrite, Store, StoreError, UniqueField, Wanted, WRITE_ATTEMPTS,
 };

@@ -27,11 +27,11 @@
 //! every later change; a POST naming a user the org does not own is a 409,
 //! never an adoption.
 use super::{Failure, Identity};
-use crate::domain::access::Provisioner;
 use crate::domain::if_match_holds;
 use crate::domain::profile::Profile;
 use crate::domain::tenant::Tenant;
 use crate::domain::user::{Group, Membership, User};
+use crate::domain::Provisioner;
 use crate::store::{Fetched, Store, StoreError, UniqueField, Wanted};
 
 /// The user operations over one store, in one profile.

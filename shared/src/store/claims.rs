@@ -10,10 +10,10 @@
 //! with the conditions that make them the uniqueness check.
 use aws_sdk_dynamodb::types::{Delete, Put};
 
-use super::item::{self, key, n, Item};
-use super::keys::claim_key;
+use super::table::claim_key;
+use super::table::{self, key, n, Item};
 use super::writes::{built, put_if_absent};
-use super::{keys, Result, Store, UniqueField};
+use super::{Result, Store, UniqueField};
 use crate::domain::group::GroupRecord;
 use crate::domain::user::User;
 
@@ -37,7 +37,7 @@ impl Claims<'_> {
     pub async fn owner(&self, field: UniqueField, value: &str) -> Result<Option<u64>> {
         let (pk, sk) = claim_key(field, value);
         Ok(self.store.get(key(pk, sk)).await?.and_then(|item| {
-            item::get_n(&item, "user_id").or_else(|| item::get_n(&item, "group_id"))
+            table::get_n(&item, "user_id").or_else(|| table::get_n(&item, "group_id"))
         }))
     }
 
@@ -55,7 +55,7 @@ impl Claims<'_> {
         let found = self.store.batch_get_all(keys, true).await?;
         let mut owners: Vec<u64> = found
             .values()
-            .filter_map(|claim| item::get_n(claim, "user_id"))
+            .filter_map(|claim| table::get_n(claim, "user_id"))
             .collect();
         owners.sort_unstable();
         owners.dedup();
@@ -141,8 +141,8 @@ pub(super) fn group_claims(group: &GroupRecord) -> Vec<(UniqueField, String)> {
 /// The key of a group's claim (a group holds only these two kinds).
 fn group_claim_key(field: UniqueField, value: &str) -> (String, &'static str) {
     match field {
-        UniqueField::GroupExternalId => keys::group_external_id_claim(value),
-        _ => keys::group_name_claim(value),
+        UniqueField::GroupExternalId => table::group_external_id_claim(value),
+        _ => table::group_name_claim(value),
     }
 }
 

@@ -20,11 +20,11 @@
 //!   token it issued, in one transaction: they stop working at once.
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
-use super::item::{self, key, n, s, Item};
 use super::logins::Tracker;
+use super::table::{self, key, n, s, Item};
 use super::tenants::{listed_token, CLIENT_ATTRIBUTE, TOKEN_ATTRIBUTE};
 use super::writes::built;
-use super::{keys, LoginClaim, Result, Store, StoreError, TenantOrg, TokenSpec};
+use super::{LoginClaim, Result, Store, StoreError, TenantOrg, TokenSpec};
 use crate::domain::user::{format_time, now};
 
 /// Unexpired access tokens one client may hold; the next one issued drops
@@ -56,10 +56,10 @@ impl OAuthClient {
     fn from_item(id: &str, item: &Item) -> Option<OAuthClient> {
         Some(OAuthClient {
             id: id.to_string(),
-            org_id: item::get_n(item, ORG_ID)?,
-            slug: item::get_s(item, "slug")?.to_string(),
-            secret_hash: item::get_s(item, "secret_hash")?.to_string(),
-            read_only: item::get_bool(item, "read_only").unwrap_or(false),
+            org_id: table::get_n(item, ORG_ID)?,
+            slug: table::get_s(item, "slug")?.to_string(),
+            secret_hash: table::get_s(item, "secret_hash")?.to_string(),
+            read_only: table::get_bool(item, "read_only").unwrap_or(false),
         })
     }
 }
@@ -95,7 +95,7 @@ impl Store {
 }
 
 fn tracker(client_id: &str) -> Tracker {
-    let (pk, sk) = keys::oauth_client(client_id);
+    let (pk, sk) = table::oauth_client(client_id);
     Tracker {
         pk,
         sk,
@@ -107,7 +107,7 @@ impl OAuthClients<'_> {
     /// The client of `client_id` and its failed authentications: one
     /// strongly consistent GetItem.
     pub async fn get(&self, client_id: &str) -> Result<ClientRecord> {
-        let (pk, sk) = keys::oauth_client(client_id);
+        let (pk, sk) = table::oauth_client(client_id);
         let found = self.store.get(key(pk, sk)).await?;
         Ok(ClientRecord {
             client: found
@@ -138,7 +138,7 @@ impl OAuthClients<'_> {
                 .expression_attribute_values(":c", AttributeValue::M(listed))
                 .build(),
         )?;
-        let (pk, sk) = keys::oauth_client(client_id);
+        let (pk, sk) = table::oauth_client(client_id);
         let mut client = key(pk, sk);
         client.insert(ORG_ID.into(), n(org.id));
         client.insert("slug".into(), s(&org.slug));
@@ -178,7 +178,7 @@ impl OAuthClients<'_> {
     /// Forgets the failures on record of a client, or deletes the tracker of
     /// an id nobody holds (`usersctl org oauth-client unlock`). One call.
     pub async fn unlock(&self, client_id: &str) -> Result<bool> {
-        let (pk, sk) = keys::oauth_client(client_id);
+        let (pk, sk) = table::oauth_client(client_id);
         let held = self
             .store
             .client()
@@ -289,12 +289,12 @@ impl OAuthClients<'_> {
             (TransactWriteItem::builder().put(put).build(), false),
         ];
         for h in evicted {
-            let (pk, sk) = keys::token(h);
+            let (pk, sk) = table::token(h);
             let delete: Delete = self.store.plain_delete(pk, sk)?;
             items.push((TransactWriteItem::builder().delete(delete).build(), false));
         }
         if clear_failures {
-            let (pk, sk) = keys::oauth_client(&client.id);
+            let (pk, sk) = table::oauth_client(&client.id);
             let clear: Update = built(
                 Update::builder()
                     .table_name(self.store.table())
@@ -321,7 +321,7 @@ impl OAuthClients<'_> {
         let Some(client) = self.get(client_id).await?.client else {
             return Ok(false);
         };
-        let (pk, sk) = keys::oauth_client(client_id);
+        let (pk, sk) = table::oauth_client(client_id);
         let delete: Delete = built(
             Delete::builder()
                 .table_name(self.store.table())
@@ -352,7 +352,7 @@ impl OAuthClients<'_> {
     /// The org item of the client's org, read and parsed, unless the org is
     /// gone or is another one now.
     async fn org_item(&self, client: &OAuthClient) -> Result<Option<(TenantOrg, Item)>> {
-        let (pk, sk) = keys::org(&client.slug);
+        let (pk, sk) = table::org(&client.slug);
         let Some(found) = self.store.get(key(pk, sk)).await? else {
             return Ok(None);
         };
@@ -398,7 +398,7 @@ impl OAuthClients<'_> {
         )?;
         let mut items = vec![(TransactWriteItem::builder().update(update).build(), false)];
         for h in hashes {
-            let (pk, sk) = keys::token(&h);
+            let (pk, sk) = table::token(&h);
             items.push((
                 TransactWriteItem::builder()
                     .delete(self.store.plain_delete(pk, sk)?)
@@ -418,9 +418,9 @@ fn tokens_of(org: &Item, client_id: &str) -> Vec<(String, i64)> {
         .filter_map(|(name, value)| {
             let hash = name.strip_prefix(TOKEN_ATTRIBUTE)?;
             let m = value.as_m().ok()?;
-            (item::get_s(m, CLIENT)? == client_id).then_some(())?;
-            let issued = item::get_n(m, ISSUED).unwrap_or(0);
-            Some((issued, hash.to_string(), item::get_n(m, keys::TTL)?))
+            (table::get_s(m, CLIENT)? == client_id).then_some(())?;
+            let issued = table::get_n(m, ISSUED).unwrap_or(0);
+            Some((issued, hash.to_string(), table::get_n(m, table::TTL)?))
         })
         .collect();
     tokens.sort();

@@ -28,8 +28,8 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnConsumedCapacity, TransactWriteItem, Update,
 };
 
-use super::item::{self, key, n, Item};
-use super::{keys, Result, Store, StoreError};
+use super::table::{self, key, n, Item};
+use super::{Result, Store, StoreError};
 use crate::domain::user::User;
 
 /// Users in the directory, kept by every create, delete and (de)activation.
@@ -241,7 +241,7 @@ impl BucketCounts {
             copies
                 .entry(block)
                 .or_default()
-                .push((shard, item::get_n(it, "v").unwrap_or(0)));
+                .push((shard, table::get_n(it, "v").unwrap_or(0)));
             for (bucket, total, active) in block_counts(it)? {
                 let s = sums.entry((block, bucket)).or_insert((0, 0));
                 s.0 += total;
@@ -264,15 +264,15 @@ impl BucketCounts {
 fn corrupt(it: &Item) -> StoreError {
     StoreError::Corrupt(format!(
         "{}/{}",
-        item::get_s(it, keys::PK).unwrap_or("?"),
-        item::get_s(it, keys::SK).unwrap_or("?")
+        table::get_s(it, table::PK).unwrap_or("?"),
+        table::get_s(it, table::SK).unwrap_or("?")
     ))
 }
 
 fn parse_block_key(it: &Item, prefix: &str) -> Result<(u64, u32)> {
-    let sk = item::get_s(it, keys::SK).ok_or_else(|| corrupt(it))?;
+    let sk = table::get_s(it, table::SK).ok_or_else(|| corrupt(it))?;
     sk.strip_prefix(prefix)
-        .and_then(keys::parse_count_block)
+        .and_then(table::parse_count_block)
         .ok_or_else(|| corrupt(it))
 }
 
@@ -293,8 +293,8 @@ fn block_counts(it: &Item) -> Result<Vec<(u64, i64, i64)>> {
         }
     }
     for bucket in 0..BLOCK_BUCKETS {
-        let total: i64 = item::get_n(it, &format!("t{bucket}")).unwrap_or(0);
-        let active: i64 = item::get_n(it, &format!("a{bucket}")).unwrap_or(0);
+        let total: i64 = table::get_n(it, &format!("t{bucket}")).unwrap_or(0);
+        let active: i64 = table::get_n(it, &format!("a{bucket}")).unwrap_or(0);
         if total != 0 || active != 0 {
             out.push((bucket, total, active));
         }
@@ -334,7 +334,7 @@ impl Counts<'_> {
     /// Every bucket's counts: one eventually consistent query of the
     /// `COUNTS` partition (paginated past 1 MB, which takes ~20 million users).
     pub async fn by_bucket(&self) -> Result<BucketCounts> {
-        let items = self.blocks(keys::COUNT_BLOCK_PREFIX).await?;
+        let items = self.blocks(table::COUNT_BLOCK_PREFIX).await?;
         BucketCounts::from_items(&items)
     }
 
@@ -342,9 +342,9 @@ impl Counts<'_> {
     /// consistent query of its own blocks (about 50 bytes per copy of each
     /// block of 2,500 ids its users span).
     pub async fn of_tenant(&self, org_id: u64) -> Result<BucketCounts> {
-        let prefix = keys::tenant_counts_prefix(org_id);
+        let prefix = table::tenant_counts_prefix(org_id);
         let items = self
-            .blocks(&format!("{prefix}{}", keys::COUNT_BLOCK_PREFIX))
+            .blocks(&format!("{prefix}{}", table::COUNT_BLOCK_PREFIX))
             .await?;
         BucketCounts::from_items_after(&items, &prefix)
     }
@@ -360,7 +360,7 @@ impl Counts<'_> {
                     .key_condition_expression("pk = :p AND begins_with(sk, :b)")
                     .expression_attribute_values(
                         ":p",
-                        AttributeValue::S(keys::COUNTS_PARTITION.into()),
+                        AttributeValue::S(table::COUNTS_PARTITION.into()),
                     )
                     .expression_attribute_values(":b", AttributeValue::S(prefix.into())),
             )
@@ -389,7 +389,7 @@ impl Counts<'_> {
     /// a write between the pass and the rewrite would be counted wrong.
     pub async fn rebuild(&self) -> Result<UserCounts> {
         let users = self.store.users().all().await?;
-        let old = self.blocks(keys::COUNT_BLOCK_PREFIX).await?;
+        let old = self.blocks(table::COUNT_BLOCK_PREFIX).await?;
         let counts = self.rewrite("", &old, &users).await?;
         // The tenants': every org with users or with counts.
         let mut orgs: BTreeMap<u64, Vec<Item>> = self
@@ -400,9 +400,9 @@ impl Counts<'_> {
             .iter()
             .map(|g| (g.id, Vec::new()))
             .collect();
-        for it in self.blocks(keys::TENANT_COUNTS).await? {
-            let org = item::get_s(&it, keys::SK)
-                .and_then(keys::parse_tenant_counts)
+        for it in self.blocks(table::TENANT_COUNTS).await? {
+            let org = table::get_s(&it, table::SK)
+                .and_then(table::parse_tenant_counts)
                 .ok_or_else(|| corrupt(&it))?;
             orgs.entry(org).or_default().push(it);
         }
@@ -412,7 +412,7 @@ impl Counts<'_> {
                 .users()
                 .owned_by(org, None, usize::MAX, false)
                 .await?;
-            let prefix = keys::tenant_counts_prefix(org);
+            let prefix = table::tenant_counts_prefix(org);
             self.rewrite(&prefix, &old, &owned.users).await?;
         }
         Ok(counts)
@@ -431,7 +431,7 @@ impl Counts<'_> {
         let blocks: std::collections::BTreeSet<u64> =
             buckets.keys().map(|b| b / BLOCK_BUCKETS).collect();
         for block in &blocks {
-            let (pk, sk) = keys::count_block(*block, 0);
+            let (pk, sk) = table::count_block(*block, 0);
             let mut merged = key(pk, format!("{prefix}{sk}"));
             merged.insert(
                 "packed".into(),
@@ -456,7 +456,7 @@ impl Counts<'_> {
             .iter()
             .filter(|(block, shard)| *shard != 0 || !blocks.contains(block));
         for (block, shard) in stale {
-            let (pk, sk) = keys::count_block(*block, *shard);
+            let (pk, sk) = table::count_block(*block, *shard);
             let out = self.store.within(
                 self.store
                     .client()
@@ -486,7 +486,7 @@ impl Counts<'_> {
         } else {
             0
         };
-        self.update_of(keys::count_block(block, shard), delta)
+        self.update_of(table::count_block(block, shard), delta)
     }
 
     /// The update of the owning org's own counts a user write adds to its
@@ -501,7 +501,7 @@ impl Counts<'_> {
         } else {
             0
         };
-        self.update_of(keys::tenant_count_block(org, block, shard), delta)
+        self.update_of(table::tenant_count_block(org, block, shard), delta)
             .map(Some)
     }
 
@@ -528,7 +528,7 @@ impl Counts<'_> {
     pub(super) async fn add(&self, users: &[User]) -> Result<()> {
         let mut blocks: Vec<(CountKey, Buckets)> = per_block(users)
             .into_iter()
-            .map(|(block, buckets)| (keys::count_block(block, 0), buckets))
+            .map(|(block, buckets)| (table::count_block(block, 0), buckets))
             .collect();
         // And each owning org's own counts.
         let mut owned: BTreeMap<u64, Vec<User>> = BTreeMap::new();
@@ -541,7 +541,7 @@ impl Counts<'_> {
             blocks.extend(
                 per_block(&users)
                     .into_iter()
-                    .map(|(block, buckets)| (keys::tenant_count_block(org, block, 0), buckets)),
+                    .map(|(block, buckets)| (table::tenant_count_block(org, block, 0), buckets)),
             );
         }
         for ((pk, sk), buckets) in blocks {
@@ -600,7 +600,7 @@ impl Counts<'_> {
         block: u64,
         copies: &[(u32, u64)],
     ) -> Result<()> {
-        let (pk0, sk0) = keys::count_block(block, 0);
+        let (pk0, sk0) = table::count_block(block, 0);
         let mut merged = key(pk0, sk0);
         merged.insert(
             "packed".into(),
@@ -623,7 +623,7 @@ impl Counts<'_> {
             false,
         )];
         for (shard, v) in copies.iter().filter(|(s, _)| *s != 0) {
-            let (pk, sk) = keys::count_block(block, *shard);
+            let (pk, sk) = table::count_block(block, *shard);
             let delete = Delete::builder()
                 .table_name(self.store.table())
                 .set_key(Some(key(pk, sk)))
@@ -775,7 +775,7 @@ mod tests {
     use super::*;
 
     fn block_item(block: u64, shard: u32, attrs: &[(&str, i64)], packed: Option<Vec<u8>>) -> Item {
-        let (pk, sk) = keys::count_block(block, shard);
+        let (pk, sk) = table::count_block(block, shard);
         let mut it = key(pk, sk);
         for (name, value) in attrs {
             it.insert(name.to_string(), n(value));

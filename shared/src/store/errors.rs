@@ -11,28 +11,7 @@ use std::fmt;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
-/// A unique attribute whose claim a write could not take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum UniqueField {
-    Username,
-    Email,
-    ExternalId,
-    /// A group's displayName (an org's name).
-    GroupName,
-    /// A group's externalId.
-    GroupExternalId,
-}
-
-impl From<crate::domain::query::Claim> for UniqueField {
-    fn from(claim: crate::domain::query::Claim) -> Self {
-        use crate::domain::query::Claim;
-        match claim {
-            Claim::Username => UniqueField::Username,
-            Claim::Email => UniqueField::Email,
-            Claim::ExternalId => UniqueField::ExternalId,
-        }
-    }
-}
+use super::table::UniqueField;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {

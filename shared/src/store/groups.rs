@@ -32,10 +32,10 @@ use aws_sdk_dynamodb::types::{
 use unicode_normalization::UnicodeNormalization;
 
 use super::claims::{group_claims, same_group_claim};
-use super::item::{self, key, n, s, Item};
 use super::memberships::{joined_now, JOINED};
+use super::table::{self, key, n, s, Item};
 use super::writes::{built, put_if_absent, Slot, Transaction, TRANSACTION_LIMIT};
-use super::{keys, Result, Store, StoreError, QUERY_PAGE, WRITE_ATTEMPTS};
+use super::{Result, Store, StoreError, QUERY_PAGE, WRITE_ATTEMPTS};
 use crate::domain::group::GroupRecord;
 use crate::domain::user::{format_time, now, parse_time, Membership, User};
 
@@ -73,7 +73,7 @@ pub fn valid_slug(slug: &str) -> bool {
 
 impl GroupRecord {
     pub(crate) fn to_item(&self) -> Item {
-        let (pk, sk) = keys::group(self.id);
+        let (pk, sk) = table::group(self.id);
         let mut item = key(pk, sk);
         item.insert("group_id".into(), n(self.id));
         item.insert("slug".into(), s(&self.slug));
@@ -92,16 +92,16 @@ impl GroupRecord {
 
     /// `None` when the item is not a well-formed group record.
     pub fn from_item(item: &Item) -> Option<GroupRecord> {
-        let time = |name| item::get_s(item, name).and_then(parse_time);
+        let time = |name| table::get_s(item, name).and_then(parse_time);
         Some(GroupRecord {
-            id: item::get_n(item, "group_id")?,
-            slug: item::get_s(item, "slug")?.to_string(),
-            name: item::get_s(item, "name").unwrap_or_default().to_string(),
-            external_id: item::get_s(item, "external_id").map(str::to_string),
+            id: table::get_n(item, "group_id")?,
+            slug: table::get_s(item, "slug")?.to_string(),
+            name: table::get_s(item, "name").unwrap_or_default().to_string(),
+            external_id: table::get_s(item, "external_id").map(str::to_string),
             created: time("created")?,
             last_modified: time("last_modified")?,
-            version: item::get_n(item, "version").unwrap_or(1),
-            deleting: item::get_bool(item, "deleting").unwrap_or(false),
+            version: table::get_n(item, "version").unwrap_or(1),
+            deleting: table::get_bool(item, "deleting").unwrap_or(false),
         })
     }
 }
@@ -158,18 +158,18 @@ pub struct Org {
 impl Org {
     /// `None` for the tombstone a deleted org leaves.
     pub fn from_item(item: &Item) -> Option<Org> {
-        if item::get_bool(item, "deleted") == Some(true) {
+        if table::get_bool(item, "deleted") == Some(true) {
             return None;
         }
         Some(Org {
-            id: item::get_n(item, "org_id")?,
-            slug: item::get_s(item, "slug")?.to_string(),
-            name: item::get_s(item, "name").unwrap_or_default().to_string(),
+            id: table::get_n(item, "org_id")?,
+            slug: table::get_s(item, "slug")?.to_string(),
+            name: table::get_s(item, "name").unwrap_or_default().to_string(),
         })
     }
 }
 
-/// The sort key prefix of member items ([`keys::membership`]).
+/// The sort key prefix of member items ([`table::membership`]).
 const MEMBER_PREFIX: &str = "MEMBER#";
 
 /// Groups, which are orgs, and their members: what `store.groups()` reads
@@ -236,7 +236,7 @@ impl Groups<'_> {
         mut members: Vec<User>,
     ) -> Result<(GroupRecord, MemberChanges)> {
         debug_assert!(members.len() <= MEMBERS_WITH_CREATE);
-        let id = self.store.next_id(keys::org_id_counter()).await?;
+        let id = self.store.next_id(table::org_id_counter()).await?;
         let candidates = match slug {
             Some(slug) => vec![slug.to_string()],
             None => slug_candidates(name, id),
@@ -258,13 +258,13 @@ impl Groups<'_> {
                 deleting: false,
             };
             let mut tx = Transaction::default();
-            let (pk, sk) = keys::org(&group.slug);
+            let (pk, sk) = table::org(&group.slug);
             let mut org = key(pk, sk);
             org.insert("org_id".into(), n(id));
             org.insert("slug".into(), s(&group.slug));
             org.insert("name".into(), s(name));
             tx.put(Slot::Other, put_if_absent(table, org)?);
-            let (pk, sk) = keys::org_by_id(id);
+            let (pk, sk) = table::org_by_id(id);
             let mut by_id = key(pk, sk);
             by_id.insert("slug".into(), s(&group.slug));
             tx.put(Slot::Other, put_if_absent(table, by_id)?);
@@ -283,12 +283,12 @@ impl Groups<'_> {
             match self.store.commit(tx).await {
                 Ok(()) => return Ok((group, changes)),
                 Err(StoreError::Conflict) => {
-                    let (pk, sk) = keys::org(&slug);
+                    let (pk, sk) = table::org(&slug);
                     match self.store.get(key(pk, sk)).await? {
                         // The id is new, so only this very create can have
                         // made an org of it: an attempt that landed with its
                         // answer lost, before a retry found its items there.
-                        Some(org) if item::get_n::<u64>(&org, "org_id") == Some(id) => {
+                        Some(org) if table::get_n::<u64>(&org, "org_id") == Some(id) => {
                             return Ok((group, changes));
                         }
                         // The slug is taken: the next candidate.
@@ -325,7 +325,7 @@ impl Groups<'_> {
         let mut next = user.clone();
         next.version = user.version + 1;
         next.last_modified = now();
-        let (pk, sk) = keys::membership(&group.slug, user.id);
+        let (pk, sk) = table::membership(&group.slug, user.id);
         if member {
             next.memberships.push(Membership {
                 org_slug: group.slug.clone(),
@@ -360,7 +360,7 @@ impl Groups<'_> {
 
     /// The group record of org `id`, strongly consistent (deleting or not).
     pub async fn get(&self, id: u64) -> Result<Option<GroupRecord>> {
-        let (pk, sk) = keys::group(id);
+        let (pk, sk) = table::group(id);
         Ok(self
             .store
             .get(key(pk, sk))
@@ -375,7 +375,7 @@ impl Groups<'_> {
         let keys = ids
             .iter()
             .map(|id| {
-                let (pk, sk) = keys::group(*id);
+                let (pk, sk) = table::group(*id);
                 key(pk, sk)
             })
             .collect();
@@ -400,7 +400,7 @@ impl Groups<'_> {
                     .query()
                     .table_name(self.store.table())
                     .key_condition_expression("pk = :p")
-                    .expression_attribute_values(":p", s(keys::GROUPS_PARTITION)),
+                    .expression_attribute_values(":p", s(table::GROUPS_PARTITION)),
             )
             .await?;
         Ok(items
@@ -422,7 +422,7 @@ impl Groups<'_> {
         limit: usize,
         consistent: bool,
     ) -> Result<Vec<u64>> {
-        let (pk, _) = keys::org(slug);
+        let (pk, _) = table::org(slug);
         let query = self
             .store
             .client()
@@ -440,7 +440,7 @@ impl Groups<'_> {
             ids.extend(
                 out.items()
                     .iter()
-                    .filter_map(|m| item::get_n::<u64>(m, "user_id")),
+                    .filter_map(|m| table::get_n::<u64>(m, "user_id")),
             );
             start = out.last_evaluated_key;
             if start.is_none() || ids.len() > limit {
@@ -458,7 +458,7 @@ impl Groups<'_> {
     /// Eventually consistent like the other lists; a membership is written
     /// with its user item in one transaction, so the two agree once settled.
     pub async fn org_member_ids(&self, slug: &str) -> Result<Vec<u64>> {
-        let (pk, _) = keys::org(slug);
+        let (pk, _) = table::org(slug);
         if pk.len() > 2048 {
             // No key this long was ever written; DynamoDB would refuse it.
             return Ok(Vec::new());
@@ -479,7 +479,7 @@ impl Groups<'_> {
             .await?;
         Ok(members
             .iter()
-            .filter_map(|m| item::get_n::<u64>(m, "user_id"))
+            .filter_map(|m| table::get_n::<u64>(m, "user_id"))
             .collect())
     }
 
@@ -659,14 +659,14 @@ impl Groups<'_> {
         // (which lists them), so a delete cut short finds them again.
         self.store.tenants().release(&group.slug).await?;
         let mut tx = Transaction::default();
-        let (pk, sk) = keys::group(group.id);
+        let (pk, sk) = table::group(group.id);
         tx.delete(
             Slot::User,
             self.store.versioned_delete(pk, sk, group.version)?,
         );
-        let (pk, sk) = keys::org_by_id(group.id);
+        let (pk, sk) = table::org_by_id(group.id);
         tx.delete(Slot::Other, self.store.plain_delete(pk, sk)?);
-        let (pk, sk) = keys::org(&group.slug);
+        let (pk, sk) = table::org(&group.slug);
         let mut tombstone = key(pk, sk);
         tombstone.insert("org_id".into(), n(group.id));
         tombstone.insert("slug".into(), s(&group.slug));
@@ -704,7 +704,7 @@ impl Groups<'_> {
                         leave.push(u.clone())
                     }
                     _ => {
-                        let (pk, sk) = keys::membership(&group.slug, *id);
+                        let (pk, sk) = table::membership(&group.slug, *id);
                         strays.delete(Slot::Other, self.store.plain_delete(pk, sk)?);
                         if strays.len() == TRANSACTION_LIMIT {
                             self.store.commit(std::mem::take(&mut strays)).await?;
@@ -722,7 +722,7 @@ impl Groups<'_> {
     /// The org item of `slug`, if the org exists (a deleted org's tombstone
     /// is not one).
     pub async fn org(&self, slug: &str) -> Result<Option<Org>> {
-        let (pk, sk) = keys::org(slug);
+        let (pk, sk) = table::org(slug);
         Ok(self
             .store
             .get(key(pk, sk))
@@ -736,7 +736,7 @@ impl Groups<'_> {
     /// on the user item (versioned) in one transaction. A member given a new
     /// role keeps the date they joined.
     pub async fn add_member(&self, org: &Org, user: &User, role: &str) -> Result<User> {
-        let (pk, sk) = keys::membership(&org.slug, user.id);
+        let (pk, sk) = table::membership(&org.slug, user.id);
         let mut updated = user.clone();
         updated.memberships.retain(|m| m.org_slug != org.slug);
         updated.memberships.push(Membership {
@@ -850,7 +850,7 @@ impl Groups<'_> {
 
     /// Sets the name on the org item of `slug` (which must exist).
     fn org_rename(&self, slug: &str, name: &str) -> Result<TransactWriteItem> {
-        let (pk, sk) = keys::org(slug);
+        let (pk, sk) = table::org(slug);
         Ok(TransactWriteItem::builder()
             .update(built(
                 Update::builder()

@@ -14,8 +14,8 @@
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
-use super::item::{self, key, n};
-use super::{keys, Result, Store};
+use super::table::{self, key, n};
+use super::{Result, Store};
 
 /// Failures within this many seconds of the previous one add up; an older
 /// failure is forgotten and the count starts again at 1.
@@ -68,19 +68,19 @@ impl LoginClaim {
                 .is_some_and(|at| now.saturating_sub(at) < FAILURE_WINDOW_SECS)
     }
 
-    fn from_item(item: Option<&item::Item>) -> LoginClaim {
+    fn from_item(item: Option<&table::Item>) -> LoginClaim {
         LoginClaim::held_by(item, "user_id")
     }
 
     /// The count on `item`, whose holder (if any) is named in `owner`.
-    pub(super) fn held_by(item: Option<&item::Item>, owner: &str) -> LoginClaim {
+    pub(super) fn held_by(item: Option<&table::Item>, owner: &str) -> LoginClaim {
         let Some(item) = item else {
             return LoginClaim::default();
         };
         LoginClaim {
-            owner: item::get_n(item, owner),
-            failures: item::get_n(item, "login_failures").unwrap_or(0),
-            failed_at: item::get_n(item, "login_failed_at"),
+            owner: table::get_n(item, owner),
+            failures: table::get_n(item, "login_failures").unwrap_or(0),
+            failed_at: table::get_n(item, "login_failed_at"),
         }
     }
 }
@@ -148,7 +148,7 @@ impl Logins<'_> {
     /// The username's claim: who holds the name and its failed logins. One
     /// strongly consistent GetItem (a name too long for a key holds nothing).
     pub async fn claim(&self, username: &str) -> Result<LoginClaim> {
-        let (pk, sk) = keys::username_claim(username);
+        let (pk, sk) = table::username_claim(username);
         Ok(LoginClaim::from_item(
             self.store.get(key(pk, sk)).await?.as_ref(),
         ))
@@ -172,7 +172,7 @@ impl Logins<'_> {
         seen: &LoginClaim,
         now: i64,
     ) -> Result<bool> {
-        let (pk, sk) = keys::username_claim(username);
+        let (pk, sk) = table::username_claim(username);
         let tracker = Tracker {
             pk,
             sk,
@@ -185,7 +185,7 @@ impl Logins<'_> {
     /// login, or `usersctl user unlock`): one UpdateItem that leaves the claim
     /// itself alone. Returns whether the name is held (else nothing changed).
     pub async fn clear_failures(&self, username: &str) -> Result<bool> {
-        let (pk, sk) = keys::username_claim(username);
+        let (pk, sk) = table::username_claim(username);
         let update = self
             .store
             .client()
@@ -203,7 +203,7 @@ impl Logins<'_> {
     /// unlock`); a claim of a user is never deleted here. Returns whether a
     /// tracker was removed.
     pub async fn forget_tracker(&self, username: &str) -> Result<bool> {
-        let (pk, sk) = keys::username_claim(username);
+        let (pk, sk) = table::username_claim(username);
         let delete = self
             .store
             .client()
@@ -255,7 +255,7 @@ impl Tracker {
         let mut condition = if held {
             "attribute_exists(#owner)".to_string()
         } else {
-            set.push_str(&format!(", {} = :ttl", keys::TTL));
+            set.push_str(&format!(", {} = :ttl", table::TTL));
             "attribute_not_exists(#owner)".to_string()
         };
         let mut update = store

@@ -7,15 +7,15 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::item::{self, key, s, Item};
-use super::{keys, Result, Store, QUERY_PAGE};
+use super::table::{self, key, s, Item};
+use super::{Result, Store, QUERY_PAGE};
 use crate::domain::orgs::{Member, Role};
 use crate::domain::user::{format_time, now, parse_time, User};
 
 /// The attribute of a member item that says when the membership was added.
 pub const JOINED: &str = "joined_date";
 
-/// The sort key prefix of member items ([`keys::membership`]).
+/// The sort key prefix of member items ([`table::membership`]).
 const MEMBER_PREFIX: &str = "MEMBER#";
 
 /// A member item as a [`Member`] of org `org_id` (the item names its org
@@ -23,10 +23,10 @@ const MEMBER_PREFIX: &str = "MEMBER#";
 fn member_from_item(item: &Item, org_id: u64) -> Option<Member> {
     Some(Member {
         org_id,
-        user_id: item::get_n(item, "user_id")?,
-        role: Role::stored(item::get_s(item, "role").unwrap_or_default()),
-        is_active: item::get_bool(item, "is_active").unwrap_or(true),
-        joined: item::get_s(item, JOINED).and_then(parse_time),
+        user_id: table::get_n(item, "user_id")?,
+        role: Role::stored(table::get_s(item, "role").unwrap_or_default()),
+        is_active: table::get_bool(item, "is_active").unwrap_or(true),
+        joined: table::get_s(item, JOINED).and_then(parse_time),
     })
 }
 
@@ -65,11 +65,11 @@ impl Memberships<'_> {
     /// consistent like the other lists. Grows with the org, never with the
     /// directory.
     pub async fn of_org(&self, slug: &str, org_id: u64) -> Result<Vec<Member>> {
-        if !keys::fits(slug) {
+        if !table::fits(slug) {
             // No org has a slug this long: it names no members.
             return Ok(Vec::new());
         }
-        let (pk, _) = keys::org(slug);
+        let (pk, _) = table::org(slug);
         let items = self
             .store
             .query_all(
@@ -97,7 +97,7 @@ impl Memberships<'_> {
     /// The membership of user `user_id` in org `org_id` (slug `slug`), if
     /// its member item exists: one strongly consistent `GetItem`.
     pub async fn get(&self, slug: &str, org_id: u64, user_id: u64) -> Result<Option<Member>> {
-        let (pk, sk) = keys::membership(slug, user_id);
+        let (pk, sk) = table::membership(slug, user_id);
         Ok(self
             .store
             .get(key(pk, sk))
@@ -117,7 +117,7 @@ impl Memberships<'_> {
             .memberships
             .iter()
             .map(|m| {
-                let (pk, sk) = keys::membership(&m.org_slug, user.id);
+                let (pk, sk) = table::membership(&m.org_slug, user.id);
                 key(pk, sk)
             })
             .collect();
@@ -126,7 +126,7 @@ impl Memberships<'_> {
             .memberships
             .iter()
             .filter_map(|m| {
-                let (pk, sk) = keys::membership(&m.org_slug, user.id);
+                let (pk, sk) = table::membership(&m.org_slug, user.id);
                 found
                     .get(&(pk, sk))
                     .and_then(|i| member_from_item(i, m.org_id))

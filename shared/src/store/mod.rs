@@ -26,7 +26,8 @@
 //!
 //! [`Store::fetch`] (`prefetch.rs`) is the one batch read auth and the
 //! services make: the caller and what the request already names. The
-//! transactions every capability sends are in `writes.rs`; every call goes
+//! transactions every capability sends are in `writes.rs`, and the table's
+//! layout (keys, indexes, items to records and back) in `table.rs`; every call goes
 //! through the helpers here, which count round trips and consumed capacity
 //! per request, so the request log shows what each operation costs.
 use std::collections::HashMap;
@@ -46,14 +47,13 @@ mod clients;
 mod counts;
 mod errors;
 mod groups;
-pub mod item;
-pub mod keys;
 mod logins;
 mod memberships;
 mod modified;
 pub mod permissions;
 mod prefetch;
 mod subscribers;
+pub mod table;
 mod tenant_groups;
 mod tenants;
 mod tokens;
@@ -66,16 +66,16 @@ pub use clients::{ClientRecord, IssuingOrg, OAuthClient, OAuthClients, LIVE_TOKE
 pub use counts::{
     block_of, BucketCounts, CountDelta, Counts, Position, UserCounts, BLOCK_IDS, BUCKET_IDS,
 };
-pub use errors::{classify, FaultKind, StoreError, Unavailable, UniqueField};
+pub use errors::{classify, FaultKind, StoreError, Unavailable};
 pub use groups::{
     slug_candidates, valid_slug, Groups, MemberChanges, Org, DEFAULT_ROLE, MEMBERS_PER_TRANSACTION,
 };
-pub use item::Item;
 pub use logins::{LoginClaim, Logins};
 pub use memberships::Memberships;
 pub use modified::{Change, Changes};
 pub use prefetch::{Fetched, OrgKey, Wanted};
 pub use subscribers::{Delivery, DeliveryStatus, Subscriber, Subscribers, KEEP_DELIVERIES_SECS};
+pub use table::{Item, UniqueField};
 pub use tenant_groups::{GroupWrite, RoleWrite, TenantGroups};
 pub use tenants::{DomainAdded, TenantOrg, TenantToken, Tenants};
 pub use tokens::{StoredToken, TokenOwner, TokenSpec, Tokens};
@@ -396,13 +396,13 @@ impl Store {
 
 /// The `(pk, sk)` of an item or key.
 pub fn item_key(item: &Item) -> (String, String) {
-    let part = |name| item::get_s(item, name).unwrap_or_default().to_string();
-    (part(keys::PK), part(keys::SK))
+    let part = |name| table::get_s(item, name).unwrap_or_default().to_string();
+    (part(table::PK), part(table::SK))
 }
 
 /// Whether DynamoDB accepts the key (partition keys up to 2,048 bytes, sort
 /// keys up to 1,024). The views refuse longer request values first (see
-/// [`keys::fits`]); this is the backstop that keeps one from becoming a 500.
+/// [`table::fits`]); this is the backstop that keeps one from becoming a 500.
 fn storable(key: &Item) -> bool {
     let (pk, sk) = item_key(key);
     pk.len() <= 2048 && sk.len() <= 1024

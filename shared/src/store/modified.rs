@@ -1,4 +1,4 @@
-//! Users in order of their last change ([`keys::MODIFIED_INDEX`]): what
+//! Users in order of their last change ([`table::MODIFIED_INDEX`]): what
 //! changed in a span of time (a delta sync: "who changed since I last
 //! looked"), read without passing over the directory.
 //!
@@ -8,9 +8,9 @@
 //! the ids (and times) from it and the users by key.
 use chrono::{DateTime, Utc};
 
-use super::item::{self, s};
+use super::table::{self, s};
 use super::users::parse_user;
-use super::{keys, Result, Store};
+use super::{Result, Store};
 use crate::domain::user::{parse_time, User};
 
 /// Index entries one query call asks for; DynamoDB stops at 1 MB anyway (at
@@ -43,7 +43,7 @@ impl Changes<'_> {
     /// The entries of users changed within `since..=until` (an open end
     /// unbounded), in order of change: one `Query` on the modified index,
     /// a call per MB of entries. The bounds are applied to the second
-    /// ([`keys::modified_bound`]), so a few more may come back; the caller
+    /// ([`table::modified_bound`]), so a few more may come back; the caller
     /// compares [`Change::at`]. Eventually consistent, like every index: a
     /// change shows here within about a second.
     pub async fn between(
@@ -62,18 +62,19 @@ impl Changes<'_> {
             .client()
             .query()
             .table_name(self.store.table())
-            .index_name(keys::MODIFIED_INDEX)
+            .index_name(table::MODIFIED_INDEX)
             .key_condition_expression(condition)
-            .expression_attribute_values(":p", s(keys::USERS_PARTITION))
+            .expression_attribute_values(":p", s(table::USERS_PARTITION))
             .limit(QUERY_PAGE);
         if since.is_some() || until.is_some() {
-            query = query.expression_attribute_names("#m", keys::MODIFIED_SK);
+            query = query.expression_attribute_names("#m", table::MODIFIED_SK);
         }
         if let Some(t) = since {
-            query = query.expression_attribute_values(":since", s(keys::modified_bound(&t, false)));
+            query =
+                query.expression_attribute_values(":since", s(table::modified_bound(&t, false)));
         }
         if let Some(t) = until {
-            query = query.expression_attribute_values(":until", s(keys::modified_bound(&t, true)));
+            query = query.expression_attribute_values(":until", s(table::modified_bound(&t, true)));
         }
         let items = self.store.query_all(query).await?;
         Ok(items
@@ -82,8 +83,8 @@ impl Changes<'_> {
                 let (pk, _) = super::item_key(entry);
                 Some(Change {
                     id: pk.strip_prefix("USER#")?.parse().ok()?,
-                    at: parse_time(item::get_s(entry, keys::MODIFIED_SK)?)?,
-                    active: item::get_bool(entry, "is_active").unwrap_or(false),
+                    at: parse_time(table::get_s(entry, table::MODIFIED_SK)?)?,
+                    active: table::get_bool(entry, "is_active").unwrap_or(false),
                 })
             })
             .collect())
@@ -136,8 +137,8 @@ mod tests {
     fn the_bounds_keep_their_whole_second() {
         let t = Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, 5).unwrap();
         let (low, high) = (
-            keys::modified_bound(&t, false),
-            keys::modified_bound(&(t + chrono::Duration::milliseconds(300)), true),
+            table::modified_bound(&t, false),
+            table::modified_bound(&(t + chrono::Duration::milliseconds(300)), true),
         );
         let within = [
             t,

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use super::keys;
+use super::table;
 
 /// A DynamoDB action, as IAM names it (`dynamodb:<name>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -54,7 +54,7 @@ impl Resource {
     }
 }
 
-/// A partition of the table: the partition keys one key fn of [`keys`]
+/// A partition of the table: the partition keys one key fn of [`table`]
 /// builds. IAM confines writes to partitions with `dynamodb:LeadingKeys`
 /// patterns ([`Partition::leading_keys`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -124,44 +124,49 @@ impl Partition {
     fn two_keys(self) -> [String; 2] {
         let pk = |key: (String, &str)| key.0;
         match self {
-            Partition::Users => [pk(keys::user(1)), pk(keys::user(2))],
-            Partition::Usernames => [pk(keys::username_claim("a")), pk(keys::username_claim("b"))],
-            Partition::Emails => [pk(keys::email_claim("a")), pk(keys::email_claim("b"))],
-            Partition::ExternalIds => [
-                pk(keys::external_id_claim("a")),
-                pk(keys::external_id_claim("b")),
+            Partition::Users => [pk(table::user(1)), pk(table::user(2))],
+            Partition::Usernames => [
+                pk(table::username_claim("a")),
+                pk(table::username_claim("b")),
             ],
-            Partition::Tokens => [pk(keys::token("a")), pk(keys::token("b"))],
-            Partition::Orgs => [pk(keys::org("a")), keys::membership("b", 1).0],
-            Partition::OrgIds => [pk(keys::org_by_id(1)), pk(keys::org_by_id(2))],
-            Partition::Groups => [keys::group(1).0.into(), keys::group(2).0.into()],
+            Partition::Emails => [pk(table::email_claim("a")), pk(table::email_claim("b"))],
+            Partition::ExternalIds => [
+                pk(table::external_id_claim("a")),
+                pk(table::external_id_claim("b")),
+            ],
+            Partition::Tokens => [pk(table::token("a")), pk(table::token("b"))],
+            Partition::Orgs => [pk(table::org("a")), table::membership("b", 1).0],
+            Partition::OrgIds => [pk(table::org_by_id(1)), pk(table::org_by_id(2))],
+            Partition::Groups => [table::group(1).0.into(), table::group(2).0.into()],
             Partition::GroupNames => [
-                pk(keys::group_name_claim("a")),
-                pk(keys::group_name_claim("b")),
+                pk(table::group_name_claim("a")),
+                pk(table::group_name_claim("b")),
             ],
             Partition::GroupExternalIds => [
-                pk(keys::group_external_id_claim("a")),
-                pk(keys::group_external_id_claim("b")),
+                pk(table::group_external_id_claim("a")),
+                pk(table::group_external_id_claim("b")),
             ],
             Partition::Counters => [
-                keys::user_id_counter().0.into(),
-                keys::org_id_counter().0.into(),
+                table::user_id_counter().0.into(),
+                table::org_id_counter().0.into(),
             ],
             Partition::Counts => [
-                keys::count_block(1, 0).0.into(),
-                keys::count_block(2, 1).0.into(),
+                table::count_block(1, 0).0.into(),
+                table::count_block(2, 1).0.into(),
             ],
             Partition::Subscribers => [
-                keys::subscriber("a").0.into(),
-                keys::subscriber("b").0.into(),
+                table::subscriber("a").0.into(),
+                table::subscriber("b").0.into(),
             ],
-            Partition::Deliveries => [keys::delivery("a", "1").0, keys::delivery("b", "1").0],
-            Partition::Domains => [keys::domain_claim("a").0, keys::domain_claim("b").0],
-            Partition::OAuthClients => [keys::oauth_client("a").0, keys::oauth_client("b").0],
-            Partition::TenantGroups => [keys::tenant_group("a", 1).0, keys::tenant_group("b", 1).0],
+            Partition::Deliveries => [table::delivery("a", "1").0, table::delivery("b", "1").0],
+            Partition::Domains => [table::domain_claim("a").0, table::domain_claim("b").0],
+            Partition::OAuthClients => [table::oauth_client("a").0, table::oauth_client("b").0],
+            Partition::TenantGroups => {
+                [table::tenant_group("a", 1).0, table::tenant_group("b", 1).0]
+            }
             Partition::TenantGroupNames => [
-                keys::tenant_group_name_claim("a", "x").0,
-                keys::tenant_group_name_claim("b", "x").0,
+                table::tenant_group_name_claim("a", "x").0,
+                table::tenant_group_name_claim("b", "x").0,
             ],
         }
     }
@@ -268,7 +273,7 @@ pub const AUTHENTICATE: &[Grant] = &[
         actions: &[Action::UpdateItem],
         resource: Resource::Table,
         partitions: Some(&[Partition::Users]),
-        attributes: Some(&[keys::PK, keys::SK, "last_login"]),
+        attributes: Some(&[table::PK, table::SK, "last_login"]),
         returns_nothing: true,
     },
     // The failed-login count on the username's claim (store/logins.rs); for a
@@ -278,11 +283,11 @@ pub const AUTHENTICATE: &[Grant] = &[
         resource: Resource::Table,
         partitions: Some(&[Partition::Usernames]),
         attributes: Some(&[
-            keys::PK,
-            keys::SK,
+            table::PK,
+            table::SK,
             "login_failures",
             "login_failed_at",
-            keys::TTL,
+            table::TTL,
             "user_id",
         ]),
         returns_nothing: true,
@@ -321,7 +326,7 @@ pub const FUNCTIONS: &[Function] = &[
     // search index; org members and the counts over the table.
     Function {
         name: "users-list",
-        grants: &[queries(keys::GSI1), queries(keys::SEARCH_INDEX)],
+        grants: &[queries(table::GSI1), queries(table::SEARCH_INDEX)],
     },
     // GET /api/users/self, GET /api/users/{id}, every other method and path:
     // reads only, which every function holds.
@@ -404,17 +409,17 @@ pub const FUNCTIONS: &[Function] = &[
     Function {
         name: "scim-users-list",
         grants: &[
-            queries(keys::GSI1),
-            queries(keys::MODIFIED_INDEX),
-            queries(keys::TENANT_INDEX),
+            queries(table::GSI1),
+            queries(table::MODIFIED_INDEX),
+            queries(table::TENANT_INDEX),
         ],
     },
     Function {
         name: "scim-users-search",
         grants: &[
-            queries(keys::GSI1),
-            queries(keys::MODIFIED_INDEX),
-            queries(keys::TENANT_INDEX),
+            queries(table::GSI1),
+            queries(table::MODIFIED_INDEX),
+            queries(table::TENANT_INDEX),
         ],
     },
     Function {
@@ -624,7 +629,7 @@ pub const FUNCTIONS: &[Function] = &[
                 actions: &[Action::UpdateItem],
                 resource: Resource::Table,
                 partitions: Some(&[Subscribers]),
-                attributes: Some(&[keys::PK, keys::SK, "failures", "retry_at"]),
+                attributes: Some(&[table::PK, table::SK, "failures", "retry_at"]),
                 returns_nothing: true,
             },
             Grant {
@@ -659,11 +664,11 @@ pub const FUNCTIONS: &[Function] = &[
                 resource: Resource::Table,
                 partitions: Some(&[OAuthClients]),
                 attributes: Some(&[
-                    keys::PK,
-                    keys::SK,
+                    table::PK,
+                    table::SK,
                     "login_failures",
                     "login_failed_at",
-                    keys::TTL,
+                    table::TTL,
                     "org_id",
                 ]),
                 returns_nothing: true,
@@ -1005,21 +1010,21 @@ mod tests {
         );
         // Every key fn's partition is exactly one of them: no pattern is a
         // prefix of another's keys (USER#* does not hold USERNAME#…).
-        assert_eq!(Partition::of(&keys::user(7).0), Some(Users));
+        assert_eq!(Partition::of(&table::user(7).0), Some(Users));
         assert_eq!(
-            Partition::of(&keys::username_claim("Bob").0),
+            Partition::of(&table::username_claim("Bob").0),
             Some(Usernames)
         );
-        assert_eq!(Partition::of(&keys::membership("acme", 7).0), Some(Orgs));
-        assert_eq!(Partition::of(&keys::org_by_id(3).0), Some(OrgIds));
+        assert_eq!(Partition::of(&table::membership("acme", 7).0), Some(Orgs));
+        assert_eq!(Partition::of(&table::org_by_id(3).0), Some(OrgIds));
         assert_eq!(
-            Partition::of(&keys::oauth_client("oc_1").0),
+            Partition::of(&table::oauth_client("oc_1").0),
             Some(OAuthClients)
         );
-        assert_eq!(Partition::of(keys::group(3).0), Some(Groups));
+        assert_eq!(Partition::of(table::group(3).0), Some(Groups));
         assert_eq!(Partition::of("GROUPSX"), None);
         assert_eq!(
-            Partition::of(&keys::group_name_claim("x").0),
+            Partition::of(&table::group_name_claim("x").0),
             Some(GroupNames)
         );
         for p in Partition::ALL {
@@ -1050,7 +1055,7 @@ mod tests {
 
     fn update(pk: &str, expression: &str) -> Access {
         let mut attributes = expression_attributes(expression, |_| None);
-        attributes.extend([keys::PK.to_string(), keys::SK.to_string()]);
+        attributes.extend([table::PK.to_string(), table::SK.to_string()]);
         Access {
             action: Action::UpdateItem,
             index: None,
@@ -1064,32 +1069,32 @@ mod tests {
     fn a_read_only_function_may_only_refresh_last_login_and_count_failures() {
         let get = Function::named("users-self").unwrap();
         assert!(get
-            .check(&update(&keys::user(1).0, "SET last_login = :t"))
+            .check(&update(&table::user(1).0, "SET last_login = :t"))
             .is_ok());
         assert!(get
             .check(&update(
-                &keys::user(1).0,
+                &table::user(1).0,
                 "SET last_login = :t, is_superuser = :t"
             ))
             .is_err());
         assert!(get
-            .check(&update(&keys::token("h").0, "SET last_login = :t"))
+            .check(&update(&table::token("h").0, "SET last_login = :t"))
             .is_err());
         let failures = "SET login_failures = if_not_exists(login_failures, :zero) + :one, \
                         login_failed_at = :now, expires_at = :ttl";
         assert!(get
-            .check(&update(&keys::username_claim("a").0, failures))
+            .check(&update(&table::username_claim("a").0, failures))
             .is_ok());
         assert!(get
-            .check(&update(&keys::email_claim("a").0, failures))
+            .check(&update(&table::email_claim("a").0, failures))
             .is_err());
-        let mut returning = update(&keys::user(1).0, "SET last_login = :t");
+        let mut returning = update(&table::user(1).0, "SET last_login = :t");
         returning.return_values = Some("ALL_OLD".into());
         assert!(get.check(&returning).is_err());
         let put = Access {
             action: Action::PutItem,
             attributes: None,
-            ..update(&keys::user(1).0, "")
+            ..update(&table::user(1).0, "")
         };
         assert!(get.check(&put).is_err());
         assert!(Function::named("users-update").unwrap().check(&put).is_ok());
@@ -1110,13 +1115,13 @@ mod tests {
             return_values: None,
         };
         let list = Function::named("users-list").unwrap();
-        assert!(list.check(&query(keys::GSI1)).is_ok());
-        assert!(list.check(&query(keys::SEARCH_INDEX)).is_ok());
+        assert!(list.check(&query(table::GSI1)).is_ok());
+        assert!(list.check(&query(table::SEARCH_INDEX)).is_ok());
         let scim = Function::named("scim-users-list").unwrap();
-        assert!(scim.check(&query(keys::SEARCH_INDEX)).is_err());
+        assert!(scim.check(&query(table::SEARCH_INDEX)).is_err());
         assert!(Function::named("scim-users-get")
             .unwrap()
-            .check(&query(keys::GSI1))
+            .check(&query(table::GSI1))
             .is_err());
     }
 

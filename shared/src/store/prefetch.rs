@@ -6,12 +6,12 @@
 //! this module knows the keys.
 use std::collections::HashMap;
 
-use super::item::{self, key, Item};
-use super::keys::claim_key;
+use super::table::claim_key;
+use super::table::{self, key, Item};
 use super::users::parse_user;
-use super::{keys, Result, Store, UniqueField, UserCounts};
-use crate::domain::access::OrgRef;
+use super::{Result, Store, UniqueField, UserCounts};
 use crate::domain::user::User;
+use crate::domain::OrgRef;
 
 /// The org a request is scoped to, as found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,27 +40,27 @@ impl Wanted {
         let mut out = Vec::new();
         let mut push = |(pk, sk): (String, &str)| out.push(key(pk, sk));
         for id in &self.users {
-            push(keys::user(*id));
+            push(table::user(*id));
         }
         for (field, value) in &self.claims {
             push(claim_key(*field, value));
         }
         for id in &self.groups {
-            let (pk, sk) = keys::group(*id);
+            let (pk, sk) = table::group(*id);
             out.push(key(pk, sk));
         }
-        for (slug, id) in self.tenant_groups.iter().filter(|(s, _)| keys::fits(s)) {
-            let (pk, sk) = keys::tenant_group(slug, *id);
+        for (slug, id) in self.tenant_groups.iter().filter(|(s, _)| table::fits(s)) {
+            let (pk, sk) = table::tenant_group(slug, *id);
             out.push(key(pk, sk));
         }
         let mut push = |(pk, sk): (String, &str)| out.push(key(pk, sk));
         match &self.org {
-            Some(OrgRef::Slug(slug)) => push(keys::org(slug)),
-            Some(OrgRef::Id(id)) => push(keys::org_by_id(*id)),
+            Some(OrgRef::Slug(slug)) => push(table::org(slug)),
+            Some(OrgRef::Id(id)) => push(table::org_by_id(*id)),
             None => {}
         }
-        if let Some(slug) = self.tenant.as_deref().filter(|s| keys::fits(s)) {
-            push(keys::org(slug));
+        if let Some(slug) = self.tenant.as_deref().filter(|s| table::fits(s)) {
+            push(table::org(slug));
         }
         out
     }
@@ -146,20 +146,20 @@ impl Store {
         let get = |(pk, sk): (String, &str)| found.get(&(pk, sk.to_string()));
         let mut fetched = Fetched::default();
         for id in &wanted.users {
-            if let Some(item) = get(keys::user(*id)) {
+            if let Some(item) = get(table::user(*id)) {
                 fetched.users.insert(*id, parse_user(item)?);
             }
         }
         for (field, value) in &wanted.claims {
             if let Some(owner) = get(claim_key(*field, value)).and_then(|i| {
                 // A user's claim names its user, a group's its group.
-                item::get_n(i, "user_id").or_else(|| item::get_n(i, "group_id"))
+                table::get_n(i, "user_id").or_else(|| table::get_n(i, "group_id"))
             }) {
                 fetched.claims.insert((*field, value.clone()), owner);
             }
         }
         for id in &wanted.groups {
-            let (pk, sk) = keys::group(*id);
+            let (pk, sk) = table::group(*id);
             if let Some(group) = found
                 .get(&(pk.to_string(), sk))
                 .and_then(crate::domain::group::GroupRecord::from_item)
@@ -168,7 +168,7 @@ impl Store {
             }
         }
         for (slug, id) in &wanted.tenant_groups {
-            let (pk, sk) = keys::tenant_group(slug, *id);
+            let (pk, sk) = table::tenant_group(slug, *id);
             if let Some(group) = found
                 .get(&(pk, sk))
                 .and_then(|i| super::tenant_groups::from_item(slug, i))
@@ -178,14 +178,14 @@ impl Store {
         }
         fetched.org =
             match &wanted.org {
-                Some(OrgRef::Slug(slug)) => get(keys::org(slug))
+                Some(OrgRef::Slug(slug)) => get(table::org(slug))
                     .and_then(super::Org::from_item)
                     .map(|org| OrgKey {
                         slug: org.slug,
                         id: org.id,
                     }),
-                Some(OrgRef::Id(id)) => get(keys::org_by_id(*id))
-                    .and_then(|i| item::get_s(i, "slug"))
+                Some(OrgRef::Id(id)) => get(table::org_by_id(*id))
+                    .and_then(|i| table::get_s(i, "slug"))
                     .map(|slug| OrgKey {
                         slug: slug.to_string(),
                         id: *id,
@@ -195,7 +195,7 @@ impl Store {
         fetched.tenant = wanted
             .tenant
             .as_deref()
-            .and_then(|slug| get(keys::org(slug)))
+            .and_then(|slug| get(table::org(slug)))
             .and_then(super::TenantOrg::from_item);
         if let Some(dir) = directory {
             fetched.counts = dir.counts();

@@ -8,15 +8,15 @@
 //! - `DELIVERY#<id> / <position>`: a Security Event Token that could not be
 //!   delivered to subscriber `<id>` (the receiver was down, or refused it),
 //!   kept signed as it was first sent, so that a later attempt carries the
-//!   same `jti`. Positions sort in stream order (`keys::delivery_position`),
+//!   same `jti`. Positions sort in stream order (`table::delivery_position`),
 //!   and each item expires ([`KEEP_DELIVERIES_SECS`]) through the table's TTL.
 //!
 //! None of these items produces a change event (`events::change`).
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, ReturnValue};
 use chrono::{DateTime, Utc};
 
-use super::item::{self, key, n, s, Item};
-use super::{keys, Result, Store, StoreError};
+use super::table::{self, key, n, s, Item};
+use super::{Result, Store, StoreError};
 use crate::domain::user::{format_time, now, parse_time};
 
 /// How long a delivery that could not be made is kept for `usersctl events
@@ -61,14 +61,14 @@ impl std::fmt::Debug for Subscriber {
 impl Subscriber {
     fn from_item(item: &Item) -> Option<Subscriber> {
         Some(Subscriber {
-            id: item::get_s(item, "id")?.to_string(),
-            url: item::get_s(item, "url")?.to_string(),
-            org: item::get_s(item, "org").map(str::to_string),
-            org_id: item::get_n(item, "org_id"),
-            secret: item::get_s(item, "secret").map(str::to_string),
-            created: item::get_s(item, "created").and_then(parse_time)?,
-            failures: item::get_n(item, "failures").unwrap_or(0),
-            retry_at: item::get_n(item, "retry_at"),
+            id: table::get_s(item, "id")?.to_string(),
+            url: table::get_s(item, "url")?.to_string(),
+            org: table::get_s(item, "org").map(str::to_string),
+            org_id: table::get_n(item, "org_id"),
+            secret: table::get_s(item, "secret").map(str::to_string),
+            created: table::get_s(item, "created").and_then(parse_time)?,
+            failures: table::get_n(item, "failures").unwrap_or(0),
+            retry_at: table::get_n(item, "retry_at"),
         })
     }
 }
@@ -112,7 +112,7 @@ pub struct Delivery {
 
 impl Delivery {
     fn to_item(&self) -> Item {
-        let (pk, sk) = keys::delivery(&self.subscriber, &self.position);
+        let (pk, sk) = table::delivery(&self.subscriber, &self.position);
         let mut item = key(pk, sk);
         item.insert("token".into(), s(&self.token));
         item.insert("jti".into(), s(&self.jti));
@@ -122,7 +122,7 @@ impl Delivery {
         item.insert("attempts".into(), n(self.attempts));
         item.insert("kept_at".into(), s(format_time(&now())));
         item.insert(
-            keys::TTL.into(),
+            table::TTL.into(),
             n(Utc::now().timestamp() + KEEP_DELIVERIES_SECS),
         );
         item
@@ -131,16 +131,18 @@ impl Delivery {
     fn from_item(subscriber: &str, item: &Item) -> Option<Delivery> {
         Some(Delivery {
             subscriber: subscriber.to_string(),
-            position: item::get_s(item, keys::SK)?.to_string(),
-            token: item::get_s(item, "token")?.to_string(),
-            jti: item::get_s(item, "jti").unwrap_or_default().to_string(),
-            subject: item::get_s(item, "subject").unwrap_or_default().to_string(),
-            status: match item::get_s(item, "status") {
+            position: table::get_s(item, table::SK)?.to_string(),
+            token: table::get_s(item, "token")?.to_string(),
+            jti: table::get_s(item, "jti").unwrap_or_default().to_string(),
+            subject: table::get_s(item, "subject")
+                .unwrap_or_default()
+                .to_string(),
+            status: match table::get_s(item, "status") {
                 Some("refused") => DeliveryStatus::Refused,
                 _ => DeliveryStatus::Pending,
             },
-            error: item::get_s(item, "error").unwrap_or_default().to_string(),
-            attempts: item::get_n(item, "attempts").unwrap_or(1),
+            error: table::get_s(item, "error").unwrap_or_default().to_string(),
+            attempts: table::get_n(item, "attempts").unwrap_or(1),
         })
     }
 }
@@ -189,7 +191,7 @@ impl Subscribers<'_> {
             failures: 0,
             retry_at: None,
         };
-        let (pk, sk) = keys::subscriber(&subscriber.id);
+        let (pk, sk) = table::subscriber(&subscriber.id);
         let mut item = key(pk, sk);
         item.insert("id".into(), s(&subscriber.id));
         item.insert("url".into(), s(&subscriber.url));
@@ -227,7 +229,7 @@ impl Subscribers<'_> {
             .query()
             .table_name(self.store.table())
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(keys::SUBSCRIBERS_PARTITION))
+            .expression_attribute_values(":pk", s(table::SUBSCRIBERS_PARTITION))
             .consistent_read(true);
         let items = self.store.query_all(query).await?;
         items
@@ -239,7 +241,7 @@ impl Subscribers<'_> {
     /// Removes a subscriber and the deliveries kept for it; `false` when no
     /// subscriber has that id.
     pub async fn remove(&self, id: &str) -> Result<bool> {
-        let (pk, sk) = keys::subscriber(id);
+        let (pk, sk) = table::subscriber(id);
         let delete = self.store.within(
             self.store
                 .client()
@@ -281,7 +283,7 @@ impl Subscribers<'_> {
         expression: &str,
         values: &[(&str, AttributeValue)],
     ) -> Result<()> {
-        let (pk, sk) = keys::subscriber(id);
+        let (pk, sk) = table::subscriber(id);
         let mut update = self
             .store
             .client()
@@ -313,7 +315,7 @@ impl Subscribers<'_> {
     /// The deliveries kept for subscriber `id`, in stream order (strongly
     /// consistent: what this function kept a moment ago is there).
     pub async fn deliveries(&self, id: &str) -> Result<Vec<Delivery>> {
-        let (pk, _) = keys::delivery(id, "");
+        let (pk, _) = table::delivery(id, "");
         let query = self
             .store
             .client()
@@ -350,7 +352,7 @@ impl Subscribers<'_> {
 
     /// Forgets a kept delivery (it went through, or its subscriber is gone).
     pub async fn delivered(&self, delivery: &Delivery) -> Result<()> {
-        let (pk, sk) = keys::delivery(&delivery.subscriber, &delivery.position);
+        let (pk, sk) = table::delivery(&delivery.subscriber, &delivery.position);
         let delete = self.store.within(
             self.store
                 .client()

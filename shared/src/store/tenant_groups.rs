@@ -23,10 +23,10 @@ use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
-use super::item::{self, key, n, s, Item};
+use super::table::{self, key, n, s, Item};
 use super::writes::{built, put_if_absent, Slot, Transaction, TRANSACTION_LIMIT};
 use super::TenantOrg;
-use super::{keys, Result, Store, StoreError, UniqueField, WRITE_ATTEMPTS};
+use super::{Result, Store, StoreError, UniqueField, WRITE_ATTEMPTS};
 use crate::domain::group::GroupRecord;
 use crate::domain::orgs::Role;
 use crate::domain::tenant_group::{RoleMap, TenantGroup};
@@ -56,7 +56,7 @@ pub enum GroupWrite<'a> {
 
 fn to_item(slug: &str, group: &TenantGroup) -> Item {
     let g = &group.record;
-    let (pk, sk) = keys::tenant_group(slug, g.id);
+    let (pk, sk) = table::tenant_group(slug, g.id);
     let mut item = key(pk, sk);
     item.insert("group_id".into(), n(g.id));
     item.insert("name".into(), s(&g.name));
@@ -77,7 +77,7 @@ fn to_item(slug: &str, group: &TenantGroup) -> Item {
 
 /// `None` when the item is not a well-formed tenant group of `slug`.
 pub fn from_item(slug: &str, item: &Item) -> Option<TenantGroup> {
-    let time = |name| item::get_s(item, name).and_then(parse_time);
+    let time = |name| table::get_s(item, name).and_then(parse_time);
     let members: BTreeSet<u64> = item
         .get("members")
         .and_then(|v| v.as_ns().ok())
@@ -85,13 +85,13 @@ pub fn from_item(slug: &str, item: &Item) -> Option<TenantGroup> {
         .unwrap_or_default();
     Some(TenantGroup {
         record: GroupRecord {
-            id: item::get_n(item, "group_id")?,
+            id: table::get_n(item, "group_id")?,
             slug: slug.to_string(),
-            name: item::get_s(item, "name").unwrap_or_default().to_string(),
-            external_id: item::get_s(item, "external_id").map(str::to_string),
+            name: table::get_s(item, "name").unwrap_or_default().to_string(),
+            external_id: table::get_s(item, "external_id").map(str::to_string),
             created: time("created")?,
             last_modified: time("last_modified")?,
-            version: item::get_n(item, "version").unwrap_or(1),
+            version: table::get_n(item, "version").unwrap_or(1),
             deleting: false,
         },
         members,
@@ -113,13 +113,13 @@ impl Store {
 impl TenantGroups<'_> {
     /// A new group id: one counter update.
     pub async fn next_id(&self) -> Result<u64> {
-        self.store.next_id(keys::tenant_group_id_counter()).await
+        self.store.next_id(table::tenant_group_id_counter()).await
     }
 
     /// Every group of tenant `slug`, in id order: one strongly consistent
     /// query of its own partition (a page per 1 MB).
     pub async fn list(&self, slug: &str) -> Result<Vec<TenantGroup>> {
-        if !keys::fits(slug) {
+        if !table::fits(slug) {
             return Ok(Vec::new());
         }
         let query = self
@@ -128,8 +128,8 @@ impl TenantGroups<'_> {
             .query()
             .table_name(self.store.table())
             .key_condition_expression("pk = :pk AND begins_with(sk, :g)")
-            .expression_attribute_values(":pk", s(keys::tenant_groups_partition(slug)))
-            .expression_attribute_values(":g", s(keys::TENANT_GROUP_PREFIX))
+            .expression_attribute_values(":pk", s(table::tenant_groups_partition(slug)))
+            .expression_attribute_values(":g", s(table::TENANT_GROUP_PREFIX))
             .consistent_read(true);
         let items = self.store.query_all(query).await?;
         Ok(items.iter().filter_map(|i| from_item(slug, i)).collect())
@@ -137,7 +137,7 @@ impl TenantGroups<'_> {
 
     /// One group of tenant `slug`: one strongly consistent read.
     pub async fn get(&self, slug: &str, id: u64) -> Result<Option<TenantGroup>> {
-        let (pk, sk) = keys::tenant_group(slug, id);
+        let (pk, sk) = table::tenant_group(slug, id);
         Ok(self
             .store
             .get(key(pk, sk))
@@ -223,13 +223,13 @@ impl TenantGroups<'_> {
     fn group_items(&self, tx: &mut Transaction, slug: &str, write: &GroupWrite) -> Result<()> {
         let table = self.store.table();
         let claim = |g: &TenantGroup| -> Result<_> {
-            let (pk, sk) = keys::tenant_group_name_claim(slug, &g.record.name);
+            let (pk, sk) = table::tenant_group_name_claim(slug, &g.record.name);
             let mut item = key(pk, sk);
             item.insert("group_id".into(), n(g.record.id));
             put_if_absent(table, item)
         };
         let release = |g: &TenantGroup| -> Result<_> {
-            let (pk, sk) = keys::tenant_group_name_claim(slug, &g.record.name);
+            let (pk, sk) = table::tenant_group_name_claim(slug, &g.record.name);
             self.store.plain_delete(pk, sk)
         };
         match write {
@@ -243,8 +243,8 @@ impl TenantGroups<'_> {
                     self.versioned(to_item(slug, next), current.record.version)?,
                 );
                 let (a, b) = (
-                    keys::tenant_group_name_claim(slug, &current.record.name),
-                    keys::tenant_group_name_claim(slug, &next.record.name),
+                    table::tenant_group_name_claim(slug, &current.record.name),
+                    table::tenant_group_name_claim(slug, &next.record.name),
                 );
                 if a != b {
                     tx.delete(Slot::Other, release(current)?);
@@ -252,7 +252,7 @@ impl TenantGroups<'_> {
                 }
             }
             GroupWrite::Delete(g) => {
-                let (pk, sk) = keys::tenant_group(slug, g.record.id);
+                let (pk, sk) = table::tenant_group(slug, g.record.id);
                 tx.delete(
                     Slot::User,
                     self.store.versioned_delete(pk, sk, g.record.version)?,
@@ -299,7 +299,7 @@ impl TenantGroups<'_> {
         next.last_modified = now();
         tx.put(Slot::User, self.store.versioned_put(&next, r.user.version)?);
         if moves {
-            let (pk, sk) = keys::membership(slug, r.user.id);
+            let (pk, sk) = table::membership(slug, r.user.id);
             let update = built(
                 Update::builder()
                     .table_name(self.store.table())
@@ -330,7 +330,7 @@ impl TenantGroups<'_> {
         groups
             .iter()
             .map(|g| {
-                let (pk, sk) = keys::tenant_group(slug, g.record.id);
+                let (pk, sk) = table::tenant_group(slug, g.record.id);
                 let update = built(
                     Update::builder()
                         .table_name(self.store.table())
@@ -362,12 +362,12 @@ impl TenantGroups<'_> {
         if let Some(m) = user.memberships.iter().find(|m| m.org_id == org_id) {
             return Ok(Some(m.org_slug.clone()));
         }
-        let (pk, sk) = keys::org_by_id(org_id);
+        let (pk, sk) = table::org_by_id(org_id);
         Ok(self
             .store
             .get(key(pk, sk))
             .await?
-            .and_then(|i| item::get_s(&i, "slug").map(str::to_string)))
+            .and_then(|i| table::get_s(&i, "slug").map(str::to_string)))
     }
 
     /// Gives the members of tenant `org`'s group named `name` (caseless)

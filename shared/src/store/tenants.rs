@@ -22,9 +22,9 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
-use super::item::{self, key, n, s, Item};
+use super::table::{self, key, n, s, Item};
 use super::writes::built;
-use super::{keys, Result, Store, StoreError, TokenSpec};
+use super::{Result, Store, StoreError, TokenSpec};
 use crate::domain::orgs::Role;
 use crate::domain::tenant::{Domains, Tenant};
 use crate::domain::tenant_group::RoleMap;
@@ -78,8 +78,8 @@ impl TenantOrg {
                 Some((
                     hash.to_string(),
                     TenantToken {
-                        read_only: item::get_bool(m, "read_only").unwrap_or(false),
-                        expires_at: item::get_n(m, keys::TTL),
+                        read_only: table::get_bool(m, "read_only").unwrap_or(false),
+                        expires_at: table::get_n(m, table::TTL),
                     },
                 ))
             })
@@ -101,10 +101,10 @@ impl TenantOrg {
             slug: found.slug,
             tokens,
             domains: Domains {
-                any: item::get_bool(org, ANY_DOMAIN).unwrap_or(false),
+                any: table::get_bool(org, ANY_DOMAIN).unwrap_or(false),
                 listed,
             },
-            default_role: item::get_s(org, DEFAULT_ROLE)
+            default_role: table::get_s(org, DEFAULT_ROLE)
                 .map(Role::stored)
                 .unwrap_or(Role::Worker),
             clients,
@@ -145,12 +145,12 @@ pub(super) fn listed_token(spec: &TokenSpec) -> Item {
     let mut listed = Item::new();
     listed.insert("read_only".into(), AttributeValue::Bool(spec.read_only));
     if let Some(at) = spec.expires_at {
-        listed.insert(keys::TTL.into(), n(at));
+        listed.insert(table::TTL.into(), n(at));
     }
     listed
 }
 
-use keys::domain_claim;
+use table::domain_claim;
 
 /// What adding a domain did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,10 +177,10 @@ impl Store {
 impl Tenants<'_> {
     /// The org of `slug` as a tenant: one strongly consistent read.
     pub async fn get(&self, slug: &str) -> Result<Option<TenantOrg>> {
-        if !keys::fits(slug) {
+        if !table::fits(slug) {
             return Ok(None);
         }
-        let (pk, sk) = keys::org(slug);
+        let (pk, sk) = table::org(slug);
         Ok(self
             .store
             .get(key(pk, sk))
@@ -195,7 +195,7 @@ impl Tenants<'_> {
         &self,
         org: &TenantOrg,
     ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-        let (pk, sk) = keys::org(&org.slug);
+        let (pk, sk) = table::org(&org.slug);
         Update::builder()
             .table_name(self.store.table())
             .set_key(Some(key(pk, sk)))
@@ -249,14 +249,14 @@ impl Tenants<'_> {
         spec: &TokenSpec,
         client: Option<&str>,
     ) -> Result<Put> {
-        let (pk, sk) = keys::token(hash);
+        let (pk, sk) = table::token(hash);
         let mut token = key(pk, sk);
         token.insert("org_id".into(), n(org.id));
         token.insert("slug".into(), s(&org.slug));
         token.insert("read_only".into(), AttributeValue::Bool(spec.read_only));
         token.insert("created".into(), s(format_time(&now())));
         if let Some(t) = spec.expires_at {
-            token.insert(keys::TTL.into(), n(t));
+            token.insert(table::TTL.into(), n(t));
         }
         if let Some(client) = client {
             token.insert("client".into(), s(client));
@@ -273,7 +273,7 @@ impl Tenants<'_> {
     /// Drops a tenant token from its org (if the org is still there) and
     /// deletes its token item, in one transaction.
     pub async fn revoke_token(&self, slug: &str, hash: &str) -> Result<()> {
-        let (pk, sk) = keys::token(hash);
+        let (pk, sk) = table::token(hash);
         let delete: Delete = self.store.plain_delete(pk, sk)?;
         let mut items = vec![(TransactWriteItem::builder().delete(delete).build(), false)];
         if let Some(org) = self.get(slug).await? {
@@ -294,7 +294,7 @@ impl Tenants<'_> {
         for _ in 0..super::WRITE_ATTEMPTS {
             let (pk, sk) = domain_claim(domain);
             if let Some(claim) = self.store.get(key(pk.clone(), sk)).await? {
-                return Ok(match item::get_n::<u64>(&claim, "org_id") {
+                return Ok(match table::get_n::<u64>(&claim, "org_id") {
                     Some(owner) if owner != org.id => DomainAdded::TakenBy(owner),
                     _ => DomainAdded::Already,
                 });
@@ -366,7 +366,7 @@ impl Tenants<'_> {
             return Ok(());
         };
         let tokens = org.tokens.keys().map(|hash| {
-            let (pk, sk) = keys::token(hash);
+            let (pk, sk) = table::token(hash);
             (pk, sk.to_string())
         });
         let domains = org.domains.listed.iter().map(|d| {
@@ -374,7 +374,7 @@ impl Tenants<'_> {
             (pk, sk.to_string())
         });
         let clients = org.clients.iter().map(|id| {
-            let (pk, sk) = keys::oauth_client(id);
+            let (pk, sk) = table::oauth_client(id);
             (pk, sk.to_string())
         });
         for (pk, sk) in tokens.chain(clients).chain(domains).collect::<Vec<_>>() {

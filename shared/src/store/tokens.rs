@@ -2,8 +2,8 @@
 //! delete can remove them with it.
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
-use super::item::{self, key, n, s, Item};
-use super::{keys, Result, Store, StoreError};
+use super::table::{self, key, n, s, Item};
+use super::{Result, Store, StoreError};
 use crate::domain::user::{format_time, now, User};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -30,17 +30,17 @@ pub struct StoredToken {
 
 impl StoredToken {
     pub fn from_item(item: &Item) -> Option<StoredToken> {
-        let owner = match item::get_n(item, "user_id") {
+        let owner = match table::get_n(item, "user_id") {
             Some(id) => TokenOwner::User(id),
             None => TokenOwner::Org {
-                id: item::get_n(item, "org_id")?,
-                slug: item::get_s(item, "slug")?.to_string(),
+                id: table::get_n(item, "org_id")?,
+                slug: table::get_s(item, "slug")?.to_string(),
             },
         };
         Some(StoredToken {
             owner,
-            read_only: item::get_bool(item, "read_only").unwrap_or(false),
-            expires_at: item::get_n(item, keys::TTL),
+            read_only: table::get_bool(item, "read_only").unwrap_or(false),
+            expires_at: table::get_n(item, table::TTL),
         })
     }
 
@@ -67,7 +67,7 @@ impl Tokens<'_> {
     /// Stores a token hash for `user` (re-read by the caller) in one transaction
     /// with the user's token list.
     pub async fn add(&self, user: &User, hash: &str, spec: &TokenSpec) -> Result<()> {
-        let (pk, sk) = keys::token(hash);
+        let (pk, sk) = table::token(hash);
         let mut token = key(pk, sk);
         token.insert("user_id".into(), n(user.id));
         token.insert(
@@ -76,7 +76,7 @@ impl Tokens<'_> {
         );
         token.insert("created".into(), s(format_time(&now())));
         if let Some(t) = spec.expires_at {
-            token.insert(keys::TTL.into(), n(t));
+            token.insert(table::TTL.into(), n(t));
         }
         let put = Put::builder()
             .table_name(self.store.table())
@@ -104,7 +104,7 @@ impl Tokens<'_> {
     }
 
     pub async fn get(&self, hash: &str) -> Result<Option<StoredToken>> {
-        let (pk, sk) = keys::token(hash);
+        let (pk, sk) = table::token(hash);
         Ok(self
             .store
             .get(key(pk, sk))
@@ -115,7 +115,7 @@ impl Tokens<'_> {
 
     /// Deletes the token and drops it from its user's list.
     pub async fn revoke(&self, user: &User, hash: &str) -> Result<()> {
-        let (pk, sk) = keys::token(hash);
+        let (pk, sk) = table::token(hash);
         let delete: Delete = self.store.plain_delete(pk, sk)?;
         let mut updated = user.clone();
         updated.token_hashes.retain(|h| h != hash);

@@ -25,10 +25,10 @@ use aws_sdk_dynamodb::types::{
 use tokio::task::JoinSet;
 
 use super::counts::{BucketCounts, CountDelta, BLOCK_IDS};
-use super::item::{self, key, n, s, Item};
-use super::keys::user_claims;
+use super::table::user_claims;
+use super::table::{self, key, n, s, Item};
 use super::writes::{built, Slot, Transaction, TRANSACTION_LIMIT};
-use super::{keys, FaultKind, Result, Store, StoreError, Unavailable, QUERY_PAGE};
+use super::{FaultKind, Result, Store, StoreError, Unavailable, QUERY_PAGE};
 use crate::domain::query::{Field, FieldValue, UserFields};
 use crate::domain::user::{now, User};
 
@@ -72,7 +72,7 @@ impl Store {
         built(
             Put::builder()
                 .table_name(self.table())
-                .set_item(Some(item::user_to_item(user)))
+                .set_item(Some(table::user_to_item(user)))
                 .condition_expression("#version = :v")
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":v", n(expected_version))
@@ -84,7 +84,7 @@ impl Store {
 impl Users<'_> {
     /// The user with id `id`: one strongly consistent GetItem.
     pub async fn get(&self, id: u64) -> Result<Option<User>> {
-        let (pk, sk) = keys::user(id);
+        let (pk, sk) = table::user(id);
         match self.store.get(key(pk, sk)).await? {
             Some(item) => Ok(Some(parse_user(&item)?)),
             None => Ok(None),
@@ -96,7 +96,7 @@ impl Users<'_> {
     /// starts with (a user made under an org's SCIM tenant base is a member
     /// of that org) and the counts.
     pub async fn create(&self, mut user: User) -> Result<User> {
-        user.id = self.store.next_id(keys::user_id_counter()).await?;
+        user.id = self.store.next_id(table::user_id_counter()).await?;
         user.version = 1;
         let t = now();
         user.date_joined = t;
@@ -109,7 +109,7 @@ impl Users<'_> {
             built(
                 Put::builder()
                     .table_name(self.store.table())
-                    .set_item(Some(item::user_to_item(&user)))
+                    .set_item(Some(table::user_to_item(&user)))
                     .condition_expression("attribute_not_exists(pk)")
                     .build(),
             )?,
@@ -205,7 +205,7 @@ impl Users<'_> {
             }
         }
         for hash in dropped_tokens(&old, &new) {
-            let (pk, sk) = keys::token(&hash);
+            let (pk, sk) = table::token(&hash);
             tx.delete(Slot::Other, self.store.plain_delete(pk, sk)?);
         }
         if old.is_active != new.is_active {
@@ -232,7 +232,7 @@ impl Users<'_> {
         let mut tx = Transaction::default();
         tx.put(Slot::User, self.store.versioned_put(&next, user.version)?);
         for hash in hashes {
-            let (pk, sk) = keys::token(hash);
+            let (pk, sk) = table::token(hash);
             tx.delete(Slot::Other, self.store.plain_delete(pk, sk)?);
         }
         self.store.commit(tx).await?;
@@ -336,7 +336,7 @@ impl Users<'_> {
         }
         let claims = self.store.claims();
         let mut tx = Transaction::default();
-        let (pk, sk) = keys::user(user.id);
+        let (pk, sk) = table::user(user.id);
         tx.delete(
             Slot::User,
             self.store.versioned_delete(pk, sk, user.version)?,
@@ -385,7 +385,7 @@ impl Users<'_> {
     /// Records a password login. Not versioned: a timestamp racing an update
     /// may be lost, which is cheaper than making every login a transaction.
     pub async fn record_login(&self, user_id: u64) -> Result<chrono::DateTime<chrono::Utc>> {
-        let (pk, sk) = keys::user(user_id);
+        let (pk, sk) = table::user(user_id);
         let at = now();
         let out = self.store.within(
             self.store
@@ -422,7 +422,7 @@ impl Users<'_> {
         let found = self.items(ids, false).await?;
         ids.iter()
             .filter_map(|id| {
-                let (pk, sk) = keys::user(*id);
+                let (pk, sk) = table::user(*id);
                 found.get(&(pk, sk.to_string()))
             })
             .map(parse_user)
@@ -439,7 +439,7 @@ impl Users<'_> {
         let keys: Vec<Item> = ids
             .iter()
             .map(|id| {
-                let (pk, sk) = keys::user(*id);
+                let (pk, sk) = table::user(*id);
                 key(pk, sk)
             })
             .collect();
@@ -453,9 +453,9 @@ impl Users<'_> {
             return Ok(Vec::new());
         }
         let values: HashMap<String, AttributeValue> = [
-            (":p", s(keys::USERS_PARTITION)),
-            (":lo", s(keys::user_order(low))),
-            (":hi", s(keys::user_order(high))),
+            (":p", s(table::USERS_PARTITION)),
+            (":lo", s(table::user_order(low))),
+            (":hi", s(table::user_order(high))),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -466,7 +466,7 @@ impl Users<'_> {
                     .client()
                     .query()
                     .table_name(self.store.table())
-                    .index_name(keys::GSI1)
+                    .index_name(table::GSI1)
                     .key_condition_expression("gsi1pk = :p AND gsi1sk BETWEEN :lo AND :hi")
                     .set_expression_attribute_values(Some(values))
                     .limit(QUERY_PAGE as i32),
@@ -525,7 +525,7 @@ impl Users<'_> {
                 .set_expression_attribute_values(Some(
                     [(":p".to_string(), s(partition.clone()))]
                         .into_iter()
-                        .chain(from.map(|id| (":from".to_string(), s(keys::user_order(id)))))
+                        .chain(from.map(|id| (":from".to_string(), s(table::user_order(id)))))
                         .chain(active_only.then(|| {
                             (
                                 ":active".to_string(),
@@ -652,7 +652,7 @@ impl Users<'_> {
             .collect::<Result<Vec<_>>>()?;
         let next_after = out
             .last_evaluated_key()
-            .and_then(|key| key.get(keys::GSI1_SK))
+            .and_then(|key| key.get(table::GSI1_SK))
             .and_then(|sk| sk.as_s().ok())
             .and_then(|sk| sk.parse().ok());
         Ok(Page { users, next_after })
@@ -714,7 +714,7 @@ impl Users<'_> {
             .client()
             .query()
             .table_name(self.store.table())
-            .index_name(keys::GSI1)
+            .index_name(table::GSI1)
             .key_condition_expression(match after {
                 None => "gsi1pk = :p",
                 Some(_) => "gsi1pk = :p AND gsi1sk > :after",
@@ -726,7 +726,7 @@ impl Users<'_> {
     /// The users org `org_id` owns with an id above `after` (from the
     /// first when `None`), in id order, only active ones if asked: queries
     /// of the org's own partition of the tenant index
-    /// ([`keys::TENANT_INDEX`]) until `limit` users are read, each user
+    /// ([`table::TENANT_INDEX`]) until `limit` users are read, each user
     /// once. What it costs grows with the users read, never with other
     /// tenants or the directory. `next_after`: where the index may go on
     /// (`None` at the end of the org's users).
@@ -766,9 +766,9 @@ impl Users<'_> {
         one_query: bool,
     ) -> Result<Page> {
         let values: HashMap<String, AttributeValue> =
-            [(":p".to_string(), s(keys::tenant_partition(org_id)))]
+            [(":p".to_string(), s(table::tenant_partition(org_id)))]
                 .into_iter()
-                .chain(after.map(|id| (":after".to_string(), s(keys::user_order(id)))))
+                .chain(after.map(|id| (":after".to_string(), s(table::user_order(id)))))
                 .chain(active_only.then(|| (":active".to_string(), AttributeValue::Bool(true))))
                 .collect();
         let query = self
@@ -776,7 +776,7 @@ impl Users<'_> {
             .client()
             .query()
             .table_name(self.store.table())
-            .index_name(keys::TENANT_INDEX)
+            .index_name(table::TENANT_INDEX)
             .key_condition_expression(match after {
                 None => "tenantpk = :p",
                 Some(_) => "tenantpk = :p AND gsi1sk > :after",
@@ -800,7 +800,7 @@ impl Users<'_> {
             start = out.last_evaluated_key().cloned();
             page.next_after = start
                 .as_ref()
-                .and_then(|key| key.get(keys::GSI1_SK))
+                .and_then(|key| key.get(table::GSI1_SK))
                 .and_then(|sk| sk.as_s().ok())
                 .and_then(|sk| sk.parse().ok());
             if start.is_none() || one_query {
@@ -819,9 +819,9 @@ impl Users<'_> {
                     .client()
                     .query()
                     .table_name(self.store.table())
-                    .index_name(keys::SEARCH_INDEX)
+                    .index_name(table::SEARCH_INDEX)
                     .key_condition_expression("gsi1pk = :p")
-                    .expression_attribute_values(":p", s(keys::USERS_PARTITION)),
+                    .expression_attribute_values(":p", s(table::USERS_PARTITION)),
             )
             .await?
             .iter()
@@ -868,7 +868,7 @@ impl Users<'_> {
     /// Moves the user id counter `count` ids on: one update. Returns the
     /// first of the reserved ids (ids start at 1, as [`Users::create`]'s).
     async fn reserve_ids(&self, count: u64) -> Result<u64> {
-        let (pk, sk) = keys::user_id_counter();
+        let (pk, sk) = table::user_id_counter();
         let out = self.store.within(
             self.store
                 .client()
@@ -885,7 +885,7 @@ impl Users<'_> {
         self.store.metrics().record_one(out.consumed_capacity());
         let last: u64 = out
             .attributes()
-            .and_then(|a| item::get_n(a, "next_id"))
+            .and_then(|a| table::get_n(a, "next_id"))
             .ok_or_else(|| StoreError::Corrupt(format!("{pk}/{sk}")))?;
         Ok(last + 1 - count)
     }
@@ -994,11 +994,15 @@ impl IdIndex {
     /// The index, its partition key attribute and the partition's value.
     fn partition(self) -> (&'static str, &'static str, String) {
         match self {
-            IdIndex::Directory => (keys::GSI1, keys::GSI1_PK, keys::USERS_PARTITION.to_string()),
+            IdIndex::Directory => (
+                table::GSI1,
+                table::GSI1_PK,
+                table::USERS_PARTITION.to_string(),
+            ),
             IdIndex::Tenant(org) => (
-                keys::TENANT_INDEX,
-                keys::TENANT_PK,
-                keys::tenant_partition(org),
+                table::TENANT_INDEX,
+                table::TENANT_PK,
+                table::tenant_partition(org),
             ),
         }
     }
@@ -1032,25 +1036,32 @@ impl UserFields for UserRow {
 
 impl UserRow {
     fn from_item(it: &Item) -> Result<UserRow> {
-        let corrupt =
-            || StoreError::Corrupt(item::get_s(it, keys::PK).unwrap_or("<no key>").to_string());
-        let text = |name: &str| item::get_s(it, name).unwrap_or_default().to_string();
+        let corrupt = || {
+            StoreError::Corrupt(
+                table::get_s(it, table::PK)
+                    .unwrap_or("<no key>")
+                    .to_string(),
+            )
+        };
+        let text = |name: &str| table::get_s(it, name).unwrap_or_default().to_string();
         Ok(UserRow {
-            id: item::get_s(it, keys::GSI1_SK)
+            id: table::get_s(it, table::GSI1_SK)
                 .and_then(|sk| sk.parse().ok())
                 .ok_or_else(corrupt)?,
-            username: item::get_s(it, "username").ok_or_else(corrupt)?.to_string(),
+            username: table::get_s(it, "username")
+                .ok_or_else(corrupt)?
+                .to_string(),
             first_name: text("first_name"),
             last_name: text("last_name"),
-            is_active: item::get_bool(it, "is_active").unwrap_or(true),
+            is_active: table::get_bool(it, "is_active").unwrap_or(true),
         })
     }
 }
 
 fn after_values(after: Option<u64>, active_only: bool) -> HashMap<String, AttributeValue> {
-    [(":p".to_string(), s(keys::USERS_PARTITION))]
+    [(":p".to_string(), s(table::USERS_PARTITION))]
         .into_iter()
-        .chain(after.map(|id| (":after".to_string(), s(keys::user_order(id)))))
+        .chain(after.map(|id| (":after".to_string(), s(table::user_order(id)))))
         .chain(active_only.then(|| (":active".to_string(), AttributeValue::Bool(true))))
         .collect()
 }
@@ -1070,7 +1081,7 @@ fn new_member_items(user: &User) -> Vec<Item> {
     user.memberships
         .iter()
         .map(|m| {
-            let (pk, sk) = keys::membership(&m.org_slug, user.id);
+            let (pk, sk) = table::membership(&m.org_slug, user.id);
             let mut member = key(pk, sk);
             member.insert("user_id".into(), n(user.id));
             member.insert("role".into(), s(&m.role));
@@ -1087,20 +1098,20 @@ fn new_member_items(user: &User) -> Vec<Item> {
 /// The token and membership items that go with a user.
 fn dependents(user: &User) -> Vec<(String, String)> {
     let tokens = user.token_hashes.iter().map(|hash| {
-        let (pk, sk) = keys::token(hash);
+        let (pk, sk) = table::token(hash);
         (pk, sk.to_string())
     });
     let memberships = user
         .memberships
         .iter()
-        .map(|m| keys::membership(&m.org_slug, user.id));
+        .map(|m| table::membership(&m.org_slug, user.id));
     tokens.chain(memberships).collect()
 }
 
 pub(super) fn parse_user(item: &Item) -> Result<User> {
-    item::user_from_item(item).ok_or_else(|| {
+    table::user_from_item(item).ok_or_else(|| {
         StoreError::Corrupt(
-            item::get_s(item, keys::PK)
+            table::get_s(item, table::PK)
                 .unwrap_or("<no key>")
                 .to_string(),
         )
@@ -1144,14 +1155,14 @@ fn stamp(users: Vec<User>, first: u64) -> Vec<User> {
 /// `user_id`, as the create transaction writes them) and its membership
 /// items (as `Groups::add_member` writes them).
 fn stored_items(user: &User) -> Vec<Item> {
-    let mut items = vec![item::user_to_item(user)];
+    let mut items = vec![table::user_to_item(user)];
     for (_, (pk, sk)) in user_claims(user) {
         let mut claim = key(pk, sk);
         claim.insert("user_id".into(), n(user.id));
         items.push(claim);
     }
     for m in &user.memberships {
-        let (pk, sk) = keys::membership(&m.org_slug, user.id);
+        let (pk, sk) = table::membership(&m.org_slug, user.id);
         let mut member = key(pk, sk);
         member.insert("user_id".into(), n(user.id));
         member.insert("role".into(), s(&m.role));
@@ -1229,7 +1240,7 @@ mod tests {
         let items = stored_items(&u);
         assert!(items[1..4]
             .iter()
-            .all(|c| item::get_n::<u64>(c, "user_id") == Some(7)));
-        assert_eq!(item::user_from_item(&items[0]), Some(u));
+            .all(|c| table::get_n::<u64>(c, "user_id") == Some(7)));
+        assert_eq!(table::user_from_item(&items[0]), Some(u));
     }
 }

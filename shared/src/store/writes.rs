@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::counts::CountDelta;
-use super::item::{self, key, n, Item};
+use super::table::{self, key, n, Item};
 use super::{FaultKind, Result, Store, StoreError, Unavailable, UniqueField};
 
 /// How often a transaction cancelled for a transient reason (another
@@ -101,7 +101,7 @@ impl Store {
         let out = self.counted(out.await?)?;
         self.metrics().record_one(out.consumed_capacity());
         out.attributes()
-            .and_then(|a| item::get_n(a, "next_id"))
+            .and_then(|a| table::get_n(a, "next_id"))
             .ok_or_else(|| StoreError::Corrupt(format!("{pk}/{sk}")))
     }
 

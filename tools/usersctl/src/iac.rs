@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::config::BehaviorVersion;
 use aws_sdk_dynamodb::types::{KeySchemaElement, Projection};
 use aws_sdk_dynamodb::{Client, Config};
 use directory::store::permissions::{self, FUNCTIONS};
-use directory::store::{client, keys, REQUEST_BUDGET};
+use directory::store::{client, table, REQUEST_BUDGET};
 use serde_json::{json, Value};
 
 /// Everything tests/infra checks the template against, as JSON:
@@ -63,7 +63,7 @@ pub fn summary() -> String {
     out
 }
 
-/// The table as `keys::table_definition` builds its CreateTable request,
+/// The table as `table::table_definition` builds its CreateTable request,
 /// read from a client that never sends anything.
 fn table() -> Value {
     let offline = Client::from_conf(
@@ -71,7 +71,7 @@ fn table() -> Value {
             .behavior_version(BehaviorVersion::latest())
             .build(),
     );
-    let request = keys::table_definition(&offline, "users");
+    let request = table::table_definition(&offline, "users");
     let input = request.as_input();
     let key_schema = |elements: &[KeySchemaElement]| -> Vec<Value> {
         elements
@@ -87,7 +87,7 @@ fn table() -> Value {
             })
         })
     };
-    let ttl = keys::time_to_live();
+    let ttl = table::time_to_live();
     json!({
         "BillingMode": input.get_billing_mode().as_ref().map(|b| b.as_str()),
         "AttributeDefinitions": input.get_attribute_definitions().iter().flatten().map(|a| json!({

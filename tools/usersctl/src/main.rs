@@ -10,7 +10,7 @@ use directory::domain::tenant::domain_name;
 use directory::domain::user::{rules, Group, User};
 use directory::oauth;
 use directory::store::{
-    client, keys, DomainAdded, FaultKind, Store, StoreError, TenantOrg, TokenOwner, TokenSpec,
+    client, table, DomainAdded, FaultKind, Store, StoreError, TenantOrg, TokenOwner, TokenSpec,
     UniqueField,
 };
 
@@ -491,17 +491,17 @@ async fn run(store: &Store, command: Command) -> Outcome {
     match command {
         Command::Events(command) => events::run(store, command).await,
         Command::Table(TableCmd::Create) => {
-            let created = keys::create_table(store.client(), store.table()).await?;
+            let created = table::create_table(store.client(), store.table()).await?;
             if created {
                 println!("created table {}", store.table());
             } else {
                 println!("table {} already exists", store.table());
                 // The stream first: DynamoDB changes a table one update at a
                 // time, and an index being filled keeps it busy.
-                if keys::enable_stream(store.client(), store.table()).await? {
+                if table::enable_stream(store.client(), store.table()).await? {
                     println!("turned on the table's stream (new and old images) for change events");
                 }
-                let indexes = keys::add_missing_indexes(store.client(), store.table()).await?;
+                let indexes = table::add_missing_indexes(store.client(), store.table()).await?;
                 for name in indexes.added {
                     println!("added index {name} (DynamoDB fills it from the existing items)");
                 }
@@ -881,10 +881,10 @@ async fn run(store: &Store, command: Command) -> Outcome {
 /// Clears the failed logins on record for `username`: on the claim of the
 /// user who holds it, or by deleting the tracker of a name nobody holds.
 async fn unlock(store: &Store, username: &str) -> Outcome {
-    if !keys::fits(username) || !keys::fits(&rules::fold(username)) {
+    if !table::fits(username) || !table::fits(&rules::fold(username)) {
         return Err(Fail::Message(format!(
             "username: longer than any name can be ({} bytes at most)",
-            keys::MAX_KEY_VALUE_BYTES
+            table::MAX_KEY_VALUE_BYTES
         )));
     }
     let claim = store.logins().claim(username).await?;

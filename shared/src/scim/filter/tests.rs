@@ -697,7 +697,7 @@ fn caseless_attributes_compare_folded() {
 
 #[test]
 fn values_too_long_for_a_key_are_refused() {
-    let max = keys::MAX_KEY_VALUE_BYTES;
+    let max = table::MAX_KEY_VALUE_BYTES;
     let fits = "a".repeat(max);
     let over = "a".repeat(max + 1);
     // 600 bytes as written, 6,600 folded.
