@@ -14,6 +14,10 @@
 //! and writer that answers a request goes through the rows of its profile
 //! ([`rows`], [`find_in`], [`extension_in`]); where the two profiles
 //! describe one attribute differently (`emails`), each has its own row.
+//!
+//! Below the rows' machinery is the rest every resource type shares
+//! ([`ResourceType`]): its endpoint and `Location`, its `ETag` and
+//! `If-Match`, the errors that name it, and the responses that carry it.
 use std::fmt::Display;
 
 use lambda_http::http::{HeaderValue, StatusCode};
