@@ -195,7 +195,7 @@ impl Fault {
     }
 
     /// Stamps `Retry-After` on a 503 and keeps the fault with the response for
-    /// the request's log line ([`crate::dispatch`] reads it).
+    /// the request's log line ([`dispatch`] reads it).
     pub fn attach(self, resp: &mut Response<Body>) {
         if let Some(secs) = self.retry_after {
             resp.headers_mut()

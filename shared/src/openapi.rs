@@ -37,7 +37,7 @@ const MEDIA_TYPES: [(&str, Format); 4] = [
 pub enum Refusal {
     /// A `format` that is neither `json` nor `yaml`: DRF's 404.
     UnknownFormat,
-    /// An `Accept` that allows none of [`MEDIA_TYPES`] (of the format asked).
+    /// An `Accept` that allows none of `MEDIA_TYPES` (of the format asked).
     NotAcceptable,
 }
 

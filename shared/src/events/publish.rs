@@ -6,7 +6,7 @@
 //! - **At least once.** A SET a receiver did not take is sent again, with
 //!   the same token and so the same `jti` ([`set::jti`] is a digest of the
 //!   record, the event and the subscriber): a few times at once (see
-//!   [`push::Limits`]), then it is kept in the table (`store.subscribers()`),
+//!   [`super::push::Limits`]), then it is kept in the table (`store.subscribers()`),
 //!   and sent again by a later invocation once the subscriber's backoff has
 //!   passed, or by `usersctl events replay`. What cannot be kept (DynamoDB
 //!   failing) is reported to Lambda as failed, which sends the batch again

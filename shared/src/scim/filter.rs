@@ -6,7 +6,7 @@
 //! Two grammars, by profile:
 //! - `odm`: `eq` joined by `and`, parentheses, the value path
 //!   `emails[type eq "work" and value eq "x"]`, on the attributes whose rows
-//!   say they are filterable ([`Filterable`]); every other operator is
+//!   say they are filterable ([`schema::Filterable`]); every other operator is
 //!   refused by name, as ODM documents.
 //! - `rfc`: the whole grammar: `eq ne co sw ew gt ge lt le pr`, `and`, `or`,
 //!   `not (…)` with RFC precedence (not binds tighter than and, and tighter

@@ -1,5 +1,5 @@
 //! The SCIM 2.0 view of the directory (`/api/v1/scim`, and each org's
-//! tenant base `/api/v1/scim/orgs/{slug}`: see [`base`]).
+//! tenant base `/api/v1/scim/orgs/{slug}`: see [`Base`]).
 pub mod bulk;
 pub mod cursor;
 pub mod discovery;

@@ -12,7 +12,7 @@
 //! Adding an attribute: a row here (its definition, [`Filterable`] when a
 //! filter may name it, `validate` when it has rules, and its store). A
 //! string or a list of values the `rfc` profile keeps is a
-//! [`kept_text!`] or [`kept_values!`] store and needs nothing else. One of
+//! `kept_text!` or `kept_values!` store and needs nothing else. One of
 //! the record's own fields is a [`Store::Field`] with a getter, setter and
 //! clear, the field on [`User`], and its item mapping in `store/table.rs`.
 //! `self_service: true` lets users change it about themselves through

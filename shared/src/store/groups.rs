@@ -192,7 +192,7 @@ impl Store {
 impl Groups<'_> {
     /// Creates a group named `name`, its org (the slug derived from the name:
     /// [`slug_candidates`]) and its first members: up to
-    /// [`MEMBERS_WITH_CREATE`] in the group's own transaction (all or
+    /// `MEMBERS_WITH_CREATE` in the group's own transaction (all or
     /// nothing), any more after it in steps ([`Groups::change_members`]); a
     /// failure during those leaves the group with the members of the steps
     /// that went through. `Taken(GroupName | GroupExternalId)` when the name

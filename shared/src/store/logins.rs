@@ -44,7 +44,7 @@ pub struct LoginClaim {
 
 impl LoginClaim {
     /// How long a lock after `failures` consecutive failures lasts: none
-    /// below [`LOCK_AFTER_FAILURES`], then 30 s doubling per failure, capped.
+    /// below `LOCK_AFTER_FAILURES`, then 30 s doubling per failure, capped.
     pub fn lock_secs(failures: u64) -> Option<u64> {
         let doublings = failures.checked_sub(LOCK_AFTER_FAILURES)?;
         let secs = FIRST_LOCK_SECS.saturating_mul(1u64 << doublings.min(32));
