@@ -108,7 +108,8 @@ pub const SEARCH_PROJECTED: &[&str] = &["username", "first_name", "last_name", "
 /// The attributes GSI1 copies besides the keys: what a list renders and
 /// filters on. Password hashes, token hashes and login failures stay in the
 /// table only, so a user read from the index must never be written back.
-pub const GSI1_PROJECTED: &[&str] = &[
+pub const GSI1_PROJECTED: &[&str] = &GSI1_COPIES;
+const GSI1_COPIES: [&str; 20] = [
     "id",
     "username",
     "first_name",
@@ -136,29 +137,18 @@ pub const GSI1_PROJECTED: &[&str] = &[
 /// owner. (GSI1 does not copy the owner: a projection cannot change on a
 /// deployed index, and nothing decides ownership from a GSI1 read; a tenant
 /// reads its users from its own index or by key.)
-pub const TENANT_PROJECTED: &[&str] = &[
-    "id",
-    "username",
-    "first_name",
-    "last_name",
-    "display_name",
-    "email",
-    "email_primary",
-    "external_id",
-    "is_active",
-    "groups",
-    "is_staff",
-    "is_superuser",
-    "has_analytics_access",
-    "date_joined",
-    "last_modified",
-    "last_login",
-    "version",
-    "memberships",
-    "idp_owned",
-    "details",
-    OWNER,
-];
+pub const TENANT_PROJECTED: &[&str] = &with_owner(GSI1_COPIES);
+
+/// GSI1's copies and then [`OWNER`].
+const fn with_owner(copies: [&'static str; 20]) -> [&'static str; 21] {
+    let mut out = [OWNER; 21];
+    let mut i = 0;
+    while i < copies.len() {
+        out[i] = copies[i];
+        i += 1;
+    }
+    out
+}
 
 /// What [`MODIFIED_INDEX`] copies besides the keys: whether the user is
 /// active (the `odm` profile hides inactive users, so a page of changes is
