@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::user::{rules, User};
 pub use crate::domain::Caller;
-use crate::domain::{Acting, Provisioner};
+use crate::domain::{Acting, Denied, Provisioner};
 use crate::store::{
     table, Fetched, LoginClaim, Store, StoreError, TenantOrg, TokenOwner, TokenSpec, Wanted,
 };
@@ -82,6 +82,126 @@ pub enum Failure {
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         Failure::Store(e)
+    }
+}
+
+/// Who an operation acts for. Either way the operation decides what the
+/// caller may do, and reads what it needs in one batch read.
+#[derive(Debug, Clone, Copy)]
+pub enum Identity<'a> {
+    /// Credentials as the request sent them: the operation authenticates
+    /// them, in the same batch read as what it needs.
+    Credentials(&'a Credentials),
+    /// Credentials sent under the SCIM tenant base of org `slug`: a
+    /// tenant token of that org, or a person's credentials.
+    Tenant {
+        credentials: &'a Credentials,
+        slug: &'a str,
+    },
+    /// A caller the request authenticated once for several operations (a
+    /// SCIM bulk request): the operation reads only what it needs.
+    Caller(&'a Caller),
+    /// A SCIM provisioner a bulk request authenticated once, at the base
+    /// it came through.
+    Provisioner(&'a Provisioner),
+}
+
+impl<'a> From<&'a Credentials> for Identity<'a> {
+    fn from(credentials: &'a Credentials) -> Self {
+        Identity::Credentials(credentials)
+    }
+}
+
+impl<'a> From<&'a Caller> for Identity<'a> {
+    fn from(caller: &'a Caller) -> Self {
+        Identity::Caller(caller)
+    }
+}
+
+impl<'a> From<&'a Provisioner> for Identity<'a> {
+    fn from(provisioner: &'a Provisioner) -> Self {
+        Identity::Provisioner(provisioner)
+    }
+}
+
+impl Identity<'_> {
+    /// The caller as a person, and what `wanted` names read in one strongly consistent
+    /// batch read (with the caller's own record, when the credentials are
+    /// checked here; none at all when nothing is wanted of a known caller).
+    pub async fn resolve(
+        self,
+        store: &Store,
+        wanted: Wanted,
+    ) -> Result<(Caller, Fetched), Failure> {
+        match self {
+            Identity::Credentials(credentials) => {
+                authenticate_with(store, credentials, wanted).await
+            }
+            Identity::Tenant { credentials, .. } => {
+                authenticate_with(store, credentials, wanted).await
+            }
+            Identity::Caller(caller) => Ok((caller.clone(), store.fetch(&wanted).await?)),
+            Identity::Provisioner(p) => match p.person() {
+                Some(user) => Ok((
+                    Caller {
+                        user: user.clone(),
+                        read_only: p.read_only,
+                    },
+                    store.fetch(&wanted).await?,
+                )),
+                None => Err(Failure::Unauthenticated(AuthError::InvalidToken)),
+            },
+        }
+    }
+
+    /// The SCIM provisioner, at the base the identity came through, and
+    /// what `wanted` names, in one batch read (with the org item under a
+    /// tenant base).
+    pub async fn resolve_provisioner(
+        self,
+        store: &Store,
+        wanted: Wanted,
+    ) -> Result<(Provisioner, Fetched), Failure> {
+        match self {
+            Identity::Credentials(credentials) => {
+                let (caller, fetched) = authenticate_with(store, credentials, wanted).await?;
+                Ok((Provisioner::global(caller), fetched))
+            }
+            Identity::Tenant { credentials, slug } => {
+                authenticate_tenant(store, credentials, slug, wanted).await
+            }
+            Identity::Caller(caller) => Ok((
+                Provisioner::global(caller.clone()),
+                store.fetch(&wanted).await?,
+            )),
+            Identity::Provisioner(p) => Ok((p.clone(), store.fetch(&wanted).await?)),
+        }
+    }
+
+    /// The provisioner ([`Identity::resolve_provisioner`]), once it may
+    /// provision at the base it came through ([`Provisioner::admitted`]):
+    /// a global admin, or the tenant's own credential. `F` is the
+    /// operation's failure, which says both why not.
+    pub async fn provisioner<F>(
+        self,
+        store: &Store,
+        wanted: Wanted,
+    ) -> Result<(Provisioner, Fetched), F>
+    where
+        F: From<Failure> + From<Denied>,
+    {
+        let (provisioner, fetched) = self.resolve_provisioner(store, wanted).await?;
+        provisioner.admitted(self.tenant_base())?;
+        Ok((provisioner, fetched))
+    }
+
+    /// The org whose SCIM base the identity came through, if it came
+    /// through one.
+    pub fn tenant_base(&self) -> Option<&str> {
+        match self {
+            Identity::Tenant { slug, .. } => Some(slug),
+            _ => None,
+        }
     }
 }
 

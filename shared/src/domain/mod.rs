@@ -113,6 +113,21 @@ impl Provisioner {
         !self.read_only
     }
 
+    /// Whether this provisioner may provision through the base it came
+    /// through (`tenant_base`: the slug of an org's SCIM base, if it came
+    /// through one). A global admin under the base of an org that does not
+    /// exist: [`Denied::NoSuchOrg`] (a tenant token there never
+    /// authenticates, like any wrong token).
+    pub fn admitted(&self, tenant_base: Option<&str>) -> Result<(), Denied> {
+        if !self.may_provision() {
+            return Err(Denied::Forbidden);
+        }
+        match (tenant_base, &self.tenant) {
+            (Some(slug), None) => Err(Denied::NoSuchOrg(OrgRef::Slug(slug.to_string()))),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the request reaches `user`: at the global base everyone, at a
     /// tenant base only the users the tenant owns (a global admin there
     /// sees what the tenant sees).
@@ -127,6 +142,15 @@ impl Provisioner {
             Acting::Org => None,
         }
     }
+}
+
+/// Why an authenticated caller may not do what it asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    /// The caller lacks the permission.
+    Forbidden,
+    /// The organization the request names does not exist.
+    NoSuchOrg(OrgRef),
 }
 
 /// An organization as a request names it: by slug (`org=`, `X-Organization`)
@@ -228,6 +252,52 @@ mod tests {
             (Some("W/\"2\""), false),
         ] {
             assert_eq!(if_match_holds(header, 3), holds, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn who_may_provision_where() {
+        let person = |group: user::Group| {
+            let mut user = User::new("someone");
+            user.groups = vec![group];
+            Provisioner::global(Caller {
+                user,
+                read_only: false,
+            })
+        };
+        let tenant = Tenant {
+            org_id: 7,
+            slug: "acme".into(),
+            default_role: orgs::Role::Worker,
+            domains: Default::default(),
+            roles: Default::default(),
+        };
+        let admin = person(user::Group::Admin);
+        let org = Provisioner {
+            acting: Acting::Org,
+            read_only: false,
+            tenant: Some(tenant.clone()),
+        };
+        let admin_at_acme = Provisioner {
+            tenant: Some(tenant),
+            ..admin.clone()
+        };
+        let no_such_org = Err(Denied::NoSuchOrg(OrgRef::Slug("gone".into())));
+        for (who, base, answer) in [
+            (&admin, None, Ok(())),
+            (&admin_at_acme, Some("acme"), Ok(())),
+            // the base names an org that does not exist (no tenant was read)
+            (&admin, Some("gone"), no_such_org.clone()),
+            (&person(user::Group::User), None, Err(Denied::Forbidden)),
+            // permission first: a non-admin learns nothing of which orgs exist
+            (
+                &person(user::Group::User),
+                Some("gone"),
+                Err(Denied::Forbidden),
+            ),
+            (&org, Some("acme"), Ok(())),
+        ] {
+            assert_eq!(who.admitted(base), answer, "{who:?} at {base:?}");
         }
     }
 

@@ -27,7 +27,7 @@ pub async fn admin(
     wanted: Wanted,
 ) -> Result<(Provisioner, Fetched), ScimError> {
     r.identity()
-        .provisioner::<ScimError>(&ctx.store, wanted)
+        .provisioner::<Failure<ScimError>>(&ctx.store, wanted)
         .await
         .map_err(list_error)
 }

@@ -120,7 +120,7 @@ impl<'a> GroupLists<'a> {
             let plan = GroupPlan::new(&l, &mut wanted);
             (l, plan)
         });
-        let (_, fetched) = who.provisioner::<E>(self.store, wanted).await?;
+        let (_, fetched) = who.provisioner::<Failure<E>>(self.store, wanted).await?;
         let (list, plan) = planned.map_err(Failure::Refused)?;
         let page = async {
             let matching = self.matching(&list, &plan, &fetched).await?;

@@ -49,7 +49,7 @@ impl<'a> Groups<'a> {
         write: bool,
         create: bool,
     ) -> Result<Fetched, Failure<E>> {
-        let (caller, fetched) = who.provisioner(self.store, wanted).await?;
+        let (caller, fetched) = who.provisioner::<Failure<E>>(self.store, wanted).await?;
         if write && !caller.may_write() {
             return Err(Failure::ReadOnly);
         }

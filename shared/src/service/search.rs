@@ -53,7 +53,7 @@ pub async fn search<E>(
             .map(|l| GroupPlan::new(l, &mut wanted));
         (s, users, groups)
     });
-    let (provisioner, fetched) = who.provisioner::<E>(store, wanted).await?;
+    let (provisioner, fetched) = who.provisioner::<Failure<E>>(store, wanted).await?;
     let (search, user_plan, group_plan) = planned.map_err(Failure::Refused)?;
     let tenant = provisioner.tenant.as_ref();
     let page = async {

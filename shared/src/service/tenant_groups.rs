@@ -56,7 +56,7 @@ impl<'a> TenantGroups<'a> {
         wanted
             .tenant_groups
             .extend(id.map(|id| (slug.to_string(), id)));
-        let (caller, fetched) = who.provisioner(self.store, wanted).await?;
+        let (caller, fetched) = who.provisioner::<Failure<E>>(self.store, wanted).await?;
         if write && !caller.may_write() {
             return Err(Failure::ReadOnly);
         }

@@ -181,7 +181,7 @@ impl<'a> UserLists<'a> {
             let plan = UserPlan::new(&l, tenant_base, &mut wanted);
             (l, plan)
         });
-        let (provisioner, fetched) = who.provisioner::<E>(self.store, wanted).await?;
+        let (provisioner, fetched) = who.provisioner::<Failure<E>>(self.store, wanted).await?;
         let (list, plan) = planned.map_err(Failure::Refused)?;
         self.page(&list, &plan, &fetched, provisioner.tenant.as_ref())
             .await
