@@ -11,7 +11,18 @@ use std::fmt;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
-use super::table::UniqueField;
+/// A unique attribute: each of its values is held by one claim item
+/// ([`claim_key`](super::table::claim_key)), and a write that cannot take the claim fails naming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UniqueField {
+    Username,
+    Email,
+    ExternalId,
+    /// A group's displayName (an org's name).
+    GroupName,
+    /// A group's externalId.
+    GroupExternalId,
+}
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {

@@ -66,7 +66,7 @@ pub use clients::{ClientRecord, IssuingOrg, OAuthClient, OAuthClients, LIVE_TOKE
 pub use counts::{
     block_of, BucketCounts, CountDelta, Counts, Position, UserCounts, BLOCK_IDS, BUCKET_IDS,
 };
-pub use errors::{classify, FaultKind, StoreError, Unavailable};
+pub use errors::{classify, FaultKind, StoreError, Unavailable, UniqueField};
 pub use groups::{
     slug_candidates, valid_slug, Groups, MemberChanges, Org, DEFAULT_ROLE, MEMBERS_PER_TRANSACTION,
 };
@@ -75,7 +75,7 @@ pub use memberships::Memberships;
 pub use modified::{Change, Changes};
 pub use prefetch::{Fetched, OrgKey, Wanted};
 pub use subscribers::{Delivery, DeliveryStatus, Subscriber, Subscribers, KEEP_DELIVERIES_SECS};
-pub use table::{Item, UniqueField};
+pub use table::Item;
 pub use tenant_groups::{GroupWrite, RoleWrite, TenantGroups};
 pub use tenants::{DomainAdded, TenantOrg, TenantToken, Tenants};
 pub use tokens::{StoredToken, TokenOwner, TokenSpec, Tokens};

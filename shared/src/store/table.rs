@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
+use super::errors::{classify, StoreError, UniqueField};
 use crate::domain::user::rules::fold;
 use crate::domain::user::{format_time, parse_time, Details, Entry, Group, Membership, User};
 
@@ -356,16 +357,13 @@ pub struct AddedIndexes {
 /// each; DynamoDB fills them from the items already there. While it builds
 /// one, it refuses the next (`LimitExceededException`): those are
 /// [`AddedIndexes::pending`].
-pub async fn add_missing_indexes(
-    client: &Client,
-    table: &str,
-) -> Result<AddedIndexes, super::StoreError> {
+pub async fn add_missing_indexes(client: &Client, table: &str) -> Result<AddedIndexes, StoreError> {
     let described = client
         .describe_table()
         .table_name(table)
         .send()
         .await
-        .map_err(|err| super::classify(&err))?;
+        .map_err(|err| classify(&err))?;
     let present: Vec<String> = described
         .table()
         .map(|t| t.global_secondary_indexes())
@@ -409,7 +407,7 @@ pub async fn add_missing_indexes(
             {
                 done.pending.push(name);
             }
-            Err(err) => return Err(super::classify(&err)),
+            Err(err) => return Err(classify(&err)),
         }
     }
     Ok(done)
@@ -455,13 +453,13 @@ pub fn stream() -> StreamSpecification {
 
 /// Turns the stream ([`stream`]) on for a table made without it (one from
 /// before change events); `false` when it already was.
-pub async fn enable_stream(client: &Client, table: &str) -> Result<bool, super::StoreError> {
+pub async fn enable_stream(client: &Client, table: &str) -> Result<bool, StoreError> {
     let described = client
         .describe_table()
         .table_name(table)
         .send()
         .await
-        .map_err(|err| super::classify(&err))?;
+        .map_err(|err| classify(&err))?;
     let current = described.table().and_then(|t| t.stream_specification());
     if current.is_some_and(|s| {
         s.stream_enabled() && s.stream_view_type() == Some(&StreamViewType::NewAndOldImages)
@@ -482,7 +480,7 @@ pub async fn enable_stream(client: &Client, table: &str) -> Result<bool, super::
             )
             .send()
             .await
-            .map_err(|err| super::classify(&err))?;
+            .map_err(|err| classify(&err))?;
     }
     client
         .update_table()
@@ -490,7 +488,7 @@ pub async fn enable_stream(client: &Client, table: &str) -> Result<bool, super::
         .stream_specification(stream())
         .send()
         .await
-        .map_err(|err| super::classify(&err))?;
+        .map_err(|err| classify(&err))?;
     Ok(true)
 }
 
@@ -505,7 +503,7 @@ pub fn time_to_live() -> TimeToLiveSpecification {
 
 /// Creates the table with its indexes and TTL. Returns `false` when it
 /// already existed (then [`add_missing_indexes`] brings it up to date).
-pub async fn create_table(client: &Client, table: &str) -> Result<bool, super::StoreError> {
+pub async fn create_table(client: &Client, table: &str) -> Result<bool, StoreError> {
     let created = table_definition(client, table).send().await;
     // Failures are classified like every other store call, so that callers
     // (usersctl) can tell an unreachable DynamoDB from a throttled or refused one.
@@ -516,7 +514,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool, super::S
         return if exists {
             Ok(false)
         } else {
-            Err(super::classify(&err))
+            Err(classify(&err))
         };
     }
     client
@@ -525,7 +523,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool, super::S
         .time_to_live_specification(time_to_live())
         .send()
         .await
-        .map_err(|err| super::classify(&err))?;
+        .map_err(|err| classify(&err))?;
     Ok(true)
 }
 
@@ -556,19 +554,6 @@ pub fn delivery(subscriber_id: &str, position: &str) -> (String, String) {
 /// stream order) and the event's index within the record.
 pub fn delivery_position(sequence_number: &str, index: usize) -> String {
     format!("{sequence_number:0>40}#{index:04}")
-}
-
-/// A unique attribute: each of its values is held by one claim item
-/// ([`claim_key`]), and a write that cannot take the claim fails naming it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum UniqueField {
-    Username,
-    Email,
-    ExternalId,
-    /// A group's displayName (an org's name).
-    GroupName,
-    /// A group's externalId.
-    GroupExternalId,
 }
 
 impl From<crate::domain::query::Claim> for UniqueField {
