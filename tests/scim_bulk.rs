@@ -12,8 +12,10 @@ use directory::auth;
 use directory::domain::orgs::Role;
 use directory::domain::user::User;
 use directory::http::Profile;
-use directory::scim::bulk::{MAX_OPERATIONS, MAX_PAYLOAD_SIZE};
 use directory::scim::{self, ENTERPRISE_USER_SCHEMA as ENT, GROUP_SCHEMA, USER_SCHEMA};
+use directory::scim::{
+    BULK_MAX_OPERATIONS as MAX_OPERATIONS, BULK_MAX_PAYLOAD_SIZE as MAX_PAYLOAD_SIZE,
+};
 use directory::store::{table, TenantOrg, TokenSpec, UniqueField};
 use directory_tests::{Provisioner, Reply, Req, TestTable};
 use lambda_http::http::Method;

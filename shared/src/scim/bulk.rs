@@ -30,7 +30,7 @@
 //!   each with its `status`, `location`, `version` and `response` (the
 //!   resource, or the Error; none after a DELETE, which answers nothing).
 //! - **Limits**, advertised in `/ServiceProviderConfig`: at most
-//!   [`MAX_OPERATIONS`] operations and [`MAX_PAYLOAD_SIZE`] bytes, 413
+//!   [`BULK_MAX_OPERATIONS`] operations and [`BULK_MAX_PAYLOAD_SIZE`] bytes, 413
 //!   past either. The request may wait on DynamoDB for
 //!   [`BULK_REQUEST_BUDGET`] in all; operations it has no time left for
 //!   answer 503 without being tried.
@@ -55,10 +55,9 @@ use super::routes::fallback_response;
 use super::schema::get_ci;
 use super::schema::{json_response, ResourceType};
 use super::users::{patched, posted, put, user_error};
-use super::{group_resource, user_schema, ScimError};
+use super::{group_resource, user_schema, ScimError, BULK_MAX_OPERATIONS, BULK_MAX_PAYLOAD_SIZE};
 use crate::domain::Provisioner;
 use crate::domain::{canonical_id, etag};
-use crate::http;
 use crate::http::respond;
 use crate::http::{Ctx, Profile};
 use crate::service::groups::Groups;
@@ -69,18 +68,6 @@ use crate::store::BULK_REQUEST_BUDGET;
 
 pub const BULK_REQUEST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 pub const BULK_RESPONSE_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
-
-/// The most operations one bulk request holds (`bulk.maxOperations`),
-/// picked from a measurement (`make bench`, DynamoDB Local on a busy
-/// 2-core machine, debug build): 50 to 120 creates a second, so 500 take 4
-/// to 10 s, at most 40 % of [`BULK_REQUEST_BUDGET`]. The rest is room for
-/// slower round trips and throttling retries; past the budget, the
-/// operations not run answer 503, to be sent again.
-pub const MAX_OPERATIONS: usize = 500;
-
-/// The largest bulk request body, in bytes (`bulk.maxPayloadSize`): the
-/// body limit of every request.
-pub const MAX_PAYLOAD_SIZE: usize = http::MAX_BODY;
 
 /// The bytes of successful operations' `response` bodies one answer carries
 /// at most; past them a successful operation's `response` is left out
@@ -116,7 +103,7 @@ async fn run(ctx: &Ctx, r: &ScimRequest) -> Outcome {
         .map_err(|f| user_error(f, ""))?;
     let body = r.body().map_err(|e| match e.status {
         413 => too_large(format!(
-            "The bulk request is larger than maxPayloadSize ({MAX_PAYLOAD_SIZE} bytes)."
+            "The bulk request is larger than maxPayloadSize ({BULK_MAX_PAYLOAD_SIZE} bytes)."
         )),
         _ => e,
     })?;
@@ -435,7 +422,7 @@ impl Step {
 impl BulkRequest {
     /// Reads the body: a JSON object naming the BulkRequest schema (a
     /// missing `schemas` is tolerated), `failOnErrors` (a positive integer,
-    /// optional) and `Operations`. More than [`MAX_OPERATIONS`] is 413; two
+    /// optional) and `Operations`. More than [`BULK_MAX_OPERATIONS`] is 413; two
     /// POSTs with one bulkId, 400. An operation that cannot be read fails
     /// on its own, when its turn comes.
     fn parse(body: &Value) -> Result<BulkRequest, ScimError> {
@@ -474,9 +461,9 @@ impl BulkRequest {
                 "A bulk request needs Operations, a list of operations.",
             ));
         };
-        if ops.len() > MAX_OPERATIONS {
+        if ops.len() > BULK_MAX_OPERATIONS {
             return Err(too_large(format!(
-                "The bulk request has {} operations, more than maxOperations ({MAX_OPERATIONS}).",
+                "The bulk request has {} operations, more than maxOperations ({BULK_MAX_OPERATIONS}).",
                 ops.len()
             )));
         }
@@ -1094,7 +1081,7 @@ mod tests {
             Some((400, "failOnErrors must be a positive integer, not 0".into()))
         );
         assert_eq!(bad(json!({"Operations": {}})).map(|e| e.0), Some(400));
-        let many: Vec<Value> = (0..=MAX_OPERATIONS)
+        let many: Vec<Value> = (0..=BULK_MAX_OPERATIONS)
             .map(|i| json!({"method": "DELETE", "path": format!("/Users/{i}")}))
             .collect();
         assert_eq!(bad(json!({"Operations": many})).map(|e| e.0), Some(413));

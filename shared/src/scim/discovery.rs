@@ -5,7 +5,8 @@ use serde_json::{json, Value};
 use super::group_schema::GROUP_ATTRIBUTES;
 use super::user_schema::USER_ATTRIBUTES;
 use super::{
-    bulk, cursor, event_uris, schema, DEFAULT_COUNT, GROUP_SCHEMA, MAX_COUNT, USER_SCHEMA,
+    cursor, event_uris, schema, BULK_MAX_OPERATIONS, BULK_MAX_PAYLOAD_SIZE, DEFAULT_COUNT,
+    GROUP_SCHEMA, MAX_COUNT, USER_SCHEMA,
 };
 use crate::domain::profile::Profile;
 
@@ -21,8 +22,8 @@ pub fn service_provider_config(base_url: &str, profile: Profile, security_events
     let bulk = match profile {
         Profile::Rfc => json!({
             "supported": true,
-            "maxOperations": bulk::MAX_OPERATIONS,
-            "maxPayloadSize": bulk::MAX_PAYLOAD_SIZE,
+            "maxOperations": BULK_MAX_OPERATIONS,
+            "maxPayloadSize": BULK_MAX_PAYLOAD_SIZE,
         }),
         Profile::Odm => json!({"supported": false, "maxOperations": 0, "maxPayloadSize": 0}),
     };

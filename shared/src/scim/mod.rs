@@ -40,3 +40,14 @@ pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListRespons
 pub const DEFAULT_COUNT: usize = 100;
 /// The most resources one list page returns (`filter.maxResults`).
 pub const MAX_COUNT: usize = 1000;
+
+/// The most operations one bulk request holds (`bulk.maxOperations`),
+/// picked from a measurement (`make bench`, DynamoDB Local on a busy
+/// 2-core machine, debug build): 50 to 120 creates a second, so 500 take 4
+/// to 10 s, at most 40 % of [`BULK_REQUEST_BUDGET`](crate::store::BULK_REQUEST_BUDGET).
+/// The rest is room for slower round trips and throttling retries; past the
+/// budget, the operations not run answer 503, to be sent again.
+pub const BULK_MAX_OPERATIONS: usize = 500;
+/// The largest bulk request body, in bytes (`bulk.maxPayloadSize`): the
+/// body limit of every request.
+pub const BULK_MAX_PAYLOAD_SIZE: usize = crate::http::MAX_BODY;
