@@ -3,8 +3,10 @@
 //! store imports no service or API; the service no API; the change events
 //! sit beside the APIs (they may read the store and render with the SCIM
 //! renderers, but use neither the service nor auth), and nothing below
-//! imports them; and no file imports a file that imports it back. This reads the crate's `use` paths as text:
-//! it checks how the code is arranged, nothing it does.
+//! imports them; and no file imports a file that imports it back, also
+//! through a name a parent module re-exports or a list of siblings
+//! (`use super::{a, b}`). This reads the crate's `use` paths as text: it
+//! checks how the code is arranged, nothing it does.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -99,8 +101,68 @@ fn code_only(text: &str) -> String {
         .join("\n")
 }
 
+/// What each module re-exports from a file below it (`pub use users::{Users,
+/// Page};` in `store/mod.rs`): (module, name) -> the file that defines it.
+/// A path through a re-export names that file, so a cycle does not hide
+/// behind a parent module: `store/table.rs` naming `super::StoreError` names
+/// `store/errors.rs`. A re-export itself is no import: the parent is a
+/// facade over its children.
+fn reexports(files: &[(Vec<String>, String)]) -> BTreeMap<(Vec<String>, String), Vec<String>> {
+    let is_file = |m: &Vec<String>| files.iter().any(|(f, _)| f == m);
+    let mut out = BTreeMap::new();
+    for (module, text) in files {
+        for (i, _) in text.match_indices("pub use ") {
+            let rest = text[i + "pub use ".len()..].trim_start_matches("self::");
+            let Some(end) = rest.find(';') else { continue };
+            let Some((child, names)) = rest[..end].split_once("::") else {
+                continue;
+            };
+            let file: Vec<String> = module.iter().cloned().chain([child.to_string()]).collect();
+            if !is_file(&file) {
+                continue;
+            }
+            for name in top_level_names(names) {
+                let name = name
+                    .rsplit(" as ")
+                    .next()
+                    .unwrap_or(&name)
+                    .trim()
+                    .to_string();
+                out.insert((module.clone(), name), file.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The first segment of each name a `use` lists: `{a, b::{c, d}, e as f}`
+/// is `a`, `b`, `e as f`; a single `a::b` is `a`.
+fn top_level_names(list: &str) -> Vec<String> {
+    let list = list.trim();
+    let Some(inner) = list.strip_prefix('{').and_then(|l| l.strip_suffix('}')) else {
+        return vec![list.split("::").next().unwrap_or_default().to_string()];
+    };
+    let (mut names, mut depth, mut current) = (Vec::new(), 0, String::new());
+    for c in inner.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => names.push(std::mem::take(&mut current)),
+            _ if depth == 0 => current.push(c),
+            _ => {}
+        }
+    }
+    names.push(current);
+    names
+        .iter()
+        .map(|n| n.split("::").next().unwrap_or_default().trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
 /// The module paths a file names, resolved against its own module.
 fn imports(files: &[(Vec<String>, String)]) -> Imports {
+    let through = reexports(files);
     let mut out = Imports::new();
     for (module, text) in files {
         let mut named = BTreeSet::new();
@@ -119,11 +181,6 @@ fn imports(files: &[(Vec<String>, String)]) -> Imports {
                     .filter(|s| !s.is_empty())
                     .map(str::to_string)
                     .collect();
-                // `use super::{a, b}`: the names are items of the parent
-                // module's own file, which re-exports; no file is named.
-                if parts.is_empty() {
-                    continue;
-                }
                 // A file's module path is where `self` points (`scim/mod.rs`
                 // is `scim`, `scim/views.rs` is `scim::views`).
                 let mut base = match root {
@@ -137,13 +194,55 @@ fn imports(files: &[(Vec<String>, String)]) -> Imports {
                     parts.remove(0);
                     base.pop();
                 }
-                let full: Vec<String> = base.into_iter().chain(parts).collect();
-                // The longest prefix that is a file of its own.
-                if let Some(target) = (1..=full.len())
-                    .rev()
-                    .map(|n| full[..n].to_vec())
-                    .find(|p| files.iter().any(|(m, _)| m == p))
-                {
+                // `use super::{a, b::c}`: each name listed is a path of its own.
+                let listed = if chain.ends_with("::") || chain.is_empty() {
+                    let after = &text[i + root.len() + 2 + chain.len()..];
+                    match after.starts_with('{').then(|| after.find('}')).flatten() {
+                        Some(_) => {
+                            let mut depth = 0;
+                            let end = after
+                                .char_indices()
+                                .find(|(_, c)| {
+                                    match c {
+                                        '{' => depth += 1,
+                                        '}' => depth -= 1,
+                                        _ => {}
+                                    }
+                                    depth == 0
+                                })
+                                .map_or(after.len(), |(j, _)| j + 1);
+                            top_level_names(&after[..end])
+                        }
+                        None => Vec::new(),
+                    }
+                } else {
+                    Vec::new()
+                };
+                let paths: Vec<Vec<String>> = if listed.is_empty() {
+                    vec![parts]
+                } else {
+                    listed
+                        .into_iter()
+                        .map(|name| parts.iter().cloned().chain([name]).collect())
+                        .collect()
+                };
+                for parts in paths {
+                    let full: Vec<String> = base.iter().cloned().chain(parts).collect();
+                    // The longest prefix that is a file of its own, or the
+                    // file a name it re-exports comes from.
+                    let Some(n) = (1..=full.len())
+                        .rev()
+                        .find(|n| files.iter().any(|(m, _)| m[..] == full[..*n]))
+                    else {
+                        continue;
+                    };
+                    let mut target = full[..n].to_vec();
+                    if let Some(child) = full
+                        .get(n)
+                        .and_then(|name| through.get(&(target.clone(), name.clone())))
+                    {
+                        target = child.clone();
+                    }
                     if &target != module {
                         named.insert(target);
                     }
@@ -241,6 +340,16 @@ fn a_broken_copy_is_caught() {
             "// use crate::scim::views; (a comment)\nuse crate::store::table;",
         ),
         file("scim/discovery", "use crate::events::set;"),
+        // a cycle behind a parent's re-export: `super::StoreError` is errs.rs
+        file(
+            "store",
+            "pub use errs::{classify, StoreError};\npub use layout::Item;",
+        ),
+        file("store/errs", "use super::layout::UniqueField;"),
+        file("store/layout", "fn f() -> super::StoreError { todo!() }"),
+        // a cycle through a list of siblings
+        file("scim/c", "use super::{d, X};"),
+        file("scim/d", "use super::c::Y;"),
         file(
             "events/set",
             "use crate::scim::BASE_PATH;\nuse crate::service::users;",
@@ -262,6 +371,8 @@ fn a_broken_copy_is_caught() {
         [
             vec!["domain/user".to_string(), "store/table".to_string()],
             vec!["scim/a".to_string(), "scim/b".to_string()],
+            vec!["scim/c".to_string(), "scim/d".to_string()],
+            vec!["store/errs".to_string(), "store/layout".to_string()],
         ]
     );
 }
