@@ -1,4 +1,8 @@
-//! Credentials → caller. Tokens are `<user_id>.<secret>` and stored only as
+//! Credentials → caller: [`Identity`] is who an operation acts for, and
+//! [`Identity::resolve`] turns it into the caller (or, at a SCIM base, the
+//! provisioner the domain admits there) in the request's one batch read.
+//!
+//! Tokens are `<user_id>.<secret>` and stored only as
 //! SHA-256 hashes; passwords are Argon2id hashes. An org's own tokens (tenant
 //! tokens) are `org<org id>.<secret>`, listed on the org item, and work only
 //! under that org's SCIM base ([`authenticate_tenant`]): anywhere else they
