@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{Delete, Put};
 
 use super::table::claim_key;
 use super::table::{self, key, n, Item};
-use super::writes::{built, put_if_absent};
+use super::{built, put_if_absent};
 use super::{Result, Store, UniqueField};
 use crate::domain::group::GroupRecord;
 use crate::domain::user::User;

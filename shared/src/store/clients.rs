@@ -20,10 +20,10 @@
 //!   token it issued, in one transaction: they stop working at once.
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
+use super::built;
 use super::logins::Tracker;
 use super::table::{self, key, n, s, Item};
 use super::tenants::{listed_token, CLIENT_ATTRIBUTE, TOKEN_ATTRIBUTE};
-use super::writes::built;
 use super::{LoginClaim, Result, Store, StoreError, TenantOrg, TokenSpec};
 use crate::domain::user::{format_time, now};
 
@@ -374,7 +374,7 @@ impl OAuthClients<'_> {
         let hashes: Vec<String> = tokens_of(found, client_id)
             .into_iter()
             .map(|(h, _)| h)
-            .take(super::writes::TRANSACTION_LIMIT - 2)
+            .take(super::TRANSACTION_LIMIT - 2)
             .collect();
         if hashes.is_empty() && !reference {
             return Ok(Vec::new());

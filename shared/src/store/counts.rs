@@ -29,7 +29,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::table::{self, key, n, Item};
-use super::{Result, Store, StoreError};
+use super::{Result, Store, StoreError, Transaction};
 use crate::domain::user::User;
 
 /// Users in the directory, kept by every create, delete and (de)activation.
@@ -318,7 +318,7 @@ fn pack(buckets: &BTreeMap<u64, (u64, u64)>, block: u64) -> Vec<u8> {
 /// The user counts per id bucket: what `store.counts()` reads and writes.
 /// It touches only the block items of the `COUNTS` partition (and reads the
 /// users to rebuild them); user writes add to their bucket through
-/// `Counts::update_for`, in their own transaction.
+/// `Counts::add_to`, in their own transaction.
 #[derive(Clone, Copy)]
 pub struct Counts<'a> {
     store: &'a Store,
@@ -330,7 +330,7 @@ impl Store {
     }
 }
 
-impl Counts<'_> {
+impl<'a> Counts<'a> {
     /// Every bucket's counts: one eventually consistent query of the
     /// `COUNTS` partition (paginated past 1 MB, which takes ~20 million users).
     pub async fn by_bucket(&self) -> Result<BucketCounts> {
@@ -474,6 +474,22 @@ impl Counts<'_> {
             ..BucketCounts::default()
         };
         Ok(dir.counts())
+    }
+
+    /// Adds `delta` to the user's bucket count in `tx`, and to the owning
+    /// org's when the user is owned: made anew for each attempt, so a
+    /// retried transaction may pick other copies.
+    pub(super) fn add_to(self, tx: &mut Transaction<'a>, delta: CountDelta) {
+        let items = 1 + usize::from(delta.owner.is_some());
+        tx.per_attempt(
+            items,
+            Box::new(move || {
+                let update = |u| TransactWriteItem::builder().update(u).build();
+                let mut out = vec![update(self.update_for(delta)?)];
+                out.extend(self.tenant_update_for(delta)?.map(update));
+                Ok(out)
+            }),
+        );
     }
 
     /// The update a user write adds to its transaction: `delta` on the

@@ -34,7 +34,7 @@ use unicode_normalization::UnicodeNormalization;
 use super::claims::{group_claims, same_group_claim};
 use super::memberships::{joined_now, JOINED};
 use super::table::{self, key, n, s, Item};
-use super::writes::{built, put_if_absent, Slot, Transaction, TRANSACTION_LIMIT};
+use super::{built, put_if_absent, Slot, Transaction, TRANSACTION_LIMIT};
 use super::{Result, Store, StoreError, QUERY_PAGE, WRITE_ATTEMPTS};
 use crate::domain::group::GroupRecord;
 use crate::domain::user::{format_time, now, parse_time, Membership, User};

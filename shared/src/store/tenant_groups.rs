@@ -24,8 +24,8 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::table::{self, key, n, s, Item};
-use super::writes::{built, put_if_absent, Slot, Transaction, TRANSACTION_LIMIT};
 use super::TenantOrg;
+use super::{built, put_if_absent, Slot, Transaction, TRANSACTION_LIMIT};
 use super::{Result, Store, StoreError, UniqueField, WRITE_ATTEMPTS};
 use crate::domain::group::GroupRecord;
 use crate::domain::orgs::Role;

@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
+use super::built;
 use super::table::{self, key, n, s, Item};
-use super::writes::built;
 use super::{Result, Store, StoreError, TokenSpec};
 use crate::domain::orgs::Role;
 use crate::domain::tenant::{Domains, Tenant};
@@ -301,7 +301,7 @@ impl Tenants<'_> {
             }
             let mut claim = key(pk, sk);
             claim.insert("org_id".into(), n(org.id));
-            let put = super::writes::put_if_absent(self.store.table(), claim)?;
+            let put = super::put_if_absent(self.store.table(), claim)?;
             let update = built(
                 self.org_update(org)
                     .update_expression("ADD #d :d")

@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use super::counts::{BucketCounts, CountDelta, BLOCK_IDS};
 use super::table::user_claims;
 use super::table::{self, key, n, s, Item};
-use super::writes::{built, Slot, Transaction, TRANSACTION_LIMIT};
+use super::{built, Slot, Transaction, TRANSACTION_LIMIT};
 use super::{FaultKind, Result, Store, StoreError, Unavailable, QUERY_PAGE};
 use crate::domain::query::{Field, FieldValue, UserFields};
 use crate::domain::user::{now, User};
@@ -121,16 +121,19 @@ impl Users<'_> {
         for member in new_member_items(&user) {
             tx.put(
                 Slot::Other,
-                super::writes::put_if_absent(self.store.table(), member)?,
+                super::put_if_absent(self.store.table(), member)?,
             );
         }
-        tx.count(CountDelta {
-            id: user.id,
-            total: 1,
-            active: i64::from(user.is_active),
-            create: true,
-            owner: user.owner,
-        });
+        self.store.counts().add_to(
+            &mut tx,
+            CountDelta {
+                id: user.id,
+                total: 1,
+                active: i64::from(user.is_active),
+                create: true,
+                owner: user.owner,
+            },
+        );
         match self.store.commit(tx).await {
             Ok(()) => {}
             // The id is new, so only this very create can have written it: an
@@ -209,13 +212,16 @@ impl Users<'_> {
             tx.delete(Slot::Other, self.store.plain_delete(pk, sk)?);
         }
         if old.is_active != new.is_active {
-            tx.count(CountDelta {
-                id: new.id,
-                total: 0,
-                active: if new.is_active { 1 } else { -1 },
-                create: false,
-                owner: new.owner,
-            });
+            self.store.counts().add_to(
+                &mut tx,
+                CountDelta {
+                    id: new.id,
+                    total: 0,
+                    active: if new.is_active { 1 } else { -1 },
+                    create: false,
+                    owner: new.owner,
+                },
+            );
         }
         self.store.commit(tx).await?;
         Ok(new)
@@ -350,13 +356,16 @@ impl Users<'_> {
         for update in leave {
             tx.push(Slot::Other, update);
         }
-        tx.count(CountDelta {
-            id: user.id,
-            total: -1,
-            active: -i64::from(user.is_active),
-            create: false,
-            owner: user.owner,
-        });
+        self.store.counts().add_to(
+            &mut tx,
+            CountDelta {
+                id: user.id,
+                total: -1,
+                active: -i64::from(user.is_active),
+                create: false,
+                owner: user.owner,
+            },
+        );
         self.store.commit(tx).await
     }
 
