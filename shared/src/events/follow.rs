@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use crate::store::{classify, StoreError};
+use crate::store::StoreError;
 
 /// Where a follower starts in the shards open when it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,15 +66,9 @@ impl Follower {
         let endpoint = crate::store::client::endpoint().ok_or_else(|| {
             fault("following a stream is for DynamoDB Local (set DYNAMODB_ENDPOINT); on AWS the event source mapping does it")
         })?;
-        let described = dynamodb
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
-        let stream_arn = described
-            .table()
-            .and_then(|t| t.latest_stream_arn())
+        let stream_arn = crate::store::table::describe(dynamodb, table)
+            .await?
+            .and_then(|t| t.latest_stream_arn)
             .ok_or_else(|| {
                 fault(format!(
                     "table {table} has no stream: run usersctl table create"

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilde
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
-    TimeToLiveSpecification,
+    TableDescription, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -352,24 +352,33 @@ pub struct AddedIndexes {
     pub pending: Vec<&'static str>,
 }
 
-/// Adds the indexes [`INDEXES`] names that an existing table lacks (a table
-/// made before the search or the modified index existed), one `UpdateTable`
-/// each; DynamoDB fills them from the items already there. While it builds
-/// one, it refuses the next (`LimitExceededException`): those are
-/// [`AddedIndexes::pending`].
-pub async fn add_missing_indexes(client: &Client, table: &str) -> Result<AddedIndexes, StoreError> {
+/// The table as DynamoDB describes it (`DescribeTable`): its indexes,
+/// stream and state.
+pub async fn describe(
+    client: &Client,
+    table: &str,
+) -> Result<Option<TableDescription>, StoreError> {
     let described = client
         .describe_table()
         .table_name(table)
         .send()
         .await
         .map_err(|err| classify(&err))?;
-    let present: Vec<String> = described
-        .table()
-        .map(|t| t.global_secondary_indexes())
+    Ok(described.table)
+}
+
+/// Adds the indexes [`INDEXES`] names that an existing table lacks (a table
+/// made before the search or the modified index existed), one `UpdateTable`
+/// each; DynamoDB fills them from the items already there. While it builds
+/// one, it refuses the next (`LimitExceededException`): those are
+/// [`AddedIndexes::pending`].
+pub async fn add_missing_indexes(client: &Client, table: &str) -> Result<AddedIndexes, StoreError> {
+    let present: Vec<String> = describe(client, table)
+        .await?
+        .and_then(|t| t.global_secondary_indexes)
         .unwrap_or_default()
-        .iter()
-        .filter_map(|g| g.index_name().map(str::to_string))
+        .into_iter()
+        .filter_map(|g| g.index_name)
         .collect();
     let mut done = AddedIndexes::default();
     for &(name, partition_key, sort_key, projected) in INDEXES {
@@ -454,13 +463,8 @@ pub fn stream() -> StreamSpecification {
 /// Turns the stream ([`stream`]) on for a table made without it (one from
 /// before change events); `false` when it already was.
 pub async fn enable_stream(client: &Client, table: &str) -> Result<bool, StoreError> {
-    let described = client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .map_err(|err| classify(&err))?;
-    let current = described.table().and_then(|t| t.stream_specification());
+    let described = describe(client, table).await?;
+    let current = described.as_ref().and_then(|t| t.stream_specification());
     if current.is_some_and(|s| {
         s.stream_enabled() && s.stream_view_type() == Some(&StreamViewType::NewAndOldImages)
     }) {
